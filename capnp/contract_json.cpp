@@ -1,0 +1,221 @@
+#include "contract_json.h"
+
+#include <capnp/compat/json.h>
+#include <capnp/message.h>
+#include <kj/vector.h>
+
+#include <cmath>
+
+namespace tracer {
+
+kj::String camelToSnake(kj::StringPtr camel) {
+  kj::Vector<char> out(camel.size() + 8);
+  for (char c: camel) {
+    if (c >= 'A' && c <= 'Z') {
+      out.add('_');
+      out.add(c - 'A' + 'a');
+    } else {
+      out.add(c);
+    }
+  }
+  out.add('\0');
+  return kj::String(out.releaseAsArray());
+}
+
+namespace {
+
+void appendQuoted(kj::Vector<char>& out, kj::StringPtr text) {
+  out.add('"');
+  for (unsigned char c: text) {
+    switch (c) {
+      case '"': out.addAll(kj::StringPtr("\\\"")); break;
+      case '\\': out.addAll(kj::StringPtr("\\\\")); break;
+      case '\n': out.addAll(kj::StringPtr("\\n")); break;
+      case '\r': out.addAll(kj::StringPtr("\\r")); break;
+      case '\t': out.addAll(kj::StringPtr("\\t")); break;
+      default:
+        if (c < 0x20) {
+          static const char hex[] = "0123456789abcdef";
+          out.addAll(kj::StringPtr("\\u00"));
+          out.add(hex[c >> 4]);
+          out.add(hex[c & 0xf]);
+        } else {
+          out.add(c);
+        }
+    }
+  }
+  out.add('"');
+}
+
+void appendValue(kj::Vector<char>& out, capnp::DynamicValue::Reader value);
+
+void appendStruct(kj::Vector<char>& out, capnp::DynamicStruct::Reader value) {
+  out.add('{');
+  bool first = true;
+  auto emit = [&](capnp::StructSchema::Field field) {
+    if (!first) out.add(',');
+    first = false;
+    appendQuoted(out, camelToSnake(field.getProto().getName()));
+    out.add(':');
+    appendValue(out, value.get(field));
+  };
+  for (auto field: value.getSchema().getNonUnionFields()) emit(field);
+  KJ_IF_MAYBE(active, value.which()) { emit(*active); }
+  out.add('}');
+}
+
+void appendValue(kj::Vector<char>& out, capnp::DynamicValue::Reader value) {
+  switch (value.getType()) {
+    case capnp::DynamicValue::VOID: out.addAll(kj::StringPtr("null")); break;
+    case capnp::DynamicValue::BOOL:
+      out.addAll(kj::StringPtr(value.as<bool>() ? "true" : "false"));
+      break;
+    case capnp::DynamicValue::INT: out.addAll(kj::str(value.as<int64_t>())); break;
+    case capnp::DynamicValue::UINT: out.addAll(kj::str(value.as<uint64_t>())); break;
+    case capnp::DynamicValue::FLOAT: {
+      double d = value.as<double>();
+      if (std::isfinite(d)) {
+        out.addAll(kj::str(d));
+      } else {
+        out.addAll(kj::StringPtr("null"));
+      }
+      break;
+    }
+    case capnp::DynamicValue::TEXT: appendQuoted(out, value.as<capnp::Text>()); break;
+    case capnp::DynamicValue::LIST: {
+      out.add('[');
+      bool first = true;
+      for (auto element: value.as<capnp::DynamicList>()) {
+        if (!first) out.add(',');
+        first = false;
+        appendValue(out, element);
+      }
+      out.add(']');
+      break;
+    }
+    case capnp::DynamicValue::ENUM: {
+      auto e = value.as<capnp::DynamicEnum>();
+      KJ_IF_MAYBE(enumerant, e.getEnumerant()) {
+        appendQuoted(out, camelToSnake(enumerant->getProto().getName()));
+      } else {
+        out.addAll(kj::str(e.getRaw()));
+      }
+      break;
+    }
+    case capnp::DynamicValue::STRUCT: appendStruct(out, value.as<capnp::DynamicStruct>()); break;
+    default: KJ_FAIL_REQUIRE("type has no contract JSON form", value.getType());
+  }
+}
+
+void fillStruct(capnp::JsonValue::Reader json, capnp::DynamicStruct::Builder out);
+
+void setField(capnp::DynamicStruct::Builder out, capnp::StructSchema::Field field,
+              capnp::JsonValue::Reader json, kj::StringPtr key) {
+  auto type = field.getType();
+  auto structName = out.getSchema().getShortDisplayName();
+  auto number = [&]() {
+    KJ_REQUIRE(json.isNumber(), "expected a number", structName, key);
+    return json.getNumber();
+  };
+  switch (type.which()) {
+    case capnp::schema::Type::BOOL:
+      KJ_REQUIRE(json.isBoolean(), "expected true or false", structName, key);
+      out.set(field, json.getBoolean());
+      break;
+    case capnp::schema::Type::INT8: case capnp::schema::Type::INT16:
+    case capnp::schema::Type::INT32: case capnp::schema::Type::INT64: {
+      double n = number();
+      KJ_REQUIRE(n == std::floor(n), "expected an integer", structName, key);
+      out.set(field, static_cast<int64_t>(n));  // DynamicValue range-checks the field width
+      break;
+    }
+    case capnp::schema::Type::UINT8: case capnp::schema::Type::UINT16:
+    case capnp::schema::Type::UINT32: case capnp::schema::Type::UINT64: {
+      double n = number();
+      KJ_REQUIRE(n >= 0 && n == std::floor(n), "expected a non-negative integer", structName, key);
+      out.set(field, static_cast<uint64_t>(n));
+      break;
+    }
+    case capnp::schema::Type::FLOAT32: case capnp::schema::Type::FLOAT64:
+      out.set(field, number());
+      break;
+    case capnp::schema::Type::TEXT:
+      KJ_REQUIRE(json.isString(), "expected a string", structName, key);
+      out.set(field, json.getString());
+      break;
+    case capnp::schema::Type::LIST: {
+      KJ_REQUIRE(json.isArray(), "expected a list", structName, key);
+      auto items = json.getArray();
+      auto elementType = type.asList().getElementType();
+      auto list = out.init(field, items.size()).as<capnp::DynamicList>();
+      for (auto i: kj::indices(items)) {
+        if (elementType.isStruct()) {
+          fillStruct(items[i], list[i].as<capnp::DynamicStruct>());
+        } else {
+          KJ_REQUIRE(elementType.isText(), "only lists of strings or objects are accepted",
+                     structName, key);
+          KJ_REQUIRE(items[i].isString(), "expected a list of strings", structName, key);
+          list.set(i, items[i].getString());
+        }
+      }
+      break;
+    }
+    case capnp::schema::Type::ENUM: {
+      KJ_REQUIRE(json.isString(), "expected a name", structName, key);
+      bool found = false;
+      for (auto enumerant: type.asEnum().getEnumerants()) {
+        if (camelToSnake(enumerant.getProto().getName()) == json.getString()) {
+          out.set(field, capnp::DynamicEnum(enumerant));
+          found = true;
+        }
+      }
+      KJ_REQUIRE(found, "unknown value", structName, key, json.getString());
+      break;
+    }
+    case capnp::schema::Type::STRUCT:
+      fillStruct(json, out.init(field).as<capnp::DynamicStruct>());
+      break;
+    default:
+      KJ_FAIL_REQUIRE("field cannot be set from JSON", structName, key);
+  }
+}
+
+void fillStruct(capnp::JsonValue::Reader json, capnp::DynamicStruct::Builder out) {
+  auto structName = out.getSchema().getShortDisplayName();
+  KJ_REQUIRE(json.isObject(), "expected a JSON object", structName);
+  for (auto member: json.getObject()) {
+    auto key = member.getName();
+    kj::Maybe<capnp::StructSchema::Field> match;
+    for (auto field: out.getSchema().getFields()) {
+      if (camelToSnake(field.getProto().getName()) == key) match = field;
+    }
+    KJ_IF_MAYBE(field, match) {
+      if (field->getProto().isGroup()) {
+        fillStruct(member.getValue(), out.get(*field).as<capnp::DynamicStruct>());
+      } else {
+        setField(out, *field, member.getValue(), key);
+      }
+    } else {
+      KJ_FAIL_REQUIRE("unknown key", structName, key);
+    }
+  }
+}
+
+}  // namespace
+
+kj::String toContractJson(capnp::DynamicStruct::Reader value) {
+  kj::Vector<char> out(256);
+  appendStruct(out, value);
+  out.add('\0');
+  return kj::String(out.releaseAsArray());
+}
+
+void fromContractJson(kj::StringPtr json, capnp::DynamicStruct::Builder out) {
+  capnp::MallocMessageBuilder scratch;
+  auto root = scratch.initRoot<capnp::JsonValue>();
+  capnp::JsonCodec codec;
+  codec.decodeRaw(json, root);
+  fillStruct(root, out);
+}
+
+}  // namespace tracer

@@ -1,0 +1,120 @@
+@0xa891fd3a16c97837;
+# The only contract between the Prefect plugin (through libtracer_client.so),
+# tracerctl and tracer-sidecar.
+#
+# Capabilities are lifetimes: a FlowRunScope or TaskScope stands for a run that
+# is in progress. Dropping one without calling finish() (the client crashed, the
+# connection was lost) ends that run as `crashed`; the sidecar still reports what
+# it saw.
+#
+# Evolve by adding fields at the end (new ordinals); never rename or renumber.
+# Field names map to the snake_case JSON names of DESIGN.md (taskRunId <->
+# task_run_id, cpu.userNs <-> cpu.user_ns): see contract_json.h.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("tracer::proto");
+
+enum RunState {
+  completed @0;
+  failed @1;
+  cancelled @2;
+  crashed @3;
+  # Set by the sidecar when a scope is dropped without finish().
+}
+
+struct FlowRunInfo {
+  flowRunId @0 :Text;
+  flowName @1 :Text;
+  deploymentId @2 :Text;
+  deploymentName @3 :Text;
+  workPool @4 :Text;
+  workerName @5 :Text;
+  pid @6 :Int32;
+  # The flow-run process, in the caller's PID namespace. 0 = the caller itself.
+  cpuCores @7 :Float64;
+  # Declared allocation from the work pool's job variables; 0 = not declared.
+  memoryBytes @8 :UInt64;
+}
+
+struct TaskRunInfo {
+  taskRunId @0 :Text;
+  taskName @1 :Text;
+  taskKey @2 :Text;
+  tags @3 :List(Text);
+  tid @4 :Int32;
+  # Thread (or process) to attribute, in the caller's PID namespace. The client
+  # library fills in gettid() of the calling thread.
+  startTimeNs @5 :Int64;
+  # Caller's CLOCK_REALTIME at task start, nanoseconds since the epoch.
+}
+
+struct TaskReport {
+  taskRunId @0 :Text;
+  flowRunId @1 :Text;
+  taskName @2 :Text;
+  state @3 :RunState;
+  wallNs @4 :UInt64;
+  # Task start -> finish, measured by the sidecar.
+  collector @5 :Text;
+  # "bpf", or "none" when the kernel observer could not load (see status).
+
+  proc :group {
+    spawned @6 :UInt64;
+    # Processes forked by the task's threads and their descendants.
+    execs @7 :UInt64;
+  }
+
+  events :group {
+    lost @8 :UInt64;
+    # Kernel-side events dropped while the task ran (target: always 0).
+  }
+}
+
+struct SidecarStatus {
+  version @0 :Text;
+  uptimeNs @1 :UInt64;
+  collector @2 :Text;
+  collectorNote @3 :Text;
+  # Why the collector is degraded, empty when all is well.
+  connectedClients @4 :UInt32;
+  liveFlowRuns @5 :UInt32;
+  liveTasks @6 :UInt32;
+  finishedFlowRuns @7 :UInt64;
+  crashedFlowRuns @8 :UInt64;
+  finishedTasks @9 :UInt64;
+  crashedTasks @10 :UInt64;
+  eventsLost @11 :UInt64;
+}
+
+struct LiveTask {
+  taskRunId @0 :Text;
+  taskName @1 :Text;
+  flowRunId @2 :Text;
+  flowName @3 :Text;
+  hostTid @4 :Int32;
+  callerPid @5 :Int32;
+  callerUid @6 :UInt32;
+  runningNs @7 :UInt64;
+}
+
+interface Sidecar {
+  openFlowRun @0 (run :FlowRunInfo) -> (scope :FlowRunScope);
+  status @1 () -> (status :SidecarStatus);
+  admin @2 () -> (admin :Admin);
+  # Refused unless the caller is root.
+}
+
+interface FlowRunScope {
+  startTask @0 (task :TaskRunInfo) -> (scope :TaskScope);
+  # Registers task.tid; refused unless the thread belongs to the caller's own
+  # process, or to a process of the caller's uid, or the caller is root.
+  finish @1 (state :RunState) -> ();
+}
+
+interface TaskScope {
+  finish @0 (state :RunState) -> (report :TaskReport);
+}
+
+interface Admin {
+  liveTasks @0 () -> (tasks :List(LiveTask));
+}

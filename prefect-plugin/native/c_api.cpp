@@ -1,0 +1,230 @@
+// The C ABI of tracer_client.h over Connection. Every entry point catches
+// everything: a C++ exception must never reach Python or a C caller.
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/debug.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <memory>
+
+#include "connection.h"
+#include "contract_json.h"
+#include "tracer.capnp.h"
+#include "tracer_client.h"
+
+using tracer::client::Connection;
+using tracer::client::Outcome;
+
+struct tracer_client {
+  explicit tracer_client(kj::String path): path(kj::mv(path)) {}
+  kj::String path;
+  std::atomic<uint64_t> nextId{1};
+  // The connection of the process that made it (see connectionOf). A raw
+  // pointer because after fork() the child must be able to walk away from the
+  // parent's connection without destroying it.
+  std::atomic<Connection*> current{nullptr};
+};
+
+struct tracer_flow {
+  tracer_client& client;
+  uint64_t id;
+  kj::Array<capnp::word> info;  // FlowRunInfo, kept to re-open the run after a reconnect
+};
+
+struct tracer_task {
+  Connection& connection;
+  uint64_t id;
+  kj::Own<const Outcome> started;
+};
+
+namespace {
+
+thread_local kj::String lastError;
+
+void setError(kj::StringPtr message) { lastError = kj::str(message); }
+
+kj::Duration millis(int ms) { return (ms > 0 ? ms : 0) * kj::MILLISECONDS; }
+
+// This process's connection. After fork() the child finds its parent's
+// connection, whose thread does not exist here (destroying it would wait for
+// that thread forever): the child leaves it alone and opens its own.
+Connection& connectionOf(tracer_client& client) {
+  pid_t self = getpid();
+  Connection* current = client.current.load(std::memory_order_acquire);
+  if (current != nullptr && current->ownerPid() == self) return *current;
+  auto fresh = std::make_unique<Connection>(client.path);
+  if (client.current.compare_exchange_strong(current, fresh.get())) return *fresh.release();
+  return *current;  // another thread of this process got there first
+}
+
+template <typename T, typename Func>
+T guarded(T onFailure, Func&& func) {
+  T result = onFailure;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { result = func(); })) {
+    setError(e->getDescription());
+    return onFailure;
+  }
+  return result;
+}
+
+char* copyOut(kj::StringPtr text) { return strdup(text.cStr()); }
+
+int64_t realtimeNs() {
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
+template <typename T>
+kj::Array<capnp::word> encode(const char* json, kj::FunctionParam<void(typename T::Builder)> complete) {
+  KJ_REQUIRE(json != nullptr, "info JSON is NULL");
+  capnp::MallocMessageBuilder message;
+  auto root = message.initRoot<T>();
+  tracer::fromContractJson(json, capnp::toDynamic(root));
+  complete(root);
+  return capnp::messageToFlatArray(message);
+}
+
+uint16_t parseState(const char* state) {
+  KJ_REQUIRE(state != nullptr, "state is NULL");
+  for (auto enumerant: capnp::Schema::from<tracer::proto::RunState>().getEnumerants()) {
+    if (enumerant.getProto().getName() == state) return enumerant.getOrdinal();
+  }
+  KJ_FAIL_REQUIRE("unknown run state (expected completed, failed, cancelled or crashed)", state);
+}
+
+// Waits for an answer; the value on success, else NULL with the error recorded.
+char* answer(const Outcome& outcome, int timeoutMs) {
+  kj::String text;
+  if (outcome.await(millis(timeoutMs), text) == Outcome::Status::OK) return copyOut(text);
+  setError(text);
+  return nullptr;
+}
+
+}  // namespace
+
+extern "C" {
+
+tracer_client* tracer_client_open(const char* socketPath) {
+  return guarded<tracer_client*>(nullptr, [&]() {
+    const char* path = socketPath;
+    if (path == nullptr || *path == '\0') path = getenv("TRACER_SOCKET");
+    if (path == nullptr || *path == '\0') path = "/run/tracer/tracer.sock";
+    auto client = std::make_unique<tracer_client>(kj::str(path));
+    connectionOf(*client);  // start connecting now, in the background
+    return client.release();
+  });
+}
+
+void tracer_client_close(tracer_client* client) {
+  if (client == nullptr) return;
+  std::unique_ptr<tracer_client> owned(client);
+  Connection* connection = client->current.load();
+  if (connection != nullptr && connection->ownerPid() == getpid()) {
+    guarded<int>(0, [&]() {
+      std::unique_ptr<Connection> closing(connection);
+      return 0;
+    });
+  }
+}
+
+int tracer_client_wait_connected(tracer_client* client, int timeoutMs) {
+  return guarded<int>(0, [&]() {
+    kj::String error;
+    if (connectionOf(*client).waitConnected(millis(timeoutMs), error)) return 1;
+    setError(error);
+    return 0;
+  });
+}
+
+char* tracer_client_status(tracer_client* client, int timeoutMs) {
+  return guarded<char*>(nullptr, [&]() { return answer(*connectionOf(*client).status(), timeoutMs); });
+}
+
+char* tracer_client_live_tasks(tracer_client* client, int timeoutMs) {
+  return guarded<char*>(nullptr,
+                        [&]() { return answer(*connectionOf(*client).liveTasks(), timeoutMs); });
+}
+
+tracer_flow* tracer_flow_open(tracer_client* client, const char* infoJson) {
+  return guarded<tracer_flow*>(nullptr, [&]() {
+    auto info = encode<tracer::proto::FlowRunInfo>(infoJson, [](auto run) {
+      if (run.getPid() == 0) run.setPid(getpid());
+    });
+    auto flow = std::make_unique<tracer_flow>(
+        tracer_flow{*client, client->nextId.fetch_add(1), kj::mv(info)});
+    connectionOf(*client).openFlow(flow->id, flow->info);
+    return flow.release();
+  });
+}
+
+int tracer_flow_finish(tracer_flow* flow, const char* state, int timeoutMs) {
+  if (flow == nullptr) return -1;
+  std::unique_ptr<tracer_flow> owned(flow);
+  return guarded<int>(-1, [&]() {
+    auto outcome = connectionOf(flow->client).finishFlow(flow->id, flow->info, parseState(state));
+    char* done = answer(*outcome, timeoutMs);
+    if (done == nullptr) return -1;
+    free(done);
+    return 0;
+  });
+}
+
+tracer_task* tracer_task_start(tracer_flow* flow, const char* infoJson, int tid, int waitMs) {
+  return guarded<tracer_task*>(nullptr, [&]() {
+    KJ_REQUIRE(flow != nullptr, "flow is NULL");
+    auto info = encode<tracer::proto::TaskRunInfo>(infoJson, [&](auto task) {
+      if (tid != 0) task.setTid(tid);
+      if (task.getTid() == 0) task.setTid(static_cast<int>(syscall(SYS_gettid)));
+      if (task.getStartTimeNs() == 0) task.setStartTimeNs(realtimeNs());
+    });
+    auto& connection = connectionOf(flow->client);
+    uint64_t id = flow->client.nextId.fetch_add(1);
+    auto task = std::make_unique<tracer_task>(
+        tracer_task{connection, id, connection.startTask(flow->id, flow->info, id, info)});
+    kj::String error;
+    if (task->started->await(millis(waitMs), error) == Outcome::Status::FAILED) setError(error);
+    return task.release();
+  });
+}
+
+int tracer_task_status(tracer_task* task) {
+  if (task == nullptr) return -1;
+  switch (task->started->peek()) {
+    case Outcome::Status::OK: return 1;
+    case Outcome::Status::PENDING: return 0;
+    case Outcome::Status::FAILED: break;
+  }
+  kj::String error;
+  task->started->await(0 * kj::MILLISECONDS, error);
+  setError(error);
+  return -1;
+}
+
+char* tracer_task_finish(tracer_task* task, const char* state, int timeoutMs) {
+  if (task == nullptr) return nullptr;
+  std::unique_ptr<tracer_task> owned(task);
+  return guarded<char*>(nullptr, [&]() -> char* {
+    KJ_REQUIRE(task->connection.ownerPid() == getpid(),
+               "this task was started by the parent process; finish it there");
+    if (task->started->peek() == Outcome::Status::FAILED) {
+      kj::String error;
+      task->started->await(0 * kj::MILLISECONDS, error);
+      setError(kj::str("the task was never registered: ", error));
+      return nullptr;
+    }
+    return answer(*task->connection.finishTask(task->id, parseState(state)), timeoutMs);
+  });
+}
+
+const char* tracer_last_error(void) { return lastError == nullptr ? "" : lastError.cStr(); }
+
+void tracer_free(char* text) { free(text); }
+
+}  // extern "C"

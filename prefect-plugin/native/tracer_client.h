@@ -1,0 +1,64 @@
+/* libtracer_client: the C ABI through which the Prefect plugin (Python ctypes)
+ * and tracerctl talk to tracer-sidecar.
+ *
+ * Fail-open by construction: every call returns quickly whatever the sidecar
+ * does. The library connects (and reconnects, with backoff) on its own
+ * background thread; calls on a task's path wait at most the time they are
+ * given. Errors are never raised: a NULL / negative result plus
+ * tracer_last_error() for the calling thread. Safe across fork(): a child
+ * process opens its own connection on first use.
+ *
+ * Info arguments are JSON objects with the contract's snake_case keys
+ * (capnp/tracer.capnp: FlowRunInfo, TaskRunInfo). States are "completed",
+ * "failed", "cancelled" or "crashed". Returned strings are freed with
+ * tracer_free(). */
+#ifndef TRACER_CLIENT_H
+#define TRACER_CLIENT_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#pragma GCC visibility push(default)
+
+typedef struct tracer_client tracer_client;
+typedef struct tracer_flow tracer_flow;
+typedef struct tracer_task tracer_task;
+
+/* NULL socket_path: $TRACER_SOCKET, else /run/tracer/tracer.sock. Never NULL. */
+tracer_client* tracer_client_open(const char* socket_path);
+void tracer_client_close(tracer_client* client);
+
+/* 1 once connected (waiting up to timeout_ms), else 0. */
+int tracer_client_wait_connected(tracer_client* client, int timeout_ms);
+
+/* SidecarStatus / Admin live tasks as JSON, or NULL. */
+char* tracer_client_status(tracer_client* client, int timeout_ms);
+char* tracer_client_live_tasks(tracer_client* client, int timeout_ms);
+
+/* Opens a flow run (does not wait). NULL only when info_json is invalid. */
+tracer_flow* tracer_flow_open(tracer_client* client, const char* info_json);
+/* Finishes the flow run and frees the handle. 0 when the sidecar confirmed, -1 otherwise. */
+int tracer_flow_finish(tracer_flow* flow, const char* state, int timeout_ms);
+
+/* Starts a task attributed to thread `tid` (0: info_json's "tid", else the calling
+ * thread by gettid()),
+ * waiting up to wait_ms for the sidecar to confirm the registration.
+ * NULL only when info_json is invalid. */
+tracer_task* tracer_task_start(tracer_flow* flow, const char* info_json, int tid, int wait_ms);
+/* 1: the sidecar registered the task; 0: no answer yet; -1: refused or unreachable. */
+int tracer_task_status(tracer_task* task);
+/* Finishes the task, frees the handle, returns the TaskReport JSON or NULL. */
+char* tracer_task_finish(tracer_task* task, const char* state, int timeout_ms);
+
+/* The calling thread's last error message ("" if none). */
+const char* tracer_last_error(void);
+void tracer_free(char* text);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

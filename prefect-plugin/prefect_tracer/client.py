@@ -1,0 +1,186 @@
+"""SidecarClient: announce Prefect flow runs and task runs to tracer-sidecar.
+
+Fail-open: nothing here raises into user code or waits on the sidecar for more
+than a few milliseconds. If the sidecar is missing, slow or crashes, the blocks
+run exactly as they would without Tracer; a warning is logged once per client
+and `TaskScope.report` is None.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from typing import Any, Iterator, Optional
+
+from prefect_tracer import _native
+
+logger = logging.getLogger("prefect_tracer")
+
+# How long a call on a task's path may wait for the sidecar (milliseconds).
+START_WAIT_MS = 2
+FINISH_WAIT_MS = 5
+# Once, when the client is created: gives a local sidecar time to accept.
+CONNECT_WAIT_MS = 50
+
+
+class TaskScope:
+    """One task run registered with the sidecar (the thread that opened it)."""
+
+    def __init__(self) -> None:
+        self.report: Optional[dict[str, Any]] = None
+        self.error: Optional[str] = None
+
+    @property
+    def registered(self) -> bool:
+        return self.error is None
+
+
+class FlowScope:
+    """One flow run; tasks started from it are attributed to it."""
+
+    def __init__(self, client: "SidecarClient", handle: Optional[int]) -> None:
+        self._client = client
+        self._handle = handle
+
+    @contextlib.contextmanager
+    def task(
+        self,
+        task_run_id: str,
+        task_name: str = "",
+        tags: tuple[str, ...] | list[str] = (),
+        **info: Any,
+    ) -> Iterator[TaskScope]:
+        """Registers the *calling thread* as task `task_run_id` for the block.
+
+        `info` takes the other TaskRunInfo fields (task_key, tid, start_time_ns).
+        The task ends `completed`, or `failed` if the block raises (the
+        exception propagates unchanged)."""
+        scope = TaskScope()
+        handle = self._client._start_task(
+            self._handle, dict(info, task_run_id=task_run_id, task_name=task_name, tags=list(tags)),
+            scope,
+        )
+        state = "failed"
+        try:
+            yield scope
+            state = "completed"
+        finally:
+            self._client._finish_task(handle, state, scope)
+
+
+class SidecarClient:
+    """A connection to tracer-sidecar, shared by all threads of the process.
+
+    `socket_path` defaults to $TRACER_SOCKET, then /run/tracer/tracer.sock."""
+
+    def __init__(
+        self,
+        socket_path: Optional[str] = None,
+        *,
+        start_wait_ms: int = START_WAIT_MS,
+        finish_wait_ms: int = FINISH_WAIT_MS,
+        connect_wait_ms: int = CONNECT_WAIT_MS,
+    ) -> None:
+        self._start_wait_ms = start_wait_ms
+        self._finish_wait_ms = finish_wait_ms
+        self._warned = False
+        self._warn_lock = threading.Lock()
+        self._lib, reason = _native.load()
+        self._client = None
+        if self._lib is None:
+            self._warn_once(reason)
+            return
+        self._client = self._lib.tracer_client_open(socket_path.encode() if socket_path else None)
+        if not self._lib.tracer_client_wait_connected(self._client, connect_wait_ms):
+            self._warn_once(_native.last_error(self._lib))
+
+    @property
+    def available(self) -> bool:
+        """True when the native library loaded (the sidecar may still be away)."""
+        return self._client is not None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._lib.tracer_client_close(self._client)
+            self._client = None
+
+    def status(self, timeout_ms: int = 1000) -> Optional[dict[str, Any]]:
+        """The sidecar's status (SidecarStatus as a dict), or None."""
+        if self._client is None:
+            return None
+        text = _native.take_string(self._lib, self._lib.tracer_client_status(self._client, timeout_ms))
+        return json.loads(text) if text is not None else None
+
+    @contextlib.contextmanager
+    def flow_run(self, flow_run_id: str, flow_name: str = "", **info: Any) -> Iterator[FlowScope]:
+        """Announces a flow run for the block. `info` takes the other
+        FlowRunInfo fields: deployment_id, deployment_name, work_pool,
+        worker_name, pid (default: this process), cpu_cores, memory_bytes."""
+        handle = self._open_flow(dict(info, flow_run_id=flow_run_id, flow_name=flow_name))
+        state = "failed"
+        try:
+            yield FlowScope(self, handle)
+            state = "completed"
+        finally:
+            self._finish_flow(handle, state)
+
+    # The calls below never raise: a failure is a warning (once) and a None.
+
+    def _open_flow(self, info: dict[str, Any]) -> Optional[int]:
+        if self._client is None:
+            return None
+        try:
+            handle = self._lib.tracer_flow_open(self._client, json.dumps(info).encode())
+        except Exception as error:  # noqa: BLE001 - fail-open
+            self._warn_once(f"cannot announce flow run: {error}")
+            return None
+        if not handle:
+            self._warn_once(f"cannot announce flow run: {_native.last_error(self._lib)}")
+        return handle
+
+    def _finish_flow(self, handle: Optional[int], state: str) -> None:
+        if handle is None:
+            return
+        if self._lib.tracer_flow_finish(handle, state.encode(), self._finish_wait_ms) != 0:
+            self._warn_once(_native.last_error(self._lib))
+
+    def _start_task(self, flow: Optional[int], info: dict[str, Any], scope: TaskScope) -> Optional[int]:
+        if flow is None:
+            scope.error = "no flow run"
+            return None
+        try:
+            handle = self._lib.tracer_task_start(flow, json.dumps(info).encode(), 0, self._start_wait_ms)
+        except Exception as error:  # noqa: BLE001 - fail-open
+            scope.error = f"cannot register task: {error}"
+            self._warn_once(scope.error)
+            return None
+        if not handle:
+            scope.error = _native.last_error(self._lib)
+            self._warn_once(scope.error)
+            return None
+        if self._lib.tracer_task_status(handle) < 0:
+            scope.error = _native.last_error(self._lib)
+            self._warn_once(scope.error)
+        return handle
+
+    def _finish_task(self, handle: Optional[int], state: str, scope: TaskScope) -> None:
+        if handle is None:
+            return
+        text = _native.take_string(
+            self._lib, self._lib.tracer_task_finish(handle, state.encode(), self._finish_wait_ms)
+        )
+        if text is None:
+            scope.error = scope.error or _native.last_error(self._lib)
+            self._warn_once(scope.error)
+            return
+        scope.report = json.loads(text)
+
+    def _warn_once(self, message: str) -> None:
+        with self._warn_lock:
+            if self._warned:
+                logger.debug("tracer: %s", message)
+                return
+            self._warned = True
+        logger.warning("tracer: sidecar unavailable, tasks run unobserved: %s", message)

@@ -1,0 +1,148 @@
+// tracer-sidecar: observes Prefect task runs from the kernel and attributes what
+// it sees to them. main() builds every piece, in dependency order, and runs the
+// one KJ event loop until SIGTERM or SIGINT.
+
+#include <capnp/message.h>
+#include <kj/async-io.h>
+#include <kj/async-unix.h>
+#include <kj/debug.h>
+#include <kj/main.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <cstdlib>
+
+#include "observe/attribution_table.h"
+#include "observe/bpf_collector.h"
+#include "ops/log.h"
+#include "ops/systemd.h"
+#include "ops/unix_socket.h"
+#include "rpc/connection_listener.h"
+#include "rpc/services.h"
+#include "task_tracking.h"
+
+namespace tracer {
+
+class SidecarMain {
+ public:
+  explicit SidecarMain(kj::ProcessContext& context): context(context) {}
+
+  kj::MainFunc getMain() {
+    return kj::MainBuilder(context, "tracer-sidecar " TRACER_VERSION,
+                           "Observes Prefect flow and task runs from the kernel (eBPF) and "
+                           "attributes CPU, scheduling, memory, I/O and subprocesses to them. "
+                           "Clients (the prefect-tracer plugin, tracerctl) connect over a Unix "
+                           "socket; with systemd socket activation the passed socket is used.")
+        .addOptionWithArg({"socket"}, KJ_BIND_METHOD(*this, setSocket), "<path>",
+                          "Unix socket to serve (default: $TRACER_SOCKET or "
+                          "/run/tracer/tracer.sock). Mode 0660.")
+        .addOptionWithArg({"socket-group"}, KJ_BIND_METHOD(*this, setSocketGroup), "<group>",
+                          "Group owning the socket, so its members (e.g. the Prefect worker's "
+                          "user) may connect.")
+        .addOptionWithArg({"state-dir"}, KJ_BIND_METHOD(*this, setStateDir), "<dir>",
+                          "Directory for the sidecar's state (default /var/lib/tracer).")
+        .addOptionWithArg({"max-tracked-threads"}, KJ_BIND_METHOD(*this, setMaxThreads), "<n>",
+                          "Size of the kernel's tracked-thread map (default 65536).")
+        .addOption({"debug"}, KJ_BIND_METHOD(*this, setVerbose), "Log debug messages.")
+        .callAfterParsing(KJ_BIND_METHOD(*this, run))
+        .build();
+  }
+
+ private:
+  kj::MainBuilder::Validity setSocket(kj::StringPtr value) {
+    socketPath = kj::str(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setSocketGroup(kj::StringPtr value) {
+    socketGroup = kj::str(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setStateDir(kj::StringPtr value) {
+    stateDir = kj::str(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setMaxThreads(kj::StringPtr value) {
+    char* end;
+    unsigned long n = strtoul(value.cStr(), &end, 10);
+    if (*end != '\0' || n < 1024 || n > (1u << 24)) {
+      return "--max-tracked-threads: expected a number from 1024 to 16777216";
+    }
+    mapSizes.trackedThreads = n;
+    return true;
+  }
+  kj::MainBuilder::Validity setVerbose() {
+    verbose = true;
+    return true;
+  }
+
+  kj::MainBuilder::Validity run() {
+    Log log(verbose);
+    signal(SIGPIPE, SIG_IGN);
+    kj::UnixEventPort::captureSignal(SIGTERM);
+    kj::UnixEventPort::captureSignal(SIGINT);
+    auto io = kj::setupAsyncIo();
+
+    if (mkdir(stateDir.cStr(), 0750) != 0 && errno != EEXIST) {
+      return kj::str("--state-dir: cannot create ", stateDir, ": ", strerror(errno));
+    }
+
+    auto collector = loadCollector(log, mapSizes);
+    const kj::MonotonicClock& clock = kj::systemPreciseMonotonicClock();
+    AttributionTable table(*collector, clock);
+    Services services{table, log, clock, clock.now()};
+
+    kj::Maybe<kj::Own<ListeningSocket>> ownSocket;
+    kj::Own<kj::ConnectionReceiver> receiver;
+    kj::String where;
+    KJ_IF_MAYBE(fd, socketFromSystemd()) {
+      receiver = io.lowLevelProvider->wrapListenSocketFd(kj::AutoCloseFd(*fd));
+      where = kj::str("socket passed by systemd (fd ", *fd, ")");
+    } else {
+      kj::Maybe<gid_t> group;
+      if (socketGroup.size() > 0) group = lookupGroup(socketGroup);
+      auto path = socketPath.size() > 0 ? kj::str(socketPath) : defaultSocketPath();
+      auto socket = kj::heap<ListeningSocket>(*io.lowLevelProvider, path, group);
+      receiver = socket->takeReceiver();
+      ownSocket = kj::mv(socket);
+      where = kj::str(path);
+    }
+
+    capnp::ReaderOptions limits;
+    limits.traversalLimitInWords = 64 * 1024;  // 512 KiB: our largest message is a few KiB
+    limits.nestingLimit = 16;
+    ConnectionListener listener(services, kj::mv(receiver), limits);
+
+    auto status = kj::str("serving on ", where, "; collector ", collector->name());
+    log.info(kj::str("tracer-sidecar ", TRACER_VERSION, " ", status));
+    notifySystemd(kj::str("READY=1\nSTATUS=", status));
+
+    auto stopped = io.unixEventPort.onSignal(SIGTERM)
+                       .exclusiveJoin(io.unixEventPort.onSignal(SIGINT))
+                       .then([](siginfo_t info) { return info.si_signo; });
+    int signo = listener.run()
+                    .then([]() { return 0; })
+                    .exclusiveJoin(kj::mv(stopped))
+                    .wait(io.waitScope);
+    notifySystemd("STOPPING=1");
+    log.info(kj::str("stopping on signal ", signo, " (", strsignal(signo), ")"));
+    return true;
+  }
+
+  static kj::String defaultSocketPath() {
+    const char* fromEnv = getenv("TRACER_SOCKET");
+    return kj::str(fromEnv != nullptr && *fromEnv != '\0' ? fromEnv : "/run/tracer/tracer.sock");
+  }
+
+  kj::ProcessContext& context;
+  kj::String socketPath;
+  kj::String socketGroup;
+  kj::String stateDir = kj::str("/var/lib/tracer");
+  BpfMapSizes mapSizes{TRACKED_THREADS_MAX_ENTRIES, TASK_COUNTERS_MAX_ENTRIES};
+  bool verbose = false;
+};
+
+}  // namespace tracer
+
+KJ_MAIN(tracer::SidecarMain)

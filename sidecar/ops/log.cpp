@@ -1,0 +1,66 @@
+#include "ops/log.h"
+
+#include <systemd/sd-journal.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+
+namespace tracer {
+
+namespace {
+
+int syslogPriority(Level level) {
+  switch (level) {
+    case Level::ERROR: return LOG_ERR;
+    case Level::WARNING: return LOG_WARNING;
+    case Level::INFO: return LOG_INFO;
+    case Level::DEBUG: return LOG_DEBUG;
+  }
+  return LOG_INFO;
+}
+
+const char* levelName(Level level) {
+  switch (level) {
+    case Level::ERROR: return "error";
+    case Level::WARNING: return "warning";
+    case Level::INFO: return "info";
+    case Level::DEBUG: return "debug";
+  }
+  return "info";
+}
+
+}  // namespace
+
+// systemd sets JOURNAL_STREAM when stderr is connected to the journal; that is
+// the documented way to tell "run by systemd" from "run in a terminal or test".
+Log::Log(bool verbose): toJournal(getenv("JOURNAL_STREAM") != nullptr), verbose(verbose) {}
+
+void Log::write(Level level, kj::StringPtr message) {
+  if (toJournal) {
+    sd_journal_send("MESSAGE=%s", message.cStr(), "PRIORITY=%i", syslogPriority(level),
+                    "SYSLOG_IDENTIFIER=tracer-sidecar", nullptr);
+    return;
+  }
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  tm utc;
+  gmtime_r(&now.tv_sec, &utc);
+  char stamp[32];
+  strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &utc);
+  fprintf(stderr, "%s.%03ldZ %s %s\n", stamp, now.tv_nsec / 1000000, levelName(level),
+          message.cStr());
+  fflush(stderr);
+}
+
+void Log::logMessage(kj::LogSeverity severity, const char* file, int line, int contextDepth,
+                     kj::String&& text) {
+  Level level = severity == kj::LogSeverity::ERROR || severity == kj::LogSeverity::FATAL
+      ? Level::ERROR
+      : severity == kj::LogSeverity::WARNING ? Level::WARNING : Level::INFO;
+  write(level, kj::str(text, " (", file, ":", line, ")"));
+}
+
+}  // namespace tracer

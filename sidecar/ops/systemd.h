@@ -1,0 +1,18 @@
+#pragma once
+// The two things the sidecar takes from systemd: a listening socket passed by
+// socket activation, and readiness / status notifications. Both are harmless
+// no-ops when systemd is not our parent.
+
+#include <kj/common.h>
+#include <kj/string.h>
+
+namespace tracer {
+
+// The listening socket from a .socket unit, if we were socket-activated.
+// Throws when systemd passed more than one socket (the unit is misconfigured).
+kj::Maybe<int> socketFromSystemd();
+
+// sd_notify(3) with state lines such as "READY=1\nSTATUS=...".
+void notifySystemd(kj::StringPtr state);
+
+}  // namespace tracer
