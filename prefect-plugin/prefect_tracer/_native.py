@@ -11,15 +11,13 @@ LIBRARY_NAME = "libtracer_client.so"
 
 
 def candidate_paths() -> list[Path]:
-    """Where the library may be, in order: $TRACER_CLIENT_LIB, next to this
-    package (installed wheels), the repository's build/lib (a source checkout)."""
-    paths = []
+    """Where the library may be: $TRACER_CLIENT_LIB alone when it is set (an
+    explicit choice is not second-guessed); otherwise next to this package
+    (installed wheels), then the repository's build/lib (a source checkout)."""
     if os.environ.get("TRACER_CLIENT_LIB"):
-        paths.append(Path(os.environ["TRACER_CLIENT_LIB"]))
+        return [Path(os.environ["TRACER_CLIENT_LIB"])]
     here = Path(__file__).resolve().parent
-    paths.append(here / LIBRARY_NAME)
-    paths.append(here.parent.parent / "build" / "lib" / LIBRARY_NAME)
-    return paths
+    return [here / LIBRARY_NAME, here.parent.parent / "build" / "lib" / LIBRARY_NAME]
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:

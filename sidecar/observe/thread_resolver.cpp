@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <kj/debug.h>
-#include <kj/filesystem.h>
+#include <fcntl.h>
+#include <kj/io.h>
+#include <unistd.h>
 
 #include <kj/vector.h>
 
@@ -15,16 +17,18 @@ namespace tracer {
 
 namespace {
 
+// /proc files report size 0, so they are read until EOF rather than by size.
 kj::Maybe<kj::String> readProcFile(kj::StringPtr path) {
-  auto fs = kj::newDiskFilesystem();
-  KJ_IF_MAYBE(file, fs->getRoot().tryOpenFile(kj::Path::parse(path.slice(1)))) {
-    kj::Maybe<kj::String> text;
-    KJ_IF_MAYBE(exception, kj::runCatchingExceptions([&]() { text = (*file)->readAllText(); })) {
-      return nullptr;  // the thread exited while we read it
-    }
-    return kj::mv(text);
-  }
-  return nullptr;
+  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;  // no such thread (or it just exited)
+  kj::AutoCloseFd owned(fd);
+  kj::Vector<char> text(2048);
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0) text.addAll(buffer, buffer + n);
+  if (n < 0) return nullptr;
+  text.add('\0');
+  return kj::String(text.releaseAsArray());
 }
 
 // Value of a "Key:\tv1\tv2..." line of /proc/*/status, as whitespace-separated numbers.

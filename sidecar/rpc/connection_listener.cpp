@@ -1,6 +1,7 @@
 #include "rpc/connection_listener.h"
 
 #include <capnp/rpc-twoparty.h>
+#include <capnp/rpc.capnp.h>
 #include <capnp/serialize-async.h>
 #include <kj/debug.h>
 
@@ -8,6 +9,17 @@
 #include "rpc/sidecar_server.h"
 
 namespace tracer {
+
+namespace {
+
+kj::Maybe<kj::String> abortReason(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
+  capnp::SegmentArrayMessageReader reader(segments);
+  auto message = reader.getRoot<capnp::rpc::Message>();
+  if (!message.isAbort()) return nullptr;
+  return kj::str(message.getAbort().getReason());
+}
+
+}  // namespace
 
 // One client: its stream, the RPC system on it, and why it ended. Reading is
 // where a misbehaving client shows up (bad framing, oversized or malformed
@@ -40,6 +52,10 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
       kj::ArrayPtr<kj::AutoCloseFd> fdSpace, capnp::ReaderOptions options,
       kj::ArrayPtr<capnp::word> scratchSpace) override {
     return inner.tryReadMessage(fdSpace, options, scratchSpace)
+        .then([this](kj::Maybe<capnp::MessageReaderAndFds>&& message) {
+          if (message == nullptr) peerClosed = true;
+          return kj::mv(message);
+        })
         .catch_([this](kj::Exception&& e) -> kj::Maybe<capnp::MessageReaderAndFds> {
           if (failure == nullptr) failure = kj::str(e.getDescription());
           kj::throwFatalException(kj::mv(e));
@@ -48,6 +64,17 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
   kj::Promise<void> writeMessage(kj::ArrayPtr<const int> fds,
                                  kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments)
       override {
+    // A client whose messages parse as frames but not as RPC gets an Abort from
+    // the RPC system (so does a client that simply hung up: not a failure);
+    // record its reason and hang up once it is sent, rather
+    // than keep a dead connection open for as long as the client likes.
+    KJ_IF_MAYBE(reason, peerClosed ? nullptr : abortReason(segments)) {
+      if (failure == nullptr) failure = kj::mv(*reason);
+      return inner.writeMessage(fds, segments).then([this]() {
+        stream->shutdownWrite();
+        stream->abortRead();
+      });
+    }
     return inner.writeMessage(fds, segments);
   }
   kj::Promise<void> writeMessages(
@@ -65,6 +92,7 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
   capnp::TwoPartyVatNetwork network;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
   kj::Maybe<kj::String> failure;
+  bool peerClosed = false;
 };
 
 ConnectionListener::ConnectionListener(Services& services,

@@ -1,0 +1,99 @@
+"""A real tracer-sidecar process for tests: started on a private socket, its
+log kept, stopped (and checked to have stopped cleanly) at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("TRACER_BUILD_DIR", REPO / "build"))
+SIDECAR = BUILD / "bin" / "tracer-sidecar"
+TRACERCTL = BUILD / "bin" / "tracerctl"
+CLIENT_LIB = BUILD / "lib" / "libtracer_client.so"
+PLUGIN_DIR = REPO / "prefect-plugin"
+
+# Make `import prefect_tracer` and the native library work in tests and in the
+# Python subprocesses they start.
+os.environ.setdefault("TRACER_CLIENT_LIB", str(CLIENT_LIB))
+if str(PLUGIN_DIR) not in sys.path:
+    sys.path.insert(0, str(PLUGIN_DIR))
+
+
+def python_env(**extra: str) -> dict[str, str]:
+    """Environment for a Python child that imports prefect_tracer."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLUGIN_DIR), env.get("PYTHONPATH")]))
+    env["TRACER_CLIENT_LIB"] = str(CLIENT_LIB)
+    env.update(extra)
+    return env
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def accepts_connections(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+            return True
+        except OSError:
+            return False
+
+
+class Sidecar:
+    def __init__(self, directory: Path, *args: str, env: Optional[dict] = None) -> None:
+        self.directory = directory
+        self.socket = directory / "tracer.sock"
+        self.state_dir = directory / "state"
+        self.log_path = directory / "sidecar.log"
+        self._args = args
+        self._env = env
+        self.process: Optional[subprocess.Popen] = None
+
+    def start(self) -> "Sidecar":
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [str(SIDECAR), "--socket", str(self.socket), "--state-dir", str(self.state_dir),
+             "--debug", *self._args],
+            stdout=log, stderr=log, env=self._env,
+        )
+        log.close()
+        wait_until(lambda: accepts_connections(self.socket) or self.process.poll() is not None,
+                   what="the sidecar to listen")
+        assert self.process.poll() is None, f"sidecar exited at start:\n{self.log()}"
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def tracerctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([str(TRACERCTL), "--socket", str(self.socket), *args],
+                              capture_output=True, text=True, check=check, timeout=30)
+
+    def status(self) -> dict:
+        return json.loads(self.tracerctl("status", "--json").stdout)

@@ -1,0 +1,111 @@
+"""Who may register what: checked against the kernel's view of the caller."""
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from sidecar import Sidecar, python_env
+
+USER = "tracer-test"
+
+CALLER = """
+import json, sys
+from prefect_tracer.client import SidecarClient
+client = SidecarClient(sys.argv[1], start_wait_ms=5000, finish_wait_ms=5000, connect_wait_ms=5000)
+with client.flow_run(flow_run_id="f", flow_name="perm") as flow:
+    with flow.task(task_run_id="own") as own:
+        pass
+    with flow.task(task_run_id="foreign", tid=int(sys.argv[2])) as foreign:
+        pass
+print(json.dumps({"own": own.report, "foreign_error": foreign.error, "foreign": foreign.report}))
+"""
+
+
+@pytest.fixture(scope="module")
+def test_user():
+    try:
+        entry = pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                        "--shell", "/usr/sbin/nologin", USER], check=True)
+        entry = pwd.getpwnam(USER)
+    return entry
+
+
+@pytest.fixture
+def shared_sidecar(test_user):
+    # pytest's tmp_path is private to root; the test user needs to reach the socket.
+    directory = Path(tempfile.mkdtemp(prefix="tracer-perm-"))
+    directory.chmod(0o755)
+    process = Sidecar(directory, "--socket-group", USER).start()
+    yield process
+    process.stop()
+    shutil.rmtree(directory)
+
+
+def run_as(user, *command):
+    return subprocess.run(["runuser", "-u", user, "--", *command], capture_output=True,
+                          text=True, timeout=60, env=python_env())
+
+
+def test_socket_is_0660_and_group_owned(shared_sidecar, test_user):
+    info = os.stat(shared_sidecar.socket)
+    assert info.st_mode & 0o777 == 0o660
+    assert info.st_gid == test_user.pw_gid
+
+
+def test_non_root_caller_cannot_register_another_users_thread(shared_sidecar):
+    # The sidecar's own (root-owned) main thread is the foreign thread.
+    result = run_as(USER, sys.executable, "-c", CALLER, str(shared_sidecar.socket),
+                    str(shared_sidecar.process.pid))
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["own"]["state"] == "completed"
+    assert outcome["foreign"] is None
+    error = outcome["foreign_error"]
+    assert f"refused: tid {shared_sidecar.process.pid} belongs to process " \
+           f"{shared_sidecar.process.pid} of uid 0" in error
+    assert "may only register its own threads or processes of its own uid" in error
+    status = shared_sidecar.status()
+    assert status["finished_tasks"] == 1  # only the caller's own thread was ever registered
+
+
+def test_non_root_caller_cannot_use_admin(shared_sidecar):
+    from sidecar import TRACERCTL
+    result = run_as(USER, str(TRACERCTL), "--socket", str(shared_sidecar.socket), "tasks")
+    assert result.returncode != 0
+    assert "refused: the Admin interface is for root" in result.stderr
+
+
+def test_root_may_list_live_tasks(shared_sidecar):
+    listing = json.loads(shared_sidecar.tracerctl("tasks", "--json").stdout)
+    assert listing == {"tasks": []}
+
+
+def test_caller_in_its_own_pid_namespace_registers_its_thread(sidecar):
+    """tids arrive in the caller's PID namespace and are mapped through NSpid."""
+    script = """
+import json, subprocess, sys, threading
+from prefect_tracer.client import SidecarClient
+client = SidecarClient(sys.argv[1], start_wait_ms=5000, finish_wait_ms=5000, connect_wait_ms=5000)
+with client.flow_run(flow_run_id="ns", flow_name="ns") as flow:
+    with flow.task(task_run_id="ns-task") as task:
+        subprocess.run(["/bin/true"], check=True)
+print(json.dumps({"tid": threading.get_native_id(), "report": task.report, "error": task.error}))
+"""
+    result = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c",
+                             script, str(sidecar.socket)],
+                            capture_output=True, text=True, timeout=60, env=python_env())
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["tid"] < 10  # really a fresh namespace
+    assert outcome["error"] is None
+    # The spawn is seen only if the namespaced tid was mapped to the right host thread.
+    assert outcome["report"]["proc"] == {"spawned": 1, "execs": 1}

@@ -1,0 +1,78 @@
+// The JSON form of the contract: DESIGN.md's field names, both directions.
+#include <capnp/message.h>
+#include <catch2/catch.hpp>
+
+#include "contract_json.h"
+#include "tracer.capnp.h"
+
+using tracer::fromContractJson;
+using tracer::toContractJson;
+
+TEST_CASE("camelCase field names become DESIGN.md's snake_case") {
+  CHECK(tracer::camelToSnake("taskRunId") == "task_run_id");
+  CHECK(tracer::camelToSnake("p95Cores") == "p95_cores");
+  CHECK(tracer::camelToSnake("wallNs") == "wall_ns");
+  CHECK(tracer::camelToSnake("lost") == "lost");
+}
+
+TEST_CASE("a TaskReport encodes groups as objects and integers as numbers") {
+  capnp::MallocMessageBuilder message;
+  auto report = message.initRoot<tracer::proto::TaskReport>();
+  report.setTaskRunId("t-1");
+  report.setState(tracer::proto::RunState::CRASHED);
+  report.setWallNs(18446744073709551615ull);
+  report.getProc().setSpawned(3);
+  report.setTaskName("quote \" and \\ and\nnewline");
+  CHECK(toContractJson(capnp::toDynamic(report.asReader())) ==
+        "{\"task_run_id\":\"t-1\",\"flow_run_id\":\"\",\"task_name\":\"quote \\\" and \\\\ and\\n"
+        "newline\",\"state\":\"crashed\",\"wall_ns\":18446744073709551615,\"collector\":\"\","
+        "\"proc\":{\"spawned\":3,\"execs\":0},\"events\":{\"lost\":0}}");
+}
+
+TEST_CASE("FlowRunInfo and TaskRunInfo decode from snake_case JSON") {
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<tracer::proto::TaskRunInfo>();
+  fromContractJson(R"({"task_run_id":"abc","tags":["etl","nightly"],"tid":42,
+                       "start_time_ns":1700000000000000000})",
+                   capnp::toDynamic(task));
+  CHECK(task.getTaskRunId().asReader() == "abc");
+  REQUIRE(task.getTags().size() == 2);
+  CHECK(task.getTags()[1].asReader() == "nightly");
+  CHECK(task.getTid() == 42);
+  CHECK(task.getStartTimeNs() == 1700000000000000000ll);
+
+  auto flow = message.initRoot<tracer::proto::FlowRunInfo>();
+  fromContractJson(R"({"flow_run_id":"f","cpu_cores":1.5,"memory_bytes":1073741824})",
+                   capnp::toDynamic(flow));
+  CHECK(flow.getCpuCores() == 1.5);
+  CHECK(flow.getMemoryBytes() == 1073741824u);
+}
+
+TEST_CASE("bad info JSON is refused with the key and the struct named") {
+  capnp::MallocMessageBuilder message;
+  auto task = capnp::toDynamic(message.initRoot<tracer::proto::TaskRunInfo>());
+  CHECK_THROWS_WITH(fromContractJson(R"({"task_run_idd":"x"})", task),
+                    Catch::Contains("unknown key") && Catch::Contains("task_run_idd") &&
+                        Catch::Contains("TaskRunInfo"));
+  CHECK_THROWS_WITH(fromContractJson(R"({"tid":"seven"})", task),
+                    Catch::Contains("expected a number") && Catch::Contains("tid"));
+  CHECK_THROWS_WITH(fromContractJson(R"({"tid":1.5})", task),
+                    Catch::Contains("expected an integer"));
+  CHECK_THROWS_WITH(fromContractJson(R"({"tags":"etl"})", task),
+                    Catch::Contains("expected a list"));
+  CHECK_THROWS_WITH(fromContractJson(R"([1,2])", task), Catch::Contains("expected a JSON object"));
+  CHECK_THROWS(fromContractJson(R"({"task_run_id": )", task));
+
+  auto flow = capnp::toDynamic(message.initRoot<tracer::proto::FlowRunInfo>());
+  CHECK_THROWS_WITH(fromContractJson(R"({"memory_bytes":-1})", flow),
+                    Catch::Contains("expected a non-negative integer"));
+}
+
+TEST_CASE("run states round-trip by name") {
+  capnp::MallocMessageBuilder message;
+  auto report = message.initRoot<tracer::proto::TaskReport>();
+  fromContractJson(R"({"state":"cancelled"})", capnp::toDynamic(report));
+  CHECK(report.getState() == tracer::proto::RunState::CANCELLED);
+  CHECK_THROWS_WITH(fromContractJson(R"({"state":"exploded"})", capnp::toDynamic(report)),
+                    Catch::Contains("unknown value"));
+}
