@@ -19,6 +19,7 @@
 #include "tracer_client.h"
 
 using tracer::client::Connection;
+using tracer::client::FlowInfo;
 using tracer::client::Outcome;
 
 struct tracer_client {
@@ -34,7 +35,7 @@ struct tracer_client {
 struct tracer_flow {
   tracer_client& client;
   uint64_t id;
-  kj::Array<capnp::word> info;  // FlowRunInfo, kept to re-open the run after a reconnect
+  kj::Own<const FlowInfo> info;  // kept to re-open the run after a reconnect or fork()
 };
 
 struct tracer_task {
@@ -157,9 +158,9 @@ tracer_flow* tracer_flow_open(tracer_client* client, const char* infoJson) {
     auto info = encode<tracer::proto::FlowRunInfo>(infoJson, [](auto run) {
       if (run.getPid() == 0) run.setPid(getpid());
     });
-    auto flow = std::make_unique<tracer_flow>(
-        tracer_flow{*client, client->nextId.fetch_add(1), kj::mv(info)});
-    connectionOf(*client).openFlow(flow->id, flow->info);
+    auto flow = std::make_unique<tracer_flow>(tracer_flow{
+        *client, client->nextId.fetch_add(1), kj::atomicRefcounted<FlowInfo>(kj::mv(info))});
+    connectionOf(*client).openFlow(flow->id, *flow->info);
     return flow.release();
   });
 }
@@ -168,7 +169,7 @@ int tracer_flow_finish(tracer_flow* flow, const char* state, int timeoutMs) {
   if (flow == nullptr) return -1;
   std::unique_ptr<tracer_flow> owned(flow);
   return guarded<int>(-1, [&]() {
-    auto outcome = connectionOf(flow->client).finishFlow(flow->id, flow->info, parseState(state));
+    auto outcome = connectionOf(flow->client).finishFlow(flow->id, *flow->info, parseState(state));
     char* done = answer(*outcome, timeoutMs);
     if (done == nullptr) return -1;
     free(done);
@@ -187,7 +188,7 @@ tracer_task* tracer_task_start(tracer_flow* flow, const char* infoJson, int tid,
     auto& connection = connectionOf(flow->client);
     uint64_t id = flow->client.nextId.fetch_add(1);
     auto task = std::make_unique<tracer_task>(
-        tracer_task{connection, id, connection.startTask(flow->id, flow->info, id, info)});
+        tracer_task{connection, id, connection.startTask(flow->id, *flow->info, id, kj::mv(info))});
     kj::String error;
     if (task->started->await(millis(waitMs), error) == Outcome::Status::FAILED) setError(error);
     return task.release();

@@ -3,9 +3,14 @@
 #include <capnp/rpc-twoparty.h>
 #include <capnp/serialize.h>
 #include <kj/async-io.h>
+#include <kj/async-unix.h>
 #include <kj/debug.h>
 #include <kj/map.h>
 #include <signal.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "contract_json.h"
@@ -37,7 +42,13 @@ class Loop final: private kj::TaskSet::ErrorHandler {
   Loop(kj::AsyncIoContext& io, kj::String path, kj::MutexGuarded<Connection::Link>& link)
       : io(io), path(kj::mv(path)), link(link), requests(*this) {}
 
+  // Connects, and reconnects with backoff whenever the session ends. While an
+  // attempt is under way, requests wait for it; between attempts they fail at
+  // once (fail-open: a caller never waits out our backoff).
   kj::Promise<void> maintain() {
+    auto started = kj::newPromiseAndFulfiller<void>();
+    attempt = started.promise.fork();
+    attemptDone = kj::mv(started.fulfiller);
     return kj::evalNow([this]() {
              return io.provider->getNetwork().parseAddress(kj::str("unix:", path));
            })
@@ -50,6 +61,7 @@ class Loop final: private kj::TaskSet::ErrorHandler {
               auto& session = sessionSlot.emplace(kj::mv(stream));
               retryDelay = FIRST_RETRY;
               setLink(true, kj::str("connected"));
+              endAttempt();
               return session.client.onDisconnect().then(
                   []() { return kj::str("the sidecar closed the connection"); },
                   [](kj::Exception&& e) { return kj::str(e.getDescription()); });
@@ -61,74 +73,88 @@ class Loop final: private kj::TaskSet::ErrorHandler {
           flows.clear();
           tasks.clear();
           setLink(false, kj::str("cannot reach the sidecar at ", path, ": ", reason));
+          endAttempt();
           auto delay = retryDelay;
           retryDelay = kj::min(retryDelay * 2, MAX_RETRY);
           return io.provider->getTimer().afterDelay(delay).then([this]() { return maintain(); });
         });
   }
 
+  void stop() { stopping = true; }
+  bool stopped() const { return stopping; }
+
   void status(kj::Own<const Outcome> outcome) {
-    KJ_IF_MAYBE(sidecar, connected(*outcome)) {
-      requests.add(sidecar->statusRequest().send().then(
+    whenConnected(kj::mv(outcome), [this](auto& sidecar, kj::Own<const Outcome> outcome) {
+      requests.add(sidecar.statusRequest().send().then(
           [outcome = outcome->addRef()](auto response) {
             outcome->succeed(toContractJson(capnp::toDynamic(response.getStatus())));
           },
           failInto(outcome->addRef())));
-    }
+    });
   }
 
   void liveTasks(kj::Own<const Outcome> outcome) {
-    KJ_IF_MAYBE(sidecar, connected(*outcome)) {
-      requests.add(sidecar->adminRequest().send().getAdmin().liveTasksRequest().send().then(
+    whenConnected(kj::mv(outcome), [this](auto& sidecar, kj::Own<const Outcome> outcome) {
+      requests.add(sidecar.adminRequest().send().getAdmin().liveTasksRequest().send().then(
           [outcome = outcome->addRef()](auto response) {
             outcome->succeed(toContractJson(capnp::toDynamic(response)));
           },
           failInto(outcome->addRef())));
-    }
+    });
   }
 
-  void openFlow(uint64_t flowId, kj::ArrayPtr<const capnp::word> info) {
-    if (sessionSlot != nullptr) flowScope(flowId, info);
+  void openFlow(uint64_t flowId, kj::Own<const FlowInfo> info) {
+    whenConnected(kj::atomicRefcounted<Outcome>(),
+                  [this, flowId, info = kj::mv(info)](auto&, kj::Own<const Outcome>) {
+                    flowScope(flowId, *info);
+                  });
   }
 
-  void finishFlow(uint64_t flowId, kj::ArrayPtr<const capnp::word> info, uint16_t state,
+  void finishFlow(uint64_t flowId, kj::Own<const FlowInfo> info, uint16_t state,
                   kj::Own<const Outcome> outcome) {
-    if (connected(*outcome) == nullptr) return;
-    auto scope = flowScope(flowId, info);
-    flows.erase(flowId);
-    auto request = scope.finishRequest();
-    request.setState(static_cast<proto::RunState>(state));
-    requests.add(request.send().then([outcome = outcome->addRef()](auto) { outcome->succeed(); },
-                                     failInto(outcome->addRef())));
+    whenConnected(kj::mv(outcome), [this, flowId, info = kj::mv(info), state](
+                                       auto&, kj::Own<const Outcome> outcome) {
+      auto request = flowScope(flowId, *info).finishRequest();
+      flows.erase(flowId);
+      request.setState(static_cast<proto::RunState>(state));
+      requests.add(request.send().then([outcome = outcome->addRef()](auto) { outcome->succeed(); },
+                                       failInto(outcome->addRef())));
+    });
   }
 
-  void startTask(uint64_t flowId, kj::ArrayPtr<const capnp::word> flowInfo, uint64_t taskId,
-                 kj::ArrayPtr<const capnp::word> taskInfo, kj::Own<const Outcome> outcome) {
-    if (connected(*outcome) == nullptr) return;
-    auto request = flowScope(flowId, flowInfo).startTaskRequest();
-    request.setTask(readerOf(taskInfo).getRoot<proto::TaskRunInfo>());
-    auto response = request.send();
-    // Pipelined: finish() can be sent before the start is even acknowledged.
-    tasks.insert(taskId, response.getScope());
-    requests.add(response.then([outcome = outcome->addRef()](auto) { outcome->succeed(); },
-                               failInto(outcome->addRef())));
+  void startTask(uint64_t flowId, kj::Own<const FlowInfo> flowInfo, uint64_t taskId,
+                 kj::Array<capnp::word> taskInfo, kj::Own<const Outcome> outcome) {
+    whenConnected(kj::mv(outcome), [this, flowId, flowInfo = kj::mv(flowInfo), taskId,
+                                    taskInfo = kj::mv(taskInfo)](
+                                       auto&, kj::Own<const Outcome> outcome) {
+      auto request = flowScope(flowId, *flowInfo).startTaskRequest();
+      request.setTask(readerOf(taskInfo).getRoot<proto::TaskRunInfo>());
+      auto response = request.send();
+      // Pipelined: finish() can be sent before the start is even acknowledged.
+      tasks.insert(taskId, response.getScope());
+      requests.add(response.then([outcome = outcome->addRef()](auto) { outcome->succeed(); },
+                                 failInto(outcome->addRef())));
+    });
   }
 
   void finishTask(uint64_t taskId, uint16_t state, kj::Own<const Outcome> outcome) {
-    kj::Maybe<capnp::Request<proto::TaskScope::FinishParams, proto::TaskScope::FinishResults>>
-        maybeRequest;
-    KJ_IF_MAYBE(scope, tasks.find(taskId)) { maybeRequest = scope->finishRequest(); }
-    KJ_IF_MAYBE(request, maybeRequest) {
-      tasks.erase(taskId);
-      request->setState(static_cast<proto::RunState>(state));
-      requests.add(request->send().then(
-          [outcome = outcome->addRef()](auto response) {
-            outcome->succeed(toContractJson(capnp::toDynamic(response.getReport())));
-          },
-          failInto(outcome->addRef())));
-    } else {
-      outcome->fail(kj::str("the task's registration was lost with its connection to the sidecar"));
-    }
+    whenConnected(kj::mv(outcome), [this, taskId, state](auto&, kj::Own<const Outcome> outcome) {
+      kj::Maybe<capnp::Request<proto::TaskScope::FinishParams, proto::TaskScope::FinishResults>>
+          maybeRequest;
+      KJ_IF_MAYBE(scope, tasks.find(taskId)) { maybeRequest = scope->finishRequest(); }
+      KJ_IF_MAYBE(request, maybeRequest) {
+        tasks.erase(taskId);
+        request->setState(static_cast<proto::RunState>(state));
+        requests.add(request->send().then(
+            [outcome = outcome->addRef()](auto response) {
+              outcome->succeed(toContractJson(capnp::toDynamic(response.getReport())));
+            },
+            failInto(outcome->addRef())));
+      } else {
+        outcome->fail(
+            kj::str("the task's registration was lost with its connection to the sidecar"));
+      }
+    });
   }
 
  private:
@@ -142,23 +168,46 @@ class Loop final: private kj::TaskSet::ErrorHandler {
     proto::Sidecar::Client sidecar;
   };
 
-  kj::Maybe<proto::Sidecar::Client&> connected(const Outcome& outcome) {
-    KJ_IF_MAYBE(session, sessionSlot) { return session->sidecar; }
-    outcome.fail(kj::str(link.lockShared()->lastError));
-    return nullptr;
+  // Runs `op` on the current session: now, after the connection attempt under
+  // way, or not at all (the outcome then fails with the reason).
+  template <typename Op>
+  void whenConnected(kj::Own<const Outcome> outcome, Op&& op) {
+    KJ_IF_MAYBE(session, sessionSlot) {
+      op(session->sidecar, kj::mv(outcome));
+      return;
+    }
+    KJ_IF_MAYBE(pending, attempt) {
+      requests.add(pending->addBranch().then(
+          [this, outcome = kj::mv(outcome), op = kj::fwd<Op>(op)]() mutable {
+            KJ_IF_MAYBE(session, sessionSlot) {
+              op(session->sidecar, kj::mv(outcome));
+            } else {
+              outcome->fail(kj::str(link.lockShared()->lastError));
+            }
+          }));
+      return;
+    }
+    outcome->fail(kj::str(link.lockShared()->lastError));
   }
 
   // The flow run's scope on the current session, opened (pipelined) if needed.
-  proto::FlowRunScope::Client flowScope(uint64_t flowId, kj::ArrayPtr<const capnp::word> info) {
+  proto::FlowRunScope::Client flowScope(uint64_t flowId, const FlowInfo& info) {
     KJ_IF_MAYBE(scope, flows.find(flowId)) { return *scope; }
     auto& session = KJ_ASSERT_NONNULL(sessionSlot);
     auto request = session.sidecar.openFlowRunRequest();
-    request.setRun(readerOf(info).getRoot<proto::FlowRunInfo>());
+    request.setRun(readerOf(info.words).getRoot<proto::FlowRunInfo>());
     auto response = request.send();
     proto::FlowRunScope::Client scope = response.getScope();
     requests.add(response.ignoreResult());
     flows.insert(flowId, scope);
     return scope;
+  }
+
+  // Releases the requests that waited for the connection attempt.
+  void endAttempt() {
+    if (attempt == nullptr) return;
+    attemptDone->fulfill();
+    attempt = nullptr;
   }
 
   void setLink(bool connected, kj::String message) {
@@ -173,26 +222,38 @@ class Loop final: private kj::TaskSet::ErrorHandler {
   kj::String path;
   kj::MutexGuarded<Connection::Link>& link;
   kj::Maybe<Session> sessionSlot;
+  kj::Maybe<kj::ForkedPromise<void>> attempt;  // the connection attempt under way
+  kj::Own<kj::PromiseFulfiller<void>> attemptDone;
   kj::Duration retryDelay = FIRST_RETRY;
   kj::HashMap<uint64_t, proto::FlowRunScope::Client> flows;
   kj::HashMap<uint64_t, proto::TaskScope::Client> tasks;
   kj::TaskSet requests;
+  bool stopping = false;
 };
 
 Connection::Connection(kj::StringPtr socketPath)
-    : owner(getpid()), thread([this, path = kj::str(socketPath)]() mutable {
-        runLoop(kj::mv(path));
-      }) {
-  startup.when([](const Startup& s) { return s.loop != nullptr; },
-               [this](const Startup& s) {
-                 executor = &KJ_ASSERT_NONNULL(s.executor);
-                 loop = s.loop;
-               });
+    : owner(getpid()),
+      wakeup(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      thread([this, path = kj::str(socketPath)]() mutable { runLoop(kj::mv(path)); }) {
+  KJ_REQUIRE(wakeup.get() >= 0, "eventfd failed", strerror(errno));
 }
 
 Connection::~Connection() noexcept(false) {
-  // Ending the loop thread: fulfil its stop promise from its own thread.
-  executor->executeSync([this]() { stopFulfiller->fulfill(); });
+  // Ends the loop thread (the thread member's destructor then joins it).
+  post([](Loop& loop) { loop.stop(); });
+}
+
+void Connection::post(Job job) {
+  bool wasIdle;
+  {
+    auto jobs = inbox.lockExclusive();
+    wasIdle = jobs->empty();
+    jobs->add(kj::mv(job));
+  }
+  if (wasIdle) {
+    uint64_t one = 1;
+    KJ_SYSCALL(write(wakeup.get(), &one, sizeof(one)));
+  }
 }
 
 void Connection::runLoop(kj::String path) {
@@ -202,21 +263,26 @@ void Connection::runLoop(kj::String path) {
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
 
   auto io = kj::setupAsyncIo();
-  Loop state(io, kj::mv(path), link);
-  auto stop = kj::newPromiseAndFulfiller<void>();
-  stopFulfiller = kj::mv(stop.fulfiller);
-  auto maintaining = state.maintain().eagerlyEvaluate(nullptr);
-  {
-    auto locked = startup.lockExclusive();
-    locked->executor = kj::getCurrentThreadExecutor();
-    locked->loop = &state;
+  Loop loop(io, kj::mv(path), link);
+  auto maintaining = loop.maintain().eagerlyEvaluate(nullptr);
+  kj::UnixEventPort::FdObserver observer(io.unixEventPort, wakeup.get(),
+                                         kj::UnixEventPort::FdObserver::OBSERVE_READ);
+  while (!loop.stopped()) {
+    uint64_t count;
+    if (read(wakeup.get(), &count, sizeof(count)) < 0) {
+      // Nothing posted since the last drain: sleep until there is (edge-triggered).
+      observer.whenBecomesReadable().wait(io.waitScope);
+      continue;
+    }
+    kj::Vector<Job> jobs;
+    {
+      auto locked = inbox.lockExclusive();
+      jobs = kj::mv(*locked);
+      *locked = kj::Vector<Job>();
+    }
+    for (auto& job: jobs) job(loop);
+    io.waitScope.poll();  // let the jobs' requests go out before sleeping
   }
-  stop.promise.wait(io.waitScope);
-}
-
-template <typename Func>
-void Connection::post(Func&& func) {
-  executor->executeSync([&]() { func(*loop); });
 }
 
 bool Connection::waitConnected(kj::Duration timeout, kj::String& error) const {
@@ -230,40 +296,44 @@ bool Connection::waitConnected(kj::Duration timeout, kj::String& error) const {
 
 kj::Own<const Outcome> Connection::status() {
   auto outcome = kj::atomicRefcounted<Outcome>();
-  post([&](Loop& loop) { loop.status(outcome->addRef()); });
+  post([outcome = outcome->addRef()](Loop& loop) mutable { loop.status(kj::mv(outcome)); });
   return outcome;
 }
 
 kj::Own<const Outcome> Connection::liveTasks() {
   auto outcome = kj::atomicRefcounted<Outcome>();
-  post([&](Loop& loop) { loop.liveTasks(outcome->addRef()); });
+  post([outcome = outcome->addRef()](Loop& loop) mutable { loop.liveTasks(kj::mv(outcome)); });
   return outcome;
 }
 
-void Connection::openFlow(uint64_t flowId, kj::ArrayPtr<const capnp::word> info) {
-  post([&](Loop& loop) { loop.openFlow(flowId, info); });
+void Connection::openFlow(uint64_t flowId, const FlowInfo& info) {
+  post([flowId, info = info.addRef()](Loop& loop) mutable { loop.openFlow(flowId, kj::mv(info)); });
 }
 
-kj::Own<const Outcome> Connection::finishFlow(uint64_t flowId,
-                                              kj::ArrayPtr<const capnp::word> info,
+kj::Own<const Outcome> Connection::finishFlow(uint64_t flowId, const FlowInfo& info,
                                               uint16_t state) {
   auto outcome = kj::atomicRefcounted<Outcome>();
-  post([&](Loop& loop) { loop.finishFlow(flowId, info, state, outcome->addRef()); });
+  post([flowId, info = info.addRef(), state, outcome = outcome->addRef()](Loop& loop) mutable {
+    loop.finishFlow(flowId, kj::mv(info), state, kj::mv(outcome));
+  });
   return outcome;
 }
 
-kj::Own<const Outcome> Connection::startTask(uint64_t flowId,
-                                             kj::ArrayPtr<const capnp::word> flowInfo,
-                                             uint64_t taskId,
-                                             kj::ArrayPtr<const capnp::word> taskInfo) {
+kj::Own<const Outcome> Connection::startTask(uint64_t flowId, const FlowInfo& flowInfo,
+                                             uint64_t taskId, kj::Array<capnp::word> taskInfo) {
   auto outcome = kj::atomicRefcounted<Outcome>();
-  post([&](Loop& loop) { loop.startTask(flowId, flowInfo, taskId, taskInfo, outcome->addRef()); });
+  post([flowId, flowInfo = flowInfo.addRef(), taskId, taskInfo = kj::mv(taskInfo),
+        outcome = outcome->addRef()](Loop& loop) mutable {
+    loop.startTask(flowId, kj::mv(flowInfo), taskId, kj::mv(taskInfo), kj::mv(outcome));
+  });
   return outcome;
 }
 
 kj::Own<const Outcome> Connection::finishTask(uint64_t taskId, uint16_t state) {
   auto outcome = kj::atomicRefcounted<Outcome>();
-  post([&](Loop& loop) { loop.finishTask(taskId, state, outcome->addRef()); });
+  post([taskId, state, outcome = outcome->addRef()](Loop& loop) mutable {
+    loop.finishTask(taskId, state, kj::mv(outcome));
+  });
   return outcome;
 }
 

@@ -14,7 +14,10 @@
 #include <kj/async.h>
 #include <kj/mutex.h>
 #include <kj/string.h>
+#include <kj/function.h>
+#include <kj/io.h>
 #include <kj/thread.h>
+#include <kj/vector.h>
 #include <sys/types.h>
 
 #include "outcome.h"
@@ -22,6 +25,15 @@
 namespace tracer::client {
 
 class Loop;
+
+// A FlowRunInfo message, shared by the caller's flow handle and the requests
+// queued for it (which may outlive the handle when a caller stops waiting).
+class FlowInfo final: public kj::AtomicRefcounted {
+ public:
+  explicit FlowInfo(kj::Array<capnp::word> words): words(kj::mv(words)) {}
+  kj::Own<const FlowInfo> addRef() const { return kj::atomicAddRef(*this); }
+  const kj::Array<capnp::word> words;
+};
 
 class Connection {
  public:
@@ -35,11 +47,10 @@ class Connection {
   // Each returns at once; the Outcome says how the sidecar answered.
   kj::Own<const Outcome> status();
   kj::Own<const Outcome> liveTasks();
-  void openFlow(uint64_t flowId, kj::ArrayPtr<const capnp::word> info);
-  kj::Own<const Outcome> finishFlow(uint64_t flowId, kj::ArrayPtr<const capnp::word> info,
-                                    uint16_t state);
-  kj::Own<const Outcome> startTask(uint64_t flowId, kj::ArrayPtr<const capnp::word> flowInfo,
-                                   uint64_t taskId, kj::ArrayPtr<const capnp::word> taskInfo);
+  void openFlow(uint64_t flowId, const FlowInfo& info);
+  kj::Own<const Outcome> finishFlow(uint64_t flowId, const FlowInfo& info, uint16_t state);
+  kj::Own<const Outcome> startTask(uint64_t flowId, const FlowInfo& flowInfo, uint64_t taskId,
+                                   kj::Array<capnp::word> taskInfo);
   kj::Own<const Outcome> finishTask(uint64_t taskId, uint16_t state);
 
   // Shared with the loop thread: whether a session is up, and why not.
@@ -49,22 +60,18 @@ class Connection {
   };
 
  private:
-  struct Startup {
-    kj::Maybe<const kj::Executor&> executor;
-    Loop* loop = nullptr;
-  };
+  using Job = kj::Function<void(Loop&)>;
 
+  // Hands a job to the loop thread without waiting for it to run: a caller
+  // pays a lock and, when the loop is idle, one eventfd write.
+  void post(Job job);
   void runLoop(kj::String path);
-  template <typename Func>
-  void post(Func&& func);
 
   pid_t owner;
   kj::MutexGuarded<Link> link;
-  kj::MutexGuarded<Startup> startup;
-  const kj::Executor* executor = nullptr;
-  Loop* loop = nullptr;
-  kj::Own<kj::PromiseFulfiller<void>> stopFulfiller;  // used on the loop thread only
-  kj::Thread thread;  // last: joined before anything it uses is destroyed
+  kj::MutexGuarded<kj::Vector<Job>> inbox;
+  kj::AutoCloseFd wakeup;  // eventfd the loop thread watches for new jobs
+  kj::Thread thread;       // last: joined before anything it uses is destroyed
 };
 
 }  // namespace tracer::client

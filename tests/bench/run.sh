@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Benchmarks, side by side in one run, against a real sidecar. Prints figures;
+# asserts nothing (these machines are shared and noisy).
+#   tests/bench/run.sh [BUILD_DIR]
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$repo/build}
+work=$(mktemp -d)
+trap 'kill "$sidecar" 2>/dev/null || true; wait "$sidecar" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+"$build/bin/tracer-sidecar" --socket "$work/tracer.sock" --state-dir "$work/state" 2>"$work/sidecar.log" &
+sidecar=$!
+for _ in $(seq 100); do [ -S "$work/tracer.sock" ] && break; sleep 0.05; done
+
+export TRACER_CLIENT_LIB="$build/lib/libtracer_client.so"
+export PYTHONPATH="$repo/prefect-plugin${PYTHONPATH:+:$PYTHONPATH}"
+pairs=${PAIRS:-20000}
+
+echo "== task start+finish through the client (one sidecar, $(nproc) cores) =="
+"$build/bin/client_bench" "$work/tracer.sock" 1 "$pairs"
+"$build/bin/client_bench" "$work/tracer.sock" 8 $((pairs / 8))
+/usr/bin/python3 "$repo/tests/bench/python_bench.py" "$work/tracer.sock" 1 "$pairs"
+/usr/bin/python3 "$repo/tests/bench/python_bench.py" "$work/tracer.sock" 8 $((pairs / 8))
+echo "sidecar: $(grep -E 'VmHWM|VmRSS' /proc/$sidecar/status | tr -s ' \t' ' ' | paste -sd,)"
