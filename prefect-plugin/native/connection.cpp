@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "buffered_message_stream.h"
 #include "contract_json.h"
 #include "tracer.capnp.h"
 
@@ -62,7 +63,7 @@ class Loop final: private kj::TaskSet::ErrorHandler {
               retryDelay = FIRST_RETRY;
               setLink(true, kj::str("connected"));
               endAttempt();
-              return session.client.onDisconnect().then(
+              return session.onDisconnect().then(
                   []() { return kj::str("the sidecar closed the connection"); },
                   [](kj::Exception&& e) { return kj::str(e.getDescription()); });
             },
@@ -161,11 +162,27 @@ class Loop final: private kj::TaskSet::ErrorHandler {
   struct Session {
     explicit Session(kj::Own<kj::AsyncIoStream> stream)
         : stream(kj::mv(stream)),
-          client(*this->stream),
-          sidecar(client.bootstrap().castAs<proto::Sidecar>()) {}
+          messages(*this->stream),
+          network(messages, capnp::rpc::twoparty::Side::CLIENT),
+          rpc(capnp::makeRpcClient(network)),
+          sidecar(bootstrap()) {}
+    kj::Promise<void> onDisconnect() { return network.onDisconnect(); }
+
     kj::Own<kj::AsyncIoStream> stream;
-    capnp::TwoPartyClient client;
+    BufferedMessageStream messages;
+    capnp::TwoPartyVatNetwork network;
+    capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
     proto::Sidecar::Client sidecar;
+
+   private:
+    proto::Sidecar::Client bootstrap() {
+      capnp::word scratch[4];
+      memset(scratch, 0, sizeof(scratch));
+      capnp::MallocMessageBuilder message(scratch);
+      auto vatId = message.getRoot<capnp::rpc::twoparty::VatId>();
+      vatId.setSide(capnp::rpc::twoparty::Side::SERVER);
+      return rpc.bootstrap(vatId).castAs<proto::Sidecar>();
+    }
   };
 
   // Runs `op` on the current session: now, after the connection attempt under

@@ -71,9 +71,8 @@ class BpfCollector final: public Collector {
       bpf_map__delete_elem(skeleton->maps.tracked_threads, &tid, sizeof(tid), 0);
     }
     task_counters counters{};
-    bpf_map__lookup_elem(skeleton->maps.task_counters, &slot, sizeof(slot), &counters,
-                         sizeof(counters), 0);
-    bpf_map__delete_elem(skeleton->maps.task_counters, &slot, sizeof(slot), 0);
+    bpf_map__lookup_and_delete_elem(skeleton->maps.task_counters, &slot, sizeof(slot),
+                                    &counters, sizeof(counters), 0);
     return TaskActivity{counters.spawned, counters.execs, counters.lost};
   }
 

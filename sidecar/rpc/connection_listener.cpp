@@ -5,6 +5,7 @@
 #include <capnp/serialize-async.h>
 #include <kj/debug.h>
 
+#include "buffered_message_stream.h"
 #include "rpc/peer_credentials.h"
 #include "rpc/sidecar_server.h"
 
@@ -88,7 +89,7 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
   Services& services;
   kj::Own<kj::AsyncIoStream> stream;
   PeerCredentials peer;
-  capnp::AsyncIoMessageStream inner;
+  BufferedMessageStream inner;
   capnp::TwoPartyVatNetwork network;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
   kj::Maybe<kj::String> failure;

@@ -1,0 +1,95 @@
+#include "buffered_message_stream.h"
+
+#include <capnp/serialize.h>
+#include <kj/debug.h>
+
+#include <cstring>
+
+namespace tracer {
+
+namespace {
+
+constexpr size_t INITIAL_BUFFER = 64 * 1024;
+constexpr uint32_t MAX_SEGMENTS = 512;  // Cap'n Proto's own limit
+
+uint32_t readLe32(const kj::byte* p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+
+}  // namespace
+
+BufferedMessageStream::BufferedMessageStream(kj::AsyncIoStream& stream)
+    : stream(stream), writer(stream), buffer(kj::heapArray<kj::byte>(INITIAL_BUFFER)) {}
+
+size_t BufferedMessageStream::completeFrameSize(const capnp::ReaderOptions& options) const {
+  size_t available = filledTo - readFrom;
+  if (available < 8) return 0;
+  const kj::byte* frame = buffer.begin() + readFrom;
+  uint32_t segments = readLe32(frame) + 1;
+  KJ_REQUIRE(segments != 0 && segments < MAX_SEGMENTS, "Message has too many segments.",
+             segments);
+  size_t headerBytes = ((segments + 2) / 2) * 8;
+  if (available < headerBytes) return 0;
+  uint64_t words = 0;
+  for (uint32_t i = 0; i < segments; ++i) words += readLe32(frame + 4 + 4 * i);
+  KJ_REQUIRE(words <= options.traversalLimitInWords,
+             "Message is too large for this receiver's limit.", words,
+             options.traversalLimitInWords);
+  size_t total = headerBytes + words * sizeof(capnp::word);
+  return available >= total ? total : 0;
+}
+
+kj::Own<capnp::MessageReader> BufferedMessageStream::takeFrame(
+    size_t bytes, const capnp::ReaderOptions& options) {
+  auto words = kj::heapArray<capnp::word>(bytes / sizeof(capnp::word));
+  memcpy(words.begin(), buffer.begin() + readFrom, bytes);
+  readFrom += bytes;
+  auto reader = kj::heap<capnp::FlatArrayMessageReader>(words, options);
+  return kj::Own<capnp::MessageReader>(kj::mv(reader)).attach(kj::mv(words));
+}
+
+kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> BufferedMessageStream::tryReadMessage(
+    kj::ArrayPtr<kj::AutoCloseFd> fdSpace, capnp::ReaderOptions options,
+    kj::ArrayPtr<capnp::word> scratchSpace) {
+  if (size_t bytes = completeFrameSize(options)) {
+    return kj::Maybe<capnp::MessageReaderAndFds>(
+        capnp::MessageReaderAndFds{takeFrame(bytes, options), nullptr});
+  }
+  // Make room: move what is left to the front, grow for a frame larger than the buffer.
+  if (readFrom > 0) {
+    memmove(buffer.begin(), buffer.begin() + readFrom, filledTo - readFrom);
+    filledTo -= readFrom;
+    readFrom = 0;
+  }
+  if (filledTo == buffer.size()) {
+    auto larger = kj::heapArray<kj::byte>(buffer.size() * 2);
+    memcpy(larger.begin(), buffer.begin(), filledTo);
+    buffer = kj::mv(larger);
+  }
+  return stream.tryRead(buffer.begin() + filledTo, 1, buffer.size() - filledTo)
+      .then([this, fdSpace, options, scratchSpace](size_t n)
+                -> kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> {
+        if (n == 0) {
+          KJ_REQUIRE(filledTo == readFrom, "stream disconnected prematurely");
+          return kj::Maybe<capnp::MessageReaderAndFds>(nullptr);
+        }
+        filledTo += n;
+        return tryReadMessage(fdSpace, options, scratchSpace);
+      });
+}
+
+kj::Promise<void> BufferedMessageStream::writeMessage(
+    kj::ArrayPtr<const int> fds, kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
+  return writer.writeMessage(fds, segments);
+}
+
+kj::Promise<void> BufferedMessageStream::writeMessages(
+    kj::ArrayPtr<kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>> messages) {
+  return writer.writeMessages(messages);
+}
+
+kj::Maybe<int> BufferedMessageStream::getSendBufferSize() { return writer.getSendBufferSize(); }
+
+kj::Promise<void> BufferedMessageStream::end() { return writer.end(); }
+
+}  // namespace tracer
