@@ -15,6 +15,8 @@ class BufferedMessageStream final: public capnp::MessageStream {
  public:
   explicit BufferedMessageStream(kj::AsyncIoStream& stream);
 
+  using capnp::MessageStream::tryReadMessage;
+
   kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> tryReadMessage(
       kj::ArrayPtr<kj::AutoCloseFd> fdSpace, capnp::ReaderOptions options,
       kj::ArrayPtr<capnp::word> scratchSpace) override;

@@ -1,0 +1,92 @@
+"""A demo flow run without Prefect: five tasks that stress different things,
+announced to tracer-sidecar through prefect_tracer.client.SidecarClient exactly
+as the Prefect plugin announces real task runs. Prints what Tracer saw."""
+
+import http.server
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+
+from prefect_tracer.client import SidecarClient
+
+
+def cpu_bound():
+    deadline = time.process_time() + 1.0
+    while time.process_time() < deadline:
+        pass
+
+
+def subprocess_churn():
+    for _ in range(200):
+        subprocess.run(["/bin/true"], check=True)
+
+
+def io_bound():
+    with tempfile.NamedTemporaryFile(dir="/var/tmp") as f:
+        block = os.urandom(1 << 20)
+        for _ in range(64):
+            f.write(block)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class SlowHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(0.5)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+def waiting_on_a_slow_service(url):
+    for _ in range(2):
+        urllib.request.urlopen(url).read()
+
+
+def memory_hungry():
+    ballast = bytearray(256 << 20)
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    return len(ballast)
+
+
+def main():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+
+    tasks = [
+        ("cpu-bound", cpu_bound),
+        ("subprocess-churn", subprocess_churn),
+        ("io-bound", io_bound),
+        ("slow-service", lambda: waiting_on_a_slow_service(url)),
+        ("memory-hungry", memory_hungry),
+    ]
+    client = SidecarClient(start_wait_ms=1000, finish_wait_ms=1000, connect_wait_ms=1000)
+    flow_run_id = str(uuid.uuid4())
+    print(f"flow run {flow_run_id} (flow 'tracer-demo', {len(tasks)} tasks)")
+    print(f"{'task':<18} {'state':<10} {'wall':>9} {'spawned':>8} {'execs':>6} {'lost':>5}")
+    with client.flow_run(flow_run_id=flow_run_id, flow_name="tracer-demo",
+                         work_pool="demo-pool", cpu_cores=2.0, memory_bytes=4 << 30) as flow:
+        for name, work in tasks:
+            with flow.task(task_run_id=str(uuid.uuid4()), task_name=name, tags=["demo"]) as task:
+                work()
+            report = task.report
+            if report is None:
+                print(f"{name:<18} not observed: {task.error}")
+                continue
+            print(f"{name:<18} {report['state']:<10} {report['wall_ns'] / 1e9:>8.2f}s "
+                  f"{report['proc']['spawned']:>8} {report['proc']['execs']:>6} "
+                  f"{report['events']['lost']:>5}")
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()

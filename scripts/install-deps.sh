@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that the build, the tests and the demo need.
+# Idempotent: only asks apt for what is missing. Run as root.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config          # C++ toolchain
+  clang llvm libbpf-dev bpftool             # BPF programs and skeletons
+  capnproto libcapnp-dev                    # the wire contract and KJ
+  libsystemd-dev systemd                    # sd_notify, socket activation (and its test tool)
+  libre2-dev libyaml-cpp-dev libsqlite3-dev # policies and local state
+  catch2                                    # C++ unit tests
+  python3 python3-pytest                    # the plugin and the system tests
+  util-linux passwd                         # unshare, runuser, useradd in the tests
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
