@@ -2,11 +2,14 @@
 // Python plugin drives them, against a running sidecar.
 //
 //   client_bench SOCKET PROCESSES PAIRS_PER_PROCESS
+//   client_bench --baseline     (a bare Unix-socket round trip between two processes,
+//                                the floor under any RPC on this machine)
 //
 // Each process opens its own client and flow run and times every
 // tracer_task_start() until the sidecar has acknowledged the registration.
 // Prints pairs/s over the whole run and p50/p99 of the start call.
 
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,9 +70,39 @@ double percentile(std::vector<double>& values, double p) {
   return values[index];
 }
 
+// Two processes bouncing 64 bytes over a socketpair: what one round trip costs here.
+int baseline() {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) return 1;
+  char message[64] = {};
+  pid_t echo = fork();
+  if (echo < 0) return 1;
+  if (echo == 0) {
+    close(fds[0]);
+    while (read(fds[1], message, sizeof(message)) > 0) {
+      if (write(fds[1], message, sizeof(message)) != sizeof(message)) _exit(1);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  const int rounds = 50000;
+  auto started = Clock::now();
+  for (int i = 0; i < rounds; ++i) {
+    if (write(fds[0], message, sizeof(message)) != sizeof(message)) return 1;
+    if (read(fds[0], message, sizeof(message)) != sizeof(message)) return 1;
+  }
+  double perRound = nanosSince(started) / rounds;
+  close(fds[0]);
+  waitpid(echo, nullptr, 0);
+  printf("baseline   bare Unix-socket round trip between two processes: %.1f us\n",
+         perRound / 1000);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--baseline") return baseline();
   if (argc != 4) {
     fprintf(stderr, "usage: %s SOCKET PROCESSES PAIRS_PER_PROCESS\n", argv[0]);
     return 2;

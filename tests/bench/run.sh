@@ -17,6 +17,7 @@ export PYTHONPATH="$repo/prefect-plugin${PYTHONPATH:+:$PYTHONPATH}"
 pairs=${PAIRS:-20000}
 
 echo "== task start+finish through the client (one sidecar, $(nproc) cores) =="
+"$build/bin/client_bench" --baseline
 "$build/bin/client_bench" "$work/tracer.sock" 1 "$pairs"
 "$build/bin/client_bench" "$work/tracer.sock" 8 $((pairs / 8))
 /usr/bin/python3 "$repo/tests/bench/python_bench.py" "$work/tracer.sock" 1 "$pairs"
