@@ -47,21 +47,54 @@ void appendQuoted(kj::Vector<char>& out, kj::StringPtr text) {
   out.add('"');
 }
 
+// Dotted field paths a struct declares unknown through its `unknown` list
+// (TaskReport): those are written as null rather than as a misleading zero.
+using UnknownPaths = kj::ArrayPtr<const capnp::Text::Reader>;
+
+bool isUnknown(UnknownPaths unknown, kj::StringPtr path) {
+  for (auto entry: unknown) {
+    if (entry == path) return true;
+  }
+  return false;
+}
+
 void appendValue(kj::Vector<char>& out, capnp::DynamicValue::Reader value);
 
-void appendStruct(kj::Vector<char>& out, capnp::DynamicStruct::Reader value) {
+void appendFields(kj::Vector<char>& out, capnp::DynamicStruct::Reader value, kj::StringPtr prefix,
+                  UnknownPaths unknown) {
   out.add('{');
   bool first = true;
   auto emit = [&](capnp::StructSchema::Field field) {
     if (!first) out.add(',');
     first = false;
-    appendQuoted(out, camelToSnake(field.getProto().getName()));
+    auto name = camelToSnake(field.getProto().getName());
+    auto path = prefix.size() ? kj::str(prefix, ".", name) : kj::str(name);
+    appendQuoted(out, name);
     out.add(':');
-    appendValue(out, value.get(field));
+    if (isUnknown(unknown, path)) {
+      out.addAll(kj::StringPtr("null"));
+    } else if (field.getProto().isGroup()) {
+      appendFields(out, value.get(field).as<capnp::DynamicStruct>(), path, unknown);
+    } else {
+      appendValue(out, value.get(field));
+    }
   };
   for (auto field: value.getSchema().getNonUnionFields()) emit(field);
   KJ_IF_MAYBE(active, value.which()) { emit(*active); }
   out.add('}');
+}
+
+void appendStruct(kj::Vector<char>& out, capnp::DynamicStruct::Reader value) {
+  kj::Vector<capnp::Text::Reader> unknown;
+  KJ_IF_MAYBE(field, value.getSchema().findFieldByName("unknown")) {
+    auto type = field->getType();
+    if (type.isList() && type.asList().getElementType().isText()) {
+      for (auto path: value.get(*field).as<capnp::DynamicList>()) {
+        unknown.add(path.as<capnp::Text>());
+      }
+    }
+  }
+  appendFields(out, value, "", unknown);
 }
 
 void appendValue(kj::Vector<char>& out, capnp::DynamicValue::Reader value) {
@@ -190,7 +223,9 @@ void fillStruct(capnp::JsonValue::Reader json, capnp::DynamicStruct::Builder out
       if (camelToSnake(field.getProto().getName()) == key) match = field;
     }
     KJ_IF_MAYBE(field, match) {
-      if (field->getProto().isGroup()) {
+      if (member.getValue().isNull()) {
+        continue;  // unknown (see TaskReport.unknown): the field keeps its default
+      } else if (field->getProto().isGroup()) {
         fillStruct(member.getValue(), out.get(*field).as<capnp::DynamicStruct>());
       } else {
         setField(out, *field, member.getValue(), key);

@@ -46,9 +46,13 @@ struct TaskRunInfo {
   # library fills in gettid() of the calling thread.
   startTimeNs @5 :Int64;
   # Caller's CLOCK_REALTIME at task start, nanoseconds since the epoch.
+  ownProcess @6 :Bool;
+  # tid is a process started for this task (tracerctl run), not a thread of a
+  # shared process: its memory is the task's own.
 }
 
 struct TaskReport {
+  # What a task did, as DESIGN.md names the fields (JSON: snake_case).
   taskRunId @0 :Text;
   flowRunId @1 :Text;
   taskName @2 :Text;
@@ -56,18 +60,84 @@ struct TaskReport {
   wallNs @4 :UInt64;
   # Task start -> finish, measured by the sidecar.
   collector @5 :Text;
-  # "bpf", or "none" when the kernel observer could not load (see status).
+  # "bpf", or "procfs" (degraded: see unknown and status.collector_note).
+
+  cpu :group {
+    # CPU of the task's threads and all their descendants, exited ones included.
+    userNs @9 :UInt64;
+    systemNs @10 :UInt64;
+    avgCores @11 :Float64;
+    p95Cores @12 :Float64;
+    maxCores @13 :Float64;
+    # avg over the whole task; p95 and max over 1 s intervals.
+  }
+
+  sched :group {
+    runqueueWaitNs @14 :UInt64;
+    # Runnable but waiting for a CPU (contention).
+    blockedIoNs @15 :UInt64;
+    # Off-CPU in uninterruptible sleep (D state: disk, page faults).
+    sleepNs @16 :UInt64;
+    # Off-CPU in interruptible sleep (S state: network, locks, timers).
+  }
+
+  memory :group {
+    peakRssBytes @17 :UInt64;
+    oomKills @18 :UInt32;
+    sharedProcess @19 :Bool;
+    # The task is a thread of a process it shares: peak RSS is process-wide.
+  }
+
+  io :group {
+    readBytes @20 :UInt64;
+    writeBytes @21 :UInt64;
+    # Storage bytes (task I/O accounting).
+    rchar @22 :UInt64;
+    wchar @23 :UInt64;
+    # Bytes through read/write-family syscalls.
+  }
+
+  net :group {
+    txBytes @24 :UInt64;
+    rxBytes @25 :UInt64;
+    # TCP/UDP socket bytes (IPv4 and IPv6).
+  }
 
   proc :group {
     spawned @6 :UInt64;
     # Processes forked by the task's threads and their descendants.
     execs @7 :UInt64;
+    shortLived @26 :UInt64;
+    # Of the spawned processes, those that lived less than 100 ms.
+    maxConcurrent @27 :UInt64;
+    top @28 :List(ProcessCpu);
+    # Exited processes by command, most CPU first.
+    outliving @29 :UInt32;
+    # Processes of the task still running when it finished; they keep counting
+    # toward it (see tracerctl reports).
+  }
+
+  allocation :group {
+    cpuCores @30 :Float64;
+    memoryBytes @31 :UInt64;
+    source @32 :Text;
+    # Where cpu_cores came from: "declared" > "cgroup" > "policy" > "host".
+    memorySource @33 :Text;
   }
 
   events :group {
     lost @8 :UInt64;
     # Kernel-side events dropped while the task ran (target: always 0).
   }
+
+  unknown @34 :List(Text);
+  # Fields the collector cannot know (JSON null instead of a number).
+}
+
+struct ProcessCpu {
+  comm @0 :Text;
+  count @1 :UInt32;
+  cpuNs @2 :UInt64;
 }
 
 struct SidecarStatus {
@@ -117,4 +187,7 @@ interface TaskScope {
 
 interface Admin {
   liveTasks @0 () -> (tasks :List(LiveTask));
+  recentReports @1 (limit :UInt32) -> (reports :List(TaskReport));
+  # Finished tasks, newest first; reports of tasks whose processes outlived
+  # them are updated until those exit.
 }

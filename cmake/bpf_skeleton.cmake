@@ -42,12 +42,13 @@ function(bpf_skeleton NAME)
   set(src ${CMAKE_CURRENT_SOURCE_DIR}/${NAME}.bpf.c)
   set(obj ${BPF_GENERATED_DIR}/${NAME}.bpf.o)
   set(skel ${BPF_GENERATED_DIR}/${NAME}.skel.h)
+  file(GLOB headers ${CMAKE_CURRENT_SOURCE_DIR}/*.h)
   add_custom_command(
     OUTPUT ${obj}
     COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${BPF_TARGET_ARCH}
             -I${BPF_GENERATED_DIR} -I${CMAKE_CURRENT_SOURCE_DIR}
             -c ${src} -o ${obj}
-    DEPENDS ${src} ${CMAKE_CURRENT_SOURCE_DIR}/${NAME}.h vmlinux_h
+    DEPENDS ${src} ${headers} vmlinux_h
     COMMENT "BPF ${NAME}.bpf.c"
     VERBATIM)
   add_custom_command(

@@ -21,7 +21,9 @@
 #include "ops/unix_socket.h"
 #include "rpc/connection_listener.h"
 #include "rpc/services.h"
-#include "task_tracking.h"
+#include "observe/procfs_collector.h"
+#include "observe/sampler.h"
+#include "task_state.h"
 
 namespace tracer {
 
@@ -45,6 +47,9 @@ class SidecarMain {
                           "Directory for the sidecar's state (default /var/lib/tracer).")
         .addOptionWithArg({"max-tracked-threads"}, KJ_BIND_METHOD(*this, setMaxThreads), "<n>",
                           "Size of the kernel's tracked-thread map (default 65536).")
+        .addOptionWithArg({"collector"}, KJ_BIND_METHOD(*this, setCollector), "<bpf|procfs>",
+                          "Force a collector (default: bpf, falling back to procfs when BPF "
+                          "cannot load).")
         .addOption({"debug"}, KJ_BIND_METHOD(*this, setVerbose), "Log debug messages.")
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
         .build();
@@ -69,7 +74,12 @@ class SidecarMain {
     if (*end != '\0' || n < 1024 || n > (1u << 24)) {
       return "--max-tracked-threads: expected a number from 1024 to 16777216";
     }
-    mapSizes.trackedThreads = n;
+    bpfSettings.threadsMaxEntries = n;
+    return true;
+  }
+  kj::MainBuilder::Validity setCollector(kj::StringPtr value) {
+    if (value != "bpf" && value != "procfs") return "--collector: expected bpf or procfs";
+    forcedCollector = kj::str(value);
     return true;
   }
   kj::MainBuilder::Validity setVerbose() {
@@ -88,10 +98,15 @@ class SidecarMain {
       return kj::str("--state-dir: cannot create ", stateDir, ": ", strerror(errno));
     }
 
-    auto collector = loadCollector(log, mapSizes);
+    auto collector = chooseCollector(log, io.unixEventPort);
     const kj::MonotonicClock& clock = kj::systemPreciseMonotonicClock();
     AttributionTable table(*collector, clock);
     Services services{table, log, clock, clock.now()};
+    auto observing = collector->run(table).exclusiveJoin(
+        sampleForever(table, io.provider->getTimer()));
+    observing = observing.eagerlyEvaluate([&log](kj::Exception&& e) {
+      log.error(kj::str("observation stopped: ", e.getDescription()));
+    });
 
     kj::Maybe<kj::Own<ListeningSocket>> ownSocket;
     kj::Own<kj::ConnectionReceiver> receiver;
@@ -130,6 +145,19 @@ class SidecarMain {
     return true;
   }
 
+  kj::Own<Collector> chooseCollector(Log& log, kj::UnixEventPort& events) {
+    kj::String whyNot = kj::str("forced with --collector procfs");
+    if (forcedCollector != "procfs") {
+      KJ_IF_MAYBE(bpf, loadBpfCollector(log, events, bpfSettings, whyNot)) {
+        return kj::mv(*bpf);
+      }
+      if (forcedCollector == "bpf") KJ_FAIL_REQUIRE("--collector bpf: cannot load", whyNot);
+    }
+    log.warn(kj::str("kernel observer unavailable, using /proc (registered threads only): ",
+                     whyNot));
+    return makeProcfsCollector(kj::mv(whyNot));
+  }
+
   static kj::String defaultSocketPath() {
     const char* fromEnv = getenv("TRACER_SOCKET");
     return kj::str(fromEnv != nullptr && *fromEnv != '\0' ? fromEnv : "/run/tracer/tracer.sock");
@@ -139,7 +167,8 @@ class SidecarMain {
   kj::String socketPath;
   kj::String socketGroup;
   kj::String stateDir = kj::str("/var/lib/tracer");
-  BpfMapSizes mapSizes{TRACKED_THREADS_MAX_ENTRIES, TASK_COUNTERS_MAX_ENTRIES};
+  kj::String forcedCollector = kj::str("");
+  BpfSettings bpfSettings{THREADS_MAX_ENTRIES, TASK_COUNTERS_MAX_ENTRIES, 100 * 1000 * 1000};
   bool verbose = false;
 };
 

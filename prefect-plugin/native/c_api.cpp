@@ -153,6 +153,12 @@ char* tracer_client_live_tasks(tracer_client* client, int timeoutMs) {
                         [&]() { return answer(*connectionOf(*client).liveTasks(), timeoutMs); });
 }
 
+char* tracer_client_recent_reports(tracer_client* client, unsigned limit, int timeoutMs) {
+  return guarded<char*>(nullptr, [&]() {
+    return answer(*connectionOf(*client).recentReports(limit), timeoutMs);
+  });
+}
+
 tracer_flow* tracer_flow_open(tracer_client* client, const char* infoJson) {
   return guarded<tracer_flow*>(nullptr, [&]() {
     auto info = encode<tracer::proto::FlowRunInfo>(infoJson, [](auto run) {

@@ -104,6 +104,18 @@ class Loop final: private kj::TaskSet::ErrorHandler {
     });
   }
 
+  void recentReports(uint32_t limit, kj::Own<const Outcome> outcome) {
+    whenConnected(kj::mv(outcome), [this, limit](auto& sidecar, kj::Own<const Outcome> outcome) {
+      auto request = sidecar.adminRequest().send().getAdmin().recentReportsRequest();
+      request.setLimit(limit);
+      requests.add(request.send().then(
+          [outcome = outcome->addRef()](auto response) {
+            outcome->succeed(toContractJson(capnp::toDynamic(response)));
+          },
+          failInto(outcome->addRef())));
+    });
+  }
+
   void openFlow(uint64_t flowId, kj::Own<const FlowInfo> info) {
     whenConnected(kj::atomicRefcounted<Outcome>(),
                   [this, flowId, info = kj::mv(info)](auto&, kj::Own<const Outcome>) {
@@ -320,6 +332,14 @@ kj::Own<const Outcome> Connection::status() {
 kj::Own<const Outcome> Connection::liveTasks() {
   auto outcome = kj::atomicRefcounted<Outcome>();
   post([outcome = outcome->addRef()](Loop& loop) mutable { loop.liveTasks(kj::mv(outcome)); });
+  return outcome;
+}
+
+kj::Own<const Outcome> Connection::recentReports(uint32_t limit) {
+  auto outcome = kj::atomicRefcounted<Outcome>();
+  post([limit, outcome = outcome->addRef()](Loop& loop) mutable {
+    loop.recentReports(limit, kj::mv(outcome));
+  });
   return outcome;
 }
 

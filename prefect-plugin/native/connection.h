@@ -47,6 +47,7 @@ class Connection {
   // Each returns at once; the Outcome says how the sidecar answered.
   kj::Own<const Outcome> status();
   kj::Own<const Outcome> liveTasks();
+  kj::Own<const Outcome> recentReports(uint32_t limit);
   void openFlow(uint64_t flowId, const FlowInfo& info);
   kj::Own<const Outcome> finishFlow(uint64_t flowId, const FlowInfo& info, uint16_t state);
   kj::Own<const Outcome> startTask(uint64_t flowId, const FlowInfo& flowInfo, uint64_t taskId,

@@ -31,8 +31,21 @@ def test_report_uses_contract_field_names(sidecar):
         with flow.task(task_run_id="t", task_name="extract", tags=["a", "b"],
                        task_key="extract-1") as task:
             pass
+    # DESIGN.md's TaskReport fields, by their contract names.
     assert set(task.report) == {"task_run_id", "flow_run_id", "task_name", "state", "wall_ns",
-                                "collector", "proc", "events"}
+                                "collector", "cpu", "sched", "memory", "io", "net", "proc",
+                                "allocation", "events", "unknown"}
+    assert set(task.report["cpu"]) == {"user_ns", "system_ns", "avg_cores", "p95_cores",
+                                       "max_cores"}
+    assert set(task.report["sched"]) == {"runqueue_wait_ns", "blocked_io_ns", "sleep_ns"}
+    assert set(task.report["memory"]) == {"peak_rss_bytes", "oom_kills", "shared_process"}
+    assert set(task.report["io"]) == {"read_bytes", "write_bytes", "rchar", "wchar"}
+    assert set(task.report["net"]) == {"tx_bytes", "rx_bytes"}
+    assert set(task.report["proc"]) == {"spawned", "execs", "short_lived", "max_concurrent",
+                                        "top", "outliving"}
+    assert task.report["allocation"] == {"cpu_cores": 2.0, "memory_bytes": 1 << 30,
+                                         "source": "declared", "memory_source": "declared"}
+    assert task.report["memory"]["shared_process"] is True
     assert task.report["events"] == {"lost": 0}
     assert task.registered
 

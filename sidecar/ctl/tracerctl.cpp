@@ -4,9 +4,14 @@
 #include <capnp/message.h>
 #include <kj/main.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 
 #include "contract_json.h"
+#include "ctl/report_text.h"
+#include "ctl/run_command.h"
 #include "tracer.capnp.h"
 #include "tracer_client.h"
 
@@ -40,6 +45,10 @@ class Tracerctl {
                        "Version, uptime, collector, clients, live and finished runs.")
         .addSubCommand("tasks", KJ_BIND_METHOD(*this, tasksMain),
                        "Tasks being observed right now (root only).")
+        .addSubCommand("run", KJ_BIND_METHOD(*this, runMain),
+                       "Run a command as an observed task and report what it did.")
+        .addSubCommand("reports", KJ_BIND_METHOD(*this, reportsMain),
+                       "Reports of recently finished tasks (root only).")
         .build();
   }
 
@@ -67,8 +76,91 @@ class Tracerctl {
         .build();
   }
 
+  kj::MainFunc runMain() {
+    return kj::MainBuilder(context, "tracerctl run",
+                           "Runs CMD as a task: registered before it execs, so every thread and "
+                           "process it starts is counted. Exits with CMD's status; the report "
+                           "goes to stderr (or, with --json, to stdout as a TaskReport).")
+        .addOption({"json"}, KJ_BIND_METHOD(*this, setJson), "Print the TaskReport as JSON.")
+        .addOptionWithArg({"flow"}, KJ_BIND_METHOD(*this, setFlow), "<name>",
+                          "Flow name to file the task under (default: tracerctl).")
+        .addOptionWithArg({"name"}, KJ_BIND_METHOD(*this, setName), "<task>",
+                          "Task name (default: the command's basename).")
+        .addOptionWithArg({"tags"}, KJ_BIND_METHOD(*this, setTags), "<a,b>", "Task tags.")
+        .expectOneOrMoreArgs("<command>", KJ_BIND_METHOD(*this, addCommandWord))
+        .callAfterParsing(KJ_BIND_METHOD(*this, run))
+        .build();
+  }
+
+  kj::MainFunc reportsMain() {
+    return kj::MainBuilder(context, "tracerctl reports", "Lists recently finished tasks.")
+        .addOption({"json"}, KJ_BIND_METHOD(*this, setJson), "Print JSON (contract field names).")
+        .addOptionWithArg({"limit"}, KJ_BIND_METHOD(*this, setLimit), "<n>",
+                          "How many (default 20).")
+        .callAfterParsing(KJ_BIND_METHOD(*this, printReports))
+        .build();
+  }
+
+  kj::MainBuilder::Validity setFlow(kj::StringPtr value) {
+    runOptions.flow = kj::str(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setName(kj::StringPtr value) {
+    runOptions.name = kj::str(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setTags(kj::StringPtr value) {
+    const char* start = value.begin();
+    for (const char* p = value.begin();; ++p) {
+      if (p == value.end() || *p == ',') {
+        if (p > start) runOptions.tags.add(kj::heapString(start, p - start));
+        if (p == value.end()) break;
+        start = p + 1;
+      }
+    }
+    return true;
+  }
+  kj::MainBuilder::Validity setLimit(kj::StringPtr value) {
+    char* end;
+    limit = strtoul(value.cStr(), &end, 10);
+    if (*end != '\0' || limit == 0) return "--limit: expected a positive number";
+    return true;
+  }
+  kj::MainBuilder::Validity addCommandWord(kj::StringPtr word) {
+    command.add(word);
+    return true;
+  }
+
+  kj::MainBuilder::Validity run() {
+    client = tracer_client_open(socketPath.size() ? socketPath.cStr() : nullptr);
+    if (!tracer_client_wait_connected(client, CONNECT_TIMEOUT_MS)) {
+      fprintf(stderr, "tracerctl: %s\n", tracer_last_error());
+    }
+    runOptions.json = json;
+    int status = runObserved(client, runOptions, command);
+    tracer_client_close(client);
+    client = nullptr;
+    fflush(nullptr);
+    _exit(status);  // the command's status, as a shell would see it
+  }
+
+  kj::MainBuilder::Validity printReports() {
+    auto answer = ask([this](tracer_client* c, int timeout) {
+      return tracer_client_recent_reports(c, limit, timeout);
+    });
+    if (json) context.exitInfo(answer);
+    capnp::MallocMessageBuilder message;
+    auto results = message.initRoot<proto::Admin::RecentReportsResults>();
+    fromContractJson(answer, capnp::toDynamic(results));
+    kj::Vector<kj::String> lines;
+    for (auto report: results.getReports()) lines.add(reportText(report));
+    if (lines.empty()) lines.add(kj::str("(no finished tasks)"));
+    context.exitInfo(kj::strArray(lines, "\n\n"));
+    return true;
+  }
+
   // The answer's JSON, or exits with the reason the sidecar could not answer.
-  kj::String ask(char* (*query)(tracer_client*, int)) {
+  kj::String ask(kj::Function<char*(tracer_client*, int)> query) {
     client = tracer_client_open(socketPath.size() ? socketPath.cStr() : nullptr);
     if (!tracer_client_wait_connected(client, CONNECT_TIMEOUT_MS)) {
       context.exitError(kj::str("tracerctl: ", tracer_last_error()));
@@ -123,6 +215,9 @@ class Tracerctl {
 
   kj::ProcessContext& context;
   kj::String socketPath;
+  RunOptions runOptions;
+  kj::Vector<kj::StringPtr> command;
+  uint32_t limit = 20;
   tracer_client* client = nullptr;
   bool json = false;
 };

@@ -1,11 +1,66 @@
 #include "observe/attribution_table.h"
 
 #include <kj/debug.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
 
 namespace tracer {
 
-LiveFlowRun::LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader info)
-    : table(table), id(kj::str(info.getFlowRunId())), name(kj::str(info.getFlowName())) {
+namespace {
+
+constexpr size_t TOP_COMMANDS = 5;
+
+double cores(uint64_t cpuNs, uint64_t wallNs) {
+  return wallNs == 0 ? 0 : static_cast<double>(cpuNs) / static_cast<double>(wallNs);
+}
+
+}  // namespace
+
+void fillMeasurements(proto::TaskReport::Builder report, const TaskTotals& totals,
+                      uint64_t peakSampledRss) {
+  const auto& k = totals.kernel;
+  // The kernel's utime/stime are tick-based; like its own cputime_adjust(), split
+  // the exact runtime in their proportion (all user time when no tick landed).
+  uint64_t ticks = k.utime_raw + k.stime_raw;
+  uint64_t system = ticks == 0 ? 0
+                               : static_cast<uint64_t>(static_cast<double>(k.runtime_ns) *
+                                                       k.stime_raw / ticks);
+  auto cpu = report.getCpu();
+  cpu.setUserNs(k.runtime_ns - system);
+  cpu.setSystemNs(system);
+  auto sched = report.getSched();
+  sched.setRunqueueWaitNs(k.run_delay_ns);
+  sched.setBlockedIoNs(k.blocked_io_ns);
+  sched.setSleepNs(k.sleep_ns);
+  auto memory = report.getMemory();
+  uint64_t exitedPeak = k.max_rss_pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  memory.setPeakRssBytes(std::max(exitedPeak, peakSampledRss));
+  memory.setOomKills(k.oom_kills);
+  auto io = report.getIo();
+  io.setReadBytes(k.read_bytes);
+  io.setWriteBytes(k.write_bytes);
+  io.setRchar(k.rchar);
+  io.setWchar(k.wchar);
+  auto net = report.getNet();
+  net.setTxBytes(k.tx_bytes);
+  net.setRxBytes(k.rx_bytes);
+  auto proc = report.getProc();
+  proc.setSpawned(k.spawned);
+  proc.setExecs(k.execs);
+  proc.setShortLived(k.short_lived);
+  proc.setMaxConcurrent(k.max_concurrent);
+  proc.setOutliving(totals.outlivingProcesses);
+  report.getEvents().setLost(k.lost);
+}
+
+LiveFlowRun::LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader info,
+                         Allocation allocation)
+    : table(table),
+      id(kj::str(info.getFlowRunId())),
+      name(kj::str(info.getFlowName())),
+      capacity(allocation) {
   ++table.liveFlowRuns;
 }
 
@@ -30,7 +85,10 @@ LiveTask::LiveTask(AttributionTable& table, const LiveFlowRun& flow,
       taskName(kj::str(info.getTaskName())),
       flowRunId(kj::str(flow.flowRunId())),
       flowName(kj::str(flow.flowName())),
-      startedAt(table.clock.now()) {
+      allocation(flow.allocation()),
+      ownProcess(info.getOwnProcess()),
+      startedAt(table.clock.now()),
+      lastSampleAt(startedAt) {
   table.collector.track(slot, hostTid);
   table.live.insert(slot, this);
 }
@@ -44,23 +102,76 @@ void LiveTask::finish(proto::RunState state, proto::TaskReport::Builder report) 
   end(state, report);
 }
 
-void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> report) {
+void LiveTask::addSample(const TaskSample& sample, kj::TimePoint now) {
+  uint64_t ns = (now - lastSampleAt) / kj::NANOSECONDS;
+  uint64_t cpu = sample.cpuNs > lastSampleCpuNs ? sample.cpuNs - lastSampleCpuNs : 0;
+  if (ns > 0) intervals.add(Interval{ns, cpu});
+  lastSampleAt = now;
+  lastSampleCpuNs = std::max(lastSampleCpuNs, sample.cpuNs);
+  peakSampledRss = std::max(peakSampledRss, sample.rssBytes);
+}
+
+void LiveTask::threadExited(const ThreadExit& exit) {
+  auto& command = commands.findOrCreate(exit.comm, [&]() {
+    return kj::HashMap<kj::String, CommandCpu>::Entry{kj::str(exit.comm), CommandCpu{}};
+  });
+  if (exit.isLeader) ++command.count;
+  command.cpuNs += exit.cpuNs;
+}
+
+void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> reportOut) {
   finished = true;
+  // Still in `live` here: exits drained by finish() must find this task.
+  auto totals = table.collector.finish(slot, hostTid);
   table.live.erase(slot);
-  auto activity = table.collector.untrack(slot, hostTid);
-  table.lostInTasks += activity.lost;
-  ++(state == proto::RunState::CRASHED ? table.crashedTasks : table.finishedTasks);
-  KJ_IF_MAYBE(out, report) {
-    out->setTaskRunId(taskRunId);
-    out->setFlowRunId(flowRunId);
-    out->setTaskName(taskName);
-    out->setState(state);
-    out->setWallNs((table.clock.now() - startedAt) / kj::NANOSECONDS);
-    out->setCollector(table.collector.name());
-    out->getProc().setSpawned(activity.spawned);
-    out->getProc().setExecs(activity.execs);
-    out->getEvents().setLost(activity.lost);
+  auto now = table.clock.now();
+  addSample(TaskSample{totals.kernel.runtime_ns, 0}, now);
+
+  capnp::MallocMessageBuilder scratch;
+  auto report = reportOut == nullptr ? scratch.initRoot<proto::TaskReport>()
+                                     : KJ_ASSERT_NONNULL(reportOut);
+  uint64_t wall = (now - startedAt) / kj::NANOSECONDS;
+  report.setTaskRunId(taskRunId);
+  report.setFlowRunId(flowRunId);
+  report.setTaskName(taskName);
+  report.setState(state);
+  report.setWallNs(wall);
+  report.setCollector(table.collector.name());
+  fillMeasurements(report, totals, peakSampledRss);
+
+  auto cpu = report.getCpu();
+  cpu.setAvgCores(cores(totals.kernel.runtime_ns, wall));
+  kj::Vector<double> perInterval;
+  for (auto& interval: intervals) perInterval.add(cores(interval.cpuNs, interval.ns));
+  std::sort(perInterval.begin(), perInterval.end());
+  size_t p95 = static_cast<size_t>(std::ceil(0.95 * perInterval.size()));
+  cpu.setP95Cores(perInterval.empty() ? 0 : perInterval[p95 > 0 ? p95 - 1 : 0]);
+  cpu.setMaxCores(perInterval.empty() ? 0 : perInterval.back());
+
+  report.getMemory().setSharedProcess(!ownProcess);
+  kj::Vector<std::pair<kj::StringPtr, const CommandCpu*>> ranked;
+  for (auto& entry: commands) ranked.add(entry.key, &entry.value);
+  std::sort(ranked.begin(), ranked.end(),
+            [](auto& a, auto& b) { return a.second->cpuNs > b.second->cpuNs; });
+  auto top = report.getProc().initTop(std::min(ranked.size(), TOP_COMMANDS));
+  for (auto i: kj::indices(top)) {
+    top[i].setComm(ranked[i].first);
+    top[i].setCount(ranked[i].second->count);
+    top[i].setCpuNs(ranked[i].second->cpuNs);
   }
+
+  auto capacity = report.getAllocation();
+  capacity.setCpuCores(allocation.cpuCores);
+  capacity.setSource(allocation.cpuSource);
+  capacity.setMemoryBytes(allocation.memoryBytes);
+  capacity.setMemorySource(allocation.memorySource);
+  auto unknown = table.collector.unknownFields();
+  auto unknownOut = report.initUnknown(unknown.size());
+  for (auto i: kj::indices(unknown)) unknownOut.set(i, unknown[i]);
+
+  table.lostInTasks += totals.kernel.lost;
+  ++(state == proto::RunState::CRASHED ? table.crashedTasks : table.finishedTasks);
+  table.keep(report.asReader(), slot, totals.outlivingProcesses > 0);
 }
 
 void LiveTask::describe(proto::LiveTask::Builder out) const {
@@ -77,14 +188,63 @@ void LiveTask::describe(proto::LiveTask::Builder out) const {
 AttributionTable::AttributionTable(Collector& collector, const kj::MonotonicClock& clock)
     : collector(collector), clock(clock) {}
 
-kj::Own<LiveFlowRun> AttributionTable::openFlowRun(proto::FlowRunInfo::Reader info) {
-  return kj::heap<LiveFlowRun>(*this, info);
+kj::Own<LiveFlowRun> AttributionTable::openFlowRun(proto::FlowRunInfo::Reader info,
+                                                   const PeerCredentials& caller) {
+  // The caller is the flow-run process: its cgroup holds the run's limits.
+  auto allocation = resolveAllocation(info.getCpuCores(), info.getMemoryBytes(), caller.pid);
+  return kj::heap<LiveFlowRun>(*this, info, allocation);
 }
 
 kj::Own<LiveTask> AttributionTable::startTask(const LiveFlowRun& flow,
                                               proto::TaskRunInfo::Reader info, pid_t hostTid,
                                               const PeerCredentials& caller) {
   return kj::heap<LiveTask>(*this, flow, info, hostTid, caller);
+}
+
+void AttributionTable::sample() {
+  auto samples = collector.sample();
+  auto now = clock.now();
+  for (auto& entry: live) {
+    KJ_IF_MAYBE(sample, samples.find(entry.key)) {
+      entry.value->addSample(*sample, now);
+    } else {
+      entry.value->addSample(TaskSample{entry.value->lastSampleCpuNs, 0}, now);
+    }
+  }
+  updateLingering();
+}
+
+void AttributionTable::threadExited(const ThreadExit& exit) {
+  KJ_IF_MAYBE(task, live.find(exit.slot)) { (*task)->threadExited(exit); }
+}
+
+void AttributionTable::keep(proto::TaskReport::Reader report, uint32_t slot, bool lingering) {
+  if (finishedReports.size() == KEPT_REPORTS) {
+    if (finishedReports[0]->lingering) collector.release(finishedReports[0]->slot);
+    // Oldest first: drop the front.
+    kj::Vector<kj::Own<FinishedReport>> rest(KEPT_REPORTS);
+    for (size_t i = 1; i < finishedReports.size(); ++i) rest.add(kj::mv(finishedReports[i]));
+    finishedReports = kj::mv(rest);
+  }
+  auto kept = kj::heap<FinishedReport>();
+  kept->message.setRoot(report);
+  kept->slot = slot;
+  kept->lingering = lingering;
+  if (!lingering) collector.release(slot);
+  finishedReports.add(kj::mv(kept));
+}
+
+void AttributionTable::updateLingering() {
+  for (auto& kept: finishedReports) {
+    if (!kept->lingering) continue;
+    auto totals = collector.lingering(kept->slot);
+    auto report = kept->message.getRoot<proto::TaskReport>();
+    fillMeasurements(report, totals, report.getMemory().getPeakRssBytes());
+    if (totals.outlivingProcesses == 0) {
+      kept->lingering = false;
+      collector.release(kept->slot);
+    }
+  }
 }
 
 void AttributionTable::fillStatus(proto::SidecarStatus::Builder status) {
@@ -102,6 +262,20 @@ void AttributionTable::fillStatus(proto::SidecarStatus::Builder status) {
 void AttributionTable::describeLiveTasks(capnp::List<proto::LiveTask>::Builder out) const {
   uint i = 0;
   for (auto& entry: live) entry.value->describe(out[i++]);
+}
+
+uint32_t AttributionTable::reportCount(uint32_t limit) const {
+  return std::min<size_t>(limit, finishedReports.size());
+}
+
+void AttributionTable::recentReports(uint32_t limit,
+                                     capnp::List<proto::TaskReport>::Builder out) {
+  size_t n = reportCount(limit);
+  for (size_t i = 0; i < n; ++i) {
+    out.setWithCaveats(i, finishedReports[finishedReports.size() - 1 - i]
+                              ->message.getRoot<proto::TaskReport>()
+                              .asReader());
+  }
 }
 
 }  // namespace tracer

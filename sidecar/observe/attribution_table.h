@@ -2,12 +2,17 @@
 // The live flow runs and tasks, and what ends them. A LiveFlowRun / LiveTask is
 // owned by the RPC scope that stands for it; destroying one that was not
 // finished (the client crashed or disconnected) ends it as `crashed`, so every
-// run is counted exactly once however it ends.
+// run is counted exactly once however it ends. Finished reports are kept for
+// tracerctl, and those whose processes outlived the task are brought up to date
+// until the last one exits.
 
+#include <capnp/message.h>
 #include <kj/map.h>
 #include <kj/memory.h>
 #include <kj/time.h>
+#include <kj/vector.h>
 
+#include "observe/allocation.h"
 #include "observe/collector.h"
 #include "rpc/peer_credentials.h"
 #include "tracer.capnp.h"
@@ -18,7 +23,7 @@ class AttributionTable;
 
 class LiveFlowRun {
  public:
-  LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader info);
+  LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader info, Allocation allocation);
   ~LiveFlowRun() noexcept(false);
   KJ_DISALLOW_COPY(LiveFlowRun);
 
@@ -27,11 +32,13 @@ class LiveFlowRun {
 
   kj::StringPtr flowRunId() const { return id; }
   kj::StringPtr flowName() const { return name; }
+  const Allocation& allocation() const { return capacity; }
 
  private:
   AttributionTable& table;
   kj::String id;
   kj::String name;
+  Allocation capacity;
   bool finished = false;
 };
 
@@ -46,7 +53,20 @@ class LiveTask {
   void describe(proto::LiveTask::Builder out) const;
 
  private:
+  friend class AttributionTable;
+
+  struct Interval {
+    uint64_t ns;
+    uint64_t cpuNs;
+  };
+  struct CommandCpu {
+    uint32_t count = 0;
+    uint64_t cpuNs = 0;
+  };
+
   void end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> report);
+  void addSample(const TaskSample& sample, kj::TimePoint now);
+  void threadExited(const ThreadExit& exit);
 
   AttributionTable& table;
   uint32_t slot;
@@ -56,21 +76,36 @@ class LiveTask {
   kj::String taskName;
   kj::String flowRunId;
   kj::String flowName;
+  Allocation allocation;
+  bool ownProcess;
   kj::TimePoint startedAt;
+  kj::TimePoint lastSampleAt;
+  uint64_t lastSampleCpuNs = 0;
+  uint64_t peakSampledRss = 0;
+  kj::Vector<Interval> intervals;
+  kj::HashMap<kj::String, CommandCpu> commands;
   bool finished = false;
 };
 
-class AttributionTable {
+class AttributionTable final: public ExitListener {
  public:
   AttributionTable(Collector& collector, const kj::MonotonicClock& clock);
 
-  kj::Own<LiveFlowRun> openFlowRun(proto::FlowRunInfo::Reader info);
+  kj::Own<LiveFlowRun> openFlowRun(proto::FlowRunInfo::Reader info, const PeerCredentials& caller);
   kj::Own<LiveTask> startTask(const LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
                               pid_t hostTid, const PeerCredentials& caller);
+
+  // Once a second: the collector's view of every live task, and an update of
+  // finished reports whose processes are still running.
+  void sample();
 
   void fillStatus(proto::SidecarStatus::Builder status);
   uint liveTaskCount() const { return live.size(); }
   void describeLiveTasks(capnp::List<proto::LiveTask>::Builder out) const;
+  void recentReports(uint32_t limit, capnp::List<proto::TaskReport>::Builder out);
+  uint32_t reportCount(uint32_t limit) const;
+
+  void threadExited(const ThreadExit& exit) override;
 
   Collector& collector;
   const kj::MonotonicClock& clock;
@@ -79,8 +114,20 @@ class AttributionTable {
   friend class LiveFlowRun;
   friend class LiveTask;
 
+  static constexpr size_t KEPT_REPORTS = 1000;
+
+  struct FinishedReport {
+    capnp::MallocMessageBuilder message;
+    uint32_t slot;
+    bool lingering;  // its processes are still running and counting
+  };
+
+  void keep(proto::TaskReport::Reader report, uint32_t slot, bool lingering);
+  void updateLingering();
+
   uint32_t nextSlot = 1;  // never reused, so a late child event cannot hit a newer task
-  kj::HashMap<uint32_t, const LiveTask*> live;
+  kj::HashMap<uint32_t, LiveTask*> live;
+  kj::Vector<kj::Own<FinishedReport>> finishedReports;  // oldest first
   uint32_t liveFlowRuns = 0;
   uint64_t finishedFlowRuns = 0;
   uint64_t crashedFlowRuns = 0;
@@ -88,5 +135,10 @@ class AttributionTable {
   uint64_t crashedTasks = 0;
   uint64_t lostInTasks = 0;
 };
+
+// Fills a report's measurements from the collector's totals. Shared by a
+// task's finish and the later updates of a lingering report.
+void fillMeasurements(proto::TaskReport::Builder report, const TaskTotals& totals,
+                      uint64_t peakSampledRss);
 
 }  // namespace tracer

@@ -1,35 +1,53 @@
 #include "observe/bpf_collector.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <kj/debug.h>
+#include <kj/one-of.h>
+#include <kj/vector.h>
 
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
 
-#include "task_tracking.h"
-#include "task_tracking.skel.h"
+#include "memory.skel.h"
+#include "network.skel.h"
+#include "observe/proc_files.h"
+#include "process_lifecycle.h"
+#include "process_lifecycle.skel.h"
+#include "scheduling.skel.h"
+#include "task_state.h"
 
 namespace tracer {
 
 namespace {
 
-static_assert(sizeof(task_counters) == 24, "task_counters layout is shared with BPF");
-static_assert(offsetof(task_counters, spawned) == 0, "task_counters layout is shared with BPF");
-static_assert(offsetof(task_counters, execs) == 8, "task_counters layout is shared with BPF");
-static_assert(offsetof(task_counters, lost) == 16, "task_counters layout is shared with BPF");
+// Layouts shared with BPF (bpf/task_state.h, bpf/process_lifecycle.h).
+static_assert(sizeof(thread_state) == 96, "thread_state layout is shared with BPF");
+static_assert(offsetof(thread_state, runtime) == 16, "thread_state layout is shared with BPF");
+static_assert(offsetof(thread_state, charged) == 88, "thread_state layout is shared with BPF");
+static_assert(sizeof(task_counters) == 20 * 8, "task_counters layout is shared with BPF");
+static_assert(offsetof(task_counters, tx_bytes) == 10 * 8, "task_counters layout is shared with BPF");
+static_assert(offsetof(task_counters, lost) == 19 * 8, "task_counters layout is shared with BPF");
+static_assert(sizeof(thread_exit_event) == 40, "thread_exit_event layout is shared with BPF");
+static_assert(offsetof(thread_exit_event, comm) == 24, "thread_exit_event layout is shared with BPF");
 
+// The maps every program shares (bpf/tracked.bpf.h), created by the first one.
+constexpr const char* SHARED_MAPS[] = {"threads", "task_counters", "exit_events",
+                                       "unattributed_lost"};
+
+template <typename Skeleton, void (*destroy)(Skeleton*)>
 class SkeletonDisposer final: public kj::Disposer {
  public:
-  void disposeImpl(void* pointer) const override {
-    task_tracking_bpf__destroy(static_cast<task_tracking_bpf*>(pointer));
-  }
+  void disposeImpl(void* pointer) const override { destroy(static_cast<Skeleton*>(pointer)); }
+  static const SkeletonDisposer instance;
 };
-const SkeletonDisposer skeletonDisposer;
+template <typename Skeleton, void (*destroy)(Skeleton*)>
+const SkeletonDisposer<Skeleton, destroy> SkeletonDisposer<Skeleton, destroy>::instance;
 
-// libbpf's own diagnostics (verifier log, missing BTF) are what explains a
-// failed load, so they go to our log rather than to a bare stderr.
-thread_local Log* libbpfLog = nullptr;
+// libbpf's own diagnostics (verifier log, missing BTF) explain a failed load,
+// so they go to our log. libbpf's print hook takes no context: hence a global.
+Log* libbpfLog = nullptr;
 int forwardLibbpfMessage(libbpf_print_level level, const char* format, va_list args) {
   if (libbpfLog == nullptr || level == LIBBPF_DEBUG) return 0;
   char text[1024];
@@ -39,49 +57,178 @@ int forwardLibbpfMessage(libbpf_print_level level, const char* format, va_list a
   return n;
 }
 
+kj::String errorText(int err) {
+  return kj::str(strerror(-err), err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+}
+
+// Opens, wires to the shared maps (when `shared` is given), loads and attaches
+// one concern's programs. Returns the loaded skeleton or the reason it failed.
+template <typename Skeleton, Skeleton* (*open)(), int (*load)(Skeleton*),
+          int (*attach)(Skeleton*), void (*destroy)(Skeleton*)>
+kj::OneOf<kj::Own<Skeleton>, kj::String> loadConcern(
+    kj::StringPtr concern, kj::Maybe<bpf_object&> shared,
+    kj::FunctionParam<void(Skeleton&)> configure) {
+  Skeleton* raw = open();
+  if (raw == nullptr) return kj::str(concern, ": opening the BPF object failed: ", strerror(errno));
+  kj::Own<Skeleton> skeleton(raw, SkeletonDisposer<Skeleton, destroy>::instance);
+  configure(*skeleton);
+  KJ_IF_MAYBE(owner, shared) {
+    for (const char* name: SHARED_MAPS) {
+      int fd = bpf_object__find_map_fd_by_name(owner, name);
+      bpf_map* map = bpf_object__find_map_by_name(skeleton->obj, name);
+      if (map != nullptr) {
+        if (int err = bpf_map__reuse_fd(map, fd)) {
+          return kj::str(concern, ": sharing map ", name, " failed: ", errorText(err));
+        }
+      }
+    }
+  }
+  if (int err = load(skeleton.get())) {
+    return kj::str(concern, ": loading BPF programs failed: ", errorText(err));
+  }
+  if (int err = attach(skeleton.get())) {
+    return kj::str(concern, ": attaching tracepoints failed: ", errorText(err));
+  }
+  return kj::mv(skeleton);
+}
+
 class BpfCollector final: public Collector {
  public:
-  explicit BpfCollector(kj::Own<task_tracking_bpf> skeleton): skeleton(kj::mv(skeleton)) {}
+  BpfCollector(kj::UnixEventPort& events, kj::Own<process_lifecycle_bpf> lifecycle,
+               kj::Own<scheduling_bpf> scheduling, kj::Maybe<kj::Own<network_bpf>> network,
+               kj::Maybe<kj::Own<memory_bpf>> memory, kj::String degraded,
+               kj::Array<kj::StringPtr> unknown)
+      : events(events),
+        lifecycle(kj::mv(lifecycle)),
+        scheduling(kj::mv(scheduling)),
+        network(kj::mv(network)),
+        memory(kj::mv(memory)),
+        degraded(kj::mv(degraded)),
+        unknown(kj::mv(unknown)),
+        threads(this->lifecycle->maps.threads),
+        counters(this->lifecycle->maps.task_counters) {}
+
+  ~BpfCollector() noexcept(false) {
+    if (exits != nullptr) ring_buffer__free(exits);
+  }
 
   kj::StringPtr name() const override { return "bpf"; }
-  kj::StringPtr degradedReason() const override { return ""; }
+  kj::StringPtr degradedReason() const override { return degraded; }
+  kj::ArrayPtr<const kj::StringPtr> unknownFields() const override { return unknown; }
+
+  kj::Promise<void> run(ExitListener& exitListener) override {
+    listener = &exitListener;
+    exits = ring_buffer__new(bpf_map__fd(lifecycle->maps.exit_events), onExitEvent, this, nullptr);
+    KJ_REQUIRE(exits != nullptr, "cannot open the exit-event ring buffer", strerror(errno));
+    observer = kj::heap<kj::UnixEventPort::FdObserver>(
+        events, bpf_map__fd(lifecycle->maps.exit_events),
+        kj::UnixEventPort::FdObserver::OBSERVE_READ);
+    return pump();
+  }
 
   void track(uint32_t slot, pid_t hostTid) override {
     task_counters zero{};
-    int err = bpf_map__update_elem(skeleton->maps.task_counters, &slot, sizeof(slot), &zero,
-                                   sizeof(zero), BPF_NOEXIST);
+    int err = bpf_map__update_elem(counters, &slot, sizeof(slot), &zero, sizeof(zero), BPF_NOEXIST);
     KJ_REQUIRE(err == 0, "cannot start counting for the task (too many live tasks?)",
                strerror(-err));
+    thread_state state{};
+    state.slot = slot;
+    state.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
     uint32_t tid = hostTid;
-    err = bpf_map__update_elem(skeleton->maps.tracked_threads, &tid, sizeof(tid), &slot,
-                               sizeof(slot), BPF_ANY);
+    err = bpf_map__update_elem(threads, &tid, sizeof(tid), &state, sizeof(state), BPF_ANY);
     if (err != 0) {
-      bpf_map__delete_elem(skeleton->maps.task_counters, &slot, sizeof(slot), 0);
+      bpf_map__delete_elem(counters, &slot, sizeof(slot), 0);
       KJ_FAIL_REQUIRE("cannot track the task's thread (too many tracked threads?)",
                       strerror(-err));
     }
   }
 
-  TaskActivity untrack(uint32_t slot, pid_t hostTid) override {
+  TaskTotals finish(uint32_t slot, pid_t hostTid) override {
+    TaskTotals totals;
     uint32_t tid = hostTid;
-    // The thread may have moved to another task already; only remove our claim.
-    uint32_t current;
-    if (bpf_map__lookup_elem(skeleton->maps.tracked_threads, &tid, sizeof(tid), &current,
-                             sizeof(current), 0) == 0 && current == slot) {
-      bpf_map__delete_elem(skeleton->maps.tracked_threads, &tid, sizeof(tid), 0);
+    thread_state state;
+    // Remove our claim (unless the thread has moved on to another task), and
+    // charge the slice it has run since it last left a CPU.
+    kj::Maybe<ThreadCounters> now;
+    if (bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) == 0 &&
+        state.slot == slot &&
+        bpf_map__lookup_and_delete_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) ==
+            0 &&
+        !(state.flags & THREAD_BASELINE_PENDING)) {
+      now = readThreadCounters(state.tgid, hostTid);
     }
-    task_counters counters{};
-    bpf_map__lookup_and_delete_elem(skeleton->maps.task_counters, &slot, sizeof(slot),
-                                    &counters, sizeof(counters), 0);
-    return TaskActivity{counters.spawned, counters.execs, counters.lost};
+    if (exits != nullptr) ring_buffer__consume(exits);  // their exits first
+    totals = lingering(slot);
+    KJ_IF_MAYBE(c, now) {
+      auto& k = totals.kernel;
+      auto add = [](unsigned long long& total, uint64_t current, uint64_t last) {
+        if (current > last) total += current - last;
+      };
+      add(k.runtime_ns, c->runtimeNs, state.runtime);
+      add(k.run_delay_ns, c->runDelayNs, state.run_delay);
+      add(k.rchar, c->rchar, state.rchar);
+      add(k.wchar, c->wchar, state.wchar);
+      add(k.read_bytes, c->readBytes, state.read_bytes);
+      add(k.write_bytes, c->writeBytes, state.write_bytes);
+    }
+    return totals;
+  }
+
+  TaskTotals lingering(uint32_t slot) override {
+    TaskTotals totals;
+    bpf_map__lookup_elem(counters, &slot, sizeof(slot), &totals.kernel, sizeof(totals.kernel), 0);
+    forEachThread([&](uint32_t tid, const thread_state& state) {
+      if (state.slot == slot && tid == state.tgid) ++totals.outlivingProcesses;
+    });
+    return totals;
+  }
+
+  void release(uint32_t slot) override {
+    bpf_map__delete_elem(counters, &slot, sizeof(slot), 0);
+  }
+
+  kj::HashMap<uint32_t, TaskSample> sample() override {
+    kj::HashMap<uint32_t, TaskSample> samples;
+    kj::HashMap<uint32_t, kj::Vector<pid_t>> processes;  // slot -> tgids seen
+    forEachThread([&](uint32_t tid, const thread_state& state) {
+      auto& sample = samples.findOrCreate(state.slot, [&]() {
+        return kj::HashMap<uint32_t, TaskSample>::Entry{state.slot, TaskSample{}};
+      });
+      if (!(state.flags & THREAD_BASELINE_PENDING)) {
+        KJ_IF_MAYBE(runtime, readRuntimeNs(tid)) {
+          if (*runtime > state.runtime) sample.cpuNs += *runtime - state.runtime;
+        }
+      }
+      if (state.tgid != 0 && (tid == state.tgid || (state.flags & THREAD_REGISTERED))) {
+        auto& tgids = processes.findOrCreate(state.slot, [&]() {
+          return kj::HashMap<uint32_t, kj::Vector<pid_t>>::Entry{state.slot, {}};
+        });
+        bool seen = false;
+        for (auto known: tgids) seen = seen || known == static_cast<pid_t>(state.tgid);
+        if (!seen) tgids.add(state.tgid);
+      }
+    });
+    for (auto& entry: samples) {
+      task_counters k{};
+      uint32_t slot = entry.key;
+      if (bpf_map__lookup_elem(counters, &slot, sizeof(slot), &k, sizeof(k), 0) == 0) {
+        entry.value.cpuNs += k.runtime_ns;
+      }
+      KJ_IF_MAYBE(tgids, processes.find(slot)) {
+        for (auto tgid: *tgids) {
+          KJ_IF_MAYBE(rss, readRssBytes(tgid)) { entry.value.rssBytes += *rss; }
+        }
+      }
+    }
+    return samples;
   }
 
   uint64_t unattributedLost() override {
     int cpus = libbpf_num_possible_cpus();
     KJ_REQUIRE(cpus > 0, "cannot count CPUs", strerror(-cpus));
-    kj::Array<uint64_t> perCpu = kj::heapArray<uint64_t>(cpus);
+    auto perCpu = kj::heapArray<uint64_t>(cpus);
     uint32_t zero = 0;
-    if (bpf_map__lookup_elem(skeleton->maps.unattributed_lost, &zero, sizeof(zero),
+    if (bpf_map__lookup_elem(lifecycle->maps.unattributed_lost, &zero, sizeof(zero),
                              perCpu.begin(), perCpu.size() * sizeof(uint64_t), 0) != 0) {
       return 0;
     }
@@ -91,38 +238,111 @@ class BpfCollector final: public Collector {
   }
 
  private:
-  kj::Own<task_tracking_bpf> skeleton;
-};
+  template <typename Func>
+  void forEachThread(Func&& func) {
+    uint32_t key, next;
+    uint32_t* previous = nullptr;
+    thread_state state;
+    while (bpf_map__get_next_key(threads, previous, &next, sizeof(next)) == 0) {
+      key = next;
+      previous = &key;
+      if (bpf_map__lookup_elem(threads, &key, sizeof(key), &state, sizeof(state), 0) == 0) {
+        func(key, state);
+      }
+    }
+  }
 
-kj::Maybe<kj::String> tryLoad(BpfMapSizes sizes, kj::Maybe<kj::Own<task_tracking_bpf>>& out) {
-  task_tracking_bpf* raw = task_tracking_bpf__open();
-  if (raw == nullptr) return kj::str("opening the BPF object failed: ", strerror(errno));
-  kj::Own<task_tracking_bpf> skeleton(raw, skeletonDisposer);
-  bpf_map__set_max_entries(skeleton->maps.tracked_threads, sizes.trackedThreads);
-  bpf_map__set_max_entries(skeleton->maps.task_counters, sizes.liveTasks);
-  if (int err = task_tracking_bpf__load(skeleton.get())) {
-    return kj::str("loading BPF programs failed: ", strerror(-err),
-                   err == -EPERM ? " (needs root or CAP_BPF + CAP_PERFMON)" : "");
+  // Edge-triggered: each wake-up drains the ring buffer completely.
+  kj::Promise<void> pump() {
+    return observer->whenBecomesReadable().then([this]() {
+      ring_buffer__consume(exits);
+      return pump();
+    });
   }
-  if (int err = task_tracking_bpf__attach(skeleton.get())) {
-    return kj::str("attaching BPF tracepoints failed: ", strerror(-err));
+
+  static int onExitEvent(void* context, void* data, size_t size) {
+    auto* self = static_cast<BpfCollector*>(context);
+    if (size < sizeof(thread_exit_event) || self->listener == nullptr) return 0;
+    auto* event = static_cast<const thread_exit_event*>(data);
+    char comm[sizeof(event->comm) + 1] = {};
+    memcpy(comm, event->comm, sizeof(event->comm));
+    self->listener->threadExited(
+        ThreadExit{event->slot, event->is_leader != 0, event->cpu_ns, kj::StringPtr(comm)});
+    return 0;
   }
-  out = kj::mv(skeleton);
-  return nullptr;
-}
+
+  kj::UnixEventPort& events;
+  kj::Own<process_lifecycle_bpf> lifecycle;  // owns the shared maps
+  kj::Own<scheduling_bpf> scheduling;
+  kj::Maybe<kj::Own<network_bpf>> network;
+  kj::Maybe<kj::Own<memory_bpf>> memory;
+  kj::String degraded;
+  kj::Array<kj::StringPtr> unknown;
+  bpf_map* threads;
+  bpf_map* counters;
+  ring_buffer* exits = nullptr;
+  kj::Own<kj::UnixEventPort::FdObserver> observer;
+  ExitListener* listener = nullptr;
+};
 
 }  // namespace
 
-kj::Own<Collector> loadCollector(Log& log, BpfMapSizes sizes) {
+kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& events, BpfSettings settings,
+                                    kj::String& whyNot) {
   libbpfLog = &log;
   libbpf_set_print(forwardLibbpfMessage);
-  kj::Maybe<kj::Own<task_tracking_bpf>> loaded;
-  KJ_IF_MAYBE(reason, tryLoad(sizes, loaded)) {
-    log.warn(kj::str("kernel observer unavailable, serving without it: ", *reason));
-    return kj::heap<NoCollector>(kj::mv(*reason));
+
+  auto lifecycle = loadConcern<process_lifecycle_bpf, process_lifecycle_bpf__open,
+                               process_lifecycle_bpf__load, process_lifecycle_bpf__attach,
+                               process_lifecycle_bpf__destroy>(
+      "process lifecycle", nullptr, [&](process_lifecycle_bpf& skeleton) {
+        bpf_map__set_max_entries(skeleton.maps.threads, settings.threadsMaxEntries);
+        bpf_map__set_max_entries(skeleton.maps.task_counters, settings.tasksMaxEntries);
+        skeleton.rodata->short_lived_ns = settings.shortLivedNs;
+      });
+  if (lifecycle.is<kj::String>()) {
+    whyNot = kj::mv(lifecycle.get<kj::String>());
+    return nullptr;
   }
-  log.info("kernel observer loaded (BPF, tracepoints)");
-  return kj::heap<BpfCollector>(KJ_ASSERT_NONNULL(kj::mv(loaded)));
+  auto& shared = *lifecycle.get<kj::Own<process_lifecycle_bpf>>()->obj;
+  auto scheduling = loadConcern<scheduling_bpf, scheduling_bpf__open, scheduling_bpf__load,
+                                scheduling_bpf__attach, scheduling_bpf__destroy>(
+      "scheduling", shared, [](scheduling_bpf&) {});
+  if (scheduling.is<kj::String>()) {
+    whyNot = kj::mv(scheduling.get<kj::String>());
+    return nullptr;
+  }
+
+  // Network and OOM observation are worth having without each other.
+  kj::Vector<kj::String> degraded;
+  kj::Vector<kj::StringPtr> unknown;
+  kj::Maybe<kj::Own<network_bpf>> network;
+  auto loadedNetwork = loadConcern<network_bpf, network_bpf__open, network_bpf__load,
+                                   network_bpf__attach, network_bpf__destroy>(
+      "network", shared, [](network_bpf&) {});
+  if (loadedNetwork.is<kj::String>()) {
+    degraded.add(kj::mv(loadedNetwork.get<kj::String>()));
+    unknown.add("net.tx_bytes");
+    unknown.add("net.rx_bytes");
+  } else {
+    network = kj::mv(loadedNetwork.get<kj::Own<network_bpf>>());
+  }
+  kj::Maybe<kj::Own<memory_bpf>> memory;
+  auto loadedMemory = loadConcern<memory_bpf, memory_bpf__open, memory_bpf__load,
+                                  memory_bpf__attach, memory_bpf__destroy>(
+      "memory", shared, [](memory_bpf&) {});
+  if (loadedMemory.is<kj::String>()) {
+    degraded.add(kj::mv(loadedMemory.get<kj::String>()));
+    unknown.add("memory.oom_kills");
+  } else {
+    memory = kj::mv(loadedMemory.get<kj::Own<memory_bpf>>());
+  }
+  for (auto& reason: degraded) log.warn(kj::str("kernel observer degraded: ", reason));
+  log.info("kernel observer loaded (BPF: process lifecycle, scheduling, network, memory)");
+  return kj::Own<Collector>(kj::heap<BpfCollector>(events, kj::mv(lifecycle.get<kj::Own<process_lifecycle_bpf>>()),
+                                kj::mv(scheduling.get<kj::Own<scheduling_bpf>>()),
+                                kj::mv(network), kj::mv(memory), kj::strArray(degraded, "; "),
+                                unknown.releaseAsArray()));
 }
 
 }  // namespace tracer

@@ -1,7 +1,8 @@
 #pragma once
-// The kernel observer: loads bpf/task_tracking.bpf.c through its skeleton and
-// keeps its maps in step with registered tasks.
+// The kernel observer: bpf/*.bpf.c loaded through their skeletons, sharing one
+// set of maps, kept in step with the registered tasks.
 
+#include <kj/async-unix.h>
 #include <kj/memory.h>
 
 #include "observe/collector.h"
@@ -9,12 +10,14 @@
 
 namespace tracer {
 
-struct BpfMapSizes {
-  uint32_t trackedThreads;
-  uint32_t liveTasks;
+struct BpfSettings {
+  uint32_t threadsMaxEntries;
+  uint32_t tasksMaxEntries;
+  uint64_t shortLivedNs;
 };
 
-// The BPF collector, or a NoCollector carrying the reason it could not load.
-kj::Own<Collector> loadCollector(Log& log, BpfMapSizes sizes);
+// The BPF collector, or nothing and (in whyNot) the reason it could not load.
+kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& events, BpfSettings settings,
+                                    kj::String& whyNot);
 
 }  // namespace tracer

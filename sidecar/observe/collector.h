@@ -1,20 +1,44 @@
 #pragma once
-// What attributes kernel activity to tasks. The BPF collector is the real one;
-// when it cannot load, the sidecar keeps serving with no collector and says why
-// (status.collector_note), so a Prefect task is never affected by our absence.
+// What attributes kernel activity to tasks. The BPF collector sees everything
+// a task's threads and descendants do; the /proc collector, used when BPF
+// cannot load, sees only the registered thread and says which report fields
+// it cannot know.
 
+#include <kj/async.h>
+#include <kj/map.h>
 #include <kj/string.h>
 #include <sys/types.h>
 
 #include <cstdint>
 
+#include "task_state.h"
+
 namespace tracer {
 
-// What a task's threads and their descendants did between track() and untrack().
-struct TaskActivity {
-  uint64_t spawned = 0;
-  uint64_t execs = 0;
-  uint64_t lost = 0;
+// A tracked thread ran for the last time (one per thread, leaders flagged).
+struct ThreadExit {
+  uint32_t slot;
+  bool isLeader;
+  uint64_t cpuNs;
+  kj::StringPtr comm;  // its process's command name
+};
+
+class ExitListener {
+ public:
+  virtual void threadExited(const ThreadExit& exit) = 0;
+};
+
+// A task's totals when it finishes: the kernel's counters (task_state.h) with
+// the registered thread's last, not yet charged slice included.
+struct TaskTotals {
+  task_counters kernel{};
+  uint32_t outlivingProcesses = 0;  // descendants still running at finish
+};
+
+// What the 1 s sampler sees of a live task.
+struct TaskSample {
+  uint64_t cpuNs = 0;     // CPU so far, running threads included
+  uint64_t rssBytes = 0;  // resident memory of the task's processes now
 };
 
 class Collector {
@@ -24,28 +48,28 @@ class Collector {
   virtual kj::StringPtr name() const = 0;
   // Empty when the collector sees everything it should; otherwise why not.
   virtual kj::StringPtr degradedReason() const = 0;
+  // Report fields (dotted contract names) this collector cannot know.
+  virtual kj::ArrayPtr<const kj::StringPtr> unknownFields() const = 0;
+
+  // Delivers thread exits to `listener` as they happen, until cancelled.
+  virtual kj::Promise<void> run(ExitListener& listener) = 0;
 
   // Starts attributing `hostTid` and everything it forks from now on to `slot`.
   virtual void track(uint32_t slot, pid_t hostTid) = 0;
-  // Stops attributing `hostTid` (a pooled thread moves on) and returns the slot's totals.
-  virtual TaskActivity untrack(uint32_t slot, pid_t hostTid) = 0;
+  // Stops attributing `hostTid` (a pooled thread moves on) and returns the
+  // slot's totals; pending exits reach the listener first.
+  virtual TaskTotals finish(uint32_t slot, pid_t hostTid) = 0;
+  // Forgets a finished slot once nothing of it is running any more; until then
+  // its descendants keep counting (lingering()).
+  virtual void release(uint32_t slot) = 0;
+  // The current counters of a finished slot whose descendants outlived it, and
+  // how many are still running.
+  virtual TaskTotals lingering(uint32_t slot) = 0;
+
+  virtual kj::HashMap<uint32_t, TaskSample> sample() = 0;
 
   // Events that could not be charged to any task.
   virtual uint64_t unattributedLost() = 0;
-};
-
-// Used when no kernel observer could load: tasks are registered and timed, nothing more.
-class NoCollector final: public Collector {
- public:
-  explicit NoCollector(kj::String reason): reason(kj::mv(reason)) {}
-  kj::StringPtr name() const override { return "none"; }
-  kj::StringPtr degradedReason() const override { return reason; }
-  void track(uint32_t, pid_t) override {}
-  TaskActivity untrack(uint32_t, pid_t) override { return {}; }
-  uint64_t unattributedLost() override { return 0; }
-
- private:
-  kj::String reason;
 };
 
 }  // namespace tracer

@@ -2,8 +2,6 @@
 
 #include <dirent.h>
 #include <kj/debug.h>
-#include <fcntl.h>
-#include <kj/io.h>
 #include <unistd.h>
 
 #include <kj/vector.h>
@@ -11,43 +9,12 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "observe/proc_files.h"
 #include "ops/refuse.h"
 
 namespace tracer {
 
 namespace {
-
-// /proc files report size 0, so they are read until EOF rather than by size.
-kj::Maybe<kj::String> readProcFile(kj::StringPtr path) {
-  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return nullptr;  // no such thread (or it just exited)
-  kj::AutoCloseFd owned(fd);
-  kj::Vector<char> text(2048);
-  char buffer[4096];
-  ssize_t n;
-  while ((n = read(fd, buffer, sizeof(buffer))) > 0) text.addAll(buffer, buffer + n);
-  if (n < 0) return nullptr;
-  text.add('\0');
-  return kj::String(text.releaseAsArray());
-}
-
-// Value of a "Key:\tv1\tv2..." line of /proc/*/status, as whitespace-separated numbers.
-kj::Vector<long> statusNumbers(kj::StringPtr status, kj::StringPtr key) {
-  kj::Vector<long> numbers;
-  auto needle = kj::str("\n", key, ":");
-  const char* found = strstr(status.cStr(), needle.cStr());
-  if (found == nullptr) return numbers;
-  const char* p = found + needle.size();
-  for (;;) {
-    while (*p == ' ' || *p == '\t') ++p;
-    char* end;
-    long value = strtol(p, &end, 10);
-    if (end == p) break;
-    numbers.add(value);
-    p = end;
-  }
-  return numbers;
-}
 
 // The caller's own thread whose innermost-namespace tid is `tid`, if any.
 kj::Maybe<pid_t> ownThread(const PeerCredentials& caller, pid_t tid) {

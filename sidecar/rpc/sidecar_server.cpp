@@ -60,6 +60,13 @@ class AdminServer final: public proto::Admin::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> recentReports(RecentReportsContext context) override {
+    uint32_t limit = context.getParams().getLimit();
+    services.table.recentReports(
+        limit, context.getResults().initReports(services.table.reportCount(limit)));
+    return kj::READY_NOW;
+  }
+
  private:
   Services& services;
 };
@@ -72,7 +79,7 @@ class SidecarServer final: public proto::Sidecar::Server {
   kj::Promise<void> openFlowRun(OpenFlowRunContext context) override {
     auto info = context.getParams().getRun();
     if (info.getFlowRunId().size() == 0) refuse(kj::str("openFlowRun: flow_run_id is empty"));
-    auto flow = services.table.openFlowRun(info);
+    auto flow = services.table.openFlowRun(info, caller);
     context.getResults().setScope(kj::heap<FlowRunScopeServer>(services, caller, kj::mv(flow)));
     return kj::READY_NOW;
   }

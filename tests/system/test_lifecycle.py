@@ -29,8 +29,8 @@ def test_python_round_trip_shows_in_status(sidecar):
     assert task.report["flow_run_id"] == "flow-1"
     assert task.report["state"] == "completed"
     assert task.report["wall_ns"] > 0
-    assert task.report["proc"] == {"spawned": 1, "execs": 1}
-    assert second.report["proc"] == {"spawned": 0, "execs": 0}
+    assert (task.report["proc"]["spawned"], task.report["proc"]["execs"]) == (1, 1)
+    assert (second.report["proc"]["spawned"], second.report["proc"]["execs"]) == (0, 0)
 
     status = sidecar.status()
     assert status["finished_flow_runs"] == 1

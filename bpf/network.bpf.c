@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Socket bytes of tracked threads: TCP/UDP over IPv4 and IPv6. Unix sockets are
+ * left out on purpose: they carry local IPC (our own RPC among it), not network. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "tracked.bpf.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+
+static __always_inline struct task_counters *counters_for_network(struct sock *sk, int bytes)
+{
+	if (bytes <= 0)
+		return 0;
+	__u16 family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	return state ? counters_of(state->slot) : 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(handle_send, struct sock *sk, int ret, int flags)
+{
+	struct task_counters *counters = counters_for_network(sk, ret);
+	if (counters)
+		__sync_fetch_and_add(&counters->tx_bytes, ret);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(handle_recv, struct sock *sk, int ret, int flags)
+{
+	/* MSG_PEEK reads leave the data in place: it will be received again. */
+	if (flags & 2 /* MSG_PEEK */)
+		return 0;
+	struct task_counters *counters = counters_for_network(sk, ret);
+	if (counters)
+		__sync_fetch_and_add(&counters->rx_bytes, ret);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Who belongs to which task: a registered thread and everything it forks,
+ * transitively, carry the task's slot in `threads`. Counts spawns, execs,
+ * short-lived processes, concurrency and each exiting process's peak RSS. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "tracked.bpf.h"
+
+/* Set by the sidecar before load. */
+const volatile __u64 short_lived_ns = 100000000; /* 100 ms */
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	/* `parent` is the forking thread (current), not necessarily the group leader. */
+	__u32 parent_tid = parent->pid;
+	struct thread_state *parent_state = bpf_map_lookup_elem(&threads, &parent_tid);
+	if (!parent_state)
+		return 0;
+	/* A new task's kernel counters start at zero: its baselines are zero. */
+	struct thread_state state = {
+		.slot = parent_state->slot,
+		.tgid = child->tgid,
+	};
+	__u32 child_tid = child->pid;
+	if (bpf_map_update_elem(&threads, &child_tid, &state, BPF_ANY)) {
+		count_lost(state.slot);
+		return 0;
+	}
+	if (child->pid != child->tgid)
+		return 0; /* a thread, not a process */
+	struct task_counters *counters = counters_of(state.slot);
+	if (!counters)
+		return 0;
+	__sync_fetch_and_add(&counters->spawned, 1);
+	unsigned long long live = __sync_fetch_and_add(&counters->live_processes, 1) + 1;
+	raise_to(&counters->max_concurrent, live);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid)
+{
+	/* A non-leader thread that execs takes over the leader's pid: follow it. */
+	__u32 old_tid = old_pid;
+	struct thread_state *state = bpf_map_lookup_elem(&threads, &old_tid);
+	if (!state)
+		return 0;
+	__u32 slot = state->slot;
+	__u32 new_tid = task->pid;
+	if (new_tid != old_tid) {
+		struct thread_state moved = *state;
+		bpf_map_delete_elem(&threads, &old_tid);
+		if (bpf_map_update_elem(&threads, &new_tid, &moved, BPF_ANY))
+			count_lost(slot);
+	}
+	struct task_counters *counters = counters_of(slot);
+	if (counters)
+		__sync_fetch_and_add(&counters->execs, 1);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task, bool group_dead)
+{
+	/* The thread's CPU is charged at its final context switch (scheduling.bpf.c),
+	 * which is also where it leaves `threads`. Here: process-level facts, which
+	 * are final once the whole thread group is dead. */
+	if (!group_dead)
+		return 0;
+	__u32 tid = task->pid;
+	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	if (!state)
+		return 0;
+	struct task_counters *counters = counters_of(state->slot);
+	if (!counters)
+		return 0;
+	/* do_exit() folded the mm's high-water RSS into signal->maxrss (pages) before this tracepoint. */
+	raise_to(&counters->max_rss_pages, task->signal->maxrss);
+	if (state->flags & THREAD_REGISTERED)
+		return 0; /* the registered process itself is not one the task spawned */
+	if (counters->live_processes > 0)
+		__sync_fetch_and_sub(&counters->live_processes, 1);
+	__u64 lifetime = bpf_ktime_get_ns() - task->group_leader->start_time;
+	if (lifetime < short_lived_ns)
+		__sync_fetch_and_add(&counters->short_lived, 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

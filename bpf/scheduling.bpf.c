@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Charges each tracked thread's kernel counters to its task whenever it leaves
+ * a CPU: CPU time (se.sum_exec_runtime), runqueue wait (sched_info.run_delay),
+ * storage and syscall I/O (ioac). The deltas are the kernel's own accounting,
+ * so nothing is sampled or estimated. Off-CPU time is split by why the thread
+ * left: D state (blocked on I/O) or S state (sleeping), ended by its wakeup. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "tracked.bpf.h"
+
+#define TASK_INTERRUPTIBLE 0x1
+#define TASK_UNINTERRUPTIBLE 0x2
+#define TASK_DEAD 0x80
+
+static __always_inline __u64 delta(__u64 now, __u64 *last)
+{
+	__u64 d = now > *last ? now - *last : 0;
+	*last = now;
+	return d;
+}
+
+/* Kernel counters as of now become the thread's starting point. */
+static __always_inline void take_baseline(struct thread_state *state, struct task_struct *task)
+{
+	state->runtime = task->se.sum_exec_runtime;
+	state->utime = task->utime;
+	state->stime = task->stime;
+	state->run_delay = task->sched_info.run_delay;
+	state->rchar = task->ioac.rchar;
+	state->wchar = task->ioac.wchar;
+	state->read_bytes = task->ioac.read_bytes;
+	state->write_bytes = task->ioac.write_bytes;
+	state->tgid = task->tgid;
+	state->flags &= ~THREAD_BASELINE_PENDING;
+}
+
+static __always_inline void charge(struct thread_state *state, struct task_counters *counters,
+				   struct task_struct *task)
+{
+	__u64 cpu = delta(task->se.sum_exec_runtime, &state->runtime);
+	state->charged += cpu;
+	__sync_fetch_and_add(&counters->runtime_ns, cpu);
+	__sync_fetch_and_add(&counters->utime_raw, delta(task->utime, &state->utime));
+	__sync_fetch_and_add(&counters->stime_raw, delta(task->stime, &state->stime));
+	__sync_fetch_and_add(&counters->run_delay_ns,
+			     delta(task->sched_info.run_delay, &state->run_delay));
+	__sync_fetch_and_add(&counters->rchar, delta(task->ioac.rchar, &state->rchar));
+	__sync_fetch_and_add(&counters->wchar, delta(task->ioac.wchar, &state->wchar));
+	__sync_fetch_and_add(&counters->read_bytes, delta(task->ioac.read_bytes, &state->read_bytes));
+	__sync_fetch_and_add(&counters->write_bytes,
+			     delta(task->ioac.write_bytes, &state->write_bytes));
+}
+
+/* Ends a sleep that began at switch-out: D time is blocked I/O, S time is sleep. */
+static __always_inline void end_sleep(struct thread_state *state, __u64 now)
+{
+	if (!state->off_since)
+		return;
+	struct task_counters *counters = counters_of(state->slot);
+	if (counters) {
+		__u64 slept = now - state->off_since;
+		if (state->flags & THREAD_OFF_BLOCKED)
+			__sync_fetch_and_add(&counters->blocked_io_ns, slept);
+		else
+			__sync_fetch_and_add(&counters->sleep_ns, slept);
+	}
+	state->off_since = 0;
+	state->flags &= ~(THREAD_OFF_BLOCKED | THREAD_OFF_SLEEPING);
+}
+
+static __always_inline void report_exit(struct thread_state *state, struct task_struct *task)
+{
+	struct thread_exit_event *event =
+		bpf_ringbuf_reserve(&exit_events, sizeof(*event), 0);
+	if (!event) {
+		count_lost(state->slot);
+		return;
+	}
+	event->slot = state->slot;
+	event->tid = task->pid;
+	event->tgid = task->tgid;
+	event->is_leader = task->pid == task->tgid;
+	event->cpu_ns = state->charged;
+	bpf_probe_read_kernel_str(event->comm, sizeof(event->comm), task->group_leader->comm);
+	bpf_ringbuf_submit(event, 0);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 prev_tid = prev->pid;
+	struct thread_state *state = bpf_map_lookup_elem(&threads, &prev_tid);
+	if (state) {
+		struct task_counters *counters = counters_of(state->slot);
+		if (state->flags & THREAD_BASELINE_PENDING)
+			take_baseline(state, prev); /* registered while running: from now on */
+		else if (counters)
+			charge(state, counters, prev);
+		if (prev_state & TASK_DEAD) {
+			/* Its last switch: the counters above are final. */
+			if (counters)
+				report_exit(state, prev);
+			bpf_map_delete_elem(&threads, &prev_tid);
+		} else if (prev_state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE)) {
+			state->off_since = now;
+			state->flags |= (prev_state & TASK_UNINTERRUPTIBLE) ? THREAD_OFF_BLOCKED
+									    : THREAD_OFF_SLEEPING;
+		}
+	}
+
+	__u32 next_tid = next->pid;
+	state = bpf_map_lookup_elem(&threads, &next_tid);
+	if (state) {
+		if (state->flags & THREAD_BASELINE_PENDING)
+			take_baseline(state, next); /* registered while off-CPU: exact */
+		end_sleep(state, now); /* in case its wakeup went unseen */
+	}
+	return 0;
+}
+
+static __always_inline int woken(struct task_struct *task)
+{
+	__u32 tid = task->pid;
+	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	if (state)
+		end_sleep(state, bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(handle_wakeup, struct task_struct *task)
+{
+	return woken(task);
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(handle_wakeup_new, struct task_struct *task)
+{
+	return woken(task);
+}
+
+char LICENSE[] SEC("license") = "GPL";

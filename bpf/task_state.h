@@ -1,0 +1,59 @@
+/* Per-thread and per-task state shared by every BPF program and the sidecar.
+ * No includes: plain types only, layout checked by static_assert on the user side. */
+#ifndef TRACER_TASK_STATE_H
+#define TRACER_TASK_STATE_H
+
+/* Default map sizes; the sidecar may resize them before load. */
+#define THREADS_MAX_ENTRIES 65536       /* live threads attributed to some task */
+#define TASK_COUNTERS_MAX_ENTRIES 16384 /* live tasks (and finished tasks with live children) */
+
+/* thread_state.flags */
+#define THREAD_BASELINE_PENDING 1u /* registered by the sidecar; take kernel baselines at next switch */
+#define THREAD_REGISTERED 2u       /* the thread the sidecar registered (not a descendant) */
+#define THREAD_OFF_BLOCKED 4u      /* switched out in D state (disk, page faults) */
+#define THREAD_OFF_SLEEPING 8u     /* switched out in S state (network, locks, timers) */
+
+/* A tracked thread: which task it belongs to, and the kernel's own counters as
+ * of the last time they were charged to the task (deltas are exact). */
+struct thread_state {
+	unsigned int slot;
+	unsigned int flags;
+	unsigned int tgid;
+	unsigned int pad;
+	unsigned long long runtime;   /* se.sum_exec_runtime */
+	unsigned long long utime;     /* raw tick-based, only for the user/system split */
+	unsigned long long stime;
+	unsigned long long run_delay; /* sched_info.run_delay: runnable, waiting for a CPU */
+	unsigned long long rchar;
+	unsigned long long wchar;
+	unsigned long long read_bytes;
+	unsigned long long write_bytes;
+	unsigned long long off_since; /* when it went to sleep (ns, monotonic), 0 if not asleep */
+	unsigned long long charged;   /* CPU ns this thread has charged to its task */
+};
+
+/* Everything a task did, keyed by the task's slot (never reused). */
+struct task_counters {
+	unsigned long long runtime_ns;
+	unsigned long long utime_raw;
+	unsigned long long stime_raw;
+	unsigned long long run_delay_ns;
+	unsigned long long blocked_io_ns;
+	unsigned long long sleep_ns;
+	unsigned long long rchar;
+	unsigned long long wchar;
+	unsigned long long read_bytes;
+	unsigned long long write_bytes;
+	unsigned long long tx_bytes;
+	unsigned long long rx_bytes;
+	unsigned long long spawned;        /* processes forked by the task, transitively */
+	unsigned long long execs;
+	unsigned long long short_lived;    /* of those, exited within short_lived_ns */
+	unsigned long long live_processes; /* spawned and not yet exited */
+	unsigned long long max_concurrent;
+	unsigned long long oom_kills;
+	unsigned long long max_rss_pages;  /* largest signal->maxrss of an exited process */
+	unsigned long long lost;           /* events dropped or threads not tracked */
+};
+
+#endif

@@ -1,0 +1,62 @@
+/* BPF side only: the maps every concern shares (the sidecar loads one copy and
+ * hands its fds to the other programs) and the helpers that use them. */
+#ifndef TRACER_TRACKED_BPF_H
+#define TRACER_TRACKED_BPF_H
+
+#include "task_state.h"
+#include "process_lifecycle.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, THREADS_MAX_ENTRIES);
+	__type(key, __u32); /* host tid */
+	__type(value, struct thread_state);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TASK_COUNTERS_MAX_ENTRIES);
+	__type(key, __u32); /* task slot */
+	__type(value, struct task_counters);
+} task_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, EXIT_EVENTS_BYTES);
+} exit_events SEC(".maps");
+
+/* Losses that belong to no live task (its counters are already gone). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} unattributed_lost SEC(".maps");
+
+static __always_inline struct task_counters *counters_of(__u32 slot)
+{
+	return bpf_map_lookup_elem(&task_counters, &slot);
+}
+
+static __always_inline void count_lost(__u32 slot)
+{
+	struct task_counters *counters = counters_of(slot);
+	if (counters) {
+		__sync_fetch_and_add(&counters->lost, 1);
+		return;
+	}
+	__u32 zero = 0;
+	__u64 *lost = bpf_map_lookup_elem(&unattributed_lost, &zero);
+	if (lost)
+		*lost += 1; /* per-CPU: no atomics needed */
+}
+
+static __always_inline void raise_to(unsigned long long *target, unsigned long long value)
+{
+	/* Racy max is fine: a lost update only ever keeps a smaller, earlier maximum
+	 * that the next update (or the sidecar's own sample) overtakes. */
+	if (value > *target)
+		*target = value;
+}
+
+#endif

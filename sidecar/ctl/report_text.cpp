@@ -1,0 +1,97 @@
+#include "ctl/report_text.h"
+
+#include <capnp/schema.h>
+#include <kj/vector.h>
+
+#include <cstdio>
+
+namespace tracer {
+
+namespace {
+
+kj::String fixed(double value, int decimals) {
+  char text[64];
+  snprintf(text, sizeof(text), "%.*f", decimals, value);
+  return kj::str(text);
+}
+
+bool unknown(proto::TaskReport::Reader report, kj::StringPtr field) {
+  for (auto entry: report.getUnknown()) {
+    if (entry == field) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+kj::String humanBytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = bytes;
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? kj::str(bytes, " B") : kj::str(fixed(value, 1), " ", units[unit]);
+}
+
+kj::String humanDuration(uint64_t ns) {
+  if (ns < 1000000) return kj::str(fixed(ns / 1e3, 0), " us");
+  if (ns < 1000000000) return kj::str(fixed(ns / 1e6, 1), " ms");
+  return kj::str(fixed(ns / 1e9, 2), " s");
+}
+
+kj::String reportText(proto::TaskReport::Reader r) {
+  kj::Vector<kj::String> lines;
+  auto line = [&](kj::StringPtr label, kj::StringPtr field, kj::String value) {
+    lines.add(kj::str("  ", label, kj::repeat(' ', 20 - label.size()),
+                      unknown(r, field) ? kj::str("unknown") : kj::mv(value)));
+  };
+  auto cpu = r.getCpu();
+  auto alloc = r.getAllocation();
+  auto proc = r.getProc();
+  auto state = capnp::Schema::from<proto::RunState>().getEnumerants()[
+      static_cast<unsigned>(r.getState())].getProto().getName();
+  lines.add(kj::str("task ", r.getTaskName(), " (", r.getTaskRunId(), "): ", state,
+                    ", collector ", r.getCollector()));
+  line("wall", "wall_ns", humanDuration(r.getWallNs()));
+  line("cpu", "cpu.user_ns",
+       kj::str(humanDuration(cpu.getUserNs() + cpu.getSystemNs()), " (user ",
+               humanDuration(cpu.getUserNs()), ", system ", humanDuration(cpu.getSystemNs()),
+               ")"));
+  line("cores", "cpu.avg_cores",
+       kj::str("avg ", fixed(cpu.getAvgCores(), 2), ", p95 ", fixed(cpu.getP95Cores(), 2),
+               ", max ", fixed(cpu.getMaxCores(), 2), " of ", fixed(alloc.getCpuCores(), 2),
+               " allocated (", alloc.getSource(), ")"));
+  auto sched = r.getSched();
+  line("waiting for a CPU", "sched.runqueue_wait_ns", humanDuration(sched.getRunqueueWaitNs()));
+  line("blocked on I/O", "sched.blocked_io_ns", humanDuration(sched.getBlockedIoNs()));
+  line("sleeping", "sched.sleep_ns", humanDuration(sched.getSleepNs()));
+  auto memory = r.getMemory();
+  line("peak memory", "memory.peak_rss_bytes",
+       kj::str(humanBytes(memory.getPeakRssBytes()), " of ", humanBytes(alloc.getMemoryBytes()),
+               " allocated (", alloc.getMemorySource(), ")",
+               memory.getSharedProcess() ? ", process-wide (task is a thread)" : ""));
+  line("oom kills", "memory.oom_kills", kj::str(memory.getOomKills()));
+  auto io = r.getIo();
+  line("disk", "io.read_bytes",
+       kj::str("read ", humanBytes(io.getReadBytes()), ", written ", humanBytes(io.getWriteBytes())));
+  line("read/write calls", "io.rchar",
+       kj::str("read ", humanBytes(io.getRchar()), ", written ", humanBytes(io.getWchar())));
+  auto net = r.getNet();
+  line("network", "net.tx_bytes",
+       kj::str("sent ", humanBytes(net.getTxBytes()), ", received ", humanBytes(net.getRxBytes())));
+  line("processes", "proc.spawned",
+       kj::str(proc.getSpawned(), " spawned, ", proc.getExecs(), " execs, ", proc.getShortLived(),
+               " short-lived (<100 ms), at most ", proc.getMaxConcurrent(), " at once",
+               proc.getOutliving() ? kj::str(", ", proc.getOutliving(), " still running")
+                                   : kj::str()));
+  for (auto top: proc.getTop()) {
+    line("", "proc.top",
+         kj::str(top.getComm(), " x", top.getCount(), ": ", humanDuration(top.getCpuNs()), " CPU"));
+  }
+  line("events lost", "events.lost", kj::str(r.getEvents().getLost()));
+  return kj::strArray(lines, "\n");
+}
+
+}  // namespace tracer

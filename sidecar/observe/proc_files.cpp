@@ -1,0 +1,95 @@
+#include "observe/proc_files.h"
+
+#include <fcntl.h>
+#include <kj/io.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace tracer {
+
+kj::Maybe<kj::String> readProcFile(kj::StringPtr path) {
+  int fd = open(path.cStr(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  kj::AutoCloseFd owned(fd);
+  kj::Vector<char> text(1024);
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0) text.addAll(buffer, buffer + n);
+  if (n < 0) return nullptr;
+  text.add('\0');
+  return kj::String(text.releaseAsArray());
+}
+
+kj::Vector<long> statusNumbers(kj::StringPtr status, kj::StringPtr key) {
+  kj::Vector<long> numbers;
+  auto needle = kj::str("\n", key, ":");
+  const char* found = strstr(status.cStr(), needle.cStr());
+  if (found == nullptr) return numbers;
+  const char* p = found + needle.size();
+  for (;;) {
+    while (*p == ' ' || *p == '\t') ++p;
+    char* end;
+    long value = strtol(p, &end, 10);
+    if (end == p) break;
+    numbers.add(value);
+    p = end;
+  }
+  return numbers;
+}
+
+namespace {
+
+uint64_t field(kj::StringPtr text, kj::StringPtr key) {
+  const char* found = strstr(text.cStr(), key.cStr());
+  return found == nullptr ? 0 : strtoull(found + key.size(), nullptr, 10);
+}
+
+}  // namespace
+
+kj::Maybe<ThreadCounters> readThreadCounters(pid_t tgid, pid_t tid) {
+  auto base = kj::str("/proc/", tgid, "/task/", tid);
+  KJ_IF_MAYBE(schedstat, readProcFile(kj::str(base, "/schedstat"))) {
+    ThreadCounters c{};
+    char* end;
+    c.runtimeNs = strtoull(schedstat->cStr(), &end, 10);
+    c.runDelayNs = strtoull(end, nullptr, 10);
+    KJ_IF_MAYBE(io, readProcFile(kj::str(base, "/io"))) {
+      c.rchar = field(*io, "rchar: ");
+      c.wchar = field(*io, "wchar: ");
+      c.readBytes = field(*io, "read_bytes: ");
+      c.writeBytes = field(*io, "write_bytes: ");
+    }
+    KJ_IF_MAYBE(stat, readProcFile(kj::str(base, "/stat"))) {
+      // Fields after the command name, which may itself hold spaces and ')'.
+      KJ_IF_MAYBE(close, stat->findLast(')')) {
+        const char* p = stat->cStr() + *close + 2;
+        for (int i = 3; i < 14; ++i) p = strchr(p, ' ') + 1;  // to field 14 (utime)
+        char* next;
+        c.utimeTicks = strtoull(p, &next, 10);
+        c.stimeTicks = strtoull(next, nullptr, 10);
+      }
+    }
+    return c;
+  }
+  return nullptr;
+}
+
+kj::Maybe<uint64_t> readRuntimeNs(pid_t tid) {
+  KJ_IF_MAYBE(schedstat, readProcFile(kj::str("/proc/", tid, "/schedstat"))) {
+    return strtoull(schedstat->cStr(), nullptr, 10);
+  }
+  return nullptr;
+}
+
+kj::Maybe<uint64_t> readRssBytes(pid_t pid) {
+  KJ_IF_MAYBE(statm, readProcFile(kj::str("/proc/", pid, "/statm"))) {
+    char* end;
+    strtoull(statm->cStr(), &end, 10);  // size
+    return strtoull(end, nullptr, 10) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  }
+  return nullptr;
+}
+
+}  // namespace tracer
