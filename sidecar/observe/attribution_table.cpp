@@ -125,7 +125,7 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   auto totals = table.collector.finish(slot, hostTid);
   table.live.erase(slot);
   auto now = table.clock.now();
-  addSample(TaskSample{totals.kernel.runtime_ns, 0}, now);
+  addSample(TaskSample{totals.kernel.runtime_ns, totals.registeredRssBytes}, now);
 
   capnp::MallocMessageBuilder scratch;
   auto report = reportOut == nullptr ? scratch.initRoot<proto::TaskReport>()

@@ -144,32 +144,35 @@ class BpfCollector final: public Collector {
   }
 
   TaskTotals finish(uint32_t slot, pid_t hostTid) override {
-    TaskTotals totals;
-    uint32_t tid = hostTid;
-    thread_state state;
     // Remove our claim (unless the thread has moved on to another task), and
     // charge the slice it has run since it last left a CPU.
-    kj::Maybe<ThreadCounters> now;
-    if (bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) == 0 &&
-        state.slot == slot &&
-        bpf_map__lookup_and_delete_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) ==
-            0 &&
-        !(state.flags & THREAD_BASELINE_PENDING)) {
-      now = readThreadCounters(state.tgid, hostTid);
+    uint32_t tid = hostTid;
+    thread_state state;
+    ThreadCounters current{};
+    bool running = bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) == 0 &&
+                   state.slot == slot &&
+                   bpf_map__lookup_and_delete_elem(threads, &tid, sizeof(tid), &state,
+                                                   sizeof(state), 0) == 0 &&
+                   !(state.flags & THREAD_BASELINE_PENDING);
+    KJ_IF_MAYBE(now, running ? readThreadCounters(state.tgid, hostTid) : nullptr) {
+      current = *now;
+    } else {
+      running = false;
     }
     if (exits != nullptr) ring_buffer__consume(exits);  // their exits first
-    totals = lingering(slot);
-    KJ_IF_MAYBE(c, now) {
+    TaskTotals totals = lingering(slot);
+    if (running) {
       auto& k = totals.kernel;
-      auto add = [](unsigned long long& total, uint64_t current, uint64_t last) {
-        if (current > last) total += current - last;
+      auto add = [](unsigned long long& total, uint64_t now, uint64_t last) {
+        if (now > last) total += now - last;
       };
-      add(k.runtime_ns, c->runtimeNs, state.runtime);
-      add(k.run_delay_ns, c->runDelayNs, state.run_delay);
-      add(k.rchar, c->rchar, state.rchar);
-      add(k.wchar, c->wchar, state.wchar);
-      add(k.read_bytes, c->readBytes, state.read_bytes);
-      add(k.write_bytes, c->writeBytes, state.write_bytes);
+      add(k.runtime_ns, current.runtimeNs, state.runtime);
+      add(k.run_delay_ns, current.runDelayNs, state.run_delay);
+      add(k.rchar, current.rchar, state.rchar);
+      add(k.wchar, current.wchar, state.wchar);
+      add(k.read_bytes, current.readBytes, state.read_bytes);
+      add(k.write_bytes, current.writeBytes, state.write_bytes);
+      KJ_IF_MAYBE(rss, readRssBytes(state.tgid)) { totals.registeredRssBytes = *rss; }
     }
     return totals;
   }

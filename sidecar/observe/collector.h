@@ -33,6 +33,7 @@ class ExitListener {
 struct TaskTotals {
   task_counters kernel{};
   uint32_t outlivingProcesses = 0;  // descendants still running at finish
+  uint64_t registeredRssBytes = 0;  // RSS of the registered thread's process at finish
 };
 
 // What the 1 s sampler sees of a live task.

@@ -50,6 +50,7 @@ class ProcfsCollector final: public Collector {
       k.wchar = t->latest.wchar - t->baseline.wchar;
       k.read_bytes = t->latest.readBytes - t->baseline.readBytes;
       k.write_bytes = t->latest.writeBytes - t->baseline.writeBytes;
+      KJ_IF_MAYBE(rss, readRssBytes(t->tgid)) { totals.registeredRssBytes = *rss; }
       tracked.erase(slot);
     }
     return totals;

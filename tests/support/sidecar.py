@@ -18,6 +18,7 @@ BUILD = Path(os.environ.get("TRACER_BUILD_DIR", REPO / "build"))
 SIDECAR = BUILD / "bin" / "tracer-sidecar"
 TRACERCTL = BUILD / "bin" / "tracerctl"
 CLIENT_LIB = BUILD / "lib" / "libtracer_client.so"
+WORKLOAD = BUILD / "bin" / "test_workload"
 PLUGIN_DIR = REPO / "prefect-plugin"
 
 # Make `import prefect_tracer` and the native library work in tests and in the
@@ -97,3 +98,29 @@ class Sidecar:
 
     def status(self) -> dict:
         return json.loads(self.tracerctl("status", "--json").stdout)
+
+
+def observe_command(flow, argv, task_name="command", before_exec=None):
+    """Runs argv as a task of `flow`, registered (as its own process) before it
+    execs, the way `tracerctl run` does. Returns (report, rusage, exit status):
+    wait4's rusage is the kernel's ground truth for the command and every
+    descendant it waited for."""
+    release_read, release_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: wait to be registered, then become the command
+        try:
+            os.close(release_write)
+            os.read(release_read, 1)
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    os.close(release_read)
+    if before_exec is not None:
+        before_exec(pid)
+    with flow.task(task_run_id=f"{task_name}-{pid}", task_name=task_name, tid=pid,
+                   own_process=True) as task:
+        os.write(release_write, b"x")
+        os.close(release_write)
+        _, status, rusage = os.wait4(pid, 0)
+    assert task.error is None, task.error
+    return task.report, rusage, status

@@ -98,6 +98,10 @@ client = SidecarClient(sys.argv[1], start_wait_ms=5000, finish_wait_ms=5000, con
 with client.flow_run(flow_run_id="ns", flow_name="ns") as flow:
     with flow.task(task_run_id="ns-task") as task:
         subprocess.run(["/bin/true"], check=True)
+        import time
+        until = time.thread_time() + 0.3
+        while time.thread_time() < until:
+            pass
 print(json.dumps({"tid": threading.get_native_id(), "report": task.report, "error": task.error}))
 """
     result = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c",
@@ -110,3 +114,6 @@ print(json.dumps({"tid": threading.get_native_id(), "report": task.report, "erro
     # The spawn is seen only if the namespaced tid was mapped to the right host thread.
     proc = outcome["report"]["proc"]
     assert (proc["spawned"], proc["execs"]) == (1, 1)
+    cpu = outcome["report"]["cpu"]
+    assert cpu["user_ns"] + cpu["system_ns"] >= 0.28e9
+    assert outcome["report"]["events"]["lost"] == 0

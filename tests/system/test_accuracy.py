@@ -1,0 +1,197 @@
+"""The observer against the kernel's own accounting: wait4's rusage, or bytes
+the workload itself moved. Tolerances are the issue's."""
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from prefect_tracer.client import SidecarClient
+from sidecar import WORKLOAD, Sidecar, observe_command
+
+NS = 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def sidecar(tmp_path_factory):
+    process = Sidecar(tmp_path_factory.mktemp("accuracy")).start()
+    yield process
+    assert process.stop() == 0
+
+
+@pytest.fixture
+def flow(sidecar, request):
+    client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
+                           connect_wait_ms=5000)
+    with client.flow_run(flow_run_id=f"accuracy-{request.node.name}",
+                         flow_name="accuracy") as scope:
+        yield scope
+    client.close()
+
+
+def cpu_ns(report):
+    return report["cpu"]["user_ns"] + report["cpu"]["system_ns"]
+
+
+def rusage_ns(rusage):
+    return round((rusage.ru_utime + rusage.ru_stime) * NS)
+
+
+def assert_within(measured, truth, tolerance, what):
+    error = abs(measured - truth) / truth
+    print(f"{what}: measured {measured}, truth {truth}, error {error:.2%}")
+    assert error <= tolerance, f"{what}: {measured} vs {truth} ({error:.2%} > {tolerance:.0%})"
+
+
+def test_cpu_of_busy_threads_and_children(flow):
+    script = f"{WORKLOAD} threads 3 300 & {WORKLOAD} children 50 20; wait"
+    report, rusage, status = observe_command(flow, ["/bin/sh", "-c", script], "cpu")
+    assert status == 0
+    assert_within(cpu_ns(report), rusage_ns(rusage), 0.02, "cpu.user_ns + cpu.system_ns")
+    assert report["proc"]["spawned"] == 52  # two from sh, fifty from `children`
+    assert report["events"]["lost"] == 0
+
+
+def test_a_thousand_short_lived_children(flow):
+    report, rusage, status = observe_command(
+        flow, [str(WORKLOAD), "spawn", "1000", "1", "5"], "spawn")
+    assert status == 0
+    assert report["proc"]["spawned"] == 1000
+    assert report["proc"]["execs"] == 1001  # the workload's own exec, then one per child
+    assert report["proc"]["short_lived"] == 1000
+    assert_within(cpu_ns(report), rusage_ns(rusage), 0.02, "cpu of 1000 short children")
+    top = {entry["comm"]: entry for entry in report["proc"]["top"]}
+    assert top["test_workload"]["count"] == 1001
+    assert report["events"]["lost"] == 0
+
+
+def test_peak_rss_of_a_child_touching_512_mib(flow):
+    report, rusage, status = observe_command(flow, [str(WORKLOAD), "touch", "512"], "touch")
+    assert status == 0
+    assert_within(report["memory"]["peak_rss_bytes"], rusage.ru_maxrss * 1024, 0.03,
+                  "memory.peak_rss_bytes")
+    assert report["memory"]["shared_process"] is False
+    assert report["events"]["lost"] == 0
+
+
+def test_storage_bytes_written_with_fsync(flow, tmp_path_factory):
+    # /var/tmp is on the disk here (pytest's tmp may be anywhere).
+    target = Path("/var/tmp") / f"tracer-write-{os.getpid()}"
+    try:
+        report, _, status = observe_command(flow, [str(WORKLOAD), "write", "256", str(target)],
+                                            "write")
+    finally:
+        target.unlink(missing_ok=True)
+    assert status == 0
+    assert_within(report["io"]["write_bytes"], 256 << 20, 0.02, "io.write_bytes")
+    assert_within(report["io"]["wchar"], 256 << 20, 0.02, "io.wchar")
+    assert report["events"]["lost"] == 0
+
+
+def test_loopback_tcp_bytes(flow):
+    report, _, status = observe_command(flow, [str(WORKLOAD), "tcp", "100"], "tcp")
+    assert status == 0
+    assert_within(report["net"]["tx_bytes"], 100_000_000, 0.01, "net.tx_bytes")
+    assert_within(report["net"]["rx_bytes"], 100_000_000, 0.01, "net.rx_bytes")
+    assert report["events"]["lost"] == 0
+
+
+def test_sleeping_task(flow):
+    report, _, status = observe_command(flow, ["/bin/sleep", "2"], "sleep")
+    assert status == 0
+    assert 1.95 * NS <= report["sched"]["sleep_ns"] <= 2.2 * NS, report["sched"]
+    assert report["events"]["lost"] == 0
+
+
+def test_runqueue_wait_with_twice_as_many_busy_threads_as_cores(flow):
+    threads = 2 * os.cpu_count()
+    report, _, status = observe_command(flow, [str(WORKLOAD), "threads", str(threads), "1000"],
+                                        "contention")
+    assert status == 0
+    assert_within(report["sched"]["runqueue_wait_ns"], cpu_ns(report), 0.15,
+                  "sched.runqueue_wait_ns vs on-CPU time")
+    assert report["cpu"]["p95_cores"] > 0.8 * os.cpu_count()
+    assert report["events"]["lost"] == 0
+
+
+def test_cold_read_with_o_direct_is_blocked_on_io(flow):
+    target = Path("/var/tmp") / f"tracer-odirect-{os.getpid()}"
+    with open(target, "wb") as f:
+        f.write(os.urandom(1 << 20) * 64)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        report, _, status = observe_command(flow, [str(WORKLOAD), "odirect", str(target)],
+                                            "odirect")
+    finally:
+        target.unlink()
+    assert status == 0
+    sched = report["sched"]
+    print("odirect:", sched, "cpu", cpu_ns(report), "wall", report["wall_ns"])
+    assert sched["blocked_io_ns"] > 0
+    assert sched["blocked_io_ns"] > sched["sleep_ns"]
+    assert sched["blocked_io_ns"] > cpu_ns(report)
+    assert report["io"]["read_bytes"] >= 64 << 20
+    assert report["events"]["lost"] == 0
+
+
+def test_two_threads_of_one_process_are_two_tasks(flow):
+    reports = {}
+
+    def spin():
+        with flow.task(task_run_id="spinner", task_name="spin") as task:
+            until = time.thread_time() + 1.0
+            while time.thread_time() < until:
+                pass
+        reports["spin"] = task.report
+
+    def sleep():
+        with flow.task(task_run_id="sleeper", task_name="sleep") as task:
+            time.sleep(1.0)
+        reports["sleep"] = task.report
+
+    workers = [threading.Thread(target=spin), threading.Thread(target=sleep)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    print({name: cpu_ns(r) for name, r in reports.items()})
+    assert cpu_ns(reports["spin"]) >= 0.9 * NS
+    assert cpu_ns(reports["sleep"]) <= 0.05 * NS
+    assert reports["sleep"]["sched"]["sleep_ns"] >= 0.9 * NS
+    assert all(r["memory"]["shared_process"] for r in reports.values())
+    assert all(r["events"]["lost"] == 0 for r in reports.values())
+
+
+def test_a_pooled_thread_starts_from_zero_for_its_next_task(flow):
+    with flow.task(task_run_id="first", task_name="busy") as first:
+        until = time.thread_time() + 0.3
+        while time.thread_time() < until:
+            pass
+    with flow.task(task_run_id="second", task_name="idle") as second:
+        time.sleep(0.2)
+    assert cpu_ns(first.report) >= 0.28 * NS
+    assert cpu_ns(second.report) <= 0.03 * NS
+
+
+def test_children_that_outlive_their_task_keep_counting(flow, sidecar):
+    with flow.task(task_run_id="leaves-a-child", task_name="background") as task:
+        child = subprocess.Popen([str(WORKLOAD), "live", "300"])
+    assert task.report["proc"]["outliving"] == 1
+    child.wait()
+    # The sampler brings the kept report up to date once the child is gone.
+    from sidecar import wait_until
+    import json
+
+    def updated():
+        reports = json.loads(sidecar.tracerctl("reports", "--json", "--limit", "50").stdout)
+        for report in reports["reports"]:
+            if report["task_run_id"] == "leaves-a-child" and report["proc"]["outliving"] == 0:
+                return report
+        return None
+
+    final = wait_until(updated, timeout=5, what="the lingering report to be updated")
+    assert cpu_ns(final) >= cpu_ns(task.report) + 0.28 * NS
