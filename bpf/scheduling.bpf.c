@@ -32,24 +32,36 @@ static __always_inline void take_baseline(struct thread_state *state, struct tas
 	state->read_bytes = task->ioac.read_bytes;
 	state->write_bytes = task->ioac.write_bytes;
 	state->tgid = task->tgid;
+	/* The kernel raises hiwater_rss whenever memory is unmapped, so a peak the
+	 * task reaches and frees again still shows as growth past this base. */
+	struct mm_struct *mm = task->mm;
+	state->hiwater_base = mm ? mm->hiwater_rss : 0;
 	state->flags &= ~THREAD_BASELINE_PENDING;
+}
+
+/* Adds what a counter grew by since it was last charged. Most switches move
+ * only a few counters: skipping zero deltas saves their locked adds, which
+ * matters on the context-switch path. */
+static __always_inline __u64 add_growth(unsigned long long *total, __u64 now, __u64 *last)
+{
+	__u64 d = delta(now, last);
+	if (d)
+		__sync_fetch_and_add(total, d);
+	return d;
 }
 
 static __always_inline void charge(struct thread_state *state, struct task_counters *counters,
 				   struct task_struct *task)
 {
-	__u64 cpu = delta(task->se.sum_exec_runtime, &state->runtime);
-	state->charged += cpu;
-	__sync_fetch_and_add(&counters->runtime_ns, cpu);
-	__sync_fetch_and_add(&counters->utime_raw, delta(task->utime, &state->utime));
-	__sync_fetch_and_add(&counters->stime_raw, delta(task->stime, &state->stime));
-	__sync_fetch_and_add(&counters->run_delay_ns,
-			     delta(task->sched_info.run_delay, &state->run_delay));
-	__sync_fetch_and_add(&counters->rchar, delta(task->ioac.rchar, &state->rchar));
-	__sync_fetch_and_add(&counters->wchar, delta(task->ioac.wchar, &state->wchar));
-	__sync_fetch_and_add(&counters->read_bytes, delta(task->ioac.read_bytes, &state->read_bytes));
-	__sync_fetch_and_add(&counters->write_bytes,
-			     delta(task->ioac.write_bytes, &state->write_bytes));
+	state->charged += add_growth(&counters->runtime_ns, task->se.sum_exec_runtime,
+				     &state->runtime);
+	add_growth(&counters->utime_raw, task->utime, &state->utime);
+	add_growth(&counters->stime_raw, task->stime, &state->stime);
+	add_growth(&counters->run_delay_ns, task->sched_info.run_delay, &state->run_delay);
+	add_growth(&counters->rchar, task->ioac.rchar, &state->rchar);
+	add_growth(&counters->wchar, task->ioac.wchar, &state->wchar);
+	add_growth(&counters->read_bytes, task->ioac.read_bytes, &state->read_bytes);
+	add_growth(&counters->write_bytes, task->ioac.write_bytes, &state->write_bytes);
 }
 
 /* Ends a sleep that began at switch-out: D time is blocked I/O, S time is sleep. */
@@ -83,7 +95,12 @@ static __always_inline void report_exit(struct thread_state *state, struct task_
 	event->is_leader = task->pid == task->tgid;
 	event->cpu_ns = state->charged;
 	bpf_probe_read_kernel_str(event->comm, sizeof(event->comm), task->group_leader->comm);
-	bpf_ringbuf_submit(event, 0);
+	/* Waking the sidecar for every exit would cost more than the exit itself in
+	 * an exec storm: wake it only when a quarter of the buffer is used; it also
+	 * drains once a second and whenever a task finishes. */
+	__u64 queued = bpf_ringbuf_query(&exit_events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(event, queued >= EXIT_EVENTS_BYTES / 4 ? BPF_RB_FORCE_WAKEUP
+								  : BPF_RB_NO_WAKEUP);
 }
 
 SEC("tp_btf/sched_switch")

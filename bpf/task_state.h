@@ -30,6 +30,7 @@ struct thread_state {
 	unsigned long long write_bytes;
 	unsigned long long off_since; /* when it went to sleep (ns, monotonic), 0 if not asleep */
 	unsigned long long charged;   /* CPU ns this thread has charged to its task */
+	unsigned long long hiwater_base; /* its process's mm->hiwater_rss (pages) at baseline */
 };
 
 /* Everything a task did, keyed by the task's slot (never reused). */

@@ -72,19 +72,24 @@ def main():
     client = SidecarClient(start_wait_ms=1000, finish_wait_ms=1000, connect_wait_ms=1000)
     flow_run_id = str(uuid.uuid4())
     print(f"flow run {flow_run_id} (flow 'tracer-demo', {len(tasks)} tasks)")
-    print(f"{'task':<18} {'state':<10} {'wall':>9} {'spawned':>8} {'execs':>6} {'lost':>5}")
+    print(f"{'task':<17} {'wall':>7} {'cpu':>7} {'cores':>5} {'blocked':>8} {'sleep':>7} "
+          f"{'peak rss':>9} {'written':>8} {'net tx':>8} {'procs':>5}")
     with client.flow_run(flow_run_id=flow_run_id, flow_name="tracer-demo",
                          work_pool="demo-pool", cpu_cores=2.0, memory_bytes=4 << 30) as flow:
         for name, work in tasks:
             with flow.task(task_run_id=str(uuid.uuid4()), task_name=name, tags=["demo"]) as task:
                 work()
-            report = task.report
-            if report is None:
-                print(f"{name:<18} not observed: {task.error}")
+            r = task.report
+            if r is None:
+                print(f"{name:<17} not observed: {task.error}")
                 continue
-            print(f"{name:<18} {report['state']:<10} {report['wall_ns'] / 1e9:>8.2f}s "
-                  f"{report['proc']['spawned']:>8} {report['proc']['execs']:>6} "
-                  f"{report['events']['lost']:>5}")
+            cpu = (r["cpu"]["user_ns"] + r["cpu"]["system_ns"]) / 1e9
+            print(f"{name:<17} {r['wall_ns'] / 1e9:>6.2f}s {cpu:>6.2f}s "
+                  f"{r['cpu']['avg_cores']:>5.2f} {r['sched']['blocked_io_ns'] / 1e9:>7.2f}s "
+                  f"{r['sched']['sleep_ns'] / 1e9:>6.2f}s {r['memory']['peak_rss_bytes'] >> 20:>6} MiB "
+                  f"{r['io']['write_bytes'] >> 20:>4} MiB {r['net']['tx_bytes']:>6} B "
+                  f"{r['proc']['spawned']:>5}")
+    print("\nallocation (declared): 2 cores, 4 GiB; full reports: tracerctl reports (as root)")
     server.shutdown()
 
 

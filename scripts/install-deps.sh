@@ -11,6 +11,7 @@ packages=(
   libre2-dev libyaml-cpp-dev libsqlite3-dev # policies and local state
   catch2                                    # C++ unit tests
   python3 python3-pytest                    # the plugin and the system tests
+  python3-psutil sysstat                    # what users poll with today (tests/bench)
   util-linux passwd                         # unshare, runuser, useradd in the tests
 )
 

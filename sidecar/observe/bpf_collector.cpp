@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <unistd.h>
 
 #include "memory.skel.h"
 #include "network.skel.h"
@@ -23,9 +24,10 @@ namespace tracer {
 namespace {
 
 // Layouts shared with BPF (bpf/task_state.h, bpf/process_lifecycle.h).
-static_assert(sizeof(thread_state) == 96, "thread_state layout is shared with BPF");
+static_assert(sizeof(thread_state) == 104, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, runtime) == 16, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, charged) == 88, "thread_state layout is shared with BPF");
+static_assert(offsetof(thread_state, hiwater_base) == 96, "thread_state layout is shared with BPF");
 static_assert(sizeof(task_counters) == 20 * 8, "task_counters layout is shared with BPF");
 static_assert(offsetof(task_counters, tx_bytes) == 10 * 8, "task_counters layout is shared with BPF");
 static_assert(offsetof(task_counters, lost) == 19 * 8, "task_counters layout is shared with BPF");
@@ -172,7 +174,7 @@ class BpfCollector final: public Collector {
       add(k.wchar, current.wchar, state.wchar);
       add(k.read_bytes, current.readBytes, state.read_bytes);
       add(k.write_bytes, current.writeBytes, state.write_bytes);
-      KJ_IF_MAYBE(rss, readRssBytes(state.tgid)) { totals.registeredRssBytes = *rss; }
+      totals.registeredRssBytes = peakSince(state);
     }
     return totals;
   }
@@ -191,6 +193,7 @@ class BpfCollector final: public Collector {
   }
 
   kj::HashMap<uint32_t, TaskSample> sample() override {
+    if (exits != nullptr) ring_buffer__consume(exits);  // exits are only signalled in bulk
     kj::HashMap<uint32_t, TaskSample> samples;
     kj::HashMap<uint32_t, kj::Vector<pid_t>> processes;  // slot -> tgids seen
     forEachThread([&](uint32_t tid, const thread_state& state) {
@@ -241,6 +244,20 @@ class BpfCollector final: public Collector {
   }
 
  private:
+  // The registered thread's process's RSS: its high-water mark if that grew
+  // during the task (a peak reached and freed again), else its RSS now.
+  static uint64_t peakSince(const thread_state& state) {
+    uint64_t page = sysconf(_SC_PAGESIZE);
+    KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", state.tgid, "/status"))) {
+      auto hwm = statusNumbers(*status, "VmHWM");
+      if (hwm.size() > 0 && uint64_t(hwm[0]) * 1024 > state.hiwater_base * page) {
+        return uint64_t(hwm[0]) * 1024;
+      }
+    }
+    KJ_IF_MAYBE(rss, readRssBytes(state.tgid)) { return *rss; }
+    return 0;
+  }
+
   template <typename Func>
   void forEachThread(Func&& func) {
     uint32_t key, next;

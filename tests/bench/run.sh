@@ -23,3 +23,7 @@ echo "== task start+finish through the client (one sidecar, $(nproc) cores) =="
 /usr/bin/python3 "$repo/tests/bench/python_bench.py" "$work/tracer.sock" 1 "$pairs"
 /usr/bin/python3 "$repo/tests/bench/python_bench.py" "$work/tracer.sock" 8 $((pairs / 8))
 echo "sidecar: $(grep -E 'VmHWM|VmRSS' /proc/$sidecar/status | tr -s ' \t' ' ' | paste -sd,)"
+kill "$sidecar"; wait "$sidecar" 2>/dev/null || true
+
+echo
+TRACER_BUILD_DIR="$build" /usr/bin/python3 "$repo/tests/bench/observer_bench.py"

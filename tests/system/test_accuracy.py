@@ -195,3 +195,15 @@ def test_children_that_outlive_their_task_keep_counting(flow, sidecar):
 
     final = wait_until(updated, timeout=5, what="the lingering report to be updated")
     assert cpu_ns(final) >= cpu_ns(task.report) + 0.28 * NS
+
+
+def test_a_thread_tasks_freed_peak_is_still_seen(flow):
+    """256 MiB allocated and freed within a task, long before any 1 s sample:
+    the process's high-water mark, raised by the unmap, still shows it."""
+    with flow.task(task_run_id="peak", task_name="peak") as task:
+        ballast = bytearray(256 << 20)
+        for i in range(0, len(ballast), 4096):
+            ballast[i] = 1
+        del ballast
+    assert task.report["memory"]["peak_rss_bytes"] >= 256 << 20
+    assert task.report["memory"]["shared_process"] is True

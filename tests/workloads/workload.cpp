@@ -11,6 +11,9 @@
 //   workload tcp MB              send MB (10^6 bytes) to itself over loopback TCP
 //   workload odirect PATH        read PATH with O_DIRECT
 //   workload oom                 allocate until the OOM killer stops it
+//   workload pingpong N          N round trips between two processes over pipes
+//   workload execstorm N         posix_spawn /bin/true N times, one after another
+//   workload reads N             N one-byte read()s from /dev/zero
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -164,6 +167,52 @@ int oom() {
   }
 }
 
+int pingpong(long rounds) {
+  int there[2], back[2];
+  if (pipe(there) != 0 || pipe(back) != 0) return fail("pipe");
+  char byte = 0;
+  pid_t echo = fork();
+  if (echo == 0) {
+    close(there[1]);
+    close(back[0]);
+    while (read(there[0], &byte, 1) == 1) {
+      if (write(back[1], &byte, 1) != 1) _exit(1);
+    }
+    _exit(0);
+  }
+  close(there[0]);
+  close(back[1]);
+  for (long i = 0; i < rounds; ++i) {
+    if (write(there[1], &byte, 1) != 1 || read(back[0], &byte, 1) != 1) return fail("pingpong");
+  }
+  close(there[1]);
+  waitpid(echo, nullptr, 0);
+  return 0;
+}
+
+int execstorm(long count) {
+  char* argv[] = {const_cast<char*>("/bin/true"), nullptr};
+  for (long i = 0; i < count; ++i) {
+    pid_t pid;
+    if (posix_spawn(&pid, "/bin/true", nullptr, nullptr, argv, environ) != 0) {
+      return fail("posix_spawn");
+    }
+    waitpid(pid, nullptr, 0);
+  }
+  return 0;
+}
+
+int reads(long count) {
+  int fd = open("/dev/zero", O_RDONLY);
+  if (fd < 0) return fail("open /dev/zero");
+  char byte;
+  for (long i = 0; i < count; ++i) {
+    if (read(fd, &byte, 1) != 1) return fail("read");
+  }
+  close(fd);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -178,6 +227,9 @@ int main(int argc, char** argv) {
   if (mode == "tcp" && argc == 3) return tcp(arg(2));
   if (mode == "odirect" && argc == 3) return odirect(argv[2]);
   if (mode == "oom" && argc == 2) return oom();
+  if (mode == "pingpong" && argc == 3) return pingpong(arg(2));
+  if (mode == "execstorm" && argc == 3) return execstorm(arg(2));
+  if (mode == "reads" && argc == 3) return reads(arg(2));
   fprintf(stderr, "usage: see the comment at the top of workload.cpp\n");
   return 2;
 }
