@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("TRACER_BUILD_DIR", REPO / "build"))
 SIDECAR = BUILD / "bin" / "tracer-sidecar"
@@ -124,3 +126,12 @@ def observe_command(flow, argv, task_name="command", before_exec=None):
         _, status, rusage = os.wait4(pid, 0)
     assert task.error is None, task.error
     return task.report, rusage, status
+
+
+@pytest.fixture
+def sidecar(tmp_path):
+    """A sidecar of its own for one test; it must stop cleanly afterwards."""
+    process = Sidecar(tmp_path).start()
+    yield process
+    if process.alive():
+        assert process.stop() == 0, f"sidecar did not stop cleanly:\n{process.log()}"
