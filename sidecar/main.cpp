@@ -47,6 +47,8 @@ class SidecarMain {
                           "Directory for the sidecar's state (default /var/lib/tracer).")
         .addOptionWithArg({"max-tracked-threads"}, KJ_BIND_METHOD(*this, setMaxThreads), "<n>",
                           "Size of the kernel's tracked-thread map (default 65536).")
+        .addOptionWithArg({"max-live-tasks"}, KJ_BIND_METHOD(*this, setMaxTasks), "<n>",
+                          "Size of the kernel's per-task counter map (default 16384).")
         .addOptionWithArg({"collector"}, KJ_BIND_METHOD(*this, setCollector), "<bpf|procfs>",
                           "Force a collector (default: bpf, falling back to procfs when BPF "
                           "cannot load).")
@@ -75,6 +77,15 @@ class SidecarMain {
       return "--max-tracked-threads: expected a number from 1024 to 16777216";
     }
     bpfSettings.threadsMaxEntries = n;
+    return true;
+  }
+  kj::MainBuilder::Validity setMaxTasks(kj::StringPtr value) {
+    char* end;
+    unsigned long n = strtoul(value.cStr(), &end, 10);
+    if (*end != '\0' || n < 64 || n > (1u << 22)) {
+      return "--max-live-tasks: expected a number from 64 to 4194304";
+    }
+    bpfSettings.tasksMaxEntries = n;
     return true;
   }
   kj::MainBuilder::Validity setCollector(kj::StringPtr value) {
