@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "contract_json.h"
+#include "ctl/policy_command.h"
 #include "ctl/report_text.h"
 #include "ctl/run_command.h"
 #include "tracer.capnp.h"
@@ -49,6 +50,8 @@ class Tracerctl {
                        "Run a command as an observed task and report what it did.")
         .addSubCommand("reports", KJ_BIND_METHOD(*this, reportsMain),
                        "Reports of recently finished tasks (root only).")
+        .addSubCommand("policy", KJ_BIND_METHOD(policies, getMain),
+                       "Check policy files (for CI) and explain which policy applies.")
         .build();
   }
 
@@ -214,6 +217,7 @@ class Tracerctl {
   }
 
   kj::ProcessContext& context;
+  PolicyCommand policies{context};
   kj::String socketPath;
   RunOptions runOptions;
   kj::Vector<kj::StringPtr> command;

@@ -1,0 +1,29 @@
+#pragma once
+// Which policy applies to a task: the first, in evaluation order, whose match
+// rules all hold (RE2 full match on flow, task, deployment and work pool; every
+// listed tag present). `explain` says why each earlier policy did not apply.
+
+#include <string>
+#include <vector>
+
+#include "policy/policy.h"
+
+namespace tracer::policy {
+
+struct Subject {
+  std::string flow, task, deployment, workPool;
+  std::vector<std::string> tags;
+};
+
+const Policy* firstMatch(const PolicySet& set, const Subject& subject);
+
+struct Verdict {
+  const Policy* policy;
+  bool applies;
+  std::string reason;  // why not, or "matches"
+};
+
+// One verdict per policy, up to and including the one that applies.
+std::vector<Verdict> explain(const PolicySet& set, const Subject& subject);
+
+}  // namespace tracer::policy

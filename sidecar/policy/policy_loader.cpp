@@ -1,0 +1,443 @@
+#include "policy/policy_loader.h"
+
+#include <dirent.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "policy/quantity.h"
+
+namespace tracer::policy {
+
+std::string Diagnostic::text() const {
+  if (line == 0) return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+namespace {
+
+size_t editDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a mapping";
+    case YAML::NodeType::Null: return "nothing";
+    default: return "'" + node.Scalar() + "'";
+  }
+}
+
+// Walks one file's document, recording problems with their positions.
+class Walker {
+ public:
+  Walker(std::string file, std::vector<Diagnostic>& errors): file(std::move(file)), errors(errors) {}
+
+  void error(const YAML::Node& at, const std::string& message) {
+    auto mark = at.Mark();
+    errors.push_back(Diagnostic{file, mark.line + 1, mark.column + 1, message});
+  }
+  void error(const YAML::Mark& mark, const std::string& message) {
+    errors.push_back(Diagnostic{file, mark.line + 1, mark.column + 1, message});
+  }
+
+  // Calls `handle(key, value)` for each entry of a mapping whose keys are all
+  // known; unknown keys are reported with the closest known one.
+  bool mapping(const YAML::Node& node, const std::string& what,
+               const std::vector<std::string>& known,
+               const std::function<void(const std::string&, const YAML::Node&)>& handle) {
+    if (!node.IsMap()) {
+      error(node, what + " must be a mapping, not " + describe(node));
+      return false;
+    }
+    for (auto entry: node) {
+      std::string key = entry.first.Scalar();
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        std::string message = "unknown key '" + key + "' in " + what;
+        std::string best;
+        size_t bestDistance = 3;
+        for (auto& candidate: known) {
+          size_t d = editDistance(key, candidate);
+          if (d < bestDistance) {
+            bestDistance = d;
+            best = candidate;
+          }
+        }
+        if (!best.empty()) message += " (did you mean '" + best + "'?)";
+        error(entry.first, message);
+        continue;
+      }
+      handle(key, entry.second);
+    }
+    return true;
+  }
+
+  bool text(const YAML::Node& node, const std::string& what, std::string& out) {
+    if (!node.IsScalar()) {
+      error(node, what + " must be a string, not " + describe(node));
+      return false;
+    }
+    out = node.Scalar();
+    return true;
+  }
+
+  void number(const YAML::Node& node, const std::string& what, double low, double high,
+              double& out) {
+    if (!node.IsScalar()) {
+      error(node, what + " must be a number, not " + describe(node));
+      return;
+    }
+    const std::string& s = node.Scalar();
+    char* end;
+    double value = strtod(s.c_str(), &end);
+    if (s.empty() || *end != '\0' || !std::isfinite(value)) {
+      error(node, what + " must be a number, not '" + s + "'");
+    } else if (value < low || value > high) {
+      std::ostringstream range;
+      range << what << " must be between " << low << " and " << high << ", not " << s;
+      error(node, range.str());
+    } else {
+      out = value;
+    }
+  }
+
+  void count(const YAML::Node& node, const std::string& what, uint64_t low, uint64_t& out) {
+    if (!node.IsScalar()) {
+      error(node, what + " must be a whole number, not " + describe(node));
+      return;
+    }
+    const std::string& s = node.Scalar();
+    char* end;
+    long long value = strtoll(s.c_str(), &end, 10);
+    if (s.empty() || *end != '\0') {
+      error(node, what + " must be a whole number, not '" + s + "'");
+    } else if (value < static_cast<long long>(low)) {
+      error(node, what + " must be at least " + std::to_string(low) + ", not " + s);
+    } else {
+      out = static_cast<uint64_t>(value);
+    }
+  }
+
+  template <typename T>
+  void quantity(const YAML::Node& node, const std::string& what,
+                std::optional<T> (*parse)(const std::string&, std::string&), T& out) {
+    if (!node.IsScalar()) {
+      error(node, what + " must be a quantity, not " + describe(node));
+      return;
+    }
+    std::string problem;
+    auto value = parse(node.Scalar(), problem);
+    if (!value) {
+      error(node, what + ": " + problem);
+    } else {
+      out = *value;
+    }
+  }
+
+  void regex(const YAML::Node& node, const std::string& what, std::shared_ptr<RE2>& out) {
+    std::string pattern;
+    if (!text(node, what, pattern)) return;
+    RE2::Options options;
+    options.set_log_errors(false);
+    auto compiled = std::make_shared<RE2>(pattern, options);
+    if (!compiled->ok()) {
+      error(node, what + ": invalid regular expression: " + compiled->error());
+    } else {
+      out = compiled;
+    }
+  }
+
+  // `off` / `false` switches a detector off.
+  bool switchedOff(const YAML::Node& node) {
+    return node.IsScalar() && (node.Scalar() == "off" || node.Scalar() == "false");
+  }
+
+  void policy(const YAML::Node& node, Policy& p) {
+    bool named = false;
+    mapping(node, "a policy",
+            {"name", "description", "match", "history", "cpu", "memory", "findings", "cost"},
+            [&](const std::string& key, const YAML::Node& value) {
+              if (key == "name") {
+                named = text(value, "name", p.name);
+                if (named && p.name.empty()) {
+                  error(value, "name must not be empty");
+                }
+              } else if (key == "description") {
+                text(value, "description", p.description);
+              } else if (key == "match") {
+                matchRule(value, p.match);
+              } else if (key == "history") {
+                historyRule(value, p.history);
+              } else if (key == "cpu") {
+                cpuRule(value, p.cpu);
+              } else if (key == "memory") {
+                memoryRule(value, p.memory);
+              } else if (key == "findings") {
+                findingRules(value, p.findings);
+              } else if (key == "cost") {
+                mapping(value, "cost", {"cpu_core_hour", "memory_gib_hour"},
+                        [&](const std::string& k, const YAML::Node& v) {
+                          number(v, "cost." + k, 0, 1e6,
+                                 k == "cpu_core_hour" ? p.cost.cpuCoreHour
+                                                      : p.cost.memoryGibHour);
+                        });
+              }
+            });
+    if (node.IsMap() && !named && !node["name"]) error(node, "a policy needs a name");
+  }
+
+  void matchRule(const YAML::Node& node, Match& m) {
+    mapping(node, "match", {"flow", "task", "deployment", "work_pool", "tags"},
+            [&](const std::string& key, const YAML::Node& value) {
+              if (key == "tags") {
+                if (!value.IsSequence()) {
+                  error(value, "match.tags must be a list of strings, not " + describe(value));
+                  return;
+                }
+                for (auto tag: value) {
+                  std::string t;
+                  if (text(tag, "a tag in match.tags", t)) m.tags.push_back(t);
+                }
+                return;
+              }
+              auto& slot = key == "flow" ? m.flow
+                           : key == "task" ? m.task
+                           : key == "deployment" ? m.deployment
+                                                 : m.workPool;
+              regex(value, "match." + key, slot);
+            });
+  }
+
+  void historyRule(const YAML::Node& node, History& h) {
+    uint64_t runs = h.runs, minRuns = h.minRuns;
+    mapping(node, "history", {"runs", "min_runs"}, [&](const std::string& key, const YAML::Node& v) {
+      count(v, "history." + key, 1, key == "runs" ? runs : minRuns);
+    });
+    if (minRuns > runs) {
+      error(node, "history.min_runs (" + std::to_string(minRuns) + ") cannot exceed history.runs (" +
+                      std::to_string(runs) + ")");
+    }
+    h.runs = runs;
+    h.minRuns = minRuns;
+  }
+
+  void cpuRule(const YAML::Node& node, CpuRule& c) {
+    mapping(node, "cpu", {"percentile", "headroom", "flag_below_utilization", "min", "round_to"},
+            [&](const std::string& key, const YAML::Node& v) {
+              if (key == "percentile") number(v, "cpu.percentile", 1, 100, c.percentile);
+              if (key == "headroom") number(v, "cpu.headroom", 0, 10, c.headroom);
+              if (key == "flag_below_utilization") {
+                number(v, "cpu.flag_below_utilization", 0, 1, c.flagBelowUtilization);
+              }
+              if (key == "min") quantity<double>(v, "cpu.min", parseCores, c.min);
+              if (key == "round_to") {
+                quantity<double>(v, "cpu.round_to", parseCores, c.roundTo);
+                if (c.roundTo <= 0) error(v, "cpu.round_to must be more than 0");
+              }
+            });
+  }
+
+  void memoryRule(const YAML::Node& node, MemoryRule& m) {
+    mapping(node, "memory",
+            {"headroom", "oom_bump", "min", "round_to", "flag_below_utilization"},
+            [&](const std::string& key, const YAML::Node& v) {
+              if (key == "headroom") number(v, "memory.headroom", 0, 10, m.headroom);
+              if (key == "oom_bump") number(v, "memory.oom_bump", 1, 10, m.oomBump);
+              if (key == "flag_below_utilization") {
+                number(v, "memory.flag_below_utilization", 0, 1, m.flagBelowUtilization);
+              }
+              if (key == "min") quantity<uint64_t>(v, "memory.min", parseBytes, m.min);
+              if (key == "round_to") {
+                quantity<uint64_t>(v, "memory.round_to", parseBytes, m.roundTo);
+                if (m.roundTo == 0) error(v, "memory.round_to must be more than 0");
+              }
+            });
+  }
+
+  void findingRules(const YAML::Node& node, FindingRules& f) {
+    auto detector = [&](const YAML::Node& value, const std::string& name, bool& enabled,
+                        const std::vector<std::string>& keys,
+                        const std::function<void(const std::string&, const YAML::Node&)>& set) {
+      if (switchedOff(value)) {
+        enabled = false;
+        return;
+      }
+      mapping(value, "findings." + name, keys, set);
+    };
+    mapping(node, "findings",
+            {"io_bound", "external_wait", "cpu_contention", "idle", "subprocess_churn",
+             "slower_than_usual"},
+            [&](const std::string& key, const YAML::Node& value) {
+              std::string at = "findings." + key + ".";
+              if (key == "io_bound") {
+                detector(value, key, f.ioBound, {"blocked_io_share_above"},
+                         [&](const std::string& k, const YAML::Node& v) {
+                           number(v, at + k, 0, 1, f.ioBoundBlockedShareAbove);
+                         });
+              } else if (key == "external_wait") {
+                detector(value, key, f.externalWait, {"sleep_share_above", "cpu_share_below"},
+                         [&](const std::string& k, const YAML::Node& v) {
+                           number(v, at + k, 0, 1,
+                                  k == "sleep_share_above" ? f.externalWaitSleepShareAbove
+                                                           : f.externalWaitCpuShareBelow);
+                         });
+              } else if (key == "cpu_contention") {
+                detector(value, key, f.contention, {"runqueue_share_above"},
+                         [&](const std::string& k, const YAML::Node& v) {
+                           number(v, at + k, 0, 1, f.contentionRunqueueShareAbove);
+                         });
+              } else if (key == "idle") {
+                detector(value, key, f.idle, {"cpu_share_below", "min_wall"},
+                         [&](const std::string& k, const YAML::Node& v) {
+                           if (k == "min_wall") {
+                             quantity<uint64_t>(v, at + k, parseDuration, f.idleMinWallNs);
+                           } else {
+                             number(v, at + k, 0, 1, f.idleCpuShareBelow);
+                           }
+                         });
+              } else if (key == "subprocess_churn") {
+                detector(value, key, f.churn, {"short_lived_above"},
+                         [&](const std::string& k, const YAML::Node& v) {
+                           count(v, at + k, 0, f.churnShortLivedAbove);
+                         });
+              } else if (key == "slower_than_usual") {
+                detector(value, key, f.slower, {"wall_vs_median_above"},
+                         [&](const std::string& k, const YAML::Node& v) {
+                           number(v, at + k, 1, 1000, f.slowerWallVsMedianAbove);
+                         });
+              }
+            });
+  }
+
+  void document(const YAML::Node& root, PolicySet& set) {
+    if (!root.IsDefined() || root.IsNull()) {
+      errors.push_back(Diagnostic{file, 0, 0, "empty file (expected 'version: 1' and 'policies:')"});
+      return;
+    }
+    bool versioned = false, listed = false;
+    mapping(root, "a policy file", {"version", "policies"},
+            [&](const std::string& key, const YAML::Node& value) {
+              if (key == "version") {
+                versioned = true;
+                if (!value.IsScalar() || value.Scalar() != "1") {
+                  error(value, "unsupported version " + describe(value) + " (this Tracer reads version 1)");
+                }
+                return;
+              }
+              listed = true;
+              if (!value.IsSequence()) {
+                error(value, "policies must be a list, not " + describe(value));
+                return;
+              }
+              for (auto entry: value) {
+                Policy p;
+                p.origin = Origin{file, entry.Mark().line + 1};
+                size_t before = errors.size();
+                policy(entry, p);
+                if (errors.size() == before) set.policies.push_back(std::move(p));
+              }
+            });
+    if (root.IsMap() && !versioned) error(root, "missing 'version: 1'");
+    if (root.IsMap() && !listed) error(root, "missing 'policies:'");
+  }
+
+ private:
+  std::string file;
+  std::vector<Diagnostic>& errors;
+};
+
+void loadOne(const std::string& name, const std::function<YAML::Node()>& parse,
+             LoadResult& result) {
+  try {
+    Walker(name, result.errors).document(parse(), result.set);
+  } catch (const YAML::ParserException& e) {
+    result.errors.push_back(Diagnostic{name, e.mark.line + 1, e.mark.column + 1, e.msg});
+  } catch (const YAML::BadFile&) {
+    result.errors.push_back(Diagnostic{name, 0, 0, "cannot read the file"});
+  } catch (const YAML::Exception& e) {
+    result.errors.push_back(Diagnostic{name, e.mark.line + 1, e.mark.column + 1, e.msg});
+  }
+}
+
+void finish(LoadResult& result, const std::string& where) {
+  std::map<std::string, Origin> seen;
+  std::vector<Policy> unique;
+  for (auto& p: result.set.policies) {
+    auto found = seen.find(p.name);
+    if (found != seen.end()) {
+      result.errors.push_back(Diagnostic{p.origin.file, p.origin.line, 3,
+                                         "duplicate policy name '" + p.name + "' (first defined at " +
+                                             found->second.file + ":" +
+                                             std::to_string(found->second.line) + ")"});
+      continue;
+    }
+    seen.emplace(p.name, p.origin);
+    unique.push_back(std::move(p));
+  }
+  result.set.policies = std::move(unique);
+  if (result.errors.empty() && result.set.policies.empty()) {
+    result.errors.push_back(Diagnostic{where, 0, 0, "no policies: the set is empty"});
+  }
+}
+
+}  // namespace
+
+LoadResult loadPolicyFiles(const std::vector<std::string>& paths) {
+  LoadResult result;
+  for (auto& path: paths) loadOne(path, [&]() { return YAML::LoadFile(path); }, result);
+  finish(result, paths.empty() ? std::string("(no files)") : paths.front());
+  return result;
+}
+
+LoadResult loadPolicyDirectory(const std::string& directory) {
+  std::vector<std::string> paths;
+  DIR* dir = opendir(directory.c_str());
+  if (dir == nullptr) {
+    LoadResult result;
+    result.errors.push_back(Diagnostic{directory, 0, 0, "cannot open the policy directory"});
+    return result;
+  }
+  while (auto* entry = readdir(dir)) {
+    std::string name = entry->d_name;
+    auto endsWith = [&](const std::string& suffix) {
+      return name.size() > suffix.size() &&
+             name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (endsWith(".yaml") || endsWith(".yml")) paths.push_back(directory + "/" + name);
+  }
+  closedir(dir);
+  std::sort(paths.begin(), paths.end());
+  LoadResult result = loadPolicyFiles(paths);
+  if (paths.empty()) {
+    result.errors.clear();
+    result.errors.push_back(Diagnostic{directory, 0, 0, "no policy files (*.yaml) in the directory"});
+  }
+  return result;
+}
+
+LoadResult loadPolicyText(const std::string& name, const std::string& text) {
+  LoadResult result;
+  loadOne(name, [&]() { return YAML::Load(text); }, result);
+  finish(result, name);
+  return result;
+}
+
+}  // namespace tracer::policy

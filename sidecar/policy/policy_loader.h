@@ -1,0 +1,35 @@
+#pragma once
+// Loads a directory of policy files. Every problem is collected (not just the
+// first) as `file:line:col: message`, so `tracerctl policy check` shows a
+// policy repository's CI everything to fix in one run.
+
+#include <string>
+#include <vector>
+
+#include "policy/policy.h"
+
+namespace tracer::policy {
+
+struct Diagnostic {
+  std::string file;
+  int line = 0;    // 1-based; 0 when the problem is the file or set as a whole
+  int column = 0;  // 1-based
+  std::string message;
+
+  std::string text() const;
+};
+
+struct LoadResult {
+  PolicySet set;
+  std::vector<Diagnostic> errors;
+  bool ok() const { return errors.empty(); }
+};
+
+// Loads DIR/*.yaml (and *.yml) in name order.
+LoadResult loadPolicyDirectory(const std::string& directory);
+// Loads the given files, in that order.
+LoadResult loadPolicyFiles(const std::vector<std::string>& paths);
+// Loads one document held in memory (for tests and the fuzzer).
+LoadResult loadPolicyText(const std::string& name, const std::string& text);
+
+}  // namespace tracer::policy

@@ -1,0 +1,152 @@
+// Malformed policy files: each gets its exact location and message.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "policy/policy_loader.h"
+
+using tracer::policy::loadPolicyText;
+
+namespace {
+
+// A valid file with one policy, whose body lines follow `  - name: p\n`.
+std::string withPolicy(const std::string& body) {
+  return "version: 1\npolicies:\n  - name: p\n" + body;
+}
+
+struct Case {
+  const char* what;
+  std::string text;
+  const char* expected;  // the single diagnostic, as file:line:col: message
+};
+
+}  // namespace
+
+TEST_CASE("malformed policy files are reported with their exact location") {
+  const Case cases[] = {
+      {"empty file", "", "bad.yaml: empty file (expected 'version: 1' and 'policies:')"},
+      {"not a mapping", "- a\n- b\n", "bad.yaml:1:1: a policy file must be a mapping, not a list"},
+      {"missing version", "policies:\n  - name: p\n", "bad.yaml:1:1: missing 'version: 1'"},
+      {"missing policies", "version: 1\n", "bad.yaml:1:1: missing 'policies:'"},
+      {"wrong version", "version: 2\npolicies:\n  - name: p\n",
+       "bad.yaml:1:10: unsupported version '2' (this Tracer reads version 1)"},
+      {"unknown top-level key", "version: 1\npolicies:\n  - name: p\npolicie: []\n",
+       "bad.yaml:4:1: unknown key 'policie' in a policy file (did you mean 'policies'?)"},
+      {"policies not a list", "version: 1\npolicies: {name: p}\n",
+       "bad.yaml:2:11: policies must be a list, not a mapping"},
+      {"policy not a mapping", "version: 1\npolicies:\n  - just-a-name\n",
+       "bad.yaml:3:5: a policy must be a mapping, not 'just-a-name'"},
+      {"policy without a name", "version: 1\npolicies:\n  - match: {}\n",
+       "bad.yaml:3:5: a policy needs a name"},
+      {"empty name", "version: 1\npolicies:\n  - name: ''\n", "bad.yaml:3:11: name must not be empty"},
+      {"name is a list", "version: 1\npolicies:\n  - name: [a]\n",
+       "bad.yaml:3:11: name must be a string, not a list"},
+      {"misspelt section", withPolicy("    memroy: {min: 1Gi}\n"),
+       "bad.yaml:4:5: unknown key 'memroy' in a policy (did you mean 'memory'?)"},
+      {"unknown key without a close match", withPolicy("    colour: blue\n"),
+       "bad.yaml:4:5: unknown key 'colour' in a policy"},
+      {"misspelt match key", withPolicy("    match: {flwo: x}\n"),
+       "bad.yaml:4:13: unknown key 'flwo' in match (did you mean 'flow'?)"},
+      {"invalid regex", withPolicy("    match: {flow: 'etl-('}\n"),
+       "bad.yaml:4:19: match.flow: invalid regular expression: missing ): etl-("},
+      {"invalid regex in task", withPolicy("    match: {task: '[a-'}\n"),
+       "bad.yaml:4:19: match.task: invalid regular expression: missing ]: [a-"},
+      {"regex that is a list", withPolicy("    match: {work_pool: [a]}\n"),
+       "bad.yaml:4:24: match.work_pool must be a string, not a list"},
+      {"tags not a list", withPolicy("    match: {tags: etl}\n"),
+       "bad.yaml:4:19: match.tags must be a list of strings, not 'etl'"},
+      {"tag that is a mapping", withPolicy("    match: {tags: [{a: b}]}\n"),
+       "bad.yaml:4:20: a tag in match.tags must be a string, not a mapping"},
+      {"bad byte quantity", withPolicy("    memory: {min: 2GG}\n"),
+       "bad.yaml:4:19: memory.min: '2GG' is not a byte quantity (expected e.g. 512Mi, 2Gi, 1G or 1048576)"},
+      {"negative bytes", withPolicy("    memory: {min: -1}\n"),
+       "bad.yaml:4:19: memory.min: '-1' is not a byte quantity (expected e.g. 512Mi, 2Gi, 1G or 1048576)"},
+      {"fractional bytes", withPolicy("    memory: {round_to: 0.5Mi}\n"),
+       "bad.yaml:4:24: memory.round_to: '0.5Mi' must be a whole number of Mi (use a smaller unit)"},
+      {"zero rounding", withPolicy("    memory: {round_to: 0}\n"),
+       "bad.yaml:4:24: memory.round_to must be more than 0"},
+      {"bad cpu quantity", withPolicy("    cpu: {min: 2 cores}\n"),
+       "bad.yaml:4:16: cpu.min: '2 cores' is not a CPU quantity (expected cores like 0.5, or millicores like 500m)"},
+      {"fractional millicores", withPolicy("    cpu: {round_to: 2.5m}\n"),
+       "bad.yaml:4:21: cpu.round_to: '2.5m' is not a CPU quantity (expected cores like 0.5, or millicores like 500m)"},
+      {"percentile out of range", withPolicy("    cpu: {percentile: 150}\n"),
+       "bad.yaml:4:23: cpu.percentile must be between 1 and 100, not 150"},
+      {"percentile not a number", withPolicy("    cpu: {percentile: high}\n"),
+       "bad.yaml:4:23: cpu.percentile must be a number, not 'high'"},
+      {"negative headroom", withPolicy("    cpu: {headroom: -0.1}\n"),
+       "bad.yaml:4:21: cpu.headroom must be between 0 and 10, not -0.1"},
+      {"utilisation above one", withPolicy("    memory: {flag_below_utilization: 1.5}\n"),
+       "bad.yaml:4:38: memory.flag_below_utilization must be between 0 and 1, not 1.5"},
+      {"oom bump below one", withPolicy("    memory: {oom_bump: 0.9}\n"),
+       "bad.yaml:4:24: memory.oom_bump must be between 1 and 10, not 0.9"},
+      {"history runs not whole", withPolicy("    history: {runs: 2.5}\n"),
+       "bad.yaml:4:21: history.runs must be a whole number, not '2.5'"},
+      {"history runs zero", withPolicy("    history: {runs: 0}\n"),
+       "bad.yaml:4:21: history.runs must be at least 1, not 0"},
+      {"min_runs above runs", withPolicy("    history: {runs: 3, min_runs: 5}\n"),
+       "bad.yaml:4:14: history.min_runs (5) cannot exceed history.runs (3)"},
+      {"bad duration", withPolicy("    findings: {idle: {min_wall: 60 sec}}\n"),
+       "bad.yaml:4:33: findings.idle.min_wall: '60 sec' is not a duration (expected e.g. 500ms, 60s, 5m or 1h)"},
+      {"misspelt detector", withPolicy("    findings: {io_bund: {blocked_io_share_above: 0.3}}\n"),
+       "bad.yaml:4:16: unknown key 'io_bund' in findings (did you mean 'io_bound'?)"},
+      {"misspelt threshold", withPolicy("    findings: {io_bound: {blocked_share_above: 0.3}}\n"),
+       "bad.yaml:4:27: unknown key 'blocked_share_above' in findings.io_bound"},
+      {"share above one", withPolicy("    findings: {cpu_contention: {runqueue_share_above: 2}}\n"),
+       "bad.yaml:4:55: findings.cpu_contention.runqueue_share_above must be between 0 and 1, not 2"},
+      {"churn threshold negative", withPolicy("    findings: {subprocess_churn: {short_lived_above: -5}}\n"),
+       "bad.yaml:4:54: findings.subprocess_churn.short_lived_above must be at least 0, not -5"},
+      {"negative price", withPolicy("    cost: {cpu_core_hour: -1}\n"),
+       "bad.yaml:4:27: cost.cpu_core_hour must be between 0 and 1e+06, not -1"},
+      {"duplicate names", "version: 1\npolicies:\n  - name: p\n  - name: p\n",
+       "bad.yaml:4:3: duplicate policy name 'p' (first defined at bad.yaml:3)"},
+      {"an empty set", "version: 1\npolicies: []\n", "bad.yaml: no policies: the set is empty"},
+      {"YAML syntax error", "version: 1\npolicies:\n  - name: [p\n",
+       "bad.yaml:4:1: end of sequence flow not found"},
+      {"tab indentation", "version: 1\npolicies:\n\t- name: p\n",
+       "bad.yaml:3:2: illegal block entry"},
+  };
+  for (auto& c: cases) {
+    SECTION(c.what) {
+      auto result = loadPolicyText("bad.yaml", c.text);
+      REQUIRE(result.errors.size() == 1);
+      CHECK(result.errors[0].text() == c.expected);
+    }
+  }
+}
+
+TEST_CASE("every problem in a file is reported, not just the first") {
+  auto result = loadPolicyText(
+      "bad.yaml", withPolicy("    memroy: {}\n    cpu: {percentile: 0, min: x}\n    cost: []\n"));
+  REQUIRE(result.errors.size() == 4);
+  CHECK(result.errors[0].line == 4);
+  CHECK(result.errors[1].text() == "bad.yaml:5:23: cpu.percentile must be between 1 and 100, not 0");
+  CHECK(result.errors[3].text() == "bad.yaml:6:11: cost must be a mapping, not a list");
+}
+
+TEST_CASE("a policy with errors is not loaded; its valid neighbours are") {
+  auto result = loadPolicyText("bad.yaml", "version: 1\npolicies:\n  - name: good\n"
+                                           "  - name: broken\n    cpu: {min: lots}\n");
+  REQUIRE(result.errors.size() == 1);
+  REQUIRE(result.set.policies.size() == 1);
+  CHECK(result.set.policies[0].name == "good");
+}
+
+TEST_CASE("a valid policy loads with its settings and defaults") {
+  auto result = loadPolicyText("good.yaml", withPolicy(
+      "    match: {flow: 'etl-.*', tags: [etl]}\n"
+      "    cpu: {min: 250m, round_to: 0.25}\n"
+      "    memory: {min: 256Mi, round_to: 1G}\n"
+      "    findings: {idle: off, subprocess_churn: {short_lived_above: 50}}\n"));
+  REQUIRE(result.ok());
+  REQUIRE(result.set.policies.size() == 1);
+  auto& p = result.set.policies[0];
+  CHECK(p.name == "p");
+  CHECK(p.origin.line == 3);
+  CHECK(p.cpu.min == Approx(0.25));
+  CHECK(p.cpu.percentile == 95);  // default
+  CHECK(p.memory.min == 256ull << 20);
+  CHECK(p.memory.roundTo == 1000000000ull);
+  CHECK_FALSE(p.findings.idle);
+  CHECK(p.findings.churnShortLivedAbove == 50);
+  CHECK(p.match.tags == std::vector<std::string>{"etl"});
+}

@@ -1,0 +1,30 @@
+// Policy matching: RE2 full match, tags, file order, first match wins.
+#include <catch2/catch.hpp>
+
+#include "policy/matcher.h"
+#include "policy/policy_loader.h"
+
+using namespace tracer::policy;
+
+TEST_CASE("the first matching policy wins, and explain says why others did not") {
+  auto result = loadPolicyText("p.yaml",
+                               "version: 1\npolicies:\n"
+                               "  - name: heavy\n    match: {flow: 'etl-.*', tags: [heavy]}\n"
+                               "  - name: etl\n    match: {flow: 'etl-.*'}\n"
+                               "  - name: default\n    match: {}\n");
+  REQUIRE(result.ok());
+  Subject etl{"etl-sales", "load", "", "", {"nightly"}};
+  CHECK(firstMatch(result.set, etl)->name == "etl");
+  auto verdicts = explain(result.set, etl);
+  REQUIRE(verdicts.size() == 2);
+  CHECK(verdicts[0].reason == "tag 'heavy' is missing");
+  CHECK(verdicts[1].applies);
+
+  Subject other{"reporting", "render", "", "", {}};
+  CHECK(firstMatch(result.set, other)->name == "default");
+  CHECK(explain(result.set, other)[1].reason == "flow 'reporting' does not match 'etl-.*'");
+
+  // Full match: a prefix is not enough.
+  Subject prefixed{"xetl-sales", "t", "", "", {"heavy"}};
+  CHECK(firstMatch(result.set, prefixed)->name == "default");
+}
