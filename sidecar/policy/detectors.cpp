@@ -1,0 +1,108 @@
+#include "policy/detectors.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace tracer::policy {
+
+namespace {
+
+std::string fixed(double value, int decimals = 2) {
+  char text[64];
+  snprintf(text, sizeof(text), "%.*f", decimals, value);
+  return text;
+}
+
+std::string percent(double share) { return fixed(share * 100, 0) + "%"; }
+
+std::string mib(uint64_t bytes) { return fixed(bytes / 1048576.0, 0) + " MiB"; }
+
+std::string seconds(uint64_t ns) { return fixed(ns / 1e9, 2) + " s"; }
+
+double share(uint64_t part, uint64_t whole) {
+  return whole == 0 ? 0 : std::min(1.0, double(part) / double(whole));
+}
+
+}  // namespace
+
+std::vector<Finding> detect(const Policy& policy, const Observation& run,
+                            const std::vector<Observation>& earlier) {
+  std::vector<Finding> found;
+  auto add = [&](std::string kind, std::string severity, std::string summary,
+                 std::vector<std::pair<std::string, std::string>> evidence) {
+    found.push_back(Finding{std::move(kind), std::move(severity), std::move(summary),
+                            std::move(evidence), policy.name});
+  };
+  const auto& f = policy.findings;
+  double cpuShare = run.wallNs ? double(run.cpuNs) / run.wallNs : 0;  // cores busy on average
+
+  if (run.allocatedCores > 0 && run.p95Cores < policy.cpu.flagBelowUtilization * run.allocatedCores) {
+    add("cpu_over_allocation", "warning",
+        "p95 CPU use is " + fixed(run.p95Cores) + " of " + fixed(run.allocatedCores) +
+            " allocated cores",
+        {{"p95_cores", fixed(run.p95Cores)}, {"allocated_cores", fixed(run.allocatedCores)},
+         {"utilization", percent(run.p95Cores / run.allocatedCores)}});
+  }
+  if (run.allocatedBytes > 0 &&
+      run.peakRssBytes < policy.memory.flagBelowUtilization * run.allocatedBytes) {
+    add("memory_over_allocation", "warning",
+        "peak memory is " + mib(run.peakRssBytes) + " of " + mib(run.allocatedBytes) + " allocated",
+        {{"peak_rss", mib(run.peakRssBytes)}, {"allocated", mib(run.allocatedBytes)},
+         {"utilization", percent(share(run.peakRssBytes, run.allocatedBytes))}});
+  }
+  if (run.oomKills > 0) {
+    add("memory_pressure", "critical",
+        std::to_string(run.oomKills) + " process(es) killed by the OOM killer",
+        {{"oom_kills", std::to_string(run.oomKills)}, {"peak_rss", mib(run.peakRssBytes)},
+         {"allocated", mib(run.allocatedBytes)}});
+  } else if (run.allocatedBytes > 0 && run.peakRssBytes > 0.9 * run.allocatedBytes) {
+    add("memory_pressure", "warning",
+        "peak memory " + mib(run.peakRssBytes) + " is within 10% of the allocation",
+        {{"peak_rss", mib(run.peakRssBytes)}, {"allocated", mib(run.allocatedBytes)}});
+  }
+  double blocked = share(run.blockedIoNs, run.wallNs);
+  if (f.ioBound && blocked > f.ioBoundBlockedShareAbove) {
+    add("io_bound", "info", percent(blocked) + " of the run was spent blocked on disk I/O",
+        {{"blocked_io", seconds(run.blockedIoNs)}, {"wall", seconds(run.wallNs)}});
+  }
+  double slept = share(run.sleepNs, run.wallNs);
+  if (f.externalWait && slept > f.externalWaitSleepShareAbove &&
+      cpuShare < f.externalWaitCpuShareBelow) {
+    add("external_wait", "info",
+        "mostly waiting (network, locks, timers): " + percent(slept) + " asleep, " +
+            fixed(cpuShare) + " cores busy on average",
+        {{"sleep", seconds(run.sleepNs)}, {"cpu", seconds(run.cpuNs)}, {"wall", seconds(run.wallNs)}});
+  }
+  double queued = share(run.runqueueNs, run.runqueueNs + run.cpuNs);
+  if (f.contention && queued > f.contentionRunqueueShareAbove) {
+    add("cpu_contention", "warning",
+        "runnable but waiting for a CPU " + percent(queued) + " of the time it wanted one",
+        {{"runqueue_wait", seconds(run.runqueueNs)}, {"cpu", seconds(run.cpuNs)}});
+  }
+  if (f.idle && run.wallNs >= f.idleMinWallNs && cpuShare < f.idleCpuShareBelow) {
+    add("idle", "warning", "idle: " + fixed(cpuShare, 3) + " cores busy on average over " +
+                               seconds(run.wallNs),
+        {{"cpu", seconds(run.cpuNs)}, {"wall", seconds(run.wallNs)}});
+  }
+  if (f.churn && run.shortLived > f.churnShortLivedAbove) {
+    add("subprocess_churn", "info",
+        std::to_string(run.shortLived) + " processes lived less than 100 ms",
+        {{"short_lived", std::to_string(run.shortLived)}});
+  }
+  if (f.slower && earlier.size() >= policy.history.minRuns) {
+    std::vector<uint64_t> walls;
+    for (auto& e: earlier) walls.push_back(e.wallNs);
+    std::sort(walls.begin(), walls.end());
+    double median = walls.size() % 2 ? walls[walls.size() / 2]
+                                     : (walls[walls.size() / 2 - 1] + walls[walls.size() / 2]) / 2.0;
+    if (median > 0 && run.wallNs > f.slowerWallVsMedianAbove * median) {
+      add("slower_than_usual", "warning",
+          "took " + fixed(run.wallNs / median, 1) + "x the median of the last " +
+              std::to_string(walls.size()) + " runs",
+          {{"wall", seconds(run.wallNs)}, {"median_wall", seconds(uint64_t(median))}});
+    }
+  }
+  return found;
+}
+
+}  // namespace tracer::policy

@@ -1,0 +1,27 @@
+#pragma once
+// Findings about one run, each with its severity, the numbers that back it and
+// the policy whose thresholds produced it. Single-run findings need no
+// history; `slower_than_usual` compares with the median of earlier runs.
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "policy/observation.h"
+#include "policy/policy.h"
+
+namespace tracer::policy {
+
+struct Finding {
+  std::string kind;      // cpu_over_allocation, memory_pressure, io_bound, ...
+  std::string severity;  // info, warning, critical
+  std::string summary;   // one sentence a platform engineer can act on
+  std::vector<std::pair<std::string, std::string>> evidence;
+  std::string policy;
+};
+
+// `earlier`: previous runs of the same task, oldest first.
+std::vector<Finding> detect(const Policy& policy, const Observation& run,
+                            const std::vector<Observation>& earlier);
+
+}  // namespace tracer::policy

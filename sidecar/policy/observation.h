@@ -1,0 +1,30 @@
+#pragma once
+// One finished task run as the policy engine sees it: the TaskReport's
+// numbers plus where it ran. Stored in the history, fed to detectors and to
+// the recommendation maths.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tracer::policy {
+
+struct Observation {
+  std::string flow, task, deployment, workPool;
+  std::vector<std::string> tags;
+  int64_t finishedAtNs = 0;  // wall clock (CLOCK_REALTIME)
+  uint64_t wallNs = 0;
+  uint64_t cpuNs = 0;
+  double p95Cores = 0;
+  double maxCores = 0;
+  uint64_t runqueueNs = 0;
+  uint64_t blockedIoNs = 0;
+  uint64_t sleepNs = 0;
+  uint64_t peakRssBytes = 0;
+  uint32_t oomKills = 0;
+  uint64_t shortLived = 0;
+  double allocatedCores = 0;
+  uint64_t allocatedBytes = 0;
+};
+
+}  // namespace tracer::policy
