@@ -34,6 +34,8 @@ struct FlowRunInfo {
   cpuCores @7 :Float64;
   # Declared allocation from the work pool's job variables; 0 = not declared.
   memoryBytes @8 :UInt64;
+  workPoolType @9 :Text;
+  # kubernetes, ecs, docker or process: the form recommendations take.
 }
 
 struct TaskRunInfo {
@@ -132,6 +134,51 @@ struct TaskReport {
 
   unknown @34 :List(Text);
   # Fields the collector cannot know (JSON null instead of a number).
+
+  policy @35 :Text;
+  # The policy that applied (first match in file order); empty without one.
+  findings @36 :List(Finding);
+  recommendation @37 :Recommendation;
+}
+
+struct Finding {
+  kind @0 :Text;
+  # cpu_over_allocation, memory_over_allocation, memory_pressure, io_bound,
+  # external_wait, cpu_contention, idle, subprocess_churn, slower_than_usual
+  severity @1 :Text;
+  # info, warning, critical
+  summary @2 :Text;
+  evidence @3 :List(Evidence);
+  policy @4 :Text;
+}
+
+struct Evidence {
+  name @0 :Text;
+  value @1 :Text;
+}
+
+struct Recommendation {
+  # From this task's history (keyed by deployment, or flow, and task).
+  ready @0 :Bool;
+  # False until history.min_runs runs are known.
+  runs @1 :UInt32;
+  minRuns @2 :UInt32;
+  confidence @3 :Float64;
+  spanHours @4 :Float64;
+  cpuCores @5 :Float64;
+  memoryBytes @6 :UInt64;
+  oomSeen @7 :Bool;
+  wastedCostPerRun @8 :Float64;
+  jobVariables @9 :Text;
+  # The prefect.yaml snippet for the run's work pool type.
+}
+
+struct TaskRecommendation {
+  key @0 :Text;
+  # The deployment name, or "flow:<name>" for runs without a deployment.
+  task @1 :Text;
+  policy @2 :Text;
+  recommendation @3 :Recommendation;
 }
 
 struct ProcessCpu {
@@ -154,6 +201,10 @@ struct SidecarStatus {
   finishedTasks @9 :UInt64;
   crashedTasks @10 :UInt64;
   eventsLost @11 :UInt64;
+  policies @12 :Text;
+  # Where the policy set came from and how many policies it has.
+  policyReloadError @13 :Text;
+  # Why the last reload was refused (the previous set stayed); empty if it worked.
 }
 
 struct LiveTask {
@@ -190,4 +241,8 @@ interface Admin {
   recentReports @1 (limit :UInt32) -> (reports :List(TaskReport));
   # Finished tasks, newest first; reports of tasks whose processes outlived
   # them are updated until those exit.
+  reloadPolicies @2 () -> (ok :Bool, errors :List(Text));
+  # Reloads the policy directory; on errors the current set stays.
+  recommendations @3 (flow :Text) -> (recommendations :List(TaskRecommendation));
+  # One per task in the history (flow: RE2 on the flow name, empty = all).
 }

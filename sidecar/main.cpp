@@ -22,6 +22,8 @@
 #include "rpc/connection_listener.h"
 #include "rpc/services.h"
 #include "observe/procfs_collector.h"
+#include "policy/advisor.h"
+#include "store/history.h"
 #include "observe/sampler.h"
 #include "task_state.h"
 
@@ -45,6 +47,13 @@ class SidecarMain {
                           "user) may connect.")
         .addOptionWithArg({"state-dir"}, KJ_BIND_METHOD(*this, setStateDir), "<dir>",
                           "Directory for the sidecar's state (default /var/lib/tracer).")
+        .addOptionWithArg({"policies"}, KJ_BIND_METHOD(*this, setPolicies), "<dir>",
+                          "Policy directory (policies/*.yaml). The sidecar refuses to start on "
+                          "a bad set; SIGHUP or `tracerctl policy reload` reloads it, keeping "
+                          "the current set if the new one has errors. Default: built-in "
+                          "defaults.")
+        .addOptionWithArg({"history-runs"}, KJ_BIND_METHOD(*this, setHistoryRuns), "<n>",
+                          "Runs kept per task in the history (default 200).")
         .addOptionWithArg({"max-tracked-threads"}, KJ_BIND_METHOD(*this, setMaxThreads), "<n>",
                           "Size of the kernel's tracked-thread map (default 65536).")
         .addOptionWithArg({"max-live-tasks"}, KJ_BIND_METHOD(*this, setMaxTasks), "<n>",
@@ -79,6 +88,17 @@ class SidecarMain {
     bpfSettings.threadsMaxEntries = n;
     return true;
   }
+  kj::MainBuilder::Validity setPolicies(kj::StringPtr value) {
+    policiesDir = value.cStr();
+    return true;
+  }
+  kj::MainBuilder::Validity setHistoryRuns(kj::StringPtr value) {
+    char* end;
+    unsigned long n = strtoul(value.cStr(), &end, 10);
+    if (*end != '\0' || n < 1 || n > 100000) return "--history-runs: expected 1 to 100000";
+    historyRuns = n;
+    return true;
+  }
   kj::MainBuilder::Validity setMaxTasks(kj::StringPtr value) {
     char* end;
     unsigned long n = strtoul(value.cStr(), &end, 10);
@@ -103,16 +123,20 @@ class SidecarMain {
     signal(SIGPIPE, SIG_IGN);
     kj::UnixEventPort::captureSignal(SIGTERM);
     kj::UnixEventPort::captureSignal(SIGINT);
+    kj::UnixEventPort::captureSignal(SIGHUP);
     auto io = kj::setupAsyncIo();
 
     if (mkdir(stateDir.cStr(), 0750) != 0 && errno != EEXIST) {
       return kj::str("--state-dir: cannot create ", stateDir, ": ", strerror(errno));
     }
 
+    History history(kj::str(stateDir, "/history.db").cStr(), historyRuns);
+    Advisor advisor(log, policiesDir, history);
     auto collector = chooseCollector(log, io.unixEventPort);
     const kj::MonotonicClock& clock = kj::systemPreciseMonotonicClock();
-    AttributionTable table(*collector, clock);
-    Services services{table, log, clock, clock.now()};
+    AttributionTable table(*collector, clock, advisor);
+    Services services{table, advisor, log, clock, clock.now()};
+    auto reloading = reloadOnHangup(io.unixEventPort, advisor).eagerlyEvaluate(nullptr);
     auto observing = collector->run(table).exclusiveJoin(
         sampleForever(table, io.provider->getTimer()));
     observing = observing.eagerlyEvaluate([&log](kj::Exception&& e) {
@@ -156,6 +180,13 @@ class SidecarMain {
     return true;
   }
 
+  static kj::Promise<void> reloadOnHangup(kj::UnixEventPort& events, Advisor& advisor) {
+    return events.onSignal(SIGHUP).then([&events, &advisor](siginfo_t) {
+      advisor.reload();
+      return reloadOnHangup(events, advisor);
+    });
+  }
+
   kj::Own<Collector> chooseCollector(Log& log, kj::UnixEventPort& events) {
     kj::String whyNot = kj::str("forced with --collector procfs");
     if (forcedCollector != "procfs") {
@@ -179,6 +210,8 @@ class SidecarMain {
   kj::String socketGroup;
   kj::String stateDir = kj::str("/var/lib/tracer");
   kj::String forcedCollector = kj::str("");
+  std::string policiesDir;
+  uint32_t historyRuns = 200;
   BpfSettings bpfSettings{THREADS_MAX_ENTRIES, TASK_COUNTERS_MAX_ENTRIES, 100 * 1000 * 1000};
   bool verbose = false;
 };

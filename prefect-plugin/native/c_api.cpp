@@ -159,6 +159,18 @@ char* tracer_client_recent_reports(tracer_client* client, unsigned limit, int ti
   });
 }
 
+char* tracer_client_reload_policies(tracer_client* client, int timeoutMs) {
+  return guarded<char*>(nullptr, [&]() {
+    return answer(*connectionOf(*client).reloadPolicies(), timeoutMs);
+  });
+}
+
+char* tracer_client_recommendations(tracer_client* client, const char* flow, int timeoutMs) {
+  return guarded<char*>(nullptr, [&]() {
+    return answer(*connectionOf(*client).recommendations(flow ? flow : ""), timeoutMs);
+  });
+}
+
 tracer_flow* tracer_flow_open(tracer_client* client, const char* infoJson) {
   return guarded<tracer_flow*>(nullptr, [&]() {
     auto info = encode<tracer::proto::FlowRunInfo>(infoJson, [](auto run) {

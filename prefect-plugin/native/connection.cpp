@@ -86,33 +86,43 @@ class Loop final: private kj::TaskSet::ErrorHandler {
 
   void status(kj::Own<const Outcome> outcome) {
     whenConnected(kj::mv(outcome), [this](auto& sidecar, kj::Own<const Outcome> outcome) {
-      requests.add(sidecar.statusRequest().send().then(
-          [outcome = outcome->addRef()](auto response) {
-            outcome->succeed(toContractJson(capnp::toDynamic(response.getStatus())));
-          },
-          failInto(outcome->addRef())));
+      answer(sidecar.statusRequest().send(), kj::mv(outcome),
+             [](auto& response) { return toContractJson(capnp::toDynamic(response.getStatus())); });
+    });
+  }
+
+  // Admin calls: the whole response as JSON ({"tasks": [...]}, {"reports": [...]}, ...).
+  template <typename MakeRequest>
+  void admin(kj::Own<const Outcome> outcome, MakeRequest makeRequest) {
+    whenConnected(kj::mv(outcome), [this, makeRequest = kj::mv(makeRequest)](auto& sidecar,
+                                                       kj::Own<const Outcome> outcome) mutable {
+      auto adminCap = sidecar.adminRequest().send().getAdmin();
+      answer(makeRequest(adminCap).send(), kj::mv(outcome),
+             [](auto& response) { return toContractJson(capnp::toDynamic(response)); });
     });
   }
 
   void liveTasks(kj::Own<const Outcome> outcome) {
-    whenConnected(kj::mv(outcome), [this](auto& sidecar, kj::Own<const Outcome> outcome) {
-      requests.add(sidecar.adminRequest().send().getAdmin().liveTasksRequest().send().then(
-          [outcome = outcome->addRef()](auto response) {
-            outcome->succeed(toContractJson(capnp::toDynamic(response)));
-          },
-          failInto(outcome->addRef())));
-    });
+    admin(kj::mv(outcome), [](proto::Admin::Client& a) { return a.liveTasksRequest(); });
   }
 
   void recentReports(uint32_t limit, kj::Own<const Outcome> outcome) {
-    whenConnected(kj::mv(outcome), [this, limit](auto& sidecar, kj::Own<const Outcome> outcome) {
-      auto request = sidecar.adminRequest().send().getAdmin().recentReportsRequest();
+    admin(kj::mv(outcome), [limit](proto::Admin::Client& a) {
+      auto request = a.recentReportsRequest();
       request.setLimit(limit);
-      requests.add(request.send().then(
-          [outcome = outcome->addRef()](auto response) {
-            outcome->succeed(toContractJson(capnp::toDynamic(response)));
-          },
-          failInto(outcome->addRef())));
+      return request;
+    });
+  }
+
+  void reloadPolicies(kj::Own<const Outcome> outcome) {
+    admin(kj::mv(outcome), [](proto::Admin::Client& a) { return a.reloadPoliciesRequest(); });
+  }
+
+  void recommendations(kj::String flow, kj::Own<const Outcome> outcome) {
+    admin(kj::mv(outcome), [flow = kj::mv(flow)](proto::Admin::Client& a) {
+      auto request = a.recommendationsRequest();
+      request.setFlow(flow);
+      return request;
     });
   }
 
@@ -196,6 +206,14 @@ class Loop final: private kj::TaskSet::ErrorHandler {
       return rpc.bootstrap(vatId).castAs<proto::Sidecar>();
     }
   };
+
+  // Settles `outcome` with the response turned into JSON, or with the error.
+  template <typename Response, typename ToJson>
+  void answer(kj::Promise<Response>&& promise, kj::Own<const Outcome> outcome, ToJson toJson) {
+    requests.add(promise.then(
+        [outcome = outcome->addRef(), toJson](auto response) { outcome->succeed(toJson(response)); },
+        failInto(outcome->addRef())));
+  }
 
   // Runs `op` on the current session: now, after the connection attempt under
   // way, or not at all (the outcome then fails with the reason).
@@ -332,6 +350,20 @@ kj::Own<const Outcome> Connection::status() {
 kj::Own<const Outcome> Connection::liveTasks() {
   auto outcome = kj::atomicRefcounted<Outcome>();
   post([outcome = outcome->addRef()](Loop& loop) mutable { loop.liveTasks(kj::mv(outcome)); });
+  return outcome;
+}
+
+kj::Own<const Outcome> Connection::reloadPolicies() {
+  auto outcome = kj::atomicRefcounted<Outcome>();
+  post([outcome = outcome->addRef()](Loop& loop) mutable { loop.reloadPolicies(kj::mv(outcome)); });
+  return outcome;
+}
+
+kj::Own<const Outcome> Connection::recommendations(kj::StringPtr flow) {
+  auto outcome = kj::atomicRefcounted<Outcome>();
+  post([flow = kj::str(flow), outcome = outcome->addRef()](Loop& loop) mutable {
+    loop.recommendations(kj::mv(flow), kj::mv(outcome));
+  });
   return outcome;
 }
 

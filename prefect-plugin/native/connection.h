@@ -48,6 +48,8 @@ class Connection {
   kj::Own<const Outcome> status();
   kj::Own<const Outcome> liveTasks();
   kj::Own<const Outcome> recentReports(uint32_t limit);
+  kj::Own<const Outcome> reloadPolicies();
+  kj::Own<const Outcome> recommendations(kj::StringPtr flow);
   void openFlow(uint64_t flowId, const FlowInfo& info);
   kj::Own<const Outcome> finishFlow(uint64_t flowId, const FlowInfo& info, uint16_t state);
   kj::Own<const Outcome> startTask(uint64_t flowId, const FlowInfo& flowInfo, uint64_t taskId,

@@ -37,6 +37,10 @@ char* tracer_client_status(tracer_client* client, int timeout_ms);
 char* tracer_client_live_tasks(tracer_client* client, int timeout_ms);
 /* The newest `limit` finished TaskReports as {"reports": [...]}, or NULL (root only). */
 char* tracer_client_recent_reports(tracer_client* client, unsigned limit, int timeout_ms);
+/* Reloads the sidecar's policies: {"ok": bool, "errors": [...]}, or NULL (root only). */
+char* tracer_client_reload_policies(tracer_client* client, int timeout_ms);
+/* Recommendations from the history, {"recommendations": [...]}; flow: RE2, "" = all. */
+char* tracer_client_recommendations(tracer_client* client, const char* flow, int timeout_ms);
 
 /* Opens a flow run (does not wait). NULL only when info_json is invalid. */
 tracer_flow* tracer_flow_open(tracer_client* client, const char* info_json);

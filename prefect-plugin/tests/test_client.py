@@ -34,7 +34,9 @@ def test_report_uses_contract_field_names(sidecar):
     # DESIGN.md's TaskReport fields, by their contract names.
     assert set(task.report) == {"task_run_id", "flow_run_id", "task_name", "state", "wall_ns",
                                 "collector", "cpu", "sched", "memory", "io", "net", "proc",
-                                "allocation", "events", "unknown"}
+                                "allocation", "events", "unknown", "policy", "findings",
+                                "recommendation"}
+    assert task.report["policy"] == "built-in-default"
     assert set(task.report["cpu"]) == {"user_ns", "system_ns", "avg_cores", "p95_cores",
                                        "max_cores"}
     assert set(task.report["sched"]) == {"runqueue_wait_ns", "blocked_io_ns", "sleep_ns"}

@@ -91,7 +91,27 @@ kj::String reportText(proto::TaskReport::Reader r) {
          kj::str(top.getComm(), " x", top.getCount(), ": ", humanDuration(top.getCpuNs()), " CPU"));
   }
   line("events lost", "events.lost", kj::str(r.getEvents().getLost()));
+  if (r.getPolicy().size() == 0) return kj::strArray(lines, "\n");
+  lines.add(kj::str("policy ", r.getPolicy()));
+  for (auto finding: r.getFindings()) {
+    kj::Vector<kj::String> evidence;
+    for (auto e: finding.getEvidence()) evidence.add(kj::str(e.getName(), "=", e.getValue()));
+    lines.add(kj::str("  ", finding.getSeverity(), " ", finding.getKind(), ": ",
+                      finding.getSummary(), " (", kj::strArray(evidence, ", "), ")"));
+  }
+  lines.add(kj::str("  recommendation: ", recommendationText(r.getRecommendation())));
   return kj::strArray(lines, "\n");
+}
+
+kj::String recommendationText(proto::Recommendation::Reader r) {
+  if (!r.getReady()) {
+    return kj::str("not yet: ", r.getRuns(), " of the ", r.getMinRuns(), " runs needed");
+  }
+  return kj::str(fixed(r.getCpuCores(), 2), " cores, ", humanBytes(r.getMemoryBytes()), " from ",
+                 r.getRuns(), " runs over ", fixed(r.getSpanHours(), 1), " h (confidence ",
+                 fixed(r.getConfidence() * 100, 0), "%", r.getOomSeen() ? ", after an OOM" : "",
+                 "; waste ", fixed(r.getWastedCostPerRun(), 4), " per run)\n",
+                 r.getJobVariables());
 }
 
 }  // namespace tracer

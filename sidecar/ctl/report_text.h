@@ -8,6 +8,7 @@
 namespace tracer {
 
 kj::String reportText(proto::TaskReport::Reader report);
+kj::String recommendationText(proto::Recommendation::Reader recommendation);
 kj::String humanBytes(uint64_t bytes);
 kj::String humanDuration(uint64_t ns);
 

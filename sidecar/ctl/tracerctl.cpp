@@ -50,6 +50,11 @@ class Tracerctl {
                        "Run a command as an observed task and report what it did.")
         .addSubCommand("reports", KJ_BIND_METHOD(*this, reportsMain),
                        "Reports of recently finished tasks (root only).")
+        .addSubCommand("recommendations", KJ_BIND_METHOD(*this, recommendationsMain),
+                       "Right-sizing recommendations from the history (root only).")
+        .addSubCommand("reload", KJ_BIND_METHOD(*this, reloadMain),
+                       "Reload the sidecar's policies; a bad set is refused and the current "
+                       "one stays (root only).")
         .addSubCommand("policy", KJ_BIND_METHOD(policies, getMain),
                        "Check policy files (for CI) and explain which policy applies.")
         .build();
@@ -102,6 +107,58 @@ class Tracerctl {
                           "How many (default 20).")
         .callAfterParsing(KJ_BIND_METHOD(*this, printReports))
         .build();
+  }
+
+  kj::MainFunc recommendationsMain() {
+    return kj::MainBuilder(context, "tracerctl recommendations",
+                           "CPU and memory each task needs, from its history and policy.")
+        .addOption({"json"}, KJ_BIND_METHOD(*this, setJson), "Print JSON (contract field names).")
+        .addOptionWithArg({"flow"}, KJ_BIND_METHOD(*this, setFlowFilter), "<regex>",
+                          "Only flows whose name matches (RE2, full match).")
+        .callAfterParsing(KJ_BIND_METHOD(*this, printRecommendations))
+        .build();
+  }
+
+  kj::MainFunc reloadMain() {
+    return kj::MainBuilder(context, "tracerctl reload", "Reloads the sidecar's policies.")
+        .callAfterParsing(KJ_BIND_METHOD(*this, reload))
+        .build();
+  }
+
+  kj::MainBuilder::Validity setFlowFilter(kj::StringPtr value) {
+    flowFilter = kj::str(value);
+    return true;
+  }
+
+  kj::MainBuilder::Validity printRecommendations() {
+    auto answer = ask([this](tracer_client* c, int timeout) {
+      return tracer_client_recommendations(c, flowFilter.cStr(), timeout);
+    });
+    if (json) context.exitInfo(answer);
+    capnp::MallocMessageBuilder message;
+    auto results = message.initRoot<proto::Admin::RecommendationsResults>();
+    fromContractJson(answer, capnp::toDynamic(results));
+    kj::Vector<kj::String> lines;
+    for (auto entry: results.getRecommendations()) {
+      lines.add(kj::str(entry.getKey(), " / ", entry.getTask(), " (policy ", entry.getPolicy(),
+                        "): ", recommendationText(entry.getRecommendation())));
+    }
+    if (lines.empty()) lines.add(kj::str("(no history yet)"));
+    context.exitInfo(kj::strArray(lines, "\n"));
+    return true;
+  }
+
+  kj::MainBuilder::Validity reload() {
+    auto answer = ask(tracer_client_reload_policies);
+    capnp::MallocMessageBuilder message;
+    auto results = message.initRoot<proto::Admin::ReloadPoliciesResults>();
+    fromContractJson(answer, capnp::toDynamic(results));
+    if (results.getOk()) context.exitInfo("policies reloaded");
+    kj::Vector<kj::String> lines;
+    for (auto error: results.getErrors()) lines.add(kj::str(error));
+    context.exitError(kj::str("reload refused, the current policies stay:\n",
+                              kj::strArray(lines, "\n")));
+    return true;
   }
 
   kj::MainBuilder::Validity setFlow(kj::StringPtr value) {
@@ -192,7 +249,11 @@ class Tracerctl {
         s.getCrashedFlowRuns(), " crashed\n",
         "tasks         ", s.getLiveTasks(), " live, ", s.getFinishedTasks(), " finished, ",
         s.getCrashedTasks(), " crashed\n",
-        "events lost   ", s.getEventsLost());
+        "events lost   ", s.getEventsLost(), "\n",
+        "policies      ", s.getPolicies(),
+        s.getPolicyReloadError().size()
+            ? kj::str("\n              last reload refused:\n", s.getPolicyReloadError())
+            : kj::str());
     context.exitInfo(text);
     return true;
   }
@@ -222,6 +283,7 @@ class Tracerctl {
   RunOptions runOptions;
   kj::Vector<kj::StringPtr> command;
   uint32_t limit = 20;
+  kj::String flowFilter = kj::str("");
   tracer_client* client = nullptr;
   bool json = false;
 };

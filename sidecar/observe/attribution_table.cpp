@@ -1,5 +1,6 @@
 #include "observe/attribution_table.h"
 
+#include <capnp/schema.h>
 #include <kj/debug.h>
 #include <unistd.h>
 
@@ -60,7 +61,12 @@ LiveFlowRun::LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader inf
     : table(table),
       id(kj::str(info.getFlowRunId())),
       name(kj::str(info.getFlowName())),
-      capacity(allocation) {
+      capacity(allocation),
+      startedAt(table.clock.now()) {
+  where.flow = info.getFlowName();
+  where.deployment = info.getDeploymentName();
+  where.workPool = info.getWorkPool();
+  where.workPoolType = info.getWorkPoolType();
   ++table.liveFlowRuns;
 }
 
@@ -73,6 +79,11 @@ void LiveFlowRun::finish(proto::RunState state) {
   finished = true;
   --table.liveFlowRuns;
   ++(state == proto::RunState::CRASHED ? table.crashedFlowRuns : table.finishedFlowRuns);
+  auto stateName = capnp::Schema::from<proto::RunState>().getEnumerants()[
+      static_cast<unsigned>(state)].getProto().getName();
+  table.advisor.flowFinished(where.flow, where.deployment, id.cStr(),
+                             (table.clock.now() - startedAt) / kj::NANOSECONDS,
+                             stateName.cStr());
 }
 
 LiveTask::LiveTask(AttributionTable& table, const LiveFlowRun& flow,
@@ -86,9 +97,13 @@ LiveTask::LiveTask(AttributionTable& table, const LiveFlowRun& flow,
       flowRunId(kj::str(flow.flowRunId())),
       flowName(kj::str(flow.flowName())),
       allocation(flow.allocation()),
+      place(flow.place()),
       ownProcess(info.getOwnProcess()),
       startedAt(table.clock.now()),
       lastSampleAt(startedAt) {
+  place.task = info.getTaskName();
+  place.taskKey = info.getTaskKey();
+  for (auto tag: info.getTags()) place.tags.push_back(tag);
   table.collector.track(slot, hostTid);
   table.live.insert(slot, this);
 }
@@ -169,6 +184,7 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   auto unknownOut = report.initUnknown(unknown.size());
   for (auto i: kj::indices(unknown)) unknownOut.set(i, unknown[i]);
 
+  table.advisor.advise(place, report);
   table.lostInTasks += totals.kernel.lost;
   ++(state == proto::RunState::CRASHED ? table.crashedTasks : table.finishedTasks);
   table.keep(report.asReader(), slot, totals.outlivingProcesses > 0);
@@ -185,8 +201,9 @@ void LiveTask::describe(proto::LiveTask::Builder out) const {
   out.setRunningNs((table.clock.now() - startedAt) / kj::NANOSECONDS);
 }
 
-AttributionTable::AttributionTable(Collector& collector, const kj::MonotonicClock& clock)
-    : collector(collector), clock(clock) {}
+AttributionTable::AttributionTable(Collector& collector, const kj::MonotonicClock& clock,
+                                   Advisor& advisor)
+    : collector(collector), clock(clock), advisor(advisor) {}
 
 kj::Own<LiveFlowRun> AttributionTable::openFlowRun(proto::FlowRunInfo::Reader info,
                                                    const PeerCredentials& caller) {
@@ -257,6 +274,7 @@ void AttributionTable::fillStatus(proto::SidecarStatus::Builder status) {
   status.setFinishedTasks(finishedTasks);
   status.setCrashedTasks(crashedTasks);
   status.setEventsLost(lostInTasks + collector.unattributedLost());
+  advisor.fillStatus(status);
 }
 
 void AttributionTable::describeLiveTasks(capnp::List<proto::LiveTask>::Builder out) const {

@@ -13,6 +13,7 @@
 #include <kj/vector.h>
 
 #include "observe/allocation.h"
+#include "policy/advisor.h"
 #include "observe/collector.h"
 #include "rpc/peer_credentials.h"
 #include "tracer.capnp.h"
@@ -33,12 +34,16 @@ class LiveFlowRun {
   kj::StringPtr flowRunId() const { return id; }
   kj::StringPtr flowName() const { return name; }
   const Allocation& allocation() const { return capacity; }
+  // The task's place: flow, deployment and work pool (task fields left empty).
+  const TaskPlace& place() const { return where; }
 
  private:
   AttributionTable& table;
   kj::String id;
   kj::String name;
   Allocation capacity;
+  TaskPlace where;
+  kj::TimePoint startedAt;
   bool finished = false;
 };
 
@@ -77,6 +82,7 @@ class LiveTask {
   kj::String flowRunId;
   kj::String flowName;
   Allocation allocation;
+  TaskPlace place;
   bool ownProcess;
   kj::TimePoint startedAt;
   kj::TimePoint lastSampleAt;
@@ -89,7 +95,7 @@ class LiveTask {
 
 class AttributionTable final: public ExitListener {
  public:
-  AttributionTable(Collector& collector, const kj::MonotonicClock& clock);
+  AttributionTable(Collector& collector, const kj::MonotonicClock& clock, Advisor& advisor);
 
   kj::Own<LiveFlowRun> openFlowRun(proto::FlowRunInfo::Reader info, const PeerCredentials& caller);
   kj::Own<LiveTask> startTask(const LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
@@ -109,6 +115,7 @@ class AttributionTable final: public ExitListener {
 
   Collector& collector;
   const kj::MonotonicClock& clock;
+  Advisor& advisor;
 
  private:
   friend class LiveFlowRun;

@@ -5,11 +5,13 @@
 
 #include "observe/attribution_table.h"
 #include "ops/log.h"
+#include "policy/advisor.h"
 
 namespace tracer {
 
 struct Services {
   AttributionTable& table;
+  Advisor& advisor;
   Log& log;
   const kj::MonotonicClock& clock;
   kj::TimePoint startedAt;

@@ -60,6 +60,25 @@ class AdminServer final: public proto::Admin::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> reloadPolicies(ReloadPoliciesContext context) override {
+    auto errors = services.advisor.reload();
+    auto results = context.getResults();
+    results.setOk(errors.empty());
+    auto list = results.initErrors(errors.size());
+    for (size_t i = 0; i < errors.size(); ++i) list.set(i, errors[i]);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> recommendations(RecommendationsContext context) override {
+    capnp::Orphan<capnp::List<proto::TaskRecommendation>> list;
+    services.advisor.recommendations(context.getParams().getFlow(),
+                                     capnp::Orphanage::getForMessageContaining(
+                                         context.getResults()),
+                                     list);
+    context.getResults().adoptRecommendations(kj::mv(list));
+    return kj::READY_NOW;
+  }
+
   kj::Promise<void> recentReports(RecentReportsContext context) override {
     uint32_t limit = context.getParams().getLimit();
     services.table.recentReports(

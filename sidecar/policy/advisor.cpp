@@ -1,0 +1,193 @@
+#include "policy/advisor.h"
+
+#include <kj/debug.h>
+
+#include <ctime>
+
+#include "policy/detectors.h"
+#include "policy/matcher.h"
+#include "policy/policy_loader.h"
+#include "policy/recommendation.h"
+
+namespace tracer {
+
+namespace {
+
+std::shared_ptr<const policy::PolicySet> builtInDefaults() {
+  auto set = std::make_shared<policy::PolicySet>();
+  policy::Policy fallback;
+  fallback.name = "built-in-default";
+  fallback.description = "No --policies directory: the defaults of policies/default.yaml.";
+  fallback.origin = policy::Origin{"(built in)", 0};
+  set->policies.push_back(std::move(fallback));
+  return set;
+}
+
+std::string joined(const std::vector<policy::Diagnostic>& errors) {
+  std::string text;
+  for (auto& e: errors) text += (text.empty() ? "" : "\n") + e.text();
+  return text;
+}
+
+int64_t realtimeNs() {
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
+TaskHistoryKey historyKey(const TaskPlace& place) {
+  return TaskHistoryKey{place.deployment.empty() ? "flow:" + place.flow : place.deployment,
+                        place.taskKey.empty() ? place.task : place.taskKey};
+}
+
+policy::Observation observationOf(const TaskPlace& place, proto::TaskReport::Reader r) {
+  policy::Observation o;
+  o.flow = place.flow;
+  o.task = place.task;
+  o.deployment = place.deployment;
+  o.workPool = place.workPool;
+  o.tags = place.tags;
+  o.finishedAtNs = realtimeNs();
+  o.wallNs = r.getWallNs();
+  o.cpuNs = r.getCpu().getUserNs() + r.getCpu().getSystemNs();
+  o.p95Cores = r.getCpu().getP95Cores();
+  o.maxCores = r.getCpu().getMaxCores();
+  o.runqueueNs = r.getSched().getRunqueueWaitNs();
+  o.blockedIoNs = r.getSched().getBlockedIoNs();
+  o.sleepNs = r.getSched().getSleepNs();
+  o.peakRssBytes = r.getMemory().getPeakRssBytes();
+  o.oomKills = r.getMemory().getOomKills();
+  o.shortLived = r.getProc().getShortLived();
+  o.allocatedCores = r.getAllocation().getCpuCores();
+  o.allocatedBytes = r.getAllocation().getMemoryBytes();
+  return o;
+}
+
+void fillRecommendation(proto::Recommendation::Builder out, const policy::Recommendation& r,
+                        const std::string& workPoolType, const std::string& deployment) {
+  out.setReady(r.ready);
+  out.setRuns(r.runs);
+  out.setMinRuns(r.minRuns);
+  out.setConfidence(r.confidence);
+  out.setSpanHours(r.spanHours);
+  out.setCpuCores(r.cpuCores);
+  out.setMemoryBytes(r.memoryBytes);
+  out.setOomSeen(r.oomSeen);
+  out.setWastedCostPerRun(r.wastedCostPerRun);
+  if (r.ready) {
+    out.setJobVariables(policy::jobVariablesSnippet(
+        workPoolType.empty() ? "process" : workPoolType, deployment, r));
+  }
+}
+
+}  // namespace
+
+Advisor::Advisor(Log& log, std::string policyDirectory, History& history)
+    : log(log), directory(std::move(policyDirectory)), history(history) {
+  if (directory.empty()) {
+    policies = builtInDefaults();
+    log.info("no --policies directory: using the built-in default policy");
+    return;
+  }
+  auto loaded = policy::loadPolicyDirectory(directory);
+  KJ_REQUIRE(loaded.ok(), "refusing to start with a bad policy set", joined(loaded.errors));
+  policies = std::make_shared<const policy::PolicySet>(std::move(loaded.set));
+  log.info(kj::str("loaded ", policies->policies.size(), " policies from ", directory.c_str()));
+}
+
+std::vector<std::string> Advisor::reload() {
+  if (directory.empty()) return {"no --policies directory to reload"};
+  auto loaded = policy::loadPolicyDirectory(directory);
+  std::vector<std::string> errors;
+  for (auto& e: loaded.errors) errors.push_back(e.text());
+  if (!loaded.ok()) {
+    reloadError = joined(loaded.errors);
+    log.error(kj::str("policy reload refused, keeping the previous ", policies->policies.size(),
+                      " policies:\n", reloadError.c_str()));
+    return errors;
+  }
+  policies = std::make_shared<const policy::PolicySet>(std::move(loaded.set));
+  reloadError.clear();
+  log.info(kj::str("reloaded ", policies->policies.size(), " policies from ", directory.c_str()));
+  return errors;
+}
+
+void Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) {
+  policy::Subject subject{place.flow, place.task, place.deployment, place.workPool, place.tags};
+  const policy::Policy* applied = policy::firstMatch(*policies, subject);
+  if (applied == nullptr) return;  // no catch-all in the set: nothing to say
+  report.setPolicy(applied->name);
+
+  auto key = historyKey(place);
+  auto run = observationOf(place, report.asReader());
+  std::vector<policy::Observation> runs;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+    runs = history.recent(key, applied->history.runs);
+    history.recordTask(key, run);
+  })) {
+    log.error(kj::str("history unavailable, advising from this run only: ", e->getDescription()));
+  }
+  auto findings = policy::detect(*applied, run, runs);
+  runs.push_back(run);
+  auto recommendation = policy::recommend(*applied, runs);
+
+  auto out = report.initFindings(findings.size());
+  for (size_t i = 0; i < findings.size(); ++i) {
+    out[i].setKind(findings[i].kind);
+    out[i].setSeverity(findings[i].severity);
+    out[i].setSummary(findings[i].summary);
+    out[i].setPolicy(findings[i].policy);
+    auto evidence = out[i].initEvidence(findings[i].evidence.size());
+    for (size_t j = 0; j < findings[i].evidence.size(); ++j) {
+      evidence[j].setName(findings[i].evidence[j].first);
+      evidence[j].setValue(findings[i].evidence[j].second);
+    }
+  }
+  fillRecommendation(report.initRecommendation(), recommendation, place.workPoolType,
+                     place.deployment);
+}
+
+void Advisor::flowFinished(const std::string& flow, const std::string& deployment,
+                           const std::string& flowRunId, uint64_t wallNs,
+                           const std::string& state) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+    history.recordFlow(deployment.empty() ? "flow:" + flow : deployment, flowRunId, realtimeNs(),
+                       wallNs, state);
+  })) {
+    log.error(kj::str("cannot record the flow run: ", e->getDescription()));
+  }
+}
+
+void Advisor::fillStatus(proto::SidecarStatus::Builder status) const {
+  status.setPolicies(kj::str(policies->policies.size(), " from ",
+                             directory.empty() ? "(built in)" : directory.c_str()));
+  status.setPolicyReloadError(reloadError);
+}
+
+void Advisor::recommendations(const std::string& flowPattern, capnp::Orphanage orphanage,
+                              capnp::Orphan<capnp::List<proto::TaskRecommendation>>& out) {
+  RE2 flowFilter(flowPattern.empty() ? ".*" : flowPattern);
+  std::vector<std::tuple<TaskHistoryKey, const policy::Policy*, policy::Recommendation,
+                         policy::Observation>> rows;
+  for (auto& key: history.tasks()) {
+    auto latest = history.recent(key, 1);
+    if (latest.empty() || !RE2::FullMatch(latest.back().flow, flowFilter)) continue;
+    auto& last = latest.back();
+    policy::Subject subject{last.flow, last.task, last.deployment, last.workPool, last.tags};
+    const policy::Policy* applied = policy::firstMatch(*policies, subject);
+    if (applied == nullptr) continue;
+    rows.emplace_back(key, applied, policy::recommend(*applied, history.recent(key, applied->history.runs)),
+                      last);
+  }
+  out = orphanage.newOrphan<capnp::List<proto::TaskRecommendation>>(rows.size());
+  auto list = out.get();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto& [key, applied, recommendation, last] = rows[i];
+    list[i].setKey(key.key);
+    list[i].setTask(key.task);
+    list[i].setPolicy(applied->name);
+    fillRecommendation(list[i].initRecommendation(), recommendation, "", last.deployment);
+  }
+}
+
+}  // namespace tracer

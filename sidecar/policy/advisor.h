@@ -1,0 +1,49 @@
+#pragma once
+// The policy engine inside the sidecar: holds the current policy set (the last
+// good one: a reload with errors keeps it), and at each task's finish matches
+// the policy, records the run in the history, and adds the findings and the
+// recommendation to the TaskReport.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ops/log.h"
+#include "policy/policy.h"
+#include "store/history.h"
+#include "tracer.capnp.h"
+
+namespace tracer {
+
+// Where a finished task ran, as the history and the matcher need it.
+struct TaskPlace {
+  std::string flow, task, taskKey, deployment, workPool, workPoolType;
+  std::vector<std::string> tags;
+};
+
+class Advisor {
+ public:
+  // Without a directory the built-in defaults apply (those of policies/default.yaml).
+  // A directory with errors throws: the sidecar refuses to start on a bad set.
+  Advisor(Log& log, std::string policyDirectory, History& history);
+
+  // Reloads the directory. On errors the current set stays; returns the errors.
+  std::vector<std::string> reload();
+
+  void advise(const TaskPlace& place, proto::TaskReport::Builder report);
+  void flowFinished(const std::string& flow, const std::string& deployment,
+                    const std::string& flowRunId, uint64_t wallNs, const std::string& state);
+  void fillStatus(proto::SidecarStatus::Builder status) const;
+  void recommendations(const std::string& flowPattern,
+                       capnp::Orphanage orphanage,
+                       capnp::Orphan<capnp::List<proto::TaskRecommendation>>& out);
+
+ private:
+  Log& log;
+  std::string directory;
+  History& history;
+  std::shared_ptr<const policy::PolicySet> policies;
+  std::string reloadError;
+};
+
+}  // namespace tracer

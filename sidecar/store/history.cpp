@@ -1,0 +1,151 @@
+#include "store/history.h"
+
+#include <kj/debug.h>
+
+namespace tracer {
+
+namespace {
+
+// One prepared statement, finalized when it goes out of scope.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql): db(db) {
+    int rc = sqlite3_prepare_v2(db, sql, -1, &statement, nullptr);
+    KJ_REQUIRE(rc == SQLITE_OK, "history: cannot prepare a query", sqlite3_errmsg(db));
+  }
+  ~Statement() { sqlite3_finalize(statement); }
+
+  Statement& bind(int i, const std::string& value) {
+    sqlite3_bind_text(statement, i, value.c_str(), value.size(), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int i, int64_t value) {
+    sqlite3_bind_int64(statement, i, value);
+    return *this;
+  }
+  Statement& bind(int i, double value) {
+    sqlite3_bind_double(statement, i, value);
+    return *this;
+  }
+  bool step() {
+    int rc = sqlite3_step(statement);
+    KJ_REQUIRE(rc == SQLITE_ROW || rc == SQLITE_DONE, "history: query failed", sqlite3_errmsg(db));
+    return rc == SQLITE_ROW;
+  }
+  int64_t integer(int column) { return sqlite3_column_int64(statement, column); }
+  double real(int column) { return sqlite3_column_double(statement, column); }
+  std::string text(int column) {
+    auto* value = sqlite3_column_text(statement, column);
+    return value ? reinterpret_cast<const char*>(value) : "";
+  }
+
+ private:
+  sqlite3* db;
+  sqlite3_stmt* statement = nullptr;
+};
+
+}  // namespace
+
+History::History(const std::string& path, uint32_t keepRuns): keepRuns(keepRuns) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open(path.c_str(), &raw);
+  db.reset(raw);
+  KJ_REQUIRE(rc == SQLITE_OK, "cannot open the history database", path, sqlite3_errmsg(raw));
+  sqlite3_busy_timeout(raw, 1000);
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=NORMAL");
+  exec(R"(CREATE TABLE IF NOT EXISTS task_runs (
+            key TEXT NOT NULL, task TEXT NOT NULL, finished_at_ns INTEGER NOT NULL,
+            flow TEXT, task_name TEXT, deployment TEXT, work_pool TEXT, tags TEXT,
+            wall_ns INTEGER, cpu_ns INTEGER, p95_cores REAL, max_cores REAL,
+            runqueue_ns INTEGER, blocked_io_ns INTEGER, sleep_ns INTEGER,
+            peak_rss_bytes INTEGER, oom_kills INTEGER, short_lived INTEGER,
+            allocated_cores REAL, allocated_bytes INTEGER))");
+  exec("CREATE INDEX IF NOT EXISTS task_runs_by_task ON task_runs (key, task, finished_at_ns)");
+  exec(R"(CREATE TABLE IF NOT EXISTS flow_runs (
+            key TEXT NOT NULL, flow_run_id TEXT, finished_at_ns INTEGER NOT NULL,
+            wall_ns INTEGER, state TEXT))");
+}
+
+void History::exec(const char* sql) {
+  char* error = nullptr;
+  int rc = sqlite3_exec(db.get(), sql, nullptr, nullptr, &error);
+  std::string message = error ? error : "";
+  sqlite3_free(error);
+  KJ_REQUIRE(rc == SQLITE_OK, "history: statement failed", message);
+}
+
+void History::recordTask(const TaskHistoryKey& key, const policy::Observation& r) {
+  std::string tags;
+  for (auto& tag: r.tags) tags += (tags.empty() ? "" : ",") + tag;
+  Statement insert(db.get(), R"(INSERT INTO task_runs VALUES
+      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20))");
+  insert.bind(1, key.key).bind(2, key.task).bind(3, r.finishedAtNs).bind(4, r.flow)
+      .bind(5, r.task).bind(6, r.deployment).bind(7, r.workPool).bind(8, tags)
+      .bind(9, int64_t(r.wallNs)).bind(10, int64_t(r.cpuNs)).bind(11, r.p95Cores)
+      .bind(12, r.maxCores).bind(13, int64_t(r.runqueueNs)).bind(14, int64_t(r.blockedIoNs))
+      .bind(15, int64_t(r.sleepNs)).bind(16, int64_t(r.peakRssBytes))
+      .bind(17, int64_t(r.oomKills)).bind(18, int64_t(r.shortLived)).bind(19, r.allocatedCores)
+      .bind(20, int64_t(r.allocatedBytes));
+  insert.step();
+  // Retention: the newest keepRuns runs of this task.
+  Statement prune(db.get(), R"(DELETE FROM task_runs WHERE key = ?1 AND task = ?2 AND rowid NOT IN
+      (SELECT rowid FROM task_runs WHERE key = ?1 AND task = ?2
+       ORDER BY finished_at_ns DESC LIMIT ?3))");
+  prune.bind(1, key.key).bind(2, key.task).bind(3, int64_t(keepRuns)).step();
+}
+
+void History::recordFlow(const std::string& key, const std::string& flowRunId,
+                         int64_t finishedAtNs, uint64_t wallNs, const std::string& state) {
+  Statement insert(db.get(), "INSERT INTO flow_runs VALUES (?1, ?2, ?3, ?4, ?5)");
+  insert.bind(1, key).bind(2, flowRunId).bind(3, finishedAtNs).bind(4, int64_t(wallNs))
+      .bind(5, state).step();
+}
+
+std::vector<policy::Observation> History::recent(const TaskHistoryKey& key, uint32_t limit) {
+  Statement query(db.get(), R"(SELECT * FROM (SELECT finished_at_ns, flow, task_name, deployment,
+      work_pool, tags, wall_ns, cpu_ns, p95_cores, max_cores, runqueue_ns, blocked_io_ns,
+      sleep_ns, peak_rss_bytes, oom_kills, short_lived, allocated_cores, allocated_bytes
+      FROM task_runs WHERE key = ?1 AND task = ?2 ORDER BY finished_at_ns DESC LIMIT ?3)
+      ORDER BY finished_at_ns ASC)");
+  query.bind(1, key.key).bind(2, key.task).bind(3, int64_t(limit));
+  std::vector<policy::Observation> runs;
+  while (query.step()) {
+    policy::Observation r;
+    r.finishedAtNs = query.integer(0);
+    r.flow = query.text(1);
+    r.task = query.text(2);
+    r.deployment = query.text(3);
+    r.workPool = query.text(4);
+    std::string tags = query.text(5);
+    for (size_t start = 0; start < tags.size();) {
+      size_t comma = tags.find(',', start);
+      if (comma == std::string::npos) comma = tags.size();
+      r.tags.push_back(tags.substr(start, comma - start));
+      start = comma + 1;
+    }
+    r.wallNs = query.integer(6);
+    r.cpuNs = query.integer(7);
+    r.p95Cores = query.real(8);
+    r.maxCores = query.real(9);
+    r.runqueueNs = query.integer(10);
+    r.blockedIoNs = query.integer(11);
+    r.sleepNs = query.integer(12);
+    r.peakRssBytes = query.integer(13);
+    r.oomKills = query.integer(14);
+    r.shortLived = query.integer(15);
+    r.allocatedCores = query.real(16);
+    r.allocatedBytes = query.integer(17);
+    runs.push_back(std::move(r));
+  }
+  return runs;
+}
+
+std::vector<TaskHistoryKey> History::tasks() {
+  Statement query(db.get(), "SELECT DISTINCT key, task FROM task_runs ORDER BY key, task");
+  std::vector<TaskHistoryKey> keys;
+  while (query.step()) keys.push_back(TaskHistoryKey{query.text(0), query.text(1)});
+  return keys;
+}
+
+}  // namespace tracer

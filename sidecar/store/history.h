@@ -1,0 +1,46 @@
+#pragma once
+// Every finished task run and flow run, in SQLite under the state directory,
+// so recommendations survive restarts. A task's runs are keyed by its
+// deployment (or "flow:<name>" without one) and its task key; only the newest
+// `keepRuns` of each are kept.
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "policy/observation.h"
+
+namespace tracer {
+
+struct TaskHistoryKey {
+  std::string key;   // deployment, or "flow:<flow name>"
+  std::string task;  // task key, or task name when there is none
+};
+
+class History {
+ public:
+  // Opens (creating if needed) `path`; throws with SQLite's message on failure.
+  History(const std::string& path, uint32_t keepRuns);
+
+  void recordTask(const TaskHistoryKey& key, const policy::Observation& run);
+  void recordFlow(const std::string& key, const std::string& flowRunId, int64_t finishedAtNs,
+                  uint64_t wallNs, const std::string& state);
+
+  // The newest `limit` runs of a task, oldest first.
+  std::vector<policy::Observation> recent(const TaskHistoryKey& key, uint32_t limit);
+  // Every task with history.
+  std::vector<TaskHistoryKey> tasks();
+
+ private:
+  struct Closer {
+    void operator()(sqlite3* db) const { sqlite3_close(db); }
+  };
+  void exec(const char* sql);
+
+  std::unique_ptr<sqlite3, Closer> db;
+  uint32_t keepRuns;
+};
+
+}  // namespace tracer
