@@ -132,6 +132,10 @@ class SidecarMain {
 
     History history(kj::str(stateDir, "/history.db").cStr(), historyRuns);
     Advisor advisor(log, policiesDir, history);
+    if (!advisor.startupError().empty()) {
+      context.exitError(
+          kj::str("refusing to start with a bad policy set:\n", advisor.startupError().c_str()));
+    }
     auto collector = chooseCollector(log, io.unixEventPort);
     const kj::MonotonicClock& clock = kj::systemPreciseMonotonicClock();
     AttributionTable table(*collector, clock, advisor);

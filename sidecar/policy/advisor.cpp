@@ -90,7 +90,11 @@ Advisor::Advisor(Log& log, std::string policyDirectory, History& history)
     return;
   }
   auto loaded = policy::loadPolicyDirectory(directory);
-  KJ_REQUIRE(loaded.ok(), "refusing to start with a bad policy set", joined(loaded.errors));
+  if (!loaded.ok()) {
+    startupProblem = joined(loaded.errors);
+    policies = std::make_shared<const policy::PolicySet>();
+    return;
+  }
   policies = std::make_shared<const policy::PolicySet>(std::move(loaded.set));
   log.info(kj::str("loaded ", policies->policies.size(), " policies from ", directory.c_str()));
 }

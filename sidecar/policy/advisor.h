@@ -24,8 +24,11 @@ struct TaskPlace {
 class Advisor {
  public:
   // Without a directory the built-in defaults apply (those of policies/default.yaml).
-  // A directory with errors throws: the sidecar refuses to start on a bad set.
   Advisor(Log& log, std::string policyDirectory, History& history);
+
+  // Why the initial set could not be loaded (every error, file:line:col), empty
+  // if it was: the sidecar refuses to start on a bad set.
+  const std::string& startupError() const { return startupProblem; }
 
   // Reloads the directory. On errors the current set stays; returns the errors.
   std::vector<std::string> reload();
@@ -44,6 +47,7 @@ class Advisor {
   History& history;
   std::shared_ptr<const policy::PolicySet> policies;
   std::string reloadError;
+  std::string startupProblem;
 };
 
 }  // namespace tracer
