@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config          # C++ toolchain
   clang llvm libbpf-dev bpftool             # BPF programs and skeletons
+  libclang-rt-14-dev                        # libFuzzer (tests/fuzz)
   capnproto libcapnp-dev                    # the wire contract and KJ
   libsystemd-dev systemd                    # sd_notify, socket activation (and its test tool)
   libre2-dev libyaml-cpp-dev libsqlite3-dev # policies and local state

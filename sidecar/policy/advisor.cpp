@@ -86,6 +86,7 @@ Advisor::Advisor(Log& log, std::string policyDirectory, History& history)
     : log(log), directory(std::move(policyDirectory)), history(history) {
   if (directory.empty()) {
     policies = builtInDefaults();
+    matcher = std::make_unique<policy::Matcher>(*policies);
     log.info("no --policies directory: using the built-in default policy");
     return;
   }
@@ -93,9 +94,11 @@ Advisor::Advisor(Log& log, std::string policyDirectory, History& history)
   if (!loaded.ok()) {
     startupProblem = joined(loaded.errors);
     policies = std::make_shared<const policy::PolicySet>();
+    matcher = std::make_unique<policy::Matcher>(*policies);
     return;
   }
   policies = std::make_shared<const policy::PolicySet>(std::move(loaded.set));
+  matcher = std::make_unique<policy::Matcher>(*policies);
   log.info(kj::str("loaded ", policies->policies.size(), " policies from ", directory.c_str()));
 }
 
@@ -111,6 +114,7 @@ std::vector<std::string> Advisor::reload() {
     return errors;
   }
   policies = std::make_shared<const policy::PolicySet>(std::move(loaded.set));
+  matcher = std::make_unique<policy::Matcher>(*policies);
   reloadError.clear();
   log.info(kj::str("reloaded ", policies->policies.size(), " policies from ", directory.c_str()));
   return errors;
@@ -118,7 +122,7 @@ std::vector<std::string> Advisor::reload() {
 
 void Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) {
   policy::Subject subject{place.flow, place.task, place.deployment, place.workPool, place.tags};
-  const policy::Policy* applied = policy::firstMatch(*policies, subject);
+  const policy::Policy* applied = matcher->match(subject);
   if (applied == nullptr) return;  // no catch-all in the set: nothing to say
   report.setPolicy(applied->name);
 
@@ -131,9 +135,9 @@ void Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) 
   })) {
     log.error(kj::str("history unavailable, advising from this run only: ", e->getDescription()));
   }
-  auto findings = policy::detect(*applied, run, runs);
+  auto findings = policy::detect(*applied, run, kj::arrayPtr(runs.data(), runs.size()));
   runs.push_back(run);
-  auto recommendation = policy::recommend(*applied, runs);
+  auto recommendation = policy::recommend(*applied, kj::arrayPtr(runs.data(), runs.size()));
 
   auto out = report.initFindings(findings.size());
   for (size_t i = 0; i < findings.size(); ++i) {
@@ -178,9 +182,10 @@ void Advisor::recommendations(const std::string& flowPattern, capnp::Orphanage o
     if (latest.empty() || !RE2::FullMatch(latest.back().flow, flowFilter)) continue;
     auto& last = latest.back();
     policy::Subject subject{last.flow, last.task, last.deployment, last.workPool, last.tags};
-    const policy::Policy* applied = policy::firstMatch(*policies, subject);
+    const policy::Policy* applied = matcher->match(subject);
     if (applied == nullptr) continue;
-    rows.emplace_back(key, applied, policy::recommend(*applied, history.recent(key, applied->history.runs)),
+    auto runs = history.recent(key, applied->history.runs);
+    rows.emplace_back(key, applied, policy::recommend(*applied, kj::arrayPtr(runs.data(), runs.size())),
                       last);
   }
   out = orphanage.newOrphan<capnp::List<proto::TaskRecommendation>>(rows.size());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ops/log.h"
+#include "policy/matcher.h"
 #include "policy/policy.h"
 #include "store/history.h"
 #include "tracer.capnp.h"
@@ -46,6 +47,7 @@ class Advisor {
   std::string directory;
   History& history;
   std::shared_ptr<const policy::PolicySet> policies;
+  std::unique_ptr<policy::Matcher> matcher;  // over *policies
   std::string reloadError;
   std::string startupProblem;
 };

@@ -26,7 +26,7 @@ double share(uint64_t part, uint64_t whole) {
 }  // namespace
 
 std::vector<Finding> detect(const Policy& policy, const Observation& run,
-                            const std::vector<Observation>& earlier) {
+                            kj::ArrayPtr<const Observation> earlier) {
   std::vector<Finding> found;
   auto add = [&](std::string kind, std::string severity, std::string summary,
                  std::vector<std::pair<std::string, std::string>> evidence) {

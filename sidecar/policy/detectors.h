@@ -3,6 +3,8 @@
 // the policy whose thresholds produced it. Single-run findings need no
 // history; `slower_than_usual` compares with the median of earlier runs.
 
+#include <kj/array.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +24,6 @@ struct Finding {
 
 // `earlier`: previous runs of the same task, oldest first.
 std::vector<Finding> detect(const Policy& policy, const Observation& run,
-                            const std::vector<Observation>& earlier);
+                            kj::ArrayPtr<const Observation> earlier);
 
 }  // namespace tracer::policy

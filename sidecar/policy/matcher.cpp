@@ -40,6 +40,17 @@ const Policy* firstMatch(const PolicySet& set, const Subject& subject) {
   return nullptr;
 }
 
+const Policy* Matcher::match(const Subject& subject) {
+  std::string key = subject.flow + '\0' + subject.task + '\0' + subject.deployment + '\0' +
+                    subject.workPool;
+  std::vector<std::string> tags = subject.tags;
+  std::sort(tags.begin(), tags.end());
+  for (auto& tag: tags) key += '\0' + tag;
+  auto found = remembered.find(key);
+  if (found != remembered.end()) return found->second;
+  return remembered.emplace(std::move(key), firstMatch(set, subject)).first->second;
+}
+
 std::vector<Verdict> explain(const PolicySet& set, const Subject& subject) {
   std::vector<Verdict> verdicts;
   for (auto& policy: set.policies) {

@@ -4,6 +4,7 @@
 // listed tag present). `explain` says why each earlier policy did not apply.
 
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "policy/policy.h"
@@ -16,6 +17,19 @@ struct Subject {
 };
 
 const Policy* firstMatch(const PolicySet& set, const Subject& subject);
+
+// firstMatch, remembered per subject: a task's runs recur, and with many
+// policies the regular expressions dominate the cost of advising. One Matcher
+// per policy set (a reload makes a new one).
+class Matcher {
+ public:
+  explicit Matcher(const PolicySet& set): set(set) {}
+  const Policy* match(const Subject& subject);
+
+ private:
+  const PolicySet& set;
+  std::unordered_map<std::string, const Policy*> remembered;
+};
 
 struct Verdict {
   const Policy* policy;

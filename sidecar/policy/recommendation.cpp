@@ -21,13 +21,13 @@ double roundUp(double value, double step) { return std::ceil(value / step - 1e-9
 
 }  // namespace
 
-Recommendation recommend(const Policy& policy, const std::vector<Observation>& all) {
+Recommendation recommend(const Policy& policy, kj::ArrayPtr<const Observation> all) {
   Recommendation r;
   r.minRuns = policy.history.minRuns;
   size_t take = std::min<size_t>(all.size(), policy.history.runs);
-  std::vector<Observation> runs(all.end() - take, all.end());
+  auto runs = all.slice(all.size() - take, all.size());
   r.runs = runs.size();
-  if (runs.empty()) return r;
+  if (runs.size() == 0) return r;
   r.allocatedCores = runs.back().allocatedCores;
   r.allocatedBytes = runs.back().allocatedBytes;
   r.spanHours = (runs.back().finishedAtNs - runs.front().finishedAtNs) / 3.6e12;

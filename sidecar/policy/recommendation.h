@@ -5,6 +5,8 @@
 // max(peak × oom_bump, peak + 100 MiB); both rounded up and floored at the
 // policy's minimum. Never from fewer than history.min_runs runs.
 
+#include <kj/array.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -29,7 +31,7 @@ struct Recommendation {
 };
 
 // `runs`: the task's runs, oldest first (the newest is the one just finished).
-Recommendation recommend(const Policy& policy, const std::vector<Observation>& runs);
+Recommendation recommend(const Policy& policy, kj::ArrayPtr<const Observation> runs);
 
 // The work pool job variables to change, as a prefect.yaml snippet, for a
 // work pool type: kubernetes, ecs, docker or process (advisory only).

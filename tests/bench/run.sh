@@ -27,3 +27,17 @@ kill "$sidecar"; wait "$sidecar" 2>/dev/null || true
 
 echo
 TRACER_BUILD_DIR="$build" /usr/bin/python3 "$repo/tests/bench/observer_bench.py"
+
+echo
+"$build/bin/policy_bench"
+
+if [ -x "$build/bin/policy_loader_fuzzer" ]; then
+  fuzz_seconds=${FUZZ_SECONDS:-300}
+  echo
+  echo "== policy loader fuzzing, ${fuzz_seconds} s =="
+  corpus=$(mktemp -d)
+  cp "$repo"/tests/fuzz/corpus/* "$corpus"/
+  "$build/bin/policy_loader_fuzzer" -max_total_time="$fuzz_seconds" -timeout=5 -rss_limit_mb=1536 \
+    -artifact_prefix="$work/" "$corpus" 2>&1 | grep -E "DONE|ERROR|SUMMARY" | tail -3
+  rm -rf "$corpus"
+fi

@@ -28,3 +28,19 @@ TEST_CASE("the first matching policy wins, and explain says why others did not")
   Subject prefixed{"xetl-sales", "t", "", "", {"heavy"}};
   CHECK(firstMatch(result.set, prefixed)->name == "default");
 }
+
+TEST_CASE("the Matcher remembers answers per subject, tags in any order") {
+  auto result = loadPolicyText("p.yaml",
+                               "version: 1\npolicies:\n"
+                               "  - name: tagged\n    match: {tags: [a, b]}\n"
+                               "  - name: default\n    match: {}\n");
+  REQUIRE(result.ok());
+  Matcher matcher(result.set);
+  Subject ab{"f", "t", "", "", {"a", "b"}};
+  Subject ba{"f", "t", "", "", {"b", "a"}};
+  Subject a{"f", "t", "", "", {"a"}};
+  CHECK(matcher.match(ab)->name == "tagged");
+  CHECK(matcher.match(ba)->name == "tagged");
+  CHECK(matcher.match(a)->name == "default");
+  CHECK(matcher.match(ab) == firstMatch(result.set, ab));
+}
