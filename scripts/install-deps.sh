@@ -13,6 +13,7 @@ packages=(
   catch2                                    # C++ unit tests
   python3 python3-pytest                    # the plugin and the system tests
   python3-psutil sysstat                    # what users poll with today (tests/bench)
+  python3-jsonschema python3-yaml           # the policy JSON Schema test
   util-linux passwd                         # unshare, runuser, useradd in the tests
 )
 
