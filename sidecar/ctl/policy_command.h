@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "policy/matcher.h"
+#include "policy/policy_cases.h"
 #include "policy/policy_loader.h"
 
 namespace tracer {
@@ -21,6 +22,8 @@ class PolicyCommand {
     return kj::MainBuilder(context, "tracerctl policy", "Checks and explains policy files.")
         .addSubCommand("check", KJ_BIND_METHOD(*this, checkMain),
                        "Lint a policy directory: every error as file:line:col, non-zero exit.")
+        .addSubCommand("test", KJ_BIND_METHOD(*this, testMain),
+                       "Run policy unit tests: recorded runs in, expected findings out.")
         .addSubCommand("explain", KJ_BIND_METHOD(*this, explainMain),
                        "Which policy applies to a task, and why the ones before it do not.")
         .build();
@@ -33,6 +36,46 @@ class PolicyCommand {
         .expectArg("<dir>", KJ_BIND_METHOD(*this, setDirectory))
         .callAfterParsing(KJ_BIND_METHOD(*this, check))
         .build();
+  }
+
+  kj::MainFunc testMain() {
+    return kj::MainBuilder(context, "tracerctl policy test",
+                           "Loads DIR's policies and checks each case of CASES.yaml against them.")
+        .expectArg("<dir>", KJ_BIND_METHOD(*this, setDirectory))
+        .expectArg("<cases.yaml>", KJ_BIND_METHOD(*this, setCases))
+        .callAfterParsing(KJ_BIND_METHOD(*this, test))
+        .build();
+  }
+
+  kj::MainBuilder::Validity setCases(kj::StringPtr value) {
+    casesPath = value.cStr();
+    return true;
+  }
+
+  kj::MainBuilder::Validity test() {
+    auto loaded = policy::loadPolicyDirectory(directory);
+    auto cases = policy::loadPolicyCases(casesPath);
+    for (auto& error: loaded.errors) fprintf(stderr, "%s\n", error.text().c_str());
+    for (auto& error: cases.errors) fprintf(stderr, "%s\n", error.text().c_str());
+    if (!loaded.ok() || !cases.errors.empty()) {
+      context.exitError("cannot run the cases (errors above)");
+    }
+    policy::Matcher matcher(loaded.set);
+    size_t failed = 0;
+    for (auto& c: cases.cases) {
+      auto problem = policy::runPolicyCase(matcher, c);
+      if (problem.empty()) {
+        printf("PASS %s\n", c.name.c_str());
+      } else {
+        ++failed;
+        printf("FAIL %s (%s:%d): %s\n", c.name.c_str(), casesPath.c_str(), c.line,
+               problem.c_str());
+      }
+    }
+    printf("%zu passed, %zu failed\n", cases.cases.size() - failed, failed);
+    fflush(stdout);
+    if (failed > 0) context.exitError(kj::str(failed, " case(s) failed"));
+    return true;
   }
 
   kj::MainFunc explainMain() {
@@ -116,6 +159,7 @@ class PolicyCommand {
 
   kj::ProcessContext& context;
   std::string directory = "policies";
+  std::string casesPath;
   policy::Subject subject;
 };
 

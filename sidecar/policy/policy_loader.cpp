@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "policy/quantity.h"
+#include "policy/yaml_reader.h"
 
 namespace tracer::policy {
 
@@ -22,153 +23,10 @@ std::string Diagnostic::text() const {
 
 namespace {
 
-size_t editDistance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Null: return "nothing";
-    default: return "'" + node.Scalar() + "'";
-  }
-}
-
 // Walks one file's document, recording problems with their positions.
-class Walker {
+class Walker final: public YamlReader {
  public:
-  Walker(std::string file, std::vector<Diagnostic>& errors): file(std::move(file)), errors(errors) {}
-
-  void error(const YAML::Node& at, const std::string& message) {
-    auto mark = at.Mark();
-    errors.push_back(Diagnostic{file, mark.line + 1, mark.column + 1, message});
-  }
-  void error(const YAML::Mark& mark, const std::string& message) {
-    errors.push_back(Diagnostic{file, mark.line + 1, mark.column + 1, message});
-  }
-
-  // Calls `handle(key, value)` for each entry of a mapping whose keys are all
-  // known; unknown keys are reported with the closest known one.
-  bool mapping(const YAML::Node& node, const std::string& what,
-               const std::vector<std::string>& known,
-               const std::function<void(const std::string&, const YAML::Node&)>& handle) {
-    if (!node.IsMap()) {
-      error(node, what + " must be a mapping, not " + describe(node));
-      return false;
-    }
-    for (auto entry: node) {
-      std::string key = entry.first.Scalar();
-      if (std::find(known.begin(), known.end(), key) == known.end()) {
-        std::string message = "unknown key '" + key + "' in " + what;
-        std::string best;
-        size_t bestDistance = 3;
-        for (auto& candidate: known) {
-          size_t d = editDistance(key, candidate);
-          if (d < bestDistance) {
-            bestDistance = d;
-            best = candidate;
-          }
-        }
-        if (!best.empty()) message += " (did you mean '" + best + "'?)";
-        error(entry.first, message);
-        continue;
-      }
-      handle(key, entry.second);
-    }
-    return true;
-  }
-
-  bool text(const YAML::Node& node, const std::string& what, std::string& out) {
-    if (!node.IsScalar()) {
-      error(node, what + " must be a string, not " + describe(node));
-      return false;
-    }
-    out = node.Scalar();
-    return true;
-  }
-
-  void number(const YAML::Node& node, const std::string& what, double low, double high,
-              double& out) {
-    if (!node.IsScalar()) {
-      error(node, what + " must be a number, not " + describe(node));
-      return;
-    }
-    const std::string& s = node.Scalar();
-    char* end;
-    double value = strtod(s.c_str(), &end);
-    if (s.empty() || *end != '\0' || !std::isfinite(value)) {
-      error(node, what + " must be a number, not '" + s + "'");
-    } else if (value < low || value > high) {
-      std::ostringstream range;
-      range << what << " must be between " << low << " and " << high << ", not " << s;
-      error(node, range.str());
-    } else {
-      out = value;
-    }
-  }
-
-  void count(const YAML::Node& node, const std::string& what, uint64_t low, uint64_t& out) {
-    if (!node.IsScalar()) {
-      error(node, what + " must be a whole number, not " + describe(node));
-      return;
-    }
-    const std::string& s = node.Scalar();
-    char* end;
-    long long value = strtoll(s.c_str(), &end, 10);
-    if (s.empty() || *end != '\0') {
-      error(node, what + " must be a whole number, not '" + s + "'");
-    } else if (value < static_cast<long long>(low)) {
-      error(node, what + " must be at least " + std::to_string(low) + ", not " + s);
-    } else {
-      out = static_cast<uint64_t>(value);
-    }
-  }
-
-  template <typename T>
-  void quantity(const YAML::Node& node, const std::string& what,
-                std::optional<T> (*parse)(const std::string&, std::string&), T& out) {
-    if (!node.IsScalar()) {
-      error(node, what + " must be a quantity, not " + describe(node));
-      return;
-    }
-    std::string problem;
-    auto value = parse(node.Scalar(), problem);
-    if (!value) {
-      error(node, what + ": " + problem);
-    } else {
-      out = *value;
-    }
-  }
-
-  void regex(const YAML::Node& node, const std::string& what, std::shared_ptr<RE2>& out) {
-    std::string pattern;
-    if (!text(node, what, pattern)) return;
-    RE2::Options options;
-    options.set_log_errors(false);
-    auto compiled = std::make_shared<RE2>(pattern, options);
-    if (!compiled->ok()) {
-      error(node, what + ": invalid regular expression: " + compiled->error());
-    } else {
-      out = compiled;
-    }
-  }
-
-  // `off` / `false` switches a detector off.
-  bool switchedOff(const YAML::Node& node) {
-    return node.IsScalar() && (node.Scalar() == "off" || node.Scalar() == "false");
-  }
+  using YamlReader::YamlReader;
 
   void policy(const YAML::Node& node, Policy& p) {
     bool named = false;
@@ -209,7 +67,7 @@ class Walker {
             [&](const std::string& key, const YAML::Node& value) {
               if (key == "tags") {
                 if (!value.IsSequence()) {
-                  error(value, "match.tags must be a list of strings, not " + describe(value));
+                  error(value, "match.tags must be a list of strings, not " + yaml_detail::describe(value));
                   return;
                 }
                 for (auto tag: value) {
@@ -338,13 +196,13 @@ class Walker {
               if (key == "version") {
                 versioned = true;
                 if (!value.IsScalar() || value.Scalar() != "1") {
-                  error(value, "unsupported version " + describe(value) + " (this Tracer reads version 1)");
+                  error(value, "unsupported version " + yaml_detail::describe(value) + " (this Tracer reads version 1)");
                 }
                 return;
               }
               listed = true;
               if (!value.IsSequence()) {
-                error(value, "policies must be a list, not " + describe(value));
+                error(value, "policies must be a list, not " + yaml_detail::describe(value));
                 return;
               }
               for (auto entry: value) {
@@ -359,9 +217,6 @@ class Walker {
     if (root.IsMap() && !listed) error(root, "missing 'policies:'");
   }
 
- private:
-  std::string file;
-  std::vector<Diagnostic>& errors;
 };
 
 void loadOne(const std::string& name, const std::function<YAML::Node()>& parse,

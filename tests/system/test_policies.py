@@ -172,3 +172,24 @@ def test_policy_explain(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("skipped  etl-nightly-heavy") and "tag 'heavy' is missing" in lines[0]
     assert lines[1].startswith("APPLIES  etl-default")
+
+
+def test_policy_test_runs_recorded_cases(tmp_path):
+    cases = REPO / "examples" / "policy-cases.yaml"
+    passing = subprocess.run([str(TRACERCTL), "policy", "test", str(REPO / "examples" / "policies"),
+                              str(cases)], capture_output=True, text=True)
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert "4 passed, 0 failed" in passing.stdout
+    wrong = tmp_path / "cases.yaml"
+    wrong.write_text(cases.read_text().replace("policy: etl-nightly-heavy", "policy: etl-default"))
+    failing = subprocess.run([str(TRACERCTL), "policy", "test", str(REPO / "examples" / "policies"),
+                              str(wrong)], capture_output=True, text=True)
+    assert failing.returncode == 1
+    assert "FAIL heavy loads get their own policy, and an OOM is critical" in failing.stdout
+    assert "expected policy etl-default, got etl-nightly-heavy" in failing.stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("cases:\n  - name: x\n    run: {wall: 10 minutes}\n")
+    refused = subprocess.run([str(TRACERCTL), "policy", "test", str(REPO / "examples" / "policies"),
+                              str(broken)], capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert "broken.yaml:3:17: run.wall: '10 minutes' is not a duration" in refused.stderr
