@@ -74,6 +74,7 @@ def main():
     print(f"flow run {flow_run_id} (flow 'tracer-demo', {len(tasks)} tasks)")
     print(f"{'task':<17} {'wall':>7} {'cpu':>7} {'cores':>5} {'blocked':>8} {'sleep':>7} "
           f"{'peak rss':>9} {'written':>8} {'net tx':>8} {'procs':>5}")
+    findings = []
     with client.flow_run(flow_run_id=flow_run_id, flow_name="tracer-demo",
                          work_pool="demo-pool", cpu_cores=2.0, memory_bytes=4 << 30) as flow:
         for name, work in tasks:
@@ -89,7 +90,16 @@ def main():
                   f"{r['sched']['sleep_ns'] / 1e9:>6.2f}s {r['memory']['peak_rss_bytes'] >> 20:>6} MiB "
                   f"{r['io']['write_bytes'] >> 20:>4} MiB {r['net']['tx_bytes']:>6} B "
                   f"{r['proc']['spawned']:>5}")
-    print("\nallocation (declared): 2 cores, 4 GiB; full reports: tracerctl reports (as root)")
+            findings.append((name, r))
+    print("\nallocation (declared): 2 cores, 4 GiB. What the policy says:")
+    for name, r in findings:
+        kinds = ", ".join(f"{f['kind']} ({f['severity']})" for f in r["findings"]) or "nothing"
+        rec = r["recommendation"]
+        advice = (f"recommend {rec['cpu_cores']:.2f} cores, {rec['memory_bytes'] >> 20} MiB"
+                  if rec["ready"] else f"recommendation after {rec['min_runs']} runs "
+                  f"(have {rec['runs']})")
+        print(f"  {name:<17} policy {r['policy']}: {kinds}; {advice}")
+    print("\nfull reports: tracerctl reports; recommendations: tracerctl recommendations (as root)")
     server.shutdown()
 
 

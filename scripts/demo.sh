@@ -9,9 +9,10 @@ scripts/install-deps.sh
 scripts/build.sh
 
 demo=$(pwd)/build/demo
-rm -rf "$demo" && mkdir -p "$demo"
+mkdir -p "$demo"  # the state (history) stays: run the demo three times for recommendations
 export TRACER_SOCKET=$demo/tracer.sock
-build/bin/tracer-sidecar --socket "$TRACER_SOCKET" --state-dir "$demo/state" 2>"$demo/sidecar.log" &
+build/bin/tracer-sidecar --socket "$TRACER_SOCKET" --state-dir "$demo/state" --policies policies \
+  2>"$demo/sidecar.log" &
 sidecar=$!
 trap 'kill "$sidecar" 2>/dev/null; wait "$sidecar" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -S "$TRACER_SOCKET" ] && break; sleep 0.05; done

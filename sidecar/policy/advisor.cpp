@@ -46,6 +46,7 @@ policy::Observation observationOf(const TaskPlace& place, proto::TaskReport::Rea
   o.task = place.task;
   o.deployment = place.deployment;
   o.workPool = place.workPool;
+  o.workPoolType = place.workPoolType;
   o.tags = place.tags;
   o.finishedAtNs = realtimeNs();
   o.wallNs = r.getWallNs();
@@ -195,7 +196,8 @@ void Advisor::recommendations(const std::string& flowPattern, capnp::Orphanage o
     list[i].setKey(key.key);
     list[i].setTask(key.task);
     list[i].setPolicy(applied->name);
-    fillRecommendation(list[i].initRecommendation(), recommendation, "", last.deployment);
+    fillRecommendation(list[i].initRecommendation(), recommendation, last.workPoolType,
+                       last.deployment);
   }
 }
 

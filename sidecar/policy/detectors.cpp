@@ -73,8 +73,11 @@ std::vector<Finding> detect(const Policy& policy, const Observation& run,
             fixed(cpuShare) + " cores busy on average",
         {{"sleep", seconds(run.sleepNs)}, {"cpu", seconds(run.cpuNs)}, {"wall", seconds(run.wallNs)}});
   }
+  // Contention needs a task that wanted a CPU for a real part of its run: a
+  // mostly-sleeping task's few microseconds of waiting are noise.
   double queued = share(run.runqueueNs, run.runqueueNs + run.cpuNs);
-  if (f.contention && queued > f.contentionRunqueueShareAbove) {
+  bool wantedCpu = run.runqueueNs + run.cpuNs >= run.wallNs / 10;
+  if (f.contention && wantedCpu && queued > f.contentionRunqueueShareAbove) {
     add("cpu_contention", "warning",
         "runnable but waiting for a CPU " + percent(queued) + " of the time it wanted one",
         {{"runqueue_wait", seconds(run.runqueueNs)}, {"cpu", seconds(run.cpuNs)}});

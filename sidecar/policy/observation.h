@@ -11,6 +11,7 @@ namespace tracer::policy {
 
 struct Observation {
   std::string flow, task, deployment, workPool;
+  std::string workPoolType;  // kubernetes, ecs, docker, process: the form recommendations take
   std::vector<std::string> tags;
   int64_t finishedAtNs = 0;  // wall clock (CLOCK_REALTIME)
   uint64_t wallNs = 0;

@@ -60,7 +60,7 @@ History::History(const std::string& path, uint32_t keepRuns): keepRuns(keepRuns)
             wall_ns INTEGER, cpu_ns INTEGER, p95_cores REAL, max_cores REAL,
             runqueue_ns INTEGER, blocked_io_ns INTEGER, sleep_ns INTEGER,
             peak_rss_bytes INTEGER, oom_kills INTEGER, short_lived INTEGER,
-            allocated_cores REAL, allocated_bytes INTEGER))");
+            allocated_cores REAL, allocated_bytes INTEGER, work_pool_type TEXT))");
   exec("CREATE INDEX IF NOT EXISTS task_runs_by_task ON task_runs (key, task, finished_at_ns)");
   exec(R"(CREATE TABLE IF NOT EXISTS flow_runs (
             key TEXT NOT NULL, flow_run_id TEXT, finished_at_ns INTEGER NOT NULL,
@@ -79,14 +79,15 @@ void History::recordTask(const TaskHistoryKey& key, const policy::Observation& r
   std::string tags;
   for (auto& tag: r.tags) tags += (tags.empty() ? "" : ",") + tag;
   Statement insert(db.get(), R"(INSERT INTO task_runs VALUES
-      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20))");
+      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+       ?21))");
   insert.bind(1, key.key).bind(2, key.task).bind(3, r.finishedAtNs).bind(4, r.flow)
       .bind(5, r.task).bind(6, r.deployment).bind(7, r.workPool).bind(8, tags)
       .bind(9, int64_t(r.wallNs)).bind(10, int64_t(r.cpuNs)).bind(11, r.p95Cores)
       .bind(12, r.maxCores).bind(13, int64_t(r.runqueueNs)).bind(14, int64_t(r.blockedIoNs))
       .bind(15, int64_t(r.sleepNs)).bind(16, int64_t(r.peakRssBytes))
       .bind(17, int64_t(r.oomKills)).bind(18, int64_t(r.shortLived)).bind(19, r.allocatedCores)
-      .bind(20, int64_t(r.allocatedBytes));
+      .bind(20, int64_t(r.allocatedBytes)).bind(21, r.workPoolType);
   insert.step();
   // Retention: the newest keepRuns runs of this task.
   Statement prune(db.get(), R"(DELETE FROM task_runs WHERE key = ?1 AND task = ?2 AND rowid NOT IN
@@ -105,8 +106,8 @@ void History::recordFlow(const std::string& key, const std::string& flowRunId,
 std::vector<policy::Observation> History::recent(const TaskHistoryKey& key, uint32_t limit) {
   Statement query(db.get(), R"(SELECT * FROM (SELECT finished_at_ns, flow, task_name, deployment,
       work_pool, tags, wall_ns, cpu_ns, p95_cores, max_cores, runqueue_ns, blocked_io_ns,
-      sleep_ns, peak_rss_bytes, oom_kills, short_lived, allocated_cores, allocated_bytes
-      FROM task_runs WHERE key = ?1 AND task = ?2 ORDER BY finished_at_ns DESC LIMIT ?3)
+      sleep_ns, peak_rss_bytes, oom_kills, short_lived, allocated_cores, allocated_bytes,
+      work_pool_type FROM task_runs WHERE key = ?1 AND task = ?2 ORDER BY finished_at_ns DESC LIMIT ?3)
       ORDER BY finished_at_ns ASC)");
   query.bind(1, key.key).bind(2, key.task).bind(3, int64_t(limit));
   std::vector<policy::Observation> runs;
@@ -136,6 +137,7 @@ std::vector<policy::Observation> History::recent(const TaskHistoryKey& key, uint
     r.shortLived = query.integer(15);
     r.allocatedCores = query.real(16);
     r.allocatedBytes = query.integer(17);
+    r.workPoolType = query.text(18);
     runs.push_back(std::move(r));
   }
   return runs;
