@@ -135,7 +135,7 @@ TEST_CASE("detectors fire on their thresholds and carry their evidence") {
   o.cpuNs = 2ull * 1000000000;
   o.sleepNs = 80ull * 1000000000;
   o.blockedIoNs = 5ull * 1000000000;
-  o.runqueueNs = 1ull * 1000000000;
+  o.runqueueNs = 9ull * 1000000000;  // wanted a CPU 11 % of the run, queued 82 % of that
   o.shortLived = 150;
   auto findings = detectAfter(p, o, {});
   std::vector<std::string> kinds;
