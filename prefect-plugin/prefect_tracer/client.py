@@ -28,13 +28,22 @@ CONNECT_WAIT_MS = 50
 class TaskScope:
     """One task run registered with the sidecar (the thread that opened it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, client: "SidecarClient", handle: Optional[int], error: Optional[str]) -> None:
+        self._client = client
+        self._handle = handle
         self.report: Optional[dict[str, Any]] = None
-        self.error: Optional[str] = None
+        self.error: Optional[str] = error
 
     @property
     def registered(self) -> bool:
         return self.error is None
+
+    def finish(self, state: str = "completed") -> Optional[dict[str, Any]]:
+        """Ends the task ("completed", "failed", "cancelled", "crashed") and
+        returns its TaskReport as a dict, or None. Safe to call once; never raises."""
+        handle, self._handle = self._handle, None
+        self._client._finish_task(handle, state, self)
+        return self.report
 
 
 class FlowScope:
@@ -44,6 +53,14 @@ class FlowScope:
         self._client = client
         self._handle = handle
 
+    def start_task(self, task_run_id: str, task_name: str = "",
+                   tags: tuple[str, ...] | list[str] = (), **info: Any) -> TaskScope:
+        """Registers the *calling thread* as task `task_run_id` until
+        `finish()`. `info` takes the other TaskRunInfo fields (task_key, tid,
+        start_time_ns). Never raises; a failure is in `.error`."""
+        return self._client._start_task(
+            self._handle, dict(info, task_run_id=task_run_id, task_name=task_name, tags=list(tags)))
+
     @contextlib.contextmanager
     def task(
         self,
@@ -52,22 +69,20 @@ class FlowScope:
         tags: tuple[str, ...] | list[str] = (),
         **info: Any,
     ) -> Iterator[TaskScope]:
-        """Registers the *calling thread* as task `task_run_id` for the block.
-
-        `info` takes the other TaskRunInfo fields (task_key, tid, start_time_ns).
-        The task ends `completed`, or `failed` if the block raises (the
-        exception propagates unchanged)."""
-        scope = TaskScope()
-        handle = self._client._start_task(
-            self._handle, dict(info, task_run_id=task_run_id, task_name=task_name, tags=list(tags)),
-            scope,
-        )
+        """`start_task` for a block: the task ends `completed`, or `failed` if
+        the block raises (the exception propagates unchanged)."""
+        scope = self.start_task(task_run_id, task_name, tags, **info)
         state = "failed"
         try:
             yield scope
             state = "completed"
         finally:
-            self._client._finish_task(handle, state, scope)
+            scope.finish(state)
+
+    def finish(self, state: str = "completed") -> None:
+        """Ends the flow run. Safe to call once; never raises."""
+        handle, self._handle = self._handle, None
+        self._client._finish_flow(handle, state)
 
 
 class SidecarClient:
@@ -113,18 +128,25 @@ class SidecarClient:
         text = _native.take_string(self._lib, self._lib.tracer_client_status(self._client, timeout_ms))
         return json.loads(text) if text is not None else None
 
+    def open_flow_run(self, flow_run_id: str, flow_name: str = "", **info: Any) -> FlowScope:
+        """Announces a flow run until `finish()`. `info` takes the other
+        FlowRunInfo fields: deployment_id, deployment_name, work_pool,
+        work_pool_type, worker_name, pid (default: this process), cpu_cores,
+        memory_bytes. Never raises."""
+        return FlowScope(self, self._open_flow(dict(info, flow_run_id=flow_run_id,
+                                                    flow_name=flow_name)))
+
     @contextlib.contextmanager
     def flow_run(self, flow_run_id: str, flow_name: str = "", **info: Any) -> Iterator[FlowScope]:
-        """Announces a flow run for the block. `info` takes the other
-        FlowRunInfo fields: deployment_id, deployment_name, work_pool,
-        worker_name, pid (default: this process), cpu_cores, memory_bytes."""
-        handle = self._open_flow(dict(info, flow_run_id=flow_run_id, flow_name=flow_name))
+        """`open_flow_run` for a block: the run ends `completed`, or `failed`
+        if the block raises."""
+        scope = self.open_flow_run(flow_run_id, flow_name, **info)
         state = "failed"
         try:
-            yield FlowScope(self, handle)
+            yield scope
             state = "completed"
         finally:
-            self._finish_flow(handle, state)
+            scope.finish(state)
 
     # The calls below never raise: a failure is a warning (once) and a None.
 
@@ -146,24 +168,24 @@ class SidecarClient:
         if self._lib.tracer_flow_finish(handle, state.encode(), self._finish_wait_ms) != 0:
             self._warn_once(_native.last_error(self._lib))
 
-    def _start_task(self, flow: Optional[int], info: dict[str, Any], scope: TaskScope) -> Optional[int]:
+    def _start_task(self, flow: Optional[int], info: dict[str, Any]) -> TaskScope:
         if flow is None:
-            scope.error = "no flow run"
-            return None
+            return TaskScope(self, None, "no flow run")
         try:
-            handle = self._lib.tracer_task_start(flow, json.dumps(info).encode(), 0, self._start_wait_ms)
+            handle = self._lib.tracer_task_start(flow, json.dumps(info).encode(), 0,
+                                                 self._start_wait_ms)
         except Exception as error:  # noqa: BLE001 - fail-open
-            scope.error = f"cannot register task: {error}"
-            self._warn_once(scope.error)
-            return None
+            self._warn_once(f"cannot register task: {error}")
+            return TaskScope(self, None, f"cannot register task: {error}")
         if not handle:
-            scope.error = _native.last_error(self._lib)
-            self._warn_once(scope.error)
-            return None
+            error = _native.last_error(self._lib)
+            self._warn_once(error)
+            return TaskScope(self, None, error)
+        error = None
         if self._lib.tracer_task_status(handle) < 0:
-            scope.error = _native.last_error(self._lib)
-            self._warn_once(scope.error)
-        return handle
+            error = _native.last_error(self._lib)
+            self._warn_once(error)
+        return TaskScope(self, handle, error)
 
     def _finish_task(self, handle: Optional[int], state: str, scope: TaskScope) -> None:
         if handle is None:

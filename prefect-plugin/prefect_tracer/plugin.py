@@ -2,13 +2,18 @@
 
 Prefect imports this module in every Prefect process when
 PREFECT_PLUGINS_ENABLED=true, and calls `setup_environment` (pluggy, marker
-project "prefect-experimental"; prefect/_experimental/plugins/spec.py). In the
-worker it hands the sidecar's socket path down to the flow-run processes the
-worker starts.
+project "prefect-experimental"; prefect/_experimental/plugins/spec.py).
+
+- In the worker it hands the sidecar's socket path down to the flow-run
+  processes the worker starts.
+- In a flow-run process (the worker sets PREFECT__FLOW_RUN_ID and friends,
+  prefect/workers/base.py) it announces the flow run to the sidecar and adds
+  a TaskSpanProcessor, so every task run is observed.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -38,3 +43,57 @@ def setup_environment(*, ctx: Any) -> Any:
     present = os.path.exists(path)
     note = f"tracer sidecar socket {path}" + ("" if present else " (not present: tasks run unobserved)")
     return SetupResult(env={"TRACER_SOCKET": path}, note=note, required=False)
+
+
+# Environment the worker gives every flow-run process (prefect/workers/base.py,
+# BaseJobConfiguration._base_flow_run_environment and the process worker).
+FLOW_RUN_ENV = {
+    "flow_run_id": "PREFECT__FLOW_RUN_ID",
+    "flow_name": "PREFECT__FLOW_NAME",
+    "deployment_id": "PREFECT__DEPLOYMENT_ID",
+    "deployment_name": "PREFECT__DEPLOYMENT_NAME",
+    "worker_name": "PREFECT__WORKER_NAME",
+}
+# Set by the work pool's base job template (see examples/): what the run was given.
+DECLARED_ENV = {"cpu_cores": "TRACER_CPU_CORES", "memory_bytes": "TRACER_MEMORY_BYTES",
+                "work_pool": "TRACER_WORK_POOL", "work_pool_type": "TRACER_WORK_POOL_TYPE"}
+
+
+def flow_run_info(environ: Any = os.environ) -> dict[str, Any]:
+    """FlowRunInfo for this process, from the worker's environment; {} outside a flow run."""
+    if not environ.get(FLOW_RUN_ENV["flow_run_id"]):
+        return {}
+    info: dict[str, Any] = {key: environ[name] for key, name in FLOW_RUN_ENV.items()
+                            if environ.get(name)}
+    for key, name in DECLARED_ENV.items():
+        value = environ.get(name)
+        if not value:
+            continue
+        try:
+            info[key] = float(value) if key == "cpu_cores" else int(value) if key == "memory_bytes" else value
+        except ValueError:
+            logging.getLogger("prefect_tracer").warning("tracer: ignoring %s=%r (not a number)",
+                                                        name, value)
+    return info
+
+
+def observe_flow_run(environ: Any = os.environ) -> Any:
+    """In a flow-run process: announces the run and installs the span
+    processor. Returns the processor (None when not a flow run or without
+    OpenTelemetry). Never raises."""
+    try:
+        info = flow_run_info(environ)
+        if not info:
+            return None
+        from prefect_tracer.client import SidecarClient
+        from prefect_tracer.span_processor import install
+
+        flow = SidecarClient().open_flow_run(**info)
+        return install(flow)
+    except Exception as error:  # noqa: BLE001 - a Prefect run must never fail because of us
+        logging.getLogger("prefect_tracer").warning("tracer: not observing this flow run: %s", error)
+        return None
+
+
+if os.environ.get(FLOW_RUN_ENV["flow_run_id"]):
+    observe_flow_run()

@@ -51,3 +51,20 @@ def test_entry_point_is_declared():
     target = pyproject["project"]["entry-points"]["prefect.plugins"]["tracer"]
     assert target == "prefect_tracer.plugin"
     assert callable(importlib.import_module(target).setup_environment)
+
+
+def test_flow_run_info_from_the_workers_environment():
+    environ = {"PREFECT__FLOW_RUN_ID": "f-1", "PREFECT__FLOW_NAME": "etl",
+               "PREFECT__DEPLOYMENT_NAME": "nightly", "PREFECT__WORKER_NAME": "w1",
+               "TRACER_CPU_CORES": "1.5", "TRACER_MEMORY_BYTES": "2147483648",
+               "TRACER_WORK_POOL_TYPE": "kubernetes"}
+    assert plugin.flow_run_info(environ) == {
+        "flow_run_id": "f-1", "flow_name": "etl", "deployment_name": "nightly",
+        "worker_name": "w1", "cpu_cores": 1.5, "memory_bytes": 2147483648,
+        "work_pool_type": "kubernetes"}
+    assert plugin.flow_run_info({}) == {}
+
+
+def test_observing_a_flow_run_without_a_sidecar_never_raises(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACER_SOCKET", str(tmp_path / "absent.sock"))
+    assert plugin.observe_flow_run({"PREFECT__FLOW_RUN_ID": "f", "TRACER_CPU_CORES": "lots"}) is None
