@@ -238,6 +238,13 @@ void fillStruct(capnp::JsonValue::Reader json, capnp::DynamicStruct::Builder out
 
 }  // namespace
 
+kj::String jsonQuoted(kj::StringPtr text) {
+  kj::Vector<char> out(text.size() + 8);
+  appendQuoted(out, text);
+  out.add('\0');
+  return kj::String(out.releaseAsArray());
+}
+
 kj::String toContractJson(capnp::DynamicStruct::Reader value) {
   kj::Vector<char> out(256);
   appendStruct(out, value);

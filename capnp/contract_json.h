@@ -13,6 +13,9 @@ kj::String camelToSnake(kj::StringPtr camel);
 
 kj::String toContractJson(capnp::DynamicStruct::Reader value);
 
+// `text` as a JSON string literal, quotes included.
+kj::String jsonQuoted(kj::StringPtr text);
+
 // Fills `out` from a JSON object. Unknown keys, wrong types and malformed JSON
 // throw (KJ_REQUIRE) with a message naming the key and the struct.
 void fromContractJson(kj::StringPtr json, capnp::DynamicStruct::Builder out);

@@ -139,6 +139,8 @@ struct TaskReport {
   # The policy that applied (first match in file order); empty without one.
   findings @36 :List(Finding);
   recommendation @37 :Recommendation;
+  startTimeNs @38 :Int64;
+  # Wall clock at task start (the caller's), nanoseconds since the epoch.
 }
 
 struct Finding {
@@ -245,4 +247,20 @@ interface Admin {
   # Reloads the policy directory; on errors the current set stays.
   recommendations @3 (flow :Text) -> (recommendations :List(TaskRecommendation));
   # One per task in the history (flow: RE2 on the flow name, empty = all).
+  artifacts @4 (retryParked :Bool) -> (artifacts :List(OutboxItem));
+  # The artifact outbox, newest first; retryParked puts parked items back in line.
+}
+
+struct OutboxItem {
+  id @0 :Int64;
+  key @1 :Text;
+  type @2 :Text;
+  flowRunId @3 :Text;
+  status @4 :Text;
+  # local (no PREFECT_API_URL), pending, delivered or parked
+  attempts @5 :UInt32;
+  lastError @6 :Text;
+  createdAtNs @7 :Int64;
+  body @8 :Text;
+  # The ArtifactCreate JSON, as posted.
 }

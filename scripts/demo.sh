@@ -22,4 +22,13 @@ PYTHONPATH=$(pwd)/prefect-plugin TRACER_CLIENT_LIB=$(pwd)/build/lib/libtracer_cl
 echo
 build/bin/tracerctl status
 echo
+build/bin/tracerctl outbox
+build/bin/tracerctl outbox --latest > "$demo/latest-artifact.md"
+echo
+if [ -n "${PREFECT_API_URL:-}" ]; then
+  echo "artifacts: posted to $PREFECT_API_URL (Artifacts tab of the flow run)"
+else
+  echo "artifacts: kept locally (no PREFECT_API_URL): tracerctl outbox; the newest markdown"
+  echo "           artifact is in $demo/latest-artifact.md"
+fi
 echo "sidecar log: $demo/sidecar.log"

@@ -23,7 +23,9 @@
 #include "rpc/services.h"
 #include "observe/procfs_collector.h"
 #include "policy/advisor.h"
+#include "report/artifact_publisher.h"
 #include "store/history.h"
+#include "store/outbox.h"
 #include "observe/sampler.h"
 #include "task_state.h"
 
@@ -136,10 +138,12 @@ class SidecarMain {
       context.exitError(
           kj::str("refusing to start with a bad policy set:\n", advisor.startupError().c_str()));
     }
+    Outbox outbox(kj::str(stateDir, "/outbox.db").cStr());
+    ArtifactPublisher publisher(log, outbox, /*delivering=*/false, []() {});
     auto collector = chooseCollector(log, io.unixEventPort);
     const kj::MonotonicClock& clock = kj::systemPreciseMonotonicClock();
-    AttributionTable table(*collector, clock, advisor);
-    Services services{table, advisor, log, clock, clock.now()};
+    AttributionTable table(*collector, clock, advisor, publisher);
+    Services services{table, advisor, outbox, log, clock, clock.now()};
     auto reloading = reloadOnHangup(io.unixEventPort, advisor).eagerlyEvaluate(nullptr);
     auto observing = collector->run(table).exclusiveJoin(
         sampleForever(table, io.provider->getTimer()));

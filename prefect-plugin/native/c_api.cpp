@@ -159,6 +159,12 @@ char* tracer_client_recent_reports(tracer_client* client, unsigned limit, int ti
   });
 }
 
+char* tracer_client_outbox(tracer_client* client, int retryParked, int timeoutMs) {
+  return guarded<char*>(nullptr, [&]() {
+    return answer(*connectionOf(*client).artifacts(retryParked != 0), timeoutMs);
+  });
+}
+
 char* tracer_client_reload_policies(tracer_client* client, int timeoutMs) {
   return guarded<char*>(nullptr, [&]() {
     return answer(*connectionOf(*client).reloadPolicies(), timeoutMs);

@@ -118,6 +118,14 @@ class Loop final: private kj::TaskSet::ErrorHandler {
     admin(kj::mv(outcome), [](proto::Admin::Client& a) { return a.reloadPoliciesRequest(); });
   }
 
+  void artifacts(bool retryParked, kj::Own<const Outcome> outcome) {
+    admin(kj::mv(outcome), [retryParked](proto::Admin::Client& a) {
+      auto request = a.artifactsRequest();
+      request.setRetryParked(retryParked);
+      return request;
+    });
+  }
+
   void recommendations(kj::String flow, kj::Own<const Outcome> outcome) {
     admin(kj::mv(outcome), [flow = kj::mv(flow)](proto::Admin::Client& a) {
       auto request = a.recommendationsRequest();
@@ -350,6 +358,14 @@ kj::Own<const Outcome> Connection::status() {
 kj::Own<const Outcome> Connection::liveTasks() {
   auto outcome = kj::atomicRefcounted<Outcome>();
   post([outcome = outcome->addRef()](Loop& loop) mutable { loop.liveTasks(kj::mv(outcome)); });
+  return outcome;
+}
+
+kj::Own<const Outcome> Connection::artifacts(bool retryParked) {
+  auto outcome = kj::atomicRefcounted<Outcome>();
+  post([retryParked, outcome = outcome->addRef()](Loop& loop) mutable {
+    loop.artifacts(retryParked, kj::mv(outcome));
+  });
   return outcome;
 }
 

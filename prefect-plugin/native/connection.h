@@ -49,6 +49,7 @@ class Connection {
   kj::Own<const Outcome> liveTasks();
   kj::Own<const Outcome> recentReports(uint32_t limit);
   kj::Own<const Outcome> reloadPolicies();
+  kj::Own<const Outcome> artifacts(bool retryParked);
   kj::Own<const Outcome> recommendations(kj::StringPtr flow);
   void openFlow(uint64_t flowId, const FlowInfo& info);
   kj::Own<const Outcome> finishFlow(uint64_t flowId, const FlowInfo& info, uint16_t state);

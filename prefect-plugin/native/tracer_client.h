@@ -37,6 +37,9 @@ char* tracer_client_status(tracer_client* client, int timeout_ms);
 char* tracer_client_live_tasks(tracer_client* client, int timeout_ms);
 /* The newest `limit` finished TaskReports as {"reports": [...]}, or NULL (root only). */
 char* tracer_client_recent_reports(tracer_client* client, unsigned limit, int timeout_ms);
+/* The artifact outbox, newest first, {"artifacts": [...]}; retry_parked != 0 first
+ * puts parked artifacts back in line. NULL on failure (root only). */
+char* tracer_client_outbox(tracer_client* client, int retry_parked, int timeout_ms);
 /* Reloads the sidecar's policies: {"ok": bool, "errors": [...]}, or NULL (root only). */
 char* tracer_client_reload_policies(tracer_client* client, int timeout_ms);
 /* Recommendations from the history, {"recommendations": [...]}; flow: RE2, "" = all. */

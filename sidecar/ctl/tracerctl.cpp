@@ -1,6 +1,7 @@
 // tracerctl: the operator's view of a running tracer-sidecar. It talks to the
 // sidecar through libtracer_client, exactly as the Prefect plugin does.
 
+#include <capnp/compat/json.h>
 #include <capnp/message.h>
 #include <kj/main.h>
 
@@ -52,6 +53,8 @@ class Tracerctl {
                        "Reports of recently finished tasks (root only).")
         .addSubCommand("recommendations", KJ_BIND_METHOD(*this, recommendationsMain),
                        "Right-sizing recommendations from the history (root only).")
+        .addSubCommand("outbox", KJ_BIND_METHOD(*this, outboxMain),
+                       "Artifacts kept locally or on their way to Prefect (root only).")
         .addSubCommand("reload", KJ_BIND_METHOD(*this, reloadMain),
                        "Reload the sidecar's policies; a bad set is refused and the current "
                        "one stays (root only).")
@@ -117,6 +120,66 @@ class Tracerctl {
                           "Only flows whose name matches (RE2, full match).")
         .callAfterParsing(KJ_BIND_METHOD(*this, printRecommendations))
         .build();
+  }
+
+  kj::MainFunc outboxMain() {
+    return kj::MainBuilder(context, "tracerctl outbox",
+                           "Lists artifacts: local (no PREFECT_API_URL), pending, delivered or "
+                           "parked (refused by Prefect; the reason is shown).")
+        .addOption({"json"}, KJ_BIND_METHOD(*this, setJson), "Print JSON.")
+        .addOption({"retry-parked"}, KJ_BIND_METHOD(*this, setRetryParked),
+                   "Put parked artifacts back in line for delivery.")
+        .addOption({"latest"}, KJ_BIND_METHOD(*this, setLatest),
+                   "Print the newest markdown artifact's text.")
+        .callAfterParsing(KJ_BIND_METHOD(*this, printOutbox))
+        .build();
+  }
+
+  kj::MainBuilder::Validity setRetryParked() {
+    retryParked = true;
+    return true;
+  }
+  kj::MainBuilder::Validity setLatest() {
+    latest = true;
+    return true;
+  }
+
+  kj::MainBuilder::Validity printOutbox() {
+    auto answer = ask([this](tracer_client* c, int timeout) {
+      return tracer_client_outbox(c, retryParked ? 1 : 0, timeout);
+    });
+    if (json) context.exitInfo(answer);
+    capnp::MallocMessageBuilder message;
+    auto results = message.initRoot<proto::Admin::ArtifactsResults>();
+    fromContractJson(answer, capnp::toDynamic(results));
+    if (latest) {
+      for (auto item: results.getArtifacts()) {
+        if (kj::StringPtr(item.getType()) != "markdown") continue;
+        capnp::MallocMessageBuilder scratch;
+        auto body = scratch.initRoot<capnp::JsonValue>();
+        capnp::JsonCodec().decodeRaw(item.getBody(), body);
+        for (auto field: body.getObject()) {
+          if (kj::StringPtr(field.getName()) == "data") context.exitInfo(field.getValue().getString());
+        }
+      }
+      context.exitError("no markdown artifact yet");
+    }
+    kj::Vector<kj::String> lines;
+    lines.add(kj::str("ID     STATUS     TYPE      ATTEMPTS  KEY"));
+    for (auto item: results.getArtifacts()) {
+      auto id = kj::str(item.getId());
+      auto status = kj::str(item.getStatus());
+      auto type = kj::str(item.getType());
+      lines.add(kj::str(id, kj::repeat(' ', id.size() < 7 ? 7 - id.size() : 1), status,
+                        kj::repeat(' ', status.size() < 11 ? 11 - status.size() : 1), type,
+                        kj::repeat(' ', type.size() < 10 ? 10 - type.size() : 1),
+                        item.getAttempts(), "         ", item.getKey(),
+                        item.getLastError().size() ? kj::str("\n       ", item.getLastError())
+                                                   : kj::str()));
+    }
+    if (results.getArtifacts().size() == 0) lines.add(kj::str("(empty)"));
+    context.exitInfo(kj::strArray(lines, "\n"));
+    return true;
   }
 
   kj::MainFunc reloadMain() {
@@ -284,6 +347,8 @@ class Tracerctl {
   kj::Vector<kj::StringPtr> command;
   uint32_t limit = 20;
   kj::String flowFilter = kj::str("");
+  bool retryParked = false;
+  bool latest = false;
   tracer_client* client = nullptr;
   bool json = false;
 };

@@ -81,9 +81,13 @@ void LiveFlowRun::finish(proto::RunState state) {
   ++(state == proto::RunState::CRASHED ? table.crashedFlowRuns : table.finishedFlowRuns);
   auto stateName = capnp::Schema::from<proto::RunState>().getEnumerants()[
       static_cast<unsigned>(state)].getProto().getName();
-  table.advisor.flowFinished(where.flow, where.deployment, id.cStr(),
-                             (table.clock.now() - startedAt) / kj::NANOSECONDS,
-                             stateName.cStr());
+  uint64_t wall = (table.clock.now() - startedAt) / kj::NANOSECONDS;
+  table.advisor.flowFinished(where.flow, where.deployment, id.cStr(), wall, stateName.cStr());
+  auto tasks = table.reportsOf(id);
+  table.publisher.flowRunFinished(
+      FlowRunSummary{kj::str(id), kj::str(name), kj::str(where.deployment.c_str()),
+                     kj::str(stateName), wall},
+      tasks);
 }
 
 LiveTask::LiveTask(AttributionTable& table, const LiveFlowRun& flow,
@@ -101,6 +105,7 @@ LiveTask::LiveTask(AttributionTable& table, const LiveFlowRun& flow,
       ownProcess(info.getOwnProcess()),
       startedAt(table.clock.now()),
       lastSampleAt(startedAt) {
+  startTimeNs = info.getStartTimeNs();
   place.task = info.getTaskName();
   place.taskKey = info.getTaskKey();
   for (auto tag: info.getTags()) place.tags.push_back(tag);
@@ -151,6 +156,7 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   report.setTaskName(taskName);
   report.setState(state);
   report.setWallNs(wall);
+  report.setStartTimeNs(startTimeNs);
   report.setCollector(table.collector.name());
   fillMeasurements(report, totals, peakSampledRss);
 
@@ -202,8 +208,17 @@ void LiveTask::describe(proto::LiveTask::Builder out) const {
 }
 
 AttributionTable::AttributionTable(Collector& collector, const kj::MonotonicClock& clock,
-                                   Advisor& advisor)
-    : collector(collector), clock(clock), advisor(advisor) {}
+                                   Advisor& advisor, ArtifactPublisher& publisher)
+    : collector(collector), clock(clock), advisor(advisor), publisher(publisher) {}
+
+kj::Vector<proto::TaskReport::Reader> AttributionTable::reportsOf(kj::StringPtr flowRunId) {
+  kj::Vector<proto::TaskReport::Reader> reports;
+  for (auto& kept: finishedReports) {
+    auto report = kept->message.getRoot<proto::TaskReport>().asReader();
+    if (report.getFlowRunId() == flowRunId) reports.add(report);
+  }
+  return reports;
+}
 
 kj::Own<LiveFlowRun> AttributionTable::openFlowRun(proto::FlowRunInfo::Reader info,
                                                    const PeerCredentials& caller) {

@@ -14,6 +14,7 @@
 
 #include "observe/allocation.h"
 #include "policy/advisor.h"
+#include "report/artifact_publisher.h"
 #include "observe/collector.h"
 #include "rpc/peer_credentials.h"
 #include "tracer.capnp.h"
@@ -85,6 +86,7 @@ class LiveTask {
   TaskPlace place;
   bool ownProcess;
   kj::TimePoint startedAt;
+  int64_t startTimeNs = 0;  // the caller's wall clock at start
   kj::TimePoint lastSampleAt;
   uint64_t lastSampleCpuNs = 0;
   uint64_t peakSampledRss = 0;
@@ -95,7 +97,8 @@ class LiveTask {
 
 class AttributionTable final: public ExitListener {
  public:
-  AttributionTable(Collector& collector, const kj::MonotonicClock& clock, Advisor& advisor);
+  AttributionTable(Collector& collector, const kj::MonotonicClock& clock, Advisor& advisor,
+                   ArtifactPublisher& publisher);
 
   kj::Own<LiveFlowRun> openFlowRun(proto::FlowRunInfo::Reader info, const PeerCredentials& caller);
   kj::Own<LiveTask> startTask(const LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
@@ -116,6 +119,7 @@ class AttributionTable final: public ExitListener {
   Collector& collector;
   const kj::MonotonicClock& clock;
   Advisor& advisor;
+  ArtifactPublisher& publisher;
 
  private:
   friend class LiveFlowRun;
@@ -130,6 +134,8 @@ class AttributionTable final: public ExitListener {
   };
 
   void keep(proto::TaskReport::Reader report, uint32_t slot, bool lingering);
+  // The kept reports of one flow run's tasks, oldest first.
+  kj::Vector<proto::TaskReport::Reader> reportsOf(kj::StringPtr flowRunId);
   void updateLingering();
 
   uint32_t nextSlot = 1;  // never reused, so a late child event cannot hit a newer task

@@ -6,12 +6,14 @@
 #include "observe/attribution_table.h"
 #include "ops/log.h"
 #include "policy/advisor.h"
+#include "store/outbox.h"
 
 namespace tracer {
 
 struct Services {
   AttributionTable& table;
   Advisor& advisor;
+  Outbox& outbox;
   Log& log;
   const kj::MonotonicClock& clock;
   kj::TimePoint startedAt;

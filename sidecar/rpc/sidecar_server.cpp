@@ -79,6 +79,27 @@ class AdminServer final: public proto::Admin::Server {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> artifacts(ArtifactsContext context) override {
+    if (context.getParams().getRetryParked()) {
+      services.outbox.retryParked(0);
+    }
+    auto entries = services.outbox.list(100);
+    auto list = context.getResults().initArtifacts(entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) {
+      auto& e = entries[i];
+      list[i].setId(e.id);
+      list[i].setKey(e.key);
+      list[i].setType(e.type);
+      list[i].setFlowRunId(e.flowRunId);
+      list[i].setStatus(e.status);
+      list[i].setAttempts(e.attempts);
+      list[i].setLastError(e.lastError);
+      list[i].setCreatedAtNs(e.createdAtNs);
+      list[i].setBody(e.body);
+    }
+    return kj::READY_NOW;
+  }
+
   kj::Promise<void> recentReports(RecentReportsContext context) override {
     uint32_t limit = context.getParams().getLimit();
     services.table.recentReports(

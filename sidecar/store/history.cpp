@@ -1,78 +1,24 @@
 #include "store/history.h"
 
+#include "store/sqlite.h"
+
 #include <kj/debug.h>
 
 namespace tracer {
 
-namespace {
-
-// One prepared statement, finalized when it goes out of scope.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql): db(db) {
-    int rc = sqlite3_prepare_v2(db, sql, -1, &statement, nullptr);
-    KJ_REQUIRE(rc == SQLITE_OK, "history: cannot prepare a query", sqlite3_errmsg(db));
-  }
-  ~Statement() { sqlite3_finalize(statement); }
-
-  Statement& bind(int i, const std::string& value) {
-    sqlite3_bind_text(statement, i, value.c_str(), value.size(), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Statement& bind(int i, int64_t value) {
-    sqlite3_bind_int64(statement, i, value);
-    return *this;
-  }
-  Statement& bind(int i, double value) {
-    sqlite3_bind_double(statement, i, value);
-    return *this;
-  }
-  bool step() {
-    int rc = sqlite3_step(statement);
-    KJ_REQUIRE(rc == SQLITE_ROW || rc == SQLITE_DONE, "history: query failed", sqlite3_errmsg(db));
-    return rc == SQLITE_ROW;
-  }
-  int64_t integer(int column) { return sqlite3_column_int64(statement, column); }
-  double real(int column) { return sqlite3_column_double(statement, column); }
-  std::string text(int column) {
-    auto* value = sqlite3_column_text(statement, column);
-    return value ? reinterpret_cast<const char*>(value) : "";
-  }
-
- private:
-  sqlite3* db;
-  sqlite3_stmt* statement = nullptr;
-};
-
-}  // namespace
-
-History::History(const std::string& path, uint32_t keepRuns): keepRuns(keepRuns) {
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open(path.c_str(), &raw);
-  db.reset(raw);
-  KJ_REQUIRE(rc == SQLITE_OK, "cannot open the history database", path, sqlite3_errmsg(raw));
-  sqlite3_busy_timeout(raw, 1000);
-  exec("PRAGMA journal_mode=WAL");
-  exec("PRAGMA synchronous=NORMAL");
-  exec(R"(CREATE TABLE IF NOT EXISTS task_runs (
+History::History(const std::string& path, uint32_t keepRuns)
+    : db(openDatabase(path)), keepRuns(keepRuns) {
+  exec(db.get(), R"(CREATE TABLE IF NOT EXISTS task_runs (
             key TEXT NOT NULL, task TEXT NOT NULL, finished_at_ns INTEGER NOT NULL,
             flow TEXT, task_name TEXT, deployment TEXT, work_pool TEXT, tags TEXT,
             wall_ns INTEGER, cpu_ns INTEGER, p95_cores REAL, max_cores REAL,
             runqueue_ns INTEGER, blocked_io_ns INTEGER, sleep_ns INTEGER,
             peak_rss_bytes INTEGER, oom_kills INTEGER, short_lived INTEGER,
             allocated_cores REAL, allocated_bytes INTEGER, work_pool_type TEXT))");
-  exec("CREATE INDEX IF NOT EXISTS task_runs_by_task ON task_runs (key, task, finished_at_ns)");
-  exec(R"(CREATE TABLE IF NOT EXISTS flow_runs (
+  exec(db.get(), "CREATE INDEX IF NOT EXISTS task_runs_by_task ON task_runs (key, task, finished_at_ns)");
+  exec(db.get(), R"(CREATE TABLE IF NOT EXISTS flow_runs (
             key TEXT NOT NULL, flow_run_id TEXT, finished_at_ns INTEGER NOT NULL,
             wall_ns INTEGER, state TEXT))");
-}
-
-void History::exec(const char* sql) {
-  char* error = nullptr;
-  int rc = sqlite3_exec(db.get(), sql, nullptr, nullptr, &error);
-  std::string message = error ? error : "";
-  sqlite3_free(error);
-  KJ_REQUIRE(rc == SQLITE_OK, "history: statement failed", message);
 }
 
 void History::recordTask(const TaskHistoryKey& key, const policy::Observation& r) {

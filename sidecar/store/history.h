@@ -4,13 +4,13 @@
 // deployment (or "flow:<name>" without one) and its task key; only the newest
 // `keepRuns` of each are kept.
 
-#include <sqlite3.h>
 
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "policy/observation.h"
+#include "store/sqlite.h"
 
 namespace tracer {
 
@@ -34,12 +34,7 @@ class History {
   std::vector<TaskHistoryKey> tasks();
 
  private:
-  struct Closer {
-    void operator()(sqlite3* db) const { sqlite3_close(db); }
-  };
-  void exec(const char* sql);
-
-  std::unique_ptr<sqlite3, Closer> db;
+  Database db;
   uint32_t keepRuns;
 };
 

@@ -1,0 +1,225 @@
+#include "report/flow_artifacts.h"
+
+#include <capnp/schema.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "contract_json.h"
+
+namespace tracer {
+
+namespace {
+
+constexpr size_t METADATA_VALUE_MAX = 500;  // Prefect truncates longer values
+
+kj::String fixed(double value, int decimals) {
+  char text[64];
+  snprintf(text, sizeof(text), "%.*f", decimals, value);
+  return kj::str(text);
+}
+
+kj::String mib(uint64_t bytes) { return kj::str(fixed(bytes / 1048576.0, 0), " MiB"); }
+
+kj::String seconds(uint64_t ns) { return kj::str(fixed(ns / 1e9, 2), " s"); }
+
+kj::String stateName(proto::RunState state) {
+  return kj::str(capnp::Schema::from<proto::RunState>()
+                     .getEnumerants()[static_cast<unsigned>(state)]
+                     .getProto()
+                     .getName());
+}
+
+// Markdown table cells must not break the row.
+kj::String cell(kj::StringPtr text) {
+  kj::Vector<char> out(text.size() + 1);
+  for (char c: text) {
+    if (c == '|') {
+      out.addAll(kj::StringPtr("\\|"));
+    } else {
+      out.add(c == '\n' ? ' ' : c);
+    }
+  }
+  out.add('\0');
+  return kj::String(out.releaseAsArray());
+}
+
+// Mermaid task names: no characters that end a gantt line.
+kj::String ganttLabel(kj::StringPtr text) {
+  kj::Vector<char> out(text.size() + 1);
+  for (char c: text) out.add(c == ':' || c == '#' || c == ';' || c == '\n' ? ' ' : c);
+  out.add('\0');
+  return kj::String(out.releaseAsArray());
+}
+
+bool isUuid(kj::StringPtr text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                            (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+kj::String metadataValue(kj::StringPtr value) {
+  return kj::str(value.slice(0, std::min(value.size(), METADATA_VALUE_MAX)));
+}
+
+kj::String artifactBody(kj::StringPtr key, kj::StringPtr type, kj::StringPtr description,
+                        kj::StringPtr dataJson, const FlowRunSummary& flow,
+                        kj::StringPtr policies) {
+  return kj::str(
+      "{\"key\":", jsonQuoted(key), ",\"type\":", jsonQuoted(type),
+      ",\"description\":", jsonQuoted(description), ",\"data\":", dataJson,
+      ",\"metadata_\":{\"tracer_version\":", jsonQuoted(TRACER_VERSION),
+      ",\"flow\":", jsonQuoted(metadataValue(flow.flowName)),
+      ",\"flow_state\":", jsonQuoted(flow.state),
+      ",\"policies\":", jsonQuoted(metadataValue(policies)), "}",
+      ",\"flow_run_id\":", isUuid(flow.flowRunId) ? jsonQuoted(flow.flowRunId) : kj::str("null"),
+      "}");
+}
+
+kj::String topFinding(proto::TaskReport::Reader task) {
+  if (task.getFindings().size() == 0) return kj::str("-");
+  // critical before warning before info
+  auto rank = [](kj::StringPtr severity) {
+    return severity == "critical" ? 0 : severity == "warning" ? 1 : 2;
+  };
+  auto best = task.getFindings()[0];
+  for (auto f: task.getFindings()) {
+    if (rank(f.getSeverity()) < rank(best.getSeverity())) best = f;
+  }
+  return kj::str(best.getKind());
+}
+
+}  // namespace
+
+kj::String artifactKey(kj::StringPtr name, kj::StringPtr suffix) {
+  kj::Vector<char> slug;
+  for (char c: kj::str("tracer-", name, suffix)) {
+    char lower = c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+    bool keep = (lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9');
+    if (keep) {
+      slug.add(lower);
+    } else if (slug.size() > 0 && slug.back() != '-') {
+      slug.add('-');
+    }
+  }
+  while (slug.size() > 0 && slug.back() == '-') slug.removeLast();
+  slug.add('\0');
+  return kj::String(slug.releaseAsArray());
+}
+
+kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
+                                         kj::ArrayPtr<const proto::TaskReport::Reader> tasks) {
+  auto base = flow.deploymentName.size() ? flow.deploymentName.asPtr() : flow.flowName.asPtr();
+  kj::Vector<kj::String> md;
+  md.add(kj::str("## Tracer: ", flow.flowName, " (", flow.state, ", ", seconds(flow.wallNs), ", ",
+                 tasks.size(), " tasks)"));
+
+  // Headline: the task whose recommendation would free the most.
+  size_t headline = tasks.size();  // none yet
+  double mostWaste = -1;
+  kj::Vector<kj::String> policies;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    auto& t = tasks[i];
+    auto r = t.getRecommendation();
+    if (r.getReady() && r.getWastedCostPerRun() > mostWaste) {
+      mostWaste = r.getWastedCostPerRun();
+      headline = i;
+    }
+    bool seen = false;
+    for (auto& p: policies) seen = seen || p == t.getPolicy();
+    if (!seen && t.getPolicy().size()) policies.add(kj::str(t.getPolicy()));
+  }
+  if (headline < tasks.size()) {
+    auto t = tasks[headline];
+    auto r = t.getRecommendation();
+    auto alloc = t.getAllocation();
+    md.add(kj::str("\n### Recommendation\n\n**", t.getTaskName(), "** needs about **",
+                   fixed(r.getCpuCores(), 2), " cores** and **", mib(r.getMemoryBytes()),
+                   "** (it had ", fixed(alloc.getCpuCores(), 2), " cores and ",
+                   mib(alloc.getMemoryBytes()), ", ", alloc.getSource(), "): from ", r.getRuns(),
+                   " runs over ", fixed(r.getSpanHours(), 1), " h, confidence ",
+                   fixed(r.getConfidence() * 100, 0), "%", r.getOomSeen() ? ", after an OOM" : "",
+                   ". Set in `prefect.yaml`:\n\n```yaml\n", r.getJobVariables(), "```"));
+  } else {
+    md.add(kj::str("\n### Recommendation\n\nNot yet: recommendations need a few runs of each "
+                   "task (see the policy's history.min_runs)."));
+  }
+
+  md.add(kj::str("\n### Tasks\n\n| task | state | wall | avg cores | p95 cores | peak memory | "
+                 "disk read / written | net sent / received | blocked on I/O | sleeping | "
+                 "top finding |\n|---|---|---|---|---|---|---|---|---|---|---|"));
+  kj::Vector<kj::String> rows;
+  for (auto& t: tasks) {
+    auto cpu = t.getCpu();
+    md.add(kj::str("| ", cell(t.getTaskName()), " | ", stateName(t.getState()), " | ",
+                   seconds(t.getWallNs()), " | ", fixed(cpu.getAvgCores(), 2), " | ",
+                   fixed(cpu.getP95Cores(), 2), " | ", mib(t.getMemory().getPeakRssBytes()), " | ",
+                   mib(t.getIo().getReadBytes()), " / ", mib(t.getIo().getWriteBytes()), " | ",
+                   mib(t.getNet().getTxBytes()), " / ", mib(t.getNet().getRxBytes()), " | ",
+                   seconds(t.getSched().getBlockedIoNs()), " | ", seconds(t.getSched().getSleepNs()),
+                   " | ", topFinding(t), " |"));
+    rows.add(kj::str(
+        "{\"task\":", jsonQuoted(t.getTaskName()), ",\"task_run_id\":", jsonQuoted(t.getTaskRunId()),
+        ",\"state\":", jsonQuoted(stateName(t.getState())), ",\"wall_s\":", fixed(t.getWallNs() / 1e9, 3),
+        ",\"cpu_s\":", fixed((cpu.getUserNs() + cpu.getSystemNs()) / 1e9, 3),
+        ",\"avg_cores\":", fixed(cpu.getAvgCores(), 3), ",\"p95_cores\":", fixed(cpu.getP95Cores(), 3),
+        ",\"peak_rss_bytes\":", t.getMemory().getPeakRssBytes(),
+        ",\"oom_kills\":", t.getMemory().getOomKills(),
+        ",\"read_bytes\":", t.getIo().getReadBytes(), ",\"write_bytes\":", t.getIo().getWriteBytes(),
+        ",\"tx_bytes\":", t.getNet().getTxBytes(), ",\"rx_bytes\":", t.getNet().getRxBytes(),
+        ",\"allocated_cores\":", fixed(t.getAllocation().getCpuCores(), 3),
+        ",\"allocated_bytes\":", t.getAllocation().getMemoryBytes(),
+        ",\"policy\":", jsonQuoted(t.getPolicy()), ",\"top_finding\":", jsonQuoted(topFinding(t)),
+        "}"));
+  }
+
+  // Gantt timeline; mermaid's dateFormat x reads milliseconds since the epoch.
+  md.add(kj::str("\n### Timeline\n\n```mermaid\ngantt\n  dateFormat x\n  axisFormat %H:%M:%S\n"
+                 "  section tasks"));
+  for (auto& t: tasks) {
+    int64_t start = t.getStartTimeNs() / 1000000;
+    int64_t end = start + std::max<int64_t>(1, t.getWallNs() / 1000000);
+    md.add(kj::str("  ", ganttLabel(t.getTaskName()), " :",
+                   t.getState() == proto::RunState::COMPLETED ? "done, " : "crit, ", start, ", ",
+                   end));
+  }
+  md.add(kj::str("```"));
+
+  md.add(kj::str("\n### Findings\n"));
+  size_t findings = 0;
+  for (auto& t: tasks) {
+    for (auto f: t.getFindings()) {
+      kj::Vector<kj::String> evidence;
+      for (auto e: f.getEvidence()) evidence.add(kj::str(e.getName(), " ", e.getValue()));
+      md.add(kj::str("- **", f.getSeverity(), "** `", f.getKind(), "` in **", cell(t.getTaskName()),
+                     "**: ", f.getSummary(), " (", kj::strArray(evidence, ", "), "; policy `",
+                     f.getPolicy(), "`)"));
+      ++findings;
+    }
+  }
+  if (findings == 0) md.add(kj::str("No findings."));
+
+  auto policyList = kj::strArray(policies, ", ");
+  kj::Vector<Artifact> artifacts;
+  auto markdownKey = artifactKey(base);
+  artifacts.add(Artifact{
+      kj::str(markdownKey), kj::str("markdown"),
+      artifactBody(markdownKey, "markdown", kj::str("Tracer: resources used by this flow run"),
+                   jsonQuoted(kj::strArray(md, "\n")), flow, policyList)});
+  auto tableKey = artifactKey(base, "-tasks");
+  // A table artifact's data is a JSON *string* holding the list of rows.
+  artifacts.add(Artifact{
+      kj::str(tableKey), kj::str("table"),
+      artifactBody(tableKey, "table", kj::str("Tracer: per-task measurements (machine-readable)"),
+                   jsonQuoted(kj::str("[", kj::strArray(rows, ","), "]")), flow, policyList)});
+  return artifacts;
+}
+
+}  // namespace tracer

@@ -1,0 +1,36 @@
+#pragma once
+// What a flow run leaves in Prefect's Artifacts tab (DESIGN.md, "The artifacts
+// we post"): a markdown artifact (headline recommendation with its
+// prefect.yaml snippet, the task table, a mermaid timeline, the findings with
+// their evidence) and a table artifact with one machine-readable row per task.
+// Both are keyed per deployment (or flow), so each run adds a version.
+
+#include <kj/string.h>
+#include <kj/vector.h>
+
+#include "tracer.capnp.h"
+
+namespace tracer {
+
+struct FlowRunSummary {
+  kj::String flowRunId;
+  kj::String flowName;
+  kj::String deploymentName;
+  kj::String state;
+  uint64_t wallNs;
+};
+
+struct Artifact {
+  kj::String key;
+  kj::String type;  // "markdown" or "table"
+  kj::String body;  // the ArtifactCreate JSON: no field outside that schema
+};
+
+// Prefect's artifact key rule is ^[a-z0-9-]*$: "tracer-" + a slug of the
+// deployment (or flow) name.
+kj::String artifactKey(kj::StringPtr deploymentOrFlow, kj::StringPtr suffix = "");
+
+kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
+                                         kj::ArrayPtr<const proto::TaskReport::Reader> tasks);
+
+}  // namespace tracer

@@ -1,0 +1,95 @@
+#include "store/outbox.h"
+
+namespace tracer {
+
+Outbox::Outbox(const std::string& path): db(openDatabase(path)) {
+  exec(db.get(), R"(CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT, type TEXT, flow_run_id TEXT,
+        status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT DEFAULT '',
+        created_at_ns INTEGER, next_attempt_ns INTEGER, body TEXT NOT NULL))");
+  exec(db.get(), "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_ns)");
+}
+
+int64_t Outbox::add(const std::string& key, const std::string& type,
+                    const std::string& flowRunId, const std::string& body,
+                    const std::string& status, int64_t nowNs) {
+  Statement insert(db.get(), R"(INSERT INTO outbox (key, type, flow_run_id, status, created_at_ns,
+                                 next_attempt_ns, body) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6))");
+  insert.bind(1, key).bind(2, type).bind(3, flowRunId).bind(4, status).bind(5, nowNs)
+      .bind(6, body).step();
+  return sqlite3_last_insert_rowid(db.get());
+}
+
+std::vector<OutboxEntry> Outbox::select(const char* sql, int64_t bind1, int64_t bind2) {
+  Statement query(db.get(), sql);
+  query.bind(1, bind1).bind(2, bind2);
+  std::vector<OutboxEntry> entries;
+  while (query.step()) {
+    OutboxEntry e;
+    e.id = query.integer(0);
+    e.key = query.text(1);
+    e.type = query.text(2);
+    e.flowRunId = query.text(3);
+    e.status = query.text(4);
+    e.attempts = query.integer(5);
+    e.lastError = query.text(6);
+    e.createdAtNs = query.integer(7);
+    e.nextAttemptNs = query.integer(8);
+    e.body = query.text(9);
+    entries.push_back(std::move(e));
+  }
+  return entries;
+}
+
+constexpr const char* COLUMNS =
+    "id, key, type, flow_run_id, status, attempts, last_error, created_at_ns, next_attempt_ns, body";
+
+std::vector<OutboxEntry> Outbox::due(int64_t nowNs, size_t limit) {
+  auto sql = std::string("SELECT ") + COLUMNS +
+             " FROM outbox WHERE status = 'pending' AND next_attempt_ns <= ?1 ORDER BY id LIMIT ?2";
+  return select(sql.c_str(), nowNs, int64_t(limit));
+}
+
+std::optional<int64_t> Outbox::nextAttemptNs() {
+  Statement query(db.get(),
+                  "SELECT MIN(next_attempt_ns), COUNT(*) FROM outbox WHERE status = 'pending'");
+  if (query.step() && query.integer(1) > 0) return query.integer(0);
+  return std::nullopt;
+}
+
+void Outbox::delivered(int64_t id) {
+  Statement update(db.get(), "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, "
+                             "last_error = '' WHERE id = ?1");
+  update.bind(1, id).step();
+}
+
+void Outbox::retryLater(int64_t id, int64_t atNs, const std::string& error) {
+  Statement update(db.get(), "UPDATE outbox SET attempts = attempts + 1, next_attempt_ns = ?2, "
+                             "last_error = ?3 WHERE id = ?1");
+  update.bind(1, id).bind(2, atNs).bind(3, error).step();
+}
+
+void Outbox::park(int64_t id, const std::string& error) {
+  Statement update(db.get(), "UPDATE outbox SET status = 'parked', attempts = attempts + 1, "
+                             "last_error = ?2 WHERE id = ?1");
+  update.bind(1, id).bind(2, error).step();
+}
+
+size_t Outbox::retryParked(int64_t nowNs) {
+  Statement update(db.get(), "UPDATE outbox SET status = 'pending', next_attempt_ns = ?1 "
+                             "WHERE status = 'parked'");
+  update.bind(1, nowNs).step();
+  return sqlite3_changes(db.get());
+}
+
+size_t Outbox::pending() {
+  Statement query(db.get(), "SELECT COUNT(*) FROM outbox WHERE status = 'pending'");
+  return query.step() ? query.integer(0) : 0;
+}
+
+std::vector<OutboxEntry> Outbox::list(size_t limit) {
+  auto sql = std::string("SELECT ") + COLUMNS + " FROM outbox WHERE ?1 = ?1 ORDER BY id DESC LIMIT ?2";
+  return select(sql.c_str(), 0, int64_t(limit));
+}
+
+}  // namespace tracer

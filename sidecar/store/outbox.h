@@ -1,0 +1,48 @@
+#pragma once
+// Artifacts on their way to Prefect. Every artifact is written here before
+// anything is sent, so nothing is lost to a crash or an outage: a restart
+// resumes where delivery stopped. Without a Prefect API the artifacts stay
+// here as `local` and tracerctl shows them.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/sqlite.h"
+
+namespace tracer {
+
+struct OutboxEntry {
+  int64_t id = 0;
+  std::string key, type, flowRunId, status, lastError, body;
+  uint32_t attempts = 0;
+  int64_t createdAtNs = 0;
+  int64_t nextAttemptNs = 0;
+};
+
+class Outbox {
+ public:
+  explicit Outbox(const std::string& path);
+
+  // status: "pending" (to be delivered) or "local" (no Prefect API configured).
+  int64_t add(const std::string& key, const std::string& type, const std::string& flowRunId,
+              const std::string& body, const std::string& status, int64_t nowNs);
+
+  std::vector<OutboxEntry> due(int64_t nowNs, size_t limit);
+  std::optional<int64_t> nextAttemptNs();
+  void delivered(int64_t id);
+  void retryLater(int64_t id, int64_t atNs, const std::string& error);
+  void park(int64_t id, const std::string& error);
+  size_t retryParked(int64_t nowNs);
+  size_t pending();
+
+  // Newest first.
+  std::vector<OutboxEntry> list(size_t limit);
+
+ private:
+  std::vector<OutboxEntry> select(const char* sql, int64_t bind1, int64_t bind2);
+
+  Database db;
+};
+
+}  // namespace tracer

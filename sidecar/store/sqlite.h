@@ -1,0 +1,77 @@
+#pragma once
+// The little of SQLite the state directory needs: an owned connection (WAL,
+// so the history and the outbox can be read while written) and prepared
+// statements that finalize themselves. Errors throw with SQLite's message.
+
+#include <kj/debug.h>
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+
+namespace tracer {
+
+struct DatabaseCloser {
+  void operator()(sqlite3* db) const { sqlite3_close(db); }
+};
+using Database = std::unique_ptr<sqlite3, DatabaseCloser>;
+
+inline Database openDatabase(const std::string& path) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open(path.c_str(), &raw);
+  Database db(raw);
+  KJ_REQUIRE(rc == SQLITE_OK, "cannot open the database", path, sqlite3_errmsg(raw));
+  sqlite3_busy_timeout(raw, 1000);
+  sqlite3_exec(raw, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+  sqlite3_exec(raw, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+  return db;
+}
+
+inline void exec(sqlite3* db, const char* sql) {
+  char* error = nullptr;
+  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
+  std::string message = error ? error : "";
+  sqlite3_free(error);
+  KJ_REQUIRE(rc == SQLITE_OK, "database statement failed", message);
+}
+
+// One prepared statement, finalized when it goes out of scope.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql): db(db) {
+    int rc = sqlite3_prepare_v2(db, sql, -1, &statement, nullptr);
+    KJ_REQUIRE(rc == SQLITE_OK, "cannot prepare a query", sqlite3_errmsg(db));
+  }
+  ~Statement() { sqlite3_finalize(statement); }
+
+  Statement& bind(int i, const std::string& value) {
+    sqlite3_bind_text(statement, i, value.c_str(), value.size(), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int i, int64_t value) {
+    sqlite3_bind_int64(statement, i, value);
+    return *this;
+  }
+  Statement& bind(int i, double value) {
+    sqlite3_bind_double(statement, i, value);
+    return *this;
+  }
+  bool step() {
+    int rc = sqlite3_step(statement);
+    KJ_REQUIRE(rc == SQLITE_ROW || rc == SQLITE_DONE, "query failed", sqlite3_errmsg(db));
+    return rc == SQLITE_ROW;
+  }
+  int64_t integer(int column) { return sqlite3_column_int64(statement, column); }
+  double real(int column) { return sqlite3_column_double(statement, column); }
+  std::string text(int column) {
+    auto* value = sqlite3_column_text(statement, column);
+    return value ? reinterpret_cast<const char*>(value) : "";
+  }
+
+ private:
+  sqlite3* db;
+  sqlite3_stmt* statement = nullptr;
+};
+
+
+}  // namespace tracer

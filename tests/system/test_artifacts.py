@@ -1,0 +1,63 @@
+"""The artifacts a flow run leaves: Prefect's ArtifactCreate shape, valid keys,
+numbers that agree with the TaskReports. Without PREFECT_API_URL they stay in
+the outbox as `local` (the embedded default)."""
+
+import json
+import re
+import subprocess
+import uuid
+
+from prefect_tracer.client import SidecarClient
+from sidecar import WORKLOAD
+
+ARTIFACT_CREATE_FIELDS = {"key", "type", "description", "data", "metadata_", "flow_run_id",
+                          "task_run_id"}
+
+
+def test_a_flow_run_leaves_a_markdown_and_a_table_artifact(sidecar):
+    client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
+                           connect_wait_ms=2000)
+    flow_run_id = str(uuid.uuid4())
+    reports = []
+    with client.flow_run(flow_run_id=flow_run_id, flow_name="Nightly ETL!",
+                         deployment_name="ETL / nightly", cpu_cores=2, memory_bytes=1 << 30,
+                         work_pool_type="kubernetes") as flow:
+        for name in ["extract | raw", "transform"]:
+            with flow.task(task_run_id=str(uuid.uuid4()), task_name=name) as task:
+                subprocess.run([str(WORKLOAD), "live", "20"], check=True)
+            reports.append(task.report)
+
+    items = json.loads(sidecar.tracerctl("outbox", "--json").stdout)["artifacts"]
+    assert [(i["type"], i["status"]) for i in items] == [("table", "local"), ("markdown", "local")]
+    bodies = {i["type"]: json.loads(i["body"]) for i in items}
+    for body in bodies.values():
+        assert set(body) <= ARTIFACT_CREATE_FIELDS
+        assert re.fullmatch(r"[a-z0-9-]*", body["key"])
+        assert body["flow_run_id"] == flow_run_id
+        assert all(isinstance(v, str) and len(v) <= 500 for v in body["metadata_"].values())
+    assert bodies["markdown"]["key"] == "tracer-etl-nightly"
+    assert bodies["table"]["key"] == "tracer-etl-nightly-tasks"
+
+    rows = json.loads(bodies["table"]["data"])  # a JSON *string* of a list of objects
+    assert [r["task"] for r in rows] == ["extract | raw", "transform"]
+    for row, report in zip(rows, reports):
+        assert row["task_run_id"] == report["task_run_id"]
+        assert row["peak_rss_bytes"] == report["memory"]["peak_rss_bytes"]
+        assert row["cpu_s"] == round((report["cpu"]["user_ns"] + report["cpu"]["system_ns"]) / 1e9, 3)
+
+    markdown = bodies["markdown"]["data"]
+    assert markdown.startswith("## Tracer: Nightly ETL! (completed,")
+    assert "| extract \\| raw | completed |" in markdown  # a pipe in a name does not break the row
+    assert "```mermaid\ngantt\n" in markdown
+    assert "### Findings" in markdown
+    assert sidecar.tracerctl("outbox", "--latest").stdout.strip() == markdown.strip()
+
+
+def test_a_flow_run_id_that_is_not_a_uuid_is_not_sent_as_one(sidecar):
+    client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
+                           connect_wait_ms=2000)
+    with client.flow_run(flow_run_id="not-a-uuid", flow_name="f") as flow:
+        with flow.task(task_run_id="t"):
+            pass
+    items = json.loads(sidecar.tracerctl("outbox", "--json").stdout)["artifacts"]
+    assert all(json.loads(i["body"])["flow_run_id"] is None for i in items)
