@@ -23,6 +23,8 @@
 #include "rpc/services.h"
 #include "observe/procfs_collector.h"
 #include "policy/advisor.h"
+#include "prefect/api_client.h"
+#include "prefect/artifact_delivery.h"
 #include "report/artifact_publisher.h"
 #include "store/history.h"
 #include "store/outbox.h"
@@ -54,6 +56,10 @@ class SidecarMain {
                           "a bad set; SIGHUP or `tracerctl policy reload` reloads it, keeping "
                           "the current set if the new one has errors. Default: built-in "
                           "defaults.")
+        .addOptionWithArg({"prefect-api-url"}, KJ_BIND_METHOD(*this, setPrefectApiUrl), "<url>",
+                          "Where artifacts go (default: $PREFECT_API_URL; without one they stay "
+                          "local). Credentials: PREFECT_API_AUTH_STRING, PREFECT_API_KEY or "
+                          "PREFECT_API_KEY_FILE.")
         .addOptionWithArg({"history-runs"}, KJ_BIND_METHOD(*this, setHistoryRuns), "<n>",
                           "Runs kept per task in the history (default 200).")
         .addOptionWithArg({"max-tracked-threads"}, KJ_BIND_METHOD(*this, setMaxThreads), "<n>",
@@ -92,6 +98,10 @@ class SidecarMain {
   }
   kj::MainBuilder::Validity setPolicies(kj::StringPtr value) {
     policiesDir = value.cStr();
+    return true;
+  }
+  kj::MainBuilder::Validity setPrefectApiUrl(kj::StringPtr value) {
+    prefectApiUrl = kj::str(value);
     return true;
   }
   kj::MainBuilder::Validity setHistoryRuns(kj::StringPtr value) {
@@ -139,7 +149,24 @@ class SidecarMain {
           kj::str("refusing to start with a bad policy set:\n", advisor.startupError().c_str()));
     }
     Outbox outbox(kj::str(stateDir, "/outbox.db").cStr());
-    ArtifactPublisher publisher(log, outbox, /*delivering=*/false, []() {});
+    kj::Maybe<kj::Own<PrefectApiClient>> api;
+    kj::Maybe<kj::Own<ArtifactDelivery>> delivery;
+    KJ_IF_MAYBE(settings, prefectApiFromEnvironment(prefectApiUrl)) {
+      log.info(kj::str("artifacts go to the Prefect API at ", settings->describe()));
+      auto& client = *api.emplace(kj::heap<PrefectApiClient>(io, kj::mv(*settings)));
+      delivery = kj::heap<ArtifactDelivery>(log, outbox, io.provider->getTimer(), client);
+    } else {
+      log.info("no PREFECT_API_URL: artifacts stay local (tracerctl outbox)");
+    }
+    ArtifactPublisher publisher(log, outbox, delivery != nullptr, [&delivery]() {
+      KJ_IF_MAYBE(d, delivery) { (*d)->wake(); }
+    });
+    kj::Promise<void> delivering = kj::NEVER_DONE;
+    KJ_IF_MAYBE(d, delivery) {
+      delivering = (*d)->run().eagerlyEvaluate([&log](kj::Exception&& e) {
+        log.error(kj::str("artifact delivery stopped: ", e.getDescription()));
+      });
+    }
     auto collector = chooseCollector(log, io.unixEventPort);
     const kj::MonotonicClock& clock = kj::systemPreciseMonotonicClock();
     AttributionTable table(*collector, clock, advisor, publisher);
@@ -219,6 +246,7 @@ class SidecarMain {
   kj::String stateDir = kj::str("/var/lib/tracer");
   kj::String forcedCollector = kj::str("");
   std::string policiesDir;
+  kj::String prefectApiUrl = kj::str("");
   uint32_t historyRuns = 200;
   BpfSettings bpfSettings{THREADS_MAX_ENTRIES, TASK_COUNTERS_MAX_ENTRIES, 100 * 1000 * 1000};
   bool verbose = false;

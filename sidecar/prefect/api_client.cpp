@@ -1,0 +1,94 @@
+#include "prefect/api_client.h"
+
+#include <kj/debug.h>
+#include <kj/encoding.h>
+#include <kj/filesystem.h>
+
+#include <cstdlib>
+
+namespace tracer {
+
+namespace {
+
+constexpr kj::Duration REQUEST_TIMEOUT = 15 * kj::SECONDS;
+// The API version Prefect 3.x clients send (prefect/server/api/server.py, API_VERSION).
+constexpr const char* PREFECT_API_VERSION = "0.8.4";
+
+kj::Maybe<kj::String> environment(const char* name) {
+  const char* value = getenv(name);
+  if (value == nullptr || *value == '\0') return nullptr;
+  return kj::str(value);
+}
+
+kj::String trimmed(kj::StringPtr text) {
+  size_t end = text.size();
+  while (end > 0 && (text[end - 1] == '\n' || text[end - 1] == '\r' || text[end - 1] == ' ')) --end;
+  return kj::str(text.slice(0, end));
+}
+
+}  // namespace
+
+kj::String PrefectApiSettings::describe() const {
+  kj::StringPtr auth = "no credentials";
+  KJ_IF_MAYBE(value, authorization) {
+    auth = value->startsWith("Basic ") ? "basic auth" : "an API key";
+  }
+  return kj::str(url, " (", auth, ")");
+}
+
+kj::Maybe<PrefectApiSettings> prefectApiFromEnvironment(kj::StringPtr urlFlag) {
+  kj::Maybe<kj::String> url = urlFlag.size() ? kj::str(urlFlag) : environment("PREFECT_API_URL");
+  KJ_IF_MAYBE(u, url) {
+    PrefectApiSettings settings;
+    settings.url = u->endsWith("/") ? kj::str(u->slice(0, u->size() - 1)) : kj::mv(*u);
+    KJ_IF_MAYBE(auth, environment("PREFECT_API_AUTH_STRING")) {
+      settings.authorization = kj::str("Basic ", kj::encodeBase64(auth->asBytes()));
+    } else KJ_IF_MAYBE(key, environment("PREFECT_API_KEY")) {
+      settings.authorization = kj::str("Bearer ", *key);
+    } else KJ_IF_MAYBE(path, environment("PREFECT_API_KEY_FILE")) {
+      auto fs = kj::newDiskFilesystem();
+      auto file = fs->getRoot().openFile(fs->getCurrentPath().eval(*path));
+      settings.authorization = kj::str("Bearer ", trimmed(file->readAllText()));
+    }
+    return kj::mv(settings);
+  }
+  return nullptr;
+}
+
+PrefectApiClient::PrefectApiClient(kj::AsyncIoContext& io, PrefectApiSettings settings)
+    : api(kj::mv(settings)),
+      timer(io.provider->getTimer()),
+      authorizationHeader(headerBuilder.add("Authorization")),
+      apiVersionHeader(headerBuilder.add("X-PREFECT-API-VERSION")),
+      retryAfterHeader(headerBuilder.add("Retry-After")),
+      headerTable(headerBuilder.build()),
+      tlsNetwork(tls.wrapNetwork(io.provider->getNetwork())),
+      http(kj::newHttpClient(timer, *headerTable, io.provider->getNetwork(), *tlsNetwork)) {}
+
+kj::Promise<ApiResponse> PrefectApiClient::post(kj::StringPtr path, kj::String json) {
+  kj::HttpHeaders headers(*headerTable);
+  headers.set(kj::HttpHeaderId::CONTENT_TYPE, "application/json");
+  headers.set(apiVersionHeader, PREFECT_API_VERSION);
+  KJ_IF_MAYBE(auth, api.authorization) { headers.set(authorizationHeader, *auth); }
+  auto url = kj::str(api.url, path);
+  auto request = http->request(kj::HttpMethod::POST, url, headers, json.size());
+  auto sent = request.body->write(json.begin(), json.size()).attach(kj::mv(request.body), kj::mv(json));
+  auto answered = request.response.then([this](kj::HttpClient::Response&& response) {
+    kj::Maybe<uint64_t> retryAfter;
+    KJ_IF_MAYBE(value, response.headers->get(retryAfterHeader)) {
+      char* end;
+      uint64_t seconds = strtoull(value->cStr(), &end, 10);
+      if (*end == '\0' && end != value->cStr()) retryAfter = seconds;
+    }
+    unsigned status = response.statusCode;
+    return response.body->readAllText().attach(kj::mv(response.body))
+        .then([status, retryAfter](kj::String body) {
+          return ApiResponse{status, kj::mv(body), retryAfter};
+        });
+  });
+  return timer.timeoutAfter(REQUEST_TIMEOUT, sent.then([answered = kj::mv(answered)]() mutable {
+    return kj::mv(answered);
+  }));
+}
+
+}  // namespace tracer

@@ -1,0 +1,52 @@
+#pragma once
+// The Prefect REST API as Tracer uses it: JSON POSTs over kj::HttpClient on the
+// sidecar's event loop, https through kj-tls with the system trust store.
+// Credentials (DESIGN.md, "Auth"): PREFECT_API_AUTH_STRING -> Basic (takes
+// precedence, self-hosted), else PREFECT_API_KEY (or the file named by
+// PREFECT_API_KEY_FILE) -> Bearer (Prefect Cloud). They are never logged.
+
+#include <kj/async-io.h>
+#include <kj/compat/http.h>
+#include <kj/compat/tls.h>
+
+namespace tracer {
+
+struct PrefectApiSettings {
+  kj::String url;                          // e.g. http://127.0.0.1:4200/api (no trailing slash)
+  kj::Maybe<kj::String> authorization;     // the Authorization header's value
+  kj::String describe() const;             // for logs: the URL and the kind of auth only
+};
+
+// From --prefect-api-url (when given) and the environment; nothing when no URL is set.
+kj::Maybe<PrefectApiSettings> prefectApiFromEnvironment(kj::StringPtr urlFlag);
+
+struct ApiResponse {
+  unsigned statusCode;
+  kj::String body;
+  kj::Maybe<uint64_t> retryAfterSeconds;
+};
+
+class PrefectApiClient {
+ public:
+  PrefectApiClient(kj::AsyncIoContext& io, PrefectApiSettings settings);
+
+  // POST `json` to `path` (relative to the API URL). Network failures and the
+  // timeout reject the promise; HTTP errors resolve it with their status.
+  kj::Promise<ApiResponse> post(kj::StringPtr path, kj::String json);
+
+  const PrefectApiSettings& settings() const { return api; }
+
+ private:
+  PrefectApiSettings api;
+  kj::Timer& timer;
+  kj::HttpHeaderTable::Builder headerBuilder;
+  kj::HttpHeaderId authorizationHeader;
+  kj::HttpHeaderId apiVersionHeader;
+  kj::HttpHeaderId retryAfterHeader;
+  kj::Own<kj::HttpHeaderTable> headerTable;
+  kj::TlsContext tls;
+  kj::Own<kj::Network> tlsNetwork;
+  kj::Own<kj::HttpClient> http;
+};
+
+}  // namespace tracer

@@ -1,0 +1,118 @@
+"""A stand-in for the Prefect API's artifact endpoint (Prefect cannot be
+installed here). It validates every request against Prefect's own schemas
+(tests/fixtures/prefect-artifact-schemas.json, extracted from Prefect's
+OpenAPI spec), enforces the rules the server enforces (key ^[a-z0-9-]*$,
+credentials), answers like Prefect (201 and an Artifact), and can fail on
+purpose: a given status for the next requests, or down altogether."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import threading
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Optional
+
+import jsonschema
+
+FIXTURE = json.loads((Path(__file__).resolve().parents[1] / "fixtures" /
+                      "prefect-artifact-schemas.json").read_text())
+KEY_RULE = re.compile(r"^[a-z0-9-]*$")  # prefect/server/schemas/actions.py, ArtifactCreate.key
+
+
+def artifact_create_validator():
+    schema = FIXTURE["paths"]["/artifacts/"]["post"]["content"]["application/json"]["schema"]
+    resolver = jsonschema.RefResolver.from_schema(FIXTURE)
+    return jsonschema.Draft202012Validator(schema, resolver=resolver,
+                                           format_checker=jsonschema.FormatChecker())
+
+
+class PrefectApi:
+    def __init__(self, api_key: Optional[str] = None, auth_string: Optional[str] = None) -> None:
+        self.api_key = api_key
+        self.auth_string = auth_string
+        self.artifacts: list[dict] = []   # accepted bodies, in order
+        self.requests: list[dict] = []    # every request: path, headers, status
+        self.faults: list[tuple[int, dict, str]] = []  # (status, headers, body) for the next requests
+        self._validator = artifact_create_validator()
+        self._lock = threading.Lock()
+        self._server: Optional[ThreadingHTTPServer] = None
+        self.port = 0
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def start(self) -> None:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(length)
+                status, headers, body = api.handle(self.path, dict(self.headers), raw)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        """An outage: connections are refused until start()."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def handle(self, path: str, headers: dict, raw: bytes):
+        with self._lock:
+            status, reply_headers, body = self._answer(path, headers, raw)
+            self.requests.append({"path": path, "headers": headers, "status": status})
+            return status, reply_headers, body
+
+    def _answer(self, path: str, headers: dict, raw: bytes):
+        if path != "/api/artifacts/":
+            return 404, {}, {"detail": "Not Found"}
+        expected = None
+        if self.auth_string:
+            expected = "Basic " + base64.b64encode(self.auth_string.encode()).decode()
+        elif self.api_key:
+            expected = "Bearer " + self.api_key
+        if expected and headers.get("Authorization") != expected:
+            return 401, {}, {"detail": "Unauthorized"}
+        if self.faults:
+            status, reply_headers, body = self.faults.pop(0)
+            return status, reply_headers, {"detail": body}
+        try:
+            body = json.loads(raw)
+        except ValueError as error:
+            return 422, {}, {"detail": f"invalid JSON: {error}"}
+        errors = sorted(self._validator.iter_errors(body), key=str)
+        if errors:
+            return 422, {}, {"detail": [{"msg": e.message, "loc": list(e.absolute_path)} for e in errors]}
+        if body.get("key") is not None and not KEY_RULE.match(body["key"]):
+            return 422, {}, {"detail": "Artifact key must only contain lowercase letters, numbers, "
+                                       "and dashes."}
+        now = datetime.now(timezone.utc).isoformat()
+        artifact = dict({"task_run_id": None, "flow_run_id": None, "metadata_": None,
+                         "description": None, "data": None}, **body,
+                        id=str(uuid.uuid4()), created=now, updated=now)
+        self.artifacts.append(body)
+        return 201, {}, artifact

@@ -1,0 +1,143 @@
+"""Artifacts reach the Prefect API, durably: outages, restarts, refusals."""
+
+import json
+import os
+import signal
+import time
+import uuid
+
+import pytest
+
+from prefect_api import PrefectApi
+from prefect_tracer.client import SidecarClient
+from sidecar import Sidecar, wait_until
+
+
+def start_sidecar(tmp_path, api, **credentials):
+    env = dict(os.environ, PREFECT_API_URL=api.url, **credentials)
+    return Sidecar(tmp_path, env=env).start()
+
+
+def run_flow(sidecar, tasks=2):
+    client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
+                           connect_wait_ms=2000)
+    flow_run_id = str(uuid.uuid4())
+    with client.flow_run(flow_run_id=flow_run_id, flow_name="etl", deployment_name="nightly") as flow:
+        for n in range(tasks):
+            with flow.task(task_run_id=str(uuid.uuid4()), task_name=f"t{n}"):
+                pass
+    client.close()
+    return flow_run_id
+
+
+def outbox(sidecar):
+    return json.loads(sidecar.tracerctl("outbox", "--json").stdout)["artifacts"]
+
+
+def statuses(sidecar):
+    return sorted(item["status"] for item in outbox(sidecar))
+
+
+def test_artifacts_are_posted_valid_and_authenticated(tmp_path):
+    api = PrefectApi(api_key="secret-key")
+    sidecar = start_sidecar(tmp_path, api, PREFECT_API_KEY="secret-key")
+    try:
+        flow_run_id = run_flow(sidecar)
+        wait_until(lambda: len(api.artifacts) == 2, what="two artifacts delivered")
+        assert {a["type"] for a in api.artifacts} == {"markdown", "table"}
+        assert all(a["flow_run_id"] == flow_run_id for a in api.artifacts)
+        request = api.requests[0]
+        assert request["headers"]["Authorization"] == "Bearer secret-key"
+        assert request["headers"]["X-PREFECT-API-VERSION"]
+        wait_until(lambda: statuses(sidecar) == ["delivered", "delivered"], what="outbox updated")
+        assert "secret-key" not in sidecar.log()  # credentials are never logged
+    finally:
+        assert sidecar.stop() == 0
+        api.stop()
+
+
+def test_basic_auth_takes_precedence(tmp_path):
+    api = PrefectApi(auth_string="admin:pass")
+    sidecar = start_sidecar(tmp_path, api, PREFECT_API_AUTH_STRING="admin:pass",
+                            PREFECT_API_KEY="ignored")
+    try:
+        run_flow(sidecar, tasks=1)
+        wait_until(lambda: len(api.artifacts) == 2, what="artifacts delivered with basic auth")
+        assert "admin:pass" not in sidecar.log()
+    finally:
+        assert sidecar.stop() == 0
+        api.stop()
+
+
+def test_a_refused_artifact_is_parked_and_can_be_retried(tmp_path):
+    api = PrefectApi()
+    api.faults = [(422, {}, "unprocessable: something Prefect did not like")]
+    sidecar = start_sidecar(tmp_path, api)
+    try:
+        run_flow(sidecar)
+        wait_until(lambda: statuses(sidecar) == ["delivered", "parked"], what="one parked")
+        parked = [i for i in outbox(sidecar) if i["status"] == "parked"][0]
+        assert "HTTP 422" in parked["last_error"] and "did not like" in parked["last_error"]
+        assert "refused by Prefect and parked" in sidecar.log()
+        assert "parked" in sidecar.tracerctl("outbox").stdout
+        assert sidecar.alive()
+        sidecar.tracerctl("outbox", "--retry-parked")
+        run_flow(sidecar, tasks=1)  # new work wakes delivery, which takes the re-queued one too
+        wait_until(lambda: statuses(sidecar).count("delivered") == 4, timeout=20,
+                   what="the parked artifact delivered after --retry-parked")
+    finally:
+        assert sidecar.stop() == 0
+        api.stop()
+
+
+def test_server_errors_and_429_are_retried(tmp_path):
+    api = PrefectApi()
+    api.faults = [(503, {}, "busy"), (429, {"Retry-After": "1"}, "slow down")]
+    sidecar = start_sidecar(tmp_path, api)
+    try:
+        run_flow(sidecar)
+        wait_until(lambda: len(api.artifacts) == 2, timeout=30, what="delivery after retries")
+        assert [r["status"] for r in api.requests][:2] == [503, 429]
+        assert len({a["key"] for a in api.artifacts}) == 2  # no duplicates
+    finally:
+        assert sidecar.stop() == 0
+        api.stop()
+
+
+OUTAGE_SECONDS = 10
+
+
+def test_an_outage_loses_nothing_and_duplicates_nothing(tmp_path):
+    api = PrefectApi()
+    sidecar = start_sidecar(tmp_path, api)
+    try:
+        api.stop()
+        for _ in range(3):
+            run_flow(sidecar)
+        time.sleep(OUTAGE_SECONDS)
+        assert statuses(sidecar) == ["pending"] * 6
+        api.start()
+        wait_until(lambda: len(api.artifacts) == 6, timeout=90, what="all six after the outage")
+        wait_until(lambda: statuses(sidecar) == ["delivered"] * 6, what="outbox caught up")
+        bodies = [json.dumps(a, sort_keys=True) for a in api.artifacts]
+        assert len(set(bodies)) == 6
+    finally:
+        assert sidecar.stop() == 0
+        api.stop()
+
+
+def test_a_killed_sidecar_delivers_its_outbox_after_restart(tmp_path):
+    api = PrefectApi()
+    sidecar = start_sidecar(tmp_path, api)
+    api.stop()
+    run_flow(sidecar)
+    assert statuses(sidecar) == ["pending", "pending"]
+    sidecar.stop(signal.SIGKILL)
+    api.start()
+    restarted = start_sidecar(tmp_path, api)
+    try:
+        wait_until(lambda: len(api.artifacts) == 2, timeout=30, what="delivery after restart")
+        wait_until(lambda: statuses(restarted) == ["delivered", "delivered"], what="outbox caught up")
+    finally:
+        assert restarted.stop() == 0
+        api.stop()
