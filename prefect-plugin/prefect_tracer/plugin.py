@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any
 
 DEFAULT_SOCKET = "/run/tracer/tracer.sock"
@@ -54,9 +55,26 @@ FLOW_RUN_ENV = {
     "deployment_name": "PREFECT__DEPLOYMENT_NAME",
     "worker_name": "PREFECT__WORKER_NAME",
 }
-# Set by the work pool's base job template (see examples/): what the run was given.
-DECLARED_ENV = {"cpu_cores": "TRACER_CPU_CORES", "memory_bytes": "TRACER_MEMORY_BYTES",
+# Set by the work pool's base job template (see examples/prefect): what the run
+# was given, as Kubernetes-style quantities ("500m", "2", "512Mi", "1G").
+DECLARED_ENV = {"cpu_cores": "TRACER_CPU", "memory_bytes": "TRACER_MEMORY",
                 "work_pool": "TRACER_WORK_POOL", "work_pool_type": "TRACER_WORK_POOL_TYPE"}
+
+_MEMORY_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+                 "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def parse_cpu(text: str) -> float:
+    """Cores from "0.5" or millicores "500m"."""
+    return int(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def parse_memory(text: str) -> int:
+    """Bytes from "536870912", "512Mi", "1G"."""
+    match = re.fullmatch(r"([0-9]+)([kMGT]i?|Ki)?", text.strip())
+    if not match:
+        raise ValueError(text)
+    return int(match.group(1)) * _MEMORY_UNITS[match.group(2) or ""]
 
 
 def flow_run_info(environ: Any = os.environ) -> dict[str, Any]:
@@ -70,7 +88,8 @@ def flow_run_info(environ: Any = os.environ) -> dict[str, Any]:
         if not value:
             continue
         try:
-            info[key] = float(value) if key == "cpu_cores" else int(value) if key == "memory_bytes" else value
+            info[key] = (parse_cpu(value) if key == "cpu_cores"
+                         else parse_memory(value) if key == "memory_bytes" else value)
         except ValueError:
             logging.getLogger("prefect_tracer").warning("tracer: ignoring %s=%r (not a number)",
                                                         name, value)

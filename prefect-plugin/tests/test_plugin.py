@@ -56,7 +56,7 @@ def test_entry_point_is_declared():
 def test_flow_run_info_from_the_workers_environment():
     environ = {"PREFECT__FLOW_RUN_ID": "f-1", "PREFECT__FLOW_NAME": "etl",
                "PREFECT__DEPLOYMENT_NAME": "nightly", "PREFECT__WORKER_NAME": "w1",
-               "TRACER_CPU_CORES": "1.5", "TRACER_MEMORY_BYTES": "2147483648",
+               "TRACER_CPU": "1500m", "TRACER_MEMORY": "2Gi",
                "TRACER_WORK_POOL_TYPE": "kubernetes"}
     assert plugin.flow_run_info(environ) == {
         "flow_run_id": "f-1", "flow_name": "etl", "deployment_name": "nightly",
@@ -67,4 +67,12 @@ def test_flow_run_info_from_the_workers_environment():
 
 def test_observing_a_flow_run_without_a_sidecar_never_raises(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACER_SOCKET", str(tmp_path / "absent.sock"))
-    assert plugin.observe_flow_run({"PREFECT__FLOW_RUN_ID": "f", "TRACER_CPU_CORES": "lots"}) is None
+    assert plugin.observe_flow_run({"PREFECT__FLOW_RUN_ID": "f", "TRACER_CPU": "lots"}) is None
+
+
+def test_quantities():
+    assert plugin.parse_cpu("250m") == 0.25 and plugin.parse_cpu("2") == 2.0
+    assert plugin.parse_memory("512Mi") == 512 << 20 and plugin.parse_memory("1G") == 10**9
+    assert plugin.parse_memory("1048576") == 1 << 20
+    with pytest.raises(ValueError):
+        plugin.parse_memory("lots")
