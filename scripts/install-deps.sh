@@ -15,6 +15,7 @@ packages=(
   python3-psutil sysstat                    # what users poll with today (tests/bench)
   python3-jsonschema python3-yaml           # the policy JSON Schema test
   util-linux passwd                         # unshare, runuser, useradd in the tests
+  chromium                                  # renders artifacts as Prefect's UI would (tests/browser)
 )
 
 missing=()
@@ -26,4 +27,10 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The browser test's npm packages (tests/browser/package-lock.json) need Node.js.
+if ! command -v npm >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
 fi

@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root: the tests load BPF programs and create users" >&2; exit 1; }
 scripts/install-deps.sh
 scripts/build.sh
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 cd build
 ctest --output-on-failure --timeout 900
