@@ -141,6 +141,8 @@ struct TaskReport {
   recommendation @37 :Recommendation;
   startTimeNs @38 :Int64;
   # Wall clock at task start (the caller's), nanoseconds since the epoch.
+  taskKey @39 :Text;
+  # Prefect's task key (stable per task function), when the plugin knows it.
 }
 
 struct Finding {

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-ROOTS = ["ArtifactCreate", "Artifact", "ArtifactFilter"]
+ROOTS = ["ArtifactCreate", "Artifact", "Body_read_artifacts_artifacts_filter_post"]
 
 
 def referenced(schema, found):
@@ -41,7 +41,8 @@ def main():
     fixture = {
         "source": "Prefect OpenAPI spec (" + spec.get("info", {}).get("version", "?") + "), "
                   "extracted by scripts/extract-prefect-schemas.py",
-        "paths": {"/artifacts/": {"post": spec["paths"]["/artifacts/"]["post"]["requestBody"]}},
+        "paths": {path: {"post": spec["paths"][path]["post"]["requestBody"]}
+                  for path in ["/artifacts/", "/artifacts/filter"]},
         "components": {"schemas": {name: schemas[name] for name in sorted(wanted)}},
     }
     out = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "prefect-artifact-schemas.json"

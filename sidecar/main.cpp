@@ -25,6 +25,7 @@
 #include "policy/advisor.h"
 #include "prefect/api_client.h"
 #include "prefect/artifact_delivery.h"
+#include "prefect/history_seeder.h"
 #include "report/artifact_publisher.h"
 #include "store/history.h"
 #include "store/outbox.h"
@@ -32,6 +33,9 @@
 #include "task_state.h"
 
 namespace tracer {
+
+// How many versions of a key's table artifact seed a new node's history.
+constexpr uint32_t SEED_VERSIONS = 20;
 
 class SidecarMain {
  public:
@@ -143,20 +147,24 @@ class SidecarMain {
     }
 
     History history(kj::str(stateDir, "/history.db").cStr(), historyRuns);
-    Advisor advisor(log, policiesDir, history);
-    if (!advisor.startupError().empty()) {
-      context.exitError(
-          kj::str("refusing to start with a bad policy set:\n", advisor.startupError().c_str()));
-    }
     Outbox outbox(kj::str(stateDir, "/outbox.db").cStr());
     kj::Maybe<kj::Own<PrefectApiClient>> api;
     kj::Maybe<kj::Own<ArtifactDelivery>> delivery;
+    kj::Maybe<kj::Own<HistorySeeder>> seeder;
     KJ_IF_MAYBE(settings, prefectApiFromEnvironment(prefectApiUrl)) {
       log.info(kj::str("artifacts go to the Prefect API at ", settings->describe()));
       auto& client = *api.emplace(kj::heap<PrefectApiClient>(io, kj::mv(*settings)));
       delivery = kj::heap<ArtifactDelivery>(log, outbox, io.provider->getTimer(), client);
+      seeder = kj::heap<HistorySeeder>(log, history, client, SEED_VERSIONS);
     } else {
       log.info("no PREFECT_API_URL: artifacts stay local (tracerctl outbox)");
+    }
+    kj::Maybe<HistorySeeder&> seeding;
+    KJ_IF_MAYBE(s, seeder) { seeding = **s; }
+    Advisor advisor(log, policiesDir, history, seeding);
+    if (!advisor.startupError().empty()) {
+      context.exitError(
+          kj::str("refusing to start with a bad policy set:\n", advisor.startupError().c_str()));
     }
     ArtifactPublisher publisher(log, outbox, delivery != nullptr, [&delivery]() {
       KJ_IF_MAYBE(d, delivery) { (*d)->wake(); }

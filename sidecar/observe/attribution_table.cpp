@@ -157,6 +157,7 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   report.setState(state);
   report.setWallNs(wall);
   report.setStartTimeNs(startTimeNs);
+  report.setTaskKey(place.taskKey);
   report.setCollector(table.collector.name());
   fillMeasurements(report, totals, peakSampledRss);
 
@@ -224,7 +225,9 @@ kj::Own<LiveFlowRun> AttributionTable::openFlowRun(proto::FlowRunInfo::Reader in
                                                    const PeerCredentials& caller) {
   // The caller is the flow-run process: its cgroup holds the run's limits.
   auto allocation = resolveAllocation(info.getCpuCores(), info.getMemoryBytes(), caller.pid);
-  return kj::heap<LiveFlowRun>(*this, info, allocation);
+  auto flow = kj::heap<LiveFlowRun>(*this, info, allocation);
+  advisor.flowOpened(flow->place());
+  return flow;
 }
 
 kj::Own<LiveTask> AttributionTable::startTask(const LiveFlowRun& flow,

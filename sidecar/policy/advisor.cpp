@@ -8,6 +8,7 @@
 #include "policy/matcher.h"
 #include "policy/policy_loader.h"
 #include "policy/recommendation.h"
+#include "report/flow_artifacts.h"
 
 namespace tracer {
 
@@ -83,8 +84,9 @@ void fillRecommendation(proto::Recommendation::Builder out, const policy::Recomm
 
 }  // namespace
 
-Advisor::Advisor(Log& log, std::string policyDirectory, History& history)
-    : log(log), directory(std::move(policyDirectory)), history(history) {
+Advisor::Advisor(Log& log, std::string policyDirectory, History& history,
+                 kj::Maybe<HistorySeeder&> seeder)
+    : log(log), directory(std::move(policyDirectory)), history(history), seeder(seeder) {
   if (directory.empty()) {
     policies = builtInDefaults();
     matcher = std::make_unique<policy::Matcher>(*policies);
@@ -154,6 +156,13 @@ void Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) 
   }
   fillRecommendation(report.initRecommendation(), recommendation, place.workPoolType,
                      place.deployment);
+}
+
+void Advisor::flowOpened(const TaskPlace& place) {
+  KJ_IF_MAYBE(s, seeder) {
+    auto base = place.deployment.empty() ? place.flow : place.deployment;
+    s->seedIfUnknown(historyKey(place).key, artifactKey(base.c_str(), "-tasks").cStr());
+  }
 }
 
 void Advisor::flowFinished(const std::string& flow, const std::string& deployment,

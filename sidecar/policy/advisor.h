@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ops/log.h"
+#include "prefect/history_seeder.h"
 #include "policy/matcher.h"
 #include "policy/policy.h"
 #include "store/history.h"
@@ -25,7 +26,8 @@ struct TaskPlace {
 class Advisor {
  public:
   // Without a directory the built-in defaults apply (those of policies/default.yaml).
-  Advisor(Log& log, std::string policyDirectory, History& history);
+  Advisor(Log& log, std::string policyDirectory, History& history,
+          kj::Maybe<HistorySeeder&> seeder = nullptr);
 
   // Why the initial set could not be loaded (every error, file:line:col), empty
   // if it was: the sidecar refuses to start on a bad set.
@@ -35,6 +37,9 @@ class Advisor {
   std::vector<std::string> reload();
 
   void advise(const TaskPlace& place, proto::TaskReport::Builder report);
+  // A flow run started: with a Prefect API, fetch the history other nodes
+  // left if this node has none for its deployment (or flow).
+  void flowOpened(const TaskPlace& place);
   void flowFinished(const std::string& flow, const std::string& deployment,
                     const std::string& flowRunId, uint64_t wallNs, const std::string& state);
   void fillStatus(proto::SidecarStatus::Builder status) const;
@@ -46,6 +51,7 @@ class Advisor {
   Log& log;
   std::string directory;
   History& history;
+  kj::Maybe<HistorySeeder&> seeder;
   std::shared_ptr<const policy::PolicySet> policies;
   std::unique_ptr<policy::Matcher> matcher;  // over *policies
   std::string reloadError;

@@ -166,7 +166,8 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                    seconds(t.getSched().getBlockedIoNs()), " | ", seconds(t.getSched().getSleepNs()),
                    " | ", topFinding(t), " |"));
     rows.add(kj::str(
-        "{\"task\":", jsonQuoted(t.getTaskName()), ",\"task_run_id\":", jsonQuoted(t.getTaskRunId()),
+        "{\"task\":", jsonQuoted(t.getTaskName()), ",\"task_key\":", jsonQuoted(t.getTaskKey()),
+        ",\"task_run_id\":", jsonQuoted(t.getTaskRunId()),
         ",\"state\":", jsonQuoted(stateName(t.getState())), ",\"wall_s\":", fixed(t.getWallNs() / 1e9, 3),
         ",\"cpu_s\":", fixed((cpu.getUserNs() + cpu.getSystemNs()) / 1e9, 3),
         ",\"avg_cores\":", fixed(cpu.getAvgCores(), 3), ",\"p95_cores\":", fixed(cpu.getP95Cores(), 3),

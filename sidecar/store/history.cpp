@@ -97,3 +97,13 @@ std::vector<TaskHistoryKey> History::tasks() {
 }
 
 }  // namespace tracer
+
+namespace tracer {
+
+bool History::knows(const std::string& key) {
+  Statement query(db.get(), "SELECT 1 FROM task_runs WHERE key = ?1 LIMIT 1");
+  query.bind(1, key);
+  return query.step();
+}
+
+}  // namespace tracer

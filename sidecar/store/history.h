@@ -32,6 +32,8 @@ class History {
   std::vector<policy::Observation> recent(const TaskHistoryKey& key, uint32_t limit);
   // Every task with history.
   std::vector<TaskHistoryKey> tasks();
+  // Whether anything is known about a deployment (or flow) key.
+  bool knows(const std::string& key);
 
  private:
   Database db;

@@ -25,8 +25,8 @@ FIXTURE = json.loads((Path(__file__).resolve().parents[1] / "fixtures" /
 KEY_RULE = re.compile(r"^[a-z0-9-]*$")  # prefect/server/schemas/actions.py, ArtifactCreate.key
 
 
-def artifact_create_validator():
-    schema = FIXTURE["paths"]["/artifacts/"]["post"]["content"]["application/json"]["schema"]
+def request_validator(path):
+    schema = FIXTURE["paths"][path]["post"]["content"]["application/json"]["schema"]
     resolver = jsonschema.RefResolver.from_schema(FIXTURE)
     return jsonschema.Draft202012Validator(schema, resolver=resolver,
                                            format_checker=jsonschema.FormatChecker())
@@ -38,8 +38,10 @@ class PrefectApi:
         self.auth_string = auth_string
         self.artifacts: list[dict] = []   # accepted bodies, in order
         self.requests: list[dict] = []    # every request: path, headers, status
-        self.faults: list[tuple[int, dict, str]] = []  # (status, headers, body) for the next requests
-        self._validator = artifact_create_validator()
+        self.faults: list[tuple[int, dict, str]] = []  # (status, headers, body) for the next creates
+        self._validators = {path: request_validator(path)
+                            for path in ["/artifacts/", "/artifacts/filter"]}
+        self.created: list[dict] = []     # the Artifact objects answered, oldest first
         self._lock = threading.Lock()
         self._server: Optional[ThreadingHTTPServer] = None
         self.port = 0
@@ -88,7 +90,8 @@ class PrefectApi:
             return status, reply_headers, body
 
     def _answer(self, path: str, headers: dict, raw: bytes):
-        if path != "/api/artifacts/":
+        route = path[len("/api"):] if path.startswith("/api") else path
+        if route not in self._validators:
             return 404, {}, {"detail": "Not Found"}
         expected = None
         if self.auth_string:
@@ -97,16 +100,18 @@ class PrefectApi:
             expected = "Bearer " + self.api_key
         if expected and headers.get("Authorization") != expected:
             return 401, {}, {"detail": "Unauthorized"}
-        if self.faults:
+        if self.faults and route == "/artifacts/":
             status, reply_headers, body = self.faults.pop(0)
             return status, reply_headers, {"detail": body}
         try:
             body = json.loads(raw)
         except ValueError as error:
             return 422, {}, {"detail": f"invalid JSON: {error}"}
-        errors = sorted(self._validator.iter_errors(body), key=str)
+        errors = sorted(self._validators[route].iter_errors(body), key=str)
         if errors:
             return 422, {}, {"detail": [{"msg": e.message, "loc": list(e.absolute_path)} for e in errors]}
+        if route == "/artifacts/filter":
+            return 200, {}, self._filter(body)
         if body.get("key") is not None and not KEY_RULE.match(body["key"]):
             return 422, {}, {"detail": "Artifact key must only contain lowercase letters, numbers, "
                                        "and dashes."}
@@ -115,4 +120,13 @@ class PrefectApi:
                          "description": None, "data": None}, **body,
                         id=str(uuid.uuid4()), created=now, updated=now)
         self.artifacts.append(body)
+        self.created.append(artifact)
         return 201, {}, artifact
+
+    def _filter(self, body: dict) -> list:
+        """The subset of Prefect's artifact filter Tracer uses: key any_, sort, limit."""
+        keys = ((body.get("artifacts") or {}).get("key") or {}).get("any_")
+        found = [a for a in self.created if keys is None or a["key"] in keys]
+        if body.get("sort", "ID_DESC") in ("CREATED_DESC", "ID_DESC"):
+            found = found[::-1]
+        return found[body.get("offset", 0):][:body.get("limit") or 200]

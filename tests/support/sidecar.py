@@ -61,6 +61,7 @@ def accepts_connections(path: Path) -> bool:
 
 class Sidecar:
     def __init__(self, directory: Path, *args: str, env: Optional[dict] = None) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.socket = directory / "tracer.sock"
         self.state_dir = directory / "state"

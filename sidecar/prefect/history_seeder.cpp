@@ -1,0 +1,101 @@
+#include "prefect/history_seeder.h"
+
+#include <capnp/compat/json.h>
+#include <capnp/message.h>
+#include <kj/debug.h>
+
+#include <ctime>
+
+#include "contract_json.h"
+
+namespace tracer {
+
+namespace {
+
+// Members of a JSON object by name.
+kj::Maybe<capnp::JsonValue::Reader> member(capnp::JsonValue::Reader object, kj::StringPtr name) {
+  if (!object.isObject()) return nullptr;
+  for (auto field: object.getObject()) {
+    if (field.getName() == name) return field.getValue();
+  }
+  return nullptr;
+}
+
+double number(capnp::JsonValue::Reader object, kj::StringPtr name) {
+  KJ_IF_MAYBE(value, member(object, name)) {
+    if (value->isNumber()) return value->getNumber();
+  }
+  return 0;
+}
+
+std::string text(capnp::JsonValue::Reader object, kj::StringPtr name) {
+  KJ_IF_MAYBE(value, member(object, name)) {
+    if (value->isString()) return value->getString().cStr();
+  }
+  return "";
+}
+
+}  // namespace
+
+HistorySeeder::HistorySeeder(Log& log, History& history, PrefectApiClient& api, uint32_t versions)
+    : log(log), history(history), api(api), versions(versions), errorHandler(log),
+      requests(errorHandler) {}
+
+void HistorySeeder::ErrorHandler::taskFailed(kj::Exception&& e) {
+  log.warn(kj::str("shared history unavailable: ", e.getDescription()));
+}
+
+void HistorySeeder::seedIfUnknown(const std::string& historyKey, const std::string& artifactKey) {
+  if (!asked.insert(historyKey).second || history.knows(historyKey)) return;
+  auto filter = kj::str("{\"artifacts\":{\"key\":{\"any_\":[", jsonQuoted(artifactKey.c_str()),
+                        "]}},\"sort\":\"CREATED_DESC\",\"limit\":", versions, "}");
+  requests.add(api.post("/artifacts/filter", kj::mv(filter))
+                   .then([this, historyKey, artifactKey](ApiResponse response) {
+                     KJ_REQUIRE(response.statusCode == 200, "artifact filter refused",
+                                response.statusCode, response.body);
+                     size_t runs = store(historyKey, response.body);
+                     log.info(kj::str("seeded the history of ", historyKey.c_str(), " with ", runs,
+                                      " runs from Prefect (", artifactKey.c_str(), ")"));
+                   }));
+}
+
+size_t HistorySeeder::store(const std::string& historyKey, kj::StringPtr responseJson) {
+  capnp::MallocMessageBuilder message;
+  auto artifacts = message.initRoot<capnp::JsonValue>();
+  capnp::JsonCodec codec;
+  codec.decodeRaw(responseJson, artifacts);
+  KJ_REQUIRE(artifacts.isArray(), "artifact filter did not answer a list");
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  int64_t nowNs = int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
+  size_t stored = 0;
+  auto list = artifacts.getArray();
+  // Newest first: older versions get earlier times, all before anything local.
+  for (size_t i = list.size(); i-- > 0;) {
+    KJ_IF_MAYBE(data, member(list[i], "data")) {
+      if (!data->isString()) continue;
+      capnp::MallocMessageBuilder rowsMessage;
+      auto rows = rowsMessage.initRoot<capnp::JsonValue>();
+      codec.decodeRaw(data->getString(), rows);
+      if (!rows.isArray()) continue;
+      for (auto row: rows.getArray()) {
+        policy::Observation o;
+        o.task = text(row, "task");
+        o.finishedAtNs = nowNs - int64_t(i + 1) * 1000000000;
+        o.wallNs = number(row, "wall_s") * 1e9;
+        o.cpuNs = number(row, "cpu_s") * 1e9;
+        o.p95Cores = number(row, "p95_cores");
+        o.peakRssBytes = number(row, "peak_rss_bytes");
+        o.oomKills = number(row, "oom_kills");
+        o.allocatedCores = number(row, "allocated_cores");
+        o.allocatedBytes = number(row, "allocated_bytes");
+        std::string taskKey = text(row, "task_key");
+        history.recordTask(TaskHistoryKey{historyKey, taskKey.empty() ? o.task : taskKey}, o);
+        ++stored;
+      }
+    }
+  }
+  return stored;
+}
+
+}  // namespace tracer

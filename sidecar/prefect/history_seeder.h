@@ -1,0 +1,47 @@
+#pragma once
+// Shared history across nodes: the table artifact each flow run leaves in
+// Prefect is also its machine-readable history. When a flow run starts for a
+// deployment (or flow) this node knows nothing about, the seeder reads the
+// last versions of that key's table artifact (POST /artifacts/filter) and
+// fills the local history with their rows, so recommendations do not start
+// from zero on a new worker. It runs in the background; a task that finishes
+// before the answer arrives is advised from what was there.
+
+#include <kj/async.h>
+
+#include <set>
+#include <string>
+
+#include "ops/log.h"
+#include "prefect/api_client.h"
+#include "store/history.h"
+
+namespace tracer {
+
+class HistorySeeder {
+ public:
+  HistorySeeder(Log& log, History& history, PrefectApiClient& api, uint32_t versions);
+
+  // `historyKey`: the deployment name, or "flow:<name>"; `artifactKey`: its table artifact.
+  void seedIfUnknown(const std::string& historyKey, const std::string& artifactKey);
+
+ private:
+  class ErrorHandler final: public kj::TaskSet::ErrorHandler {
+   public:
+    explicit ErrorHandler(Log& log): log(log) {}
+    void taskFailed(kj::Exception&& e) override;
+    Log& log;
+  };
+
+  size_t store(const std::string& historyKey, kj::StringPtr responseJson);
+
+  Log& log;
+  History& history;
+  PrefectApiClient& api;
+  uint32_t versions;
+  std::set<std::string> asked;  // once per key and process: a miss is not retried every run
+  ErrorHandler errorHandler;
+  kj::TaskSet requests;
+};
+
+}  // namespace tracer
