@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import threading
-from typing import Any, Iterator, Optional
+from typing import Any, ContextManager, Iterator, Optional
 
 from prefect_tracer import _native
 
@@ -23,6 +23,18 @@ START_WAIT_MS = 2
 FINISH_WAIT_MS = 5
 # Once, when the client is created: gives a local sidecar time to accept.
 CONNECT_WAIT_MS = 50
+
+
+@contextlib.contextmanager
+def _finishing(scope: Any) -> Iterator[Any]:
+    """Yields a task or flow scope and finishes it: `completed`, or `failed`
+    when the block raises (the exception propagates unchanged)."""
+    state = "failed"
+    try:
+        yield scope
+        state = "completed"
+    finally:
+        scope.finish(state)
 
 
 class TaskScope:
@@ -61,23 +73,16 @@ class FlowScope:
         return self._client._start_task(
             self._handle, dict(info, task_run_id=task_run_id, task_name=task_name, tags=list(tags)))
 
-    @contextlib.contextmanager
     def task(
         self,
         task_run_id: str,
         task_name: str = "",
         tags: tuple[str, ...] | list[str] = (),
         **info: Any,
-    ) -> Iterator[TaskScope]:
+    ) -> ContextManager[TaskScope]:
         """`start_task` for a block: the task ends `completed`, or `failed` if
         the block raises (the exception propagates unchanged)."""
-        scope = self.start_task(task_run_id, task_name, tags, **info)
-        state = "failed"
-        try:
-            yield scope
-            state = "completed"
-        finally:
-            scope.finish(state)
+        return _finishing(self.start_task(task_run_id, task_name, tags, **info))
 
     def finish(self, state: str = "completed") -> None:
         """Ends the flow run. Safe to call once; never raises."""
@@ -136,17 +141,11 @@ class SidecarClient:
         return FlowScope(self, self._open_flow(dict(info, flow_run_id=flow_run_id,
                                                     flow_name=flow_name)))
 
-    @contextlib.contextmanager
-    def flow_run(self, flow_run_id: str, flow_name: str = "", **info: Any) -> Iterator[FlowScope]:
+    def flow_run(self, flow_run_id: str, flow_name: str = "",
+                 **info: Any) -> ContextManager[FlowScope]:
         """`open_flow_run` for a block: the run ends `completed`, or `failed`
         if the block raises."""
-        scope = self.open_flow_run(flow_run_id, flow_name, **info)
-        state = "failed"
-        try:
-            yield scope
-            state = "completed"
-        finally:
-            scope.finish(state)
+        return _finishing(self.open_flow_run(flow_run_id, flow_name, **info))
 
     # The calls below never raise: a failure is a warning (once) and a None.
 
