@@ -207,6 +207,10 @@ class SidecarMain {
     limits.nestingLimit = 16;
     ConnectionListener listener(services, kj::mv(receiver), limits);
 
+    kj::Promise<void> watchdog = kj::NEVER_DONE;
+    KJ_IF_MAYBE(interval, watchdogInterval()) {
+      watchdog = keepWatchdogFed(io.provider->getTimer(), *interval).eagerlyEvaluate(nullptr);
+    }
     auto status = kj::str("serving on ", where, "; collector ", collector->name());
     log.info(kj::str("tracer-sidecar ", TRACER_VERSION, " ", status));
     notifySystemd(kj::str("READY=1\nSTATUS=", status));
@@ -221,6 +225,13 @@ class SidecarMain {
     notifySystemd("STOPPING=1");
     log.info(kj::str("stopping on signal ", signo, " (", strsignal(signo), ")"));
     return true;
+  }
+
+  // The event loop itself pets the watchdog: if it stalls, systemd restarts us.
+  static kj::Promise<void> keepWatchdogFed(kj::Timer& timer, kj::Duration interval) {
+    notifySystemd("WATCHDOG=1");
+    return timer.afterDelay(interval).then(
+        [&timer, interval]() { return keepWatchdogFed(timer, interval); });
   }
 
   static kj::Promise<void> reloadOnHangup(kj::UnixEventPort& events, Advisor& advisor) {

@@ -19,3 +19,13 @@ kj::Maybe<int> socketFromSystemd() {
 void notifySystemd(kj::StringPtr state) { sd_notify(0, state.cStr()); }
 
 }  // namespace tracer
+
+namespace tracer {
+
+kj::Maybe<kj::Duration> watchdogInterval() {
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(/*unset_environment=*/0, &usec) <= 0 || usec == 0) return nullptr;
+  return static_cast<int64_t>(usec / 2) * kj::MICROSECONDS;
+}
+
+}  // namespace tracer

@@ -5,6 +5,7 @@
 
 #include <kj/common.h>
 #include <kj/string.h>
+#include <kj/time.h>
 
 namespace tracer {
 
@@ -14,5 +15,8 @@ kj::Maybe<int> socketFromSystemd();
 
 // sd_notify(3) with state lines such as "READY=1\nSTATUS=...".
 void notifySystemd(kj::StringPtr state);
+
+// How often to send WATCHDOG=1 (half of WatchdogSec), when systemd asked for it.
+kj::Maybe<kj::Duration> watchdogInterval();
 
 }  // namespace tracer

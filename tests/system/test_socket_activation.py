@@ -39,3 +39,21 @@ def test_socket_activation_and_readiness(tmp_path):
         notifications.close()
     stopping = notifications_text = (tmp_path / "sidecar.log").read_text()
     assert "stopping on signal 15" in stopping
+
+
+def test_the_event_loop_pets_the_systemd_watchdog(tmp_path):
+    notify_path = tmp_path / "notify"
+    notifications = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notifications.bind(str(notify_path))
+    notifications.settimeout(10)
+    import os
+    from sidecar import Sidecar
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify_path), WATCHDOG_USEC="200000")
+    sidecar = Sidecar(tmp_path, env=env).start()
+    try:
+        received = [notifications.recv(4096).decode() for _ in range(4)]
+        assert sum("WATCHDOG=1" in r for r in received) >= 3  # every 100 ms
+        assert any("READY=1" in r for r in received)
+    finally:
+        assert sidecar.stop() == 0
+        notifications.close()
