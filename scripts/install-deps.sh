@@ -16,6 +16,7 @@ packages=(
   python3-jsonschema python3-yaml           # the policy JSON Schema test
   util-linux passwd                         # unshare, runuser, useradd in the tests
   chromium                                  # renders artifacts as Prefect's UI would (tests/browser)
+  prometheus                                # promtool checks the /metrics format
 )
 
 missing=()

@@ -17,6 +17,7 @@
 #include "observe/attribution_table.h"
 #include "observe/bpf_collector.h"
 #include "ops/log.h"
+#include "ops/metrics_endpoint.h"
 #include "ops/systemd.h"
 #include "ops/unix_socket.h"
 #include "rpc/connection_listener.h"
@@ -64,6 +65,8 @@ class SidecarMain {
                           "Where artifacts go (default: $PREFECT_API_URL; without one they stay "
                           "local). Credentials: PREFECT_API_AUTH_STRING, PREFECT_API_KEY or "
                           "PREFECT_API_KEY_FILE.")
+        .addOptionWithArg({"metrics-listen"}, KJ_BIND_METHOD(*this, setMetricsListen),
+                          "<host:port>", "Serve Prometheus metrics at http://HOST:PORT/metrics.")
         .addOptionWithArg({"history-runs"}, KJ_BIND_METHOD(*this, setHistoryRuns), "<n>",
                           "Runs kept per task in the history (default 200).")
         .addOptionWithArg({"max-tracked-threads"}, KJ_BIND_METHOD(*this, setMaxThreads), "<n>",
@@ -106,6 +109,10 @@ class SidecarMain {
   }
   kj::MainBuilder::Validity setPrefectApiUrl(kj::StringPtr value) {
     prefectApiUrl = kj::str(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setMetricsListen(kj::StringPtr value) {
+    metricsListen = kj::str(value);
     return true;
   }
   kj::MainBuilder::Validity setHistoryRuns(kj::StringPtr value) {
@@ -152,8 +159,8 @@ class SidecarMain {
     kj::Maybe<kj::Own<ArtifactDelivery>> delivery;
     kj::Maybe<kj::Own<HistorySeeder>> seeder;
     KJ_IF_MAYBE(settings, prefectApiFromEnvironment(prefectApiUrl)) {
-      log.info(kj::str("artifacts go to the Prefect API at ", settings->describe()));
-      auto& client = *api.emplace(kj::heap<PrefectApiClient>(io, kj::mv(*settings)));
+      log.info(kj::str("artifacts go to the Prefect API at ", (*settings)->describe()));
+      auto& client = *api.emplace(kj::heap<PrefectApiClient>(io, kj::mv(**settings)));
       delivery = kj::heap<ArtifactDelivery>(log, outbox, io.provider->getTimer(), client);
       seeder = kj::heap<HistorySeeder>(log, history, client, SEED_VERSIONS);
     } else {
@@ -207,6 +214,19 @@ class SidecarMain {
     limits.nestingLimit = 16;
     ConnectionListener listener(services, kj::mv(receiver), limits);
 
+    kj::HttpHeaderTable metricsHeaders;
+    MetricsEndpoint metrics(services, metricsHeaders);
+    kj::HttpServer metricsServer(io.provider->getTimer(), metricsHeaders, metrics);
+    kj::Maybe<kj::Own<kj::ConnectionReceiver>> metricsPort;
+    kj::Promise<void> servingMetrics = kj::NEVER_DONE;
+    if (metricsListen.size() > 0) {
+      auto address = io.provider->getNetwork().parseAddress(metricsListen).wait(io.waitScope);
+      auto& port = *metricsPort.emplace(address->listen());
+      servingMetrics = metricsServer.listenHttp(port).eagerlyEvaluate([&log](kj::Exception&& e) {
+        log.error(kj::str("metrics endpoint stopped: ", e.getDescription()));
+      });
+      log.info(kj::str("metrics at http://", metricsListen, "/metrics"));
+    }
     kj::Promise<void> watchdog = kj::NEVER_DONE;
     KJ_IF_MAYBE(interval, watchdogInterval()) {
       watchdog = keepWatchdogFed(io.provider->getTimer(), *interval).eagerlyEvaluate(nullptr);
@@ -266,6 +286,7 @@ class SidecarMain {
   kj::String forcedCollector = kj::str("");
   std::string policiesDir;
   kj::String prefectApiUrl = kj::str("");
+  kj::String metricsListen = kj::str("");
   uint32_t historyRuns = 200;
   BpfSettings bpfSettings{THREADS_MAX_ENTRIES, TASK_COUNTERS_MAX_ENTRIES, 100 * 1000 * 1000};
   bool verbose = false;

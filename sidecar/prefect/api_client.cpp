@@ -36,10 +36,11 @@ kj::String PrefectApiSettings::describe() const {
   return kj::str(url, " (", auth, ")");
 }
 
-kj::Maybe<PrefectApiSettings> prefectApiFromEnvironment(kj::StringPtr urlFlag) {
+kj::Maybe<kj::Own<PrefectApiSettings>> prefectApiFromEnvironment(kj::StringPtr urlFlag) {
   kj::Maybe<kj::String> url = urlFlag.size() ? kj::str(urlFlag) : environment("PREFECT_API_URL");
   KJ_IF_MAYBE(u, url) {
-    PrefectApiSettings settings;
+    auto result = kj::heap<PrefectApiSettings>();
+    auto& settings = *result;
     settings.url = u->endsWith("/") ? kj::str(u->slice(0, u->size() - 1)) : kj::mv(*u);
     KJ_IF_MAYBE(auth, environment("PREFECT_API_AUTH_STRING")) {
       settings.authorization = kj::str("Basic ", kj::encodeBase64(auth->asBytes()));
@@ -50,7 +51,7 @@ kj::Maybe<PrefectApiSettings> prefectApiFromEnvironment(kj::StringPtr urlFlag) {
       auto file = fs->getRoot().openFile(fs->getCurrentPath().eval(*path));
       settings.authorization = kj::str("Bearer ", trimmed(file->readAllText()));
     }
-    return kj::mv(settings);
+    return kj::mv(result);
   }
   return nullptr;
 }

@@ -18,7 +18,7 @@ struct PrefectApiSettings {
 };
 
 // From --prefect-api-url (when given) and the environment; nothing when no URL is set.
-kj::Maybe<PrefectApiSettings> prefectApiFromEnvironment(kj::StringPtr urlFlag);
+kj::Maybe<kj::Own<PrefectApiSettings>> prefectApiFromEnvironment(kj::StringPtr urlFlag);
 
 struct ApiResponse {
   unsigned statusCode;

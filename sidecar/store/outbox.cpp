@@ -87,6 +87,13 @@ size_t Outbox::pending() {
   return query.step() ? query.integer(0) : 0;
 }
 
+std::map<std::string, uint64_t> Outbox::countsByStatus() {
+  Statement query(db.get(), "SELECT status, COUNT(*) FROM outbox GROUP BY status");
+  std::map<std::string, uint64_t> counts;
+  while (query.step()) counts[query.text(0)] = query.integer(1);
+  return counts;
+}
+
 std::vector<OutboxEntry> Outbox::list(size_t limit) {
   auto sql = std::string("SELECT ") + COLUMNS + " FROM outbox WHERE ?1 = ?1 ORDER BY id DESC LIMIT ?2";
   return select(sql.c_str(), 0, int64_t(limit));

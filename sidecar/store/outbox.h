@@ -4,6 +4,7 @@
 // resumes where delivery stopped. Without a Prefect API the artifacts stay
 // here as `local` and tracerctl shows them.
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ class Outbox {
   void park(int64_t id, const std::string& error);
   size_t retryParked(int64_t nowNs);
   size_t pending();
+  std::map<std::string, uint64_t> countsByStatus();
 
   // Newest first.
   std::vector<OutboxEntry> list(size_t limit);
