@@ -247,6 +247,7 @@ void AttributionTable::sample() {
     }
   }
   updateLingering();
+  advisor.flush();
 }
 
 void AttributionTable::threadExited(const ThreadExit& exit) {

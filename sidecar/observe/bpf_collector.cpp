@@ -180,11 +180,11 @@ class BpfCollector final: public Collector {
   }
 
   TaskTotals lingering(uint32_t slot) override {
+    // The kernel keeps the count of the task's spawned processes still alive:
+    // no walk over the threads map (whose cost grows with its size, not its use).
     TaskTotals totals;
     bpf_map__lookup_elem(counters, &slot, sizeof(slot), &totals.kernel, sizeof(totals.kernel), 0);
-    forEachThread([&](uint32_t tid, const thread_state& state) {
-      if (state.slot == slot && tid == state.tgid) ++totals.outlivingProcesses;
-    });
+    totals.outlivingProcesses = totals.kernel.live_processes;
     return totals;
   }
 

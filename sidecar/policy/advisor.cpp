@@ -176,6 +176,12 @@ void Advisor::flowFinished(const std::string& flow, const std::string& deploymen
   }
 }
 
+void Advisor::flush() {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { history.flush(); })) {
+    log.error(kj::str("cannot write the history: ", e->getDescription()));
+  }
+}
+
 void Advisor::fillStatus(proto::SidecarStatus::Builder status) const {
   status.setPolicies(kj::str(policies->policies.size(), " from ",
                              directory.empty() ? "(built in)" : directory.c_str()));

@@ -43,6 +43,8 @@ class Advisor {
   void flowFinished(const std::string& flow, const std::string& deployment,
                     const std::string& flowRunId, uint64_t wallNs, const std::string& state);
   void fillStatus(proto::SidecarStatus::Builder status) const;
+  // Commits the runs recorded since the last call (see History::flush).
+  void flush();
   void recommendations(const std::string& flowPattern,
                        capnp::Orphanage orphanage,
                        capnp::Orphan<capnp::List<proto::TaskRecommendation>>& out);

@@ -21,7 +21,32 @@ History::History(const std::string& path, uint32_t keepRuns)
             wall_ns INTEGER, state TEXT))");
 }
 
+History::~History() {
+  if (batchOpen) sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr);
+}
+
+void History::beginBatch() {
+  if (batchOpen) return;
+  exec(db.get(), "BEGIN");
+  batchOpen = true;
+}
+
+void History::flush() {
+  if (!batchOpen) return;
+  // Retention: the newest keepRuns runs of each task recorded since the last flush.
+  for (auto& id: touched) {
+    Statement prune(db.get(), R"(DELETE FROM task_runs WHERE key = ?1 AND task = ?2 AND rowid NOT IN
+        (SELECT rowid FROM task_runs WHERE key = ?1 AND task = ?2
+         ORDER BY finished_at_ns DESC LIMIT ?3))");
+    prune.bind(1, id.first).bind(2, id.second).bind(3, int64_t(keepRuns)).step();
+  }
+  touched.clear();
+  batchOpen = false;
+  exec(db.get(), "COMMIT");
+}
+
 void History::recordTask(const TaskHistoryKey& key, const policy::Observation& r) {
+  beginBatch();
   std::string tags;
   for (auto& tag: r.tags) tags += (tags.empty() ? "" : ",") + tag;
   Statement insert(db.get(), R"(INSERT INTO task_runs VALUES
@@ -35,11 +60,13 @@ void History::recordTask(const TaskHistoryKey& key, const policy::Observation& r
       .bind(17, int64_t(r.oomKills)).bind(18, int64_t(r.shortLived)).bind(19, r.allocatedCores)
       .bind(20, int64_t(r.allocatedBytes)).bind(21, r.workPoolType);
   insert.step();
-  // Retention: the newest keepRuns runs of this task.
-  Statement prune(db.get(), R"(DELETE FROM task_runs WHERE key = ?1 AND task = ?2 AND rowid NOT IN
-      (SELECT rowid FROM task_runs WHERE key = ?1 AND task = ?2
-       ORDER BY finished_at_ns DESC LIMIT ?3))");
-  prune.bind(1, key.key).bind(2, key.task).bind(3, int64_t(keepRuns)).step();
+  auto id = std::make_pair(key.key, key.task);
+  touched.insert(id);
+  auto cached = cache.find(id);
+  if (cached != cache.end()) {
+    cached->second.push_back(r);
+    while (cached->second.size() > keepRuns) cached->second.pop_front();
+  }
 }
 
 void History::recordFlow(const std::string& key, const std::string& flowRunId,
@@ -50,6 +77,18 @@ void History::recordFlow(const std::string& key, const std::string& flowRunId,
 }
 
 std::vector<policy::Observation> History::recent(const TaskHistoryKey& key, uint32_t limit) {
+  auto id = std::make_pair(key.key, key.task);
+  auto cached = cache.find(id);
+  if (cached == cache.end()) {
+    auto runs = load(key, keepRuns);
+    cached = cache.emplace(id, std::deque<policy::Observation>(runs.begin(), runs.end())).first;
+  }
+  auto& runs = cached->second;
+  size_t take = std::min<size_t>(limit, runs.size());
+  return std::vector<policy::Observation>(runs.end() - take, runs.end());
+}
+
+std::vector<policy::Observation> History::load(const TaskHistoryKey& key, uint32_t limit) {
   Statement query(db.get(), R"(SELECT * FROM (SELECT finished_at_ns, flow, task_name, deployment,
       work_pool, tags, wall_ns, cpu_ns, p95_cores, max_cores, runqueue_ns, blocked_io_ns,
       sleep_ns, peak_rss_bytes, oom_kills, short_lived, allocated_cores, allocated_bytes,
