@@ -82,11 +82,6 @@ size_t Outbox::retryParked(int64_t nowNs) {
   return sqlite3_changes(db.get());
 }
 
-size_t Outbox::pending() {
-  Statement query(db.get(), "SELECT COUNT(*) FROM outbox WHERE status = 'pending'");
-  return query.step() ? query.integer(0) : 0;
-}
-
 std::map<std::string, uint64_t> Outbox::countsByStatus() {
   Statement query(db.get(), "SELECT status, COUNT(*) FROM outbox GROUP BY status");
   std::map<std::string, uint64_t> counts;

@@ -35,7 +35,6 @@ class Outbox {
   void retryLater(int64_t id, int64_t atNs, const std::string& error);
   void park(int64_t id, const std::string& error);
   size_t retryParked(int64_t nowNs);
-  size_t pending();
   std::map<std::string, uint64_t> countsByStatus();
 
   // Newest first.
