@@ -63,8 +63,8 @@ PrefectApiClient::PrefectApiClient(kj::AsyncIoContext& io, PrefectApiSettings se
       apiVersionHeader(headerBuilder.add("X-PREFECT-API-VERSION")),
       retryAfterHeader(headerBuilder.add("Retry-After")),
       headerTable(headerBuilder.build()),
-      tlsNetwork(tls.wrapNetwork(io.provider->getNetwork())),
-      http(kj::newHttpClient(timer, *headerTable, io.provider->getNetwork(), *tlsNetwork)) {}
+      network(io.provider->getNetwork()),
+      tlsNetwork(tls.wrapNetwork(network)) {}
 
 kj::Promise<ApiResponse> PrefectApiClient::post(kj::StringPtr path, kj::String json) {
   kj::HttpHeaders headers(*headerTable);
@@ -72,6 +72,7 @@ kj::Promise<ApiResponse> PrefectApiClient::post(kj::StringPtr path, kj::String j
   headers.set(apiVersionHeader, PREFECT_API_VERSION);
   KJ_IF_MAYBE(auth, api.authorization) { headers.set(authorizationHeader, *auth); }
   auto url = kj::str(api.url, path);
+  auto http = kj::newHttpClient(timer, *headerTable, network, *tlsNetwork);
   auto request = http->request(kj::HttpMethod::POST, url, headers, json.size());
   auto sent = request.body->write(json.begin(), json.size()).attach(kj::mv(request.body), kj::mv(json));
   auto answered = request.response.then([this](kj::HttpClient::Response&& response) {
@@ -89,7 +90,7 @@ kj::Promise<ApiResponse> PrefectApiClient::post(kj::StringPtr path, kj::String j
   });
   return timer.timeoutAfter(REQUEST_TIMEOUT, sent.then([answered = kj::mv(answered)]() mutable {
     return kj::mv(answered);
-  }));
+  })).attach(kj::mv(http));
 }
 
 }  // namespace tracer

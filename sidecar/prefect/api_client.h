@@ -1,6 +1,9 @@
 #pragma once
 // The Prefect REST API as Tracer uses it: JSON POSTs over kj::HttpClient on the
 // sidecar's event loop, https through kj-tls with the system trust store.
+// Each request gets its own connection: requests are few (artifacts per flow
+// run), and a pooled keep-alive connection the server has meanwhile closed
+// (HTTP/1.0 servers, idle timeouts, proxies) would fail the next request.
 // Credentials (DESIGN.md, "Auth"): PREFECT_API_AUTH_STRING -> Basic (takes
 // precedence, self-hosted), else PREFECT_API_KEY (or the file named by
 // PREFECT_API_KEY_FILE) -> Bearer (Prefect Cloud). They are never logged.
@@ -45,8 +48,8 @@ class PrefectApiClient {
   kj::HttpHeaderId retryAfterHeader;
   kj::Own<kj::HttpHeaderTable> headerTable;
   kj::TlsContext tls;
+  kj::Network& network;
   kj::Own<kj::Network> tlsNetwork;
-  kj::Own<kj::HttpClient> http;
 };
 
 }  // namespace tracer
