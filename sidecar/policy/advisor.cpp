@@ -2,13 +2,14 @@
 
 #include <kj/debug.h>
 
-#include <ctime>
 
 #include "policy/detectors.h"
 #include "policy/matcher.h"
 #include "policy/policy_loader.h"
 #include "policy/recommendation.h"
 #include "report/flow_artifacts.h"
+
+#include "ops/wall_clock.h"
 
 namespace tracer {
 
@@ -28,12 +29,6 @@ std::string joined(const std::vector<policy::Diagnostic>& errors) {
   std::string text;
   for (auto& e: errors) text += (text.empty() ? "" : "\n") + e.text();
   return text;
-}
-
-int64_t realtimeNs() {
-  timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  return int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
 }
 
 TaskHistoryKey historyKey(const TaskPlace& place) {
@@ -111,6 +106,7 @@ std::vector<std::string> Advisor::reload() {
   std::vector<std::string> errors;
   for (auto& e: loaded.errors) errors.push_back(e.text());
   if (!loaded.ok()) {
+    ++reloads.refused;
     reloadError = joined(loaded.errors);
     log.error(kj::str("policy reload refused, keeping the previous ", policies->policies.size(),
                       " policies:\n", reloadError.c_str()));
@@ -119,6 +115,7 @@ std::vector<std::string> Advisor::reload() {
   policies = std::make_shared<const policy::PolicySet>(std::move(loaded.set));
   matcher = std::make_unique<policy::Matcher>(*policies);
   reloadError.clear();
+  ++reloads.applied;
   log.info(kj::str("reloaded ", policies->policies.size(), " policies from ", directory.c_str()));
   return errors;
 }

@@ -43,6 +43,11 @@ class Advisor {
   void flowFinished(const std::string& flow, const std::string& deployment,
                     const std::string& flowRunId, uint64_t wallNs, const std::string& state);
   void fillStatus(proto::SidecarStatus::Builder status) const;
+  struct ReloadCounts {
+    uint64_t applied = 0;
+    uint64_t refused = 0;
+  };
+  ReloadCounts reloadCounts() const { return reloads; }
   // Commits the runs recorded since the last call (see History::flush).
   void flush();
   void recommendations(const std::string& flowPattern,
@@ -58,6 +63,7 @@ class Advisor {
   std::unique_ptr<policy::Matcher> matcher;  // over *policies
   std::string reloadError;
   std::string startupProblem;
+  ReloadCounts reloads;
 };
 
 }  // namespace tracer

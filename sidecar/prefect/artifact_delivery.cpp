@@ -1,10 +1,17 @@
 #include "prefect/artifact_delivery.h"
 
+#include <capnp/compat/json.h>
+#include <capnp/message.h>
 #include <kj/debug.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <ctime>
+
+#include "contract_json.h"
+#include "prefect/json_fields.h"
+#include "report/flow_artifacts.h"
+
+#include "ops/wall_clock.h"
 
 namespace tracer {
 
@@ -12,12 +19,8 @@ namespace {
 
 constexpr int64_t FIRST_RETRY_NS = 1000000000;       // 1 s
 constexpr int64_t LONGEST_RETRY_NS = 60 * 1000000000ll;
-
-int64_t realtimeNs() {
-  timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  return int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
-}
+// Versions of one key for one flow run: normally one, a few after retries.
+constexpr uint32_t FOUND_LIMIT = 50;
 
 }  // namespace
 
@@ -28,6 +31,10 @@ ArtifactDelivery::ArtifactDelivery(Log& log, Outbox& outbox, kj::Timer& timer,
 void ArtifactDelivery::wake() {
   KJ_IF_MAYBE(fulfiller, woken) { (*fulfiller)->fulfill(); }
   woken = nullptr;
+}
+
+bool ArtifactDelivery::hasDue() {
+  return !outbox.due(realtimeNs(), 1).empty();
 }
 
 kj::Promise<void> ArtifactDelivery::run() {
@@ -46,18 +53,64 @@ kj::Promise<void> ArtifactDelivery::run() {
 }
 
 void ArtifactDelivery::retry(const OutboxEntry& entry, kj::Maybe<uint64_t> notBeforeSeconds,
-                             kj::StringPtr why) {
+                             kj::StringPtr why, bool answered) {
   int64_t backoff = std::min(LONGEST_RETRY_NS, FIRST_RETRY_NS << std::min<uint32_t>(entry.attempts, 6));
   backoff = backoff / 2 + (rand() % (backoff / 2 + 1));  // jitter: between half and all of it
   KJ_IF_MAYBE(seconds, notBeforeSeconds) {
     backoff = std::max<int64_t>(backoff, int64_t(*seconds) * 1000000000);
   }
-  outbox.retryLater(entry.id, realtimeNs() + backoff, why.cStr());
+  outbox.retryLater(entry.id, realtimeNs() + backoff, why.cStr(), answered);
+  ++tally.retried;
   log.warn(kj::str("artifact ", entry.key.c_str(), " not delivered (", why, "); retrying in ",
-                   backoff / 1000000, " ms"));
+                   backoff / 1000000, " ms"),
+           {entry.flowRunId.c_str(), nullptr});
 }
 
 kj::Promise<void> ArtifactDelivery::deliver(OutboxEntry entry) {
+  if (!entry.inFlight || entry.artifactId.empty()) return send(kj::mv(entry));
+  // An earlier attempt went out and was never answered: Prefect may have it.
+  return alreadyStored(entry).then(
+      [this, entry](bool stored) mutable -> kj::Promise<void> {
+        if (!stored) return send(kj::mv(entry));
+        outbox.delivered(entry.id);
+        ++tally.foundDelivered;
+        log.info(kj::str("artifact ", entry.key.c_str(), " was stored by an unanswered attempt; "
+                         "not sending it again"),
+                 {entry.flowRunId.c_str(), nullptr});
+        return kj::READY_NOW;
+      },
+      [this, entry](kj::Exception&& e) {
+        retry(entry, nullptr, kj::str("cannot tell whether an earlier attempt arrived: ",
+                                      e.getDescription()), false);
+      });
+}
+
+kj::Promise<bool> ArtifactDelivery::alreadyStored(const OutboxEntry& entry) {
+  // Versions of this key for this flow run; ours carries our artifact id.
+  auto flowRun = isUuid(entry.flowRunId.c_str())
+      ? kj::str(",\"flow_run_id\":{\"any_\":[", jsonQuoted(entry.flowRunId.c_str()), "]}")
+      : kj::str("");
+  auto filter = kj::str("{\"artifacts\":{\"key\":{\"any_\":[", jsonQuoted(entry.key.c_str()), "]}",
+                        flowRun, "},\"sort\":\"CREATED_DESC\",\"limit\":", FOUND_LIMIT, "}");
+  auto artifactId = entry.artifactId;
+  return api.post("/artifacts/filter", kj::mv(filter))
+      .then([artifactId](ApiResponse response) {
+        KJ_REQUIRE(response.statusCode == 200, "artifact filter refused", response.statusCode);
+        capnp::MallocMessageBuilder message;
+        auto artifacts = message.initRoot<capnp::JsonValue>();
+        capnp::JsonCodec().decodeRaw(response.body, artifacts);
+        KJ_REQUIRE(artifacts.isArray(), "artifact filter did not answer a list");
+        for (auto artifact: artifacts.getArray()) {
+          KJ_IF_MAYBE(metadata, member(artifact, "metadata_")) {
+            if (text(*metadata, "tracer_artifact_id") == artifactId) return true;
+          }
+        }
+        return false;
+      });
+}
+
+kj::Promise<void> ArtifactDelivery::send(OutboxEntry entry) {
+  outbox.markInFlight(entry.id);
   auto body = kj::str(entry.body.c_str());
   return api.post("/artifacts/", kj::mv(body))
       .then(
@@ -65,18 +118,23 @@ kj::Promise<void> ArtifactDelivery::deliver(OutboxEntry entry) {
             unsigned status = response.statusCode;
             if (status >= 200 && status < 300) {
               outbox.delivered(entry.id);
-              log.debug(kj::str("artifact ", entry.key.c_str(), " delivered"));
+              ++tally.delivered;
+              log.debug(kj::str("artifact ", entry.key.c_str(), " delivered"),
+                        {entry.flowRunId.c_str(), nullptr});
             } else if (status == 429 || status >= 500) {
-              retry(entry, response.retryAfterSeconds, kj::str("HTTP ", status));
+              retry(entry, response.retryAfterSeconds, kj::str("HTTP ", status), true);
             } else {
               auto why = kj::str("HTTP ", status, ": ", response.body);
               outbox.park(entry.id, why.cStr());
+              ++tally.parked;
               log.error(kj::str("artifact ", entry.key.c_str(), " refused by Prefect and parked: ",
-                                why));
+                                why),
+                        {entry.flowRunId.c_str(), nullptr});
             }
           },
           [this, entry](kj::Exception&& e) {
-            retry(entry, nullptr, e.getDescription());
+            // No answer: Prefect may or may not have stored it.
+            retry(entry, nullptr, e.getDescription(), false);
           });
 }
 

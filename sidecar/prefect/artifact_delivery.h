@@ -3,8 +3,10 @@
 // 2xx: delivered. Network errors, timeouts, 5xx and 429 (honouring
 // Retry-After): retried with exponential backoff and jitter. Any other 4xx:
 // parked with Prefect's answer logged (tracerctl outbox --retry-parked puts it
-// back in line). At least once: a crash after Prefect stored an artifact but
-// before the outbox recorded it sends that artifact again, adding one version.
+// back in line). Exactly one version per artifact in Prefect: an attempt that
+// got no answer (a crash, a timeout) is followed by a check (/artifacts/filter
+// on its key and flow run, looking for its metadata_.tracer_artifact_id)
+// before the artifact is sent again.
 
 #include <kj/async.h>
 #include <kj/timer.h>
@@ -21,16 +23,29 @@ class ArtifactDelivery {
 
   kj::Promise<void> run();
   void wake();  // something new is in the outbox
+  bool hasDue();  // an artifact is waiting to be sent now (or being sent)
+
+  struct Counts {
+    uint64_t delivered = 0;
+    uint64_t retried = 0;         // 429, 5xx, network errors
+    uint64_t parked = 0;          // refused by Prefect
+    uint64_t foundDelivered = 0;  // an unanswered attempt had in fact been stored
+  };
+  const Counts& counts() const { return tally; }
 
  private:
   kj::Promise<void> deliver(OutboxEntry entry);
-  void retry(const OutboxEntry& entry, kj::Maybe<uint64_t> notBeforeSeconds, kj::StringPtr why);
+  kj::Promise<bool> alreadyStored(const OutboxEntry& entry);
+  kj::Promise<void> send(OutboxEntry entry);
+  void retry(const OutboxEntry& entry, kj::Maybe<uint64_t> notBeforeSeconds, kj::StringPtr why,
+             bool answered);
 
   Log& log;
   Outbox& outbox;
   kj::Timer& timer;
   PrefectApiClient& api;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> woken;
+  Counts tally;
 };
 
 }  // namespace tracer

@@ -4,38 +4,12 @@
 #include <capnp/message.h>
 #include <kj/debug.h>
 
-#include <ctime>
 
 #include "contract_json.h"
+#include "ops/wall_clock.h"
+#include "prefect/json_fields.h"
 
 namespace tracer {
-
-namespace {
-
-// Members of a JSON object by name.
-kj::Maybe<capnp::JsonValue::Reader> member(capnp::JsonValue::Reader object, kj::StringPtr name) {
-  if (!object.isObject()) return nullptr;
-  for (auto field: object.getObject()) {
-    if (field.getName() == name) return field.getValue();
-  }
-  return nullptr;
-}
-
-double number(capnp::JsonValue::Reader object, kj::StringPtr name) {
-  KJ_IF_MAYBE(value, member(object, name)) {
-    if (value->isNumber()) return value->getNumber();
-  }
-  return 0;
-}
-
-std::string text(capnp::JsonValue::Reader object, kj::StringPtr name) {
-  KJ_IF_MAYBE(value, member(object, name)) {
-    if (value->isString()) return value->getString().cStr();
-  }
-  return "";
-}
-
-}  // namespace
 
 HistorySeeder::HistorySeeder(Log& log, History& history, PrefectApiClient& api, uint32_t versions)
     : log(log), history(history), api(api), versions(versions), errorHandler(log),
@@ -65,9 +39,7 @@ size_t HistorySeeder::store(const std::string& historyKey, kj::StringPtr respons
   capnp::JsonCodec codec;
   codec.decodeRaw(responseJson, artifacts);
   KJ_REQUIRE(artifacts.isArray(), "artifact filter did not answer a list");
-  timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  int64_t nowNs = int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
+  int64_t nowNs = realtimeNs();
   size_t stored = 0;
   auto list = artifacts.getArray();
   // Newest first: older versions get earlier times, all before anything local.

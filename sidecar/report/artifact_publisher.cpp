@@ -1,6 +1,6 @@
 #include "report/artifact_publisher.h"
 
-#include <ctime>
+#include "ops/wall_clock.h"
 
 namespace tracer {
 
@@ -10,17 +10,17 @@ ArtifactPublisher::ArtifactPublisher(Log& log, Outbox& outbox, bool delivering,
 
 void ArtifactPublisher::flowRunFinished(const FlowRunSummary& flow,
                                         kj::ArrayPtr<const proto::TaskReport::Reader> tasks) {
-  timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  int64_t nowNs = int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
+  int64_t nowNs = realtimeNs();
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
     for (auto& artifact: renderFlowArtifacts(flow, tasks)) {
       outbox.add(artifact.key.cStr(), artifact.type.cStr(), flow.flowRunId.cStr(),
-                 artifact.body.cStr(), delivering ? "pending" : "local", nowNs);
+                 artifact.id.cStr(), artifact.body.cStr(), delivering ? "pending" : "local",
+                 nowNs);
     }
   })) {
     log.error(kj::str("cannot store the artifacts of flow run ", flow.flowRunId, ": ",
-                      e->getDescription()));
+                      e->getDescription()),
+              {flow.flowRunId, nullptr});
     return;
   }
   if (delivering) wake();

@@ -1,6 +1,9 @@
 #include "report/flow_artifacts.h"
 
 #include <capnp/schema.h>
+#include <kj/debug.h>
+#include <kj/encoding.h>
+#include <sys/random.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -52,35 +55,30 @@ kj::String ganttLabel(kj::StringPtr text) {
   return kj::String(out.releaseAsArray());
 }
 
-bool isUuid(kj::StringPtr text) {
-  if (text.size() != 36) return false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                            (c >= 'A' && c <= 'F'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 kj::String metadataValue(kj::StringPtr value) {
   return kj::str(value.slice(0, std::min(value.size(), METADATA_VALUE_MAX)));
 }
 
-kj::String artifactBody(kj::StringPtr key, kj::StringPtr type, kj::StringPtr description,
-                        kj::StringPtr dataJson, const FlowRunSummary& flow,
-                        kj::StringPtr policies) {
-  return kj::str(
+kj::String randomArtifactId() {
+  uint8_t bytes[16];
+  KJ_SYSCALL(getrandom(bytes, sizeof(bytes), 0));
+  return kj::encodeHex(bytes);
+}
+
+Artifact artifact(kj::StringPtr key, kj::StringPtr type, kj::StringPtr description,
+                  kj::StringPtr dataJson, const FlowRunSummary& flow, kj::StringPtr policies) {
+  auto id = randomArtifactId();
+  auto body = kj::str(
       "{\"key\":", jsonQuoted(key), ",\"type\":", jsonQuoted(type),
       ",\"description\":", jsonQuoted(description), ",\"data\":", dataJson,
       ",\"metadata_\":{\"tracer_version\":", jsonQuoted(TRACER_VERSION),
+      ",\"tracer_artifact_id\":", jsonQuoted(id),
       ",\"flow\":", jsonQuoted(metadataValue(flow.flowName)),
       ",\"flow_state\":", jsonQuoted(flow.state),
       ",\"policies\":", jsonQuoted(metadataValue(policies)), "}",
       ",\"flow_run_id\":", isUuid(flow.flowRunId) ? jsonQuoted(flow.flowRunId) : kj::str("null"),
       "}");
+  return Artifact{kj::str(key), kj::str(type), kj::mv(id), kj::mv(body)};
 }
 
 kj::String topFinding(proto::TaskReport::Reader task) {
@@ -97,6 +95,19 @@ kj::String topFinding(proto::TaskReport::Reader task) {
 }
 
 }  // namespace
+
+bool isUuid(kj::StringPtr text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                            (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
 
 kj::String artifactKey(kj::StringPtr name, kj::StringPtr suffix) {
   kj::Vector<char> slug;
@@ -210,16 +221,13 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
   auto policyList = kj::strArray(policies, ", ");
   kj::Vector<Artifact> artifacts;
   auto markdownKey = artifactKey(base);
-  artifacts.add(Artifact{
-      kj::str(markdownKey), kj::str("markdown"),
-      artifactBody(markdownKey, "markdown", kj::str("Tracer: resources used by this flow run"),
-                   jsonQuoted(kj::strArray(md, "\n")), flow, policyList)});
+  artifacts.add(artifact(markdownKey, "markdown", "Tracer: resources used by this flow run",
+                         jsonQuoted(kj::strArray(md, "\n")), flow, policyList));
   auto tableKey = artifactKey(base, "-tasks");
   // A table artifact's data is a JSON *string* holding the list of rows.
-  artifacts.add(Artifact{
-      kj::str(tableKey), kj::str("table"),
-      artifactBody(tableKey, "table", kj::str("Tracer: per-task measurements (machine-readable)"),
-                   jsonQuoted(kj::str("[", kj::strArray(rows, ","), "]")), flow, policyList)});
+  artifacts.add(artifact(tableKey, "table", "Tracer: per-task measurements (machine-readable)",
+                         jsonQuoted(kj::str("[", kj::strArray(rows, ","), "]")), flow,
+                         policyList));
   return artifacts;
 }
 

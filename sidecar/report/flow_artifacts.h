@@ -23,12 +23,19 @@ struct FlowRunSummary {
 struct Artifact {
   kj::String key;
   kj::String type;  // "markdown" or "table"
+  // Random, also in the body as metadata_.tracer_artifact_id: how delivery
+  // recognises this very artifact in Prefect after an unanswered attempt.
+  kj::String id;
   kj::String body;  // the ArtifactCreate JSON: no field outside that schema
 };
 
 // Prefect's artifact key rule is ^[a-z0-9-]*$: "tracer-" + a slug of the
 // deployment (or flow) name.
 kj::String artifactKey(kj::StringPtr deploymentOrFlow, kj::StringPtr suffix = "");
+
+// A Prefect flow run id (a UUID)? Runs announced by other tools (tracerctl
+// run) have other ids, which no Prefect field accepts.
+bool isUuid(kj::StringPtr text);
 
 kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                                          kj::ArrayPtr<const proto::TaskReport::Reader> tasks);

@@ -8,15 +8,26 @@ Outbox::Outbox(const std::string& path): db(openDatabase(path)) {
         status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT DEFAULT '',
         created_at_ns INTEGER, next_attempt_ns INTEGER, body TEXT NOT NULL))");
   exec(db.get(), "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_ns)");
+  // Added after the first release: an outbox written before has neither.
+  addColumnIfMissing("artifact_id", "TEXT NOT NULL DEFAULT ''");
+  addColumnIfMissing("in_flight", "INTEGER NOT NULL DEFAULT 0");
+}
+
+void Outbox::addColumnIfMissing(const char* name, const char* definition) {
+  Statement columns(db.get(), "SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = ?1");
+  columns.bind(1, std::string(name));
+  if (columns.step() && columns.integer(0) > 0) return;
+  exec(db.get(), (std::string("ALTER TABLE outbox ADD COLUMN ") + name + " " + definition).c_str());
 }
 
 int64_t Outbox::add(const std::string& key, const std::string& type,
-                    const std::string& flowRunId, const std::string& body,
-                    const std::string& status, int64_t nowNs) {
+                    const std::string& flowRunId, const std::string& artifactId,
+                    const std::string& body, const std::string& status, int64_t nowNs) {
   Statement insert(db.get(), R"(INSERT INTO outbox (key, type, flow_run_id, status, created_at_ns,
-                                 next_attempt_ns, body) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6))");
+                                 next_attempt_ns, body, artifact_id)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7))");
   insert.bind(1, key).bind(2, type).bind(3, flowRunId).bind(4, status).bind(5, nowNs)
-      .bind(6, body).step();
+      .bind(6, body).bind(7, artifactId).step();
   return sqlite3_last_insert_rowid(db.get());
 }
 
@@ -36,13 +47,16 @@ std::vector<OutboxEntry> Outbox::select(const char* sql, int64_t bind1, int64_t 
     e.createdAtNs = query.integer(7);
     e.nextAttemptNs = query.integer(8);
     e.body = query.text(9);
+    e.artifactId = query.text(10);
+    e.inFlight = query.integer(11) != 0;
     entries.push_back(std::move(e));
   }
   return entries;
 }
 
 constexpr const char* COLUMNS =
-    "id, key, type, flow_run_id, status, attempts, last_error, created_at_ns, next_attempt_ns, body";
+    "id, key, type, flow_run_id, status, attempts, last_error, created_at_ns, next_attempt_ns, "
+    "body, artifact_id, in_flight";
 
 std::vector<OutboxEntry> Outbox::due(int64_t nowNs, size_t limit) {
   auto sql = std::string("SELECT ") + COLUMNS +
@@ -57,21 +71,26 @@ std::optional<int64_t> Outbox::nextAttemptNs() {
   return std::nullopt;
 }
 
-void Outbox::delivered(int64_t id) {
-  Statement update(db.get(), "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, "
-                             "last_error = '' WHERE id = ?1");
+void Outbox::markInFlight(int64_t id) {
+  Statement update(db.get(), "UPDATE outbox SET in_flight = 1 WHERE id = ?1");
   update.bind(1, id).step();
 }
 
-void Outbox::retryLater(int64_t id, int64_t atNs, const std::string& error) {
+void Outbox::delivered(int64_t id) {
+  Statement update(db.get(), "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, "
+                             "last_error = '', in_flight = 0 WHERE id = ?1");
+  update.bind(1, id).step();
+}
+
+void Outbox::retryLater(int64_t id, int64_t atNs, const std::string& error, bool answered) {
   Statement update(db.get(), "UPDATE outbox SET attempts = attempts + 1, next_attempt_ns = ?2, "
-                             "last_error = ?3 WHERE id = ?1");
-  update.bind(1, id).bind(2, atNs).bind(3, error).step();
+                             "last_error = ?3, in_flight = in_flight AND NOT ?4 WHERE id = ?1");
+  update.bind(1, id).bind(2, atNs).bind(3, error).bind(4, int64_t(answered)).step();
 }
 
 void Outbox::park(int64_t id, const std::string& error) {
   Statement update(db.get(), "UPDATE outbox SET status = 'parked', attempts = attempts + 1, "
-                             "last_error = ?2 WHERE id = ?1");
+                             "last_error = ?2, in_flight = 0 WHERE id = ?1");
   update.bind(1, id).bind(2, error).step();
 }
 

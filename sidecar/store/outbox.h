@@ -3,6 +3,9 @@
 // anything is sent, so nothing is lost to a crash or an outage: a restart
 // resumes where delivery stopped. Without a Prefect API the artifacts stay
 // here as `local` and tracerctl shows them.
+// An attempt is marked in flight (committed) before it is sent; an attempt
+// that got no answer (a crash, a timeout) stays marked, so the next one first
+// asks Prefect whether the artifact arrived: no duplicate versions.
 
 #include <map>
 #include <optional>
@@ -16,6 +19,8 @@ namespace tracer {
 struct OutboxEntry {
   int64_t id = 0;
   std::string key, type, flowRunId, status, lastError, body;
+  std::string artifactId;  // metadata_.tracer_artifact_id in the body
+  bool inFlight = false;   // an earlier attempt was sent and never answered
   uint32_t attempts = 0;
   int64_t createdAtNs = 0;
   int64_t nextAttemptNs = 0;
@@ -27,12 +32,16 @@ class Outbox {
 
   // status: "pending" (to be delivered) or "local" (no Prefect API configured).
   int64_t add(const std::string& key, const std::string& type, const std::string& flowRunId,
-              const std::string& body, const std::string& status, int64_t nowNs);
+              const std::string& artifactId, const std::string& body, const std::string& status,
+              int64_t nowNs);
 
   std::vector<OutboxEntry> due(int64_t nowNs, size_t limit);
   std::optional<int64_t> nextAttemptNs();
+  void markInFlight(int64_t id);
   void delivered(int64_t id);
-  void retryLater(int64_t id, int64_t atNs, const std::string& error);
+  // answered: Prefect said no (429, 5xx), so the artifact is known not to be
+  // stored; otherwise (no answer) it stays in flight.
+  void retryLater(int64_t id, int64_t atNs, const std::string& error, bool answered);
   void park(int64_t id, const std::string& error);
   size_t retryParked(int64_t nowNs);
   std::map<std::string, uint64_t> countsByStatus();
@@ -41,6 +50,7 @@ class Outbox {
   std::vector<OutboxEntry> list(size_t limit);
 
  private:
+  void addColumnIfMissing(const char* name, const char* definition);
   std::vector<OutboxEntry> select(const char* sql, int64_t bind1, int64_t bind2);
 
   Database db;

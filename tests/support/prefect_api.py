@@ -39,6 +39,9 @@ class PrefectApi:
         self.artifacts: list[dict] = []   # accepted bodies, in order
         self.requests: list[dict] = []    # every request: path, headers, status
         self.faults: list[tuple[int, dict, str]] = []  # (status, headers, body) for the next creates
+        # The next N valid creates are stored, then the connection is closed
+        # without an answer: the client cannot tell whether they arrived.
+        self.hang_ups_after_storing = 0
         self._validators = {path: request_validator(path)
                             for path in ["/artifacts/", "/artifacts/filter"]}
         self.created: list[dict] = []     # the Artifact objects answered, oldest first
@@ -62,6 +65,9 @@ class PrefectApi:
                 length = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(length)
                 status, headers, body = api.handle(self.path, dict(self.headers), raw)
+                if status is None:  # stored, but the answer is lost
+                    self.close_connection = True
+                    return
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 for name, value in headers.items():
@@ -121,12 +127,19 @@ class PrefectApi:
                         id=str(uuid.uuid4()), created=now, updated=now)
         self.artifacts.append(body)
         self.created.append(artifact)
+        if self.hang_ups_after_storing > 0:
+            self.hang_ups_after_storing -= 1
+            return None, {}, None
         return 201, {}, artifact
 
     def _filter(self, body: dict) -> list:
-        """The subset of Prefect's artifact filter Tracer uses: key any_, sort, limit."""
-        keys = ((body.get("artifacts") or {}).get("key") or {}).get("any_")
-        found = [a for a in self.created if keys is None or a["key"] in keys]
+        """The subset of Prefect's artifact filter Tracer uses: key and flow_run_id any_,
+        sort, limit."""
+        artifacts = body.get("artifacts") or {}
+        keys = (artifacts.get("key") or {}).get("any_")
+        flow_runs = (artifacts.get("flow_run_id") or {}).get("any_")
+        found = [a for a in self.created if (keys is None or a["key"] in keys)
+                 and (flow_runs is None or a["flow_run_id"] in flow_runs)]
         if body.get("sort", "ID_DESC") in ("CREATED_DESC", "ID_DESC"):
             found = found[::-1]
         return found[body.get("offset", 0):][:body.get("limit") or 200]

@@ -105,6 +105,45 @@ def test_server_errors_and_429_are_retried(tmp_path):
         api.stop()
 
 
+def test_an_unanswered_attempt_that_arrived_is_not_sent_again(tmp_path):
+    api = PrefectApi()
+    api.hang_ups_after_storing = 1  # Prefect stores the first artifact; its answer is lost
+    sidecar = start_sidecar(tmp_path, api)
+    try:
+        flow_run_id = run_flow(sidecar)
+        wait_until(lambda: statuses(sidecar) == ["delivered", "delivered"], timeout=30,
+                   what="both delivered")
+        assert len(api.artifacts) == 2  # exactly one version each
+        assert len({a["metadata_"]["tracer_artifact_id"] for a in api.artifacts}) == 2
+        checks = [r for r in api.requests if r["path"] == "/api/artifacts/filter"]
+        assert checks, "the unanswered attempt must be checked before sending again"
+        assert "was stored by an unanswered attempt; not sending it again" in sidecar.log()
+        assert f"flow_run_id={flow_run_id}" in sidecar.log()
+    finally:
+        assert sidecar.stop() == 0
+        api.stop()
+
+
+def test_sigterm_delivers_what_is_due_before_exiting(tmp_path):
+    api = PrefectApi()
+    sidecar = start_sidecar(tmp_path, api)
+    client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
+                           connect_wait_ms=2000)
+    flow_run_id = str(uuid.uuid4())
+    with client.flow_run(flow_run_id=flow_run_id, flow_name="etl", deployment_name="nightly") as flow:
+        with flow.task(task_run_id=str(uuid.uuid4()), task_name="cut-short"):
+            # The sidecar stops while the task is live: the task and its flow
+            # run are ended, and their artifacts delivered before it exits.
+            assert sidecar.stop() == 0
+    client.close()
+    assert [a["flow_run_id"] for a in api.artifacts] == [flow_run_id, flow_run_id]
+    assert "flow_state" in api.artifacts[0]["metadata_"]
+    assert api.artifacts[0]["metadata_"]["flow_state"] == "crashed"
+    log = sidecar.log()
+    assert "draining" in log and "1 live tasks ended, 0 artifacts left pending" in log
+    api.stop()
+
+
 OUTAGE_SECONDS = 30  # as long as the issue asks
 
 
