@@ -63,8 +63,7 @@ class Loop final: private kj::TaskSet::ErrorHandler {
               retryDelay = FIRST_RETRY;
               setLink(true, kj::str("connected"));
               endAttempt();
-              return session.onDisconnect().then(
-                  []() { return kj::str("the sidecar closed the connection"); },
+              return session.ended().catch_(
                   [](kj::Exception&& e) { return kj::str(e.getDescription()); });
             },
             [](kj::Exception&& e) { return kj::str(e.getDescription()); })
@@ -196,7 +195,15 @@ class Loop final: private kj::TaskSet::ErrorHandler {
           network(messages, capnp::rpc::twoparty::Side::CLIENT),
           rpc(capnp::makeRpcClient(network)),
           sidecar(bootstrap()) {}
-    kj::Promise<void> onDisconnect() { return network.onDisconnect(); }
+    // Why the session ended: the sidecar's reason when it refused us (it
+    // aborts with one before closing), else that it closed.
+    kj::Promise<kj::String> ended() {
+      return network.onDisconnect().then([this]() {
+        return sidecar.whenResolved().then(
+            []() { return kj::str("the sidecar closed the connection"); },
+            [](kj::Exception&& e) { return kj::str(e.getDescription()); });
+      });
+    }
 
     kj::Own<kj::AsyncIoStream> stream;
     BufferedMessageStream messages;

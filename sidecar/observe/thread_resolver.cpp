@@ -1,13 +1,13 @@
 #include "observe/thread_resolver.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <kj/debug.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#include <kj/vector.h>
-
+#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 
 #include "observe/proc_files.h"
 #include "ops/refuse.h"
@@ -16,13 +16,10 @@ namespace tracer {
 
 namespace {
 
-// The caller's own thread whose innermost-namespace tid is `tid`, if any.
-kj::Maybe<pid_t> ownThread(const PeerCredentials& caller, pid_t tid) {
-  if (caller.sameNamespaceAsSidecar) {
-    // Fast path: the caller's tids are host tids; one syscall says whether it is ours.
-    if (access(kj::str("/proc/", caller.pid, "/task/", tid).cStr(), F_OK) != 0) return nullptr;
-    return tid;
-  }
+constexpr unsigned PIDFD_THREAD_FLAG = O_EXCL;  // PIDFD_THREAD, Linux 6.9
+
+// The host tid of the caller's thread whose innermost-namespace tid is `tid`.
+kj::Maybe<pid_t> hostTidInCallerNamespace(const PeerCredentials& caller, pid_t tid) {
   DIR* dir = opendir(kj::str("/proc/", caller.pid, "/task").cStr());
   if (dir == nullptr) return nullptr;
   KJ_DEFER(closedir(dir));
@@ -37,31 +34,56 @@ kj::Maybe<pid_t> ownThread(const PeerCredentials& caller, pid_t tid) {
   return nullptr;
 }
 
+// Holds the thread so its tid cannot be given to another thread while we
+// decide about it. Kernels before 6.9 cannot pin a non-leader thread: then
+// the checks rely on /proc alone.
+kj::AutoCloseFd pinThread(const PeerCredentials& caller, pid_t hostTid) {
+  int fd = syscall(SYS_pidfd_open, hostTid, PIDFD_THREAD_FLAG);
+  if (fd < 0 && errno == ESRCH) {
+    refuse(kj::str("no thread with tid ", hostTid, " (caller ", caller.describe(), ")"));
+  }
+  return kj::AutoCloseFd(fd);
+}
+
 }  // namespace
 
-pid_t resolveTaskThread(const PeerCredentials& caller, pid_t tid) {
+pid_t resolveTaskThread(const Caller& caller, pid_t tid) {
+  auto& credentials = caller.credentials();
   if (tid <= 0) refuse(kj::str("task tid ", tid, " is not a thread id"));
-  KJ_IF_MAYBE(host, ownThread(caller, tid)) { return *host; }
-
-  if (!caller.sameNamespaceAsSidecar) {
-    refuse(kj::str("refused: tid ", tid, " is not a thread of the calling process (",
-                   caller.describe(), "), and a caller in another PID namespace may only ",
-                   "register its own threads"));
+  pid_t hostTid = tid;
+  if (!credentials.sameNamespaceAsSidecar) {
+    KJ_IF_MAYBE(host, hostTidInCallerNamespace(credentials, tid)) {
+      hostTid = *host;
+    } else {
+      refuse(kj::str("refused: tid ", tid, " is not a thread of the calling process (",
+                     credentials.describe(), "), and a caller in another PID namespace may ",
+                     "only register its own threads"));
+    }
   }
-  KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", tid, "/status"))) {
-    if (caller.isRoot()) return tid;
+  auto pinned = pinThread(credentials, hostTid);
+  bool own = access(kj::str("/proc/", credentials.pid, "/task/", hostTid).cStr(), F_OK) == 0;
+  // Only now is /proc/<caller pid> known to have been the caller all along.
+  caller.requireStillRunning();
+  if (own) return hostTid;
+  if (!credentials.sameNamespaceAsSidecar) {
+    refuse(kj::str("refused: thread ", tid, " of the calling process (", credentials.describe(),
+                   ") exited while it was being registered"));
+  }
+  KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", hostTid, "/status"))) {
+    if (credentials.isRoot()) return hostTid;
     auto uids = statusNumbers(*status, "Uid");
     auto tgid = statusNumbers(*status, "Tgid");
-    bool sameUid = uids.size() >= 2 && uids[0] == static_cast<long>(caller.uid) &&
-                   uids[1] == static_cast<long>(caller.uid);
+    bool sameUid = uids.size() >= 2 && uids[0] == static_cast<long>(credentials.uid) &&
+                   uids[1] == static_cast<long>(credentials.uid);
     if (!sameUid) {
       refuse(kj::str("refused: tid ", tid, " belongs to process ", tgid.size() ? tgid[0] : -1,
-                     " of uid ", uids.size() ? uids[0] : -1, "; the caller (", caller.describe(),
+                     " of uid ", uids.size() ? uids[0] : -1, "; the caller (",
+                     credentials.describe(),
                      ") may only register its own threads or processes of its own uid"));
     }
-    return tid;
+    return hostTid;
   }
-  refuse(kj::str("no thread with tid ", tid, " (caller ", caller.describe(), ")"));
+  refuse(kj::str("no thread with tid ", tid, " (caller ", credentials.describe(), ")"));
 }
 
 }  // namespace tracer

@@ -3,14 +3,17 @@
 // containers) into a host tid, and decides whether the caller may have it
 // attributed: its own threads always; threads of processes of the same uid
 // when the caller shares our PID namespace; anything when the caller is root.
-// Refusals throw (KJ_REQUIRE) with a message that says who asked for what.
+// The thread is pinned with a pidfd while it is checked and the caller's own
+// pidfd must still be live, so a pid or tid reused in the meantime is never
+// taken for the one that was asked about.
+// Refusals throw with a message that says who asked for what.
 
 #include <sys/types.h>
 
-#include "rpc/peer_credentials.h"
+#include "rpc/caller.h"
 
 namespace tracer {
 
-pid_t resolveTaskThread(const PeerCredentials& caller, pid_t tidInCallerNamespace);
+pid_t resolveTaskThread(const Caller& caller, pid_t tidInCallerNamespace);
 
 }  // namespace tracer

@@ -1,6 +1,5 @@
 #include "ops/unix_socket.h"
 
-#include <grp.h>
 #include <kj/debug.h>
 #include <kj/io.h>
 #include <sys/socket.h>
@@ -46,15 +45,6 @@ void makeParentDirectory(kj::StringPtr path) {
 }
 
 }  // namespace
-
-gid_t lookupGroup(kj::StringPtr name) {
-  char* end;
-  long number = strtol(name.cStr(), &end, 10);
-  if (*end == '\0' && end != name.cStr()) return static_cast<gid_t>(number);
-  struct group* entry = getgrnam(name.cStr());
-  KJ_REQUIRE(entry != nullptr, "unknown group for --socket-group", name);
-  return entry->gr_gid;
-}
 
 ListeningSocket::ListeningSocket(kj::LowLevelAsyncIoProvider& io, kj::StringPtr pathIn,
                                  kj::Maybe<gid_t> group)

@@ -22,7 +22,4 @@ class ListeningSocket {
   kj::Own<kj::ConnectionReceiver> receiver;
 };
 
-// Resolves a group name (or number) for --socket-group; throws if unknown.
-gid_t lookupGroup(kj::StringPtr name);
-
 }  // namespace tracer

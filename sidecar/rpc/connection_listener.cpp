@@ -6,12 +6,15 @@
 #include <kj/debug.h>
 
 #include "buffered_message_stream.h"
+#include "rpc/caller.h"
 #include "rpc/peer_credentials.h"
 #include "rpc/sidecar_server.h"
 
 namespace tracer {
 
 namespace {
+
+constexpr kj::Duration REFUSED_LINGER = 1 * kj::SECONDS;
 
 kj::Maybe<kj::String> abortReason(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
   capnp::SegmentArrayMessageReader reader(segments);
@@ -25,16 +28,25 @@ kj::Maybe<kj::String> abortReason(kj::ArrayPtr<const kj::ArrayPtr<const capnp::w
 // One client: its stream, the RPC system on it, and why it ended. Reading is
 // where a misbehaving client shows up (bad framing, oversized or malformed
 // messages), so the read side records the first failure for the log line.
+//
+// Reading is also where the call-rate limit applies: a client over its rate
+// is simply not read from until it is back under it (a token bucket holding
+// one second's worth of calls), so a flood costs the sidecar nothing and
+// slows only the flooder.
 class ConnectionListener::Connection final: public capnp::MessageStream {
  public:
-  Connection(Services& services, kj::Own<kj::AsyncIoStream> stream, PeerCredentials peer,
-             capnp::ReaderOptions limits)
+  Connection(Services& services, kj::Timer& timer, kj::Own<kj::AsyncIoStream> stream,
+             kj::Own<Caller> callerIn, capnp::ReaderOptions limits)
       : services(services),
+        timer(timer),
         stream(kj::mv(stream)),
-        peer(peer),
+        caller(kj::mv(callerIn)),
+        peer(caller->credentials()),
         inner(*this->stream),
         network(*this, capnp::rpc::twoparty::Side::SERVER, limits),
-        rpc(capnp::makeRpcServer(network, makeSidecarServer(services, peer))) {
+        rpc(capnp::makeRpcServer(network, makeSidecarServer(services, kj::addRef(*caller)))),
+        callTokens(services.access.maxCallsPerSecond),
+        refilledAt(timer.now()) {
     ++services.connectedClients;
   }
   ~Connection() noexcept(false) { --services.connectedClients; }
@@ -52,9 +64,18 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
   kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> tryReadMessage(
       kj::ArrayPtr<kj::AutoCloseFd> fdSpace, capnp::ReaderOptions options,
       kj::ArrayPtr<capnp::word> scratchSpace) override {
-    return inner.tryReadMessage(fdSpace, options, scratchSpace)
+    kj::Promise<void> allowed = kj::READY_NOW;
+    KJ_IF_MAYBE(wait, waitForCallRate()) { allowed = timer.afterDelay(*wait); }
+    return allowed
+        .then([this, fdSpace, options, scratchSpace]() {
+          return inner.tryReadMessage(fdSpace, options, scratchSpace);
+        })
         .then([this](kj::Maybe<capnp::MessageReaderAndFds>&& message) {
-          if (message == nullptr) peerClosed = true;
+          KJ_IF_MAYBE(m, message) {
+            if (isCall(*m->reader)) callTokens -= 1;
+          } else {
+            peerClosed = true;
+          }
           return kj::mv(message);
         })
         .catch_([this](kj::Exception&& e) -> kj::Maybe<capnp::MessageReaderAndFds> {
@@ -86,20 +107,50 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
   kj::Promise<void> end() override { return inner.end(); }
 
  private:
+  static bool isCall(capnp::MessageReader& message) {
+    bool call = false;
+    // A message that does not even parse is the RPC system's to refuse.
+    kj::runCatchingExceptions([&]() { call = message.getRoot<capnp::rpc::Message>().isCall(); });
+    return call;
+  }
+
+  // How long to wait before reading on, if the client is over its call rate.
+  kj::Maybe<kj::Duration> waitForCallRate() {
+    double rate = services.access.maxCallsPerSecond;
+    auto now = timer.now();
+    callTokens = kj::min(rate, callTokens + rate * (double((now - refilledAt) / kj::NANOSECONDS) / 1e9));
+    refilledAt = now;
+    if (callTokens >= 1) return nullptr;
+    if (!throttled) {
+      throttled = true;
+      ++services.rpcMetrics.throttledConnections;
+      services.log.warn(kj::str("client ", peer.describe(), " exceeds ", rate,
+                                " calls/s (--max-calls-per-second); reading it more slowly"));
+    }
+    ++services.rpcMetrics.throttledWaits;
+    return int64_t((1 - callTokens) / rate * 1e9) * kj::NANOSECONDS;
+  }
+
   Services& services;
+  kj::Timer& timer;
   kj::Own<kj::AsyncIoStream> stream;
-  PeerCredentials peer;
+  kj::Own<Caller> caller;
+  const PeerCredentials& peer;
   BufferedMessageStream inner;
   capnp::TwoPartyVatNetwork network;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
   kj::Maybe<kj::String> failure;
   bool peerClosed = false;
+  double callTokens;
+  kj::TimePoint refilledAt;
+  bool throttled = false;
 };
 
-ConnectionListener::ConnectionListener(Services& services,
+ConnectionListener::ConnectionListener(Services& services, kj::Timer& timer,
                                        kj::Own<kj::ConnectionReceiver> receiver,
                                        capnp::ReaderOptions limits)
     : services(services),
+      timer(timer),
       receiver(kj::mv(receiver)),
       limits(limits),
       errorHandler(services.log),
@@ -115,10 +166,46 @@ kj::Promise<void> ConnectionListener::run() {
 }
 
 void ConnectionListener::serve(kj::Own<kj::AsyncIoStream> stream) {
-  auto peer = peerCredentialsOf(*stream);
-  auto connection = kj::heap<Connection>(services, kj::mv(stream), peer, limits);
+  auto peer = peerIdentityOf(*stream);
+  KJ_IF_MAYBE(why, services.access.refusal(peer)) {
+    ++services.rpcMetrics.refusedConnections;
+    services.log.warn(kj::str("connection ", *why));
+    connections.add(turnAway(kj::mv(stream), kj::mv(*why)));
+    return;
+  }
+  bool admin = services.access.mayAdminister(peer);
+  auto caller = kj::refcounted<Caller>(kj::mv(peer), admin, services.access.maxLiveScopes);
+  auto connection = kj::heap<Connection>(services, timer, kj::mv(stream), kj::mv(caller), limits);
   auto done = connection->run();
   connections.add(done.attach(kj::mv(connection)));
+}
+
+// The refused client gets the reason as an RPC Abort, which its RPC system
+// reports as the connection's error. What it sends is never parsed, only
+// discarded for up to a second, so that its first writes do not fail before it
+// has read why (closing at once would answer them with EPIPE).
+kj::Promise<void> ConnectionListener::turnAway(kj::Own<kj::AsyncIoStream> stream, kj::String why) {
+  auto message = kj::heap<capnp::MallocMessageBuilder>();
+  auto abort = message->initRoot<capnp::rpc::Message>().initAbort();
+  abort.setType(capnp::rpc::Exception::Type::FAILED);
+  abort.setReason(why);
+  auto& io = *stream;
+  auto told = capnp::writeMessage(io, *message).then([&io]() {
+    io.shutdownWrite();
+    return discardUntilClosed(io);
+  });
+  return timer.timeoutAfter(REFUSED_LINGER, kj::mv(told))
+      .catch_([](kj::Exception&&) {})  // timed out or reset: either way, done
+      .attach(kj::mv(stream), kj::mv(message));
+}
+
+kj::Promise<void> ConnectionListener::discardUntilClosed(kj::AsyncIoStream& stream) {
+  auto buffer = kj::heapArray<kj::byte>(4096);
+  auto read = stream.tryRead(buffer.begin(), 1, buffer.size());
+  return read.then([&stream](size_t n) -> kj::Promise<void> {
+    if (n == 0) return kj::READY_NOW;
+    return discardUntilClosed(stream);
+  }).attach(kj::mv(buffer));
 }
 
 void ConnectionListener::ErrorHandler::taskFailed(kj::Exception&& exception) {

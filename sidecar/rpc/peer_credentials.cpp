@@ -8,10 +8,41 @@ namespace tracer {
 
 namespace {
 
+#ifndef SO_PEERPIDFD
+constexpr int SO_PEERPIDFD = 77;  // Linux 6.5; newer than Debian 12's headers
+#endif
+
 kj::Maybe<ino_t> pidNamespaceOf(kj::StringPtr procEntry) {
   struct stat info;
   if (stat(kj::str("/proc/", procEntry, "/ns/pid").cStr(), &info) != 0) return nullptr;
   return info.st_ino;
+}
+
+std::vector<gid_t> peerGroups(kj::AsyncIoStream& stream) {
+  std::vector<gid_t> groups(64);
+  for (;;) {
+    uint length = groups.size() * sizeof(gid_t);
+    try {
+      stream.getsockopt(SOL_SOCKET, SO_PEERGROUPS, groups.data(), &length);
+      groups.resize(length / sizeof(gid_t));
+      return groups;
+    } catch (const kj::Exception&) {
+      // ERANGE: the kernel wrote the size it needs into `length`.
+      if (length <= groups.size() * sizeof(gid_t)) throw;
+      groups.resize(length / sizeof(gid_t));
+    }
+  }
+}
+
+kj::AutoCloseFd peerPidfd(kj::AsyncIoStream& stream) {
+  int fd = -1;
+  uint length = sizeof(fd);
+  try {
+    stream.getsockopt(SOL_SOCKET, SO_PEERPIDFD, &fd, &length);
+  } catch (const kj::Exception&) {
+    return kj::AutoCloseFd();  // older kernel: the pid checks fall back to /proc alone
+  }
+  return kj::AutoCloseFd(fd);
 }
 
 }  // namespace
@@ -20,7 +51,7 @@ kj::String PeerCredentials::describe() const {
   return kj::str("pid ", pid, " uid ", uid);
 }
 
-PeerCredentials peerCredentialsOf(kj::AsyncIoStream& stream) {
+PeerIdentity peerIdentityOf(kj::AsyncIoStream& stream) {
   struct ucred cred;
   uint length = sizeof(cred);
   stream.getsockopt(SOL_SOCKET, SO_PEERCRED, &cred, &length);
@@ -31,7 +62,8 @@ PeerCredentials peerCredentialsOf(kj::AsyncIoStream& stream) {
   KJ_IF_MAYBE(a, ours) {
     KJ_IF_MAYBE(b, theirs) { same = *a == *b; }
   }
-  return PeerCredentials{cred.pid, cred.uid, cred.gid, same};
+  return PeerIdentity{PeerCredentials{cred.pid, cred.uid, cred.gid, same}, peerGroups(stream),
+                      peerPidfd(stream)};
 }
 
 }  // namespace tracer

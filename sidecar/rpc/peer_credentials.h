@@ -1,9 +1,13 @@
 #pragma once
 // Who is at the other end of a Unix socket connection, as the kernel says
-// (SO_PEERCRED), captured once when the connection is accepted.
+// (SO_PEERCRED, SO_PEERGROUPS, SO_PEERPIDFD), captured once when the
+// connection is accepted, before the client has sent a byte.
 
 #include <kj/async-io.h>
+#include <kj/io.h>
 #include <sys/types.h>
+
+#include <vector>
 
 namespace tracer {
 
@@ -17,6 +21,14 @@ struct PeerCredentials {
   kj::String describe() const;
 };
 
-PeerCredentials peerCredentialsOf(kj::AsyncIoStream& stream);
+struct PeerIdentity {
+  PeerCredentials credentials;
+  std::vector<gid_t> groups;  // supplementary groups at connect time
+  // The connecting process itself, immune to pid reuse; -1 when the kernel has
+  // no SO_PEERPIDFD (before 6.5).
+  kj::AutoCloseFd pidfd;
+};
+
+PeerIdentity peerIdentityOf(kj::AsyncIoStream& stream);
 
 }  // namespace tracer

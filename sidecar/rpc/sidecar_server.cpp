@@ -9,9 +9,10 @@ namespace tracer {
 
 namespace {
 
-class TaskScopeServer final: public proto::TaskScope::Server {
+class TaskScopeServer final: public MeasuredServer<proto::TaskScope> {
  public:
-  explicit TaskScopeServer(kj::Own<LiveTask> task): task(kj::mv(task)) {}
+  TaskScopeServer(Services& services, kj::Own<Caller::Scope> held, kj::Own<LiveTask> task)
+      : MeasuredServer(services.rpcMetrics), held(kj::mv(held)), task(kj::mv(task)) {}
 
   kj::Promise<void> finish(FinishContext context) override {
     task->finish(context.getParams().getState(), context.getResults().initReport());
@@ -19,22 +20,30 @@ class TaskScopeServer final: public proto::TaskScope::Server {
   }
 
  private:
+  kj::Own<Caller::Scope> held;
   kj::Own<LiveTask> task;  // dropping the scope unfinished ends the task as crashed
 };
 
-class FlowRunScopeServer final: public proto::FlowRunScope::Server {
+class FlowRunScopeServer final: public MeasuredServer<proto::FlowRunScope> {
  public:
-  FlowRunScopeServer(Services& services, const PeerCredentials& caller,
+  FlowRunScopeServer(Services& services, kj::Own<Caller> caller, kj::Own<Caller::Scope> held,
                      kj::Own<LiveFlowRun> flow)
-      : services(services), caller(caller), flow(kj::mv(flow)) {}
+      : MeasuredServer(services.rpcMetrics),
+        services(services),
+        caller(kj::mv(caller)),
+        held(kj::mv(held)),
+        flow(kj::mv(flow)) {}
 
   kj::Promise<void> startTask(StartTaskContext context) override {
     if (flow->isFinished()) refuse(kj::str("flow run ", flow->flowRunId(), " is finished"));
     auto info = context.getParams().getTask();
-    pid_t hostTid = resolveTaskThread(caller, info.getTid());
-    auto task = services.table.startTask(*flow, info, hostTid, caller);
-    services.log.debug(kj::str("task ", info.getTaskRunId(), " started on tid ", hostTid));
-    context.getResults().setScope(kj::heap<TaskScopeServer>(kj::mv(task)));
+    auto held = caller->holdScope(kj::str("task ", info.getTaskRunId()));
+    pid_t hostTid = resolveTaskThread(*caller, info.getTid());
+    auto task = services.table.startTask(*flow, info, hostTid, caller->credentials());
+    services.log.debug(kj::str("task ", info.getTaskName(), " started on tid ", hostTid),
+                       {flow->flowRunId(), info.getTaskRunId()});
+    context.getResults().setScope(
+        kj::heap<TaskScopeServer>(services, kj::mv(held), kj::mv(task)));
     return kj::READY_NOW;
   }
 
@@ -46,13 +55,15 @@ class FlowRunScopeServer final: public proto::FlowRunScope::Server {
 
  private:
   Services& services;
-  PeerCredentials caller;
+  kj::Own<Caller> caller;
+  kj::Own<Caller::Scope> held;
   kj::Own<LiveFlowRun> flow;
 };
 
-class AdminServer final: public proto::Admin::Server {
+class AdminServer final: public MeasuredServer<proto::Admin> {
  public:
-  explicit AdminServer(Services& services): services(services) {}
+  explicit AdminServer(Services& services)
+      : MeasuredServer(services.rpcMetrics), services(services) {}
 
   kj::Promise<void> liveTasks(LiveTasksContext context) override {
     services.table.describeLiveTasks(
@@ -111,16 +122,23 @@ class AdminServer final: public proto::Admin::Server {
   Services& services;
 };
 
-class SidecarServer final: public proto::Sidecar::Server {
+class SidecarServer final: public MeasuredServer<proto::Sidecar> {
  public:
-  SidecarServer(Services& services, PeerCredentials caller)
-      : services(services), caller(caller) {}
+  SidecarServer(Services& services, kj::Own<Caller> caller)
+      : MeasuredServer(services.rpcMetrics), services(services), caller(kj::mv(caller)) {}
 
   kj::Promise<void> openFlowRun(OpenFlowRunContext context) override {
     auto info = context.getParams().getRun();
     if (info.getFlowRunId().size() == 0) refuse(kj::str("openFlowRun: flow_run_id is empty"));
-    auto flow = services.table.openFlowRun(info, caller);
-    context.getResults().setScope(kj::heap<FlowRunScopeServer>(services, caller, kj::mv(flow)));
+    auto held = caller->holdScope(kj::str("flow run ", info.getFlowRunId()));
+    // The flow run's limits are read from the caller's cgroup: it must still be the caller.
+    caller->requireStillRunning();
+    auto flow = services.table.openFlowRun(info, caller->credentials());
+    services.log.debug(kj::str("flow run of ", info.getFlowName(), " opened by ",
+                               caller->credentials().describe()),
+                       {info.getFlowRunId(), nullptr});
+    context.getResults().setScope(kj::heap<FlowRunScopeServer>(
+        services, kj::addRef(*caller), kj::mv(held), kj::mv(flow)));
     return kj::READY_NOW;
   }
 
@@ -134,9 +152,9 @@ class SidecarServer final: public proto::Sidecar::Server {
   }
 
   kj::Promise<void> admin(AdminContext context) override {
-    if (!caller.isRoot()) {
-      refuse(kj::str("refused: the Admin interface is for root; the caller is ",
-                     caller.describe()));
+    if (!caller->mayAdminister()) {
+      refuse(kj::str("refused: the Admin interface is for root and the --admin-group; the ",
+                     "caller is ", caller->credentials().describe()));
     }
     context.getResults().setAdmin(kj::heap<AdminServer>(services));
     return kj::READY_NOW;
@@ -144,13 +162,13 @@ class SidecarServer final: public proto::Sidecar::Server {
 
  private:
   Services& services;
-  PeerCredentials caller;
+  kj::Own<Caller> caller;
 };
 
 }  // namespace
 
-kj::Own<proto::Sidecar::Server> makeSidecarServer(Services& services, PeerCredentials caller) {
-  return kj::heap<SidecarServer>(services, caller);
+kj::Own<proto::Sidecar::Server> makeSidecarServer(Services& services, kj::Own<Caller> caller) {
+  return kj::heap<SidecarServer>(services, kj::mv(caller));
 }
 
 }  // namespace tracer

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar import Sidecar, python_env
+from sidecar import Sidecar, python_env, wait_until
 
 USER = "tracer-test"
 
@@ -117,3 +117,111 @@ print(json.dumps({"tid": threading.get_native_id(), "report": task.report, "erro
     cpu = outcome["report"]["cpu"]
     assert cpu["user_ns"] + cpu["system_ns"] >= 0.28e9
     assert outcome["report"]["events"]["lost"] == 0
+
+
+@pytest.fixture
+def open_socket_dir(test_user):
+    # The socket is reachable by everyone (mode 0666 on a world-searchable
+    # directory is not needed: the test user is in the socket's group), so only
+    # the sidecar's own access policy stands between the user and the sidecar.
+    directory = Path(tempfile.mkdtemp(prefix="tracer-perm-"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory)
+
+
+def test_a_user_outside_the_allowed_set_cannot_connect(open_socket_dir, test_user):
+    process = Sidecar(open_socket_dir, "--socket-group", USER, "--allow-group", "root").start()
+    try:
+        result = run_as(USER, sys.executable, "-c", CALLER, str(process.socket),
+                        str(process.process.pid))
+        assert result.returncode == 0, result.stderr
+        outcome = json.loads(result.stdout)
+        assert outcome["own"] is None  # fail-open: the task ran, unobserved
+        assert f"uid {test_user.pw_uid} is not allowed to connect" in result.stderr
+        assert f"uid {test_user.pw_uid} is not allowed to connect" in process.log()
+        assert process.status()["finished_tasks"] == 0
+        # Root still may, and a user named in --allow-uid may.
+        assert process.status()["connected_clients"] >= 0
+    finally:
+        process.stop()
+    allowed = Sidecar(open_socket_dir, "--socket-group", USER, "--allow-group", "root",
+                      "--allow-uid", USER).start()
+    try:
+        result = run_as(USER, sys.executable, "-c", CALLER, str(allowed.socket),
+                        str(allowed.process.pid))
+        assert json.loads(result.stdout)["own"]["state"] == "completed"
+    finally:
+        allowed.stop()
+
+
+def test_the_admin_group_may_use_admin(open_socket_dir):
+    from sidecar import TRACERCTL
+    process = Sidecar(open_socket_dir, "--socket-group", USER, "--admin-group", USER).start()
+    try:
+        result = run_as(USER, str(TRACERCTL), "--socket", str(process.socket), "tasks", "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == {"tasks": []}
+    finally:
+        process.stop()
+
+
+LIMITS = """
+import contextlib, json, sys
+from prefect_tracer.client import SidecarClient
+client = SidecarClient(sys.argv[1], start_wait_ms=5000, finish_wait_ms=5000, connect_wait_ms=5000)
+with client.flow_run(flow_run_id="limits", flow_name="limits") as flow:
+    with contextlib.ExitStack() as stack:
+        held = [stack.enter_context(flow.task(task_run_id=f"held-{n}")) for n in range(3)]
+        errors = [task.error for task in held]
+    with flow.task(task_run_id="after") as after:
+        pass
+print(json.dumps({"errors": errors, "after": after.report is not None}))
+"""
+
+
+def test_a_connection_holds_at_most_its_limit_of_live_scopes(tmp_path):
+    process = Sidecar(tmp_path, "--max-scopes-per-connection", "3").start()
+    try:
+        result = subprocess.run([sys.executable, "-c", LIMITS, str(process.socket)],
+                                capture_output=True, text=True, timeout=60, env=python_env())
+        assert result.returncode == 0, result.stderr
+        outcome = json.loads(result.stdout)
+        # The flow run is one scope, so the third task is over the limit of 3.
+        assert outcome["errors"][:2] == [None, None]
+        assert "refused: task held-2: this connection" in outcome["errors"][2]
+        assert "already holds 3 live scopes" in outcome["errors"][2]
+        assert outcome["after"]  # once scopes end there is room again
+    finally:
+        assert process.stop() == 0
+
+
+FLOOD = """
+import sys
+from prefect_tracer.client import SidecarClient
+client = SidecarClient(sys.argv[1], start_wait_ms=10000, finish_wait_ms=10000, connect_wait_ms=5000)
+reports = 0
+with client.flow_run(flow_run_id="flood", flow_name="flood") as flow:
+    for n in range(int(sys.argv[2])):
+        with flow.task(task_run_id=f"flood-{n}") as task:
+            pass
+        reports += task.report is not None
+print(reports)
+"""
+
+
+def test_a_client_over_its_call_rate_is_slowed_not_failed(tmp_path):
+    process = Sidecar(tmp_path, "--max-calls-per-second", "100").start()
+    try:
+        # 150 tasks are 300 calls: a second's burst, then about two seconds at 100/s.
+        flood = subprocess.Popen([sys.executable, "-c", FLOOD, str(process.socket), "150"],
+                                 stdout=subprocess.PIPE, text=True, env=python_env())
+        wait_until(lambda: "exceeds 100 calls/s" in process.log(), what="throttling")
+        # A bystander on its own connection is not held back by the flooder's limit.
+        status = process.status()
+        assert status["live_flow_runs"] == 1
+        out, _ = flood.communicate(timeout=60)
+        assert flood.returncode == 0
+        assert int(out) == 150  # every call answered, none refused
+    finally:
+        assert process.stop() == 0

@@ -1,50 +1,90 @@
-// Which threads a caller may have attributed, against the real /proc.
+// Which threads a caller may have attributed, against the real /proc, and what
+// a caller's pidfd and scope limit refuse.
 #include <catch2/catch.hpp>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <thread>
 
 #include "observe/thread_resolver.h"
 
+using tracer::Caller;
 using tracer::PeerCredentials;
+using tracer::PeerIdentity;
 using tracer::resolveTaskThread;
 
 namespace {
 
 pid_t currentTid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 
-PeerCredentials self(uid_t uid) { return PeerCredentials{getpid(), uid, 0, true}; }
+kj::Own<Caller> caller(pid_t pid, uid_t uid, bool sameNamespace = true,
+                       kj::AutoCloseFd pidfd = kj::AutoCloseFd(), uint32_t maxScopes = 16) {
+  return kj::refcounted<Caller>(
+      PeerIdentity{PeerCredentials{pid, uid, 0, sameNamespace}, {}, kj::mv(pidfd)}, uid == 0,
+      maxScopes);
+}
+
+kj::Own<Caller> self(uid_t uid) { return caller(getpid(), uid); }
 
 }  // namespace
 
 TEST_CASE("a caller may register each of its own threads") {
-  CHECK(resolveTaskThread(self(1000), currentTid()) == currentTid());
+  CHECK(resolveTaskThread(*self(1000), currentTid()) == currentTid());
   pid_t other = 0;
   std::thread worker([&]() { other = currentTid(); });
   worker.join();
   // The worker is gone: its tid is no longer a thread of ours.
-  CHECK_THROWS_WITH(resolveTaskThread(self(1000), other), Catch::Contains("no thread with tid"));
+  CHECK_THROWS_WITH(resolveTaskThread(*self(1000), other), Catch::Contains("no thread with tid"));
 }
 
 TEST_CASE("a non-root caller may not register another user's process") {
   // pid 1 belongs to root; the caller claims to be uid 1000.
-  CHECK_THROWS_WITH(resolveTaskThread(self(1000), 1),
+  CHECK_THROWS_WITH(resolveTaskThread(*self(1000), 1),
                     Catch::Contains("refused: tid 1 belongs to process 1 of uid 0") &&
                         Catch::Contains("caller (pid " + std::to_string(getpid()) + " uid 1000)"));
 }
 
 TEST_CASE("root may register any thread in its PID namespace") {
-  CHECK(resolveTaskThread(self(0), 1) == 1);
+  CHECK(resolveTaskThread(*self(0), 1) == 1);
 }
 
 TEST_CASE("a caller in another PID namespace may only register its own threads") {
-  PeerCredentials contained{getpid(), 0, 0, false};
-  CHECK_THROWS_WITH(resolveTaskThread(contained, 1),
+  CHECK_THROWS_WITH(resolveTaskThread(*caller(getpid(), 0, false), 1),
                     Catch::Contains("a caller in another PID namespace"));
 }
 
 TEST_CASE("nonsense tids are refused") {
-  CHECK_THROWS_WITH(resolveTaskThread(self(0), 0), Catch::Contains("is not a thread id"));
-  CHECK_THROWS_WITH(resolveTaskThread(self(0), -5), Catch::Contains("is not a thread id"));
+  CHECK_THROWS_WITH(resolveTaskThread(*self(0), 0), Catch::Contains("is not a thread id"));
+  CHECK_THROWS_WITH(resolveTaskThread(*self(0), -5), Catch::Contains("is not a thread id"));
+}
+
+TEST_CASE("a caller that has exited is refused, whoever has its pid now") {
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  REQUIRE(child > 0);
+  int pidfd = syscall(SYS_pidfd_open, child, 0);
+  REQUIRE(pidfd >= 0);
+  REQUIRE(waitpid(child, nullptr, 0) == child);
+  // The thread asked about is ours, standing in for a process that took the pid.
+  auto gone = caller(child, 0, true, kj::AutoCloseFd(pidfd));
+  CHECK_THROWS_WITH(resolveTaskThread(*gone, currentTid()),
+                    Catch::Contains("the calling process (pid " + std::to_string(child)) &&
+                        Catch::Contains("has exited"));
+  int livefd = syscall(SYS_pidfd_open, getpid(), 0);
+  REQUIRE(livefd >= 0);
+  CHECK(resolveTaskThread(*caller(getpid(), 0, true, kj::AutoCloseFd(livefd)), currentTid()) ==
+        currentTid());
+}
+
+TEST_CASE("a connection holds at most its limit of live scopes") {
+  auto limited = caller(getpid(), 1000, true, kj::AutoCloseFd(), 2);
+  auto first = limited->holdScope("flow run a");
+  {
+    auto second = limited->holdScope("task b");
+    CHECK_THROWS_WITH(limited->holdScope("task c"),
+                      Catch::Contains("refused: task c: this connection") &&
+                          Catch::Contains("already holds 2 live scopes"));
+  }
+  CHECK_NOTHROW(limited->holdScope("task c"));  // a scope ended: room again
 }

@@ -1,0 +1,39 @@
+#include "rpc/access_policy.h"
+
+#include <kj/debug.h>
+
+#include <algorithm>
+
+namespace tracer {
+
+namespace {
+
+bool contains(const std::vector<gid_t>& list, gid_t value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+bool inAnyGroup(const PeerIdentity& peer, const std::vector<gid_t>& gids) {
+  if (contains(gids, peer.credentials.gid)) return true;
+  return std::any_of(peer.groups.begin(), peer.groups.end(),
+                     [&](gid_t g) { return contains(gids, g); });
+}
+
+}  // namespace
+
+kj::Maybe<kj::String> AccessPolicy::refusal(const PeerIdentity& peer) const {
+  if (peer.credentials.isRoot()) return nullptr;
+  if (allowedUids.empty() && allowedGids.empty()) return nullptr;
+  if (std::find(allowedUids.begin(), allowedUids.end(), peer.credentials.uid) !=
+      allowedUids.end()) {
+    return nullptr;
+  }
+  if (inAnyGroup(peer, allowedGids)) return nullptr;
+  return kj::str("refused: ", peer.credentials.describe(),
+                 " is not allowed to connect (not in --allow-uid or --allow-group)");
+}
+
+bool AccessPolicy::mayAdminister(const PeerIdentity& peer) const {
+  return peer.credentials.isRoot() || inAnyGroup(peer, adminGids);
+}
+
+}  // namespace tracer

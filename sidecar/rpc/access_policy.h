@@ -1,0 +1,35 @@
+#pragma once
+// Who may talk to the sidecar, decided from the kernel's view of the peer
+// (never from anything the client says). The socket's mode and group are the
+// first gate; this is the second, for hosts where the socket must be reachable
+// by more users than should use it (a shared hostPath, a broad group).
+
+#include <kj/string.h>
+#include <sys/types.h>
+
+#include <vector>
+
+#include "rpc/peer_credentials.h"
+
+namespace tracer {
+
+struct AccessPolicy {
+  // Empty lists: anyone who can open the socket may connect. Root always may.
+  std::vector<uid_t> allowedUids;
+  std::vector<gid_t> allowedGids;  // primary or supplementary group
+  // Admin (status of every run, reports, reloads, the outbox) is for root and,
+  // when set, members of this group.
+  std::vector<gid_t> adminGids;
+  // Per connection. A Prefect flow-run process holds one flow-run scope and one
+  // task scope per task running at once; a client past this is broken or hostile.
+  uint32_t maxLiveScopes = 4096;
+  // Per connection; over it, the sidecar stops reading from that client until
+  // the rate falls (backpressure, not errors). One task costs two calls.
+  uint32_t maxCallsPerSecond = 20000;
+
+  // Why this peer may not connect, or nullptr if it may.
+  kj::Maybe<kj::String> refusal(const PeerIdentity& peer) const;
+  bool mayAdminister(const PeerIdentity& peer) const;
+};
+
+}  // namespace tracer
