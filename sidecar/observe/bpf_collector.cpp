@@ -243,6 +243,16 @@ class BpfCollector final: public Collector {
     return total;
   }
 
+  CollectorLoad load() override {
+    CollectorLoad load;
+    forEachThread([&](uint32_t tid, const thread_state& state) {
+      ++load.trackedThreads;
+      if (tid == state.tgid) ++load.trackedProcesses;
+    });
+    load.exitEvents = exitEvents;
+    return load;
+  }
+
  private:
   // The registered thread's process's RSS: its high-water mark if that grew
   // during the task (a peak reached and freed again), else its RSS now.
@@ -284,6 +294,7 @@ class BpfCollector final: public Collector {
     auto* self = static_cast<BpfCollector*>(context);
     if (size < sizeof(thread_exit_event) || self->listener == nullptr) return 0;
     auto* event = static_cast<const thread_exit_event*>(data);
+    ++self->exitEvents;
     char comm[sizeof(event->comm) + 1] = {};
     memcpy(comm, event->comm, sizeof(event->comm));
     self->listener->threadExited(
@@ -301,6 +312,7 @@ class BpfCollector final: public Collector {
   bpf_map* threads;
   bpf_map* counters;
   ring_buffer* exits = nullptr;
+  uint64_t exitEvents = 0;
   kj::Own<kj::UnixEventPort::FdObserver> observer;
   ExitListener* listener = nullptr;
 };

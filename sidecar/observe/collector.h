@@ -42,6 +42,13 @@ struct TaskSample {
   uint64_t rssBytes = 0;  // resident memory of the task's processes now
 };
 
+// What the collector holds right now, for /metrics.
+struct CollectorLoad {
+  uint64_t trackedThreads = 0;    // registered threads and everything they started
+  uint64_t trackedProcesses = 0;  // of which thread-group leaders
+  uint64_t exitEvents = 0;        // thread exits read from the kernel so far
+};
+
 class Collector {
  public:
   virtual ~Collector() noexcept(false) = default;
@@ -71,6 +78,9 @@ class Collector {
 
   // Events that could not be charged to any task.
   virtual uint64_t unattributedLost() = 0;
+
+  // Walks what is tracked: meant for a scrape every few seconds, not a hot path.
+  virtual CollectorLoad load() = 0;
 };
 
 }  // namespace tracer

@@ -73,6 +73,16 @@ class ProcfsCollector final: public Collector {
 
   uint64_t unattributedLost() override { return 0; }
 
+  // Only registered threads are tracked here; there are no kernel exit events.
+  CollectorLoad load() override {
+    CollectorLoad load;
+    load.trackedThreads = tracked.size();
+    for (auto& entry: tracked) {
+      if (entry.value.tid == entry.value.tgid) ++load.trackedProcesses;
+    }
+    return load;
+  }
+
  private:
   struct Tracked {
     pid_t tid;

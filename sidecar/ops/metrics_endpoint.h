@@ -1,8 +1,9 @@
 #pragma once
 // GET /metrics: the sidecar itself in Prometheus text format (served on the
-// event loop with kj::HttpServer): runs live and finished, connected clients,
-// events lost, the artifact outbox by status, the policy reload state.
-// Cardinality is bounded: no label takes a task or flow name.
+// event loop with kj::HttpServer): runs live and finished, what the kernel
+// observer tracks and loses, RPC calls and their latency, the artifact outbox
+// and its deliveries, policy reloads, and totals per (flow, task) name.
+// Cardinality is bounded: run ids are never labels, names are capped.
 
 #include <kj/compat/http.h>
 

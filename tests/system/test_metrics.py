@@ -2,6 +2,7 @@
 
 import socket
 import subprocess
+import time
 import urllib.request
 
 from prefect_tracer.client import SidecarClient
@@ -14,6 +15,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def scrape(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return response.read().decode()
+
+
+def value(text, series):
+    """The value of one series, e.g. 'tracer_live_tasks' or 'name{a="b"}'."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no series {series} in:\n{text}")
+
+
 def test_metrics_are_valid_prometheus_text_and_count_runs(tmp_path):
     port = free_port()
     sidecar = Sidecar(tmp_path, "--metrics-listen", f"127.0.0.1:{port}").start()
@@ -24,9 +39,7 @@ def test_metrics_are_valid_prometheus_text_and_count_runs(tmp_path):
             for n in range(3):
                 with flow.task(task_run_id=f"t{n}"):
                     pass
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-            text = response.read().decode()
+        text = scrape(port)
         assert 'tracer_tasks_total{end="finished"} 3' in text
         assert 'tracer_flow_runs_total{end="finished"} 1' in text
         assert 'tracer_outbox_artifacts{status="local"} 2' in text
@@ -39,5 +52,45 @@ def test_metrics_are_valid_prometheus_text_and_count_runs(tmp_path):
             assert False, "expected 404"
         except urllib.error.HTTPError as error:
             assert error.code == 404
+    finally:
+        assert sidecar.stop() == 0
+
+
+def test_rpc_calls_tracked_threads_and_per_task_totals(tmp_path):
+    port = free_port()
+    sidecar = Sidecar(tmp_path, "--metrics-listen", f"127.0.0.1:{port}",
+                      "--metrics-task-series", "2").start()
+    try:
+        client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
+                               connect_wait_ms=2000)
+        with client.flow_run(flow_run_id="m", flow_name="etl \"nightly\"") as flow:
+            with flow.task(task_run_id="live", task_name="held"):
+                # While a task is live its thread is tracked by the kernel observer.
+                during = scrape(port)
+                subprocess.run(["true"], check=True)
+            for name in ["extract", "load", "load", "report"]:
+                with flow.task(task_run_id=f"run-{name}-{time.monotonic_ns()}", task_name=name):
+                    subprocess.run(["true"], check=True)
+        text = scrape(port)
+        assert value(during, "tracer_tracked_threads") >= 1
+        assert value(during, "tracer_tracked_processes") >= 1
+        assert value(during, "tracer_live_tasks") == 1
+        assert value(text, "tracer_ringbuf_events_total") >= 5  # one `true` per task at least
+        assert value(text, 'tracer_rpc_calls_total{method="Sidecar.openFlowRun",result="ok"}') == 1
+        assert value(text, 'tracer_rpc_calls_total{method="FlowRunScope.startTask",result="ok"}') == 5
+        assert value(text, 'tracer_rpc_calls_total{method="TaskScope.finish",result="ok"}') == 5
+        assert value(text, 'tracer_rpc_call_duration_seconds_count{method="TaskScope.finish"}') == 5
+        assert value(text, 'tracer_rpc_call_duration_seconds_bucket{method="TaskScope.finish",le="+Inf"}') == 5
+        # Two (flow, task) pairs get their own series; the rest are summed as "other".
+        flow = 'flow="etl \\"nightly\\""'
+        assert value(text, f'tracer_task_runs_total{{{flow},task="held",state="completed"}}') == 1
+        assert value(text, f'tracer_task_runs_total{{{flow},task="extract",state="completed"}}') == 1
+        assert value(text, 'tracer_task_runs_total{flow="other",task="other",state="completed"}') == 3
+        assert value(text, 'tracer_task_processes_total{flow="other",task="other"}') >= 3
+        assert 'task="load"' not in text
+        assert value(text, 'tracer_policy_reloads_total{result="refused"}') == 0
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                               text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
     finally:
         assert sidecar.stop() == 0

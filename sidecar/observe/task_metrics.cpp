@@ -1,0 +1,79 @@
+#include "observe/task_metrics.h"
+
+#include <capnp/schema.h>
+
+namespace tracer {
+
+void TaskMetrics::add(kj::StringPtr flowName, proto::TaskReport::Reader report) {
+  std::pair<std::string, std::string> key{flowName.cStr(), report.getTaskName().cStr()};
+  auto found = byName.find(key);
+  if (found == byName.end()) {
+    if (byName.size() >= maxSeries) key = {"other", "other"};
+    found = byName.try_emplace(key).first;
+  }
+  auto& totals = found->second;
+  auto state = static_cast<uint32_t>(report.getState());
+  if (state < STATES) ++totals.runs[state];
+  auto cpu = report.getCpu();
+  totals.cpuNs += cpu.getUserNs() + cpu.getSystemNs();
+  auto sched = report.getSched();
+  totals.runqueueWaitNs += sched.getRunqueueWaitNs();
+  totals.blockedIoNs += sched.getBlockedIoNs();
+  auto io = report.getIo();
+  totals.readBytes += io.getReadBytes();
+  totals.writeBytes += io.getWriteBytes();
+  auto net = report.getNet();
+  totals.txBytes += net.getTxBytes();
+  totals.rxBytes += net.getRxBytes();
+  totals.processes += report.getProc().getSpawned();
+  totals.oomKills += report.getMemory().getOomKills();
+}
+
+void TaskMetrics::render(PrometheusText& out) const {
+  auto states = capnp::Schema::from<proto::RunState>().getEnumerants();
+  static_assert(STATES == 4, "proto::RunState changed: update TaskMetrics::STATES");
+
+  out.family("tracer_task_runs_total", "counter", "Finished task runs by flow, task and end state.");
+  for (auto& [key, totals]: byName) {
+    for (uint32_t s = 0; s < STATES; ++s) {
+      out.sample("tracer_task_runs_total",
+                 {{"flow", key.first.c_str()}, {"task", key.second.c_str()},
+                  {"state", states[s].getProto().getName()}},
+                 totals.runs[s]);
+    }
+  }
+  auto seconds = [&](kj::StringPtr name, kj::StringPtr help, uint64_t Totals::*field) {
+    out.family(name, "counter", help);
+    for (auto& [key, totals]: byName) {
+      out.sample(name, {{"flow", key.first.c_str()}, {"task", key.second.c_str()}},
+                 double(totals.*field) / 1e9);
+    }
+  };
+  auto count = [&](kj::StringPtr name, kj::StringPtr help, uint64_t Totals::*field) {
+    out.family(name, "counter", help);
+    for (auto& [key, totals]: byName) {
+      out.sample(name, {{"flow", key.first.c_str()}, {"task", key.second.c_str()}},
+                 totals.*field);
+    }
+  };
+  seconds("tracer_task_cpu_seconds_total", "CPU time of finished task runs (user + system).",
+          &Totals::cpuNs);
+  seconds("tracer_task_runqueue_wait_seconds_total",
+          "Time finished task runs were runnable but waiting for a CPU.", &Totals::runqueueWaitNs);
+  seconds("tracer_task_blocked_io_seconds_total",
+          "Time finished task runs were blocked in uninterruptible (I/O) sleep.",
+          &Totals::blockedIoNs);
+  count("tracer_task_read_bytes_total", "Bytes finished task runs read from storage.",
+        &Totals::readBytes);
+  count("tracer_task_write_bytes_total", "Bytes finished task runs wrote to storage.",
+        &Totals::writeBytes);
+  count("tracer_task_network_transmit_bytes_total", "TCP/UDP bytes finished task runs sent.",
+        &Totals::txBytes);
+  count("tracer_task_network_receive_bytes_total", "TCP/UDP bytes finished task runs received.",
+        &Totals::rxBytes);
+  count("tracer_task_processes_total", "Processes finished task runs started.",
+        &Totals::processes);
+  count("tracer_task_oom_kills_total", "OOM kills in finished task runs.", &Totals::oomKills);
+}
+
+}  // namespace tracer

@@ -1,0 +1,39 @@
+#pragma once
+// Totals of finished task runs for /metrics, per (flow, task) name: runs by
+// end state, CPU, waiting, I/O, network, processes, OOM kills. Task run ids
+// would mint a series per run, so they never become labels; names are capped
+// at `maxSeries` pairs, and runs of any further pair are summed under
+// flow="other", task="other" so nothing is dropped.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "ops/prometheus_text.h"
+#include "tracer.capnp.h"
+
+namespace tracer {
+
+class TaskMetrics {
+ public:
+  explicit TaskMetrics(uint32_t maxSeries): maxSeries(maxSeries) {}
+
+  void add(kj::StringPtr flowName, proto::TaskReport::Reader report);
+  void render(PrometheusText& out) const;
+
+ private:
+  static constexpr uint32_t STATES = 4;  // proto::RunState's enumerants
+
+  struct Totals {
+    uint64_t runs[STATES] = {};
+    uint64_t cpuNs = 0, runqueueWaitNs = 0, blockedIoNs = 0;
+    uint64_t readBytes = 0, writeBytes = 0, txBytes = 0, rxBytes = 0;
+    uint64_t processes = 0, oomKills = 0;
+  };
+
+  uint32_t maxSeries;
+  std::map<std::pair<std::string, std::string>, Totals> byName;  // (flow, task)
+};
+
+}  // namespace tracer
