@@ -71,7 +71,10 @@ LiveFlowRun::LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader inf
 }
 
 LiveFlowRun::~LiveFlowRun() noexcept(false) {
-  if (!finished) finish(proto::RunState::CRASHED);
+  if (finished) return;
+  table.log.warn("flow run ended as crashed: its client went away without finishing it",
+                 {id, nullptr});
+  finish(proto::RunState::CRASHED);
 }
 
 void LiveFlowRun::finish(proto::RunState state) {
@@ -82,6 +85,7 @@ void LiveFlowRun::finish(proto::RunState state) {
   auto stateName = capnp::Schema::from<proto::RunState>().getEnumerants()[
       static_cast<unsigned>(state)].getProto().getName();
   uint64_t wall = (table.clock.now() - startedAt) / kj::NANOSECONDS;
+  table.log.debug(kj::str("flow run ", stateName, " after ", wall / 1000000, " ms"), {id, nullptr});
   table.advisor.flowFinished(where.flow, where.deployment, id.cStr(), wall, stateName.cStr());
   auto tasks = table.reportsOf(id);
   table.publisher.flowRunFinished(
@@ -114,7 +118,10 @@ LiveTask::LiveTask(AttributionTable& table, const LiveFlowRun& flow,
 }
 
 LiveTask::~LiveTask() noexcept(false) {
-  if (!finished) end(proto::RunState::CRASHED, nullptr);
+  if (finished) return;
+  table.log.warn("task ended as crashed: its client went away without finishing it",
+                 {flowRunId, taskRunId});
+  end(proto::RunState::CRASHED, nullptr);
 }
 
 void LiveTask::finish(proto::RunState state, proto::TaskReport::Builder report) {
@@ -192,6 +199,7 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   for (auto i: kj::indices(unknown)) unknownOut.set(i, unknown[i]);
 
   table.advisor.advise(place, report);
+  table.taskMetrics.add(flowName, report.asReader());
   table.lostInTasks += totals.kernel.lost;
   ++(state == proto::RunState::CRASHED ? table.crashedTasks : table.finishedTasks);
   table.keep(report.asReader(), slot, totals.outlivingProcesses > 0);
@@ -209,8 +217,14 @@ void LiveTask::describe(proto::LiveTask::Builder out) const {
 }
 
 AttributionTable::AttributionTable(Collector& collector, const kj::MonotonicClock& clock,
-                                   Advisor& advisor, ArtifactPublisher& publisher)
-    : collector(collector), clock(clock), advisor(advisor), publisher(publisher) {}
+                                   Advisor& advisor, ArtifactPublisher& publisher,
+                                   TaskMetrics& taskMetrics, Log& log)
+    : collector(collector),
+      clock(clock),
+      advisor(advisor),
+      publisher(publisher),
+      taskMetrics(taskMetrics),
+      log(log) {}
 
 kj::Vector<proto::TaskReport::Reader> AttributionTable::reportsOf(kj::StringPtr flowRunId) {
   kj::Vector<proto::TaskReport::Reader> reports;

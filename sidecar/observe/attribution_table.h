@@ -16,6 +16,8 @@
 #include "policy/advisor.h"
 #include "report/artifact_publisher.h"
 #include "observe/collector.h"
+#include "observe/task_metrics.h"
+#include "ops/log.h"
 #include "rpc/peer_credentials.h"
 #include "tracer.capnp.h"
 
@@ -98,7 +100,7 @@ class LiveTask {
 class AttributionTable final: public ExitListener {
  public:
   AttributionTable(Collector& collector, const kj::MonotonicClock& clock, Advisor& advisor,
-                   ArtifactPublisher& publisher);
+                   ArtifactPublisher& publisher, TaskMetrics& taskMetrics, Log& log);
 
   kj::Own<LiveFlowRun> openFlowRun(proto::FlowRunInfo::Reader info, const PeerCredentials& caller);
   kj::Own<LiveTask> startTask(const LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
@@ -120,6 +122,8 @@ class AttributionTable final: public ExitListener {
   const kj::MonotonicClock& clock;
   Advisor& advisor;
   ArtifactPublisher& publisher;
+  TaskMetrics& taskMetrics;
+  Log& log;
 
  private:
   friend class LiveFlowRun;

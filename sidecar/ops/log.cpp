@@ -2,7 +2,10 @@
 
 #include <systemd/sd-journal.h>
 #include <syslog.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include <kj/vector.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -38,10 +41,17 @@ const char* levelName(Level level) {
 // the documented way to tell "run by systemd" from "run in a terminal or test".
 Log::Log(bool verbose): toJournal(getenv("JOURNAL_STREAM") != nullptr), verbose(verbose) {}
 
-void Log::write(Level level, kj::StringPtr message) {
+void Log::write(Level level, kj::StringPtr message, RunIds run) {
   if (toJournal) {
-    sd_journal_send("MESSAGE=%s", message.cStr(), "PRIORITY=%i", syslogPriority(level),
-                    "SYSLOG_IDENTIFIER=tracer-sidecar", nullptr);
+    kj::Vector<kj::String> fields;
+    fields.add(kj::str("MESSAGE=", message));
+    fields.add(kj::str("PRIORITY=", syslogPriority(level)));
+    fields.add(kj::str("SYSLOG_IDENTIFIER=tracer-sidecar"));
+    if (run.flowRunId.size() > 0) fields.add(kj::str("FLOW_RUN_ID=", run.flowRunId));
+    if (run.taskRunId.size() > 0) fields.add(kj::str("TASK_RUN_ID=", run.taskRunId));
+    kj::Vector<iovec> parts;
+    for (auto& field: fields) parts.add(iovec{field.begin(), field.size()});
+    sd_journal_sendv(parts.begin(), parts.size());
     return;
   }
   timespec now;
@@ -50,8 +60,10 @@ void Log::write(Level level, kj::StringPtr message) {
   gmtime_r(&now.tv_sec, &utc);
   char stamp[32];
   strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &utc);
-  fprintf(stderr, "%s.%03ldZ %s %s\n", stamp, now.tv_nsec / 1000000, levelName(level),
-          message.cStr());
+  auto ids = kj::str(run.flowRunId.size() > 0 ? kj::str(" flow_run_id=", run.flowRunId) : kj::str(),
+                    run.taskRunId.size() > 0 ? kj::str(" task_run_id=", run.taskRunId) : kj::str());
+  fprintf(stderr, "%s.%03ldZ %s %s%s\n", stamp, now.tv_nsec / 1000000, levelName(level),
+          message.cStr(), ids.cStr());
   fflush(stderr);
 }
 
