@@ -16,6 +16,7 @@
 
 #include "observe/attribution_table.h"
 #include "observe/bpf_collector.h"
+#include "ops/accounts.h"
 #include "ops/log.h"
 #include "ops/metrics_endpoint.h"
 #include "ops/systemd.h"
@@ -65,8 +66,28 @@ class SidecarMain {
                           "Where artifacts go (default: $PREFECT_API_URL; without one they stay "
                           "local). Credentials: PREFECT_API_AUTH_STRING, PREFECT_API_KEY or "
                           "PREFECT_API_KEY_FILE.")
+        .addOptionWithArg({"allow-uid"}, KJ_BIND_METHOD(*this, addAllowedUser), "<user>",
+                          "May connect (repeatable; name or number). With no --allow-uid or "
+                          "--allow-group, anyone who can open the socket may; root always may.")
+        .addOptionWithArg({"allow-group"}, KJ_BIND_METHOD(*this, addAllowedGroup), "<group>",
+                          "Members (primary or supplementary) may connect (repeatable).")
+        .addOptionWithArg({"admin-group"}, KJ_BIND_METHOD(*this, addAdminGroup), "<group>",
+                          "Members may use Admin (tracerctl status of all runs, reports, "
+                          "reload, outbox) besides root (repeatable).")
+        .addOptionWithArg({"max-scopes-per-connection"}, KJ_BIND_METHOD(*this, setMaxScopes),
+                          "<n>", "Live flow-run and task scopes one connection may hold "
+                          "(default 4096).")
+        .addOptionWithArg({"max-calls-per-second"}, KJ_BIND_METHOD(*this, setMaxCallRate), "<n>",
+                          "Calls one connection may make per second; above it the sidecar "
+                          "reads that client more slowly (default 20000).")
         .addOptionWithArg({"metrics-listen"}, KJ_BIND_METHOD(*this, setMetricsListen),
                           "<host:port>", "Serve Prometheus metrics at http://HOST:PORT/metrics.")
+        .addOptionWithArg({"metrics-task-series"}, KJ_BIND_METHOD(*this, setTaskSeries), "<n>",
+                          "(flow, task) name pairs with their own per-task series; the rest "
+                          "are summed under \"other\" (default 500).")
+        .addOptionWithArg({"drain-seconds"}, KJ_BIND_METHOD(*this, setDrainSeconds), "<n>",
+                          "On SIGTERM, how long to keep delivering artifacts that are due "
+                          "before exiting; the rest stay in the outbox (default 5).")
         .addOptionWithArg({"history-runs"}, KJ_BIND_METHOD(*this, setHistoryRuns), "<n>",
                           "Runs kept per task in the history (default 200).")
         .addOptionWithArg({"max-tracked-threads"}, KJ_BIND_METHOD(*this, setMaxThreads), "<n>",
@@ -110,6 +131,61 @@ class SidecarMain {
   kj::MainBuilder::Validity setPrefectApiUrl(kj::StringPtr value) {
     prefectApiUrl = kj::str(value);
     return true;
+  }
+  kj::MainBuilder::Validity addAllowedUser(kj::StringPtr value) {
+    KJ_IF_MAYBE(uid, lookupUser(value)) {
+      access.allowedUids.push_back(*uid);
+      return true;
+    }
+    return kj::str("--allow-uid: no such user: ", value);
+  }
+  kj::MainBuilder::Validity addAllowedGroup(kj::StringPtr value) {
+    KJ_IF_MAYBE(gid, lookupGroup(value)) {
+      access.allowedGids.push_back(*gid);
+      return true;
+    }
+    return kj::str("--allow-group: no such group: ", value);
+  }
+  kj::MainBuilder::Validity addAdminGroup(kj::StringPtr value) {
+    KJ_IF_MAYBE(gid, lookupGroup(value)) {
+      access.adminGids.push_back(*gid);
+      return true;
+    }
+    return kj::str("--admin-group: no such group: ", value);
+  }
+  kj::MainBuilder::Validity setMaxScopes(kj::StringPtr value) {
+    KJ_IF_MAYBE(n, numberIn(value, 1, 1u << 22)) {
+      access.maxLiveScopes = *n;
+      return true;
+    }
+    return "--max-scopes-per-connection: expected 1 to 4194304";
+  }
+  kj::MainBuilder::Validity setMaxCallRate(kj::StringPtr value) {
+    KJ_IF_MAYBE(n, numberIn(value, 1, 10000000)) {
+      access.maxCallsPerSecond = *n;
+      return true;
+    }
+    return "--max-calls-per-second: expected 1 to 10000000";
+  }
+  kj::MainBuilder::Validity setTaskSeries(kj::StringPtr value) {
+    KJ_IF_MAYBE(n, numberIn(value, 0, 100000)) {
+      taskSeries = *n;
+      return true;
+    }
+    return "--metrics-task-series: expected 0 to 100000";
+  }
+  kj::MainBuilder::Validity setDrainSeconds(kj::StringPtr value) {
+    KJ_IF_MAYBE(n, numberIn(value, 0, 600)) {
+      drainSeconds = *n;
+      return true;
+    }
+    return "--drain-seconds: expected 0 to 600";
+  }
+  static kj::Maybe<uint32_t> numberIn(kj::StringPtr text, unsigned long low, unsigned long high) {
+    char* end;
+    unsigned long n = strtoul(text.cStr(), &end, 10);
+    if (text.size() == 0 || *end != '\0' || n < low || n > high) return nullptr;
+    return static_cast<uint32_t>(n);
   }
   kj::MainBuilder::Validity setMetricsListen(kj::StringPtr value) {
     metricsListen = kj::str(value);
@@ -184,8 +260,13 @@ class SidecarMain {
     }
     auto collector = chooseCollector(log, io.unixEventPort);
     const kj::MonotonicClock& clock = kj::systemPreciseMonotonicClock();
-    AttributionTable table(*collector, clock, advisor, publisher);
-    Services services{table, advisor, outbox, log, clock, clock.now()};
+    TaskMetrics taskMetrics(taskSeries);
+    RpcMetrics rpcMetrics(clock);
+    AttributionTable table(*collector, clock, advisor, publisher, taskMetrics, log);
+    kj::Maybe<ArtifactDelivery&> delivering_;
+    KJ_IF_MAYBE(d, delivery) { delivering_ = **d; }
+    Services services{table,       *collector,  advisor, outbox, delivering_, access,
+                      rpcMetrics,  taskMetrics, log,     clock,  clock.now()};
     auto reloading = reloadOnHangup(io.unixEventPort, advisor).eagerlyEvaluate(nullptr);
     auto observing = collector->run(table).exclusiveJoin(
         sampleForever(table, io.provider->getTimer()));
@@ -201,7 +282,13 @@ class SidecarMain {
       where = kj::str("socket passed by systemd (fd ", *fd, ")");
     } else {
       kj::Maybe<gid_t> group;
-      if (socketGroup.size() > 0) group = lookupGroup(socketGroup);
+      if (socketGroup.size() > 0) {
+        KJ_IF_MAYBE(gid, lookupGroup(socketGroup)) {
+          group = *gid;
+        } else {
+          return kj::str("--socket-group: no such group: ", socketGroup);
+        }
+      }
       auto path = socketPath.size() > 0 ? kj::str(socketPath) : defaultSocketPath();
       auto socket = kj::heap<ListeningSocket>(*io.lowLevelProvider, path, group);
       receiver = socket->takeReceiver();
@@ -212,7 +299,8 @@ class SidecarMain {
     capnp::ReaderOptions limits;
     limits.traversalLimitInWords = 64 * 1024;  // 512 KiB: our largest message is a few KiB
     limits.nestingLimit = 16;
-    ConnectionListener listener(services, kj::mv(receiver), limits);
+    auto listener =
+        kj::heap<ConnectionListener>(services, io.provider->getTimer(), kj::mv(receiver), limits);
 
     kj::HttpHeaderTable metricsHeaders;
     MetricsEndpoint metrics(services, metricsHeaders);
@@ -238,13 +326,37 @@ class SidecarMain {
     auto stopped = io.unixEventPort.onSignal(SIGTERM)
                        .exclusiveJoin(io.unixEventPort.onSignal(SIGINT))
                        .then([](siginfo_t info) { return info.si_signo; });
-    int signo = listener.run()
+    int signo = listener->run()
                     .then([]() { return 0; })
                     .exclusiveJoin(kj::mv(stopped))
                     .wait(io.waitScope);
     notifySystemd("STOPPING=1");
-    log.info(kj::str("stopping on signal ", signo, " (", strsignal(signo), ")"));
+    log.info(kj::str("stopping on signal ", signo, " (", strsignal(signo), "): draining"));
+    drain(kj::mv(listener), table, advisor, delivering_, outbox, io, log);
     return true;
+  }
+
+  // What a stop owes: tasks still live are ended (as crashed: nothing will
+  // observe the rest of them) so their reports and flow artifacts are written,
+  // the history is committed, and artifacts due for delivery get up to
+  // --drain-seconds to reach Prefect. Whatever is left stays in the outbox
+  // for the next start.
+  void drain(kj::Own<ConnectionListener> listener, AttributionTable& table, Advisor& advisor,
+             kj::Maybe<ArtifactDelivery&> delivery, Outbox& outbox, kj::AsyncIoContext& io,
+             Log& log) {
+    uint32_t live = table.liveTaskCount();
+    listener = nullptr;  // closes every connection: their scopes end
+    advisor.flush();
+    KJ_IF_MAYBE(d, delivery) {
+      auto& timer = io.provider->getTimer();
+      auto deadline = timer.now() + drainSeconds * kj::SECONDS;
+      while (d->hasDue() && timer.now() < deadline) {
+        timer.afterDelay(20 * kj::MILLISECONDS).wait(io.waitScope);
+      }
+    }
+    auto counts = outbox.countsByStatus();
+    log.info(kj::str("drained: ", live, " live tasks ended, ", counts["pending"],
+                     " artifacts left pending for the next start"));
   }
 
   // The event loop itself pets the watchdog: if it stalls, systemd restarts us.
@@ -288,6 +400,9 @@ class SidecarMain {
   kj::String prefectApiUrl = kj::str("");
   kj::String metricsListen = kj::str("");
   uint32_t historyRuns = 200;
+  AccessPolicy access;
+  uint32_t taskSeries = 500;
+  uint32_t drainSeconds = 5;
   BpfSettings bpfSettings{THREADS_MAX_ENTRIES, TASK_COUNTERS_MAX_ENTRIES, 100 * 1000 * 1000};
   bool verbose = false;
 };
