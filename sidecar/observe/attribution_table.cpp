@@ -132,15 +132,40 @@ void LiveTask::finish(proto::RunState state, proto::TaskReport::Builder report) 
 void LiveTask::addSample(const TaskSample& sample, kj::TimePoint now) {
   uint64_t ns = (now - lastSampleAt) / kj::NANOSECONDS;
   uint64_t cpu = sample.cpuNs > lastSampleCpuNs ? sample.cpuNs - lastSampleCpuNs : 0;
-  if (ns > 0) intervals.add(Interval{ns, cpu});
+  if (ns > 0) addInterval(ns, cpu);
   lastSampleAt = now;
   lastSampleCpuNs = std::max(lastSampleCpuNs, sample.cpuNs);
   peakSampledRss = std::max(peakSampledRss, sample.rssBytes);
 }
 
+void LiveTask::addInterval(uint64_t ns, uint64_t cpuNs) {
+  if (intervals.size() > 0 && intervals.back().samples < samplesPerInterval) {
+    auto& last = intervals.back();
+    last.ns += ns;
+    last.cpuNs += cpuNs;
+    ++last.samples;
+    return;
+  }
+  if (intervals.size() == MAX_INTERVALS) {
+    // Halve the resolution: neighbours merge. Average CPU stays exact; p95 and
+    // max become those of the wider windows.
+    for (size_t i = 0; i < MAX_INTERVALS / 2; ++i) {
+      auto& a = intervals[2 * i];
+      auto& b = intervals[2 * i + 1];
+      intervals[i] = Interval{a.ns + b.ns, a.cpuNs + b.cpuNs, a.samples + b.samples};
+    }
+    intervals.resize(MAX_INTERVALS / 2);
+    samplesPerInterval *= 2;
+  }
+  intervals.add(Interval{ns, cpuNs, 1});
+}
+
 void LiveTask::threadExited(const ThreadExit& exit) {
-  auto& command = commands.findOrCreate(exit.comm, [&]() {
-    return kj::HashMap<kj::String, CommandCpu>::Entry{kj::str(exit.comm), CommandCpu{}};
+  // Command names are the task's to choose: past a bound they share one entry.
+  kj::StringPtr name = exit.comm;
+  if (commands.size() >= MAX_COMMANDS && commands.find(name) == nullptr) name = "(others)";
+  auto& command = commands.findOrCreate(name, [&]() {
+    return kj::HashMap<kj::String, CommandCpu>::Entry{kj::str(name), CommandCpu{}};
   });
   if (exit.isLeader) ++command.count;
   command.cpuNs += exit.cpuNs;

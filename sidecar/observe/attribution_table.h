@@ -63,10 +63,18 @@ class LiveTask {
  private:
   friend class AttributionTable;
 
+  // Kept per task: at most MAX_INTERVALS sampling windows. A long task's
+  // windows widen (1 s, 2 s, 4 s, ...) instead of growing in number, so a task
+  // costs the same memory after a day as after twenty minutes.
+  static constexpr size_t MAX_INTERVALS = 1024;
+  static constexpr size_t MAX_COMMANDS = 256;  // distinct command names counted apart
   struct Interval {
     uint64_t ns;
     uint64_t cpuNs;
+    uint32_t samples;  // sampler ticks merged into this window
   };
+  void addInterval(uint64_t ns, uint64_t cpuNs);
+
   struct CommandCpu {
     uint32_t count = 0;
     uint64_t cpuNs = 0;
@@ -93,6 +101,7 @@ class LiveTask {
   uint64_t lastSampleCpuNs = 0;
   uint64_t peakSampledRss = 0;
   kj::Vector<Interval> intervals;
+  uint32_t samplesPerInterval = 1;
   kj::HashMap<kj::String, CommandCpu> commands;
   bool finished = false;
 };
