@@ -5,6 +5,7 @@
 // 64-bit integers, which breaks the field-name contract users rely on.
 
 #include <capnp/dynamic.h>
+#include <capnp/schema.h>
 #include <kj/string.h>
 
 namespace tracer {
@@ -12,6 +13,16 @@ namespace tracer {
 kj::String camelToSnake(kj::StringPtr camel);
 
 kj::String toContractJson(capnp::DynamicStruct::Reader value);
+
+// An enum value's schema name ("completed"), or nullptr for a value this
+// build's schema does not have (a newer or hostile peer may send any number).
+template <typename Enum>
+kj::Maybe<kj::StringPtr> enumName(Enum value) {
+  auto enumerants = capnp::Schema::from<Enum>().getEnumerants();
+  auto index = static_cast<unsigned>(value);
+  if (index >= enumerants.size()) return nullptr;
+  return enumerants[index].getProto().getName();
+}
 
 // `text` as a JSON string literal, quotes included.
 kj::String jsonQuoted(kj::StringPtr text);

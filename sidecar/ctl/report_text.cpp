@@ -5,6 +5,8 @@
 
 #include <cstdio>
 
+#include "contract_json.h"
+
 namespace tracer {
 
 namespace {
@@ -50,8 +52,8 @@ kj::String reportText(proto::TaskReport::Reader r) {
   auto cpu = r.getCpu();
   auto alloc = r.getAllocation();
   auto proc = r.getProc();
-  auto state = capnp::Schema::from<proto::RunState>().getEnumerants()[
-      static_cast<unsigned>(r.getState())].getProto().getName();
+  kj::StringPtr state = "unknown";
+  KJ_IF_MAYBE(name, enumName(r.getState())) { state = *name; }
   lines.add(kj::str("task ", r.getTaskName(), " (", r.getTaskRunId(), "): ", state,
                     ", collector ", r.getCollector()));
   line("wall", "wall_ns", humanDuration(r.getWallNs()));

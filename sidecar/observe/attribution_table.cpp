@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "contract_json.h"
+
 namespace tracer {
 
 namespace {
@@ -59,6 +61,7 @@ void fillMeasurements(proto::TaskReport::Builder report, const TaskTotals& total
 LiveFlowRun::LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader info,
                          Allocation allocation)
     : table(table),
+      openSerial(table.nextFlowSerial++),
       id(kj::str(info.getFlowRunId())),
       name(kj::str(info.getFlowName())),
       capacity(allocation),
@@ -82,12 +85,11 @@ void LiveFlowRun::finish(proto::RunState state) {
   finished = true;
   --table.liveFlowRuns;
   ++(state == proto::RunState::CRASHED ? table.crashedFlowRuns : table.finishedFlowRuns);
-  auto stateName = capnp::Schema::from<proto::RunState>().getEnumerants()[
-      static_cast<unsigned>(state)].getProto().getName();
+  auto stateName = KJ_ASSERT_NONNULL(enumName(state));  // checked at the RPC door
   uint64_t wall = (table.clock.now() - startedAt) / kj::NANOSECONDS;
   table.log.debug(kj::str("flow run ", stateName, " after ", wall / 1000000, " ms"), {id, nullptr});
   table.advisor.flowFinished(where.flow, where.deployment, id.cStr(), wall, stateName.cStr());
-  auto tasks = table.reportsOf(id);
+  auto tasks = table.reportsOf(openSerial);
   table.publisher.flowRunFinished(
       FlowRunSummary{kj::str(id), kj::str(name), kj::str(where.deployment.c_str()),
                      kj::str(stateName), wall},
@@ -103,6 +105,7 @@ LiveTask::LiveTask(AttributionTable& table, const LiveFlowRun& flow,
       taskRunId(kj::str(info.getTaskRunId())),
       taskName(kj::str(info.getTaskName())),
       flowRunId(kj::str(flow.flowRunId())),
+      flowSerial(flow.serial()),
       flowName(kj::str(flow.flowName())),
       allocation(flow.allocation()),
       place(flow.place()),
@@ -227,7 +230,7 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   table.taskMetrics.add(flowName, report.asReader());
   table.lostInTasks += totals.kernel.lost;
   ++(state == proto::RunState::CRASHED ? table.crashedTasks : table.finishedTasks);
-  table.keep(report.asReader(), slot, totals.outlivingProcesses > 0);
+  table.keep(report.asReader(), flowSerial, slot, totals.outlivingProcesses > 0);
 }
 
 void LiveTask::describe(proto::LiveTask::Builder out) const {
@@ -251,11 +254,12 @@ AttributionTable::AttributionTable(Collector& collector, const kj::MonotonicCloc
       taskMetrics(taskMetrics),
       log(log) {}
 
-kj::Vector<proto::TaskReport::Reader> AttributionTable::reportsOf(kj::StringPtr flowRunId) {
+kj::Vector<proto::TaskReport::Reader> AttributionTable::reportsOf(uint64_t flowSerial) {
   kj::Vector<proto::TaskReport::Reader> reports;
   for (auto& kept: finishedReports) {
-    auto report = kept->message.getRoot<proto::TaskReport>().asReader();
-    if (report.getFlowRunId() == flowRunId) reports.add(report);
+    if (kept->flowSerial == flowSerial) {
+      reports.add(kept->message.getRoot<proto::TaskReport>().asReader());
+    }
   }
   return reports;
 }
@@ -293,7 +297,8 @@ void AttributionTable::threadExited(const ThreadExit& exit) {
   KJ_IF_MAYBE(task, live.find(exit.slot)) { (*task)->threadExited(exit); }
 }
 
-void AttributionTable::keep(proto::TaskReport::Reader report, uint32_t slot, bool lingering) {
+void AttributionTable::keep(proto::TaskReport::Reader report, uint64_t flowSerial, uint32_t slot,
+                            bool lingering) {
   if (finishedReports.size() == KEPT_REPORTS) {
     if (finishedReports[0]->lingering) collector.release(finishedReports[0]->slot);
     // Oldest first: drop the front.
@@ -303,6 +308,7 @@ void AttributionTable::keep(proto::TaskReport::Reader report, uint32_t slot, boo
   }
   auto kept = kj::heap<FinishedReport>();
   kept->message.setRoot(report);
+  kept->flowSerial = flowSerial;
   kept->slot = slot;
   kept->lingering = lingering;
   if (!lingering) collector.release(slot);

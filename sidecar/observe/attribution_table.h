@@ -35,6 +35,9 @@ class LiveFlowRun {
   bool isFinished() const { return finished; }
 
   kj::StringPtr flowRunId() const { return id; }
+  // This opening of the flow run: ids come from clients and may repeat (a
+  // client re-opens its run after reconnecting, or lies), serials do not.
+  uint64_t serial() const { return openSerial; }
   kj::StringPtr flowName() const { return name; }
   const Allocation& allocation() const { return capacity; }
   // The task's place: flow, deployment and work pool (task fields left empty).
@@ -42,6 +45,7 @@ class LiveFlowRun {
 
  private:
   AttributionTable& table;
+  uint64_t openSerial;
   kj::String id;
   kj::String name;
   Allocation capacity;
@@ -91,6 +95,7 @@ class LiveTask {
   kj::String taskRunId;
   kj::String taskName;
   kj::String flowRunId;
+  uint64_t flowSerial;
   kj::String flowName;
   Allocation allocation;
   TaskPlace place;
@@ -142,16 +147,18 @@ class AttributionTable final: public ExitListener {
 
   struct FinishedReport {
     capnp::MallocMessageBuilder message;
+    uint64_t flowSerial;  // LiveFlowRun::serial() of its flow run
     uint32_t slot;
     bool lingering;  // its processes are still running and counting
   };
 
-  void keep(proto::TaskReport::Reader report, uint32_t slot, bool lingering);
+  void keep(proto::TaskReport::Reader report, uint64_t flowSerial, uint32_t slot, bool lingering);
   // The kept reports of one flow run's tasks, oldest first.
-  kj::Vector<proto::TaskReport::Reader> reportsOf(kj::StringPtr flowRunId);
+  kj::Vector<proto::TaskReport::Reader> reportsOf(uint64_t flowSerial);
   void updateLingering();
 
   uint32_t nextSlot = 1;  // never reused, so a late child event cannot hit a newer task
+  uint64_t nextFlowSerial = 1;
   kj::HashMap<uint32_t, LiveTask*> live;
   kj::Vector<kj::Own<FinishedReport>> finishedReports;  // oldest first
   uint32_t liveFlowRuns = 0;

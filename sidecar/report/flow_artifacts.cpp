@@ -27,10 +27,8 @@ kj::String mib(uint64_t bytes) { return kj::str(fixed(bytes / 1048576.0, 0), " M
 kj::String seconds(uint64_t ns) { return kj::str(fixed(ns / 1e9, 2), " s"); }
 
 kj::String stateName(proto::RunState state) {
-  return kj::str(capnp::Schema::from<proto::RunState>()
-                     .getEnumerants()[static_cast<unsigned>(state)]
-                     .getProto()
-                     .getName());
+  KJ_IF_MAYBE(name, enumName(state)) { return kj::str(*name); }
+  return kj::str("unknown");
 }
 
 // Markdown table cells must not break the row.

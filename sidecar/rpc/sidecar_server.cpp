@@ -2,6 +2,7 @@
 
 #include <kj/debug.h>
 
+#include "contract_json.h"
 #include "observe/thread_resolver.h"
 #include "ops/refuse.h"
 
@@ -9,13 +10,23 @@ namespace tracer {
 
 namespace {
 
+// A state is stored, rendered into artifacts and shown by tracerctl by name:
+// a number this build has no name for is refused at the door.
+proto::RunState knownState(proto::RunState state) {
+  if (enumName(state) == nullptr) {
+    refuse(kj::str("finish: run state ", static_cast<unsigned>(state), " is not one of ",
+                   "completed, failed, cancelled, crashed"));
+  }
+  return state;
+}
+
 class TaskScopeServer final: public MeasuredServer<proto::TaskScope> {
  public:
   TaskScopeServer(Services& services, kj::Own<Caller::Scope> held, kj::Own<LiveTask> task)
       : MeasuredServer(services.rpcMetrics), held(kj::mv(held)), task(kj::mv(task)) {}
 
   kj::Promise<void> finish(FinishContext context) override {
-    task->finish(context.getParams().getState(), context.getResults().initReport());
+    task->finish(knownState(context.getParams().getState()), context.getResults().initReport());
     return kj::READY_NOW;
   }
 
@@ -49,7 +60,7 @@ class FlowRunScopeServer final: public MeasuredServer<proto::FlowRunScope> {
 
   kj::Promise<void> finish(FinishContext context) override {
     if (flow->isFinished()) refuse(kj::str("flow run ", flow->flowRunId(), " already finished"));
-    flow->finish(context.getParams().getState());
+    flow->finish(knownState(context.getParams().getState()));
     return kj::READY_NOW;
   }
 
