@@ -35,27 +35,19 @@ LOAD_SECONDS=${LOAD_SECONDS:-60} /usr/bin/python3 "$repo/tests/bench/load_bench.
 echo
 "$build/bin/policy_bench"
 
-if [ -x "$build/bin/policy_loader_fuzzer" ]; then
-  fuzz_seconds=${FUZZ_SECONDS:-300}
+# A longer run of each libFuzzer target than the suite's 20 s, from a copy of its
+# seeds. A crash is kept in the build directory ($work goes away with this script).
+fuzz() {  # NAME SEEDS [flags as in tests/CMakeLists.txt, which says why]
+  local name=$1 seeds=$2 corpus
+  shift 2
+  [ -x "$build/bin/$name" ] || return 0
   echo
-  echo "== policy loader fuzzing, ${fuzz_seconds} s =="
+  echo "== $name, ${FUZZ_SECONDS:-300} s =="
   corpus=$(mktemp -d)
-  cp "$repo"/tests/fuzz/corpus/* "$corpus"/
-  "$build/bin/policy_loader_fuzzer" -max_total_time="$fuzz_seconds" -timeout=5 -rss_limit_mb=1536 \
-    -artifact_prefix="$work/" "$corpus" 2>&1 | grep -E "DONE|ERROR|SUMMARY" | tail -3
+  cp "$repo/tests/fuzz/$seeds"/* "$corpus"/
+  "$build/bin/$name" -max_total_time="${FUZZ_SECONDS:-300}" -timeout=5 -rss_limit_mb=1536 "$@" \
+    -artifact_prefix="$build/fuzz/$name-" "$corpus" 2>&1 | grep -E "DONE|ERROR|SUMMARY" | tail -3
   rm -rf "$corpus"
-fi
-
-if [ -x "$build/bin/rpc_server_fuzzer" ]; then
-  fuzz_seconds=${FUZZ_SECONDS:-300}
-  echo
-  echo "== RPC server fuzzing, ${fuzz_seconds} s =="
-  corpus=$(mktemp -d)
-  cp "$repo"/tests/fuzz/rpc_corpus/* "$corpus"/
-  # Flags as in tests/CMakeLists.txt (fuzz_rpc_server), which says why. A crash is kept
-  # in the build directory: $work goes away with this script.
-  "$build/bin/rpc_server_fuzzer" -max_total_time="$fuzz_seconds" -timeout=5 -rss_limit_mb=1536 \
-    -close_fd_mask=2 -detect_leaks=0 -artifact_prefix="$build/fuzz/rpc_server-" "$corpus" 2>&1 |
-    grep -E "DONE|ERROR|SUMMARY" | tail -3
-  rm -rf "$corpus"
-fi
+}
+fuzz policy_loader_fuzzer corpus
+fuzz rpc_server_fuzzer rpc_corpus -close_fd_mask=2 -detect_leaks=0
