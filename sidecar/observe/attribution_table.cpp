@@ -89,6 +89,9 @@ void LiveFlowRun::finish(proto::RunState state) {
   uint64_t wall = (table.clock.now() - startedAt) / kj::NANOSECONDS;
   table.log.debug(kj::str("flow run ", stateName, " after ", wall / 1000000, " ms"), {id, nullptr});
   table.advisor.flowFinished(where.flow, where.deployment, id.cStr(), wall, stateName.cStr());
+  // Task runs are committed in batches (once a second); a finished flow run's
+  // are committed before its finish returns, so a SIGKILL cannot lose them.
+  table.advisor.flush();
   auto tasks = table.reportsOf(openSerial);
   table.publisher.flowRunFinished(
       FlowRunSummary{kj::str(id), kj::str(name), kj::str(where.deployment.c_str()),

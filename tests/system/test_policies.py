@@ -135,11 +135,12 @@ def test_a_bad_set_stops_the_sidecar_from_starting(tmp_path):
     assert "bad.yaml:4:16: cpu.min: '2GG' is not a CPU quantity" in result.stderr
 
 
-def test_history_survives_a_restart(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_history_survives_a_restart(tmp_path, stop):
     sidecar = Sidecar(tmp_path, "--policies", str(policy_dir(tmp_path))).start()
     for _ in range(2):
-        run_task(sidecar, "/bin/true")
-    assert sidecar.stop() == 0
+        run_task(sidecar, "/bin/true")  # each its own flow run, finished when this returns
+    assert sidecar.stop(stop) == (0 if stop == signal.SIGTERM else -signal.SIGKILL)
     restarted = Sidecar(tmp_path, "--policies", str(policy_dir(tmp_path))).start()
     try:
         report = run_task(restarted, "/bin/true")[1]
