@@ -263,10 +263,10 @@ class SidecarMain {
     TaskMetrics taskMetrics(taskSeries);
     RpcMetrics rpcMetrics(clock);
     AttributionTable table(*collector, clock, advisor, publisher, taskMetrics, log);
-    kj::Maybe<ArtifactDelivery&> delivering_;
-    KJ_IF_MAYBE(d, delivery) { delivering_ = **d; }
-    Services services{table,       *collector,  advisor, outbox, delivering_, access,
-                      rpcMetrics,  taskMetrics, log,     clock,  clock.now()};
+    kj::Maybe<ArtifactDelivery&> deliveryIfAny;
+    KJ_IF_MAYBE(d, delivery) { deliveryIfAny = **d; }
+    Services services{table,      *collector,  advisor, outbox, deliveryIfAny, access,
+                      rpcMetrics, taskMetrics, log,     clock,  clock.now()};
     auto reloading = reloadOnHangup(io.unixEventPort, advisor).eagerlyEvaluate(nullptr);
     auto observing = collector->run(table).exclusiveJoin(
         sampleForever(table, io.provider->getTimer()));
@@ -332,7 +332,7 @@ class SidecarMain {
                     .wait(io.waitScope);
     notifySystemd("STOPPING=1");
     log.info(kj::str("stopping on signal ", signo, " (", strsignal(signo), "): draining"));
-    drain(kj::mv(listener), table, advisor, delivering_, outbox, io, log);
+    drain(kj::mv(listener), table, advisor, deliveryIfAny, outbox, io, log);
     return true;
   }
 
