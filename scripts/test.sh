@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root: the tests load BPF programs and create users" >&2; exit 1; }
 scripts/install-deps.sh
 scripts/build.sh
+scripts/python-envs.sh   # pinned Prefect, OpenTelemetry and pytest (tests/python/*.txt)
+scripts/build-wheel.sh   # the plugin's wheel, installed into each of them
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 cd build
 ctest --output-on-failure --timeout 900

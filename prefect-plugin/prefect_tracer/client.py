@@ -21,6 +21,9 @@ logger = logging.getLogger("prefect_tracer")
 # How long a call on a task's path may wait for the sidecar (milliseconds).
 START_WAIT_MS = 2
 FINISH_WAIT_MS = 5
+# Once per flow run, at its end: long enough that the finish is out before the
+# process exits (a flow run's process often exits right after).
+FLOW_FINISH_WAIT_MS = 100
 # Once, when the client is created: gives a local sidecar time to accept.
 CONNECT_WAIT_MS = 50
 
@@ -93,7 +96,9 @@ class FlowScope:
 class SidecarClient:
     """A connection to tracer-sidecar, shared by all threads of the process.
 
-    `socket_path` defaults to $TRACER_SOCKET, then /run/tracer/tracer.sock."""
+    `socket_path` defaults to $TRACER_SOCKET, then /run/tracer/tracer.sock.
+    With `finish_wait_ms=0` a task's finish is only sent: `TaskScope.report`
+    stays None and a slow sidecar is not a warning (the Prefect plugin's way)."""
 
     def __init__(
         self,
@@ -164,7 +169,7 @@ class SidecarClient:
     def _finish_flow(self, handle: Optional[int], state: str) -> None:
         if handle is None:
             return
-        if self._lib.tracer_flow_finish(handle, state.encode(), self._finish_wait_ms) != 0:
+        if self._lib.tracer_flow_finish(handle, state.encode(), FLOW_FINISH_WAIT_MS) != 0:
             self._warn_once(_native.last_error(self._lib))
 
     def _start_task(self, flow: Optional[int], info: dict[str, Any]) -> TaskScope:
@@ -192,6 +197,8 @@ class SidecarClient:
         text = _native.take_string(
             self._lib, self._lib.tracer_task_finish(handle, state.encode(), self._finish_wait_ms)
         )
+        if text is None and self._finish_wait_ms == 0:
+            return  # finish was sent; nobody waits for the report
         if text is None:
             scope.error = scope.error or _native.last_error(self._lib)
             self._warn_once(scope.error)

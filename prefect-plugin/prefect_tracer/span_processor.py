@@ -1,128 +1,334 @@
 """Every Prefect task run, observed through Prefect's own OpenTelemetry spans.
 
-Prefect starts a span for each flow run and task run
-(prefect/telemetry/run_telemetry.py, RunTelemetry.start_span) with the
-attributes "prefect.run.type" ("task" or "flow"), "prefect.run.id",
-"prefect.run.name" and "prefect.tags". A SpanProcessor on the global SDK
-tracer provider sees `on_start` in the task's own thread, which is the thread
-Tracer must register (threading.get_native_id() inside the client library),
-and `on_end` when the run is over.
+Prefect starts a span per flow run and task run (prefect/telemetry/
+run_telemetry.py) and adds an event to it at every state change, in the
+thread that runs the task (`RunTelemetry.update_state`). The processor
+watches those events, so what Tracer measures is the task's *execution*:
 
-This module is duck-typed against opentelemetry-sdk's SpanProcessor
-(on_start, on_end, shutdown, force_flush), so it imports nothing from
-OpenTelemetry or Prefect at module level and cannot fail to import.
+- a task is registered at its Running state, in its own thread, and finished
+  at the state that ends the attempt; the wait for upstream futures,
+  `wait_for`, tag-concurrency slots and retry delays before it are not part of
+  it. Each attempt of a retried task is its own report (failed, then the next);
+- tasks that never run (an upstream failed: Pending "NotReady") are never
+  registered, so they are not reported at all, not as crashed work;
+- the flow run announced is this process's own: the span whose run id is
+  PREFECT__FLOW_RUN_ID (a worker's flow run) or, without it (`python
+  flow.py`), the outermost flow span. A supervisor process that only starts
+  the engine (`prefect flow-run execute`), ProcessPoolTaskRunner children and
+  user subprocesses that import prefect run no such span and announce nothing;
+- a subflow's tasks belong to the announced flow run, named "subflow/task";
+  a subflow's own span ends nothing;
+- the flow run ends at its final state event; after a flow retry Prefect ends
+  the span early, so the run then ends at exit with the state Prefect's API
+  holds for it.
+
+Async tasks share their event loop's thread, and a task called inside
+another task shares its caller's: the kernel attributes by thread, so such a
+task is not registered on its own (the thread's first task keeps the thread);
+the first such task is logged.
+
+Subclassing the SDK's SpanProcessor is what keeps Span.end() working:
+opentelemetry-sdk >= 1.40 calls `_on_ending` on every processor. Nothing here
+raises into Prefect.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Mapping, Optional
 
-from prefect_tracer.client import FlowScope, TaskScope
+from opentelemetry.sdk.trace import SpanProcessor
+
+from prefect_tracer import settings
+from prefect_tracer.client import FlowScope, SidecarClient, TaskScope
 
 logger = logging.getLogger("prefect_tracer")
 
-# opentelemetry.trace.StatusCode.ERROR.value (opentelemetry/trace/status.py)
-STATUS_CODE_ERROR = 2
+# Prefect's final StateTypes, as Tracer's RunState names them.
+FINAL_STATES = {"COMPLETED": "completed", "FAILED": "failed", "CRASHED": "crashed",
+                "CANCELLED": "cancelled"}
 
 
-def _state_of(span: Any) -> str:
-    status = getattr(span, "status", None)
-    code = getattr(getattr(status, "status_code", None), "value", None)
-    return "failed" if code == STATUS_CODE_ERROR else "completed"
+def _state_type(attributes: Any) -> Optional[str]:
+    """The "prefect.state.type" of a state-change event (a StateType enum or its text)."""
+    value = (attributes or {}).get("prefect.state.type")
+    return None if value is None else str(getattr(value, "value", value))
 
 
-def _span_key(span: Any) -> Any:
-    context = span.get_span_context() if hasattr(span, "get_span_context") else None
-    return getattr(context, "span_id", None) or id(span)
+def watch_states(span: Any, on_state: Callable[[str], None]) -> None:
+    """Calls on_state(state_type) after each state-change event Prefect adds
+    to `span`, in the thread that adds it. The span behaves as before."""
+    add_event = span.add_event
+
+    def add_event_and_watch(name: str, attributes: Any = None, *args: Any, **kwargs: Any) -> Any:
+        result = add_event(name, attributes, *args, **kwargs)
+        try:
+            state = _state_type(attributes)
+            if state is not None:
+                on_state(state)
+        except Exception as error:  # noqa: BLE001 - never raise into Prefect
+            logger.debug("tracer: state change not observed: %s", error)
+        return result
+
+    span.add_event = add_event_and_watch
 
 
-def _task_key() -> str:
-    """TaskRunContext.get().task.task_key (prefect/context.py), when Prefect
-    is there and the span starts inside the task's context."""
-    try:
-        from prefect.context import TaskRunContext
+class ThreadClaims:
+    """Which threads of this process are registered to a task right now."""
 
-        context = TaskRunContext.get()
-        return str(context.task.task_key) if context is not None else ""
-    except Exception:  # noqa: BLE001 - Prefect missing or changed: the key is optional
-        return ""
-
-
-class TaskSpanProcessor:
-    """Starts a Tracer task for each Prefect task span; finishes the flow run
-    with the flow span."""
-
-    def __init__(self, flow: FlowScope) -> None:
-        self._flow = flow
-        self._tasks: dict[Any, TaskScope] = {}
+    def __init__(self) -> None:
+        self._held: set[int] = set()
         self._lock = threading.Lock()
+
+    def claim(self, tid: int) -> bool:
+        with self._lock:
+            if tid in self._held:
+                return False
+            self._held.add(tid)
+            return True
+
+    def release(self, tid: int) -> None:
+        with self._lock:
+            self._held.discard(tid)
+
+
+class TaskAttempts:
+    """One Prefect task run: a Tracer task per attempt, from Running to the
+    state that ends the attempt (Retrying, AwaitingRetry or a final state)."""
+
+    def __init__(self, flow: FlowScope, info: dict[str, Any], claims: ThreadClaims,
+                 on_shared: Callable[[str], None]) -> None:
+        self._flow = flow
+        self._info = info
+        self._claims = claims
+        self._on_shared = on_shared
+        self._scope: Optional[TaskScope] = None
+        self._tid = 0
+
+    def on_state(self, state: str) -> None:
+        if state == "RUNNING":  # Running, or Retrying after a failed attempt
+            self.finish("failed")
+            self._start()
+        elif state == "SCHEDULED":  # AwaitingRetry: the attempt failed
+            self.finish("failed")
+        elif state in FINAL_STATES:
+            self.finish(FINAL_STATES[state])
+
+    def _start(self) -> None:
+        tid = threading.get_native_id()
+        if not self._claims.claim(tid):
+            self._on_shared(self._info["task_name"])
+            return
+        self._tid = tid
+        self._scope = self._flow.start_task(**self._info)
+
+    def finish(self, state: str) -> None:
+        scope, self._scope = self._scope, None
+        if scope is not None:
+            scope.finish(state)
+            self._claims.release(self._tid)
+
+
+def _task_info(span: Any) -> Optional[dict[str, Any]]:
+    """TaskRunInfo from Prefect's TaskRunContext (set in the task's thread
+    when its span starts), or None when the task cannot be observed alone."""
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    context = TaskRunContext.get()
+    if context is None or context.task is None:
+        return None
+    task = context.task
+    name = task.name
+    flow_context = FlowRunContext.get()
+    return {"task_run_id": str(context.task_run.id), "task_name": name,
+            "task_key": str(task.task_key),
+            "tags": sorted(str(tag) for tag in span.attributes.get("prefect.tags", ()) or ()),
+            "isasync": bool(getattr(task, "isasync", False)),
+            "flow_run_id": str(context.task_run.flow_run_id),
+            "flow_name": flow_context.flow.name if flow_context and flow_context.flow else ""}
+
+
+def _flow_info(flow_run_id: str, declared: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """FlowRunInfo from what the environment declared (settings.declared_info)
+    and Prefect's FlowRunContext; None while the flow's name is not known yet
+    (a local run before its FlowRunContext is entered)."""
+    from prefect.context import FlowRunContext
+
+    info = dict(declared)
+    context = FlowRunContext.get()
+    run = context.flow_run if context else None
+    if run is not None and str(run.id) == flow_run_id:
+        if context.flow is not None:
+            info["flow_name"] = context.flow.name
+        if run.deployment_id and "deployment_id" not in info:
+            info["deployment_id"] = str(run.deployment_id)
+        if run.work_pool_name and "work_pool" not in info:
+            info["work_pool"] = run.work_pool_name
+    if not info.get("flow_name"):
+        return None
+    return dict(info, flow_run_id=flow_run_id)
+
+
+def _final_state_in_prefect(flow_run_id: str) -> str:
+    """The flow run's final state as Prefect's API holds it; crashed if unknown."""
+    try:
+        from uuid import UUID
+
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(flow_run_id)).state
+        return FINAL_STATES.get(str(getattr(state.type, "value", state.type)), "crashed")
+    except Exception as error:  # noqa: BLE001 - the sidecar still reports what it saw
+        logger.debug("tracer: final state of flow run %s unknown: %s", flow_run_id, error)
+        return "crashed"
+
+
+class TaskSpanProcessor(SpanProcessor):
+    """Announces this process's flow run and each task attempt to tracer-sidecar."""
+
+    def __init__(self, environ: Mapping[str, str] = os.environ,
+                 connect: Callable[[], SidecarClient] = lambda: SidecarClient(finish_wait_ms=0)
+                 ) -> None:
+        self._environ = environ
+        self._connect = connect
+        self._client: Optional[SidecarClient] = None
+        self._declared: Optional[dict[str, Any]] = None
+        self._lock = threading.Lock()
+        self._root_run_id: Optional[str] = None
+        self._flow: Optional[FlowScope] = None
+        self._running = False
+        self._flow_ended_early = False
+        self._tasks: dict[int, TaskAttempts] = {}
+        self._claims = ThreadClaims()
+        self._said: set[str] = set()
+
+    # -- SpanProcessor --------------------------------------------------------
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         try:
-            attributes = getattr(span, "attributes", None) or {}
-            if attributes.get("prefect.run.type") != "task":
-                return
-            scope = self._flow.start_task(
-                task_run_id=str(attributes.get("prefect.run.id", "")),
-                task_name=str(attributes.get("prefect.run.name", "")),
-                tags=[str(tag) for tag in attributes.get("prefect.tags", ()) or ()],
-                task_key=_task_key(),
-            )
-            with self._lock:
-                self._tasks[_span_key(span)] = scope
+            kind = (span.attributes or {}).get("prefect.run.type")
+            if kind == "flow":
+                self._on_flow_span(span)
+            elif kind == "task":
+                self._on_task_span(span)
         except Exception as error:  # noqa: BLE001 - never raise into Prefect
-            logger.debug("tracer: task start not observed: %s", error)
+            logger.debug("tracer: span not observed: %s", error)
 
     def on_end(self, span: Any) -> None:
         try:
-            attributes = getattr(span, "attributes", None) or {}
-            kind = attributes.get("prefect.run.type")
-            if kind == "task":
+            attributes = span.attributes or {}
+            if attributes.get("prefect.run.type") == "task":
                 with self._lock:
-                    scope = self._tasks.pop(_span_key(span), None)
-                if scope is not None:
-                    scope.finish(_state_of(span))
-            elif kind == "flow":
-                self._flow.finish(_state_of(span))
+                    attempts = self._tasks.pop(id(span), None)
+                if attempts is not None:  # no final state event: say how the span ended
+                    attempts.finish("failed" if _span_failed(span) else "completed")
+            elif attributes.get("prefect.run.id") == self._root_run_id and self._flow is not None:
+                self._flow_ended_early = True  # a flow retry: the run goes on without its span
         except Exception as error:  # noqa: BLE001 - never raise into Prefect
-            logger.debug("tracer: task end not observed: %s", error)
+            logger.debug("tracer: span end not observed: %s", error)
 
     def shutdown(self) -> None:
-        """Tasks still open when the process shuts down end as crashed."""
-        with self._lock:
-            open_tasks, self._tasks = list(self._tasks.values()), {}
-        for scope in open_tasks:
-            scope.finish("crashed")
+        """At exit: open attempts end crashed; a flow run whose span ended
+        early ends with the state Prefect holds for it."""
+        try:
+            with self._lock:
+                open_tasks, self._tasks = list(self._tasks.values()), {}
+            for attempts in open_tasks:
+                attempts.finish("crashed")
+            if self._flow is not None:
+                state = (_final_state_in_prefect(self._root_run_id or "") if self._flow_ended_early
+                         else "crashed")
+                self._end_flow(state)
+        except Exception as error:  # noqa: BLE001
+            logger.debug("tracer: shutdown: %s", error)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
 
+    # -- flow runs ------------------------------------------------------------
 
-def install(flow: FlowScope) -> Optional[TaskSpanProcessor]:
-    """Adds a TaskSpanProcessor to the global SDK tracer provider, creating
-    one only when none is set (a user's provider is never replaced). Without
-    opentelemetry-sdk: logs once and returns None; the flow run is still
-    observed as a whole."""
-    try:
-        from opentelemetry import trace
-    except ImportError:
-        logger.warning("tracer: opentelemetry is not installed: Prefect's task spans are not "
-                       "available, so tasks are not observed one by one (the flow run is)")
-        return None
-    processor = TaskSpanProcessor(flow)
-    provider = trace.get_tracer_provider()
-    if hasattr(provider, "add_span_processor"):
-        provider.add_span_processor(processor)
-        return processor
-    try:
-        from opentelemetry.sdk.trace import TracerProvider
-    except ImportError:
-        logger.warning("tracer: opentelemetry-sdk is not installed: Prefect's task spans are "
-                       "not recorded, so tasks are not observed one by one (the flow run is)")
-        return None
-    sdk_provider = TracerProvider()
-    sdk_provider.add_span_processor(processor)
-    trace.set_tracer_provider(sdk_provider)
-    return processor
+    def _is_root(self, run_id: str) -> bool:
+        own = self._environ.get(settings.FLOW_RUN_ID)
+        if own:
+            return run_id == own
+        from prefect.context import FlowRunContext
+
+        return FlowRunContext.get() is None  # the outermost flow of `python flow.py`
+
+    def _on_flow_span(self, span: Any) -> None:
+        run_id = str(span.attributes.get("prefect.run.id", ""))
+        if self._root_run_id is not None:
+            self._announce()  # a subflow starts inside the announced run's context
+            return
+        if self._is_root(run_id):
+            self._root_run_id = run_id
+            watch_states(span, lambda state: self._on_flow_state(run_id, state))
+
+    def _on_flow_state(self, run_id: str, state: str) -> None:
+        if self._root_run_id != run_id:
+            return
+        if state == "RUNNING":
+            self._running = True
+            self._announce()
+        elif state in FINAL_STATES:
+            self._announce()
+            self._end_flow(FINAL_STATES[state])
+
+    def _announce(self) -> Optional[FlowScope]:
+        """The running root flow run's scope, opened when its name is first known:
+        at Running under a worker (PREFECT__FLOW_NAME), else in its FlowRunContext."""
+        if self._flow is None and self._running and self._root_run_id is not None:
+            if self._declared is None:  # read once: a bad value is one warning
+                self._declared = settings.declared_info(self._environ)
+            info = _flow_info(self._root_run_id, self._declared)
+            if info is not None:
+                if self._client is None:
+                    self._client = self._connect()
+                self._flow = self._client.open_flow_run(**info)
+        return self._flow
+
+    def _end_flow(self, state: str) -> None:
+        flow, self._flow = self._flow, None
+        self._root_run_id, self._running, self._flow_ended_early = None, False, False
+        if flow is not None:
+            flow.finish(state)
+
+    # -- task runs ------------------------------------------------------------
+
+    def _on_task_span(self, span: Any) -> None:
+        flow = self._announce()
+        if flow is None:
+            self._say("no-flow", "tracer: task runs in this process are not observed: it does not "
+                      "run their flow run (a ProcessPoolTaskRunner child or a subprocess)")
+            return
+        info = _task_info(span)
+        if info is None:
+            return
+        if info.pop("isasync"):
+            self._say("async", f"tracer: async task {info['task_name']!r} is not observed on its "
+                      "own: async tasks share the event loop's thread (docs/prefect.md)")
+            return
+        run_flow_id, run_flow_name = info.pop("flow_run_id"), info.pop("flow_name")
+        if run_flow_id != self._root_run_id and run_flow_name:
+            info["task_name"] = f"{run_flow_name}/{info['task_name']}"
+        attempts = TaskAttempts(flow, info, self._claims, self._on_shared_thread)
+        with self._lock:
+            self._tasks[id(span)] = attempts
+        watch_states(span, attempts.on_state)
+
+    def _on_shared_thread(self, task_name: str) -> None:
+        self._say("shared", f"tracer: task {task_name!r} runs on a thread another task holds "
+                  "(a task called inside a task): it is counted in that task")
+
+    def _say(self, key: str, message: str) -> None:
+        if key not in self._said:
+            self._said.add(key)
+            logger.info(message)
+
+
+def _span_failed(span: Any) -> bool:
+    code = getattr(getattr(span, "status", None), "status_code", None)
+    return getattr(code, "name", "") == "ERROR"

@@ -1,144 +1,99 @@
-"""prefect_tracer.span_processor, fed with objects shaped like the spans
-Prefect's RunTelemetry starts (prefect/telemetry/run_telemetry.py) and like
-opentelemetry-sdk's ReadableSpan (opentelemetry/sdk/trace/__init__.py):
-`attributes`, `status.status_code.value`, `get_span_context().span_id`."""
+"""prefect_tracer.span_processor's pieces on real opentelemetry-sdk spans and
+a real sidecar (how it follows Prefect itself: tests/prefect/)."""
 
-import logging
-import sys
 import threading
-import time
-import types
-from dataclasses import dataclass, field
-from enum import Enum
 
-import pytest
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from prefect_tracer.client import SidecarClient
-from prefect_tracer.span_processor import TaskSpanProcessor, install
+from prefect_tracer.span_processor import (TaskAttempts, TaskSpanProcessor, ThreadClaims,
+                                           watch_states)
 
 
-class StatusCode(Enum):  # opentelemetry/trace/status.py
-    UNSET = 0
-    OK = 1
-    ERROR = 2
+def test_it_is_an_sdk_span_processor():
+    """opentelemetry-sdk >= 1.40 calls _on_ending on every processor; a
+    subclass inherits it, so Span.end() cannot raise."""
+    processor = TaskSpanProcessor()
+    assert isinstance(processor, SpanProcessor)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    span = provider.get_tracer("test").start_span("task-run", attributes={"prefect.run.type": "task"})
+    span.end()  # raised inside Prefect's handle_success before
 
 
-@dataclass
-class Status:
-    status_code: StatusCode = StatusCode.UNSET
+def test_watch_states_sees_state_events_and_keeps_the_span_working():
+    span = TracerProvider().get_tracer("test").start_span("run")
+    seen = []
+    watch_states(span, seen.append)
+    span.add_event("Running", {"prefect.state.type": "RUNNING"})
+    span.add_event("exception", {"exception.type": "ValueError"})
+    span.add_event("Completed", {"prefect.state.type": "COMPLETED"})
+    span.end()
+    assert seen == ["RUNNING", "COMPLETED"]
+    assert [event.name for event in span.events] == ["Running", "exception", "Completed"]
 
 
-@dataclass
-class SpanContext:
-    span_id: int
+def test_a_failing_watcher_never_reaches_prefect():
+    span = TracerProvider().get_tracer("test").start_span("run")
+
+    def broken(state):
+        raise RuntimeError("bug in the watcher")
+
+    watch_states(span, broken)
+    span.add_event("Running", {"prefect.state.type": "RUNNING"})
+    assert len(span.events) == 1
 
 
-@dataclass
-class Span:
-    span_id: int
-    attributes: dict = field(default_factory=dict)
-    status: Status = field(default_factory=Status)
-
-    def get_span_context(self):
-        return SpanContext(self.span_id)
+def test_a_thread_is_claimed_once():
+    claims = ThreadClaims()
+    assert claims.claim(7) and not claims.claim(7)
+    claims.release(7)
+    assert claims.claim(7)
 
 
-def task_span(span_id, run_id, name, tags=("etl",)):
-    return Span(span_id, {"prefect.run.type": "task", "prefect.run.id": run_id,
-                          "prefect.run.name": name, "prefect.tags": list(tags)})
-
-
-@pytest.fixture
-def flow(sidecar):
+def _attempt_states(sidecar, states):
     client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
                            connect_wait_ms=2000)
-    return client.open_flow_run(flow_run_id="otel-flow", flow_name="otel")
+    flow = client.open_flow_run(flow_run_id="f", flow_name="etl")
+    shared = []
+    attempts = TaskAttempts(flow, {"task_run_id": "t", "task_name": "load"}, ThreadClaims(),
+                            shared.append)
+    for state in states:
+        attempts.on_state(state)
+    flow.finish("completed")
+    return sidecar.tracerctl("reports").stdout, shared
 
 
-def test_task_spans_become_tasks_of_their_own_thread(flow, sidecar):
-    processor = TaskSpanProcessor(flow)
-    reports = {}
-
-    def run(span_id, spin):
-        span = task_span(span_id, f"run-{span_id}", f"task-{span_id}")
-        processor.on_start(span)  # in the task's own thread, as Prefect does
-        until = time.thread_time() + spin
-        while time.thread_time() < until:
-            pass
-        scope = processor._tasks[span_id]
-        processor.on_end(span)
-        reports[span_id] = scope.report
-
-    threads = [threading.Thread(target=run, args=(1, 0.3)), threading.Thread(target=run, args=(2, 0))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    busy, idle = reports[1], reports[2]
-    assert busy["task_run_id"] == "run-1" and busy["task_name"] == "task-1"
-    assert busy["cpu"]["user_ns"] + busy["cpu"]["system_ns"] >= 0.28e9
-    assert idle["cpu"]["user_ns"] + idle["cpu"]["system_ns"] < 0.05e9
-    assert busy["state"] == "completed"
+def test_each_attempt_is_a_report_from_running_to_its_end(sidecar):
+    # Running, fails, AwaitingRetry, Retrying, Completed.
+    reports, _ = _attempt_states(sidecar, ["RUNNING", "SCHEDULED", "RUNNING", "COMPLETED"])
+    assert reports.count("task load (t): failed") == 1
+    assert reports.count("task load (t): completed") == 1
 
 
-def test_a_failed_span_fails_the_task_and_the_flow_span_ends_the_flow(flow, sidecar):
-    processor = TaskSpanProcessor(flow)
-    span = task_span(7, "boom", "boom")
-    processor.on_start(span)
-    scope = processor._tasks[7]
-    span.status = Status(StatusCode.ERROR)
-    processor.on_end(span)
-    assert scope.report["state"] == "failed"
-
-    flow_span = Span(8, {"prefect.run.type": "flow", "prefect.run.id": "otel-flow"})
-    processor.on_start(flow_span)  # flows are not tasks
-    processor.on_end(flow_span)
-    status = sidecar.status()
-    assert status["finished_flow_runs"] == 1 and status["finished_tasks"] == 1
+def test_a_task_that_never_runs_is_not_reported(sidecar):
+    reports, _ = _attempt_states(sidecar, ["PENDING"])
+    assert "task load" not in reports
 
 
-def test_shutdown_ends_open_tasks_as_crashed(flow, sidecar):
-    processor = TaskSpanProcessor(flow)
-    processor.on_start(task_span(9, "left-open", "t"))
-    processor.shutdown()
-    assert sidecar.status()["crashed_tasks"] == 1
-
-
-def test_bad_spans_never_raise(flow):
-    processor = TaskSpanProcessor(flow)
-    processor.on_start(object())
-    processor.on_end(None)
-    processor.on_start(Span(1, {"prefect.run.type": "task", "prefect.tags": 42}))
-
-
-@pytest.fixture
-def fake_otel(monkeypatch):
-    """opentelemetry.trace with an SDK provider (add_span_processor), or without."""
-    def make(with_sdk_provider):
-        added = []
-        provider = types.SimpleNamespace()
-        if with_sdk_provider:
-            provider.add_span_processor = added.append
-        trace = types.ModuleType("opentelemetry.trace")
-        trace.get_tracer_provider = lambda: provider
-        package = types.ModuleType("opentelemetry")
-        package.trace = trace
-        monkeypatch.setitem(sys.modules, "opentelemetry", package)
-        monkeypatch.setitem(sys.modules, "opentelemetry.trace", trace)
-        monkeypatch.setitem(sys.modules, "opentelemetry.sdk", None)  # sdk not importable
-        monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)
-        return added
-    return make
-
-
-def test_install_adds_to_the_existing_sdk_provider(fake_otel, flow):
-    added = fake_otel(with_sdk_provider=True)
-    processor = install(flow)
-    assert added == [processor]
-
-
-def test_install_without_the_sdk_logs_and_carries_on(fake_otel, flow, caplog):
-    fake_otel(with_sdk_provider=False)
-    caplog.set_level(logging.WARNING, logger="prefect_tracer")
-    assert install(flow) is None
-    assert "opentelemetry-sdk is not installed" in caplog.text
+def test_a_task_on_a_thread_another_task_holds_is_not_registered(sidecar):
+    client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
+                           connect_wait_ms=2000)
+    flow = client.open_flow_run(flow_run_id="f", flow_name="etl")
+    claims, shared = ThreadClaims(), []
+    outer = TaskAttempts(flow, {"task_run_id": "o", "task_name": "outer"}, claims, shared.append)
+    inner = TaskAttempts(flow, {"task_run_id": "i", "task_name": "inner"}, claims, shared.append)
+    outer.on_state("RUNNING")
+    inner.on_state("RUNNING")
+    inner.on_state("COMPLETED")
+    outer.on_state("COMPLETED")
+    other_thread = TaskAttempts(flow, {"task_run_id": "p", "task_name": "parallel"}, claims,
+                                shared.append)
+    worker = threading.Thread(target=lambda: (other_thread.on_state("RUNNING"),
+                                              other_thread.on_state("COMPLETED")))
+    worker.start()
+    worker.join()
+    flow.finish("completed")
+    reports = sidecar.tracerctl("reports").stdout
+    assert "task outer (o): completed" in reports and "task parallel (p): completed" in reports
+    assert "inner" not in reports and shared == ["inner"]

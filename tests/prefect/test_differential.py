@@ -1,0 +1,179 @@
+"""The plugin never changes a flow's outcome, and observes every task style as
+documented: each shape of the corpus runs through a real process worker
+without the plugin and through one with it, and Prefect's own records are
+compared (final flow state, return value, task runs with their states and
+retry counts). With the plugin, the sidecar is present, SIGSTOPped,
+SIGKILLed mid-run or absent (TRACER_PREFECT_SCENARIOS picks which; the
+suite runs all four on the newest Prefect and OpenTelemetry)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "flows"))
+
+import corpus  # noqa: E402
+import prefect_runs  # noqa: E402
+from prefect_server import Worker  # noqa: E402
+from sidecar import REPO, Sidecar, wait_until  # noqa: E402
+
+SCENARIOS = os.environ.get("TRACER_PREFECT_SCENARIOS", "present").split(",")
+WORKER_SETTINGS = {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true"}
+
+
+@pytest.fixture(scope="module")
+def setup(prefect_server, tmp_path_factory):
+    """Pools "plain" and "traced", every shape deployed to both, a worker for
+    each, and a sidecar posting to the real server."""
+    directory = tmp_path_factory.mktemp("differential")
+    deployments = {}
+    for pool in ("plain", "traced"):
+        prefect_runs.create_process_pool(pool)
+        deployments[pool] = {name: prefect_runs.deploy(flow, pool, pool)
+                             for name, (flow, _) in corpus.SHAPES.items()}
+    socket_path = directory / "sidecar" / "tracer.sock"
+    sidecar = Sidecar(directory / "sidecar", "--policies", str(REPO / "policies"),
+                      env=prefect_server.env()).start()
+    plain = Worker(prefect_server, "plain", directory, prefect_server.env(
+        PREFECT_PLUGINS_ENABLED="false", **WORKER_SETTINGS)).start()
+    traced = Worker(prefect_server, "traced", directory, prefect_server.env(
+        PREFECT_PLUGINS_ENABLED="true", TRACER_SOCKET=str(socket_path), **WORKER_SETTINGS)).start()
+    state = {"sidecar": sidecar, "directory": directory, "deployments": deployments,
+             "traced_worker": traced}
+    yield state
+    plain.stop()
+    traced.stop()
+    if state["sidecar"].alive():
+        state["sidecar"].stop()
+
+
+def run_corpus(deployments: dict, while_running=None) -> dict:
+    """Runs every shape once; cancels "cancelled" once it runs. Returns
+    shape -> flow run id, after all are final."""
+    runs = prefect_runs.start_runs(deployments)
+    if while_running is not None:
+        while_running(runs)
+    prefect_runs.cancel_when_running(runs["cancelled"])
+    prefect_runs.wait_final(runs.values())
+    return runs
+
+
+@pytest.fixture(scope="module")
+def plain_outcomes(setup):
+    runs = run_corpus(setup["deployments"]["plain"])
+    return {name: prefect_runs.outcome(run) for name, run in runs.items()}
+
+
+@pytest.fixture(scope="module")
+def present_runs(setup):
+    return run_corpus(setup["deployments"]["traced"])
+
+
+def _restart_sidecar(setup) -> None:
+    old = setup["sidecar"]
+    setup["sidecar"] = Sidecar(old.directory, *old._args, env=old._env).start()
+
+
+def _traced_runs(setup, scenario: str, present_runs) -> dict:
+    sidecar = setup["sidecar"]
+    deployments = setup["deployments"]["traced"]
+    if scenario == "present":
+        return present_runs
+    if scenario == "stopped":
+        sidecar.process.send_signal(signal.SIGSTOP)
+        try:
+            return run_corpus(deployments)
+        finally:
+            sidecar.process.send_signal(signal.SIGCONT)
+    if scenario == "killed":
+        def kill_once_tasks_run(runs):
+            wait_until(lambda: sidecar.status()["live_flow_runs"] > 0, timeout=120,
+                       what="a traced flow run to reach the sidecar")
+            sidecar.process.kill()
+            sidecar.process.wait()
+        try:
+            return run_corpus(deployments, kill_once_tasks_run)
+        finally:
+            _restart_sidecar(setup)
+    if scenario == "absent":
+        sidecar.stop()
+        assert not sidecar.socket.exists()
+        try:
+            return run_corpus(deployments)
+        finally:
+            _restart_sidecar(setup)
+    raise ValueError(f"unknown scenario {scenario!r}")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_plugin_changes_no_outcome(setup, plain_outcomes, present_runs, scenario):
+    traced = _traced_runs(setup, scenario, present_runs)
+    differences = {}
+    for name, run in traced.items():
+        expected, got = plain_outcomes[name], prefect_runs.outcome(run)
+        if expected != got:
+            differences[name] = {"without plugin": repr(expected), "with plugin": repr(got)}
+    assert not differences, json.dumps(differences, indent=1)
+    # The corpus is what it claims: the shapes really fail, retry and get cancelled.
+    assert plain_outcomes["failing_flow"].state[0] == "FAILED"
+    assert plain_outcomes["cancelled"].state[0] == "CANCELLED"
+    assert ("fails_once_immediate_retry", "COMPLETED", "Completed", 2) in plain_outcomes["retries"].task_runs
+    assert plain_outcomes["mapped"].result == sum(range(1, 61))
+
+
+def _rows(flow_run_id) -> list:
+    """The table artifact's rows for a flow run, once the sidecar delivered it."""
+    def table():
+        found = [a for a in prefect_runs.tracer_artifacts_of(flow_run_id) if a.type == "table"]
+        return found[0] if found else None
+    artifact = wait_until(table, timeout=60, interval=0.5, what=f"the table artifact of {flow_run_id}")
+    data = artifact.data if isinstance(artifact.data, list) else json.loads(artifact.data)
+    return data
+
+
+@pytest.mark.parametrize("shape", [name for name, (_, rows) in corpus.SHAPES.items() if rows])
+def test_each_task_style_is_observed_as_documented(present_runs, shape):
+    rows = _rows(present_runs[shape])
+    seen = Counter((row["task"], row["state"]) for row in rows)
+    expected = Counter((task, state) for task, states in corpus.SHAPES[shape][1].items()
+                       for state in states)
+    assert seen == expected
+
+
+def test_one_artifact_set_per_flow_run(present_runs):
+    """The worker and the flow-run process both load the plugin; only the
+    process that runs the flow announces it, once."""
+    for shape in ("sync_tasks", "with_subflow", "flow_retry"):
+        _rows(present_runs[shape])
+        kinds = Counter(a.type for a in prefect_runs.tracer_artifacts_of(present_runs[shape]))
+        assert kinds == {"markdown": 1, "table": 1}, (shape, kinds)
+
+
+def test_task_measurements_are_the_tasks_own(present_runs):
+    """A task's window starts at Running: the delayed retry's wait is not in
+    either attempt, and the I/O shapes carry their bytes."""
+    retries = {(row["task"], row["state"]): row for row in _rows(present_runs["retries"])}
+    assert retries[("fails_once_delayed_retry", "failed")]["wall_s"] < 0.9
+    assert retries[("fails_once_delayed_retry", "completed")]["wall_s"] < 0.9
+    (tcp,) = _rows(present_runs["tcp"])
+    assert tcp["tx_bytes"] >= 2 * 512 << 10 and tcp["rx_bytes"] >= 2 * 512 << 10
+    (file_io,) = _rows(present_runs["file_io"])
+    assert file_io["write_bytes"] >= 20 << 20
+
+
+def test_artifact_keys_do_not_collide(present_runs):
+    """Every flow of the corpus has a deployment named "traced": each still
+    has artifact keys of its own."""
+    keys = {}
+    for shape in ("sync_tasks", "mapped", "tcp"):
+        for artifact in prefect_runs.tracer_artifacts_of(present_runs[shape]):
+            keys.setdefault(artifact.key, set()).add(shape)
+    assert all(len(shapes) == 1 for shapes in keys.values()), keys
