@@ -179,10 +179,13 @@ struct Recommendation {
 
 struct TaskRecommendation {
   key @0 :Text;
-  # The deployment name, or "flow:<name>" for runs without a deployment.
+  # "deployment:<id>", or "flow:<name>" for runs without a deployment id.
   task @1 :Text;
   policy @2 :Text;
   recommendation @3 :Recommendation;
+  flow @4 :Text;
+  deployment @5 :Text;
+  # The flow's and the deployment's names in the task's latest run, for people.
 }
 
 struct ProcessCpu {

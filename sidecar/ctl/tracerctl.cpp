@@ -14,6 +14,7 @@
 #include "ctl/policy_command.h"
 #include "ctl/report_text.h"
 #include "ctl/run_command.h"
+#include "report/run_keys.h"
 #include "tracer.capnp.h"
 #include "tracer_client.h"
 
@@ -203,7 +204,9 @@ class Tracerctl {
     fromContractJson(answer, capnp::toDynamic(results));
     kj::Vector<kj::String> lines;
     for (auto entry: results.getRecommendations()) {
-      lines.add(kj::str(entry.getKey(), " / ", entry.getTask(), " (policy ", entry.getPolicy(),
+      // Names, not the key: a deployment's key is its id (--json has both).
+      auto owner = displayName(RunOwner{entry.getFlow(), "", entry.getDeployment()});
+      lines.add(kj::str(owner, " / ", entry.getTask(), " (policy ", entry.getPolicy(),
                         "): ", recommendationText(entry.getRecommendation())));
     }
     if (lines.empty()) lines.add(kj::str("(no history yet)"));

@@ -67,6 +67,7 @@ LiveFlowRun::LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader inf
       capacity(allocation),
       startedAt(table.clock.now()) {
   where.flow = info.getFlowName();
+  where.deploymentId = info.getDeploymentId();
   where.deployment = info.getDeploymentName();
   where.workPool = info.getWorkPool();
   where.workPoolType = info.getWorkPoolType();
@@ -88,14 +89,14 @@ void LiveFlowRun::finish(proto::RunState state) {
   auto stateName = KJ_ASSERT_NONNULL(enumName(state));  // checked at the RPC door
   uint64_t wall = (table.clock.now() - startedAt) / kj::NANOSECONDS;
   table.log.debug(kj::str("flow run ", stateName, " after ", wall / 1000000, " ms"), {id, nullptr});
-  table.advisor.flowFinished(where.flow, where.deployment, id.cStr(), wall, stateName.cStr());
+  table.advisor.flowFinished(where, id.cStr(), wall, stateName.cStr());
   // Task runs are committed in batches (once a second); a finished flow run's
   // are committed before its finish returns, so a SIGKILL cannot lose them.
   table.advisor.flush();
   auto tasks = table.reportsOf(openSerial);
   table.publisher.flowRunFinished(
-      FlowRunSummary{kj::str(id), kj::str(name), kj::str(where.deployment.c_str()),
-                     kj::str(stateName), wall},
+      FlowRunSummary{kj::str(id), kj::str(name), kj::str(where.deploymentId.c_str()),
+                     kj::str(where.deployment.c_str()), kj::str(stateName), wall},
       tasks);
 }
 

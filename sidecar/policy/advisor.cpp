@@ -7,7 +7,6 @@
 #include "policy/matcher.h"
 #include "policy/policy_loader.h"
 #include "policy/recommendation.h"
-#include "report/flow_artifacts.h"
 
 #include "ops/wall_clock.h"
 
@@ -31,8 +30,8 @@ std::string joined(const std::vector<policy::Diagnostic>& errors) {
   return text;
 }
 
-TaskHistoryKey historyKey(const TaskPlace& place) {
-  return TaskHistoryKey{place.deployment.empty() ? "flow:" + place.flow : place.deployment,
+TaskHistoryKey taskHistoryKey(const TaskPlace& place) {
+  return TaskHistoryKey{historyKey(place.owner()),
                         place.taskKey.empty() ? place.task : place.taskKey};
 }
 
@@ -126,7 +125,7 @@ void Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) 
   if (applied == nullptr) return;  // no catch-all in the set: nothing to say
   report.setPolicy(applied->name);
 
-  auto key = historyKey(place);
+  auto key = taskHistoryKey(place);
   auto run = observationOf(place, report.asReader());
   std::vector<policy::Observation> runs;
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
@@ -156,18 +155,27 @@ void Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) 
 }
 
 void Advisor::flowOpened(const TaskPlace& place) {
-  KJ_IF_MAYBE(s, seeder) {
-    auto base = place.deployment.empty() ? place.flow : place.deployment;
-    s->seedIfUnknown(historyKey(place).key, artifactKey(base.c_str(), "-tasks").cStr());
+  auto owner = place.owner();
+  if (place.deploymentId.size() > 0) {
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+      auto key = historyKey(owner);
+      size_t moved = history.adoptVersion0Runs(place.flow, place.deployment, key);
+      if (moved > 0) {
+        log.info(kj::str("history of ", displayName(owner), ": ", moved, " runs kept under the ",
+                         "deployment name by an earlier version now under ", key.c_str()));
+      }
+    })) {
+      log.error(kj::str("cannot move the earlier history of ", displayName(owner), ": ",
+                        e->getDescription()));
+    }
   }
+  KJ_IF_MAYBE(s, seeder) { s->seedIfUnknown(owner); }
 }
 
-void Advisor::flowFinished(const std::string& flow, const std::string& deployment,
-                           const std::string& flowRunId, uint64_t wallNs,
+void Advisor::flowFinished(const TaskPlace& place, const std::string& flowRunId, uint64_t wallNs,
                            const std::string& state) {
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-    history.recordFlow(deployment.empty() ? "flow:" + flow : deployment, flowRunId, realtimeNs(),
-                       wallNs, state);
+    history.recordFlow(historyKey(place.owner()), flowRunId, realtimeNs(), wallNs, state);
   })) {
     log.error(kj::str("cannot record the flow run: ", e->getDescription()));
   }
@@ -206,6 +214,8 @@ void Advisor::recommendations(const std::string& flowPattern, capnp::Orphanage o
   for (size_t i = 0; i < rows.size(); ++i) {
     auto& [key, applied, recommendation, last] = rows[i];
     list[i].setKey(key.key);
+    list[i].setFlow(last.flow);
+    list[i].setDeployment(last.deployment);
     list[i].setTask(key.task);
     list[i].setPolicy(applied->name);
     fillRecommendation(list[i].initRecommendation(), recommendation, last.workPoolType,

@@ -12,15 +12,21 @@
 #include "prefect/history_seeder.h"
 #include "policy/matcher.h"
 #include "policy/policy.h"
+#include "report/run_keys.h"
 #include "store/history.h"
 #include "tracer.capnp.h"
 
 namespace tracer {
 
 // Where a finished task ran, as the history and the matcher need it.
+// `deployment` is the name (policies match it); `deploymentId` keys the history.
 struct TaskPlace {
-  std::string flow, task, taskKey, deployment, workPool, workPoolType;
+  std::string flow, task, taskKey, deploymentId, deployment, workPool, workPoolType;
   std::vector<std::string> tags;
+
+  RunOwner owner() const {
+    return RunOwner{flow.c_str(), deploymentId.c_str(), deployment.c_str()};
+  }
 };
 
 class Advisor {
@@ -37,11 +43,13 @@ class Advisor {
   std::vector<std::string> reload();
 
   void advise(const TaskPlace& place, proto::TaskReport::Builder report);
-  // A flow run started: with a Prefect API, fetch the history other nodes
-  // left if this node has none for its deployment (or flow).
+  // A flow run started: a deployment's first run with its id takes over the
+  // history a version-0 state directory kept under its name; then, with a
+  // Prefect API, the history other nodes left is fetched if this node has none
+  // for its deployment (or flow).
   void flowOpened(const TaskPlace& place);
-  void flowFinished(const std::string& flow, const std::string& deployment,
-                    const std::string& flowRunId, uint64_t wallNs, const std::string& state);
+  void flowFinished(const TaskPlace& place, const std::string& flowRunId, uint64_t wallNs,
+                    const std::string& state);
   void fillStatus(proto::SidecarStatus::Builder status) const;
   struct ReloadCounts {
     uint64_t applied = 0;

@@ -19,21 +19,26 @@ void HistorySeeder::ErrorHandler::taskFailed(kj::Exception&& e) {
   log.warn(kj::str("shared history unavailable: ", e.getDescription()));
 }
 
-void HistorySeeder::seedIfUnknown(const std::string& historyKey, const std::string& artifactKey) {
-  if (!asked.insert(historyKey).second || history.knows(historyKey)) return;
-  auto filter = kj::str("{\"artifacts\":{\"key\":{\"any_\":[", jsonQuoted(artifactKey.c_str()),
+void HistorySeeder::seedIfUnknown(const RunOwner& owner) {
+  Destination destination{historyKey(owner), owner.flow.cStr(), owner.deploymentName.cStr()};
+  auto& key = destination.historyKey;
+  if (!asked.insert(key).second || history.knows(key)) return;
+  auto tableKey = artifactKey(owner, ArtifactKind::TABLE);
+  auto filter = kj::str("{\"artifacts\":{\"key\":{\"any_\":[", jsonQuoted(tableKey),
                         "]}},\"sort\":\"CREATED_DESC\",\"limit\":", versions, "}");
   requests.add(api.post("/artifacts/filter", kj::mv(filter))
-                   .then([this, historyKey, artifactKey](ApiResponse response) {
+                   .then([this, destination = kj::mv(destination), name = displayName(owner),
+                          tableKey = kj::mv(tableKey)](ApiResponse response) {
                      KJ_REQUIRE(response.statusCode == 200, "artifact filter refused",
                                 response.statusCode, response.body);
-                     size_t runs = store(historyKey, response.body);
-                     log.info(kj::str("seeded the history of ", historyKey.c_str(), " with ", runs,
-                                      " runs from Prefect (", artifactKey.c_str(), ")"));
+                     size_t runs = store(destination, response.body);
+                     log.info(kj::str("seeded the history of ", name, " (",
+                                      destination.historyKey.c_str(), ") with ", runs,
+                                      " runs from Prefect (", tableKey, ")"));
                    }));
 }
 
-size_t HistorySeeder::store(const std::string& historyKey, kj::StringPtr responseJson) {
+size_t HistorySeeder::store(const Destination& destination, kj::StringPtr responseJson) {
   capnp::MallocMessageBuilder message;
   auto artifacts = message.initRoot<capnp::JsonValue>();
   capnp::JsonCodec codec;
@@ -52,6 +57,8 @@ size_t HistorySeeder::store(const std::string& historyKey, kj::StringPtr respons
       if (!rows.isArray()) continue;
       for (auto row: rows.getArray()) {
         policy::Observation o;
+        o.flow = destination.flow;
+        o.deployment = destination.deploymentName;
         o.task = text(row, "task");
         o.finishedAtNs = nowNs - int64_t(i + 1) * 1000000000;
         o.wallNs = number(row, "wall_s") * 1e9;
@@ -62,7 +69,8 @@ size_t HistorySeeder::store(const std::string& historyKey, kj::StringPtr respons
         o.allocatedCores = number(row, "allocated_cores");
         o.allocatedBytes = number(row, "allocated_bytes");
         std::string taskKey = text(row, "task_key");
-        history.recordTask(TaskHistoryKey{historyKey, taskKey.empty() ? o.task : taskKey}, o);
+        history.recordTask(
+            TaskHistoryKey{destination.historyKey, taskKey.empty() ? o.task : taskKey}, o);
         ++stored;
       }
     }

@@ -14,6 +14,7 @@
 
 #include "ops/log.h"
 #include "prefect/api_client.h"
+#include "report/run_keys.h"
 #include "store/history.h"
 
 namespace tracer {
@@ -22,8 +23,9 @@ class HistorySeeder {
  public:
   HistorySeeder(Log& log, History& history, PrefectApiClient& api, uint32_t versions);
 
-  // `historyKey`: the deployment name, or "flow:<name>"; `artifactKey`: its table artifact.
-  void seedIfUnknown(const std::string& historyKey, const std::string& artifactKey);
+  // Reads the table artifact of `owner`'s key into its history, unless this
+  // node has history of it or asked already.
+  void seedIfUnknown(const RunOwner& owner);
 
  private:
   class ErrorHandler final: public kj::TaskSet::ErrorHandler {
@@ -33,7 +35,13 @@ class HistorySeeder {
     Log& log;
   };
 
-  size_t store(const std::string& historyKey, kj::StringPtr responseJson);
+  // Where the rows go, and the names they are recorded with.
+  struct Destination {
+    std::string historyKey;
+    std::string flow;
+    std::string deploymentName;
+  };
+  size_t store(const Destination& destination, kj::StringPtr responseJson);
 
   Log& log;
   History& history;

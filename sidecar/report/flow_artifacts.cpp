@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "contract_json.h"
+#include "report/run_keys.h"
 
 namespace tracer {
 
@@ -72,6 +73,8 @@ Artifact artifact(kj::StringPtr key, kj::StringPtr type, kj::StringPtr descripti
       ",\"metadata_\":{\"tracer_version\":", jsonQuoted(TRACER_VERSION),
       ",\"tracer_artifact_id\":", jsonQuoted(id),
       ",\"flow\":", jsonQuoted(metadataValue(flow.flowName)),
+      ",\"deployment\":", jsonQuoted(metadataValue(flow.deploymentName)),
+      ",\"deployment_id\":", jsonQuoted(metadataValue(flow.deploymentId)),
       ",\"flow_state\":", jsonQuoted(flow.state),
       ",\"policies\":", jsonQuoted(metadataValue(policies)), "}",
       ",\"flow_run_id\":", isUuid(flow.flowRunId) ? jsonQuoted(flow.flowRunId) : kj::str("null"),
@@ -107,28 +110,20 @@ bool isUuid(kj::StringPtr text) {
   return true;
 }
 
-kj::String artifactKey(kj::StringPtr name, kj::StringPtr suffix) {
-  kj::Vector<char> slug;
-  for (char c: kj::str("tracer-", name, suffix)) {
-    char lower = c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-    bool keep = (lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9');
-    if (keep) {
-      slug.add(lower);
-    } else if (slug.size() > 0 && slug.back() != '-') {
-      slug.add('-');
-    }
-  }
-  while (slug.size() > 0 && slug.back() == '-') slug.removeLast();
-  slug.add('\0');
-  return kj::String(slug.releaseAsArray());
-}
-
 kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                                          kj::ArrayPtr<const proto::TaskReport::Reader> tasks) {
-  auto base = flow.deploymentName.size() ? flow.deploymentName.asPtr() : flow.flowName.asPtr();
+  RunOwner owner{flow.flowName, flow.deploymentId, flow.deploymentName};
   kj::Vector<kj::String> md;
   md.add(kj::str("## Tracer: ", flow.flowName, " (", flow.state, ", ", seconds(flow.wallNs), ", ",
                  tasks.size(), " tasks)"));
+  // The key carries the names cut short and the id cut shorter: here they are whole.
+  if (flow.deploymentId.size() > 0 || flow.deploymentName.size() > 0) {
+    auto deployment = flow.deploymentName.size()
+                          ? kj::str("**", cell(flow.deploymentName), "** ")
+                          : kj::str();
+    auto id = flow.deploymentId.size() ? kj::str("(`", flow.deploymentId, "`) ") : kj::str();
+    md.add(kj::str("\nDeployment ", deployment, id, "of flow **", cell(flow.flowName), "**"));
+  }
 
   // Headline: the task whose recommendation would free the most.
   size_t headline = tasks.size();  // none yet
@@ -218,12 +213,13 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
 
   auto policyList = kj::strArray(policies, ", ");
   kj::Vector<Artifact> artifacts;
-  auto markdownKey = artifactKey(base);
-  artifacts.add(artifact(markdownKey, "markdown", "Tracer: resources used by this flow run",
+  auto name = displayName(owner);
+  artifacts.add(artifact(artifactKey(owner, ArtifactKind::REPORT), "markdown",
+                         kj::str("Tracer: resources used by this run of ", name),
                          jsonQuoted(kj::strArray(md, "\n")), flow, policyList));
-  auto tableKey = artifactKey(base, "-tasks");
   // A table artifact's data is a JSON *string* holding the list of rows.
-  artifacts.add(artifact(tableKey, "table", "Tracer: per-task measurements (machine-readable)",
+  artifacts.add(artifact(artifactKey(owner, ArtifactKind::TABLE), "table",
+                         kj::str("Tracer: per-task measurements of ", name, " (machine-readable)"),
                          jsonQuoted(kj::str("[", kj::strArray(rows, ","), "]")), flow,
                          policyList));
   return artifacts;

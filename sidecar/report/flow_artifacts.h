@@ -3,7 +3,8 @@
 // we post"): a markdown artifact (headline recommendation with its
 // prefect.yaml snippet, the task table, a mermaid timeline, the findings with
 // their evidence) and a table artifact with one machine-readable row per task.
-// Both are keyed per deployment (or flow), so each run adds a version.
+// Both are keyed per deployment (or flow), so each run adds a version
+// (report/run_keys.h).
 
 #include <kj/string.h>
 #include <kj/vector.h>
@@ -15,6 +16,7 @@ namespace tracer {
 struct FlowRunSummary {
   kj::String flowRunId;
   kj::String flowName;
+  kj::String deploymentId;  // empty without a deployment
   kj::String deploymentName;
   kj::String state;
   uint64_t wallNs;
@@ -28,10 +30,6 @@ struct Artifact {
   kj::String id;
   kj::String body;  // the ArtifactCreate JSON: no field outside that schema
 };
-
-// Prefect's artifact key rule is ^[a-z0-9-]*$: "tracer-" + a slug of the
-// deployment (or flow) name.
-kj::String artifactKey(kj::StringPtr deploymentOrFlow, kj::StringPtr suffix = "");
 
 // A Prefect flow run id (a UUID)? Runs announced by other tools (tracerctl
 // run) have other ids, which no Prefect field accepts.

@@ -5,6 +5,7 @@
 #include "contract_json.h"
 #include "observe/thread_resolver.h"
 #include "ops/refuse.h"
+#include "report/flow_artifacts.h"
 
 namespace tracer {
 
@@ -141,6 +142,11 @@ class SidecarServer final: public MeasuredServer<proto::Sidecar> {
   kj::Promise<void> openFlowRun(OpenFlowRunContext context) override {
     auto info = context.getParams().getRun();
     if (info.getFlowRunId().size() == 0) refuse(kj::str("openFlowRun: flow_run_id is empty"));
+    // It keys the deployment's history and artifacts (report/run_keys.h).
+    if (info.getDeploymentId().size() > 0 && !isUuid(info.getDeploymentId())) {
+      refuse(kj::str("openFlowRun: deployment_id \"", info.getDeploymentId(),
+                     "\" is not a UUID, as Prefect's deployment ids are"));
+    }
     auto held = caller->holdScope(kj::str("flow run ", info.getFlowRunId()));
     // The flow run's limits are read from the caller's cgroup: it must still be the caller.
     caller->requireStillRunning();

@@ -6,8 +6,27 @@
 
 namespace tracer {
 
+namespace {
+
+constexpr int64_t SCHEMA_VERSION = 1;
+
+}  // namespace
+
 History::History(const std::string& path, uint32_t keepRuns)
     : db(openDatabase(path)), keepRuns(keepRuns) {
+  upgrade(path);
+  Statement aside(db.get(), "SELECT DISTINCT key, flow FROM version0_task_runs WHERE flow != ''");
+  while (aside.step()) version0Owners.emplace(aside.text(0), aside.text(1));
+}
+
+void History::upgrade(const std::string& path) {
+  Statement read(db.get(), "PRAGMA user_version");
+  read.step();
+  int64_t version = read.integer(0);
+  KJ_REQUIRE(version <= SCHEMA_VERSION,
+             kj::str(path, " has history schema version ", version, ", newer than this ",
+                     "tracer-sidecar's ", SCHEMA_VERSION, ": a newer sidecar wrote it"));
+  Transaction transaction(db.get());
   exec(db.get(), R"(CREATE TABLE IF NOT EXISTS task_runs (
             key TEXT NOT NULL, task TEXT NOT NULL, finished_at_ns INTEGER NOT NULL,
             flow TEXT, task_name TEXT, deployment TEXT, work_pool TEXT, tags TEXT,
@@ -19,6 +38,17 @@ History::History(const std::string& path, uint32_t keepRuns)
   exec(db.get(), R"(CREATE TABLE IF NOT EXISTS flow_runs (
             key TEXT NOT NULL, flow_run_id TEXT, finished_at_ns INTEGER NOT NULL,
             wall_ns INTEGER, state TEXT))");
+  if (version < 1) {
+    // Version 0's keys were "flow:<name>" (unchanged since) or a bare
+    // deployment name: those rows wait aside, same columns, until their
+    // deployment's id is known. A new database gets the table empty. flow_runs
+    // rows keep their keys: they record no flow, so no deployment can claim them.
+    exec(db.get(), R"(CREATE TABLE version0_task_runs AS
+            SELECT * FROM task_runs WHERE key NOT GLOB 'flow:*')");
+    exec(db.get(), "DELETE FROM task_runs WHERE key NOT GLOB 'flow:*'");
+  }
+  exec(db.get(), kj::str("PRAGMA user_version = ", SCHEMA_VERSION).cStr());
+  transaction.commit();
 }
 
 History::~History() {
@@ -126,6 +156,28 @@ std::vector<policy::Observation> History::load(const TaskHistoryKey& key, uint32
     runs.push_back(std::move(r));
   }
   return runs;
+}
+
+size_t History::adoptVersion0Runs(const std::string& flow, const std::string& deploymentName,
+                                  const std::string& key) {
+  auto owner = std::make_pair(deploymentName, flow);
+  if (version0Owners.count(owner) == 0) return 0;
+  flush();
+  Transaction transaction(db.get());
+  Statement claim(db.get(), "UPDATE version0_task_runs SET key = ?1 WHERE key = ?2 AND flow = ?3");
+  claim.bind(1, key).bind(2, deploymentName).bind(3, flow).step();
+  size_t moved = sqlite3_changes(db.get());
+  Statement copy(db.get(), "INSERT INTO task_runs SELECT * FROM version0_task_runs WHERE key = ?1");
+  copy.bind(1, key).step();
+  Statement drop(db.get(), "DELETE FROM version0_task_runs WHERE key = ?1");
+  drop.bind(1, key).step();
+  transaction.commit();
+  version0Owners.erase(owner);
+  // Runs of `key` cached before now would miss the adopted ones. (There are
+  // none when its first run asks, as it does; else each task's next run
+  // prunes it back to keepRuns.)
+  cache.erase(cache.lower_bound({key, ""}), cache.lower_bound({key + '\0', ""}));
+  return moved;
 }
 
 std::vector<TaskHistoryKey> History::tasks() {

@@ -1,8 +1,13 @@
 #pragma once
 // Every finished task run and flow run, in SQLite under the state directory,
 // so recommendations survive restarts. A task's runs are keyed by its
-// deployment (or "flow:<name>" without one) and its task key; only the newest
-// `keepRuns` of each are kept.
+// deployment's id (or its flow, report/run_keys.h) and its task key; only the
+// newest `keepRuns` of each are kept.
+//
+// The schema's version is PRAGMA user_version. Version 0 (before it was set)
+// keyed a deployment's runs by its bare *name*, which flows share ("prod"); the
+// upgrade to 1 sets those rows aside, and each deployment's first run that
+// brings its id takes back the ones its flow recorded (adoptVersion0Runs).
 
 
 #include <deque>
@@ -19,7 +24,7 @@
 namespace tracer {
 
 struct TaskHistoryKey {
-  std::string key;   // deployment, or "flow:<flow name>"
+  std::string key;   // historyKey(): "deployment:<id>", or "flow:<flow name>"
   std::string task;  // task key, or task name when there is none
 };
 
@@ -46,7 +51,18 @@ class History {
   // Whether anything is known about a deployment (or flow) key.
   bool knows(const std::string& key);
 
+  // A run of `flow`'s deployment `deploymentName` arrived with its id, whose
+  // key is `key`: the version-0 runs under that name that `flow` recorded
+  // become `key`'s, in one transaction (committing the pending batch first).
+  // Other flows' runs under the same name stay aside for their own
+  // deployments, as do version 0's rows seeded from Prefect, which recorded
+  // no flow. Returns how many moved; after the first call for a (flow, name),
+  // none.
+  size_t adoptVersion0Runs(const std::string& flow, const std::string& deploymentName,
+                           const std::string& key);
+
  private:
+  void upgrade(const std::string& path);
   void beginBatch();
   std::vector<policy::Observation> load(const TaskHistoryKey& key, uint32_t limit);
 
@@ -57,6 +73,8 @@ class History {
   // does not query SQLite; runs recorded since the last flush, for pruning.
   std::map<std::pair<std::string, std::string>, std::deque<policy::Observation>> cache;
   std::set<std::pair<std::string, std::string>> touched;
+  // (deployment name, flow) of the version-0 runs still set aside.
+  std::set<std::pair<std::string, std::string>> version0Owners;
 };
 
 }  // namespace tracer

@@ -35,6 +35,25 @@ inline void exec(sqlite3* db, const char* sql) {
   KJ_REQUIRE(rc == SQLITE_OK, "database statement failed", message);
 }
 
+// BEGIN IMMEDIATE ... commit(); rolled back if it goes out of scope before
+// commit() (a statement in it threw), so a migration happens whole or not at all.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db): db(db) { exec(db, "BEGIN IMMEDIATE"); }
+  KJ_DISALLOW_COPY(Transaction);
+  ~Transaction() {
+    if (!committed) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  void commit() {
+    exec(db, "COMMIT");
+    committed = true;
+  }
+
+ private:
+  sqlite3* db;
+  bool committed = false;
+};
+
 // One prepared statement, finalized when it goes out of scope.
 class Statement {
  public:

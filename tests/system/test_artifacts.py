@@ -18,9 +18,11 @@ def test_a_flow_run_leaves_a_markdown_and_a_table_artifact(sidecar):
     client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
                            connect_wait_ms=2000)
     flow_run_id = str(uuid.uuid4())
+    deployment_id = "3f2a9c1e-5b7d-4e21-9a0b-1c2d3e4f5a6b"
     reports = []
     with client.flow_run(flow_run_id=flow_run_id, flow_name="Nightly ETL!",
-                         deployment_name="ETL / nightly", cpu_cores=2, memory_bytes=1 << 30,
+                         deployment_id=deployment_id, deployment_name="ETL / nightly",
+                         cpu_cores=2, memory_bytes=1 << 30,
                          work_pool_type="kubernetes") as flow:
         for name in ["extract | raw", "transform"]:
             with flow.task(task_run_id=str(uuid.uuid4()), task_name=name) as task:
@@ -35,8 +37,13 @@ def test_a_flow_run_leaves_a_markdown_and_a_table_artifact(sidecar):
         assert re.fullmatch(r"[a-z0-9-]*", body["key"])
         assert body["flow_run_id"] == flow_run_id
         assert all(isinstance(v, str) and len(v) <= 500 for v in body["metadata_"].values())
-    assert bodies["markdown"]["key"] == "tracer-etl-nightly"
-    assert bodies["table"]["key"] == "tracer-etl-nightly-tasks"
+    # Flow, deployment and the id's first group: another flow's "ETL / nightly" has its own.
+    assert bodies["markdown"]["key"] == "tracer-nightly-etl-etl-nightly-3f2a9c1e"
+    assert bodies["table"]["key"] == "tracer-nightly-etl-etl-nightly-3f2a9c1e-tasks"
+    for body in bodies.values():  # the names in full, for people
+        assert "Nightly ETL!/ETL / nightly" in body["description"]
+        assert body["metadata_"]["deployment"] == "ETL / nightly"
+        assert body["metadata_"]["deployment_id"] == deployment_id
 
     rows = json.loads(bodies["table"]["data"])  # a JSON *string* of a list of objects
     assert [r["task"] for r in rows] == ["extract | raw", "transform"]
@@ -47,6 +54,7 @@ def test_a_flow_run_leaves_a_markdown_and_a_table_artifact(sidecar):
 
     markdown = bodies["markdown"]["data"]
     assert markdown.startswith("## Tracer: Nightly ETL! (completed,")
+    assert f"Deployment **ETL / nightly** (`{deployment_id}`) of flow **Nightly ETL!**" in markdown
     assert "| extract \\| raw | completed |" in markdown  # a pipe in a name does not break the row
     assert "```mermaid\ngantt\n" in markdown
     assert "### Findings" in markdown

@@ -13,6 +13,11 @@ from prefect_tracer.client import SidecarClient
 from sidecar import Sidecar, wait_until
 
 
+# The "nightly" deployment of flow "etl", as the plugin announces it: with its id.
+NIGHTLY = {"flow_name": "etl", "deployment_id": "6c1f0e2a-93b4-4d5e-8f70-1a2b3c4d5e6f",
+           "deployment_name": "nightly"}
+
+
 def start_sidecar(tmp_path, api, **credentials):
     env = dict(os.environ, PREFECT_API_URL=api.url, **credentials)
     return Sidecar(tmp_path, env=env).start()
@@ -22,7 +27,7 @@ def run_flow(sidecar, tasks=2):
     client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
                            connect_wait_ms=2000)
     flow_run_id = str(uuid.uuid4())
-    with client.flow_run(flow_run_id=flow_run_id, flow_name="etl", deployment_name="nightly") as flow:
+    with client.flow_run(flow_run_id=flow_run_id, **NIGHTLY) as flow:
         for n in range(tasks):
             with flow.task(task_run_id=str(uuid.uuid4()), task_name=f"t{n}"):
                 pass
@@ -130,7 +135,7 @@ def test_sigterm_delivers_what_is_due_before_exiting(tmp_path):
     client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
                            connect_wait_ms=2000)
     flow_run_id = str(uuid.uuid4())
-    with client.flow_run(flow_run_id=flow_run_id, flow_name="etl", deployment_name="nightly") as flow:
+    with client.flow_run(flow_run_id=flow_run_id, **NIGHTLY) as flow:
         with flow.task(task_run_id=str(uuid.uuid4()), task_name="cut-short"):
             # The sidecar stops while the task is live: the task and its flow
             # run are ended, and their artifacts delivered before it exits.
@@ -185,7 +190,8 @@ def test_a_killed_sidecar_delivers_its_outbox_after_restart(tmp_path):
 
 def test_a_new_node_starts_from_the_history_other_nodes_left_in_prefect(tmp_path):
     """Node A's table artifacts seed node B's history: B's first run of the task
-    is its fourth as far as the recommendation is concerned."""
+    is its fourth as far as the recommendation is concerned. Another flow's
+    deployment of the same name is not seeded from them."""
     api = PrefectApi()
     node_a = start_sidecar(tmp_path / "a", api)
     try:
@@ -198,18 +204,29 @@ def test_a_new_node_starts_from_the_history_other_nodes_left_in_prefect(tmp_path
     try:
         client = SidecarClient(str(node_b.socket), start_wait_ms=2000, finish_wait_ms=2000,
                                connect_wait_ms=2000)
-        with client.flow_run(flow_run_id=str(uuid.uuid4()), flow_name="etl",
-                             deployment_name="nightly") as flow:
-            wait_until(lambda: "seeded the history of nightly with 3 runs" in node_b.log(),
+        other_nightly = dict(NIGHTLY, flow_name="report",
+                             deployment_id="0b9d8c7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e")
+        with client.flow_run(flow_run_id=str(uuid.uuid4()), **other_nightly):
+            wait_until(lambda: "seeded the history of report/nightly" in node_b.log(),
+                       what="node B asked for report/nightly")
+        with client.flow_run(flow_run_id=str(uuid.uuid4()), **NIGHTLY) as flow:
+            wait_until(lambda: "seeded the history of etl/nightly" in node_b.log(),
                        what="node B seeded from Prefect")
             with flow.task(task_run_id=str(uuid.uuid4()), task_name="t0") as task:
                 pass
         rec = task.report["recommendation"]
         assert rec["runs"] == 4 and rec["ready"] is True
-        # Each node asked once, for its first flow run of the deployment.
+        log = node_b.log()
+        for (owner, info, runs, key) in [("etl/nightly", NIGHTLY, 3, "etl-nightly-6c1f0e2a"),
+                                         ("report/nightly", other_nightly, 0,
+                                          "report-nightly-0b9d8c7e")]:
+            assert (f"seeded the history of {owner} (deployment:{info['deployment_id']}) with "
+                    f"{runs} runs from Prefect (tracer-{key}-tasks)") in log
+        # Each node asked once per deployment, for its first flow run of it.
         filters = [r for r in api.requests if r["path"] == "/api/artifacts/filter"]
-        assert [r["status"] for r in filters] == [200, 200]
-        assert "seeded the history of nightly with 0 runs" in node_a.log()
+        assert [r["status"] for r in filters] == [200, 200, 200]
+        assert (f"seeded the history of etl/nightly (deployment:{NIGHTLY['deployment_id']}) "
+                "with 0 runs") in node_a.log()
     finally:
         assert node_b.stop() == 0
         api.stop()

@@ -53,9 +53,10 @@ def test_five_light_runs_recommend_less_than_the_allocation(tmp_path):
         listing = json.loads(sidecar.tracerctl("recommendations", "--json").stdout)
         entry = listing["recommendations"][0]
         assert (entry["key"], entry["task"], entry["policy"]) == ("flow:nightly-etl", "light", "default")
+        assert entry["flow"] == "nightly-etl" and entry["deployment"] == ""
         assert entry["recommendation"]["runs"] == 5
         text = sidecar.tracerctl("recommendations").stdout
-        assert "flow:nightly-etl / light (policy default): " in text
+        assert text.startswith("nightly-etl / light (policy default): ")
     finally:
         assert sidecar.stop() == 0
 
