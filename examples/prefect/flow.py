@@ -2,6 +2,7 @@
 whose worker runs with PREFECT_PLUGINS_ENABLED=true (see README.md here).
 Each task stresses something different, so each gets different findings."""
 
+import os
 import subprocess
 import time
 import urllib.request
@@ -10,7 +11,7 @@ from prefect import flow, task
 
 
 @task
-def crunch(seconds: float = 5.0) -> int:
+def crunch(seconds: float = 3.0) -> int:
     """CPU-bound: one core, fully busy."""
     deadline, n = time.monotonic() + seconds, 0
     while time.monotonic() < deadline:
@@ -26,10 +27,15 @@ def churn(processes: int = 300) -> None:
 
 
 @task
-def wait_for_partner(url: str = "https://example.com") -> int:
-    """Mostly waiting on an external system."""
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return len(response.read())
+def wait_for_partner(url: str = "", calls: int = 50) -> int:
+    """Mostly waiting on an external system: by default the Prefect API
+    itself, the one external system every flow run can reach."""
+    url = url or os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api") + "/health"
+    received = 0
+    for _ in range(calls):
+        with urllib.request.urlopen(url, timeout=30) as response:
+            received += len(response.read())
+    return received
 
 
 @task

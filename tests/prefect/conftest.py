@@ -19,8 +19,9 @@ from prefect_server import PrefectServer  # noqa: E402
 from sidecar import sidecar  # noqa: E402,F401  (the fixture)
 
 SERVER = PrefectServer(Path(tempfile.mkdtemp(prefix="tracer-prefect-")))
+_environment = SERVER.env()
 os.environ.clear()
-os.environ.update(SERVER.env())
+os.environ.update(_environment)
 
 
 @pytest.fixture(scope="session")
