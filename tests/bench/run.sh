@@ -35,6 +35,13 @@ LOAD_SECONDS=${LOAD_SECONDS:-60} /usr/bin/python3 "$repo/tests/bench/load_bench.
 echo
 "$build/bin/policy_bench"
 
+# The plugin's cost to real Prefect flows (needs scripts/python-envs.sh and scripts/build-wheel.sh).
+venv_python=$build/venv/prefect-3.9.1-otel-1.45.2/bin/python
+if [ -x "$venv_python" ]; then
+  echo
+  TRACER_BUILD_DIR="$build" "$venv_python" "$repo/tests/bench/prefect_bench.py"
+fi
+
 # A longer run of each libFuzzer target than the suite's 20 s, from a copy of its
 # seeds. A crash is kept in the build directory ($work goes away with this script).
 fuzz() {  # NAME SEEDS [flags as in tests/CMakeLists.txt, which says why]

@@ -117,6 +117,27 @@ def test_flow_serve_runs_are_observed(prefect_server, sidecar):
         serve.wait(30)
 
 
+def test_a_supervised_flow_run_is_announced_once(prefect_server, sidecar):
+    """Docker, Kubernetes and ECS workers run `prefect flow-run execute`,
+    which supervises the engine: both load the plugin, one announces."""
+    sys.path.insert(0, str(FLOW.parent))
+    import corpus
+
+    prefect_runs.create_process_pool("supervised")  # no worker: the run waits for us
+    deployment = prefect_runs.deploy(corpus.sync_tasks, "supervised", "supervised")
+    run = run_deployment(str(deployment), timeout=0)
+    result = subprocess.run([str(Path(sys.executable).parent / "prefect"), "flow-run", "execute",
+                             str(run.id)], capture_output=True, text=True, timeout=180,
+                            cwd=FLOW.parent, env=prefect_server.env(
+                                PREFECT_PLUGINS_ENABLED="true", TRACER_SOCKET=str(sidecar.socket)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert prefect_runs.outcome(run.id).state == ("COMPLETED", "Completed")
+    status = wait_until(lambda: (s := sidecar.status())["finished_flow_runs"] and s, timeout=30,
+                        what="the flow run to finish in the sidecar")
+    assert status["finished_flow_runs"] == 1 and status["crashed_flow_runs"] == 0, sidecar.log()[-4000:]
+    assert observed_tasks(sidecar) == ["crunch"] * 4
+
+
 def _try_run_deployment(name: str):
     try:
         return run_deployment(name, timeout=0)

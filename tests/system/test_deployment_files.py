@@ -39,6 +39,15 @@ def test_the_work_pool_template_mounts_the_same_socket():
     assert pod["containers"][0]["volumeMounts"][0]["mountPath"] == SOCKET.rsplit("/", 1)[0]
 
 
+def test_the_docker_work_pool_template_mounts_the_same_socket():
+    template = json.loads((EXAMPLES / "prefect" / "docker-base-job-template.json").read_text())
+    variables = template["variables"]["properties"]
+    env = variables["env"]["default"]
+    assert env["TRACER_SOCKET"] == SOCKET and env["PREFECT_PLUGINS_ENABLED"] == "true"
+    directory = SOCKET.rsplit("/", 1)[0]
+    assert variables["volumes"]["default"] == [f"{directory}:{directory}"]
+
+
 def test_systemd_units_agree_and_verify():
     socket_unit = (EXAMPLES / "systemd" / "tracer-sidecar.socket").read_text()
     service_unit = (EXAMPLES / "systemd" / "tracer-sidecar.service").read_text()

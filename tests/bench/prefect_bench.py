@@ -1,0 +1,76 @@
+"""What the plugin costs a Prefect flow, in a real Prefect: a flow of 1,000
+no-op tasks and one of 100 CPU-bound tasks (default ThreadPoolTaskRunner),
+each run as `python flow.py` against a real `prefect server start`, without
+the plugin and with the plugin and a real sidecar, interleaved ROUNDS times.
+Prints the medians and their ratio (target: <= 1.01). Asserts nothing.
+
+Run with a venv's python (scripts/python-envs.sh, scripts/build-wheel.sh):
+  build/venv/prefect-3.9.1-otel-1.45.2/bin/python tests/bench/prefect_bench.py [BUILD_DIR]
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "support"))
+
+from prefect_server import PrefectServer  # noqa: E402
+from sidecar import Sidecar  # noqa: E402
+
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
+FLOWS = ("noop-1000", "cpu-100")
+
+
+def run(server, flow, **env):
+    """(flow wall time measured inside the process, whole process wall time)"""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, str(HERE / "prefect_bench_flows.py"), flow],
+                            env=server.env(**env), capture_output=True, text=True, timeout=600)
+    process = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{flow} failed:\n{result.stderr[-3000:]}")
+    return float(result.stdout.splitlines()[-1]), process
+
+
+def main():
+    with tempfile.TemporaryDirectory(prefix="tracer-prefect-bench-") as work:
+        server = PrefectServer(Path(work)).start()
+        sidecar = Sidecar(Path(work) / "sidecar").start()
+        modes = {"without plugin": {"PREFECT_PLUGINS_ENABLED": "false"},
+                 "plugin + sidecar": {"PREFECT_PLUGINS_ENABLED": "true",
+                                      "TRACER_SOCKET": str(sidecar.socket)}}
+        times = {(flow, mode): [] for flow in FLOWS for mode in modes}
+        try:
+            for flow in FLOWS:  # warm the server and the page cache once
+                run(server, flow, **modes["without plugin"])
+            for _ in range(ROUNDS):
+                for flow in FLOWS:
+                    for mode, env in modes.items():
+                        times[(flow, mode)].append(run(server, flow, **env))
+            status = sidecar.status()
+        finally:
+            sidecar.stop()
+            server.stop()
+    import prefect
+    import opentelemetry.sdk.version as otel
+    print(f"== Prefect flows with and without the plugin (Prefect {prefect.__version__}, "
+          f"opentelemetry-sdk {otel.__version__}, {os.cpu_count()} cores, ROUNDS={ROUNDS}, "
+          "interleaved, medians) ==")
+    for flow in FLOWS:
+        base = [statistics.median(t[i] for t in times[(flow, "without plugin")]) for i in (0, 1)]
+        traced = [statistics.median(t[i] for t in times[(flow, "plugin + sidecar")]) for i in (0, 1)]
+        print(f"{flow:10} flow wall  {base[0]:7.3f} s without, {traced[0]:7.3f} s with: "
+              f"ratio {traced[0] / base[0]:.3f}")
+        print(f"{'':10} process    {base[1]:7.3f} s without, {traced[1]:7.3f} s with: "
+              f"ratio {traced[1] / base[1]:.3f}")
+    print(f"sidecar saw {status['finished_tasks']} tasks in {status['finished_flow_runs']} flow runs, "
+          f"{status['crashed_tasks']} crashed, {status['events_lost']} events lost")
+
+
+if __name__ == "__main__":
+    main()
