@@ -36,6 +36,15 @@ struct FlowRunInfo {
   memoryBytes @8 :UInt64;
   workPoolType @9 :Text;
   # kubernetes, ecs, docker or process: the form recommendations take.
+  joinRunningFlowRun @10 :Bool;
+  # This process runs tasks of a flow run another process opened (a
+  # ProcessPoolTaskRunner child, a subprocess of the flow-run process): join
+  # the live run with this flowRunId instead of opening a second one. Its tasks
+  # are that run's (one artifact set), its FlowRunInfo stays the opener's, and
+  # this scope's finish() or drop only lets go of the run; the opener ends it.
+  # Only a process of the opener's uid in its PID namespace (or root) may join.
+  # No live run by this id: a new run, as without the flag. One that already
+  # ended: refused, rather than reported twice.
 }
 
 struct TaskRunInfo {
@@ -235,8 +244,10 @@ interface Sidecar {
 interface FlowRunScope {
   startTask @0 (task :TaskRunInfo) -> (scope :TaskScope);
   # Registers task.tid; refused unless the thread belongs to the caller's own
-  # process, or to a process of the caller's uid, or the caller is root.
+  # process, or to a process of the caller's uid, or the caller is root. The
+  # caller is the one that opened (or joined) this scope, whoever opened the run.
   finish @1 (state :RunState) -> ();
+  # A joined scope (FlowRunInfo.joinRunningFlowRun) ignores the state.
 }
 
 interface TaskScope {

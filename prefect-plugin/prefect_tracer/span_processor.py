@@ -14,8 +14,14 @@ watches those events, so what Tracer measures is the task's *execution*:
 - the flow run announced is this process's own: the span whose run id is
   PREFECT__FLOW_RUN_ID (a worker's flow run) or, without it (`python
   flow.py`), the outermost flow span. A supervisor process that only starts
-  the engine (`prefect flow-run execute`), ProcessPoolTaskRunner children and
-  user subprocesses that import prefect run no such span and announce nothing;
+  the engine (`prefect flow-run execute`) runs no such span and announces
+  nothing;
+- ProcessPoolTaskRunner children and user subprocesses inherit
+  PREFECT__FLOW_RUN_ID and run tasks of that flow run, but not its span: at
+  the first such task they *join* the run the flow-run process opened
+  (join_running_flow_run), so their tasks are in its one artifact set, and
+  let go of it at exit. The children of a local run have no
+  PREFECT__FLOW_RUN_ID and are not observed;
 - a subflow's tasks belong to the announced flow run, named "subflow/task";
   a subflow's own span ends nothing;
 - the flow run ends at its final state event; after a flow retry Prefect ends
@@ -199,6 +205,7 @@ class TaskSpanProcessor(SpanProcessor):
         self._lock = threading.Lock()
         self._root_run_id: Optional[str] = None
         self._flow: Optional[FlowScope] = None
+        self._joined: Optional[FlowScope] = None  # PREFECT__FLOW_RUN_ID's, run elsewhere
         self._running = False
         self._flow_ended_early = False
         self._tasks: dict[int, TaskAttempts] = {}
@@ -232,16 +239,21 @@ class TaskSpanProcessor(SpanProcessor):
 
     def shutdown(self) -> None:
         """At exit: open attempts end crashed; a flow run whose span ended
-        early ends with the state Prefect holds for it."""
+        early ends with the state Prefect holds for it; a joined one is let go."""
         try:
             with self._lock:
                 open_tasks, self._tasks = list(self._tasks.values()), {}
+                joined, self._joined = self._joined, None
             for attempts in open_tasks:
                 attempts.finish("crashed")
             if self._flow is not None:
                 state = (_final_state_in_prefect(self._root_run_id or "") if self._flow_ended_early
                          else "crashed")
                 self._end_flow(state)
+            if joined is not None:
+                # The sidecar ignores a joiner's state, unless it found no run to
+                # join and opened one: then this process, exiting normally, ends it.
+                joined.finish("completed")
         except Exception as error:  # noqa: BLE001
             logger.debug("tracer: shutdown: %s", error)
 
@@ -280,15 +292,37 @@ class TaskSpanProcessor(SpanProcessor):
     def _announce(self) -> Optional[FlowScope]:
         """The running root flow run's scope, opened when its name is first known:
         at Running under a worker (PREFECT__FLOW_NAME), else in its FlowRunContext."""
-        if self._flow is None and self._running and self._root_run_id is not None:
-            if self._declared is None:  # read once: a bad value is one warning
-                self._declared = settings.declared_info(self._environ)
-            info = _flow_info(self._root_run_id, self._declared)
-            if info is not None:
-                if self._client is None:
-                    self._client = self._connect()
-                self._flow = self._client.open_flow_run(**info)
-        return self._flow
+        with self._lock:  # the first tasks of a run start in several threads at once
+            if self._flow is None and self._running and self._root_run_id is not None:
+                info = self._flow_run_info(self._root_run_id)
+                if info is not None:
+                    self._flow = self._open(info)
+            return self._flow
+
+    def _join(self, flow_run_id: str) -> Optional[FlowScope]:
+        """PREFECT__FLOW_RUN_ID's flow run when this process runs a task of it
+        but not its span (a ProcessPoolTaskRunner child, a subprocess): joined
+        at the first such task, for the rest of the process."""
+        own = self._environ.get(settings.FLOW_RUN_ID)
+        if self._root_run_id is not None or not own or flow_run_id != own:
+            return None
+        with self._lock:
+            if self._joined is None:
+                # The run's FlowRunInfo is the opener's; this one counts only
+                # if there is no run to join (so a name is not required).
+                info = self._flow_run_info(own) or dict(self._declared or {}, flow_run_id=own)
+                self._joined = self._open(dict(info, join_running_flow_run=True))
+            return self._joined
+
+    def _flow_run_info(self, flow_run_id: str) -> Optional[dict[str, Any]]:
+        if self._declared is None:  # read once: a bad value is one warning
+            self._declared = settings.declared_info(self._environ)
+        return _flow_info(flow_run_id, self._declared)
+
+    def _open(self, info: dict[str, Any]) -> FlowScope:
+        if self._client is None:  # connected at the first flow run, never at import
+            self._client = self._connect()
+        return self._client.open_flow_run(**info)
 
     def _end_flow(self, state: str) -> None:
         flow, self._flow = self._flow, None
@@ -299,12 +333,15 @@ class TaskSpanProcessor(SpanProcessor):
     # -- task runs ------------------------------------------------------------
 
     def _on_task_span(self, span: Any) -> None:
-        flow = self._announce()
-        if flow is None:
-            self._say("no-flow", "tracer: task runs in this process are not observed: it does not "
-                      "run their flow run (a ProcessPoolTaskRunner child or a subprocess)")
-            return
         info = _task_info(span)
+        flow, flow_run_id = self._announce(), self._root_run_id
+        if flow is None and info is not None:
+            flow, flow_run_id = self._join(info["flow_run_id"]), info["flow_run_id"]
+        if flow is None:
+            self._say("no-flow", "tracer: task runs in this process are not observed: their flow "
+                      "run is neither run here nor PREFECT__FLOW_RUN_ID (a local run's "
+                      "ProcessPoolTaskRunner child or subprocess, or a task outside a flow)")
+            return
         if info is None:
             return
         if info.pop("isasync"):
@@ -312,7 +349,7 @@ class TaskSpanProcessor(SpanProcessor):
                       "own: async tasks share the event loop's thread (docs/prefect.md)")
             return
         run_flow_id, run_flow_name = info.pop("flow_run_id"), info.pop("flow_name")
-        if run_flow_id != self._root_run_id and run_flow_name:
+        if run_flow_id != flow_run_id and run_flow_name:
             info["task_name"] = f"{run_flow_name}/{info['task_name']}"
         attempts = TaskAttempts(flow, info, self._claims, self._on_shared_thread)
         with self._lock:

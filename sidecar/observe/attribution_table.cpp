@@ -59,11 +59,12 @@ void fillMeasurements(proto::TaskReport::Builder report, const TaskTotals& total
 }
 
 LiveFlowRun::LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader info,
-                         Allocation allocation)
+                         Allocation allocation, const PeerCredentials& opener)
     : table(table),
       openSerial(table.nextFlowSerial++),
       id(kj::str(info.getFlowRunId())),
       name(kj::str(info.getFlowName())),
+      openedBy(opener),
       capacity(allocation),
       startedAt(table.clock.now()) {
   where.flow = info.getFlowName();
@@ -72,18 +73,16 @@ LiveFlowRun::LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader inf
   where.workPool = info.getWorkPool();
   where.workPoolType = info.getWorkPoolType();
   ++table.liveFlowRuns;
-}
-
-LiveFlowRun::~LiveFlowRun() noexcept(false) {
-  if (finished) return;
-  table.log.warn("flow run ended as crashed: its client went away without finishing it",
-                 {id, nullptr});
-  finish(proto::RunState::CRASHED);
+  // A second opening of an id (a client re-opening after a reconnect) is the
+  // one joiners find from now on. Its key too: the older one's id may go first.
+  table.liveFlowRunsById.erase(id);
+  table.liveFlowRunsById.insert(id, this);
 }
 
 void LiveFlowRun::finish(proto::RunState state) {
   KJ_REQUIRE(!finished, "flow run already finished", id);
   finished = true;
+  table.flowRunEnded(*this, state);
   --table.liveFlowRuns;
   ++(state == proto::RunState::CRASHED ? table.crashedFlowRuns : table.finishedFlowRuns);
   auto stateName = KJ_ASSERT_NONNULL(enumName(state));  // checked at the RPC door
@@ -98,6 +97,28 @@ void LiveFlowRun::finish(proto::RunState state) {
       FlowRunSummary{kj::str(id), kj::str(name), kj::str(where.deploymentId.c_str()),
                      kj::str(where.deployment.c_str()), kj::str(stateName), wall},
       tasks);
+}
+
+FlowRunHold::FlowRunHold(kj::Own<LiveFlowRun> run, bool joined)
+    : flow(kj::mv(run)), joined(joined) {}
+
+FlowRunHold::~FlowRunHold() noexcept(false) {
+  if (released) return;
+  if (!joined) {
+    flow->table.log.warn("flow run ended as crashed: its client went away without finishing it",
+                         {flow->id, nullptr});
+  }
+  finish(proto::RunState::CRASHED);
+}
+
+void FlowRunHold::finish(proto::RunState state) {
+  KJ_REQUIRE(!released, "flow run scope already finished", flow->id);
+  released = true;
+  if (joined) {
+    flow->table.log.debug("a joined process let go of the flow run", {flow->id, nullptr});
+  } else {
+    flow->finish(state);
+  }
 }
 
 LiveTask::LiveTask(AttributionTable& table, const LiveFlowRun& flow,
@@ -268,13 +289,46 @@ kj::Vector<proto::TaskReport::Reader> AttributionTable::reportsOf(uint64_t flowS
   return reports;
 }
 
-kj::Own<LiveFlowRun> AttributionTable::openFlowRun(proto::FlowRunInfo::Reader info,
+kj::Own<FlowRunHold> AttributionTable::openFlowRun(proto::FlowRunInfo::Reader info,
                                                    const PeerCredentials& caller) {
   // The caller is the flow-run process: its cgroup holds the run's limits.
   auto allocation = resolveAllocation(info.getCpuCores(), info.getMemoryBytes(), caller.pid);
-  auto flow = kj::heap<LiveFlowRun>(*this, info, allocation);
-  advisor.flowOpened(flow->place());
-  return flow;
+  auto hold = kj::heap<FlowRunHold>(kj::refcounted<LiveFlowRun>(*this, info, allocation, caller),
+                                    false);
+  advisor.flowOpened(hold->run().place());
+  return hold;
+}
+
+kj::Maybe<LiveFlowRun&> AttributionTable::liveFlowRun(kj::StringPtr flowRunId) {
+  KJ_IF_MAYBE(flow, liveFlowRunsById.find(flowRunId)) { return **flow; }
+  return nullptr;
+}
+
+kj::Maybe<proto::RunState> AttributionTable::endedFlowRun(kj::StringPtr flowRunId) const {
+  KJ_IF_MAYBE(state, endedById.find(flowRunId)) { return *state; }
+  return nullptr;
+}
+
+kj::Own<FlowRunHold> AttributionTable::joinFlowRun(LiveFlowRun& flow) {
+  return kj::heap<FlowRunHold>(kj::addRef(flow), true);
+}
+
+void AttributionTable::flowRunEnded(const LiveFlowRun& flow, proto::RunState state) {
+  KJ_IF_MAYBE(newest, liveFlowRunsById.find(flow.flowRunId())) {
+    if (*newest == &flow) liveFlowRunsById.erase(flow.flowRunId());
+  }
+  KJ_IF_MAYBE(known, endedById.find(flow.flowRunId())) {
+    *known = state;
+    return;
+  }
+  if (endedOrder.size() < ENDED_REMEMBERED) {
+    endedOrder.add(kj::str(flow.flowRunId()));
+  } else {
+    endedById.erase(endedOrder[nextForgotten]);
+    endedOrder[nextForgotten] = kj::str(flow.flowRunId());
+    nextForgotten = (nextForgotten + 1) % ENDED_REMEMBERED;
+  }
+  endedById.insert(kj::str(flow.flowRunId()), state);
 }
 
 kj::Own<LiveTask> AttributionTable::startTask(const LiveFlowRun& flow,

@@ -1,10 +1,12 @@
 #pragma once
-// The live flow runs and tasks, and what ends them. A LiveFlowRun / LiveTask is
-// owned by the RPC scope that stands for it; destroying one that was not
-// finished (the client crashed or disconnected) ends it as `crashed`, so every
-// run is counted exactly once however it ends. Finished reports are kept for
-// tracerctl, and those whose processes outlived the task are brought up to date
-// until the last one exits.
+// The live flow runs and tasks, and what ends them. A LiveTask, and the
+// FlowRunHold of the process that opened a flow run, are owned by the RPC
+// scope that stands for them; destroying one that was not finished (the client
+// crashed or disconnected) ends it as `crashed`, so every run is counted
+// exactly once however it ends. Other processes of a flow run (a
+// ProcessPoolTaskRunner's children) join it with holds of their own, which
+// only let go. Finished reports are kept for tracerctl, and those whose
+// processes outlived the task are brought up to date until the last one exits.
 
 #include <capnp/message.h>
 #include <kj/map.h>
@@ -25,16 +27,18 @@ namespace tracer {
 
 class AttributionTable;
 
-class LiveFlowRun {
+// Refcounted: the run's holds share it, and a joiner's can outlast the end.
+class LiveFlowRun final: public kj::Refcounted {
  public:
-  LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader info, Allocation allocation);
-  ~LiveFlowRun() noexcept(false);
+  LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader info, Allocation allocation,
+              const PeerCredentials& opener);
   KJ_DISALLOW_COPY(LiveFlowRun);
 
   void finish(proto::RunState state);
   bool isFinished() const { return finished; }
 
   kj::StringPtr flowRunId() const { return id; }
+  const PeerCredentials& opener() const { return openedBy; }
   // This opening of the flow run: ids come from clients and may repeat (a
   // client re-opens its run after reconnecting, or lies), serials do not.
   uint64_t serial() const { return openSerial; }
@@ -44,14 +48,39 @@ class LiveFlowRun {
   const TaskPlace& place() const { return where; }
 
  private:
+  friend class FlowRunHold;
+
   AttributionTable& table;
   uint64_t openSerial;
   kj::String id;
   kj::String name;
+  PeerCredentials openedBy;
   Allocation capacity;
   TaskPlace where;
   kj::TimePoint startedAt;
   bool finished = false;
+};
+
+// One flow-run scope's hold on its run. The opener's ends the run: finish(),
+// or `crashed` when dropped unfinished. A joiner's finish() or drop only lets
+// go: whether the run's other processes are done is the opener's to know.
+class FlowRunHold {
+ public:
+  FlowRunHold(kj::Own<LiveFlowRun> run, bool joined);
+  ~FlowRunHold() noexcept(false);
+  KJ_DISALLOW_COPY(FlowRunHold);
+
+  LiveFlowRun& run() { return *flow; }
+  bool isJoined() const { return joined; }
+  // The opener's ends the run with `state`; a joiner's lets go (state unused).
+  void finish(proto::RunState state);
+  // This scope was finished (the opener's: the run ended).
+  bool isFinished() const { return released; }
+
+ private:
+  kj::Own<LiveFlowRun> flow;
+  bool joined;
+  bool released = false;
 };
 
 class LiveTask {
@@ -116,7 +145,13 @@ class AttributionTable final: public ExitListener {
   AttributionTable(Collector& collector, const kj::MonotonicClock& clock, Advisor& advisor,
                    ArtifactPublisher& publisher, TaskMetrics& taskMetrics, Log& log);
 
-  kj::Own<LiveFlowRun> openFlowRun(proto::FlowRunInfo::Reader info, const PeerCredentials& caller);
+  // A new run, and the opener's hold on it.
+  kj::Own<FlowRunHold> openFlowRun(proto::FlowRunInfo::Reader info, const PeerCredentials& caller);
+  // What a joiner of `flowRunId` finds: the newest opening of that id not yet
+  // ended; else, if one of the last ENDED_REMEMBERED runs to end had it, how it ended.
+  kj::Maybe<LiveFlowRun&> liveFlowRun(kj::StringPtr flowRunId);
+  kj::Maybe<proto::RunState> endedFlowRun(kj::StringPtr flowRunId) const;
+  kj::Own<FlowRunHold> joinFlowRun(LiveFlowRun& flow);
   kj::Own<LiveTask> startTask(const LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
                               pid_t hostTid, const PeerCredentials& caller);
 
@@ -144,6 +179,8 @@ class AttributionTable final: public ExitListener {
   friend class LiveTask;
 
   static constexpr size_t KEPT_REPORTS = 1000;
+  // Joiners come while their run lives; this only has to outlast stragglers.
+  static constexpr size_t ENDED_REMEMBERED = 4096;
 
   struct FinishedReport {
     capnp::MallocMessageBuilder message;
@@ -156,10 +193,15 @@ class AttributionTable final: public ExitListener {
   // The kept reports of one flow run's tasks, oldest first.
   kj::Vector<proto::TaskReport::Reader> reportsOf(uint64_t flowSerial);
   void updateLingering();
+  void flowRunEnded(const LiveFlowRun& flow, proto::RunState state);
 
   uint32_t nextSlot = 1;  // never reused, so a late child event cannot hit a newer task
   uint64_t nextFlowSerial = 1;
   kj::HashMap<uint32_t, LiveTask*> live;
+  kj::HashMap<kj::StringPtr, LiveFlowRun*> liveFlowRunsById;  // keys are the runs' own ids
+  kj::HashMap<kj::String, proto::RunState> endedById;
+  kj::Vector<kj::String> endedOrder;  // a ring of endedById's keys, the oldest at nextForgotten
+  size_t nextForgotten = 0;
   kj::Vector<kj::Own<FinishedReport>> finishedReports;  // oldest first
   uint32_t liveFlowRuns = 0;
   uint64_t finishedFlowRuns = 0;

@@ -36,4 +36,14 @@ bool AccessPolicy::mayAdminister(const PeerIdentity& peer) const {
   return peer.credentials.isRoot() || inAnyGroup(peer, adminGids);
 }
 
+kj::Maybe<kj::String> joinRefusal(kj::StringPtr flowRunId, const PeerCredentials& joiner,
+                                  const PeerCredentials& opener) {
+  if (joiner.isRoot() && joiner.sameNamespaceAsSidecar) return nullptr;
+  bool sameNamespace = joiner.pidNamespace != 0 && joiner.pidNamespace == opener.pidNamespace;
+  if (joiner.uid == opener.uid && sameNamespace) return nullptr;
+  return kj::str("refused: flow run ", flowRunId, " was opened by uid ", opener.uid,
+                 sameNamespace ? "" : " in another PID namespace", "; the caller (",
+                 joiner.describe(), ") may only join flow runs of its own uid and PID namespace");
+}
+
 }  // namespace tracer

@@ -32,4 +32,13 @@ struct AccessPolicy {
   bool mayAdminister(const PeerIdentity& peer) const;
 };
 
+// Why `joiner` may not add tasks to flow run `flowRunId`, which `opener` opened
+// (FlowRunInfo.joinRunningFlowRun), or nullptr if it may: a process of the
+// opener's uid in the opener's PID namespace (its pool children and
+// subprocesses are), or root in ours. Containers of one uid stay apart: each
+// has a PID namespace of its own. Either way the joiner registers only
+// threads it could register in a run of its own (resolveTaskThread).
+kj::Maybe<kj::String> joinRefusal(kj::StringPtr flowRunId, const PeerCredentials& joiner,
+                                  const PeerCredentials& opener);
+
 }  // namespace tracer

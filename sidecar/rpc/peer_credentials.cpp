@@ -12,9 +12,10 @@ namespace {
 constexpr int SO_PEERPIDFD = 77;  // Linux 6.5; newer than Debian 12's headers
 #endif
 
-kj::Maybe<ino_t> pidNamespaceOf(kj::StringPtr procEntry) {
+// 0 when /proc does not say (the process is gone, or not ours to inspect).
+ino_t pidNamespaceOf(kj::StringPtr procEntry) {
   struct stat info;
-  if (stat(kj::str("/proc/", procEntry, "/ns/pid").cStr(), &info) != 0) return nullptr;
+  if (stat(kj::str("/proc/", procEntry, "/ns/pid").cStr(), &info) != 0) return 0;
   return info.st_ino;
 }
 
@@ -56,14 +57,11 @@ PeerIdentity peerIdentityOf(kj::AsyncIoStream& stream) {
   uint length = sizeof(cred);
   stream.getsockopt(SOL_SOCKET, SO_PEERCRED, &cred, &length);
   KJ_REQUIRE(length == sizeof(cred), "SO_PEERCRED returned a short answer");
-  auto ours = pidNamespaceOf("self");
-  auto theirs = pidNamespaceOf(kj::str(cred.pid));
-  bool same = false;
-  KJ_IF_MAYBE(a, ours) {
-    KJ_IF_MAYBE(b, theirs) { same = *a == *b; }
-  }
-  return PeerIdentity{PeerCredentials{cred.pid, cred.uid, cred.gid, same}, peerGroups(stream),
-                      peerPidfd(stream)};
+  ino_t ours = pidNamespaceOf("self");
+  ino_t theirs = pidNamespaceOf(kj::str(cred.pid));
+  bool same = ours != 0 && ours == theirs;
+  return PeerIdentity{PeerCredentials{cred.pid, cred.uid, cred.gid, same, theirs},
+                      peerGroups(stream), peerPidfd(stream)};
 }
 
 }  // namespace tracer

@@ -16,6 +16,7 @@ struct PeerCredentials {
   uid_t uid;
   gid_t gid;
   bool sameNamespaceAsSidecar;  // the caller's pids mean the same as ours
+  ino_t pidNamespace = 0;  // its inode; 0 when /proc would not say
 
   bool isRoot() const { return uid == 0; }
   kj::String describe() const;

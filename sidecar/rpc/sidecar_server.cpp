@@ -39,29 +39,35 @@ class TaskScopeServer final: public MeasuredServer<proto::TaskScope> {
 class FlowRunScopeServer final: public MeasuredServer<proto::FlowRunScope> {
  public:
   FlowRunScopeServer(Services& services, kj::Own<Caller> caller, kj::Own<Caller::Scope> held,
-                     kj::Own<LiveFlowRun> flow)
+                     kj::Own<FlowRunHold> hold)
       : MeasuredServer(services.rpcMetrics),
         services(services),
         caller(kj::mv(caller)),
         held(kj::mv(held)),
-        flow(kj::mv(flow)) {}
+        hold(kj::mv(hold)) {}
 
   kj::Promise<void> startTask(StartTaskContext context) override {
-    if (flow->isFinished()) refuse(kj::str("flow run ", flow->flowRunId(), " is finished"));
+    auto& flow = hold->run();
+    if (hold->isFinished() || flow.isFinished()) {
+      refuse(kj::str("flow run ", flow.flowRunId(), " is finished"));
+    }
     auto info = context.getParams().getTask();
     auto held = caller->holdScope(kj::str("task ", info.getTaskRunId()));
+    // The caller's own threads, whoever opened the run: joining grants nothing.
     pid_t hostTid = resolveTaskThread(*caller, info.getTid());
-    auto task = services.table.startTask(*flow, info, hostTid, caller->credentials());
+    auto task = services.table.startTask(flow, info, hostTid, caller->credentials());
     services.log.debug(kj::str("task ", info.getTaskName(), " started on tid ", hostTid),
-                       {flow->flowRunId(), info.getTaskRunId()});
+                       {flow.flowRunId(), info.getTaskRunId()});
     context.getResults().setScope(
         kj::heap<TaskScopeServer>(services, kj::mv(held), kj::mv(task)));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> finish(FinishContext context) override {
-    if (flow->isFinished()) refuse(kj::str("flow run ", flow->flowRunId(), " already finished"));
-    flow->finish(knownState(context.getParams().getState()));
+    if (hold->isFinished()) {
+      refuse(kj::str("flow run ", hold->run().flowRunId(), " already finished"));
+    }
+    hold->finish(knownState(context.getParams().getState()));
     return kj::READY_NOW;
   }
 
@@ -69,7 +75,7 @@ class FlowRunScopeServer final: public MeasuredServer<proto::FlowRunScope> {
   Services& services;
   kj::Own<Caller> caller;
   kj::Own<Caller::Scope> held;
-  kj::Own<LiveFlowRun> flow;
+  kj::Own<FlowRunHold> hold;
 };
 
 class AdminServer final: public MeasuredServer<proto::Admin> {
@@ -134,6 +140,29 @@ class AdminServer final: public MeasuredServer<proto::Admin> {
   Services& services;
 };
 
+// A joiner (FlowRunInfo.joinRunningFlowRun) gets the live run with its id if
+// it may join it. With none, a run of its own: the opener may be unobserved
+// (no plugin, a sidecar restarted since), and its tasks are still worth a
+// report. But a run that already ended is refused: its artifacts are out, and
+// a second run of the same id would make a second artifact set and count the
+// flow run twice in the history.
+kj::Own<FlowRunHold> joinFlowRun(Services& services, const Caller& caller,
+                                 proto::FlowRunInfo::Reader info) {
+  auto id = info.getFlowRunId();
+  KJ_IF_MAYBE(flow, services.table.liveFlowRun(id)) {
+    KJ_IF_MAYBE(why, joinRefusal(id, caller.credentials(), flow->opener())) {
+      refuse(kj::mv(*why));
+    }
+    return services.table.joinFlowRun(*flow);
+  }
+  KJ_IF_MAYBE(state, services.table.endedFlowRun(id)) {
+    refuse(kj::str("refused: flow run ", id, " already ended (",
+                   KJ_ASSERT_NONNULL(enumName(*state)), "): its report is out, and tasks that ",
+                   "join it now would not be in it"));
+  }
+  return services.table.openFlowRun(info, caller.credentials());
+}
+
 class SidecarServer final: public MeasuredServer<proto::Sidecar> {
  public:
   SidecarServer(Services& services, kj::Own<Caller> caller)
@@ -150,12 +179,15 @@ class SidecarServer final: public MeasuredServer<proto::Sidecar> {
     auto held = caller->holdScope(kj::str("flow run ", info.getFlowRunId()));
     // The flow run's limits are read from the caller's cgroup: it must still be the caller.
     caller->requireStillRunning();
-    auto flow = services.table.openFlowRun(info, caller->credentials());
-    services.log.debug(kj::str("flow run of ", info.getFlowName(), " opened by ",
+    auto hold = info.getJoinRunningFlowRun()
+                    ? joinFlowRun(services, *caller, info)
+                    : services.table.openFlowRun(info, caller->credentials());
+    services.log.debug(kj::str("flow run of ", hold->run().flowName(),
+                               hold->isJoined() ? " joined by " : " opened by ",
                                caller->credentials().describe()),
                        {info.getFlowRunId(), nullptr});
     context.getResults().setScope(kj::heap<FlowRunScopeServer>(
-        services, kj::addRef(*caller), kj::mv(held), kj::mv(flow)));
+        services, kj::addRef(*caller), kj::mv(held), kj::mv(hold)));
     return kj::READY_NOW;
   }
 

@@ -150,8 +150,9 @@ def test_each_task_style_is_observed_as_documented(present_runs, shape):
 
 def test_one_artifact_set_per_flow_run(present_runs):
     """The worker and the flow-run process both load the plugin; only the
-    process that runs the flow announces it, once."""
-    for shape in ("sync_tasks", "with_subflow", "flow_retry"):
+    process that runs the flow announces it, once; ProcessPoolTaskRunner
+    children join that run."""
+    for shape in ("sync_tasks", "with_subflow", "flow_retry", "process_pool"):
         _rows(present_runs[shape])
         kinds = Counter(a.type for a in prefect_runs.tracer_artifacts_of(present_runs[shape]))
         assert kinds == {"markdown": 1, "table": 1}, (shape, kinds)

@@ -1,6 +1,7 @@
-// Which threads a caller may have attributed, against the real /proc, and what
-// a caller's pidfd and scope limit refuse.
+// Which threads a caller may have attributed, against the real /proc, whose
+// flow runs it may join, and what a caller's pidfd and scope limit refuse.
 #include <catch2/catch.hpp>
+#include <kj/debug.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,8 +9,10 @@
 #include <thread>
 
 #include "observe/thread_resolver.h"
+#include "rpc/access_policy.h"
 
 using tracer::Caller;
+using tracer::joinRefusal;
 using tracer::PeerCredentials;
 using tracer::PeerIdentity;
 using tracer::resolveTaskThread;
@@ -87,4 +90,23 @@ TEST_CASE("a connection holds at most its limit of live scopes") {
                           Catch::Contains("already holds 2 live scopes"));
   }
   CHECK_NOTHROW(limited->holdScope("task c"));  // a scope ended: room again
+}
+
+TEST_CASE("only the opener's uid in the opener's PID namespace, or root, may join its flow run") {
+  constexpr ino_t HOST = 4026531836, POD = 4026532500;
+  PeerCredentials opener{100, 1000, 1000, true, HOST};
+  CHECK(joinRefusal("f", PeerCredentials{101, 1000, 1000, true, HOST}, opener) == nullptr);
+  CHECK(joinRefusal("f", PeerCredentials{1, 0, 0, true, HOST}, opener) == nullptr);
+  CHECK(KJ_ASSERT_NONNULL(joinRefusal("f", PeerCredentials{102, 1001, 1001, true, HOST}, opener)) ==
+        "refused: flow run f was opened by uid 1000; the caller (pid 102 uid 1001) may only "
+        "join flow runs of its own uid and PID namespace");
+  // Another container of the same uid, its root, or a namespace /proc would not name.
+  for (auto joiner: {PeerCredentials{103, 1000, 1000, false, POD},
+                     PeerCredentials{104, 0, 0, false, POD},
+                     PeerCredentials{105, 1000, 1000, true, 0}}) {
+    auto why = KJ_ASSERT_NONNULL(joinRefusal("f", joiner, opener));
+    CHECK(why.startsWith("refused: flow run f was opened by uid 1000 in another PID namespace"));
+  }
+  PeerCredentials unknown{106, 1000, 1000, true, 0};
+  CHECK(joinRefusal("f", unknown, unknown) != nullptr);
 }

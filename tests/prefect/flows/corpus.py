@@ -65,20 +65,22 @@ def with_subflow() -> int:
 ATTEMPTS: dict[str, int] = {}
 
 
-@task(retries=2, retry_delay_seconds=0)
-def fails_once_immediate_retry() -> str:
-    ATTEMPTS["immediate"] = ATTEMPTS.get("immediate", 0) + 1
-    if ATTEMPTS["immediate"] < 2:
+def first_attempt_fails(task_name: str) -> str:
+    """Fails the first time it is called in this process for `task_name`."""
+    ATTEMPTS[task_name] = ATTEMPTS.get(task_name, 0) + 1
+    if ATTEMPTS[task_name] < 2:
         raise ValueError("first attempt fails")
     return "ok"
+
+
+@task(retries=2, retry_delay_seconds=0)
+def fails_once_immediate_retry() -> str:
+    return first_attempt_fails("immediate")
 
 
 @task(retries=1, retry_delay_seconds=1)
 def fails_once_delayed_retry() -> str:
-    ATTEMPTS["delayed"] = ATTEMPTS.get("delayed", 0) + 1
-    if ATTEMPTS["delayed"] < 2:
-        raise ValueError("first attempt fails")
-    return "ok"
+    return first_attempt_fails("delayed")
 
 
 @flow
@@ -238,7 +240,7 @@ SHAPES = {
     "absorbed_failure": (absorbed_failure, {"boom": ["failed"], "add": ["completed"]}),
     "upstream_failed": (upstream_failed, {"boom": ["failed"]}),
     "async_gather": (async_gather, {}),
-    "process_pool": (process_pool, {}),
+    "process_pool": (process_pool, {"crunch": ["completed"] * 3}),
     "timeout": (timeout, {"too_slow": ["failed"]}),
     "subprocesses": (subprocesses, {"spawn": ["completed"]}),
     "file_io": (file_io, {"write_and_read": ["completed"]}),
