@@ -195,6 +195,8 @@ def _final_state_in_prefect(flow_run_id: str) -> str:
 class TaskSpanProcessor(SpanProcessor):
     """Announces this process's flow run and each task attempt to tracer-sidecar."""
 
+    spans_seen = False  # by any processor of this process (telemetry._warn_if_bypassed)
+
     def __init__(self, environ: Mapping[str, str] = os.environ,
                  connect: Callable[[], SidecarClient] = lambda: SidecarClient(finish_wait_ms=0)
                  ) -> None:
@@ -215,6 +217,7 @@ class TaskSpanProcessor(SpanProcessor):
     # -- SpanProcessor --------------------------------------------------------
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
+        TaskSpanProcessor.spans_seen = True
         try:
             kind = (span.attributes or {}).get("prefect.run.type")
             if kind == "flow":

@@ -9,12 +9,14 @@ The plugin never takes the global provider away from the user:
   OpenTelemetry calls `tracer_provider()` below (an entry point) only when
   something first asks for a tracer, which is Prefect starting a run. A
   provider the user sets after `import prefect` and before that wins; it
-  needs the processor added by hand (docs/prefect.md).
+  needs the processor added by hand (docs/prefect.md), and the plugin says
+  so at exit if it was not.
 
 Every reason tasks would go unobserved is said once, as a warning."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from typing import Any, Mapping
@@ -37,7 +39,31 @@ def tracer_provider() -> Any:
 
     provider = TracerProvider(sampler=ALWAYS_ON)
     provider.add_span_processor(TaskSpanProcessor())
+    provider.prefect_tracer = True  # ours: see _warn_if_bypassed
     return provider
+
+
+def _warn_if_bypassed() -> None:
+    """At exit of a process where the plugin left the provider to
+    OpenTelemetry's first use: a provider set in code after `import prefect`
+    came first, and unless a TaskSpanProcessor was added to it, no task run
+    of this process was observed. Said once, here, because nothing else
+    would say it."""
+    try:
+        from opentelemetry import trace
+
+        from prefect_tracer.span_processor import TaskSpanProcessor
+
+        if TaskSpanProcessor.spans_seen:
+            return
+        provider = trace.get_tracer_provider()
+        if getattr(provider, "prefect_tracer", False) or not hasattr(provider, "add_span_processor"):
+            return
+        logger.warning("tracer: task runs were not observed: the tracer provider set after "
+                       "`import prefect` has no Tracer processor; add "
+                       "prefect_tracer.span_processor.TaskSpanProcessor() to it (docs/prefect.md)")
+    except Exception as error:  # noqa: BLE001 - at exit, never a traceback of ours
+        logger.debug("tracer: %s", error)
 
 
 def _orchestration_telemetry_enabled() -> bool:
@@ -72,6 +98,7 @@ def observe_tasks(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
             return {}  # inherited from the worker: the provider it names carries the processor
         provider = trace.get_tracer_provider()
         if isinstance(provider, trace.ProxyTracerProvider):  # nothing configured yet
+            atexit.register(_warn_if_bypassed)
             return {PROVIDER_VARIABLE: PROVIDER_ENTRY_POINT}
         if not hasattr(provider, "add_span_processor"):
             logger.warning("tracer: the tracer provider %s takes no span processors: task runs "

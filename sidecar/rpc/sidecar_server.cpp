@@ -111,6 +111,7 @@ class AdminServer final: public MeasuredServer<proto::Admin> {
   kj::Promise<void> artifacts(ArtifactsContext context) override {
     if (context.getParams().getRetryParked()) {
       services.outbox.retryParked(0);
+      KJ_IF_MAYBE(delivery, services.delivery) { delivery->wake(); }  // due now, not at the next run
     }
     auto entries = services.outbox.list(100);
     auto list = context.getResults().initArtifacts(entries.size());

@@ -55,6 +55,10 @@ def test_the_user_can_still_set_a_provider_after_importing_prefect(prefect_serve
     result = run_local(prefect_server, sidecar, "provider-after")
     assert result.returncode == 0 and result.stdout.splitlines()[-1] == "Completed", result.stderr
     assert "Overriding of current TracerProvider is not allowed" not in result.stderr
+    # Its tasks are not observed, and the plugin says so once, at exit.
+    lines = tracer_lines(result)
+    assert len(lines) == 1 and "has no Tracer processor" in lines[0], lines
+    assert observed_tasks(sidecar) == []
 
 
 def test_safe_mode_loads_the_plugin_and_does_nothing(prefect_server, sidecar):

@@ -16,13 +16,13 @@ import shutil
 import subprocess
 import sys
 import urllib.parse
-import urllib.request
 import uuid
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
+from prefect_artifacts import fetch_json
 from prefect_tracer.client import SidecarClient
 from sidecar import BUILD, REPO, WORKLOAD, Sidecar, wait_until
 
@@ -70,13 +70,6 @@ def in_prefects_run_graph(error) -> bool:
 
 
 KNOWN_PAGE_ERRORS = [in_prefects_run_graph]
-
-
-def fetch_json(url: str, body=None):
-    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read())
 
 
 def artifacts_of(server, flow_run_id: str):

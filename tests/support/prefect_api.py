@@ -1,9 +1,13 @@
-"""A stand-in for the Prefect API's artifact endpoint (Prefect cannot be
-installed here). It validates every request against Prefect's own schemas
-(tests/fixtures/prefect-artifact-schemas.json, extracted from Prefect's
-OpenAPI spec), enforces the rules the server enforces (key ^[a-z0-9-]*$,
-credentials), answers like Prefect (201 and an Artifact), and can fail on
-purpose: a given status for the next requests, or down altogether."""
+"""A stand-in for the Prefect API's artifact endpoint, for the system suite,
+which runs under Debian's Python without Prefect: tests/system/test_resilience.py
+counts with it the artifacts of a sidecar killed under load. Delivery itself
+(outages, faults, credentials, shared history) is tested against a real
+Prefect server in tests/prefect/. It validates every request against
+Prefect's own schemas (tests/fixtures/prefect-artifact-schemas.json,
+extracted from Prefect's OpenAPI spec), enforces the rules the server
+enforces (key ^[a-z0-9-]*$, credentials), answers like Prefect (201 and an
+Artifact), and can fail on purpose: a given status for the next requests,
+or down altogether."""
 
 from __future__ import annotations
 

@@ -53,10 +53,13 @@ def _stop(process: subprocess.Popen, timeout: float = 20.0) -> None:
 
 class PrefectServer:
     """`prefect server start` on 127.0.0.1. `stop()` and `start()` again keep
-    the database (tests of delivery while the server is away)."""
+    the database (tests of delivery while the server is away). `settings`:
+    the server's own (e.g. PREFECT_SERVER_API_AUTH_STRING), not its clients'."""
 
-    def __init__(self, directory: Path, port: Optional[int] = None) -> None:
+    def __init__(self, directory: Path, port: Optional[int] = None,
+                 settings: Optional[dict[str, str]] = None) -> None:
         self.directory = directory
+        self.settings = dict(settings or {})
         self.home = directory / "prefect-home"
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -72,7 +75,8 @@ class PrefectServer:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, env=self.env(**self.settings),
+            start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
         while not self.healthy():
