@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -56,13 +58,15 @@ def setup(prefect_server, tmp_path_factory):
 
 
 def run_corpus(deployments: dict, while_running=None) -> dict:
-    """Runs every shape once; cancels "cancelled" once it runs. Returns
+    """Runs every shape once; cancels "cancelled" once its task runs. Returns
     shape -> flow run id, after all are final."""
-    runs = prefect_runs.start_runs(deployments)
+    started = Path(tempfile.mkdtemp(prefix="tracer-cancelled-")) / "started"
+    runs = prefect_runs.start_runs(deployments, {"cancelled": {"started": str(started)}})
     if while_running is not None:
         while_running(runs)
-    prefect_runs.cancel_when_running(runs["cancelled"])
-    prefect_runs.wait_final(runs.values())
+    prefect_runs.cancel_once_started(runs["cancelled"], started)
+    prefect_runs.wait_final(runs.values(), timeout=600)
+    shutil.rmtree(started.parent, ignore_errors=True)
     return runs
 
 

