@@ -20,6 +20,17 @@ static __always_inline __u64 delta(__u64 now, __u64 *last)
 	return d;
 }
 
+/* A thread registered while running: the sidecar's reading at registration
+ * stays the starting point of what the kernel updates as it goes (CPU time,
+ * runqueue wait, I/O, the memory peak); only the user/system split, which
+ * procfs does not give in the kernel's units, starts here. */
+static __always_inline void complete_baseline(struct thread_state *state, struct task_struct *task)
+{
+	state->utime = task->utime;
+	state->stime = task->stime;
+	state->flags &= ~THREAD_BASELINE_PENDING;
+}
+
 /* Kernel counters as of now become the thread's starting point. */
 static __always_inline void take_baseline(struct thread_state *state, struct task_struct *task)
 {
@@ -113,8 +124,8 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 	if (state) {
 		struct task_counters *counters = counters_of(state->slot);
 		if (state->flags & THREAD_BASELINE_PENDING)
-			take_baseline(state, prev); /* registered while running: from now on */
-		else if (counters)
+			complete_baseline(state, prev); /* registered while running */
+		if (counters)
 			charge(state, counters, prev);
 		if (prev_state & TASK_DEAD) {
 			/* Its last switch: the counters above are final. */

@@ -129,13 +129,14 @@ class BpfCollector final: public Collector {
   }
 
   void track(uint32_t slot, pid_t hostTid) override {
+    thread_state state{};
+    state.slot = slot;
+    state.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
+    KJ_REQUIRE(provisionalBaseline(state, hostTid), "the thread has exited", hostTid);
     task_counters zero{};
     int err = bpf_map__update_elem(counters, &slot, sizeof(slot), &zero, sizeof(zero), BPF_NOEXIST);
     KJ_REQUIRE(err == 0, "cannot start counting for the task (too many live tasks?)",
                strerror(-err));
-    thread_state state{};
-    state.slot = slot;
-    state.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
     uint32_t tid = hostTid;
     err = bpf_map__update_elem(threads, &tid, sizeof(tid), &state, sizeof(state), BPF_ANY);
     if (err != 0) {
@@ -154,8 +155,7 @@ class BpfCollector final: public Collector {
     bool running = bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) == 0 &&
                    state.slot == slot &&
                    bpf_map__lookup_and_delete_elem(threads, &tid, sizeof(tid), &state,
-                                                   sizeof(state), 0) == 0 &&
-                   !(state.flags & THREAD_BASELINE_PENDING);
+                                                   sizeof(state), 0) == 0;
     KJ_IF_MAYBE(now, running ? readThreadCounters(state.tgid, hostTid) : nullptr) {
       current = *now;
     } else {
@@ -200,10 +200,8 @@ class BpfCollector final: public Collector {
       auto& sample = samples.findOrCreate(state.slot, [&]() {
         return kj::HashMap<uint32_t, TaskSample>::Entry{state.slot, TaskSample{}};
       });
-      if (!(state.flags & THREAD_BASELINE_PENDING)) {
-        KJ_IF_MAYBE(runtime, readRuntimeNs(tid)) {
-          if (*runtime > state.runtime) sample.cpuNs += *runtime - state.runtime;
-        }
+      KJ_IF_MAYBE(runtime, readRuntimeNs(tid)) {
+        if (*runtime > state.runtime) sample.cpuNs += *runtime - state.runtime;
       }
       if (state.tgid != 0 && (tid == state.tgid || (state.flags & THREAD_REGISTERED))) {
         auto& tgids = processes.findOrCreate(state.slot, [&]() {
@@ -254,6 +252,32 @@ class BpfCollector final: public Collector {
   }
 
  private:
+  // The thread's counters as of its registration. If it is off-CPU (waiting
+  // for this answer), its next switch-in replaces them with the kernel's own,
+  // exactly. If it is running (its client did not wait), they are what its
+  // next switch-out charges from, so the work it does meanwhile -- a file
+  // written before its first fsync, a CPU-bound loop -- is not lost.
+  static bool provisionalBaseline(thread_state& state, pid_t tid) {
+    KJ_IF_MAYBE(now, readThreadCounters(tid, tid)) {
+      state.runtime = now->runtimeNs;
+      state.run_delay = now->runDelayNs;
+      state.rchar = now->rchar;
+      state.wchar = now->wchar;
+      state.read_bytes = now->readBytes;
+      state.write_bytes = now->writeBytes;
+    } else {
+      return false;
+    }
+    KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", tid, "/status"))) {
+      auto tgid = statusNumbers(*status, "Tgid");
+      if (tgid.size() > 0) state.tgid = tgid[0];
+      auto hwm = statusNumbers(*status, "VmHWM");
+      if (hwm.size() > 0) state.hiwater_base = uint64_t(hwm[0]) * 1024 / sysconf(_SC_PAGESIZE);
+      return tgid.size() > 0;
+    }
+    return false;
+  }
+
   // The registered thread's process's RSS: its high-water mark if that grew
   // during the task (a peak reached and freed again), else its RSS now.
   static uint64_t peakSince(const thread_state& state) {

@@ -164,14 +164,14 @@ def test_one_artifact_set_per_flow_run(present_runs):
 
 def test_task_measurements_are_the_tasks_own(present_runs):
     """A task's window starts at Running: the delayed retry's wait is not in
-    either attempt, and the TCP shape carries its bytes."""
+    either attempt, and the I/O shapes carry their bytes."""
     retries = {(row["task"], row["state"]): row for row in _rows(present_runs["retries"])}
     assert retries[("fails_once_delayed_retry", "failed")]["wall_s"] < 0.9
     assert retries[("fails_once_delayed_retry", "completed")]["wall_s"] < 0.9
     (tcp,) = _rows(present_runs["tcp"])
     assert tcp["tx_bytes"] >= 2 * 512 << 10 and tcp["rx_bytes"] >= 2 * 512 << 10
-    # file_io's storage bytes are not asserted: one suite run of four reported
-    # write_bytes 0 for its 20 MiB written and fsynced (under investigation).
+    (file_io,) = _rows(present_runs["file_io"])
+    assert file_io["write_bytes"] >= 20 << 20
 
 
 def test_artifact_keys_do_not_collide(present_runs):

@@ -207,3 +207,44 @@ def test_a_thread_tasks_freed_peak_is_still_seen(flow):
         del ballast
     assert task.report["memory"]["peak_rss_bytes"] >= 256 << 20
     assert task.report["memory"]["shared_process"] is True
+
+
+@pytest.fixture
+def unwaited_flow(sidecar, request):
+    """A client that does not wait for a task's registration: the task's
+    thread is running, not waiting on the socket, when the sidecar tracks it."""
+    client = SidecarClient(str(sidecar.socket), start_wait_ms=0, finish_wait_ms=5000,
+                           connect_wait_ms=5000)
+    with client.flow_run(flow_run_id=f"accuracy-{request.node.name}",
+                         flow_name="accuracy") as scope:
+        yield scope
+    client.close()
+
+
+def test_a_thread_registered_while_running_is_charged_from_its_registration(unwaited_flow):
+    """A thread that spins 0.2 s, writes 64 MiB and fsyncs, running all along
+    (real-time priority on one CPU: nothing preempts it) while the sidecar
+    registers it: what it did after its registration is its task's, not lost
+    until it first leaves the CPU at the fsync."""
+    target = Path("/var/tmp") / f"tracer-unwaited-{os.getpid()}"
+    block = b"u" * (1 << 20)
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(affinity)})  # the migration happens before the task
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        with unwaited_flow.task(task_run_id="unwaited", task_name="unwaited") as task:
+            until = time.thread_time() + 0.2
+            while time.thread_time() < until:
+                pass
+            with open(target, "wb") as scratch:
+                for _ in range(64):
+                    scratch.write(block)
+                scratch.flush()
+                os.fsync(scratch.fileno())
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    finally:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        os.sched_setaffinity(0, affinity)
+        target.unlink(missing_ok=True)
+    assert_within(task.report["io"]["write_bytes"], 64 << 20, 0.02, "io.write_bytes")
+    assert cpu_ns(task.report) >= 0.19 * NS
