@@ -97,6 +97,35 @@ class PrefectServer:
             _stop(self.process)
             self.process = None
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by every process of the server's session."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited while we looked
+            if int(fields[3]) == self.process.pid:  # fields[3]: session id
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def wait_idle(self, busy_share: float = 0.05, window: float = 1.0,
+                  timeout: float = 300.0) -> float:
+        """Wait until the server uses under `busy_share` of a core over a
+        `window`: it writes a flow's events after the flow's process has
+        exited, and a run that starts meanwhile meets a locked SQLite
+        database and Prefect's client backs off for up to 30 s. Returns the
+        seconds waited."""
+        started = time.monotonic()
+        before = self.cpu_seconds()
+        while time.monotonic() - started < timeout:
+            time.sleep(window)
+            now = self.cpu_seconds()
+            if now - before < busy_share * window:
+                return time.monotonic() - started
+            before = now
+        raise AssertionError(f"prefect server still busy after {timeout:.0f} s")
+
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run([str(PREFECT), *args], env=self.env(), check=check,
                               capture_output=True, text=True, timeout=120)
