@@ -16,6 +16,21 @@ namespace tracer {
 namespace {
 
 constexpr size_t METADATA_VALUE_MAX = 500;  // Prefect truncates longer values
+constexpr uint64_t NS_PER_S = 1000000000;
+
+// The timeline's mermaid configuration: colours for the dark panel Prefect's
+// UI draws charts on, whatever the page's theme (done tasks green, others
+// red), labels at 14 px, drawn 700 px wide (about the width of the markdown
+// column on Prefect's artifact page, so it is not scaled down).
+constexpr const char* GANTT_INIT =
+    "%%{init: {\"theme\": \"base\", \"themeVariables\": {\"fontSize\": \"14px\", "
+    "\"textColor\": \"#e5e7eb\", \"sectionBkgColor\": \"#f3f4f6\", "
+    "\"altSectionBkgColor\": \"#ffffff\", \"gridColor\": \"#6b7280\", "
+    "\"taskTextColor\": \"#ffffff\", \"taskTextOutsideColor\": \"#e5e7eb\", "
+    "\"taskTextDarkColor\": \"#ffffff\", \"doneTaskBkgColor\": \"#15803d\", "
+    "\"doneTaskBorderColor\": \"#166534\", \"critBkgColor\": \"#b91c1c\", "
+    "\"critBorderColor\": \"#991b1b\"}, \"gantt\": {\"useWidth\": 700, \"fontSize\": 14, "
+    "\"sectionFontSize\": 14, \"barHeight\": 24, \"barGap\": 6}}}%%";
 
 kj::String fixed(double value, int decimals) {
   char text[64];
@@ -23,9 +38,13 @@ kj::String fixed(double value, int decimals) {
   return kj::str(text);
 }
 
-kj::String mib(uint64_t bytes) { return kj::str(fixed(bytes / 1048576.0, 0), " MiB"); }
+kj::String inMib(uint64_t bytes) { return fixed(bytes / 1048576.0, 0); }
 
-kj::String seconds(uint64_t ns) { return kj::str(fixed(ns / 1e9, 2), " s"); }
+kj::String mib(uint64_t bytes) { return kj::str(inMib(bytes), " MiB"); }
+
+kj::String inSeconds(uint64_t ns) { return fixed(ns / 1e9, 2); }
+
+kj::String seconds(uint64_t ns) { return kj::str(inSeconds(ns), " s"); }
 
 kj::String stateName(proto::RunState state) {
   KJ_IF_MAYBE(name, enumName(state)) { return kj::str(*name); }
@@ -156,19 +175,21 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                    "task (see the policy's history.min_runs)."));
   }
 
-  md.add(kj::str("\n### Tasks\n\n| task | state | wall | avg cores | p95 cores | peak memory | "
-                 "disk read / written | net sent / received | blocked on I/O | sleeping | "
-                 "top finding |\n|---|---|---|---|---|---|---|---|---|---|---|"));
+  // Units in the header and pairs in one column: eleven columns with units in
+  // every cell did not fit beside the details panel of Prefect's artifact page.
+  md.add(kj::str("\n### Tasks\n\n| task | state | wall (s) | cores avg / p95 | peak memory (MiB) | "
+                 "disk read / written (MiB) | net sent / received (MiB) | "
+                 "blocked on I/O / sleeping (s) | top finding |\n|---|---|---|---|---|---|---|---|---|"));
   kj::Vector<kj::String> rows;
   for (auto& t: tasks) {
     auto cpu = t.getCpu();
     md.add(kj::str("| ", cell(t.getTaskName()), " | ", stateName(t.getState()), " | ",
-                   seconds(t.getWallNs()), " | ", fixed(cpu.getAvgCores(), 2), " | ",
-                   fixed(cpu.getP95Cores(), 2), " | ", mib(t.getMemory().getPeakRssBytes()), " | ",
-                   mib(t.getIo().getReadBytes()), " / ", mib(t.getIo().getWriteBytes()), " | ",
-                   mib(t.getNet().getTxBytes()), " / ", mib(t.getNet().getRxBytes()), " | ",
-                   seconds(t.getSched().getBlockedIoNs()), " | ", seconds(t.getSched().getSleepNs()),
-                   " | ", topFinding(t), " |"));
+                   inSeconds(t.getWallNs()), " | ", fixed(cpu.getAvgCores(), 2), " / ",
+                   fixed(cpu.getP95Cores(), 2), " | ", inMib(t.getMemory().getPeakRssBytes()), " | ",
+                   inMib(t.getIo().getReadBytes()), " / ", inMib(t.getIo().getWriteBytes()), " | ",
+                   inMib(t.getNet().getTxBytes()), " / ", inMib(t.getNet().getRxBytes()), " | ",
+                   inSeconds(t.getSched().getBlockedIoNs()), " / ",
+                   inSeconds(t.getSched().getSleepNs()), " | ", topFinding(t), " |"));
     rows.add(kj::str(
         "{\"task\":", jsonQuoted(t.getTaskName()), ",\"task_key\":", jsonQuoted(t.getTaskKey()),
         ",\"task_run_id\":", jsonQuoted(t.getTaskRunId()),
@@ -186,8 +207,12 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
   }
 
   // Gantt timeline; mermaid's dateFormat x reads milliseconds since the epoch.
-  md.add(kj::str("\n### Timeline\n\n```mermaid\ngantt\n  dateFormat x\n  axisFormat %H:%M:%S\n"
-                 "  section tasks"));
+  // Colours of its own: Prefect's UI hands mermaid its CSS colours, which the
+  // gantt draws dark on dark, with labels a few pixels high.
+  // Axis labels as fine as the flow run is short (d3 time formats).
+  auto axisFormat = flow.wallNs < 10 * NS_PER_S ? "%S.%L" : flow.wallNs < 3600 * NS_PER_S ? "%M:%S" : "%H:%M";
+  md.add(kj::str("\n### Timeline\n\n```mermaid\n", GANTT_INIT,
+                 "\ngantt\n  dateFormat x\n  axisFormat ", axisFormat));
   for (auto& t: tasks) {
     int64_t start = t.getStartTimeNs() / 1000000;
     int64_t end = start + std::max<int64_t>(1, t.getWallNs() / 1000000);

@@ -92,8 +92,8 @@ function readMarkdown() {
     columns: tables.length ? [...tables[0].querySelectorAll("thead th")].map(text) : [],
     rows,
     taskCells: rows.map((cells) => cells[0]),
-    // How far the task table sticks out of the markdown column (it scrolls
-    // into the details panel beside it when wider); informational.
+    // How far the task table sticks out of the markdown column (into the
+    // details panel beside it).
     tableOverflowPx: tableBox ? Math.max(0, Math.round(tableBox.right - mdBox.right)) : null,
     mermaid: {
       svgs: svgs.length,
@@ -102,6 +102,9 @@ function readMarkdown() {
       height: box ? Math.round(box.height) : 0,
       bars: chart ? chart.querySelectorAll("rect.task").length : 0,
       labels: chart ? [...chart.querySelectorAll("text.taskText, text.taskTextOutsideRight, text.taskTextOutsideLeft")].map(text) : [],
+      // How tall its task labels are on the screen, after the SVG is scaled to the column.
+      labelHeightPx: chart ? Math.min(...[...chart.querySelectorAll("text.taskText, text.taskTextOutsideRight, text.taskTextOutsideLeft")]
+        .map((t) => Math.round(t.getBoundingClientRect().height))) : 0,
       errors: [...md.querySelectorAll("p")].map(text)
         .filter((t) => t.startsWith("Failed to render mermaid")),
     },

@@ -162,6 +162,9 @@ def test_the_real_prefect_ui_renders_the_artifacts(playwright_installed, prefect
     assert chart["errors"] == [] and chart["svgs"] == 1 and chart["kind"] == "gantt", report
     assert chart["bars"] == len(TASKS) and chart["labels"] == TASKS, report
     assert chart["width"] > 100 and chart["height"] > 20, report
+    # Readable where it is shown: the table fits its column, labels are not specks.
+    assert markdown["tableOverflowPx"] == 0, report
+    assert chart["labelHeightPx"] >= 12, report
     assert not markdown["leftoverMermaidSource"], report
 
     # The table artifact's page: Prefect's data table, one row per task.

@@ -56,7 +56,7 @@ def test_a_flow_run_leaves_a_markdown_and_a_table_artifact(sidecar):
     assert markdown.startswith("## Tracer: Nightly ETL! (completed,")
     assert f"Deployment **ETL / nightly** (`{deployment_id}`) of flow **Nightly ETL!**" in markdown
     assert "| extract \\| raw | completed |" in markdown  # a pipe in a name does not break the row
-    assert "```mermaid\ngantt\n" in markdown
+    assert re.search(r"```mermaid\n%%\{init: \{.*\}\}%%\ngantt\n", markdown)
     assert "### Findings" in markdown
     assert sidecar.tracerctl("outbox", "--latest").stdout.strip() == markdown.strip()
 
