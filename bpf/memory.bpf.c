@@ -6,10 +6,8 @@
 #include <bpf/bpf_tracing.h>
 #include "tracked.bpf.h"
 
-SEC("tp_btf/mark_victim")
-int BPF_PROG(handle_oom_victim, struct task_struct *task, uid_t uid)
+static __always_inline int oom_killed(__u32 tid)
 {
-	__u32 tid = task->pid;
 	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
 	if (!state)
 		return 0;
@@ -17,6 +15,20 @@ int BPF_PROG(handle_oom_victim, struct task_struct *task, uid_t uid)
 	if (counters)
 		__sync_fetch_and_add(&counters->oom_kills, 1);
 	return 0;
+}
+
+/* Linux 6.2+: the victim's task. */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(handle_oom_victim, struct task_struct *task, uid_t uid)
+{
+	return oom_killed(task->pid);
+}
+
+/* Before: its pid (the victim thread's, as the kernel numbers it). */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(handle_oom_victim_pid, int pid)
+{
+	return oom_killed(pid);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -21,24 +21,68 @@ static __always_inline struct task_counters *counters_for_network(struct sock *s
 	return state ? counters_of(state->slot) : 0;
 }
 
+static __always_inline void sent(struct sock *sk, int bytes)
+{
+	struct task_counters *counters = counters_for_network(sk, bytes);
+	if (counters)
+		__sync_fetch_and_add(&counters->tx_bytes, bytes);
+}
+
+static __always_inline void received(struct sock *sk, int bytes, int flags)
+{
+	/* MSG_PEEK reads leave the data in place: it will be received again. */
+	if (flags & 2 /* MSG_PEEK */)
+		return;
+	struct task_counters *counters = counters_for_network(sk, bytes);
+	if (counters)
+		__sync_fetch_and_add(&counters->rx_bytes, bytes);
+}
+
+/* Linux 6.3+: tracepoints on every socket send and receive. */
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(handle_send, struct sock *sk, int ret, int flags)
 {
-	struct task_counters *counters = counters_for_network(sk, ret);
-	if (counters)
-		__sync_fetch_and_add(&counters->tx_bytes, ret);
+	sent(sk, ret);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(handle_recv, struct sock *sk, int ret, int flags)
 {
-	/* MSG_PEEK reads leave the data in place: it will be received again. */
-	if (flags & 2 /* MSG_PEEK */)
-		return 0;
-	struct task_counters *counters = counters_for_network(sk, ret);
-	if (counters)
-		__sync_fetch_and_add(&counters->rx_bytes, ret);
+	received(sk, ret, flags);
+	return 0;
+}
+
+/* Before: the return of the IPv4 and IPv6 socket calls every send and receive
+ * of a TCP or UDP socket goes through (sendmsg, write, sendto, and their
+ * receiving twins). sendfile/splice to a socket go around them. */
+SEC("fexit/inet_sendmsg")
+int BPF_PROG(handle_inet_send, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	sent(sock->sk, ret);
+	return 0;
+}
+
+SEC("fexit/inet6_sendmsg")
+int BPF_PROG(handle_inet6_send, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	sent(sock->sk, ret);
+	return 0;
+}
+
+SEC("fexit/inet_recvmsg")
+int BPF_PROG(handle_inet_recv, struct socket *sock, struct msghdr *msg, size_t size, int flags,
+	     int ret)
+{
+	received(sock->sk, ret, flags);
+	return 0;
+}
+
+SEC("fexit/inet6_recvmsg")
+int BPF_PROG(handle_inet6_recv, struct socket *sock, struct msghdr *msg, size_t size, int flags,
+	     int ret)
+{
+	received(sock->sk, ret, flags);
 	return 0;
 }
 

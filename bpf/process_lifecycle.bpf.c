@@ -34,8 +34,9 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	if (!counters)
 		return 0;
 	__sync_fetch_and_add(&counters->spawned, 1);
-	unsigned long long live = __sync_fetch_and_add(&counters->live_processes, 1) + 1;
-	raise_to(&counters->max_concurrent, live);
+	/* Atomics whose result is used (fetch-add) need Linux 5.12: add, then read. */
+	__sync_fetch_and_add(&counters->live_processes, 1);
+	raise_to(&counters->max_concurrent, counters->live_processes);
 	return 0;
 }
 
@@ -61,14 +62,11 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid)
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(handle_exit, struct task_struct *task, bool group_dead)
+/* Process-level facts, final once the whole thread group is dead. (The
+ * thread's CPU is charged at its final context switch, scheduling.bpf.c,
+ * which is also where it leaves `threads`.) */
+static __always_inline int process_exited(struct task_struct *task)
 {
-	/* The thread's CPU is charged at its final context switch (scheduling.bpf.c),
-	 * which is also where it leaves `threads`. Here: process-level facts, which
-	 * are final once the whole thread group is dead. */
-	if (!group_dead)
-		return 0;
 	__u32 tid = task->pid;
 	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
 	if (!state)
@@ -81,11 +79,48 @@ int BPF_PROG(handle_exit, struct task_struct *task, bool group_dead)
 	if (state->flags & THREAD_REGISTERED)
 		return 0; /* the registered process itself is not one the task spawned */
 	if (counters->live_processes > 0)
-		__sync_fetch_and_sub(&counters->live_processes, 1);
+		__sync_fetch_and_add(&counters->live_processes, -1ULL); /* sub is a fetch atomic */
 	__u64 lifetime = bpf_ktime_get_ns() - task->group_leader->start_time;
 	if (lifetime < short_lived_ns)
 		__sync_fetch_and_add(&counters->short_lived, 1);
 	return 0;
+}
+
+/* Linux 6.16+: the tracepoint says whether this thread was the group's last. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task, bool group_dead)
+{
+	return group_dead ? process_exited(task) : 0;
+}
+
+/* Processes whose death was counted, for kernels before 6.16. */
+#define DEAD_PROCESSES_MAX_ENTRIES 4096
+struct process_id {
+	__u32 tgid;
+	__u32 pad;
+	__u64 start_time; /* the group leader's: tgids are reused, this pair is not */
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DEAD_PROCESSES_MAX_ENTRIES);
+	__type(key, struct process_id);
+	__type(value, __u8);
+} dead_processes SEC(".maps");
+
+/* Before 6.16 it does not: do_exit() has already taken this thread off
+ * signal->live, so 0 means the group is dead; threads of one process that
+ * exit together may all see 0, and only the first to claim the process in
+ * `dead_processes` counts it. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit_without_group_dead, struct task_struct *task)
+{
+	if (task->signal->live.counter != 0)
+		return 0;
+	struct process_id id = {.tgid = task->tgid, .start_time = task->group_leader->start_time};
+	__u8 seen = 1;
+	if (bpf_map_update_elem(&dead_processes, &id, &seen, BPF_NOEXIST))
+		return 0; /* another thread of it counted it */
+	return process_exited(task);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -6,6 +6,7 @@
  * left: D state (blocked on I/O) or S state (sleeping), ended by its wakeup. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "tracked.bpf.h"
 
@@ -114,9 +115,20 @@ static __always_inline void report_exit(struct thread_state *state, struct task_
 								  : BPF_RB_NO_WAKEUP);
 }
 
-SEC("tp_btf/sched_switch")
-int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
+/* A thread's task state as it switches out: `__state` from 5.14, `state` before. */
+struct task_struct___pre_5_14 {
+	long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline unsigned int state_of(struct task_struct *task)
+{
+	if (bpf_core_field_exists(task->__state))
+		return BPF_CORE_READ(task, __state);
+	return BPF_CORE_READ((struct task_struct___pre_5_14 *)task, state);
+}
+
+static __always_inline int switched(bool preempt, struct task_struct *prev,
+				    struct task_struct *next, unsigned int prev_state)
 {
 	__u64 now = bpf_ktime_get_ns();
 	__u32 prev_tid = prev->pid;
@@ -132,7 +144,8 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 			if (counters)
 				report_exit(state, prev);
 			bpf_map_delete_elem(&threads, &prev_tid);
-		} else if (prev_state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE)) {
+		} else if (!preempt && (prev_state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE))) {
+			/* A preempted thread stays runnable, whatever its state says. */
 			state->off_since = now;
 			state->flags |= (prev_state & TASK_UNINTERRUPTIBLE) ? THREAD_OFF_BLOCKED
 									    : THREAD_OFF_SLEEPING;
@@ -147,6 +160,23 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 		end_sleep(state, now); /* in case its wakeup went unseen */
 	}
 	return 0;
+}
+
+/* Linux 5.18+: the tracepoint passes the state the scheduler acted on. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	return switched(preempt, prev, next, prev_state);
+}
+
+/* Before 5.18 it does not: the state is read from the task, where the
+ * scheduler leaves it (a sleep cut short by a signal reads as running). */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_switch_without_prev_state, bool preempt, struct task_struct *prev,
+	     struct task_struct *next)
+{
+	return switched(preempt, prev, next, state_of(prev));
 }
 
 static __always_inline int woken(struct task_struct *task)

@@ -13,6 +13,7 @@
 
 #include "memory.skel.h"
 #include "network.skel.h"
+#include "observe/kernel_btf.h"
 #include "observe/proc_files.h"
 #include "process_lifecycle.h"
 #include "process_lifecycle.skel.h"
@@ -347,6 +348,27 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
                                     kj::String& whyNot) {
   libbpfLog = &log;
   libbpf_set_print(forwardLibbpfMessage);
+  kj::Own<KernelBtf> kernel;
+  KJ_IF_MAYBE(loaded, KernelBtf::load(whyNot)) {
+    kernel = kj::mv(*loaded);
+  } else {
+    return nullptr;
+  }
+  // Which variant of each program this kernel's tracepoints can take, and
+  // what that costs, said once at load.
+  kj::Vector<kj::String> variants;
+  auto arguments = [&](kj::StringPtr tracepoint) {
+    return kernel->tracepointArguments(tracepoint).orDefault(0);
+  };
+  bool exitSaysGroupDead = arguments("sched_process_exit") >= 2;  // Linux 6.16+
+  if (!exitSaysGroupDead) {
+    variants.add(kj::str("sched_process_exit has no group_dead: a process's last thread is "
+                         "found from signal->live"));
+  }
+  bool switchSaysPrevState = arguments("sched_switch") >= 4;  // Linux 5.18+
+  if (!switchSaysPrevState) {
+    variants.add(kj::str("sched_switch has no prev_state: the state is read from the task"));
+  }
 
   auto lifecycle = loadConcern<process_lifecycle_bpf, process_lifecycle_bpf__open,
                                process_lifecycle_bpf__load, process_lifecycle_bpf__attach,
@@ -355,6 +377,9 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
         bpf_map__set_max_entries(skeleton.maps.threads, settings.threadsMaxEntries);
         bpf_map__set_max_entries(skeleton.maps.task_counters, settings.tasksMaxEntries);
         skeleton.rodata->short_lived_ns = settings.shortLivedNs;
+        bpf_program__set_autoload(skeleton.progs.handle_exit, exitSaysGroupDead);
+        bpf_program__set_autoload(skeleton.progs.handle_exit_without_group_dead, !exitSaysGroupDead);
+        bpf_map__set_autocreate(skeleton.maps.dead_processes, !exitSaysGroupDead);
       });
   if (lifecycle.is<kj::String>()) {
     whyNot = kj::mv(lifecycle.get<kj::String>());
@@ -363,7 +388,11 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
   auto& shared = *lifecycle.get<kj::Own<process_lifecycle_bpf>>()->obj;
   auto scheduling = loadConcern<scheduling_bpf, scheduling_bpf__open, scheduling_bpf__load,
                                 scheduling_bpf__attach, scheduling_bpf__destroy>(
-      "scheduling", shared, [](scheduling_bpf&) {});
+      "scheduling", shared, [&](scheduling_bpf& skeleton) {
+        bpf_program__set_autoload(skeleton.progs.handle_switch, switchSaysPrevState);
+        bpf_program__set_autoload(skeleton.progs.handle_switch_without_prev_state,
+                                  !switchSaysPrevState);
+      });
   if (scheduling.is<kj::String>()) {
     whyNot = kj::mv(scheduling.get<kj::String>());
     return nullptr;
@@ -373,9 +402,22 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
   kj::Vector<kj::String> degraded;
   kj::Vector<kj::StringPtr> unknown;
   kj::Maybe<kj::Own<network_bpf>> network;
+  bool socketTracepoints = arguments("sock_send_length") > 0 && arguments("sock_recv_length") > 0;
+  if (!socketTracepoints) {
+    variants.add(kj::str("no sock_send_length/sock_recv_length: socket bytes from fexit on "
+                         "inet_sendmsg, inet6_sendmsg, inet_recvmsg, inet6_recvmsg"));
+  }
   auto loadedNetwork = loadConcern<network_bpf, network_bpf__open, network_bpf__load,
                                    network_bpf__attach, network_bpf__destroy>(
-      "network", shared, [](network_bpf&) {});
+      "network", shared, [&](network_bpf& skeleton) {
+        for (auto program: {skeleton.progs.handle_send, skeleton.progs.handle_recv}) {
+          bpf_program__set_autoload(program, socketTracepoints);
+        }
+        for (auto program: {skeleton.progs.handle_inet_send, skeleton.progs.handle_inet6_send,
+                            skeleton.progs.handle_inet_recv, skeleton.progs.handle_inet6_recv}) {
+          bpf_program__set_autoload(program, !socketTracepoints);
+        }
+      });
   if (loadedNetwork.is<kj::String>()) {
     degraded.add(kj::mv(loadedNetwork.get<kj::String>()));
     unknown.add("net.tx_bytes");
@@ -384,9 +426,14 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
     network = kj::mv(loadedNetwork.get<kj::Own<network_bpf>>());
   }
   kj::Maybe<kj::Own<memory_bpf>> memory;
+  uint32_t victimArguments = arguments("mark_victim");
+  if (victimArguments == 1) variants.add(kj::str("mark_victim passes a pid, not the task"));
   auto loadedMemory = loadConcern<memory_bpf, memory_bpf__open, memory_bpf__load,
                                   memory_bpf__attach, memory_bpf__destroy>(
-      "memory", shared, [](memory_bpf&) {});
+      "memory", shared, [&](memory_bpf& skeleton) {
+        bpf_program__set_autoload(skeleton.progs.handle_oom_victim, victimArguments >= 2);
+        bpf_program__set_autoload(skeleton.progs.handle_oom_victim_pid, victimArguments == 1);
+      });
   if (loadedMemory.is<kj::String>()) {
     degraded.add(kj::mv(loadedMemory.get<kj::String>()));
     unknown.add("memory.oom_kills");
@@ -394,6 +441,7 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
     memory = kj::mv(loadedMemory.get<kj::Own<memory_bpf>>());
   }
   for (auto& reason: degraded) log.warn(kj::str("kernel observer degraded: ", reason));
+  for (auto& variant: variants) log.info(kj::str("kernel observer: ", variant));
   log.info("kernel observer loaded (BPF: process lifecycle, scheduling, network, memory)");
   return kj::Own<Collector>(kj::heap<BpfCollector>(events, kj::mv(lifecycle.get<kj::Own<process_lifecycle_bpf>>()),
                                 kj::mv(scheduling.get<kj::Own<scheduling_bpf>>()),
