@@ -17,6 +17,8 @@ packages=(
   util-linux passwd                         # unshare, runuser, useradd in the tests
   chromium                                  # renders artifacts as Prefect's UI would (tests/browser)
   prometheus                                # promtool checks the /metrics format
+  qemu-system-x86 busybox-static            # tests/kernels: Debian kernels under qemu (TCG)
+  e2fsprogs kmod zstd                       # their scratch disk, depmod, zstd-packed kernels
 )
 
 missing=()
