@@ -115,15 +115,21 @@ static __always_inline void report_exit(struct thread_state *state, struct task_
 								  : BPF_RB_NO_WAKEUP);
 }
 
-/* A thread's task state as it switches out: `__state` from 5.14, `state` before. */
+/* A thread's task state as it switches out: `__state` from 5.14, `state`
+ * before. Both are local flavours, so the program builds against a
+ * vmlinux.h of either era. */
+struct task_struct___5_14 {
+	unsigned int __state;
+} __attribute__((preserve_access_index));
 struct task_struct___pre_5_14 {
 	long state;
 } __attribute__((preserve_access_index));
 
 static __always_inline unsigned int state_of(struct task_struct *task)
 {
-	if (bpf_core_field_exists(task->__state))
-		return BPF_CORE_READ(task, __state);
+	struct task_struct___5_14 *now = (void *)task;
+	if (bpf_core_field_exists(now->__state))
+		return BPF_CORE_READ(now, __state);
 	return BPF_CORE_READ((struct task_struct___pre_5_14 *)task, state);
 }
 

@@ -9,5 +9,6 @@ scripts/build.sh
 scripts/python-envs.sh   # pinned Prefect, OpenTelemetry and pytest (tests/python/*.txt)
 scripts/build-wheel.sh   # the plugin's wheel, installed into each of them
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+scripts/kernel-images.sh # Debian's kernels for the qemu matrix (tests/kernels/kernels.txt)
 cd build
 ctest --output-on-failure --timeout 900

@@ -1,0 +1,190 @@
+"""The kernel matrix's checks, run inside a guest by tests/kernels/test_kernels.py:
+a real sidecar on the guest's kernel, the workloads of tests/workloads, and each
+field it reports set against the kernel's own account of the same work (wait4's
+rusage, a thread's own CPU clock) or against what the workload did (bytes it
+wrote or sent, children it spawned). Writes one JSON document to argv[1]:
+
+  {"kernel": ..., "collector": ..., "collector_note": ..., "log": [...],
+   "checks": [{"check", "field", "measured", "truth", "tolerance", "floor"}]}
+
+"measured" is null where the report says the field is unknown. Deciding what is
+exact, unknown or wrong is the host's job (test_kernels.py)."""
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "support"))
+sys.path.insert(0, str(REPO / "prefect-plugin"))
+
+from prefect_tracer.client import SidecarClient  # noqa: E402
+from sidecar import WORKLOAD, Sidecar, observe_command  # noqa: E402
+
+NS = 1_000_000_000
+MIB = 1 << 20
+checks = []
+
+
+def field(report, path):
+    value = report
+    for key in path.split("."):
+        value = value[key]
+    return value
+
+
+def record(check, report, path, truth, tolerance=0.0, floor=0):
+    """One field against its truth: |measured - truth| <= max(tolerance * truth, floor)."""
+    measured = None if path in report["unknown"] else field(report, path)
+    checks.append({"check": check, "field": path, "measured": measured, "truth": truth,
+                   "tolerance": tolerance, "floor": floor})
+
+
+def cpu_ns(report):
+    if "cpu.user_ns" in report["unknown"]:
+        return None
+    return report["cpu"]["user_ns"] + report["cpu"]["system_ns"]
+
+
+def record_cpu(check, report, truth_ns, tolerance=0.02, floor=0):
+    checks.append({"check": check, "field": "cpu", "measured": cpu_ns(report), "truth": truth_ns,
+                   "tolerance": tolerance, "floor": floor})
+
+
+def rusage_ns(rusage):
+    return round((rusage.ru_utime + rusage.ru_stime) * NS)
+
+
+def short_children(flow):
+    """100 children that exec and burn 5 ms each: none is ever sampled alive."""
+    report, rusage, _ = observe_command(flow, [str(WORKLOAD), "spawn", "100", "5", "5"], "spawn")
+    record_cpu("100 short children", report, rusage_ns(rusage))
+    record("100 short children", report, "proc.spawned", 100)
+    record("100 short children", report, "proc.execs", 101)  # its own exec, then one per child
+    record("100 short children", report, "events.lost", 0)
+
+
+def forked_children(flow):
+    """100 forked children (no exec) of 5 ms each: short-lived (< 100 ms) even
+    under emulation, where an exec alone can take 50-80 ms."""
+    report, rusage, _ = observe_command(flow, [str(WORKLOAD), "children", "100", "5"], "children")
+    record_cpu("100 forked children", report, rusage_ns(rusage))
+    record("100 forked children", report, "proc.spawned", 100)
+    record("100 forked children", report, "proc.short_lived", 100)
+
+
+def busy_threads(flow):
+    report, rusage, _ = observe_command(flow, [str(WORKLOAD), "threads", "3", "200"], "threads")
+    record_cpu("3 busy threads", report, rusage_ns(rusage))
+
+
+def two_threads(flow):
+    """A spinning and a sleeping thread of one process are two tasks; each
+    thread's own CPU clock is the truth."""
+    reports, truths = {}, {}
+
+    def run(name, work):
+        with flow.task(task_run_id=f"two-threads-{name}", task_name=name) as task:
+            started = time.thread_time_ns()
+            work()
+            truths[name] = time.thread_time_ns() - started
+        reports[name] = task.report
+
+    def spin():
+        until = time.thread_time() + 0.3
+        while time.thread_time() < until:
+            pass
+
+    workers = [threading.Thread(target=run, args=("spin", spin)),
+               threading.Thread(target=run, args=("sleep", lambda: time.sleep(0.3)))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    # Registration and the finish call run on the thread too: a few ms either way.
+    record_cpu("two threads: spinning", reports["spin"], truths["spin"], 0.05)
+    record_cpu("two threads: sleeping", reports["sleep"], truths["sleep"], 0.0, 20_000_000)
+    record("two threads: sleeping", reports["sleep"], "sched.sleep_ns", 300_000_000, 0.2)
+
+
+def peak_rss(flow):
+    report, rusage, _ = observe_command(flow, [str(WORKLOAD), "touch", "128"], "touch")
+    record("child touching 128 MiB", report, "memory.peak_rss_bytes", rusage.ru_maxrss * 1024, 0.03)
+
+
+def disk_write(flow):
+    """/var/tmp is the guest's virtio disk."""
+    target = Path("/var/tmp") / f"matrix-write-{os.getpid()}"
+    try:
+        report, _, status = observe_command(flow, [str(WORKLOAD), "write", "32", str(target)],
+                                            "write")
+    finally:
+        target.unlink(missing_ok=True)
+    assert status == 0, f"workload write exited {status}"
+    record("32 MiB written, fsync", report, "io.write_bytes", 32 * MIB, 0.02)
+
+
+def loopback_tcp(flow):
+    report, _, status = observe_command(flow, [str(WORKLOAD), "tcp", "10"], "tcp")
+    assert status == 0, f"workload tcp exited {status}"
+    record("10 MB over loopback TCP", report, "net.tx_bytes", 10_000_000, 0.01)
+    record("10 MB over loopback TCP", report, "net.rx_bytes", 10_000_000, 0.01)
+
+
+def oom_kill(flow):
+    """A child in a cgroup v2 limited to 32 MiB allocates until it is killed."""
+    root = Path("/sys/fs/cgroup")
+    if "memory" not in (root / "cgroup.controllers").read_text(errors="replace").split() \
+            if (root / "cgroup.controllers").exists() else True:
+        raise SystemExit("the OOM check needs cgroup v2 with the memory controller at "
+                         "/sys/fs/cgroup (the guest of tests/kernels/vm.py has it)")
+    (root / "cgroup.subtree_control").write_text("+memory")
+    group = root / f"matrix-oom-{os.getpid()}"
+    group.mkdir()
+    try:
+        (group / "memory.max").write_text(str(32 * MIB))
+        if (group / "memory.swap.max").exists():
+            (group / "memory.swap.max").write_text("0")
+        report, _, status = observe_command(
+            flow, [str(WORKLOAD), "oom"], "oom",
+            before_exec=lambda pid: (group / "cgroup.procs").write_text(str(pid)))
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9, f"oom exited {status}"
+        record("OOM kill in a cgroup", report, "memory.oom_kills", 1)
+    finally:
+        group.rmdir()
+
+
+CHECKS = [short_children, forked_children, busy_threads, two_threads, peak_rss, disk_write, loopback_tcp, oom_kill]
+
+
+def main():
+    out = Path(sys.argv[1])
+    with tempfile.TemporaryDirectory(prefix="matrix-") as work:
+        sidecar = Sidecar(Path(work)).start()
+        try:
+            client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
+                                   connect_wait_ms=5000)
+            with client.flow_run(flow_run_id="kernel-matrix", flow_name="kernel-matrix") as flow:
+                for check in CHECKS:
+                    started = time.monotonic()
+                    check(flow)
+                    print(f"{check.__name__}: {time.monotonic() - started:.1f} s", flush=True)
+            client.close()
+            status = sidecar.status()
+        finally:
+            sidecar.stop()
+        log = [line for line in sidecar.log().splitlines()
+               if "kernel observer" in line or "collector" in line]
+    out.write_text(json.dumps({
+        "kernel": platform.release(), "collector": status["collector"],
+        "collector_note": status.get("collector_note", ""), "log": log, "checks": checks,
+    }, indent=1))
+
+
+if __name__ == "__main__":
+    main()

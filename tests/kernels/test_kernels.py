@@ -1,0 +1,84 @@
+"""The kernel matrix: each Debian kernel of kernels.txt booted under qemu
+(vm.py), the observer's checks run inside it (guest_checks.py), every field
+judged exact (within its tolerance of the truth), unknown (the report says so,
+with the collector's reason) or wrong. Fails on a wrong number, and when the
+BPF observer did not load. Prints the kernel's column of the matrix and keeps
+it in build/kernels/matrix-<name>.json; `python3 test_kernels.py` prints the
+whole matrix from those files (docs/observer.md's table comes from it).
+
+TRACER_KERNELS=5.10,6.1 limits the run to those kernels (one ctest entry each)."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import vm  # noqa: E402
+
+CHOSEN = [name for name in os.environ.get("TRACER_KERNELS", "").split(",") if name]
+KERNELS = [k for k in vm.kernels() if not CHOSEN or k.name in CHOSEN]
+
+
+def verdict(check: dict) -> str:
+    if check["measured"] is None:
+        return "unknown"
+    bound = max(check["tolerance"] * check["truth"], check["floor"])
+    return "exact" if abs(check["measured"] - check["truth"]) <= bound else "wrong"
+
+
+def column(result: dict) -> str:
+    lines = [f"== kernel {result['kernel']}: collector {result['collector']}"
+             f"{' (' + result['collector_note'] + ')' if result['collector_note'] else ''} =="]
+    lines += [f"   {line.split(' ', 2)[-1]}" for line in result["log"]]
+    for check in result["checks"]:
+        lines.append(f"   {verdict(check):8} {check['check']:28} {check['field']:22} "
+                     f"measured {check['measured']}, truth {check['truth']}")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=[k.name for k in KERNELS])
+def test_the_observer_is_exact_on_the_kernel(kernel, tmp_path):
+    guest = vm.VM(kernel, scratch_mib=512)
+    # Debian's Python, as the system tests use: the guest's root is this host's.
+    command = ["/usr/bin/python3", str(HERE / "guest_checks.py"), str(tmp_path / "matrix.json")]
+    result = guest.run(command, results_dir=tmp_path, timeout=300)
+    assert result.status == 0, f"the checks failed in the guest:\n{result.output[-4000:]}"
+    matrix = json.loads((tmp_path / "matrix.json").read_text())
+    matrix["boot_seconds"], matrix["total_seconds"] = result.boot_seconds, result.total_seconds
+    (vm.KERNELS_DIR / f"matrix-{kernel.name}.json").write_text(json.dumps(matrix, indent=1))
+    print(column(matrix))
+    print(f"   boot {result.boot_seconds:.1f} s, total {result.total_seconds:.1f} s")
+    assert matrix["collector"] == "bpf", column(matrix)
+    wrong = [check for check in matrix["checks"] if verdict(check) == "wrong"]
+    assert wrong == [], column(matrix)
+
+
+def main():
+    """The whole matrix, kernel by kernel, from the last runs' files."""
+    found = [vm.KERNELS_DIR / f"matrix-{k.name}.json" for k in vm.kernels()]
+    results = [json.loads(path.read_text()) for path in found if path.exists()]
+    if not results:
+        raise SystemExit("no matrix yet: run ctest -R kernel (or pytest tests/kernels)")
+    checks = [(c["check"], c["field"]) for c in results[0]["checks"]]
+    print("| check | field | " + " | ".join(r["kernel"] for r in results) + " |")
+    print("|---|---|" + "---|" * len(results))
+    for name, field in checks:
+        cells = []
+        for result in results:
+            match = [c for c in result["checks"] if (c["check"], c["field"]) == (name, field)]
+            cells.append(verdict(match[0]) if match else "not run")
+        print(f"| {name} | `{field}` | " + " | ".join(cells) + " |")
+    print("| collector | | " + " | ".join(r["collector"] for r in results) + " |")
+    for result in results:
+        print(f"\n{result['kernel']}:")
+        for line in result["log"]:
+            print(f"- {line.split(' ', 2)[-1]}")
+
+
+if __name__ == "__main__":
+    main()
