@@ -17,7 +17,7 @@ static __always_inline int oom_killed(__u32 tid)
 	return 0;
 }
 
-/* Linux 6.2+: the victim's task. */
+/* Newer kernels (6.1 has it, 5.10 not): the victim's task. */
 SEC("tp_btf/mark_victim")
 int BPF_PROG(handle_oom_victim, struct task_struct *task, uid_t uid)
 {

@@ -38,7 +38,7 @@ static __always_inline void received(struct sock *sk, int bytes, int flags)
 		__sync_fetch_and_add(&counters->rx_bytes, bytes);
 }
 
-/* Linux 6.3+: tracepoints on every socket send and receive. */
+/* Recent kernels (6.12 has them, 6.1 not): tracepoints on every socket send and receive. */
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(handle_send, struct sock *sk, int ret, int flags)
 {
