@@ -343,12 +343,17 @@ def initramfs(kernel: Kernel, rebuild: bool = False) -> Path:
         cpio.file(f"modules/{name}.ko", _read_module(moddir / module))
     cpio.file("modules.list", ("\n".join(names) + "\n").encode())
     cpio.file("init", INIT_SCRIPT.encode(), 0o755)
-    data = gzip.compress(cpio.finish(), compresslevel=6, mtime=0)
+    _replace_cached(target, gzip.compress(cpio.finish(), compresslevel=6, mtime=0), key_file, key)
+    return target
+
+
+def _replace_cached(target: Path, data: bytes, key_file: Path, key: str) -> None:
+    """Writes a cached build product whole (a reader never sees half of it),
+    then the key of the inputs it was made from."""
     temporary = target.with_name(f".{target.name}.{os.getpid()}")
     temporary.write_bytes(data)
     os.replace(temporary, target)
     key_file.write_text(key + "\n")
-    return target
 
 
 def boot_image(kernel: Kernel) -> Path:
@@ -386,10 +391,7 @@ def boot_image(kernel: Kernel) -> Path:
     except (ValueError, OSError, lzma.LZMAError, subprocess.CalledProcessError) as error:
         print(f"vm: booting the bzImage of {kernel.name} ({error})", file=sys.stderr)
         return vmlinuz
-    temporary = target.with_name(f".{target.name}.{os.getpid()}")
-    temporary.write_bytes(elf)
-    os.replace(temporary, target)
-    stamp.write_text(key + "\n")
+    _replace_cached(target, elf, stamp, key)
     return target
 
 

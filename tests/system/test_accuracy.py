@@ -22,14 +22,18 @@ def sidecar(tmp_path_factory):
     assert process.stop() == 0
 
 
-@pytest.fixture
-def flow(sidecar, request):
-    client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
-                           connect_wait_ms=5000)
+def flow_run(sidecar, request, start_wait_ms):
+    client = SidecarClient(str(sidecar.socket), start_wait_ms=start_wait_ms,
+                           finish_wait_ms=5000, connect_wait_ms=5000)
     with client.flow_run(flow_run_id=f"accuracy-{request.node.name}",
                          flow_name="accuracy") as scope:
         yield scope
     client.close()
+
+
+@pytest.fixture
+def flow(sidecar, request):
+    yield from flow_run(sidecar, request, start_wait_ms=5000)
 
 
 def cpu_ns(report):
@@ -213,12 +217,7 @@ def test_a_thread_tasks_freed_peak_is_still_seen(flow):
 def unwaited_flow(sidecar, request):
     """A client that does not wait for a task's registration: the task's
     thread is running, not waiting on the socket, when the sidecar tracks it."""
-    client = SidecarClient(str(sidecar.socket), start_wait_ms=0, finish_wait_ms=5000,
-                           connect_wait_ms=5000)
-    with client.flow_run(flow_run_id=f"accuracy-{request.node.name}",
-                         flow_name="accuracy") as scope:
-        yield scope
-    client.close()
+    yield from flow_run(sidecar, request, start_wait_ms=0)
 
 
 def test_a_thread_registered_while_running_is_charged_from_its_registration(unwaited_flow):
