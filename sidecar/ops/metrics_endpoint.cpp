@@ -68,6 +68,15 @@ kj::String MetricsEndpoint::render() {
   out.single("tracer_collector_degraded", "gauge",
              "1 when the kernel observer is not fully available (see tracerctl status).",
              status.getCollectorNote().size() > 0 ? 1 : 0);
+  auto unknown = services.collector.unknownFields();
+  if (unknown.size() > 0) {
+    out.family("tracer_report_field_unknown", "gauge",
+               "1 for each report field the collector cannot measure here, with the reason.");
+    for (auto field: unknown) {
+      out.sample("tracer_report_field_unknown",
+                 {{"field", field}, {"reason", status.getCollectorNote()}}, uint64_t(1));
+    }
+  }
 
   services.rpcMetrics.render(out);
   services.taskMetrics.render(out);

@@ -45,6 +45,8 @@ from typing import IO, Iterable, Mapping, NamedTuple, Optional, Sequence, Union
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+# Mounted afresh in the guest (see the init script), hiding the host's.
+GUEST_TMPFS = ("/tmp", "/run", "/root", "/dev/shm", "/var/tmp")
 KERNELS_TABLE = HERE / "kernels.txt"
 KERNELS_DIR = Path(os.environ.get("TRACER_KERNELS_DIR", REPO / "build" / "kernels"))
 BUSYBOX = Path("/bin/busybox")  # busybox-static
@@ -127,16 +129,18 @@ else
   mount -t overlay -o "lowerdir=/overlay:$libdir" overlay "$libdir" ||
     fail "mount an overlay on $libdir for /lib/modules"
 fi
-mkdir -p "$R/lib/modules/$release"
-mount -o bind,ro "$R$VM_MODULES" "$R/lib/modules/$release" || fail "bind the modules"
-echo /sbin/modprobe >/proc/sys/kernel/modprobe
 
+# Shares before the modules: the modules may be in one (a checkout under /tmp).
 i=0
 for share in $VM_SHARES; do
   mkdir -p "$R$share" 2>/dev/null
   mount -t 9p -o "$P9,cache=none" "share$i" "$R$share" || fail "mount share$i on $share"
   i=$((i + 1))
 done
+
+mkdir -p "$R/lib/modules/$release"
+mount -o bind,ro "$R$VM_MODULES" "$R/lib/modules/$release" || fail "bind the modules"
+echo /sbin/modprobe >/proc/sys/kernel/modprobe
 
 hostname "$VM_HOSTNAME"
 ip link set lo up || fail "lo up"
@@ -454,6 +458,14 @@ class VM:
             if not path.is_dir():
                 raise VMError(f"cannot share {path}: not a directory")
             shared.append(path)
+        # The guest's own tmpfs hides what the host has there: a checkout (and
+        # its kernels) under /tmp is shared, or the guest could not see it.
+        for needed in (REPO, KERNELS_DIR):
+            needed = needed.resolve()
+            hidden = any(needed == Path(t) or Path(t) in needed.parents for t in GUEST_TMPFS)
+            if hidden and not any(p == needed or p in needed.parents for p in shared):
+                shared.append(needed)
+        shared.sort(key=lambda p: len(p.parts))  # a share inside another is mounted after it
         for path in shared:
             _check_path(str(path))
         _check_path(str(ctl))
@@ -466,7 +478,7 @@ class VM:
             body = "exec " + " ".join(shlex.quote(str(arg)) for arg in command)
         environment = {"VM_KERNEL": kernel.name}
         if results_dir is not None:
-            environment["VM_RESULTS"] = str(shared[0])
+            environment["VM_RESULTS"] = str(Path(results_dir).resolve())
         environment.update(env or {})
         lines = ["# written by tests/kernels/vm.py"]
         lines += [f"export {name}={shlex.quote(str(value))}" for name, value in environment.items()]

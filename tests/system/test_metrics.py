@@ -56,6 +56,22 @@ def test_metrics_are_valid_prometheus_text_and_count_runs(tmp_path):
         assert sidecar.stop() == 0
 
 
+def test_fields_the_collector_cannot_measure_are_named_with_the_reason(tmp_path):
+    port = free_port()
+    sidecar = Sidecar(tmp_path, "--collector", "procfs", "--metrics-listen",
+                      f"127.0.0.1:{port}").start()
+    try:
+        text = scrape(port)
+        assert 'tracer_collector_degraded 1' in text
+        assert ('tracer_report_field_unknown{field="net.tx_bytes",'
+                'reason="forced with --collector procfs"} 1') in text
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                               text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        assert sidecar.stop() == 0
+
+
 def test_rpc_calls_tracked_threads_and_per_task_totals(tmp_path):
     port = free_port()
     sidecar = Sidecar(tmp_path, "--metrics-listen", f"127.0.0.1:{port}",
