@@ -46,7 +46,14 @@ def test_the_observer_is_exact_on_the_kernel(kernel, tmp_path):
     guest = vm.VM(kernel, scratch_mib=512)
     # Debian's Python, as the system tests use: the guest's root is this host's.
     command = ["/usr/bin/python3", str(HERE / "guest_checks.py"), str(tmp_path / "matrix.json")]
-    result = guest.run(command, results_dir=tmp_path, timeout=300)
+    try:
+        result = guest.run(command, results_dir=tmp_path, timeout=150)
+    except vm.VMError as hung:
+        # Seen on 5.10 only, in about 1 boot of 7: the guest stalls (an RCU
+        # stall on both vCPUs) and never reports. Cause not yet known; said
+        # loudly, then booted once more rather than failing the suite on it.
+        print(f"GUEST DID NOT FINISH, booting it once more: {hung}")
+        result = guest.run(command, results_dir=tmp_path, timeout=150)
     assert result.status == 0, f"the checks failed in the guest:\n{result.output[-4000:]}"
     matrix = json.loads((tmp_path / "matrix.json").read_text())
     matrix["boot_seconds"], matrix["total_seconds"] = result.boot_seconds, result.total_seconds
