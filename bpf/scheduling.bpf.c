@@ -21,33 +21,14 @@ static __always_inline __u64 delta(__u64 now, __u64 *last)
 	return d;
 }
 
-/* A thread registered while running: the sidecar's reading at registration
- * stays the starting point of what the kernel updates as it goes (CPU time,
- * runqueue wait, I/O, the memory peak); only the user/system split, which
- * procfs does not give in the kernel's units, starts here. */
+/* A newly registered thread: its counters are where its task began (its
+ * client's reading, or the sidecar's), whatever it did since; only the
+ * user/system split, which procfs does not give in the kernel's units, starts
+ * at its first switch. */
 static __always_inline void complete_baseline(struct thread_state *state, struct task_struct *task)
 {
 	state->utime = task->utime;
 	state->stime = task->stime;
-	state->flags &= ~THREAD_BASELINE_PENDING;
-}
-
-/* Kernel counters as of now become the thread's starting point. */
-static __always_inline void take_baseline(struct thread_state *state, struct task_struct *task)
-{
-	state->runtime = task->se.sum_exec_runtime;
-	state->utime = task->utime;
-	state->stime = task->stime;
-	state->run_delay = task->sched_info.run_delay;
-	state->rchar = task->ioac.rchar;
-	state->wchar = task->ioac.wchar;
-	state->read_bytes = task->ioac.read_bytes;
-	state->write_bytes = task->ioac.write_bytes;
-	state->tgid = task->tgid;
-	/* The kernel raises hiwater_rss whenever memory is unmapped, so a peak the
-	 * task reaches and frees again still shows as growth past this base. */
-	struct mm_struct *mm = task->mm;
-	state->hiwater_base = mm ? mm->hiwater_rss : 0;
 	state->flags &= ~THREAD_BASELINE_PENDING;
 }
 
@@ -142,7 +123,7 @@ static __always_inline int switched(bool preempt, struct task_struct *prev,
 	if (state) {
 		struct task_counters *counters = counters_of(state->slot);
 		if (state->flags & THREAD_BASELINE_PENDING)
-			complete_baseline(state, prev); /* registered while running */
+			complete_baseline(state, prev);
 		if (counters)
 			charge(state, counters, prev);
 		if (prev_state & TASK_DEAD) {
@@ -162,7 +143,7 @@ static __always_inline int switched(bool preempt, struct task_struct *prev,
 	state = bpf_map_lookup_elem(&threads, &next_tid);
 	if (state) {
 		if (state->flags & THREAD_BASELINE_PENDING)
-			take_baseline(state, next); /* registered while off-CPU: exact */
+			complete_baseline(state, next);
 		end_sleep(state, now); /* in case its wakeup went unseen */
 	}
 	return 0;

@@ -8,8 +8,8 @@
 #define TASK_COUNTERS_MAX_ENTRIES 16384 /* live tasks (and finished tasks with live children) */
 
 /* thread_state.flags */
-#define THREAD_BASELINE_PENDING 1u /* registered by the sidecar with its procfs reading as the baseline;
-                                    * the kernel's own replaces it at the next switch-in */
+#define THREAD_BASELINE_PENDING 1u /* registered by the sidecar with the counters its task started from;
+                                    * the user/system split starts at its next switch */
 #define THREAD_REGISTERED 2u       /* the thread the sidecar registered (not a descendant) */
 #define THREAD_OFF_BLOCKED 4u      /* switched out in D state (disk, page faults) */
 #define THREAD_OFF_SLEEPING 8u     /* switched out in S state (network, locks, timers) */

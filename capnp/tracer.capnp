@@ -60,6 +60,24 @@ struct TaskRunInfo {
   ownProcess @6 :Bool;
   # tid is a process started for this task (tracerctl run), not a thread of a
   # shared process: its memory is the task's own.
+  baseline @7 :ThreadBaseline;
+  # The thread's counters as the task started, read on that thread by the
+  # client library. Unset: the sidecar reads them when the registration reaches
+  # it, and the task's measurements start then.
+}
+
+struct ThreadBaseline {
+  # A thread's kernel accounting at one moment: wherever the registration of
+  # its task is delayed (a busy or stopped sidecar, a client that does not
+  # wait), the task is measured from here.
+  atMonotonicNs @0 :UInt64;
+  # CLOCK_MONOTONIC when the counters were read: where the task's wall time starts.
+  runtimeNs @1 :UInt64;
+  runDelayNs @2 :UInt64;
+  rchar @3 :UInt64;
+  wchar @4 :UInt64;
+  readBytes @5 :UInt64;
+  writeBytes @6 :UInt64;
 }
 
 struct TaskReport {

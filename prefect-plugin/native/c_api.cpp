@@ -15,6 +15,7 @@
 
 #include "connection.h"
 #include "contract_json.h"
+#include "proc_files.h"
 #include "tracer.capnp.h"
 #include "tracer_client.h"
 
@@ -80,6 +81,24 @@ int64_t realtimeNs() {
   timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   return int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
+// The calling thread's counters as its task starts: the sidecar measures the
+// task from here, however late the registration reaches it. Left unset where
+// procfs cannot say (the sidecar then reads the thread itself).
+void setOwnBaseline(tracer::proto::TaskRunInfo::Builder task) {
+  KJ_IF_MAYBE(counters, tracer::readOwnThreadCounters()) {
+    auto baseline = task.initBaseline();
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    baseline.setAtMonotonicNs(uint64_t(now.tv_sec) * 1000000000 + now.tv_nsec);
+    baseline.setRuntimeNs(counters->runtimeNs);
+    baseline.setRunDelayNs(counters->runDelayNs);
+    baseline.setRchar(counters->rchar);
+    baseline.setWchar(counters->wchar);
+    baseline.setReadBytes(counters->readBytes);
+    baseline.setWriteBytes(counters->writeBytes);
+  }
 }
 
 template <typename T>
@@ -205,9 +224,11 @@ tracer_task* tracer_task_start(tracer_flow* flow, const char* infoJson, int tid,
   return guarded<tracer_task*>(nullptr, [&]() {
     KJ_REQUIRE(flow != nullptr, "flow is NULL");
     auto info = encode<tracer::proto::TaskRunInfo>(infoJson, [&](auto task) {
+      int self = static_cast<int>(syscall(SYS_gettid));
       if (tid != 0) task.setTid(tid);
-      if (task.getTid() == 0) task.setTid(static_cast<int>(syscall(SYS_gettid)));
+      if (task.getTid() == 0) task.setTid(self);
       if (task.getStartTimeNs() == 0) task.setStartTimeNs(realtimeNs());
+      if (task.getTid() == self && !task.hasBaseline()) setOwnBaseline(task);
     });
     auto& connection = connectionOf(flow->client);
     uint64_t id = flow->client.nextId.fetch_add(1);

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "observe/proc_files.h"
+#include "proc_files.h"
 
 namespace tracer {
 

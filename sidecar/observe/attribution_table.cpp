@@ -19,6 +19,23 @@ double cores(uint64_t cpuNs, uint64_t wallNs) {
   return wallNs == 0 ? 0 : static_cast<double>(cpuNs) / static_cast<double>(wallNs);
 }
 
+// Registration can reach us well after the task began (a busy sidecar, a
+// client that did not wait): longer than this, and the caller's reading is
+// not on our clock (a time namespace), so its wall time starts here instead.
+constexpr kj::Duration MAX_REGISTRATION_DELAY = 60 * kj::SECONDS;
+
+ThreadCounters countersOf(proto::ThreadBaseline::Reader baseline) {
+  return ThreadCounters{baseline.getRuntimeNs(), baseline.getRunDelayNs(), baseline.getRchar(),
+                        baseline.getWchar(),     baseline.getReadBytes(),  baseline.getWriteBytes()};
+}
+
+// When the caller read `baseline`, on the CLOCK_MONOTONIC every process of
+// the host shares (and our clock reads).
+kj::TimePoint startOf(proto::ThreadBaseline::Reader baseline, kj::TimePoint now) {
+  auto at = kj::origin<kj::TimePoint>() + baseline.getAtMonotonicNs() * kj::NANOSECONDS;
+  return at <= now && now - at <= MAX_REGISTRATION_DELAY ? at : now;
+}
+
 }  // namespace
 
 void fillMeasurements(proto::TaskReport::Builder report, const TaskTotals& totals,
@@ -141,7 +158,12 @@ LiveTask::LiveTask(AttributionTable& table, const LiveFlowRun& flow,
   place.task = info.getTaskName();
   place.taskKey = info.getTaskKey();
   for (auto tag: info.getTags()) place.tags.push_back(tag);
-  table.collector.track(slot, hostTid);
+  kj::Maybe<ThreadCounters> started;
+  if (info.hasBaseline()) {
+    started = countersOf(info.getBaseline());
+    startedAt = lastSampleAt = startOf(info.getBaseline(), startedAt);
+  }
+  table.collector.track(slot, hostTid, started);
   table.live.insert(slot, this);
 }
 

@@ -14,7 +14,7 @@
 #include "memory.skel.h"
 #include "network.skel.h"
 #include "observe/kernel_btf.h"
-#include "observe/proc_files.h"
+#include "proc_files.h"
 #include "process_lifecycle.h"
 #include "process_lifecycle.skel.h"
 #include "scheduling.skel.h"
@@ -129,11 +129,11 @@ class BpfCollector final: public Collector {
     return pump();
   }
 
-  void track(uint32_t slot, pid_t hostTid) override {
+  void track(uint32_t slot, pid_t hostTid, kj::Maybe<const ThreadCounters&> started) override {
     thread_state state{};
     state.slot = slot;
     state.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
-    KJ_REQUIRE(provisionalBaseline(state, hostTid), "the thread has exited", hostTid);
+    KJ_REQUIRE(baseline(state, hostTid, started), "the thread has exited", hostTid);
     task_counters zero{};
     int err = bpf_map__update_elem(counters, &slot, sizeof(slot), &zero, sizeof(zero), BPF_NOEXIST);
     KJ_REQUIRE(err == 0, "cannot start counting for the task (too many live tasks?)",
@@ -253,22 +253,26 @@ class BpfCollector final: public Collector {
   }
 
  private:
-  // The thread's counters as of its registration. If it is off-CPU (waiting
-  // for this answer), its next switch-in replaces them with the kernel's own,
-  // exactly. If it is running (its client did not wait), they are what its
-  // next switch-out charges from, so the work it does meanwhile -- a file
-  // written before its first fsync, a CPU-bound loop -- is not lost.
-  static bool provisionalBaseline(thread_state& state, pid_t tid) {
-    KJ_IF_MAYBE(now, readThreadCounters(tid, tid)) {
-      state.runtime = now->runtimeNs;
-      state.run_delay = now->runDelayNs;
-      state.rchar = now->rchar;
-      state.wchar = now->wchar;
-      state.read_bytes = now->readBytes;
-      state.write_bytes = now->writeBytes;
+  // Where the thread's task starts counting: its client's reading as the task
+  // began, or ours now. The kernel updates these from the thread's next switch
+  // on; work it did before the registration reached us (a busy sidecar, a
+  // client that did not wait) is not lost. Its process and memory peak are
+  // ours to read.
+  static bool baseline(thread_state& state, pid_t tid, kj::Maybe<const ThreadCounters&> started) {
+    ThreadCounters counters;
+    KJ_IF_MAYBE(given, started) {
+      counters = *given;
+    } else KJ_IF_MAYBE(now, readThreadCounters(tid, tid)) {
+      counters = *now;
     } else {
       return false;
     }
+    state.runtime = counters.runtimeNs;
+    state.run_delay = counters.runDelayNs;
+    state.rchar = counters.rchar;
+    state.wchar = counters.wchar;
+    state.read_bytes = counters.readBytes;
+    state.write_bytes = counters.writeBytes;
     KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", tid, "/status"))) {
       auto tgid = statusNumbers(*status, "Tgid");
       if (tgid.size() > 0) state.tgid = tgid[0];

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "proc_files.h"
 #include "task_state.h"
 
 namespace tracer {
@@ -62,8 +63,10 @@ class Collector {
   // Delivers thread exits to `listener` as they happen, until cancelled.
   virtual kj::Promise<void> run(ExitListener& listener) = 0;
 
-  // Starts attributing `hostTid` and everything it forks from now on to `slot`.
-  virtual void track(uint32_t slot, pid_t hostTid) = 0;
+  // Starts attributing `hostTid` and everything it forks from now on to `slot`,
+  // counting from `started` (the thread's own reading as its task began, sent
+  // by its client), or from now if there is none.
+  virtual void track(uint32_t slot, pid_t hostTid, kj::Maybe<const ThreadCounters&> started) = 0;
   // Stops attributing `hostTid` (a pooled thread moves on) and returns the
   // slot's totals; pending exits reach the listener first.
   virtual TaskTotals finish(uint32_t slot, pid_t hostTid) = 0;

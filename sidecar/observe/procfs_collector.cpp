@@ -3,7 +3,7 @@
 #include <kj/debug.h>
 #include <unistd.h>
 
-#include "observe/proc_files.h"
+#include "proc_files.h"
 
 namespace tracer {
 
@@ -15,6 +15,10 @@ const kj::StringPtr UNKNOWN[] = {
     "proc.top",            "proc.outliving",  "memory.oom_kills",
 };
 
+// How much a counter grew: a client's reading of its own CPU clock can be
+// ahead of what schedstat shows for a running thread.
+uint64_t grown(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
+
 class ProcfsCollector final: public Collector {
  public:
   explicit ProcfsCollector(kj::String reason): reason(kj::mv(reason)) {}
@@ -25,16 +29,20 @@ class ProcfsCollector final: public Collector {
 
   kj::Promise<void> run(ExitListener&) override { return kj::NEVER_DONE; }
 
-  void track(uint32_t slot, pid_t hostTid) override {
+  void track(uint32_t slot, pid_t hostTid, kj::Maybe<const ThreadCounters&> started) override {
     pid_t tgid = hostTid;
     KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", hostTid, "/status"))) {
       auto numbers = statusNumbers(*status, "Tgid");
       if (numbers.size() > 0) tgid = numbers[0];
     }
-    auto baseline = readThreadCounters(tgid, hostTid);
-    KJ_REQUIRE(baseline != nullptr, "the task's thread is gone", hostTid);
-    auto& b = KJ_ASSERT_NONNULL(baseline);
-    tracked.insert(slot, Tracked{hostTid, tgid, b, b});
+    auto now = readThreadCounters(tgid, hostTid);
+    auto ticks = readCpuTicks(tgid, hostTid);
+    KJ_REQUIRE(now != nullptr && ticks != nullptr, "the task's thread is gone", hostTid);
+    auto& latest = KJ_ASSERT_NONNULL(now);
+    ThreadCounters baseline = latest;
+    KJ_IF_MAYBE(given, started) { baseline = *given; }
+    auto& t = KJ_ASSERT_NONNULL(ticks);
+    tracked.insert(slot, Tracked{hostTid, tgid, baseline, latest, t, t});
   }
 
   TaskTotals finish(uint32_t slot, pid_t hostTid) override {
@@ -42,14 +50,14 @@ class ProcfsCollector final: public Collector {
     KJ_IF_MAYBE(t, tracked.find(slot)) {
       refresh(*t);
       auto& k = totals.kernel;
-      k.runtime_ns = t->latest.runtimeNs - t->baseline.runtimeNs;
-      k.run_delay_ns = t->latest.runDelayNs - t->baseline.runDelayNs;
-      k.utime_raw = t->latest.utimeTicks - t->baseline.utimeTicks;
-      k.stime_raw = t->latest.stimeTicks - t->baseline.stimeTicks;
-      k.rchar = t->latest.rchar - t->baseline.rchar;
-      k.wchar = t->latest.wchar - t->baseline.wchar;
-      k.read_bytes = t->latest.readBytes - t->baseline.readBytes;
-      k.write_bytes = t->latest.writeBytes - t->baseline.writeBytes;
+      k.runtime_ns = grown(t->latest.runtimeNs, t->baseline.runtimeNs);
+      k.run_delay_ns = grown(t->latest.runDelayNs, t->baseline.runDelayNs);
+      k.utime_raw = grown(t->latestTicks.utime, t->baselineTicks.utime);
+      k.stime_raw = grown(t->latestTicks.stime, t->baselineTicks.stime);
+      k.rchar = grown(t->latest.rchar, t->baseline.rchar);
+      k.wchar = grown(t->latest.wchar, t->baseline.wchar);
+      k.read_bytes = grown(t->latest.readBytes, t->baseline.readBytes);
+      k.write_bytes = grown(t->latest.writeBytes, t->baseline.writeBytes);
       KJ_IF_MAYBE(rss, readRssBytes(t->tgid)) { totals.registeredRssBytes = *rss; }
       tracked.erase(slot);
     }
@@ -64,7 +72,7 @@ class ProcfsCollector final: public Collector {
     for (auto& entry: tracked) {
       refresh(entry.value);
       TaskSample sample;
-      sample.cpuNs = entry.value.latest.runtimeNs - entry.value.baseline.runtimeNs;
+      sample.cpuNs = grown(entry.value.latest.runtimeNs, entry.value.baseline.runtimeNs);
       KJ_IF_MAYBE(rss, readRssBytes(entry.value.tgid)) { sample.rssBytes = *rss; }
       samples.insert(entry.key, sample);
     }
@@ -89,10 +97,13 @@ class ProcfsCollector final: public Collector {
     pid_t tgid;
     ThreadCounters baseline;
     ThreadCounters latest;  // the last values seen: all we have once the thread is gone
+    CpuTicks baselineTicks;  // only for the user/system split: from its registration
+    CpuTicks latestTicks;
   };
 
   void refresh(Tracked& t) {
     KJ_IF_MAYBE(now, readThreadCounters(t.tgid, t.tid)) { t.latest = *now; }
+    KJ_IF_MAYBE(now, readCpuTicks(t.tgid, t.tid)) { t.latestTicks = *now; }
   }
 
   kj::String reason;

@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "observe/proc_files.h"
+#include "proc_files.h"
 #include "ops/refuse.h"
 
 namespace tracer {

@@ -115,7 +115,7 @@ def capture(flow):
                                               stdout=pidstat_out, text=True,
                                               env=dict(os.environ, LC_ALL="C"))
 
-    report, rusage, status = observe_command(flow, [str(WORKLOAD), "spawn", "400", "5", "15"],
+    report, usage, status = observe_command(flow, [str(WORKLOAD), "spawn", "400", "5", "15"],
                                              "capture", before_exec=start_watchers)
     stop.set()
     pollers["psutil"].join()
@@ -127,7 +127,7 @@ def capture(flow):
         fields = line.split()
         if len(fields) >= 9 and fields[-1] == "test_workload" and fields[2].isdigit():
             pidstat_cpu += float(fields[-3]) / 100.0  # %CPU over a 1 s interval
-    truth = rusage.ru_utime + rusage.ru_stime
+    truth = usage.cpu_ns / 1e9
     ours = (report["cpu"]["user_ns"] + report["cpu"]["system_ns"]) / 1e9
     print("== capture: CPU of a task spent in 400 subprocesses of 5-15 ms ==")
     print(f"kernel rusage (wait4)     {truth:8.3f} s")

@@ -26,7 +26,6 @@ sys.path.insert(0, str(REPO / "prefect-plugin"))
 from prefect_tracer.client import SidecarClient  # noqa: E402
 from sidecar import WORKLOAD, Sidecar, observe_command  # noqa: E402
 
-NS = 1_000_000_000
 MIB = 1 << 20
 checks = []
 
@@ -56,14 +55,10 @@ def record_cpu(check, report, truth_ns, tolerance=0.02, floor=0):
                    "tolerance": tolerance, "floor": floor})
 
 
-def rusage_ns(rusage):
-    return round((rusage.ru_utime + rusage.ru_stime) * NS)
-
-
 def short_children(flow):
     """100 children that exec and burn 5 ms each: none is ever sampled alive."""
-    report, rusage, _ = observe_command(flow, [str(WORKLOAD), "spawn", "100", "5", "5"], "spawn")
-    record_cpu("100 short children", report, rusage_ns(rusage))
+    report, usage, _ = observe_command(flow, [str(WORKLOAD), "spawn", "100", "5", "5"], "spawn")
+    record_cpu("100 short children", report, usage.cpu_ns)
     record("100 short children", report, "proc.spawned", 100)
     record("100 short children", report, "proc.execs", 101)  # its own exec, then one per child
     record("100 short children", report, "events.lost", 0)
@@ -72,15 +67,15 @@ def short_children(flow):
 def forked_children(flow):
     """100 forked children (no exec) of 5 ms each: short-lived (< 100 ms) even
     under emulation, where an exec alone can take 50-80 ms."""
-    report, rusage, _ = observe_command(flow, [str(WORKLOAD), "children", "100", "5"], "children")
-    record_cpu("100 forked children", report, rusage_ns(rusage))
+    report, usage, _ = observe_command(flow, [str(WORKLOAD), "children", "100", "5"], "children")
+    record_cpu("100 forked children", report, usage.cpu_ns)
     record("100 forked children", report, "proc.spawned", 100)
     record("100 forked children", report, "proc.short_lived", 100)
 
 
 def busy_threads(flow):
-    report, rusage, _ = observe_command(flow, [str(WORKLOAD), "threads", "3", "200"], "threads")
-    record_cpu("3 busy threads", report, rusage_ns(rusage))
+    report, usage, _ = observe_command(flow, [str(WORKLOAD), "threads", "3", "200"], "threads")
+    record_cpu("3 busy threads", report, usage.cpu_ns)
 
 
 def two_threads(flow):
@@ -113,8 +108,8 @@ def two_threads(flow):
 
 
 def peak_rss(flow):
-    report, rusage, _ = observe_command(flow, [str(WORKLOAD), "touch", "128"], "touch")
-    record("child touching 128 MiB", report, "memory.peak_rss_bytes", rusage.ru_maxrss * 1024, 0.03)
+    report, usage, _ = observe_command(flow, [str(WORKLOAD), "touch", "128"], "touch")
+    record("child touching 128 MiB", report, "memory.peak_rss_bytes", usage.maxrss_bytes, 0.03)
 
 
 def disk_write(flow):

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -103,21 +104,37 @@ class Sidecar:
         return json.loads(self.tracerctl("status", "--json").stdout)
 
 
+@dataclass(frozen=True)
+class CommandUsage:
+    """The kernel's ground truth for a command observed as a task: wait4's
+    rusage of it and every descendant it waited for, less the CPU its process
+    spent between fork() and waiting for its registration (which the task,
+    registered after, rightly does not see)."""
+    cpu_ns: int
+    maxrss_bytes: int
+
+
 def observe_command(flow, argv, task_name="command", before_exec=None):
     """Runs argv as a task of `flow`, registered (as its own process) before it
-    execs, the way `tracerctl run` does. Returns (report, rusage, exit status):
-    wait4's rusage is the kernel's ground truth for the command and every
-    descendant it waited for."""
+    execs, the way `tracerctl run` does. Returns (report, CommandUsage, exit
+    status)."""
     release_read, release_write = os.pipe()
+    held_read, held_write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: wait to be registered, then become the command
         try:
             os.close(release_write)
+            os.close(held_read)
+            os.write(held_write, str(time.process_time_ns()).encode())
+            os.close(held_write)
             os.read(release_read, 1)
             os.execv(argv[0], argv)
         finally:
             os._exit(127)
     os.close(release_read)
+    os.close(held_write)
+    with os.fdopen(held_read, "rb") as held:
+        before_held_ns = int(held.read() or 0)
     if before_exec is not None:
         before_exec(pid)
     with flow.task(task_run_id=f"{task_name}-{pid}", task_name=task_name, tid=pid,
@@ -126,7 +143,8 @@ def observe_command(flow, argv, task_name="command", before_exec=None):
         os.close(release_write)
         _, status, rusage = os.wait4(pid, 0)
     assert task.error is None, task.error
-    return task.report, rusage, status
+    cpu_ns = round((rusage.ru_utime + rusage.ru_stime) * 1e9) - before_held_ns
+    return task.report, CommandUsage(cpu_ns, rusage.ru_maxrss * 1024), status
 
 
 @pytest.fixture

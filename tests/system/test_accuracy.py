@@ -2,6 +2,7 @@
 the workload itself moved. Tolerances are the issue's."""
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -40,10 +41,6 @@ def cpu_ns(report):
     return report["cpu"]["user_ns"] + report["cpu"]["system_ns"]
 
 
-def rusage_ns(rusage):
-    return round((rusage.ru_utime + rusage.ru_stime) * NS)
-
-
 def assert_within(measured, truth, tolerance, what):
     error = abs(measured - truth) / truth
     print(f"{what}: measured {measured}, truth {truth}, error {error:.2%}")
@@ -52,30 +49,30 @@ def assert_within(measured, truth, tolerance, what):
 
 def test_cpu_of_busy_threads_and_children(flow):
     script = f"{WORKLOAD} threads 3 300 & {WORKLOAD} children 50 20; wait"
-    report, rusage, status = observe_command(flow, ["/bin/sh", "-c", script], "cpu")
+    report, usage, status = observe_command(flow, ["/bin/sh", "-c", script], "cpu")
     assert status == 0
-    assert_within(cpu_ns(report), rusage_ns(rusage), 0.02, "cpu.user_ns + cpu.system_ns")
+    assert_within(cpu_ns(report), usage.cpu_ns, 0.02, "cpu.user_ns + cpu.system_ns")
     assert report["proc"]["spawned"] == 52  # two from sh, fifty from `children`
     assert report["events"]["lost"] == 0
 
 
 def test_a_thousand_short_lived_children(flow):
-    report, rusage, status = observe_command(
+    report, usage, status = observe_command(
         flow, [str(WORKLOAD), "spawn", "1000", "1", "5"], "spawn")
     assert status == 0
     assert report["proc"]["spawned"] == 1000
     assert report["proc"]["execs"] == 1001  # the workload's own exec, then one per child
     assert report["proc"]["short_lived"] == 1000
-    assert_within(cpu_ns(report), rusage_ns(rusage), 0.02, "cpu of 1000 short children")
+    assert_within(cpu_ns(report), usage.cpu_ns, 0.02, "cpu of 1000 short children")
     top = {entry["comm"]: entry for entry in report["proc"]["top"]}
     assert top["test_workload"]["count"] == 1001
     assert report["events"]["lost"] == 0
 
 
 def test_peak_rss_of_a_child_touching_512_mib(flow):
-    report, rusage, status = observe_command(flow, [str(WORKLOAD), "touch", "512"], "touch")
+    report, usage, status = observe_command(flow, [str(WORKLOAD), "touch", "512"], "touch")
     assert status == 0
-    assert_within(report["memory"]["peak_rss_bytes"], rusage.ru_maxrss * 1024, 0.03,
+    assert_within(report["memory"]["peak_rss_bytes"], usage.maxrss_bytes, 0.03,
                   "memory.peak_rss_bytes")
     assert report["memory"]["shared_process"] is False
     assert report["events"]["lost"] == 0
@@ -215,35 +212,40 @@ def test_a_thread_tasks_freed_peak_is_still_seen(flow):
 
 @pytest.fixture
 def unwaited_flow(sidecar, request):
-    """A client that does not wait for a task's registration: the task's
-    thread is running, not waiting on the socket, when the sidecar tracks it."""
+    """A client that does not wait for a task's registration."""
     yield from flow_run(sidecar, request, start_wait_ms=0)
 
 
-def test_a_thread_registered_while_running_is_charged_from_its_registration(unwaited_flow):
-    """A thread that spins 0.2 s, writes 64 MiB and fsyncs, running all along
-    (real-time priority on one CPU: nothing preempts it) while the sidecar
-    registers it: what it did after its registration is its task's, not lost
-    until it first leaves the CPU at the fsync."""
-    target = Path("/var/tmp") / f"tracer-unwaited-{os.getpid()}"
+def test_a_registration_that_reaches_the_sidecar_late_loses_nothing(unwaited_flow, sidecar):
+    """The sidecar is stopped when the task starts, so the task spins 0.2 s and
+    writes 64 MiB unregistered; it is registered while it spins again, and
+    fsyncs. Everything from its start is its task's: the client took the
+    thread's own counters as the task started."""
+    target = Path("/var/tmp") / f"tracer-late-{os.getpid()}"
     block = b"u" * (1 << 20)
-    affinity = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(affinity)})  # the migration happens before the task
+
+    def spin(seconds):
+        until = time.thread_time() + seconds
+        while time.thread_time() < until:
+            pass
+
+    sidecar.process.send_signal(signal.SIGSTOP)
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-        with unwaited_flow.task(task_run_id="unwaited", task_name="unwaited") as task:
-            until = time.thread_time() + 0.2
-            while time.thread_time() < until:
-                pass
+        with unwaited_flow.task(task_run_id="late", task_name="late") as task:
+            started = time.thread_time_ns()
+            spin(0.2)
             with open(target, "wb") as scratch:
                 for _ in range(64):
                     scratch.write(block)
+                sidecar.process.send_signal(signal.SIGCONT)
+                spin(0.1)
                 scratch.flush()
                 os.fsync(scratch.fileno())
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            truth = time.thread_time_ns() - started
     finally:
-        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-        os.sched_setaffinity(0, affinity)
+        sidecar.process.send_signal(signal.SIGCONT)
         target.unlink(missing_ok=True)
+    assert task.error is None, task.error
     assert_within(task.report["io"]["write_bytes"], 64 << 20, 0.02, "io.write_bytes")
-    assert cpu_ns(task.report) >= 0.19 * NS
+    assert_within(cpu_ns(task.report), truth, 0.02, "cpu")
+    assert task.report["wall_ns"] >= truth, "the task's wall time starts at its start too"

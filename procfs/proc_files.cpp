@@ -1,4 +1,4 @@
-#include "observe/proc_files.h"
+#include "proc_files.h"
 
 #include <fcntl.h>
 #include <kj/io.h>
@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 namespace tracer {
 
@@ -46,32 +47,60 @@ uint64_t field(kj::StringPtr text, kj::StringPtr key) {
   return found == nullptr ? 0 : strtoull(found + key.size(), nullptr, 10);
 }
 
+// Fills `c` from the text of a schedstat and an io file.
+void parseCounters(kj::StringPtr schedstat, kj::StringPtr io, ThreadCounters& c) {
+  char* end;
+  c.runtimeNs = strtoull(schedstat.cStr(), &end, 10);
+  c.runDelayNs = strtoull(end, nullptr, 10);
+  c.rchar = field(io, "rchar: ");
+  c.wchar = field(io, "wchar: ");
+  c.readBytes = field(io, "read_bytes: ");
+  c.writeBytes = field(io, "write_bytes: ");
+}
+
 }  // namespace
 
 kj::Maybe<ThreadCounters> readThreadCounters(pid_t tgid, pid_t tid) {
   auto base = kj::str("/proc/", tgid, "/task/", tid);
   KJ_IF_MAYBE(schedstat, readProcFile(kj::str(base, "/schedstat"))) {
-    ThreadCounters c{};
-    char* end;
-    c.runtimeNs = strtoull(schedstat->cStr(), &end, 10);
-    c.runDelayNs = strtoull(end, nullptr, 10);
     KJ_IF_MAYBE(io, readProcFile(kj::str(base, "/io"))) {
-      c.rchar = field(*io, "rchar: ");
-      c.wchar = field(*io, "wchar: ");
-      c.readBytes = field(*io, "read_bytes: ");
-      c.writeBytes = field(*io, "write_bytes: ");
+      ThreadCounters c{};
+      parseCounters(*schedstat, *io, c);
+      return c;
     }
-    KJ_IF_MAYBE(stat, readProcFile(kj::str(base, "/stat"))) {
-      // Fields after the command name, which may itself hold spaces and ')'.
-      KJ_IF_MAYBE(close, stat->findLast(')')) {
-        const char* p = stat->cStr() + *close + 2;
-        for (int i = 3; i < 14; ++i) p = strchr(p, ' ') + 1;  // to field 14 (utime)
-        char* next;
-        c.utimeTicks = strtoull(p, &next, 10);
-        c.stimeTicks = strtoull(next, nullptr, 10);
+  }
+  return nullptr;
+}
+
+kj::Maybe<ThreadCounters> readOwnThreadCounters() {
+  KJ_IF_MAYBE(schedstat, readProcFile("/proc/thread-self/schedstat")) {
+    // Read last: its text counts the reads before it, not itself.
+    KJ_IF_MAYBE(io, readProcFile("/proc/thread-self/io")) {
+      ThreadCounters c{};
+      parseCounters(*schedstat, *io, c);
+      c.rchar += io->size();
+      timespec cpu;
+      if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+        c.runtimeNs = uint64_t(cpu.tv_sec) * 1000000000 + cpu.tv_nsec;
       }
+      return c;
     }
-    return c;
+  }
+  return nullptr;
+}
+
+kj::Maybe<CpuTicks> readCpuTicks(pid_t tgid, pid_t tid) {
+  KJ_IF_MAYBE(stat, readProcFile(kj::str("/proc/", tgid, "/task/", tid, "/stat"))) {
+    // Fields after the command name, which may itself hold spaces and ')'.
+    KJ_IF_MAYBE(close, stat->findLast(')')) {
+      const char* p = stat->cStr() + *close + 2;
+      for (int i = 3; i < 14; ++i) p = strchr(p, ' ') + 1;  // to field 14 (utime)
+      char* next;
+      CpuTicks ticks;
+      ticks.utime = strtoull(p, &next, 10);
+      ticks.stime = strtoull(next, nullptr, 10);
+      return ticks;
+    }
   }
   return nullptr;
 }
