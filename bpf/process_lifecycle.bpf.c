@@ -10,14 +10,29 @@
 /* Set by the sidecar before load. */
 const volatile __u64 short_lived_ns = 100000000; /* 100 ms */
 
+/* When each untracked thread last started a thread or process (ns,
+ * monotonic): a task whose registration reaches the sidecar after it began
+ * learns whether something it started in between went unfollowed. Least
+ * recently used first out: a thread that cloned within that window is among
+ * the newest entries. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, RECENT_CLONERS_MAX_ENTRIES);
+	__type(key, __u32); /* host tid */
+	__type(value, __u64);
+} recent_cloners SEC(".maps");
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
 	/* `parent` is the forking thread (current), not necessarily the group leader. */
 	__u32 parent_tid = parent->pid;
 	struct thread_state *parent_state = bpf_map_lookup_elem(&threads, &parent_tid);
-	if (!parent_state)
+	if (!parent_state) {
+		__u64 now = bpf_ktime_get_ns();
+		bpf_map_update_elem(&recent_cloners, &parent_tid, &now, BPF_ANY);
 		return 0;
+	}
 	/* A new task's kernel counters start at zero: its baselines are zero. */
 	struct thread_state state = {
 		.slot = parent_state->slot,

@@ -51,7 +51,8 @@ void appendQuoted(kj::Vector<char>& out, kj::StringPtr text) {
 // (TaskReport): those are written as null rather than as a misleading zero.
 using UnknownPaths = kj::ArrayPtr<const capnp::Text::Reader>;
 
-bool isUnknown(UnknownPaths unknown, kj::StringPtr path) {
+template <typename Paths>
+bool isUnknown(Paths unknown, kj::StringPtr path) {
   for (auto entry: unknown) {
     if (entry == path) return true;
   }
@@ -258,6 +259,10 @@ void fromContractJson(kj::StringPtr json, capnp::DynamicStruct::Builder out) {
   capnp::JsonCodec codec;
   codec.decodeRaw(json, root);
   fillStruct(root, out);
+}
+
+bool listsUnknown(capnp::List<capnp::Text>::Reader unknown, kj::StringPtr path) {
+  return isUnknown(unknown, path);
 }
 
 }  // namespace tracer

@@ -24,6 +24,10 @@ kj::Maybe<kj::StringPtr> enumName(Enum value) {
   return enumerants[index].getProto().getName();
 }
 
+// Whether a struct's `unknown` list (TaskReport.unknown) names this dotted
+// field path ("net.tx_bytes"): such a field is not a number to show or add up.
+bool listsUnknown(capnp::List<capnp::Text>::Reader unknown, kj::StringPtr path);
+
 // `text` as a JSON string literal, quotes included.
 kj::String jsonQuoted(kj::StringPtr text);
 

@@ -64,6 +64,10 @@ struct TaskRunInfo {
   # The thread's counters as the task started, read on that thread by the
   # client library. Unset: the sidecar reads them when the registration reaches
   # it, and the task's measurements start then.
+  startWaitNs @8 :UInt64;
+  # How long the caller waits for the answer before it lets the task run: a
+  # registration later than that (after the baseline) found the task running
+  # unfollowed (TaskReport.unobservedNs).
 }
 
 struct ThreadBaseline {
@@ -170,6 +174,12 @@ struct TaskReport {
   # Wall clock at task start (the caller's), nanoseconds since the epoch.
   taskKey @39 :Text;
   # Prefect's task key (stable per task function), when the plugin knows it.
+  unobservedNs @40 :UInt64;
+  # How long the task ran before its registration reached the sidecar (a busy
+  # or stopped sidecar outwaited its client). Its own CPU and I/O counters are
+  # still exact (TaskRunInfo.baseline), but what only the kernel observer sees
+  # as it happens -- socket bytes, off-CPU causes, the memory peak, OOM kills,
+  # and anything it started meanwhile -- is listed in `unknown`.
 }
 
 struct Finding {
@@ -239,6 +249,9 @@ struct SidecarStatus {
   # Where the policy set came from and how many policies it has.
   policyReloadError @13 :Text;
   # Why the last reload was refused (the previous set stayed); empty if it worked.
+  lateTasks @14 :UInt64;
+  # Tasks whose registration reached the sidecar after their client stopped
+  # waiting (TaskReport.unobservedNs > 0).
 }
 
 struct LiveTask {

@@ -229,6 +229,7 @@ tracer_task* tracer_task_start(tracer_flow* flow, const char* infoJson, int tid,
       if (task.getTid() == 0) task.setTid(self);
       if (task.getStartTimeNs() == 0) task.setStartTimeNs(realtimeNs());
       if (task.getTid() == self && !task.hasBaseline()) setOwnBaseline(task);
+      task.setStartWaitNs(millis(waitMs) / kj::NANOSECONDS);
     });
     auto& connection = connectionOf(flow->client);
     uint64_t id = flow->client.nextId.fetch_add(1);

@@ -15,6 +15,21 @@ namespace {
 
 constexpr size_t TOP_COMMANDS = 5;
 
+// What a task whose registration came late cannot know of the time before:
+// what the kernel observer counts only as it happens...
+const kj::StringPtr SEEN_ONLY_AS_IT_HAPPENS[] = {
+    "sched.blocked_io_ns", "sched.sleep_ns", "net.tx_bytes", "net.rx_bytes",
+    "memory.peak_rss_bytes", "memory.oom_kills",
+};
+// ... and, if the thread started a thread or process meanwhile (nothing
+// followed it), every total that includes its descendants.
+const kj::StringPtr WITH_DESCENDANTS[] = {
+    "cpu.user_ns",      "cpu.system_ns",   "cpu.avg_cores",         "cpu.p95_cores",
+    "cpu.max_cores",    "sched.runqueue_wait_ns", "io.read_bytes",  "io.write_bytes",
+    "io.rchar",         "io.wchar",        "proc.spawned",          "proc.execs",
+    "proc.short_lived", "proc.max_concurrent", "proc.top",          "proc.outliving",
+};
+
 double cores(uint64_t cpuNs, uint64_t wallNs) {
   return wallNs == 0 ? 0 : static_cast<double>(cpuNs) / static_cast<double>(wallNs);
 }
@@ -159,11 +174,19 @@ LiveTask::LiveTask(AttributionTable& table, const LiveFlowRun& flow,
   place.taskKey = info.getTaskKey();
   for (auto tag: info.getTags()) place.tags.push_back(tag);
   kj::Maybe<ThreadCounters> started;
+  auto registeredAt = startedAt;
   if (info.hasBaseline()) {
     started = countersOf(info.getBaseline());
-    startedAt = lastSampleAt = startOf(info.getBaseline(), startedAt);
+    startedAt = lastSampleAt = startOf(info.getBaseline(), registeredAt);
   }
   table.collector.track(slot, hostTid, started);
+  // Its client waited startWaitNs for this answer; past that, the task ran.
+  auto waited = info.getStartWaitNs() * kj::NANOSECONDS;
+  if (registeredAt - startedAt > waited) {
+    unobservedNs = (registeredAt - startedAt - waited) / kj::NANOSECONDS;
+    clonedUnobserved = table.collector.clonedSince(hostTid, info.getBaseline().getAtMonotonicNs());
+    ++table.lateTasks;
+  }
   table.live.insert(slot, this);
 }
 
@@ -269,7 +292,18 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   capacity.setSource(allocation.cpuSource);
   capacity.setMemoryBytes(allocation.memoryBytes);
   capacity.setMemorySource(allocation.memorySource);
-  auto unknown = table.collector.unknownFields();
+  report.setUnobservedNs(unobservedNs);
+  kj::Vector<kj::StringPtr> unknown;
+  auto addUnknown = [&](kj::ArrayPtr<const kj::StringPtr> fields) {
+    for (auto field: fields) {
+      bool listed = false;
+      for (auto known: unknown) listed = listed || known == field;
+      if (!listed) unknown.add(field);
+    }
+  };
+  addUnknown(table.collector.unknownFields());
+  if (unobservedNs > 0) addUnknown(SEEN_ONLY_AS_IT_HAPPENS);
+  if (clonedUnobserved) addUnknown(WITH_DESCENDANTS);
   auto unknownOut = report.initUnknown(unknown.size());
   for (auto i: kj::indices(unknown)) unknownOut.set(i, unknown[i]);
 
@@ -417,6 +451,7 @@ void AttributionTable::fillStatus(proto::SidecarStatus::Builder status) {
   status.setCrashedFlowRuns(crashedFlowRuns);
   status.setFinishedTasks(finishedTasks);
   status.setCrashedTasks(crashedTasks);
+  status.setLateTasks(lateTasks);
   status.setEventsLost(lostInTasks + collector.unattributedLost());
   advisor.fillStatus(status);
 }

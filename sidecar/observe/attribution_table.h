@@ -131,6 +131,8 @@ class LiveTask {
   bool ownProcess;
   kj::TimePoint startedAt;
   int64_t startTimeNs = 0;  // the caller's wall clock at start
+  uint64_t unobservedNs = 0;       // how long it ran before its registration reached us
+  bool clonedUnobserved = false;   // and started a thread or process meanwhile
   kj::TimePoint lastSampleAt;
   uint64_t lastSampleCpuNs = 0;
   uint64_t peakSampledRss = 0;
@@ -209,6 +211,7 @@ class AttributionTable final: public ExitListener {
   uint64_t finishedTasks = 0;
   uint64_t crashedTasks = 0;
   uint64_t lostInTasks = 0;
+  uint64_t lateTasks = 0;  // registrations that came after their client stopped waiting
 };
 
 // Fills a report's measurements from the collector's totals. Shared by a

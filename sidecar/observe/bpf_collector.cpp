@@ -147,6 +147,14 @@ class BpfCollector final: public Collector {
     }
   }
 
+  bool clonedSince(pid_t hostTid, uint64_t monotonicNs) override {
+    uint32_t tid = hostTid;
+    uint64_t last = 0;
+    return bpf_map__lookup_elem(lifecycle->maps.recent_cloners, &tid, sizeof(tid), &last,
+                                sizeof(last), 0) == 0 &&
+           last >= monotonicNs;
+  }
+
   TaskTotals finish(uint32_t slot, pid_t hostTid) override {
     // Remove our claim (unless the thread has moved on to another task), and
     // charge the slice it has run since it last left a CPU.

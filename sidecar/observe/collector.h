@@ -67,6 +67,10 @@ class Collector {
   // counting from `started` (the thread's own reading as its task began, sent
   // by its client), or from now if there is none.
   virtual void track(uint32_t slot, pid_t hostTid, kj::Maybe<const ThreadCounters&> started) = 0;
+  // Whether the thread started a thread or process between `monotonicNs`
+  // (CLOCK_MONOTONIC) and its track(): one nothing followed. True when the
+  // collector cannot tell.
+  virtual bool clonedSince(pid_t hostTid, uint64_t monotonicNs) = 0;
   // Stops attributing `hostTid` (a pooled thread moves on) and returns the
   // slot's totals; pending exits reach the listener first.
   virtual TaskTotals finish(uint32_t slot, pid_t hostTid) = 0;

@@ -45,6 +45,8 @@ class ProcfsCollector final: public Collector {
     tracked.insert(slot, Tracked{hostTid, tgid, baseline, latest, t, t});
   }
 
+  bool clonedSince(pid_t, uint64_t) override { return true; }  // nothing here sees clones
+
   TaskTotals finish(uint32_t slot, pid_t hostTid) override {
     TaskTotals totals;
     KJ_IF_MAYBE(t, tracked.find(slot)) {

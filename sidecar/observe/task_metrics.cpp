@@ -2,6 +2,8 @@
 
 #include <capnp/schema.h>
 
+#include "contract_json.h"
+
 namespace tracer {
 
 void TaskMetrics::add(kj::StringPtr flowName, proto::TaskReport::Reader report) {
@@ -14,19 +16,25 @@ void TaskMetrics::add(kj::StringPtr flowName, proto::TaskReport::Reader report) 
   auto& totals = found->second;
   auto state = static_cast<uint32_t>(report.getState());
   if (state < STATES) ++totals.runs[state];
+  // A field the report does not know adds nothing: the totals are sums of
+  // what was measured.
+  auto unknown = report.getUnknown();
+  auto add = [&](uint64_t& total, kj::StringPtr path, uint64_t value) {
+    if (!listsUnknown(unknown, path)) total += value;
+  };
   auto cpu = report.getCpu();
-  totals.cpuNs += cpu.getUserNs() + cpu.getSystemNs();
+  add(totals.cpuNs, "cpu.user_ns", cpu.getUserNs() + cpu.getSystemNs());
   auto sched = report.getSched();
-  totals.runqueueWaitNs += sched.getRunqueueWaitNs();
-  totals.blockedIoNs += sched.getBlockedIoNs();
+  add(totals.runqueueWaitNs, "sched.runqueue_wait_ns", sched.getRunqueueWaitNs());
+  add(totals.blockedIoNs, "sched.blocked_io_ns", sched.getBlockedIoNs());
   auto io = report.getIo();
-  totals.readBytes += io.getReadBytes();
-  totals.writeBytes += io.getWriteBytes();
+  add(totals.readBytes, "io.read_bytes", io.getReadBytes());
+  add(totals.writeBytes, "io.write_bytes", io.getWriteBytes());
   auto net = report.getNet();
-  totals.txBytes += net.getTxBytes();
-  totals.rxBytes += net.getRxBytes();
-  totals.processes += report.getProc().getSpawned();
-  totals.oomKills += report.getMemory().getOomKills();
+  add(totals.txBytes, "net.tx_bytes", net.getTxBytes());
+  add(totals.rxBytes, "net.rx_bytes", net.getRxBytes());
+  add(totals.processes, "proc.spawned", report.getProc().getSpawned());
+  add(totals.oomKills, "memory.oom_kills", report.getMemory().getOomKills());
 }
 
 void TaskMetrics::render(PrometheusText& out) const {

@@ -27,6 +27,10 @@ kj::String MetricsEndpoint::render() {
   out.family("tracer_tasks_total", "counter", "Tasks that ended, by how.");
   out.sample("tracer_tasks_total", {{"end", "finished"}}, status.getFinishedTasks());
   out.sample("tracer_tasks_total", {{"end", "crashed"}}, status.getCrashedTasks());
+  out.single("tracer_tasks_registered_late_total", "counter",
+             "Tasks whose registration reached the sidecar after their client stopped waiting: "
+             "what they did before it is partly unknown (see their reports).",
+             status.getLateTasks());
 
   out.single("tracer_tracked_threads", "gauge",
              "Threads the kernel observer attributes to tasks (registered and their descendants).",

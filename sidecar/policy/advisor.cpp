@@ -2,7 +2,7 @@
 
 #include <kj/debug.h>
 
-
+#include "contract_json.h"
 #include "policy/detectors.h"
 #include "policy/matcher.h"
 #include "policy/policy_loader.h"
@@ -127,15 +127,23 @@ void Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) 
 
   auto key = taskHistoryKey(place);
   auto run = observationOf(place, report.asReader());
+  // A run measured only in part (its CPU or memory peak unknown) is neither
+  // judged nor remembered: the recommendation comes from the runs before it.
+  auto unknown = report.asReader().getUnknown();
+  bool measured =
+      !listsUnknown(unknown, "cpu.user_ns") && !listsUnknown(unknown, "memory.peak_rss_bytes");
   std::vector<policy::Observation> runs;
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
     runs = history.recent(key, applied->history.runs);
-    history.recordTask(key, run);
+    if (measured) history.recordTask(key, run);
   })) {
     log.error(kj::str("history unavailable, advising from this run only: ", e->getDescription()));
   }
-  auto findings = policy::detect(*applied, run, kj::arrayPtr(runs.data(), runs.size()));
-  runs.push_back(run);
+  std::vector<policy::Finding> findings;
+  if (measured) {
+    findings = policy::detect(*applied, run, kj::arrayPtr(runs.data(), runs.size()));
+    runs.push_back(run);
+  }
   auto recommendation = policy::recommend(*applied, kj::arrayPtr(runs.data(), runs.size()));
 
   auto out = report.initFindings(findings.size());

@@ -38,6 +38,21 @@ void HistorySeeder::seedIfUnknown(const RunOwner& owner) {
                    }));
 }
 
+namespace {
+
+// A row whose CPU or memory peak is null was measured only in part: like the
+// sidecar that wrote it, the history leaves it out (Advisor::advise).
+bool measured(capnp::JsonValue::Reader row) {
+  for (auto name: {"cpu_s", "peak_rss_bytes"}) {
+    KJ_IF_MAYBE(value, member(row, name)) {
+      if (!value->isNumber()) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 size_t HistorySeeder::store(const Destination& destination, kj::StringPtr responseJson) {
   capnp::MallocMessageBuilder message;
   auto artifacts = message.initRoot<capnp::JsonValue>();
@@ -56,6 +71,7 @@ size_t HistorySeeder::store(const Destination& destination, kj::StringPtr respon
       codec.decodeRaw(data->getString(), rows);
       if (!rows.isArray()) continue;
       for (auto row: rows.getArray()) {
+        if (!measured(row)) continue;
         policy::Observation o;
         o.flow = destination.flow;
         o.deployment = destination.deploymentName;

@@ -101,6 +101,24 @@ Artifact artifact(kj::StringPtr key, kj::StringPtr type, kj::StringPtr descripti
   return Artifact{kj::str(key), kj::str(type), kj::mv(id), kj::mv(body)};
 }
 
+// A field the report lists as unknown: null in the table artifact, "?" in the
+// markdown, never a zero that reads as measured.
+class Known {
+ public:
+  explicit Known(proto::TaskReport::Reader task): unknown(task.getUnknown()) {}
+  kj::String json(kj::StringPtr path, kj::String value) const {
+    return known(path) ? kj::mv(value) : kj::str("null");
+  }
+  kj::String text(kj::StringPtr path, kj::String value) const {
+    return known(path) ? kj::mv(value) : kj::str("?");
+  }
+  bool any() const { return unknown.size() > 0; }
+
+ private:
+  bool known(kj::StringPtr path) const { return !listsUnknown(unknown, path); }
+  capnp::List<capnp::Text>::Reader unknown;
+};
+
 kj::String topFinding(proto::TaskReport::Reader task) {
   if (task.getFindings().size() == 0) return kj::str("-");
   // critical before warning before info
@@ -181,29 +199,50 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                  "disk read / written (MiB) | net sent / received (MiB) | "
                  "blocked on I/O / sleeping (s) | top finding |\n|---|---|---|---|---|---|---|---|---|"));
   kj::Vector<kj::String> rows;
+  bool anyUnknown = false;
   for (auto& t: tasks) {
     auto cpu = t.getCpu();
+    auto io = t.getIo();
+    auto net = t.getNet();
+    auto sched = t.getSched();
+    auto memory = t.getMemory();
+    Known k(t);
+    anyUnknown = anyUnknown || k.any();
     md.add(kj::str("| ", cell(t.getTaskName()), " | ", stateName(t.getState()), " | ",
-                   inSeconds(t.getWallNs()), " | ", fixed(cpu.getAvgCores(), 2), " / ",
-                   fixed(cpu.getP95Cores(), 2), " | ", inMib(t.getMemory().getPeakRssBytes()), " | ",
-                   inMib(t.getIo().getReadBytes()), " / ", inMib(t.getIo().getWriteBytes()), " | ",
-                   inMib(t.getNet().getTxBytes()), " / ", inMib(t.getNet().getRxBytes()), " | ",
-                   inSeconds(t.getSched().getBlockedIoNs()), " / ",
-                   inSeconds(t.getSched().getSleepNs()), " | ", topFinding(t), " |"));
+                   inSeconds(t.getWallNs()), " | ",
+                   k.text("cpu.avg_cores", fixed(cpu.getAvgCores(), 2)), " / ",
+                   k.text("cpu.p95_cores", fixed(cpu.getP95Cores(), 2)), " | ",
+                   k.text("memory.peak_rss_bytes", inMib(memory.getPeakRssBytes())), " | ",
+                   k.text("io.read_bytes", inMib(io.getReadBytes())), " / ",
+                   k.text("io.write_bytes", inMib(io.getWriteBytes())), " | ",
+                   k.text("net.tx_bytes", inMib(net.getTxBytes())), " / ",
+                   k.text("net.rx_bytes", inMib(net.getRxBytes())), " | ",
+                   k.text("sched.blocked_io_ns", inSeconds(sched.getBlockedIoNs())), " / ",
+                   k.text("sched.sleep_ns", inSeconds(sched.getSleepNs())), " | ", topFinding(t),
+                   " |"));
     rows.add(kj::str(
         "{\"task\":", jsonQuoted(t.getTaskName()), ",\"task_key\":", jsonQuoted(t.getTaskKey()),
         ",\"task_run_id\":", jsonQuoted(t.getTaskRunId()),
         ",\"state\":", jsonQuoted(stateName(t.getState())), ",\"wall_s\":", fixed(t.getWallNs() / 1e9, 3),
-        ",\"cpu_s\":", fixed((cpu.getUserNs() + cpu.getSystemNs()) / 1e9, 3),
-        ",\"avg_cores\":", fixed(cpu.getAvgCores(), 3), ",\"p95_cores\":", fixed(cpu.getP95Cores(), 3),
-        ",\"peak_rss_bytes\":", t.getMemory().getPeakRssBytes(),
-        ",\"oom_kills\":", t.getMemory().getOomKills(),
-        ",\"read_bytes\":", t.getIo().getReadBytes(), ",\"write_bytes\":", t.getIo().getWriteBytes(),
-        ",\"tx_bytes\":", t.getNet().getTxBytes(), ",\"rx_bytes\":", t.getNet().getRxBytes(),
+        ",\"cpu_s\":", k.json("cpu.user_ns", fixed((cpu.getUserNs() + cpu.getSystemNs()) / 1e9, 3)),
+        ",\"avg_cores\":", k.json("cpu.avg_cores", fixed(cpu.getAvgCores(), 3)),
+        ",\"p95_cores\":", k.json("cpu.p95_cores", fixed(cpu.getP95Cores(), 3)),
+        ",\"peak_rss_bytes\":", k.json("memory.peak_rss_bytes", kj::str(memory.getPeakRssBytes())),
+        ",\"oom_kills\":", k.json("memory.oom_kills", kj::str(memory.getOomKills())),
+        ",\"read_bytes\":", k.json("io.read_bytes", kj::str(io.getReadBytes())),
+        ",\"write_bytes\":", k.json("io.write_bytes", kj::str(io.getWriteBytes())),
+        ",\"tx_bytes\":", k.json("net.tx_bytes", kj::str(net.getTxBytes())),
+        ",\"rx_bytes\":", k.json("net.rx_bytes", kj::str(net.getRxBytes())),
+        ",\"unobserved_s\":", fixed(t.getUnobservedNs() / 1e9, 3),
         ",\"allocated_cores\":", fixed(t.getAllocation().getCpuCores(), 3),
         ",\"allocated_bytes\":", t.getAllocation().getMemoryBytes(),
         ",\"policy\":", jsonQuoted(t.getPolicy()), ",\"top_finding\":", jsonQuoted(topFinding(t)),
         "}"));
+  }
+  if (anyUnknown) {
+    md.add(kj::str("\n? = not known for that task: the sidecar's kernel observer did not see it "
+                   "(its registration came late, or BPF is not loaded; `tracerctl reports` says "
+                   "which)."));
   }
 
   // Gantt timeline; mermaid's dateFormat x reads milliseconds since the epoch.

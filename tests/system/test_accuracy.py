@@ -246,6 +246,36 @@ def test_a_registration_that_reaches_the_sidecar_late_loses_nothing(unwaited_flo
         sidecar.process.send_signal(signal.SIGCONT)
         target.unlink(missing_ok=True)
     assert task.error is None, task.error
-    assert_within(task.report["io"]["write_bytes"], 64 << 20, 0.02, "io.write_bytes")
-    assert_within(cpu_ns(task.report), truth, 0.02, "cpu")
-    assert task.report["wall_ns"] >= truth, "the task's wall time starts at its start too"
+    report = task.report
+    assert_within(report["io"]["write_bytes"], 64 << 20, 0.02, "io.write_bytes")
+    assert_within(cpu_ns(report), truth, 0.02, "cpu")
+    assert report["wall_ns"] >= truth, "the task's wall time starts at its start too"
+    # What the kernel observer counts only as it happens is unknown for the
+    # time before; it started nothing meanwhile, so its totals are whole.
+    assert report["unobserved_ns"] >= 0.2 * NS
+    assert set(report["unknown"]) == LATE_UNKNOWN, report["unknown"]
+    assert report["net"]["tx_bytes"] is None and report["memory"]["peak_rss_bytes"] is None
+
+
+LATE_UNKNOWN = {"sched.blocked_io_ns", "sched.sleep_ns", "net.tx_bytes", "net.rx_bytes",
+                "memory.peak_rss_bytes", "memory.oom_kills"}
+
+
+def test_a_late_registration_after_the_task_started_a_thread_leaves_its_totals_unknown(
+        unwaited_flow, sidecar):
+    """A thread the task started before its registration arrived was followed
+    by nothing: every total that includes it is unknown, not a part of it."""
+    sidecar.process.send_signal(signal.SIGSTOP)
+    try:
+        with unwaited_flow.task(task_run_id="late-thread", task_name="late-thread") as task:
+            helper = threading.Thread(target=lambda: sum(range(3_000_000)))
+            helper.start()
+            helper.join()
+            sidecar.process.send_signal(signal.SIGCONT)
+    finally:
+        sidecar.process.send_signal(signal.SIGCONT)
+    report = task.report
+    assert report["unobserved_ns"] > 0
+    assert {"cpu.user_ns", "io.wchar", "proc.spawned"} <= set(report["unknown"]), report["unknown"]
+    assert report["cpu"]["user_ns"] is None and report["proc"]["spawned"] is None
+    assert report["findings"] == [], "a run measured in part is not judged"

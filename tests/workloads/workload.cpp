@@ -3,7 +3,7 @@
 // or bytes it moved itself).
 //
 //   workload threads N MS        N threads, each burning MS of CPU
-//   workload children N MS       N child processes, each burning MS of CPU
+//   workload children N MS       N child processes, one after another, each burning MS of CPU
 //   workload spawn N MIN MAX     N children exec'ing `workload live X`, X in [MIN, MAX] ms
 //   workload live MS             burn CPU for MS, then exit
 //   workload touch MIB           allocate and touch MIB of memory, hold it 200 ms
@@ -62,6 +62,8 @@ int threads(int n, long ms) {
   return 0;
 }
 
+// One at a time, so each lives about MS: started all at once on two CPUs,
+// a hundred 5 ms children shared them and some lived past 100 ms.
 int children(int n, long ms) {
   for (int i = 0; i < n; ++i) {
     pid_t pid = fork();
@@ -69,8 +71,7 @@ int children(int n, long ms) {
       burn(ms);
       _exit(0);
     }
-  }
-  while (wait(nullptr) > 0) {
+    waitpid(pid, nullptr, 0);
   }
   return 0;
 }

@@ -1,0 +1,61 @@
+// What a flow run's artifacts show of its tasks (report/flow_artifacts.h).
+#include <capnp/compat/json.h>
+#include <capnp/message.h>
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "report/flow_artifacts.h"
+
+namespace {
+
+// The table artifact's rows, as Prefect stores them (ArtifactCreate.data).
+std::string tableData(const kj::Vector<tracer::Artifact>& artifacts) {
+  for (auto& artifact: artifacts) {
+    if (artifact.type != "table") continue;
+    capnp::MallocMessageBuilder message;
+    auto body = message.initRoot<capnp::JsonValue>();
+    capnp::JsonCodec().decodeRaw(artifact.body, body);
+    for (auto field: body.getObject()) {
+      if (field.getName() == "data") return field.getValue().getString().cStr();
+    }
+  }
+  return "";
+}
+
+std::string markdown(const kj::Vector<tracer::Artifact>& artifacts) {
+  for (auto& artifact: artifacts) {
+    if (artifact.type == "markdown") return artifact.body.cStr();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("a field a task's report does not know is null in the table and ? in the markdown") {
+  capnp::MallocMessageBuilder message;
+  auto report = message.initRoot<tracer::proto::TaskReport>();
+  report.setTaskName("late");
+  report.setTaskRunId("t1");
+  report.getNet().setTxBytes(0);  // a zero that was never measured
+  report.getIo().setWriteBytes(20 << 20);
+  report.setUnobservedNs(250000000);
+  auto unknown = report.initUnknown(2);
+  unknown.set(0, "net.tx_bytes");
+  unknown.set(1, "memory.peak_rss_bytes");
+  tracer::FlowRunSummary flow{kj::str("f1"), kj::str("etl"), kj::str(), kj::str(),
+                              kj::str("COMPLETED"), 300000000};
+  tracer::proto::TaskReport::Reader tasks[] = {report.asReader()};
+  auto artifacts = tracer::renderFlowArtifacts(flow, tasks);
+
+  auto rows = tableData(artifacts);
+  CHECK(rows.find("\"tx_bytes\":null") != std::string::npos);
+  CHECK(rows.find("\"peak_rss_bytes\":null") != std::string::npos);
+  CHECK(rows.find("\"write_bytes\":20971520") != std::string::npos);
+  CHECK(rows.find("\"rx_bytes\":0") != std::string::npos);  // known, and zero
+  CHECK(rows.find("\"unobserved_s\":0.250") != std::string::npos);
+  auto md = markdown(artifacts);
+  CHECK(md.find("| ? |") != std::string::npos);     // the peak memory column
+  CHECK(md.find("| ? / 0 |") != std::string::npos); // sent unknown, received 0
+  CHECK(md.find("? = not known for that task") != std::string::npos);
+}
