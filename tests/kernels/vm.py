@@ -49,6 +49,9 @@ REPO = HERE.parents[1]
 GUEST_TMPFS = ("/tmp", "/run", "/root", "/dev/shm", "/var/tmp")
 KERNELS_TABLE = HERE / "kernels.txt"
 KERNELS_DIR = Path(os.environ.get("TRACER_KERNELS_DIR", REPO / "build" / "kernels"))
+# Quiet boot, but warnings and the stacks of a soft lockup (every CPU's) reach
+# the console: a guest that hangs leaves its kernel's account of why.
+KERNEL_COMMAND_LINE = "console=ttyS0 panic=-1 loglevel=5 softlockup_all_cpu_backtrace=1"
 BUSYBOX = Path("/bin/busybox")  # busybox-static
 QEMU = "qemu-system-x86_64"
 
@@ -500,7 +503,7 @@ class VM:
             "-cpu", "max", "-smp", str(self.cpus), "-m", str(self.memory_mib),
             "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot", "-nic", "none",
             "-kernel", str(boot_image(kernel)), "-initrd", str(initrd),
-            "-append", " ".join(filter(None, ["console=ttyS0 panic=-1 quiet", self.append])),
+            "-append", " ".join(filter(None, [KERNEL_COMMAND_LINE, self.append])),
         ]
         exports = [("hostroot", "/", True), ("vmctl", str(ctl), False)]
         exports += [(f"share{i}", str(path), False) for i, path in enumerate(shared)]
