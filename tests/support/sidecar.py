@@ -71,7 +71,7 @@ class Sidecar:
         self._env = env
         self.process: Optional[subprocess.Popen] = None
 
-    def start(self) -> "Sidecar":
+    def start(self, timeout: float = 10.0) -> "Sidecar":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [str(SIDECAR), "--socket", str(self.socket), "--state-dir", str(self.state_dir),
@@ -80,7 +80,7 @@ class Sidecar:
         )
         log.close()
         wait_until(lambda: accepts_connections(self.socket) or self.process.poll() is not None,
-                   what="the sidecar to listen")
+                   timeout=timeout, what="the sidecar to listen")
         assert self.process.poll() is None, f"sidecar exited at start:\n{self.log()}"
         return self
 
