@@ -180,6 +180,9 @@ struct TaskReport {
   # still exact (TaskRunInfo.baseline), but what only the kernel observer sees
   # as it happens -- socket bytes, off-CPU causes, the memory peak, OOM kills,
   # and anything it started meanwhile -- is listed in `unknown`.
+  unknownWhy @41 :List(Text);
+  # Why the fields in `unknown` are unknown: one line per cause (the collector,
+  # a late registration, descendants the collector could not follow).
 }
 
 struct Finding {

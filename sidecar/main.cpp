@@ -381,9 +381,10 @@ class SidecarMain {
       }
       if (forcedCollector == "bpf") KJ_FAIL_REQUIRE("--collector bpf: cannot load", whyNot);
     }
-    log.warn(kj::str("kernel observer unavailable, using /proc (registered threads only): ",
-                     whyNot));
-    return makeProcfsCollector(kj::mv(whyNot));
+    log.warn(kj::str("kernel observer unavailable, using /proc: ", whyNot));
+    auto exits = TaskstatsExits::open(events);
+    if (exits.is<kj::String>()) log.warn(exits.get<kj::String>());
+    return makeProcfsCollector(kj::mv(whyNot), kj::mv(exits));
   }
 
   static kj::String defaultSocketPath() {

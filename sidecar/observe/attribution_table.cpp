@@ -16,18 +16,11 @@ namespace {
 constexpr size_t TOP_COMMANDS = 5;
 
 // What a task whose registration came late cannot know of the time before:
-// what the kernel observer counts only as it happens...
+// what the kernel observer counts only as it happens (and, if the thread
+// started a thread or process meanwhile, FIELDS_WITH_DESCENDANTS).
 const kj::StringPtr SEEN_ONLY_AS_IT_HAPPENS[] = {
     "sched.blocked_io_ns", "sched.sleep_ns", "net.tx_bytes", "net.rx_bytes",
     "memory.peak_rss_bytes", "memory.oom_kills",
-};
-// ... and, if the thread started a thread or process meanwhile (nothing
-// followed it), every total that includes its descendants.
-const kj::StringPtr WITH_DESCENDANTS[] = {
-    "cpu.user_ns",      "cpu.system_ns",   "cpu.avg_cores",         "cpu.p95_cores",
-    "cpu.max_cores",    "sched.runqueue_wait_ns", "io.read_bytes",  "io.write_bytes",
-    "io.rchar",         "io.wchar",        "proc.spawned",          "proc.execs",
-    "proc.short_lived", "proc.max_concurrent", "proc.top",          "proc.outliving",
 };
 
 double cores(uint64_t cpuNs, uint64_t wallNs) {
@@ -179,7 +172,7 @@ LiveTask::LiveTask(AttributionTable& table, const LiveFlowRun& flow,
     started = countersOf(info.getBaseline());
     startedAt = lastSampleAt = startOf(info.getBaseline(), registeredAt);
   }
-  table.collector.track(slot, hostTid, started);
+  table.collector.track(slot, hostTid, started, ownProcess);
   // Its client waited startWaitNs for this answer; past that, the task ran.
   auto waited = info.getStartWaitNs() * kj::NANOSECONDS;
   if (registeredAt - startedAt > waited) {
@@ -301,11 +294,26 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
       if (!listed) unknown.add(field);
     }
   };
-  addUnknown(table.collector.unknownFields());
-  if (unobservedNs > 0) addUnknown(SEEN_ONLY_AS_IT_HAPPENS);
-  if (clonedUnobserved) addUnknown(WITH_DESCENDANTS);
+  kj::Vector<kj::String> why;
+  if (table.collector.unknownFields().size() > 0) {
+    addUnknown(table.collector.unknownFields());
+    why.add(kj::str(table.collector.name(), " collector: ", table.collector.degradedReason()));
+  }
+  if (unobservedNs > 0) {
+    addUnknown(SEEN_ONLY_AS_IT_HAPPENS);
+    why.add(kj::str("registered ", unobservedNs / 1000000, " ms after its client stopped waiting: "
+                    "what is counted only as it happens was missed"));
+  }
+  if (clonedUnobserved) {
+    addUnknown(FIELDS_WITH_DESCENDANTS);
+    why.add(kj::str("it started a thread or process before its registration: nothing followed it"));
+  }
+  addUnknown(totals.unknown);
+  for (auto& line: totals.unknownWhy) why.add(kj::mv(line));
   auto unknownOut = report.initUnknown(unknown.size());
   for (auto i: kj::indices(unknown)) unknownOut.set(i, unknown[i]);
+  auto whyOut = report.initUnknownWhy(why.size());
+  for (auto i: kj::indices(why)) whyOut.set(i, why[i]);
 
   table.advisor.advise(place, report);
   table.taskMetrics.add(flowName, report.asReader());

@@ -129,7 +129,10 @@ class BpfCollector final: public Collector {
     return pump();
   }
 
-  void track(uint32_t slot, pid_t hostTid, kj::Maybe<const ThreadCounters&> started) override {
+  // Follows every clone of the thread itself, so whether the task owns its
+  // process does not matter here.
+  void track(uint32_t slot, pid_t hostTid, kj::Maybe<const ThreadCounters&> started,
+             bool) override {
     thread_state state{};
     state.slot = slot;
     state.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;

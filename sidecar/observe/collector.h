@@ -1,12 +1,14 @@
 #pragma once
 // What attributes kernel activity to tasks. The BPF collector sees everything
 // a task's threads and descendants do; the /proc collector, used when BPF
-// cannot load, sees only the registered thread and says which report fields
-// it cannot know.
+// cannot load, sees the registered thread and the child processes it can
+// attribute from their exit records, and says which report fields it cannot
+// know.
 
 #include <kj/async.h>
 #include <kj/map.h>
 #include <kj/string.h>
+#include <kj/vector.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -29,12 +31,25 @@ class ExitListener {
   virtual void threadExited(const ThreadExit& exit) = 0;
 };
 
+// Every report field whose total includes what the task started: unknown
+// whenever some of that could not be followed.
+inline const kj::StringPtr FIELDS_WITH_DESCENDANTS[] = {
+    "cpu.user_ns",      "cpu.system_ns",   "cpu.avg_cores",         "cpu.p95_cores",
+    "cpu.max_cores",    "sched.runqueue_wait_ns", "io.read_bytes",  "io.write_bytes",
+    "io.rchar",         "io.wchar",        "proc.spawned",          "proc.execs",
+    "proc.short_lived", "proc.max_concurrent", "proc.top",          "proc.outliving",
+};
+
 // A task's totals when it finishes: the kernel's counters (task_state.h) with
 // the registered thread's last, not yet charged slice included.
 struct TaskTotals {
   task_counters kernel{};
   uint32_t outlivingProcesses = 0;  // descendants still running at finish
   uint64_t registeredRssBytes = 0;  // RSS of the registered thread's process at finish
+  // What this task's totals lack beyond the collector's unknownFields(): the
+  // report fields, and one line per cause.
+  kj::Vector<kj::StringPtr> unknown;
+  kj::Vector<kj::String> unknownWhy;
 };
 
 // What the 1 s sampler sees of a live task.
@@ -65,8 +80,10 @@ class Collector {
 
   // Starts attributing `hostTid` and everything it forks from now on to `slot`,
   // counting from `started` (the thread's own reading as its task began, sent
-  // by its client), or from now if there is none.
-  virtual void track(uint32_t slot, pid_t hostTid, kj::Maybe<const ThreadCounters&> started) = 0;
+  // by its client), or from now if there is none. `ownsProcess`: the task is
+  // its process's only one (every thread of it is the task's).
+  virtual void track(uint32_t slot, pid_t hostTid, kj::Maybe<const ThreadCounters&> started,
+                     bool ownsProcess) = 0;
   // Whether the thread started a thread or process between `monotonicNs`
   // (CLOCK_MONOTONIC) and its track(): one nothing followed. True when the
   // collector cannot tell.

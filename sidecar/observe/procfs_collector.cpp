@@ -1,39 +1,81 @@
 #include "observe/procfs_collector.h"
 
 #include <kj/debug.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
+
+#include "observe/exit_tree.h"
 #include "proc_files.h"
 
 namespace tracer {
 
 namespace {
 
+// Not seen without BPF.
 const kj::StringPtr UNKNOWN[] = {
     "sched.blocked_io_ns", "sched.sleep_ns",  "net.tx_bytes",      "net.rx_bytes",
     "proc.spawned",        "proc.execs",      "proc.short_lived",  "proc.max_concurrent",
     "proc.top",            "proc.outliving",  "memory.oom_kills",
 };
 
+// With children whose work is not all counted: also their share of these.
+void addDescendantsUnknown(TaskTotals& totals, kj::String why) {
+  for (auto field: FIELDS_WITH_DESCENDANTS) totals.unknown.add(field);
+  totals.unknown.add("memory.peak_rss_bytes");
+  totals.unknownWhy.add(kj::mv(why));
+}
+
 // How much a counter grew: a client's reading of its own CPU clock can be
 // ahead of what schedstat shows for a running thread.
 uint64_t grown(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
 
+// The processes a thread has started and that are still running.
+kj::Vector<pid_t> childrenOf(pid_t tgid, pid_t tid) {
+  kj::Vector<pid_t> children;
+  KJ_IF_MAYBE(text, readProcFile(kj::str("/proc/", tgid, "/task/", tid, "/children"))) {
+    const char* at = text->cStr();
+    char* end;
+    for (long pid = strtol(at, &end, 10); end != at; pid = strtol(at, &end, 10)) {
+      children.add(static_cast<pid_t>(pid));
+      at = end;
+    }
+  }
+  return children;
+}
+
 class ProcfsCollector final: public Collector {
  public:
-  explicit ProcfsCollector(kj::String reason): reason(kj::mv(reason)) {}
+  ProcfsCollector(kj::String reason, kj::Maybe<kj::Own<TaskstatsExits>> exits)
+      : reason(kj::mv(reason)), exits(kj::mv(exits)) {
+    for (auto field: UNKNOWN) unknown.add(field);
+    if (this->exits == nullptr) {
+      for (auto field: FIELDS_WITH_DESCENDANTS) {
+        if (!field.startsWith("proc.")) unknown.add(field);
+      }
+      unknown.add("memory.peak_rss_bytes");
+    }
+  }
 
   kj::StringPtr name() const override { return "procfs"; }
   kj::StringPtr degradedReason() const override { return reason; }
-  kj::ArrayPtr<const kj::StringPtr> unknownFields() const override { return UNKNOWN; }
+  kj::ArrayPtr<const kj::StringPtr> unknownFields() const override { return unknown; }
 
-  kj::Promise<void> run(ExitListener&) override { return kj::NEVER_DONE; }
+  kj::Promise<void> run(ExitListener&) override {
+    KJ_IF_MAYBE(listener, exits) { return pump(**listener); }
+    return kj::NEVER_DONE;
+  }
 
-  void track(uint32_t slot, pid_t hostTid, kj::Maybe<const ThreadCounters&> started) override {
+  void track(uint32_t slot, pid_t hostTid, kj::Maybe<const ThreadCounters&> started,
+             bool ownsProcess) override {
     pid_t tgid = hostTid;
+    pid_t parent = 0;
     KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", hostTid, "/status"))) {
       auto numbers = statusNumbers(*status, "Tgid");
       if (numbers.size() > 0) tgid = numbers[0];
+      auto parents = statusNumbers(*status, "PPid");
+      if (parents.size() > 0) parent = parents[0];
     }
     auto now = readThreadCounters(tgid, hostTid);
     auto ticks = readCpuTicks(tgid, hostTid);
@@ -42,25 +84,49 @@ class ProcfsCollector final: public Collector {
     ThreadCounters baseline = latest;
     KJ_IF_MAYBE(given, started) { baseline = *given; }
     auto& t = KJ_ASSERT_NONNULL(ticks);
-    tracked.insert(slot, Tracked{hostTid, tgid, baseline, latest, t, t});
+    tracked.insert(slot, Tracked{hostTid, tgid, baseline, latest, t, t, childrenOf(tgid, hostTid)});
+    tree.open(slot, tgid, hostTid, parent, ownsProcess);
   }
 
   bool clonedSince(pid_t, uint64_t) override { return true; }  // nothing here sees clones
 
   TaskTotals finish(uint32_t slot, pid_t hostTid) override {
     TaskTotals totals;
+    KJ_IF_MAYBE(listener, exits) { readExits(**listener); }  // its children's records first
+    auto closed = tree.close(slot);
     KJ_IF_MAYBE(t, tracked.find(slot)) {
       refresh(*t);
+      KJ_IF_MAYBE(exited, closed.ownExit) { finalFrom(*t, *exited); }
       auto& k = totals.kernel;
-      k.runtime_ns = grown(t->latest.runtimeNs, t->baseline.runtimeNs);
-      k.run_delay_ns = grown(t->latest.runDelayNs, t->baseline.runDelayNs);
-      k.utime_raw = grown(t->latestTicks.utime, t->baselineTicks.utime);
-      k.stime_raw = grown(t->latestTicks.stime, t->baselineTicks.stime);
-      k.rchar = grown(t->latest.rchar, t->baseline.rchar);
-      k.wchar = grown(t->latest.wchar, t->baseline.wchar);
-      k.read_bytes = grown(t->latest.readBytes, t->baseline.readBytes);
-      k.write_bytes = grown(t->latest.writeBytes, t->baseline.writeBytes);
+      const auto& children = closed.work;
+      k.runtime_ns = grown(t->latest.runtimeNs, t->baseline.runtimeNs) + children.cpuNs;
+      k.run_delay_ns = grown(t->latest.runDelayNs, t->baseline.runDelayNs) + children.runDelayNs;
+      // In nanoseconds, as the children's: only their proportion is used.
+      uint64_t tick = 1000000000 / sysconf(_SC_CLK_TCK);
+      k.utime_raw = grown(t->latestTicks.utime, t->baselineTicks.utime) * tick + children.utimeNs;
+      k.stime_raw = grown(t->latestTicks.stime, t->baselineTicks.stime) * tick + children.stimeNs;
+      k.rchar = grown(t->latest.rchar, t->baseline.rchar) + children.rchar;
+      k.wchar = grown(t->latest.wchar, t->baseline.wchar) + children.wchar;
+      k.read_bytes = grown(t->latest.readBytes, t->baseline.readBytes) + children.readBytes;
+      k.write_bytes = grown(t->latest.writeBytes, t->baseline.writeBytes) + children.writeBytes;
+      uint64_t exitedPeak = children.peakRssBytes;
+      KJ_IF_MAYBE(exited, closed.ownExit) {
+        exitedPeak = std::max(exitedPeak, exited->peakRssBytes);
+      }
+      k.max_rss_pages = exitedPeak / sysconf(_SC_PAGESIZE);
       KJ_IF_MAYBE(rss, readRssBytes(t->tgid)) { totals.registeredRssBytes = *rss; }
+      if (closed.unknownWhy.size() > 0) {
+        addDescendantsUnknown(totals, kj::mv(closed.unknownWhy));
+      } else if (startedAChildStillRunning(*t)) {
+        addDescendantsUnknown(totals, kj::str("a process it started was still running as it "
+                                              "finished: the /proc collector counts children "
+                                              "only as they exit"));
+      } else if (children.cpuNs > 0) {
+        totals.unknown.add("cpu.p95_cores");
+        totals.unknown.add("cpu.max_cores");
+        totals.unknownWhy.add(kj::str("its children's CPU time is counted as they exit, not as "
+                                      "they run: its per-second peaks are not known"));
+      }
       tracked.erase(slot);
     }
     return totals;
@@ -75,21 +141,22 @@ class ProcfsCollector final: public Collector {
       refresh(entry.value);
       TaskSample sample;
       sample.cpuNs = grown(entry.value.latest.runtimeNs, entry.value.baseline.runtimeNs);
+      if (auto* children = tree.peek(entry.key)) sample.cpuNs += children->cpuNs;
       KJ_IF_MAYBE(rss, readRssBytes(entry.value.tgid)) { sample.rssBytes = *rss; }
       samples.insert(entry.key, sample);
     }
     return samples;
   }
 
-  uint64_t unattributedLost() override { return 0; }
+  uint64_t unattributedLost() override { return lostBursts; }
 
-  // Only registered threads are tracked here; there are no kernel exit events.
   CollectorLoad load() override {
     CollectorLoad load;
     load.trackedThreads = tracked.size();
     for (auto& entry: tracked) {
       if (entry.value.tid == entry.value.tgid) ++load.trackedProcesses;
     }
+    KJ_IF_MAYBE(listener, exits) { load.exitEvents = (*listener)->recordsRead(); }
     return load;
   }
 
@@ -101,7 +168,40 @@ class ProcfsCollector final: public Collector {
     ThreadCounters latest;  // the last values seen: all we have once the thread is gone
     CpuTicks baselineTicks;  // only for the user/system split: from its registration
     CpuTicks latestTicks;
+    kj::Vector<pid_t> childrenAtStart;  // already running: not the task's
   };
+
+  kj::Promise<void> pump(TaskstatsExits& listener) {
+    return listener.whenReadable().then([this, &listener]() {
+      readExits(listener);
+      return pump(listener);
+    });
+  }
+
+  void readExits(TaskstatsExits& listener) {
+    bool complete = listener.drain([this](const ExitRecord& record) { tree.add(record); });
+    if (!complete) {
+      ++lostBursts;
+      tree.lost("the kernel dropped exit records (the sidecar read them too slowly)");
+    }
+  }
+
+  bool startedAChildStillRunning(const Tracked& t) {
+    for (auto child: childrenOf(t.tgid, t.tid)) {
+      bool before = false;
+      for (auto old: t.childrenAtStart) before = before || old == child;
+      if (!before) return true;
+    }
+    return false;
+  }
+
+  // The thread has exited: its last counters, exact, from its exit record.
+  static void finalFrom(Tracked& t, const ExitRecord& exited) {
+    t.latest = ThreadCounters{exited.cpuNs,     exited.runDelayNs, exited.rchar,
+                              exited.wchar,     exited.readBytes,  exited.writeBytes};
+    uint64_t tick = 1000000000 / sysconf(_SC_CLK_TCK);
+    t.latestTicks = CpuTicks{exited.utimeNs / tick, exited.stimeNs / tick};
+  }
 
   void refresh(Tracked& t) {
     KJ_IF_MAYBE(now, readThreadCounters(t.tgid, t.tid)) { t.latest = *now; }
@@ -109,13 +209,32 @@ class ProcfsCollector final: public Collector {
   }
 
   kj::String reason;
+  kj::Maybe<kj::Own<TaskstatsExits>> exits;
+  kj::Vector<kj::StringPtr> unknown;
+  ExitTree tree;
   kj::HashMap<uint32_t, Tracked> tracked;
+  uint64_t lostBursts = 0;
 };
 
 }  // namespace
 
-kj::Own<Collector> makeProcfsCollector(kj::String reason) {
-  return kj::heap<ProcfsCollector>(kj::mv(reason));
+kj::Own<Collector> makeProcfsCollector(kj::String reason,
+                                       kj::OneOf<kj::Own<TaskstatsExits>, kj::String> exits) {
+  KJ_SWITCH_ONEOF(exits) {
+    KJ_CASE_ONEOF(listener, kj::Own<TaskstatsExits>) {
+      return kj::heap<ProcfsCollector>(
+          kj::str(reason, "; exited children counted from taskstats v", listener->version(),
+                  " (each up to its exit record: the unmapping of its memory after it is not)"),
+          kj::mv(listener));
+    }
+    KJ_CASE_ONEOF(whyNot, kj::String) {
+      return kj::heap<ProcfsCollector>(
+          kj::str(reason, "; ", whyNot, ": the CPU, I/O and memory of anything a task starts "
+                  "cannot be counted"),
+          nullptr);
+    }
+  }
+  KJ_UNREACHABLE;
 }
 
 }  // namespace tracer

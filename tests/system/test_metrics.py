@@ -64,7 +64,8 @@ def test_fields_the_collector_cannot_measure_are_named_with_the_reason(tmp_path)
         text = scrape(port)
         assert 'tracer_collector_degraded 1' in text
         assert ('tracer_report_field_unknown{field="net.tx_bytes",'
-                'reason="forced with --collector procfs"} 1') in text
+                'reason="forced with --collector procfs; exited children counted from '
+                'taskstats v') in text
         check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                                text=True)
         assert check.returncode == 0, check.stdout + check.stderr

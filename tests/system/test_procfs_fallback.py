@@ -1,6 +1,8 @@
 """Forced onto the /proc collector: the same report, with what it cannot know
 marked unknown (null), never zero."""
 
+import subprocess
+import threading
 import time
 
 from prefect_tracer.client import SidecarClient
@@ -32,5 +34,72 @@ def test_forced_procfs_collector_reports_what_it_can(tmp_path):
             assert f"{group}.{field}" in report["unknown"]
         assert report["proc"]["top"] is None
         assert report["memory"]["peak_rss_bytes"] > 0
+    finally:
+        assert sidecar.stop() == 0
+
+
+def test_the_fallback_counts_exited_children_from_the_kernels_exit_records(tmp_path):
+    """taskstats: what a task's child processes did, against their rusage.
+    Each process's CPU ends at its exit record (the unmapping of its memory
+    after it is not counted): a fraction of a millisecond each here."""
+    sidecar = Sidecar(tmp_path, "--collector", "procfs").start()
+    try:
+        assert "exited children counted from taskstats" in sidecar.status()["collector_note"]
+        client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
+                               connect_wait_ms=5000)
+        with client.flow_run(flow_run_id="children", flow_name="children") as flow:
+            children, usage, _ = observe_command(flow, [str(WORKLOAD), "children", "20", "20"])
+            touched, touch_usage, _ = observe_command(flow, [str(WORKLOAD), "touch", "64"])
+            target = tmp_path / "written"
+            written, _, _ = observe_command(flow, [str(WORKLOAD), "write", "16", str(target)])
+        client.close()
+        cpu = children["cpu"]["user_ns"] + children["cpu"]["system_ns"]
+        assert 0.95 * usage.cpu_ns <= cpu <= 1.01 * usage.cpu_ns, (cpu, usage.cpu_ns)
+        # Children's CPU comes at their exit: per-second peaks cannot be known.
+        assert children["cpu"]["p95_cores"] is None
+        assert any("counted as they exit" in why for why in children["unknown_why"])
+        assert abs(touched["memory"]["peak_rss_bytes"] - touch_usage.maxrss_bytes) \
+            <= 0.03 * touch_usage.maxrss_bytes
+        assert abs(written["io"]["write_bytes"] - (16 << 20)) <= 0.01 * (16 << 20)
+        assert children["proc"]["spawned"] is None  # it cannot tell processes from threads
+    finally:
+        assert sidecar.stop() == 0
+
+
+def test_a_child_of_a_process_running_two_tasks_leaves_both_unknown(tmp_path):
+    """Exit records name the parent process, not the thread: a child of a
+    process with two live tasks could be either's."""
+    sidecar = Sidecar(tmp_path, "--collector", "procfs").start()
+    try:
+        client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
+                               connect_wait_ms=5000)
+        reports = {}
+        both_started = threading.Barrier(2)
+
+        def task(name, work):
+            with flow.task(task_run_id=name, task_name=name) as live:
+                both_started.wait()
+                work()
+                both_started.wait()
+            reports[name] = live.report
+
+        with client.flow_run(flow_run_id="shared", flow_name="shared") as flow:
+            workers = [
+                threading.Thread(target=task, args=(
+                    "spawner", lambda: subprocess.run([str(WORKLOAD), "children", "2", "5"],
+                                                      check=True))),
+                threading.Thread(target=task, args=("idle", lambda: time.sleep(0.2))),
+            ]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+        client.close()
+        for name in ("spawner", "idle"):
+            report = reports[name]
+            assert report["cpu"]["user_ns"] is None, name
+            assert "io.write_bytes" in report["unknown"], name
+            assert any("other tasks of that process" in why for why in report["unknown_why"]), \
+                (name, report["unknown_why"])
     finally:
         assert sidecar.stop() == 0
