@@ -35,6 +35,7 @@ def column(result: dict) -> str:
     lines = [f"== kernel {result['kernel']}: collector {result['collector']}"
              f"{' (' + result['collector_note'] + ')' if result['collector_note'] else ''} =="]
     lines += [f"   {line.split(' ', 2)[-1]}" for line in result["log"]]
+    lines.append(f"   fallback (forced --collector procfs): {result['fallback_note']}")
     for check in result["checks"]:
         lines.append(f"   {verdict(check):8} {check['check']:28} {check['field']:22} "
                      f"measured {check['measured']}, truth {check['truth']}")
