@@ -61,7 +61,9 @@ def accepts_connections(path: Path) -> bool:
 
 
 class Sidecar:
-    def __init__(self, directory: Path, *args: str, env: Optional[dict] = None) -> None:
+    def __init__(self, directory: Path, *args: str, env: Optional[dict] = None,
+                 wrapper: tuple = ()) -> None:
+        """`wrapper`: a command that execs the sidecar's (setpriv, unshare ...)."""
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.socket = directory / "tracer.sock"
@@ -69,13 +71,14 @@ class Sidecar:
         self.log_path = directory / "sidecar.log"
         self._args = args
         self._env = env
+        self._wrapper = wrapper
         self.process: Optional[subprocess.Popen] = None
 
     def start(self, timeout: float = 10.0) -> "Sidecar":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [str(SIDECAR), "--socket", str(self.socket), "--state-dir", str(self.state_dir),
-             "--debug", *self._args],
+            [*self._wrapper, str(SIDECAR), "--socket", str(self.socket), "--state-dir",
+             str(self.state_dir), "--debug", *self._args],
             stdout=log, stderr=log, env=self._env,
         )
         log.close()

@@ -103,3 +103,70 @@ def test_a_child_of_a_process_running_two_tasks_leaves_both_unknown(tmp_path):
                 (name, report["unknown_why"])
     finally:
         assert sidecar.stop() == 0
+
+
+def spin_and_spawn(sidecar):
+    """One task that spins 0.2 s on its thread and runs a 50 ms child."""
+    client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
+                           connect_wait_ms=5000)
+    with client.flow_run(flow_run_id="degraded", flow_name="degraded") as flow:
+        report, usage, _ = observe_command(flow, [str(WORKLOAD), "children", "1", "50"])
+    client.close()
+    return report, usage
+
+
+def test_a_kernel_without_btf_gets_the_fallback_and_one_line_saying_why(tmp_path):
+    # The kernel's BTF hidden in a mount namespace of the sidecar's own: what
+    # libbpf and the sidecar see on a kernel built without CONFIG_DEBUG_INFO_BTF.
+    hide_btf = ("unshare", "--mount", "sh", "-c",
+                'mount --bind /dev/null /sys/kernel/btf/vmlinux && exec "$0" "$@"')
+    sidecar = Sidecar(tmp_path, wrapper=hide_btf).start()
+    try:
+        status = sidecar.status()
+        assert status["collector"] == "procfs"
+        assert "the kernel's BTF cannot be read" in status["collector_note"]
+        assert "exited children counted from taskstats" in status["collector_note"]
+        warnings = [line for line in sidecar.log().splitlines() if "kernel observer" in line]
+        assert len(warnings) == 1 and "BTF" in warnings[0], warnings
+        report, usage = spin_and_spawn(sidecar)
+        cpu = report["cpu"]["user_ns"] + report["cpu"]["system_ns"]
+        assert 0.95 * usage.cpu_ns <= cpu <= 1.01 * usage.cpu_ns, (cpu, usage.cpu_ns)
+        assert report["net"]["tx_bytes"] is None
+    finally:
+        assert sidecar.stop() == 0
+
+
+def test_without_cap_bpf_the_fallback_still_has_taskstats(tmp_path):
+    # Root without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN (a container's
+    # default set keeps CAP_NET_ADMIN off too; then see the next test).
+    no_bpf = ("setpriv", "--bounding-set=-bpf,-perfmon,-sys_admin", "--")
+    sidecar = Sidecar(tmp_path, wrapper=no_bpf).start()
+    try:
+        status = sidecar.status()
+        assert status["collector"] == "procfs"
+        assert "Operation not permitted" in status["collector_note"], status["collector_note"]
+        assert "exited children counted from taskstats" in status["collector_note"]
+        report, usage = spin_and_spawn(sidecar)
+        cpu = report["cpu"]["user_ns"] + report["cpu"]["system_ns"]
+        assert 0.95 * usage.cpu_ns <= cpu <= 1.01 * usage.cpu_ns, (cpu, usage.cpu_ns)
+    finally:
+        assert sidecar.stop() == 0
+
+
+def test_without_bpf_or_taskstats_everything_a_task_starts_is_unknown(tmp_path):
+    no_privileges = ("setpriv", "--bounding-set=-bpf,-perfmon,-sys_admin,-net_admin", "--")
+    sidecar = Sidecar(tmp_path, wrapper=no_privileges).start()
+    try:
+        status = sidecar.status()
+        assert status["collector"] == "procfs"
+        assert "taskstats: the kernel refused" in status["collector_note"], \
+            status["collector_note"]
+        assert sum("warning taskstats:" in line for line in sidecar.log().splitlines()) == 1
+        report, _ = spin_and_spawn(sidecar)
+        for field in ("cpu.user_ns", "io.write_bytes", "memory.peak_rss_bytes",
+                      "sched.runqueue_wait_ns"):
+            assert field in report["unknown"], field
+        assert report["cpu"]["user_ns"] is None
+        assert any("cannot be counted" in why for why in report["unknown_why"])
+    finally:
+        assert sidecar.stop() == 0
