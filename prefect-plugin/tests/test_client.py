@@ -1,4 +1,4 @@
-"""prefect_tracer.client: the contract of DESIGN.md and fail-open behaviour."""
+"""prefect_tracer.client: the contract (capnp/tracer.capnp) and fail-open behaviour."""
 
 import json
 import logging
@@ -31,11 +31,12 @@ def test_report_uses_contract_field_names(sidecar):
         with flow.task(task_run_id="t", task_name="extract", tags=["a", "b"],
                        task_key="extract-1") as task:
             pass
-    # DESIGN.md's TaskReport fields, by their contract names.
+    # TaskReport's fields, by their contract (snake_case JSON) names.
     assert set(task.report) == {"task_run_id", "flow_run_id", "task_name", "state", "wall_ns",
                                 "collector", "cpu", "sched", "memory", "io", "net", "proc",
                                 "allocation", "events", "unknown", "policy", "findings",
-                                "recommendation", "start_time_ns", "task_key", "unobserved_ns"}
+                                "recommendation", "start_time_ns", "task_key", "unobserved_ns",
+                                "unknown_why"}
     assert task.report["policy"] == "built-in-default"
     assert set(task.report["cpu"]) == {"user_ns", "system_ns", "avg_cores", "p95_cores",
                                        "max_cores"}
