@@ -1,5 +1,5 @@
 #pragma once
-// The JSON form of the contract's structs, as DESIGN.md names the fields:
+// The JSON form of the contract's structs (docs/architecture.md, "Contracts"):
 // snake_case keys (cpu.user_ns), groups as nested objects, integers as JSON
 // numbers, enums by name. capnp::JsonCodec would keep camelCase and quote
 // 64-bit integers, which breaks the field-name contract users rely on.

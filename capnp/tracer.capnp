@@ -8,7 +8,7 @@
 # it saw.
 #
 # Evolve by adding fields at the end (new ordinals); never rename or renumber.
-# Field names map to the snake_case JSON names of DESIGN.md (taskRunId <->
+# Field names map to snake_case JSON names (docs/architecture.md; taskRunId <->
 # task_run_id, cpu.userNs <-> cpu.user_ns): see contract_json.h.
 
 using Cxx = import "/capnp/c++.capnp";
@@ -85,7 +85,7 @@ struct ThreadBaseline {
 }
 
 struct TaskReport {
-  # What a task did, as DESIGN.md names the fields (JSON: snake_case).
+  # What a task did (docs/observer.md says what each field means; JSON: snake_case).
   taskRunId @0 :Text;
   flowRunId @1 :Text;
   taskName @2 :Text;
@@ -313,4 +313,7 @@ struct OutboxItem {
   createdAtNs @7 :Int64;
   body @8 :Text;
   # The ArtifactCreate JSON, as posted.
+  bodyOmitted @9 :Bool;
+  # The body is left out (empty): with it the answer would pass its size
+  # budget (an RPC message is at most 512 KiB). It is in STATE_DIR/outbox.db.
 }

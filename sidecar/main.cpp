@@ -14,24 +14,27 @@
 #include <cstring>
 #include <cstdlib>
 
+#include "metrics/metrics_endpoint.h"
 #include "observe/attribution_table.h"
 #include "observe/bpf_collector.h"
+#include "observe/observer_metrics.h"
+#include "observe/procfs_collector.h"
+#include "observe/sampler.h"
 #include "ops/accounts.h"
 #include "ops/log.h"
-#include "ops/metrics_endpoint.h"
 #include "ops/systemd.h"
 #include "ops/unix_socket.h"
-#include "rpc/connection_listener.h"
-#include "rpc/services.h"
-#include "observe/procfs_collector.h"
-#include "policy/advisor.h"
 #include "prefect/api_client.h"
 #include "prefect/artifact_delivery.h"
 #include "prefect/history_seeder.h"
 #include "report/artifact_publisher.h"
+#include "rpc/connection_listener.h"
+#include "rpc/services.h"
+#include "rpc/serving_metrics.h"
+#include "runs/advisor.h"
+#include "runs/conductor.h"
 #include "store/history.h"
 #include "store/outbox.h"
-#include "observe/sampler.h"
 #include "task_state.h"
 
 namespace tracer {
@@ -262,7 +265,8 @@ class SidecarMain {
     const kj::MonotonicClock& clock = kj::systemPreciseMonotonicClock();
     TaskMetrics taskMetrics(taskSeries);
     RpcMetrics rpcMetrics(clock);
-    AttributionTable table(*collector, clock, advisor, publisher, taskMetrics, log);
+    Conductor conductor(advisor, taskMetrics, publisher, io.provider->getTimer(), log);
+    AttributionTable table(*collector, clock, conductor, log);
     kj::Maybe<ArtifactDelivery&> deliveryIfAny;
     KJ_IF_MAYBE(d, delivery) { deliveryIfAny = **d; }
     Services services{table,      *collector,  advisor, outbox, deliveryIfAny, access,
@@ -303,7 +307,14 @@ class SidecarMain {
         kj::heap<ConnectionListener>(services, io.provider->getTimer(), kj::mv(receiver), limits);
 
     kj::HttpHeaderTable metricsHeaders;
-    MetricsEndpoint metrics(services, metricsHeaders);
+    ServingMetrics serving(services);
+    ObserverMetrics observer(table, *collector);
+    kj::Vector<MetricsSource*> metricsSources;
+    metricsSources.addAll(std::initializer_list<MetricsSource*>{&serving, &observer, &outbox});
+    KJ_IF_MAYBE(d, delivery) { metricsSources.add(d->get()); }
+    metricsSources.addAll(
+        std::initializer_list<MetricsSource*>{&advisor, &rpcMetrics, &taskMetrics});
+    MetricsEndpoint metrics(metricsSources.releaseAsArray(), metricsHeaders);
     kj::HttpServer metricsServer(io.provider->getTimer(), metricsHeaders, metrics);
     kj::Maybe<kj::Own<kj::ConnectionReceiver>> metricsPort;
     kj::Promise<void> servingMetrics = kj::NEVER_DONE;
@@ -332,7 +343,7 @@ class SidecarMain {
                     .wait(io.waitScope);
     notifySystemd("STOPPING=1");
     log.info(kj::str("stopping on signal ", signo, " (", strsignal(signo), "): draining"));
-    drain(kj::mv(listener), table, advisor, deliveryIfAny, outbox, io, log);
+    drain(kj::mv(listener), table, conductor, deliveryIfAny, outbox, io, log);
     return true;
   }
 
@@ -341,12 +352,12 @@ class SidecarMain {
   // the history is committed, and artifacts due for delivery get up to
   // --drain-seconds to reach Prefect. Whatever is left stays in the outbox
   // for the next start.
-  void drain(kj::Own<ConnectionListener> listener, AttributionTable& table, Advisor& advisor,
+  void drain(kj::Own<ConnectionListener> listener, AttributionTable& table, Conductor& conductor,
              kj::Maybe<ArtifactDelivery&> delivery, Outbox& outbox, kj::AsyncIoContext& io,
              Log& log) {
     uint32_t live = table.liveTaskCount();
     listener = nullptr;  // closes every connection: their scopes end
-    advisor.flush();
+    conductor.finishPending();
     KJ_IF_MAYBE(d, delivery) {
       auto& timer = io.provider->getTimer();
       auto deadline = timer.now() + drainSeconds * kj::SECONDS;

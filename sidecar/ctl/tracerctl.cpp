@@ -156,6 +156,10 @@ class Tracerctl {
     if (latest) {
       for (auto item: results.getArtifacts()) {
         if (kj::StringPtr(item.getType()) != "markdown") continue;
+        if (item.getBodyOmitted()) {
+          context.exitError("the newest markdown artifact is too large to send here: it is in "
+                            "the sidecar's STATE_DIR/outbox.db");
+        }
         capnp::MallocMessageBuilder scratch;
         auto body = scratch.initRoot<capnp::JsonValue>();
         capnp::JsonCodec().decodeRaw(item.getBody(), body);

@@ -7,13 +7,14 @@
 
 #include <kj/compat/http.h>
 
-#include "rpc/services.h"
+#include "metrics/metrics_source.h"
 
 namespace tracer {
 
 class MetricsEndpoint final: public kj::HttpService {
  public:
-  MetricsEndpoint(Services& services, const kj::HttpHeaderTable& headers);
+  // Rendered in this order on each scrape.
+  MetricsEndpoint(kj::Array<MetricsSource*> sources, const kj::HttpHeaderTable& headers);
 
   kj::Promise<void> request(kj::HttpMethod method, kj::StringPtr url,
                             const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
@@ -22,7 +23,7 @@ class MetricsEndpoint final: public kj::HttpService {
   kj::String render();
 
  private:
-  Services& services;
+  kj::Array<MetricsSource*> sources;
   const kj::HttpHeaderTable& headerTable;
 };
 

@@ -1,4 +1,4 @@
-#include "ops/prometheus_text.h"
+#include "metrics/prometheus_text.h"
 
 #include <cstdio>
 

@@ -1,4 +1,4 @@
-#include "rpc/rpc_metrics.h"
+#include "metrics/rpc_metrics.h"
 
 #include <cstdio>
 
@@ -26,7 +26,7 @@ void RpcMetrics::recordCall(capnp::InterfaceSchema schema, uint16_t methodId, kj
   }
 }
 
-void RpcMetrics::render(PrometheusText& out) const {
+void RpcMetrics::renderMetrics(PrometheusText& out) {
   out.family("tracer_rpc_calls_total", "counter", "RPC calls served, by method and result.");
   for (auto& [id, method]: methods) {
     auto& name = method.name;

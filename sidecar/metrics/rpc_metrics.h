@@ -14,11 +14,11 @@
 #include <string>
 #include <utility>
 
-#include "ops/prometheus_text.h"
+#include "metrics/metrics_source.h"
 
 namespace tracer {
 
-class RpcMetrics {
+class RpcMetrics final: public MetricsSource {
  public:
   explicit RpcMetrics(const kj::MonotonicClock& clock): clock(clock) {}
 
@@ -29,7 +29,7 @@ class RpcMetrics {
 
   void recordCall(capnp::InterfaceSchema schema, uint16_t methodId, kj::Duration took,
                   bool failed);
-  void render(PrometheusText& out) const;
+  void renderMetrics(PrometheusText& out) override;
 
  private:
   // Upper bounds in seconds. Our handlers are synchronous, so they are short.

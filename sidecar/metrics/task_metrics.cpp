@@ -1,4 +1,4 @@
-#include "observe/task_metrics.h"
+#include "metrics/task_metrics.h"
 
 #include <capnp/schema.h>
 
@@ -37,7 +37,7 @@ void TaskMetrics::add(kj::StringPtr flowName, proto::TaskReport::Reader report) 
   add(totals.oomKills, "memory.oom_kills", report.getMemory().getOomKills());
 }
 
-void TaskMetrics::render(PrometheusText& out) const {
+void TaskMetrics::renderMetrics(PrometheusText& out) {
   auto states = capnp::Schema::from<proto::RunState>().getEnumerants();
   static_assert(STATES == 4, "proto::RunState changed: update TaskMetrics::STATES");
 

@@ -10,17 +10,17 @@
 #include <string>
 #include <utility>
 
-#include "ops/prometheus_text.h"
+#include "metrics/metrics_source.h"
 #include "tracer.capnp.h"
 
 namespace tracer {
 
-class TaskMetrics {
+class TaskMetrics final: public MetricsSource {
  public:
   explicit TaskMetrics(uint32_t maxSeries): maxSeries(maxSeries) {}
 
   void add(kj::StringPtr flowName, proto::TaskReport::Reader report);
-  void render(PrometheusText& out) const;
+  void renderMetrics(PrometheusText& out) override;
 
  private:
   static constexpr uint32_t STATES = 4;  // proto::RunState's enumerants

@@ -113,15 +113,11 @@ void LiveFlowRun::finish(proto::RunState state) {
   auto stateName = KJ_ASSERT_NONNULL(enumName(state));  // checked at the RPC door
   uint64_t wall = (table.clock.now() - startedAt) / kj::NANOSECONDS;
   table.log.debug(kj::str("flow run ", stateName, " after ", wall / 1000000, " ms"), {id, nullptr});
-  table.advisor.flowFinished(where, id.cStr(), wall, stateName.cStr());
-  // Task runs are committed in batches (once a second); a finished flow run's
-  // are committed before its finish returns, so a SIGKILL cannot lose them.
-  table.advisor.flush();
-  auto tasks = table.reportsOf(openSerial);
-  table.publisher.flowRunFinished(
+  table.sink.flowRunFinished(
+      where,
       FlowRunSummary{kj::str(id), kj::str(name), kj::str(where.deploymentId.c_str()),
-                     kj::str(where.deployment.c_str()), kj::str(stateName), wall},
-      tasks);
+                     kj::str(where.deployment.c_str()), kj::str(stateName), wall, reportsNotKept},
+      reports.releaseAsArray());
 }
 
 FlowRunHold::FlowRunHold(kj::Own<LiveFlowRun> run, bool joined)
@@ -146,7 +142,7 @@ void FlowRunHold::finish(proto::RunState state) {
   }
 }
 
-LiveTask::LiveTask(AttributionTable& table, const LiveFlowRun& flow,
+LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
                    proto::TaskRunInfo::Reader info, pid_t hostTid, const PeerCredentials& caller)
     : table(table),
       slot(table.nextSlot++),
@@ -155,7 +151,7 @@ LiveTask::LiveTask(AttributionTable& table, const LiveFlowRun& flow,
       taskRunId(kj::str(info.getTaskRunId())),
       taskName(kj::str(info.getTaskName())),
       flowRunId(kj::str(flow.flowRunId())),
-      flowSerial(flow.serial()),
+      flow(kj::addRef(flow)),
       flowName(kj::str(flow.flowName())),
       allocation(flow.allocation()),
       place(flow.place()),
@@ -315,11 +311,18 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   auto whyOut = report.initUnknownWhy(why.size());
   for (auto i: kj::indices(why)) whyOut.set(i, why[i]);
 
-  table.advisor.advise(place, report);
-  table.taskMetrics.add(flowName, report.asReader());
+  table.sink.taskRunFinished(place, flowName, report);
   table.lostInTasks += totals.kernel.lost;
   ++(state == proto::RunState::CRASHED ? table.crashedTasks : table.finishedTasks);
-  table.keep(report.asReader(), flowSerial, slot, totals.outlivingProcesses > 0);
+  auto kept = table.keep(report.asReader(), slot, totals.outlivingProcesses > 0);
+  // A task that ends after its flow run (a client that finished the run
+  // first) is in the recent reports only: the run's artifacts are out.
+  if (flow->finished) return;
+  if (flow->reports.size() < AttributionTable::FLOW_RUN_REPORTS_MAX) {
+    flow->reports.add(kj::mv(kept));
+  } else {
+    ++flow->reportsNotKept;
+  }
 }
 
 void LiveTask::describe(proto::LiveTask::Builder out) const {
@@ -334,24 +337,8 @@ void LiveTask::describe(proto::LiveTask::Builder out) const {
 }
 
 AttributionTable::AttributionTable(Collector& collector, const kj::MonotonicClock& clock,
-                                   Advisor& advisor, ArtifactPublisher& publisher,
-                                   TaskMetrics& taskMetrics, Log& log)
-    : collector(collector),
-      clock(clock),
-      advisor(advisor),
-      publisher(publisher),
-      taskMetrics(taskMetrics),
-      log(log) {}
-
-kj::Vector<proto::TaskReport::Reader> AttributionTable::reportsOf(uint64_t flowSerial) {
-  kj::Vector<proto::TaskReport::Reader> reports;
-  for (auto& kept: finishedReports) {
-    if (kept->flowSerial == flowSerial) {
-      reports.add(kept->message.getRoot<proto::TaskReport>().asReader());
-    }
-  }
-  return reports;
-}
+                                   RunSink& sink, Log& log)
+    : collector(collector), clock(clock), sink(sink), log(log) {}
 
 kj::Own<FlowRunHold> AttributionTable::openFlowRun(proto::FlowRunInfo::Reader info,
                                                    const PeerCredentials& caller) {
@@ -359,7 +346,7 @@ kj::Own<FlowRunHold> AttributionTable::openFlowRun(proto::FlowRunInfo::Reader in
   auto allocation = resolveAllocation(info.getCpuCores(), info.getMemoryBytes(), caller.pid);
   auto hold = kj::heap<FlowRunHold>(kj::refcounted<LiveFlowRun>(*this, info, allocation, caller),
                                     false);
-  advisor.flowOpened(hold->run().place());
+  sink.flowRunOpened(hold->run().place());
   return hold;
 }
 
@@ -395,7 +382,7 @@ void AttributionTable::flowRunEnded(const LiveFlowRun& flow, proto::RunState sta
   endedById.insert(kj::str(flow.flowRunId()), state);
 }
 
-kj::Own<LiveTask> AttributionTable::startTask(const LiveFlowRun& flow,
+kj::Own<LiveTask> AttributionTable::startTask(LiveFlowRun& flow,
                                               proto::TaskRunInfo::Reader info, pid_t hostTid,
                                               const PeerCredentials& caller) {
   return kj::heap<LiveTask>(*this, flow, info, hostTid, caller);
@@ -412,33 +399,36 @@ void AttributionTable::sample() {
     }
   }
   updateLingering();
-  advisor.flush();
+  sink.tick();
 }
 
 void AttributionTable::threadExited(const ThreadExit& exit) {
   KJ_IF_MAYBE(task, live.find(exit.slot)) { (*task)->threadExited(exit); }
 }
 
-void AttributionTable::keep(proto::TaskReport::Reader report, uint64_t flowSerial, uint32_t slot,
-                            bool lingering) {
-  if (finishedReports.size() == KEPT_REPORTS) {
-    if (finishedReports[0]->lingering) collector.release(finishedReports[0]->slot);
-    // Oldest first: drop the front.
-    kj::Vector<kj::Own<FinishedReport>> rest(KEPT_REPORTS);
-    for (size_t i = 1; i < finishedReports.size(); ++i) rest.add(kj::mv(finishedReports[i]));
-    finishedReports = kj::mv(rest);
-  }
-  auto kept = kj::heap<FinishedReport>();
+kj::Own<KeptReport> AttributionTable::keep(proto::TaskReport::Reader report, uint32_t slot,
+                                           bool lingering) {
+  auto kept = kj::refcounted<KeptReport>();
   kept->message.setRoot(report);
-  kept->flowSerial = flowSerial;
   kept->slot = slot;
   kept->lingering = lingering;
   if (!lingering) collector.release(slot);
-  finishedReports.add(kj::mv(kept));
+  if (recent.size() < KEPT_REPORTS) {
+    recent.add(kj::addRef(*kept));
+    return kept;
+  }
+  auto& oldest = recent[nextRecent];
+  if (oldest->lingering) {  // no longer brought up to date: it is forgotten
+    oldest->lingering = false;
+    collector.release(oldest->slot);
+  }
+  oldest = kj::addRef(*kept);
+  nextRecent = (nextRecent + 1) % KEPT_REPORTS;
+  return kept;
 }
 
 void AttributionTable::updateLingering() {
-  for (auto& kept: finishedReports) {
+  for (auto& kept: recent) {
     if (!kept->lingering) continue;
     auto totals = collector.lingering(kept->slot);
     auto report = kept->message.getRoot<proto::TaskReport>();
@@ -461,7 +451,6 @@ void AttributionTable::fillStatus(proto::SidecarStatus::Builder status) {
   status.setCrashedTasks(crashedTasks);
   status.setLateTasks(lateTasks);
   status.setEventsLost(lostInTasks + collector.unattributedLost());
-  advisor.fillStatus(status);
 }
 
 void AttributionTable::describeLiveTasks(capnp::List<proto::LiveTask>::Builder out) const {
@@ -470,16 +459,18 @@ void AttributionTable::describeLiveTasks(capnp::List<proto::LiveTask>::Builder o
 }
 
 uint32_t AttributionTable::reportCount(uint32_t limit) const {
-  return std::min<size_t>(limit, finishedReports.size());
+  return std::min<size_t>(limit, recent.size());
 }
 
 void AttributionTable::recentReports(uint32_t limit,
                                      capnp::List<proto::TaskReport>::Builder out) {
   size_t n = reportCount(limit);
+  if (n == 0) return;
+  // Newest first: the one before nextRecent (the ring's oldest once full).
+  size_t newest = (nextRecent + recent.size() - 1) % recent.size();
   for (size_t i = 0; i < n; ++i) {
-    out.setWithCaveats(i, finishedReports[finishedReports.size() - 1 - i]
-                              ->message.getRoot<proto::TaskReport>()
-                              .asReader());
+    auto& kept = recent[(newest + recent.size() - i) % recent.size()];
+    out.setWithCaveats(i, kept->message.getRoot<proto::TaskReport>().asReader());
   }
 }
 

@@ -5,8 +5,10 @@
 // crashed or disconnected) ends it as `crashed`, so every run is counted
 // exactly once however it ends. Other processes of a flow run (a
 // ProcessPoolTaskRunner's children) join it with holds of their own, which
-// only let go. Finished reports are kept for tracerctl, and those whose
-// processes outlived the task are brought up to date until the last one exits.
+// only let go. A finished task's report goes to the RunSink (advice), stays
+// with its flow run until the run ends (the sink gets them all then), and the
+// last KEPT_REPORTS of the node are kept for tracerctl; those whose processes
+// outlived the task are brought up to date until the last one exits.
 
 #include <capnp/message.h>
 #include <kj/map.h>
@@ -15,19 +17,18 @@
 #include <kj/vector.h>
 
 #include "observe/allocation.h"
-#include "policy/advisor.h"
-#include "report/artifact_publisher.h"
 #include "observe/collector.h"
-#include "observe/task_metrics.h"
+#include "observe/run_sink.h"
 #include "ops/log.h"
-#include "rpc/peer_credentials.h"
+#include "ops/peer_credentials.h"
 #include "tracer.capnp.h"
 
 namespace tracer {
 
 class AttributionTable;
 
-// Refcounted: the run's holds share it, and a joiner's can outlast the end.
+// Refcounted: the run's holds and its live tasks share it, and a joiner's can
+// outlast the end.
 class LiveFlowRun final: public kj::Refcounted {
  public:
   LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader info, Allocation allocation,
@@ -49,6 +50,7 @@ class LiveFlowRun final: public kj::Refcounted {
 
  private:
   friend class FlowRunHold;
+  friend class LiveTask;
 
   AttributionTable& table;
   uint64_t openSerial;
@@ -59,6 +61,10 @@ class LiveFlowRun final: public kj::Refcounted {
   TaskPlace where;
   kj::TimePoint startedAt;
   bool finished = false;
+  // Its task runs' reports, oldest first, until it ends: all of them, however
+  // many; past FLOW_RUN_REPORTS_MAX only counted.
+  kj::Vector<kj::Own<KeptReport>> reports;
+  uint64_t reportsNotKept = 0;
 };
 
 // One flow-run scope's hold on its run. The opener's ends the run: finish(),
@@ -85,7 +91,7 @@ class FlowRunHold {
 
 class LiveTask {
  public:
-  LiveTask(AttributionTable& table, const LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
+  LiveTask(AttributionTable& table, LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
            pid_t hostTid, const PeerCredentials& caller);
   ~LiveTask() noexcept(false);
   KJ_DISALLOW_COPY(LiveTask);
@@ -124,7 +130,7 @@ class LiveTask {
   kj::String taskRunId;
   kj::String taskName;
   kj::String flowRunId;
-  uint64_t flowSerial;
+  kj::Own<LiveFlowRun> flow;  // gets the report when this task ends
   kj::String flowName;
   Allocation allocation;
   TaskPlace place;
@@ -144,8 +150,8 @@ class LiveTask {
 
 class AttributionTable final: public ExitListener {
  public:
-  AttributionTable(Collector& collector, const kj::MonotonicClock& clock, Advisor& advisor,
-                   ArtifactPublisher& publisher, TaskMetrics& taskMetrics, Log& log);
+  AttributionTable(Collector& collector, const kj::MonotonicClock& clock, RunSink& sink,
+                   Log& log);
 
   // A new run, and the opener's hold on it.
   kj::Own<FlowRunHold> openFlowRun(proto::FlowRunInfo::Reader info, const PeerCredentials& caller);
@@ -154,11 +160,11 @@ class AttributionTable final: public ExitListener {
   kj::Maybe<LiveFlowRun&> liveFlowRun(kj::StringPtr flowRunId);
   kj::Maybe<proto::RunState> endedFlowRun(kj::StringPtr flowRunId) const;
   kj::Own<FlowRunHold> joinFlowRun(LiveFlowRun& flow);
-  kj::Own<LiveTask> startTask(const LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
+  kj::Own<LiveTask> startTask(LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
                               pid_t hostTid, const PeerCredentials& caller);
 
-  // Once a second: the collector's view of every live task, and an update of
-  // finished reports whose processes are still running.
+  // Once a second: the collector's view of every live task, an update of
+  // finished reports whose processes are still running, the sink's tick.
   void sample();
 
   void fillStatus(proto::SidecarStatus::Builder status);
@@ -171,29 +177,21 @@ class AttributionTable final: public ExitListener {
 
   Collector& collector;
   const kj::MonotonicClock& clock;
-  Advisor& advisor;
-  ArtifactPublisher& publisher;
-  TaskMetrics& taskMetrics;
+  RunSink& sink;
   Log& log;
 
  private:
   friend class LiveFlowRun;
   friend class LiveTask;
 
-  static constexpr size_t KEPT_REPORTS = 1000;
+  static constexpr size_t KEPT_REPORTS = 1000;  // the node's recent ones, for tracerctl
+  // A flow run's reports kept for its artifacts: 100,000 at a few KiB each.
+  static constexpr size_t FLOW_RUN_REPORTS_MAX = 100000;
   // Joiners come while their run lives; this only has to outlast stragglers.
   static constexpr size_t ENDED_REMEMBERED = 4096;
 
-  struct FinishedReport {
-    capnp::MallocMessageBuilder message;
-    uint64_t flowSerial;  // LiveFlowRun::serial() of its flow run
-    uint32_t slot;
-    bool lingering;  // its processes are still running and counting
-  };
-
-  void keep(proto::TaskReport::Reader report, uint64_t flowSerial, uint32_t slot, bool lingering);
-  // The kept reports of one flow run's tasks, oldest first.
-  kj::Vector<proto::TaskReport::Reader> reportsOf(uint64_t flowSerial);
+  // Keeps a finished report among the recent ones; returns it for its flow run.
+  kj::Own<KeptReport> keep(proto::TaskReport::Reader report, uint32_t slot, bool lingering);
   void updateLingering();
   void flowRunEnded(const LiveFlowRun& flow, proto::RunState state);
 
@@ -204,7 +202,8 @@ class AttributionTable final: public ExitListener {
   kj::HashMap<kj::String, proto::RunState> endedById;
   kj::Vector<kj::String> endedOrder;  // a ring of endedById's keys, the oldest at nextForgotten
   size_t nextForgotten = 0;
-  kj::Vector<kj::Own<FinishedReport>> finishedReports;  // oldest first
+  kj::Vector<kj::Own<KeptReport>> recent;  // a ring: once full, the oldest at nextRecent
+  size_t nextRecent = 0;
   uint32_t liveFlowRuns = 0;
   uint64_t finishedFlowRuns = 0;
   uint64_t crashedFlowRuns = 0;

@@ -1,4 +1,4 @@
-#include "rpc/peer_credentials.h"
+#include "ops/peer_credentials.h"
 
 #include <kj/debug.h>
 #include <sys/socket.h>

@@ -4,7 +4,7 @@
 // Each request gets its own connection: requests are few (artifacts per flow
 // run), and a pooled keep-alive connection the server has meanwhile closed
 // (HTTP/1.0 servers, idle timeouts, proxies) would fail the next request.
-// Credentials (DESIGN.md, "Auth"): PREFECT_API_AUTH_STRING -> Basic (takes
+// Credentials (docs/prefect.md, "Delivery"): PREFECT_API_AUTH_STRING -> Basic (takes
 // precedence, self-hosted), else PREFECT_API_KEY (or the file named by
 // PREFECT_API_KEY_FILE) -> Bearer (Prefect Cloud). They are never logged.
 

@@ -138,4 +138,14 @@ kj::Promise<void> ArtifactDelivery::send(OutboxEntry entry) {
           });
 }
 
+void ArtifactDelivery::renderMetrics(PrometheusText& out) {
+  out.family("tracer_artifact_deliveries_total", "counter",
+             "Artifact delivery attempts to Prefect, by result.");
+  out.sample("tracer_artifact_deliveries_total", {{"result", "delivered"}}, tally.delivered);
+  out.sample("tracer_artifact_deliveries_total", {{"result", "retried"}}, tally.retried);
+  out.sample("tracer_artifact_deliveries_total", {{"result", "parked"}}, tally.parked);
+  out.sample("tracer_artifact_deliveries_total", {{"result", "found_delivered"}},
+             tally.foundDelivered);
+}
+
 }  // namespace tracer

@@ -12,12 +12,13 @@
 #include <kj/timer.h>
 
 #include "ops/log.h"
+#include "metrics/metrics_source.h"
 #include "prefect/api_client.h"
 #include "store/outbox.h"
 
 namespace tracer {
 
-class ArtifactDelivery {
+class ArtifactDelivery final: public MetricsSource {
  public:
   ArtifactDelivery(Log& log, Outbox& outbox, kj::Timer& timer, PrefectApiClient& api);
 
@@ -32,6 +33,8 @@ class ArtifactDelivery {
     uint64_t foundDelivered = 0;  // an unanswered attempt had in fact been stored
   };
   const Counts& counts() const { return tally; }
+  // Delivery attempts by result.
+  void renderMetrics(PrometheusText& out) override;
 
  private:
   kj::Promise<void> deliver(OutboxEntry entry);

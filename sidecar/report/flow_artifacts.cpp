@@ -6,6 +6,7 @@
 #include <sys/random.h>
 
 #include <algorithm>
+#include <vector>
 #include <cstdio>
 
 #include "contract_json.h"
@@ -198,17 +199,29 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
   md.add(kj::str("\n### Tasks\n\n| task | state | wall (s) | cores avg / p95 | peak memory (MiB) | "
                  "disk read / written (MiB) | net sent / received (MiB) | "
                  "blocked on I/O / sleeping (s) | top finding |\n|---|---|---|---|---|---|---|---|---|"));
+  // The markdown shows the MARKDOWN_TASKS_MAX longest task runs, in the order
+  // they finished; the table artifact has every one.
+  std::vector<bool> shown(tasks.size(), false);
+  {
+    kj::Vector<size_t> byWall(tasks.size());
+    for (size_t i = 0; i < tasks.size(); ++i) byWall.add(i);
+    std::stable_sort(byWall.begin(), byWall.end(), [&](size_t a, size_t b) {
+      return tasks[a].getWallNs() > tasks[b].getWallNs();
+    });
+    for (size_t i = 0; i < byWall.size() && i < MARKDOWN_TASKS_MAX; ++i) shown[byWall[i]] = true;
+  }
   kj::Vector<kj::String> rows;
   bool anyUnknown = false;
-  for (auto& t: tasks) {
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    auto t = tasks[i];
     auto cpu = t.getCpu();
     auto io = t.getIo();
     auto net = t.getNet();
     auto sched = t.getSched();
     auto memory = t.getMemory();
     Known k(t);
-    anyUnknown = anyUnknown || k.any();
-    md.add(kj::str("| ", cell(t.getTaskName()), " | ", stateName(t.getState()), " | ",
+    if (shown[i]) anyUnknown = anyUnknown || k.any();
+    if (shown[i]) md.add(kj::str("| ", cell(t.getTaskName()), " | ", stateName(t.getState()), " | ",
                    inSeconds(t.getWallNs()), " | ",
                    k.text("cpu.avg_cores", fixed(cpu.getAvgCores(), 2)), " / ",
                    k.text("cpu.p95_cores", fixed(cpu.getP95Cores(), 2)), " | ",
@@ -233,11 +246,22 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
         ",\"write_bytes\":", k.json("io.write_bytes", kj::str(io.getWriteBytes())),
         ",\"tx_bytes\":", k.json("net.tx_bytes", kj::str(net.getTxBytes())),
         ",\"rx_bytes\":", k.json("net.rx_bytes", kj::str(net.getRxBytes())),
-        ",\"unobserved_s\":", fixed(t.getUnobservedNs() / 1e9, 3),
+        // Microseconds: a registration 0.3 ms past its wait is late, not 0.000 s late.
+        ",\"unobserved_s\":", fixed(t.getUnobservedNs() / 1e9, 6),
         ",\"allocated_cores\":", fixed(t.getAllocation().getCpuCores(), 3),
         ",\"allocated_bytes\":", t.getAllocation().getMemoryBytes(),
         ",\"policy\":", jsonQuoted(t.getPolicy()), ",\"top_finding\":", jsonQuoted(topFinding(t)),
         "}"));
+  }
+  size_t hidden = tasks.size() - std::min(tasks.size(), MARKDOWN_TASKS_MAX);
+  if (hidden > 0) {
+    md.add(kj::str("\n", hidden, " shorter task runs are not listed here: the table artifact has "
+                   "all ", tasks.size(), "."));
+  }
+  if (flow.tasksNotKept > 0) {
+    md.add(kj::str("\n", flow.tasksNotKept, " more task runs of this flow run are in neither "
+                   "artifact: the sidecar keeps ", tasks.size(), " per flow run "
+                   "(`tracerctl reports` has the recent ones)."));
   }
   if (anyUnknown) {
     md.add(kj::str("\n? = not known for that task: the sidecar's kernel observer did not see it "
@@ -252,7 +276,9 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
   auto axisFormat = flow.wallNs < 10 * NS_PER_S ? "%S.%L" : flow.wallNs < 3600 * NS_PER_S ? "%M:%S" : "%H:%M";
   md.add(kj::str("\n### Timeline\n\n```mermaid\n", GANTT_INIT,
                  "\ngantt\n  dateFormat x\n  axisFormat ", axisFormat));
-  for (auto& t: tasks) {
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (!shown[i]) continue;
+    auto t = tasks[i];
     int64_t start = t.getStartTimeNs() / 1000000;
     int64_t end = start + std::max<int64_t>(1, t.getWallNs() / 1000000);
     md.add(kj::str("  ", ganttLabel(t.getTaskName()), " :",
@@ -265,15 +291,19 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
   size_t findings = 0;
   for (auto& t: tasks) {
     for (auto f: t.getFindings()) {
+      if (++findings > MARKDOWN_FINDINGS_MAX) continue;
       kj::Vector<kj::String> evidence;
       for (auto e: f.getEvidence()) evidence.add(kj::str(e.getName(), " ", e.getValue()));
       md.add(kj::str("- **", f.getSeverity(), "** `", f.getKind(), "` in **", cell(t.getTaskName()),
                      "**: ", f.getSummary(), " (", kj::strArray(evidence, ", "), "; policy `",
                      f.getPolicy(), "`)"));
-      ++findings;
     }
   }
   if (findings == 0) md.add(kj::str("No findings."));
+  if (findings > MARKDOWN_FINDINGS_MAX) {
+    md.add(kj::str("- ... and ", findings - MARKDOWN_FINDINGS_MAX, " more (each task's top "
+                   "finding is in the table artifact)"));
+  }
 
   auto policyList = kj::strArray(policies, ", ");
   kj::Vector<Artifact> artifacts;

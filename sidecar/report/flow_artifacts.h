@@ -1,6 +1,6 @@
 #pragma once
-// What a flow run leaves in Prefect's Artifacts tab (DESIGN.md, "The artifacts
-// we post"): a markdown artifact (headline recommendation with its
+// What a flow run leaves in Prefect's Artifacts tab (docs/prefect.md, "The
+// artifacts"): a markdown artifact (headline recommendation with its
 // prefect.yaml snippet, the task table, a mermaid timeline, the findings with
 // their evidence) and a table artifact with one machine-readable row per task.
 // Both are keyed per deployment (or flow), so each run adds a version
@@ -9,18 +9,10 @@
 #include <kj/string.h>
 #include <kj/vector.h>
 
+#include "observe/run_sink.h"
 #include "tracer.capnp.h"
 
 namespace tracer {
-
-struct FlowRunSummary {
-  kj::String flowRunId;
-  kj::String flowName;
-  kj::String deploymentId;  // empty without a deployment
-  kj::String deploymentName;
-  kj::String state;
-  uint64_t wallNs;
-};
 
 struct Artifact {
   kj::String key;
@@ -30,6 +22,12 @@ struct Artifact {
   kj::String id;
   kj::String body;  // the ArtifactCreate JSON: no field outside that schema
 };
+
+// What the markdown artifact lists at most (a page of thousands of rows and a
+// timeline of thousands of bars helps nobody); the table artifact has every
+// task run.
+constexpr size_t MARKDOWN_TASKS_MAX = 200;  // the longest ones
+constexpr size_t MARKDOWN_FINDINGS_MAX = 200;
 
 // A Prefect flow run id (a UUID)? Runs announced by other tools (tracerctl
 // run) have other ids, which no Prefect field accepts.

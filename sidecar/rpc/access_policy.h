@@ -9,7 +9,7 @@
 
 #include <vector>
 
-#include "rpc/peer_credentials.h"
+#include "ops/peer_credentials.h"
 
 namespace tracer {
 

@@ -7,7 +7,7 @@
 
 #include <kj/refcount.h>
 
-#include "rpc/peer_credentials.h"
+#include "ops/peer_credentials.h"
 
 namespace tracer {
 

@@ -7,7 +7,7 @@
 
 #include "buffered_message_stream.h"
 #include "rpc/caller.h"
-#include "rpc/peer_credentials.h"
+#include "ops/peer_credentials.h"
 #include "rpc/sidecar_server.h"
 
 namespace tracer {

@@ -6,10 +6,11 @@
 
 #include "observe/attribution_table.h"
 #include "ops/log.h"
-#include "policy/advisor.h"
+#include "runs/advisor.h"
 #include "prefect/artifact_delivery.h"
 #include "rpc/access_policy.h"
-#include "rpc/rpc_metrics.h"
+#include "metrics/rpc_metrics.h"
+#include "metrics/task_metrics.h"
 #include "store/outbox.h"
 
 namespace tracer {

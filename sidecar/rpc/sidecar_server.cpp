@@ -3,13 +3,17 @@
 #include <kj/debug.h>
 
 #include "contract_json.h"
-#include "observe/thread_resolver.h"
+#include "rpc/thread_resolver.h"
 #include "ops/refuse.h"
 #include "report/flow_artifacts.h"
 
 namespace tracer {
 
 namespace {
+
+// Artifact bodies one outbox answer carries at most: well inside the RPC's
+// 512 KiB message limit, with room for the rest of the answer.
+constexpr size_t ARTIFACTS_ANSWER_BODY_BYTES = 384 * 1024;
 
 // A state is stored, rendered into artifacts and shown by tracerctl by name:
 // a number this build has no name for is refused at the door.
@@ -115,6 +119,7 @@ class AdminServer final: public MeasuredServer<proto::Admin> {
     }
     auto entries = services.outbox.list(100);
     auto list = context.getResults().initArtifacts(entries.size());
+    size_t bodyBytes = 0;  // a table artifact of thousands of task runs is megabytes
     for (size_t i = 0; i < entries.size(); ++i) {
       auto& e = entries[i];
       list[i].setId(e.id);
@@ -125,6 +130,11 @@ class AdminServer final: public MeasuredServer<proto::Admin> {
       list[i].setAttempts(e.attempts);
       list[i].setLastError(e.lastError);
       list[i].setCreatedAtNs(e.createdAtNs);
+      if (bodyBytes + e.body.size() > ARTIFACTS_ANSWER_BODY_BYTES) {
+        list[i].setBodyOmitted(true);
+        continue;
+      }
+      bodyBytes += e.body.size();
       list[i].setBody(e.body);
     }
     return kj::READY_NOW;
@@ -198,6 +208,7 @@ class SidecarServer final: public MeasuredServer<proto::Sidecar> {
     status.setUptimeNs((services.clock.now() - services.startedAt) / kj::NANOSECONDS);
     status.setConnectedClients(services.connectedClients);
     services.table.fillStatus(status);
+    services.advisor.fillStatus(status);
     return kj::READY_NOW;
   }
 

@@ -1,4 +1,4 @@
-#include "observe/thread_resolver.h"
+#include "rpc/thread_resolver.h"
 
 #include <dirent.h>
 #include <fcntl.h>

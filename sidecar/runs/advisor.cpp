@@ -1,4 +1,4 @@
-#include "policy/advisor.h"
+#include "runs/advisor.h"
 
 #include <kj/debug.h>
 
@@ -30,8 +30,13 @@ std::string joined(const std::vector<policy::Diagnostic>& errors) {
   return text;
 }
 
+// Whose history a run belongs to: its deployment, or its flow without one.
+RunOwner ownerOf(const TaskPlace& place) {
+  return RunOwner{place.flow.c_str(), place.deploymentId.c_str(), place.deployment.c_str()};
+}
+
 TaskHistoryKey taskHistoryKey(const TaskPlace& place) {
-  return TaskHistoryKey{historyKey(place.owner()),
+  return TaskHistoryKey{historyKey(ownerOf(place)),
                         place.taskKey.empty() ? place.task : place.taskKey};
 }
 
@@ -163,7 +168,7 @@ void Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) 
 }
 
 void Advisor::flowOpened(const TaskPlace& place) {
-  auto owner = place.owner();
+  auto owner = ownerOf(place);
   if (place.deploymentId.size() > 0) {
     KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
       auto key = historyKey(owner);
@@ -183,7 +188,7 @@ void Advisor::flowOpened(const TaskPlace& place) {
 void Advisor::flowFinished(const TaskPlace& place, const std::string& flowRunId, uint64_t wallNs,
                            const std::string& state) {
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-    history.recordFlow(historyKey(place.owner()), flowRunId, realtimeNs(), wallNs, state);
+    history.recordFlow(historyKey(ownerOf(place)), flowRunId, realtimeNs(), wallNs, state);
   })) {
     log.error(kj::str("cannot record the flow run: ", e->getDescription()));
   }
@@ -229,6 +234,15 @@ void Advisor::recommendations(const std::string& flowPattern, capnp::Orphanage o
     fillRecommendation(list[i].initRecommendation(), recommendation, last.workPoolType,
                        last.deployment);
   }
+}
+
+void Advisor::renderMetrics(PrometheusText& out) {
+  out.family("tracer_policy_reloads_total", "counter", "Policy reloads, by result.");
+  out.sample("tracer_policy_reloads_total", {{"result", "applied"}}, reloads.applied);
+  out.sample("tracer_policy_reloads_total", {{"result", "refused"}}, reloads.refused);
+  out.single("tracer_policy_reload_failed", "gauge",
+             "1 when the last policy reload was refused (the previous set is in use).",
+             reloadError.empty() ? 0 : 1);
 }
 
 }  // namespace tracer

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "metrics/metrics_source.h"
+#include "observe/run_sink.h"
 #include "ops/log.h"
 #include "prefect/history_seeder.h"
 #include "policy/matcher.h"
@@ -18,18 +20,7 @@
 
 namespace tracer {
 
-// Where a finished task ran, as the history and the matcher need it.
-// `deployment` is the name (policies match it); `deploymentId` keys the history.
-struct TaskPlace {
-  std::string flow, task, taskKey, deploymentId, deployment, workPool, workPoolType;
-  std::vector<std::string> tags;
-
-  RunOwner owner() const {
-    return RunOwner{flow.c_str(), deploymentId.c_str(), deployment.c_str()};
-  }
-};
-
-class Advisor {
+class Advisor final: public MetricsSource {
  public:
   // Without a directory the built-in defaults apply (those of policies/default.yaml).
   Advisor(Log& log, std::string policyDirectory, History& history,
@@ -51,11 +42,8 @@ class Advisor {
   void flowFinished(const TaskPlace& place, const std::string& flowRunId, uint64_t wallNs,
                     const std::string& state);
   void fillStatus(proto::SidecarStatus::Builder status) const;
-  struct ReloadCounts {
-    uint64_t applied = 0;
-    uint64_t refused = 0;
-  };
-  ReloadCounts reloadCounts() const { return reloads; }
+  // Policy reloads by result, and whether the last was refused.
+  void renderMetrics(PrometheusText& out) override;
   // Commits the runs recorded since the last call (see History::flush).
   void flush();
   void recommendations(const std::string& flowPattern,
@@ -71,6 +59,10 @@ class Advisor {
   std::unique_ptr<policy::Matcher> matcher;  // over *policies
   std::string reloadError;
   std::string startupProblem;
+  struct ReloadCounts {
+    uint64_t applied = 0;
+    uint64_t refused = 0;
+  };
   ReloadCounts reloads;
 };
 

@@ -113,4 +113,14 @@ std::vector<OutboxEntry> Outbox::list(size_t limit) {
   return select(sql.c_str(), 0, int64_t(limit));
 }
 
+void Outbox::renderMetrics(PrometheusText& out) {
+  auto counts = countsByStatus();
+  out.family("tracer_outbox_artifacts", "gauge", "Artifacts in the outbox, by status.");
+  for (auto state: {"local", "pending", "delivered", "parked"}) {
+    auto found = counts.find(state);
+    out.sample("tracer_outbox_artifacts", {{"status", state}},
+               uint64_t(found == counts.end() ? 0 : found->second));
+  }
+}
+
 }  // namespace tracer

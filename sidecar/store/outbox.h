@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "store/sqlite.h"
+#include "metrics/metrics_source.h"
 
 namespace tracer {
 
@@ -26,7 +27,7 @@ struct OutboxEntry {
   int64_t nextAttemptNs = 0;
 };
 
-class Outbox {
+class Outbox final: public MetricsSource {
  public:
   explicit Outbox(const std::string& path);
 
@@ -45,6 +46,8 @@ class Outbox {
   void park(int64_t id, const std::string& error);
   size_t retryParked(int64_t nowNs);
   std::map<std::string, uint64_t> countsByStatus();
+  // Artifacts by status.
+  void renderMetrics(PrometheusText& out) override;
 
   // Newest first.
   std::vector<OutboxEntry> list(size_t limit);

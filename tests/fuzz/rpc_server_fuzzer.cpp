@@ -56,15 +56,16 @@
 
 #include "observe/attribution_table.h"
 #include "observe/procfs_collector.h"
+#include "runs/conductor.h"
 #include "observe/sampler.h"
-#include "observe/task_metrics.h"
+#include "metrics/task_metrics.h"
 #include "ops/log.h"
 #include "ops/unix_socket.h"
-#include "policy/advisor.h"
+#include "runs/advisor.h"
 #include "report/artifact_publisher.h"
 #include "rpc/access_policy.h"
 #include "rpc/connection_listener.h"
-#include "rpc/rpc_metrics.h"
+#include "metrics/rpc_metrics.h"
 #include "rpc/services.h"
 #include "store/history.h"
 #include "store/outbox.h"
@@ -487,7 +488,8 @@ class SidecarStack {
         publisher(log, outbox, false, []() {}),
         collector(makeProcfsCollector(kj::str("fuzzing: BPF is not loaded per input"),
                                       kj::str("no taskstats: exits are not fuzzed"))),
-        table(*collector, clock, advisor, publisher, taskMetrics, log),
+        conductor(advisor, taskMetrics, publisher, io.provider->getTimer(), log),
+        table(*collector, clock, conductor, log),
         services{table,       *collector,  advisor, outbox, nullptr, access,
                  rpcMetrics,  taskMetrics, log,     clock,  clock.now()},
         socket(kj::heap<ListeningSocket>(*io.lowLevelProvider, scratch.file("tracer.sock"),
@@ -533,6 +535,7 @@ class SidecarStack {
   AccessPolicy access;  // main's defaults: limits per connection, nobody refused
   TaskMetrics taskMetrics{500};
   RpcMetrics rpcMetrics{clock};
+  Conductor conductor;
   AttributionTable table;
   Services services;
   kj::Own<ListeningSocket> socket;  // removes the socket file

@@ -4,6 +4,7 @@ the outbox as `local` (the embedded default)."""
 
 import json
 import re
+import sqlite3
 import subprocess
 import uuid
 
@@ -69,3 +70,29 @@ def test_a_flow_run_id_that_is_not_a_uuid_is_not_sent_as_one(sidecar):
             pass
     items = json.loads(sidecar.tracerctl("outbox", "--json").stdout)["artifacts"]
     assert all(json.loads(i["body"])["flow_run_id"] is None for i in items)
+
+
+def test_a_flow_run_of_5000_tasks_has_every_one_in_its_table_artifact(sidecar):
+    """A flow run's reports stay with it until it ends: more task runs than the
+    node's 1,000 recent reports are all in its table artifact; the markdown
+    lists the longest 200 and says so."""
+    client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
+                           connect_wait_ms=2000)
+    with client.flow_run(flow_run_id=str(uuid.uuid4()), flow_name="wide") as flow:
+        for n in range(5000):
+            with flow.task(task_run_id=f"t{n}", task_name=f"step {n}"):
+                pass
+    # A few MiB of table: past what one answer of `tracerctl outbox` carries,
+    # so it says so and the body is read from the outbox itself.
+    items = json.loads(sidecar.tracerctl("outbox", "--json").stdout)["artifacts"]
+    table = next(i for i in items if i["type"] == "table")
+    assert table["body_omitted"] is True and table["body"] == ""
+    with sqlite3.connect(sidecar.state_dir / "outbox.db") as db:
+        (body,) = db.execute("SELECT body FROM outbox WHERE id = ?", (table["id"],)).fetchone()
+    rows = json.loads(json.loads(body)["data"])
+    assert [r["task_run_id"] for r in rows] == [f"t{n}" for n in range(5000)]
+    markdown = json.loads(next(i for i in items if i["type"] == "markdown")["body"])["data"]
+    assert "(completed," in markdown and "5000 tasks)" in markdown
+    assert "4800 shorter task runs are not listed here: the table artifact has all 5000." \
+        in markdown
+    assert markdown.count("| completed |") == 200

@@ -1,4 +1,4 @@
-// The JSON form of the contract: DESIGN.md's field names, both directions.
+// The JSON form of the contract (docs/architecture.md, "Contracts"), both directions.
 #include <capnp/message.h>
 #include <catch2/catch.hpp>
 
@@ -8,7 +8,7 @@
 using tracer::fromContractJson;
 using tracer::toContractJson;
 
-TEST_CASE("camelCase field names become DESIGN.md's snake_case") {
+TEST_CASE("camelCase field names become the contract's snake_case") {
   CHECK(tracer::camelToSnake("taskRunId") == "task_run_id");
   CHECK(tracer::camelToSnake("p95Cores") == "p95_cores");
   CHECK(tracer::camelToSnake("wallNs") == "wall_ns");

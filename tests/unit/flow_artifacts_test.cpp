@@ -17,7 +17,7 @@ std::string tableData(const kj::Vector<tracer::Artifact>& artifacts) {
     auto body = message.initRoot<capnp::JsonValue>();
     capnp::JsonCodec().decodeRaw(artifact.body, body);
     for (auto field: body.getObject()) {
-      if (field.getName() == "data") return field.getValue().getString().cStr();
+      if (kj::StringPtr(field.getName()) == "data") return field.getValue().getString().cStr();
     }
   }
   return "";
@@ -53,7 +53,7 @@ TEST_CASE("a field a task's report does not know is null in the table and ? in t
   CHECK(rows.find("\"peak_rss_bytes\":null") != std::string::npos);
   CHECK(rows.find("\"write_bytes\":20971520") != std::string::npos);
   CHECK(rows.find("\"rx_bytes\":0") != std::string::npos);  // known, and zero
-  CHECK(rows.find("\"unobserved_s\":0.250") != std::string::npos);
+  CHECK(rows.find("\"unobserved_s\":0.250000") != std::string::npos);
   auto md = markdown(artifacts);
   CHECK(md.find("| ? |") != std::string::npos);     // the peak memory column
   CHECK(md.find("| ? / 0 |") != std::string::npos); // sent unknown, received 0

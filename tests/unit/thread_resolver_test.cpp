@@ -8,7 +8,7 @@
 
 #include <thread>
 
-#include "observe/thread_resolver.h"
+#include "rpc/thread_resolver.h"
 #include "rpc/access_policy.h"
 
 using tracer::Caller;

@@ -1,0 +1,50 @@
+#include "observe/observer_metrics.h"
+
+#include <capnp/message.h>
+
+namespace tracer {
+
+void ObserverMetrics::renderMetrics(PrometheusText& out) {
+  capnp::MallocMessageBuilder message;
+  auto status = message.initRoot<proto::SidecarStatus>();
+  table.fillStatus(status);
+  auto load = collector.load();
+  out.single("tracer_live_flow_runs", "gauge", "Flow runs in progress.", status.getLiveFlowRuns());
+  out.single("tracer_live_tasks", "gauge", "Tasks being observed.", status.getLiveTasks());
+  out.family("tracer_flow_runs_total", "counter", "Flow runs that ended, by how.");
+  out.sample("tracer_flow_runs_total", {{"end", "finished"}}, status.getFinishedFlowRuns());
+  out.sample("tracer_flow_runs_total", {{"end", "crashed"}}, status.getCrashedFlowRuns());
+  out.family("tracer_tasks_total", "counter", "Tasks that ended, by how.");
+  out.sample("tracer_tasks_total", {{"end", "finished"}}, status.getFinishedTasks());
+  out.sample("tracer_tasks_total", {{"end", "crashed"}}, status.getCrashedTasks());
+  out.single("tracer_tasks_registered_late_total", "counter",
+             "Tasks whose registration reached the sidecar after their client stopped waiting: "
+             "what they did before it is partly unknown (see their reports).",
+             status.getLateTasks());
+
+  out.single("tracer_tracked_threads", "gauge",
+             "Threads the kernel observer attributes to tasks (registered and their descendants).",
+             load.trackedThreads);
+  out.single("tracer_tracked_processes", "gauge", "Processes among the tracked threads.",
+             load.trackedProcesses);
+  out.single("tracer_ringbuf_events_total", "counter",
+             "Thread-exit events read from the kernel's ring buffer (bpf collector).",
+             load.exitEvents);
+  out.single("tracer_events_lost_total", "counter",
+             "Kernel events dropped (ring buffer full, tracking map full).",
+             status.getEventsLost());
+  out.single("tracer_collector_degraded", "gauge",
+             "1 when the kernel observer is not fully available (see tracerctl status).",
+             status.getCollectorNote().size() > 0 ? 1 : 0);
+  auto unknown = collector.unknownFields();
+  if (unknown.size() > 0) {
+    out.family("tracer_report_field_unknown", "gauge",
+               "1 for each report field the collector cannot measure here, with the reason.");
+    for (auto field: unknown) {
+      out.sample("tracer_report_field_unknown",
+                 {{"field", field}, {"reason", status.getCollectorNote()}}, uint64_t(1));
+    }
+  }
+}
+
+}  // namespace tracer

@@ -1,0 +1,64 @@
+#pragma once
+// Where the attribution table hands what it has measured: it calls nothing
+// above observe/ but this. A flow run's opening, each finished task run's
+// report (the sink may add advice to it), the flow run's end with every task
+// run of it, and a tick once a second. runs/conductor.h is the sidecar's sink;
+// tests use their own.
+
+#include <capnp/message.h>
+#include <kj/array.h>
+#include <kj/refcount.h>
+#include <kj/string.h>
+
+#include <string>
+#include <vector>
+
+#include "tracer.capnp.h"
+
+namespace tracer {
+
+// Where a run ran, as policies match it and the history keys it.
+// `deployment` is the name; `deploymentId` keys the history.
+struct TaskPlace {
+  std::string flow, task, taskKey, deploymentId, deployment, workPool, workPoolType;
+  std::vector<std::string> tags;
+};
+
+struct FlowRunSummary {
+  kj::String flowRunId;
+  kj::String flowName;
+  kj::String deploymentId;  // empty without a deployment
+  kj::String deploymentName;
+  kj::String state;
+  uint64_t wallNs;
+  uint64_t tasksNotKept = 0;  // task runs past the flow run's report limit: counted only
+};
+
+// A finished task run's report: shared by its flow run (until the run ends,
+// then by the sink) and the node's recent reports. A report whose processes
+// outlived its task is brought up to date in place.
+struct KeptReport final: public kj::Refcounted {
+  capnp::MallocMessageBuilder message;
+  uint32_t slot;
+  bool lingering;  // its processes are still running and counting
+};
+
+class RunSink {
+ public:
+  virtual ~RunSink() noexcept(false) = default;
+
+  // `where`: the flow run's place (task fields empty).
+  virtual void flowRunOpened(const TaskPlace& where) = 0;
+  // A task run's report, measured; the sink may add findings and a
+  // recommendation before the client reads it.
+  virtual void taskRunFinished(const TaskPlace& place, kj::StringPtr flowName,
+                               proto::TaskReport::Builder report) = 0;
+  // The flow run ended; `tasks` are every task run of it that finished while
+  // it was open, oldest first, the sink's to keep as long as it needs them.
+  virtual void flowRunFinished(TaskPlace where, FlowRunSummary flow,
+                               kj::Array<kj::Own<KeptReport>> tasks) = 0;
+  // Once a second, after the sampler's pass over the live tasks.
+  virtual void tick() = 0;
+};
+
+}  // namespace tracer

@@ -1,0 +1,12 @@
+#include "rpc/serving_metrics.h"
+
+namespace tracer {
+
+void ServingMetrics::renderMetrics(PrometheusText& out) {
+  out.single("tracer_uptime_seconds", "gauge", "Seconds since the sidecar started.",
+             (services.clock.now() - services.startedAt) / kj::SECONDS);
+  out.single("tracer_connected_clients", "gauge", "Clients connected over the socket.",
+             services.connectedClients);
+}
+
+}  // namespace tracer

@@ -1,0 +1,58 @@
+#pragma once
+// The finish path's one conductor: a finished task run goes through advice
+// (findings, recommendation, its history row) and the per-task metrics before
+// its client gets the report; a finished flow run has its history committed,
+// then its artifacts built into the outbox, just after its client has had the
+// answer (a run of thousands of tasks takes a while to render). It also
+// commits the history once a second and starts history seeding when a flow run
+// opens.
+
+#include <kj/async.h>
+#include <kj/timer.h>
+#include <kj/vector.h>
+
+#include "metrics/task_metrics.h"
+#include "observe/run_sink.h"
+#include "ops/log.h"
+#include "report/artifact_publisher.h"
+#include "runs/advisor.h"
+
+namespace tracer {
+
+class Conductor final: public RunSink, private kj::TaskSet::ErrorHandler {
+ public:
+  Conductor(Advisor& advisor, TaskMetrics& taskMetrics, ArtifactPublisher& publisher,
+            kj::Timer& timer, Log& log)
+      : advisor(advisor), taskMetrics(taskMetrics), publisher(publisher), timer(timer),
+        log(log) {}
+
+  void flowRunOpened(const TaskPlace& where) override;
+  void taskRunFinished(const TaskPlace& place, kj::StringPtr flowName,
+                       proto::TaskReport::Builder report) override;
+  void flowRunFinished(TaskPlace where, FlowRunSummary flow,
+                       kj::Array<kj::Own<KeptReport>> tasks) override;
+  void tick() override;
+
+  // Every flow run ended so far through the history and into the outbox, now
+  // (before the sidecar exits).
+  void finishPending();
+
+ private:
+  struct EndedFlowRun {
+    TaskPlace where;
+    FlowRunSummary flow;
+    kj::Array<kj::Own<KeptReport>> tasks;
+  };
+
+  void taskFailed(kj::Exception&& exception) override;
+
+  Advisor& advisor;
+  TaskMetrics& taskMetrics;
+  ArtifactPublisher& publisher;
+  kj::Timer& timer;
+  Log& log;
+  kj::Vector<EndedFlowRun> pending;
+  kj::TaskSet later{*this};
+};
+
+}  // namespace tracer
