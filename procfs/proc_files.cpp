@@ -89,12 +89,15 @@ kj::Maybe<ThreadCounters> readOwnThreadCounters() {
   return nullptr;
 }
 
-kj::Maybe<CpuTicks> readCpuTicks(pid_t tgid, pid_t tid) {
-  KJ_IF_MAYBE(stat, readProcFile(kj::str("/proc/", tgid, "/task/", tid, "/stat"))) {
+namespace {
+
+// Two consecutive tick counts of a .../stat file, from field `first` on.
+kj::Maybe<CpuTicks> ticksAt(kj::StringPtr path, int first) {
+  KJ_IF_MAYBE(stat, readProcFile(path)) {
     // Fields after the command name, which may itself hold spaces and ')'.
     KJ_IF_MAYBE(close, stat->findLast(')')) {
       const char* p = stat->cStr() + *close + 2;
-      for (int i = 3; i < 14; ++i) p = strchr(p, ' ') + 1;  // to field 14 (utime)
+      for (int i = 3; i < first; ++i) p = strchr(p, ' ') + 1;
       char* next;
       CpuTicks ticks;
       ticks.utime = strtoull(p, &next, 10);
@@ -103,6 +106,16 @@ kj::Maybe<CpuTicks> readCpuTicks(pid_t tgid, pid_t tid) {
     }
   }
   return nullptr;
+}
+
+}  // namespace
+
+kj::Maybe<CpuTicks> readCpuTicks(pid_t tgid, pid_t tid) {
+  return ticksAt(kj::str("/proc/", tgid, "/task/", tid, "/stat"), 14);  // utime, stime
+}
+
+kj::Maybe<CpuTicks> readReapedChildrenTicks(pid_t tgid) {
+  return ticksAt(kj::str("/proc/", tgid, "/stat"), 16);  // cutime, cstime
 }
 
 kj::Maybe<uint64_t> readRuntimeNs(pid_t tid) {

@@ -37,6 +37,11 @@ struct CpuTicks {
 };
 kj::Maybe<CpuTicks> readCpuTicks(pid_t tgid, pid_t tid);
 
+// The user and system time of a process's children it has waited for (and of
+// theirs), in clock ticks: complete, where each child's exit record misses
+// its last slice, but only to a tick in total.
+kj::Maybe<CpuTicks> readReapedChildrenTicks(pid_t tgid);
+
 // Just the CPU time, for the 1 s sampler: /proc/<tid>/schedstat.
 kj::Maybe<uint64_t> readRuntimeNs(pid_t tid);
 

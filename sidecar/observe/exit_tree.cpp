@@ -14,11 +14,12 @@ void ExitedWork::add(const ExitedWork& other) {
   readBytes += other.readBytes;
   writeBytes += other.writeBytes;
   peakRssBytes = std::max(peakRssBytes, other.peakRssBytes);
+  threads += other.threads;
 }
 
 ExitedWork ExitedWork::of(const ExitRecord& r) {
   return ExitedWork{r.cpuNs,  r.utimeNs,   r.stimeNs,    r.runDelayNs,  r.rchar,
-                    r.wchar,  r.readBytes, r.writeBytes, r.peakRssBytes};
+                    r.wchar,  r.readBytes, r.writeBytes, r.peakRssBytes, 1};
 }
 
 void ExitTree::open(uint32_t slot, pid_t tgid, pid_t tid, pid_t parentTgid, bool ownsProcess) {

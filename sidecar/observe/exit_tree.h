@@ -34,6 +34,7 @@ struct ExitedWork {
   uint64_t cpuNs = 0, utimeNs = 0, stimeNs = 0, runDelayNs = 0;
   uint64_t rchar = 0, wchar = 0, readBytes = 0, writeBytes = 0;
   uint64_t peakRssBytes = 0;  // the largest of its processes' peaks
+  uint64_t threads = 0;       // exit records summed
 
   void add(const ExitedWork& other);
   static ExitedWork of(const ExitRecord& record);

@@ -13,6 +13,8 @@ exact, unknown or wrong is the host's job (test_kernels.py)."""
 import json
 import os
 import platform
+import resource
+import subprocess
 import sys
 import tempfile
 import threading
@@ -30,11 +32,13 @@ MIB = 1 << 20
 checks = []
 # Which collector the checks below are run against: its name prefixes each
 # check, and its CPU tolerance applies. The /proc fallback's CPU of an exited
-# process ends at its exit record, which the kernel writes before it unmaps
-# the process's memory: that teardown is not counted. On the host it is
-# 0.1-0.2 ms a process; emulated, 2-3 ms (12-20 % of 100 forked 5 ms
-# children), hence 20 ms children and a 10 % tolerance for the fallback here.
-PASS = {"name": "", "cpu_tolerance": 0.02}
+# thread is what its exit record says, and the kernel writes that record
+# before it accounts the thread's last slice (since the scheduler's last tick:
+# up to 4 ms at Debian's HZ=250) and before it unmaps the thread's memory
+# (under emulation some 14 ms a process). Where the task's process reaps its
+# children, their reaped total makes up for it; where its caller reaps it
+# (a task that owns its process), the fallback's CPU is a lower bound.
+PASS = {"name": "", "cpu_tolerance": 0.02, "owned_exits_low": False}
 
 
 def field(report, path):
@@ -57,10 +61,12 @@ def cpu_ns(report):
     return report["cpu"]["user_ns"] + report["cpu"]["system_ns"]
 
 
-def record_cpu(check, report, truth_ns, tolerance=None, floor=0):
+def record_cpu(check, report, truth_ns, tolerance=None, floor=0, lower_bound=False):
+    """`lower_bound`: the collector is known to miss some of it (see PASS):
+    below the truth is "lower bound", not wrong; above it still is."""
     checks.append({"check": PASS["name"] + check, "field": "cpu", "measured": cpu_ns(report),
                    "truth": truth_ns, "tolerance": tolerance or PASS["cpu_tolerance"],
-                   "floor": floor})
+                   "floor": floor, "lower_bound": lower_bound})
 
 
 def short_children(flow):
@@ -82,15 +88,34 @@ def forked_children(flow):
 
 
 def longer_forked_children(flow):
-    """50 forked children of 20 ms each: for the fallback, whose CPU of a
-    process ends before its memory is unmapped (see PASS)."""
+    """50 forked children of 20 ms each, in a task that owns its process: for
+    the fallback, a lower bound (see PASS)."""
     report, usage, _ = observe_command(flow, [str(WORKLOAD), "children", "50", "20"], "children")
-    record_cpu("50 forked children of 20 ms", report, usage.cpu_ns)
+    record_cpu("50 forked children of 20 ms", report, usage.cpu_ns,
+               lower_bound=PASS["owned_exits_low"])
+
+
+def children_of_a_thread_task(flow):
+    """A task on this process's thread that runs 10 commands of 2 forked 20 ms
+    children each (Prefect's usual case: the flow-run process reaps what its
+    tasks start). Truth: the thread's CPU clock and RUSAGE_CHILDREN."""
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own_before = time.thread_time_ns()
+    with flow.task(task_run_id="reaped", task_name="reaped") as task:
+        for _ in range(10):
+            subprocess.run([str(WORKLOAD), "children", "2", "20"], check=True)
+    own = time.thread_time_ns() - own_before
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    reaped = (children_after.ru_utime - children_before.ru_utime
+              + children_after.ru_stime - children_before.ru_stime)
+    # A clock tick (10 ms) for the reaped total, a few ms for the task's calls.
+    record_cpu("children of a thread task", task.report, own + round(reaped * 1e9), 0.02,
+               15_000_000)
 
 
 def busy_threads(flow):
     report, usage, _ = observe_command(flow, [str(WORKLOAD), "threads", "3", "200"], "threads")
-    record_cpu("3 busy threads", report, usage.cpu_ns)
+    record_cpu("3 busy threads", report, usage.cpu_ns, lower_bound=PASS["owned_exits_low"])
 
 
 def two_threads(flow):
@@ -116,8 +141,9 @@ def two_threads(flow):
         worker.start()
     for worker in workers:
         worker.join()
-    # Registration and the finish call run on the thread too: a few ms either way.
-    record_cpu("two threads: spinning", reports["spin"], truths["spin"], 0.05)
+    # Registration and the finish call run on the thread too: a few ms either way
+    # (up to 20 ms emulated, with two guests sharing the 2 cores).
+    record_cpu("two threads: spinning", reports["spin"], truths["spin"], 0.05, 25_000_000)
     record_cpu("two threads: sleeping", reports["sleep"], truths["sleep"], 0.0, 20_000_000)
     record("two threads: sleeping", reports["sleep"], "sched.sleep_ns", 300_000_000, 0.2)
 
@@ -173,7 +199,8 @@ CHECKS = [short_children, forked_children, busy_threads, two_threads, peak_rss, 
 # The fallback without BPF, forced: the checks that are quick under emulation
 # (exec'ing 100 children takes 16 s there; sockets and OOM kills it cannot see),
 # children of 20 ms rather than 5 so the unmapping it misses weighs less.
-FALLBACK_CHECKS = [longer_forked_children, busy_threads, two_threads, peak_rss, disk_write]
+FALLBACK_CHECKS = [longer_forked_children, children_of_a_thread_task, busy_threads, two_threads,
+                   peak_rss, disk_write]
 
 
 def run_checks(sidecar, chosen):
@@ -201,7 +228,7 @@ def main():
             sidecar.stop()
         log = [line for line in sidecar.log().splitlines()
                if "kernel observer" in line or "collector" in line]
-        PASS.update(name="fallback: ", cpu_tolerance=0.1)
+        PASS.update(name="fallback: ", cpu_tolerance=0.02, owned_exits_low=True)
         fallback = Sidecar(Path(work) / "fallback", "--collector", "procfs").start()
         try:
             fallback_status = run_checks(fallback, FALLBACK_CHECKS)
