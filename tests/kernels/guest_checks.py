@@ -13,8 +13,6 @@ exact, unknown or wrong is the host's job (test_kernels.py)."""
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,7 +24,7 @@ sys.path.insert(0, str(REPO / "tests" / "support"))
 sys.path.insert(0, str(REPO / "prefect-plugin"))
 
 from prefect_tracer.client import SidecarClient  # noqa: E402
-from sidecar import WORKLOAD, Sidecar, observe_command  # noqa: E402
+from sidecar import WORKLOAD, Sidecar, observe_command, run_commands_as_a_thread_task  # noqa: E402
 
 MIB = 1 << 20
 checks = []
@@ -99,18 +97,10 @@ def children_of_a_thread_task(flow):
     """A task on this process's thread that runs 10 commands of 2 forked 20 ms
     children each (Prefect's usual case: the flow-run process reaps what its
     tasks start). Truth: the thread's CPU clock and RUSAGE_CHILDREN."""
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    own_before = time.thread_time_ns()
-    with flow.task(task_run_id="reaped", task_name="reaped") as task:
-        for _ in range(10):
-            subprocess.run([str(WORKLOAD), "children", "2", "20"], check=True)
-    own = time.thread_time_ns() - own_before
-    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    reaped = (children_after.ru_utime - children_before.ru_utime
-              + children_after.ru_stime - children_before.ru_stime)
+    report, truth = run_commands_as_a_thread_task(
+        flow, [[str(WORKLOAD), "children", "2", "20"]] * 10)
     # A clock tick (10 ms) for the reaped total, a few ms for the task's calls.
-    record_cpu("children of a thread task", task.report, own + round(reaped * 1e9), 0.02,
-               15_000_000)
+    record_cpu("children of a thread task", report, truth, 0.02, 15_000_000)
 
 
 def busy_threads(flow):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -148,6 +149,23 @@ def observe_command(flow, argv, task_name="command", before_exec=None):
     assert task.error is None, task.error
     cpu_ns = round((rusage.ru_utime + rusage.ru_stime) * 1e9) - before_held_ns
     return task.report, CommandUsage(cpu_ns, rusage.ru_maxrss * 1024), status
+
+
+def run_commands_as_a_thread_task(flow, commands, task_name="spawner"):
+    """Runs each argv in `commands` (to completion) inside one task on the
+    calling thread, as Prefect's tasks run subprocesses. Returns (report,
+    truth_ns): the kernel's own account, the thread's CPU clock plus the
+    RUSAGE_CHILDREN of what this process reaped meanwhile."""
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own_before = time.thread_time_ns()
+    with flow.task(task_run_id=f"{task_name}-{time.monotonic_ns()}", task_name=task_name) as task:
+        for argv in commands:
+            subprocess.run(argv, check=True)
+    own = time.thread_time_ns() - own_before
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    reaped = (children_after.ru_utime - children_before.ru_utime
+              + children_after.ru_stime - children_before.ru_stime)
+    return task.report, own + round(reaped * 1e9)
 
 
 @pytest.fixture

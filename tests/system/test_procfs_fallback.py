@@ -1,14 +1,13 @@
 """Forced onto the /proc collector: the same report, with what it cannot know
 marked unknown (null), never zero."""
 
-import resource
 import subprocess
 import threading
 import time
 
 import pytest
 from prefect_tracer.client import SidecarClient
-from sidecar import Sidecar, WORKLOAD, observe_command
+from sidecar import Sidecar, WORKLOAD, observe_command, run_commands_as_a_thread_task
 
 # What an exit record can miss of its thread: its last slice since the
 # scheduler's tick (4 ms at this host's HZ=250), and the unmapping of its
@@ -189,18 +188,9 @@ def test_a_thread_tasks_children_come_to_their_rusage_within_a_tick(tmp_path):
         client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
                                connect_wait_ms=5000)
         with client.flow_run(flow_run_id="reaped", flow_name="reaped") as flow:
-            children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            own_before = time.thread_time_ns()
-            with flow.task(task_run_id="spawner", task_name="spawner") as task:
-                for _ in range(20):
-                    subprocess.run([str(WORKLOAD), "children", "2", "5"], check=True)
-            own = time.thread_time_ns() - own_before
-            children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            report, truth = run_commands_as_a_thread_task(
+                flow, [[str(WORKLOAD), "children", "2", "5"]] * 20)
         client.close()
-        reaped = (children_after.ru_utime - children_before.ru_utime
-                  + children_after.ru_stime - children_before.ru_stime) * 1e9
-        truth = own + reaped
-        report = task.report
         cpu = report["cpu"]["user_ns"] + report["cpu"]["system_ns"]
         # A clock tick (10 ms) for the reaped total, a few ms for the
         # registration and finish calls on the thread.
