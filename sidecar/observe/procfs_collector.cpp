@@ -27,12 +27,15 @@ void addDescendantsUnknown(TaskTotals& totals, kj::String why) {
   totals.unknownWhy.add(kj::mv(why));
 }
 
-// The most an exit record misses of its thread's CPU, as far as the reaped
-// total is believed: its last slice (up to a scheduler tick, 10 ms at the
-// coarsest HZ) and the unmapping of its memory (14 ms a process measured under
-// emulation, a fraction of a millisecond on hardware). A child that exited
-// before the task and was reaped during it is counted only within this.
+// The most an exit record misses of its thread's CPU: its last slice (up to a
+// scheduler tick, 10 ms at the coarsest HZ) and the unmapping of its memory
+// (14 ms a process measured under emulation, a fraction of a millisecond on
+// hardware). The reaped total is believed only within this (a child that
+// exited before the task and was reaped during it is not the task's).
 constexpr uint64_t MAX_MISSED_PER_EXIT_NS = 50 * 1000 * 1000;
+// Where what the exit records can miss is more than this share of a task's
+// CPU, its CPU is unknown, not a part shown as the whole.
+constexpr double CPU_UNCERTAINTY_MAX = 0.02;
 
 // How much a counter grew: a client's reading of its own CPU clock can be
 // ahead of what schedstat shows for a running thread.
@@ -103,7 +106,11 @@ class ProcfsCollector final: public Collector {
     KJ_IF_MAYBE(listener, exits) { readExits(**listener); }  // its children's records first
     auto closed = tree.close(slot);
     KJ_IF_MAYBE(t, tracked.find(slot)) {
-      if (closed.unknownWhy.size() == 0) completeFromReaped(*t, closed.work);
+      // Exit records whose CPU nothing made up for: each may be short.
+      uint64_t uncertainExits = closed.ownExit == nullptr ? 0 : 1;
+      if (closed.unknownWhy.size() == 0 && !completeFromReaped(*t, closed.work)) {
+        uncertainExits += closed.work.threads;
+      }
       refresh(*t);
       KJ_IF_MAYBE(exited, closed.ownExit) { finalFrom(*t, *exited); }
       auto& k = totals.kernel;
@@ -130,6 +137,17 @@ class ProcfsCollector final: public Collector {
         addDescendantsUnknown(totals, kj::str("a process it started was still running as it "
                                               "finished: the /proc collector counts children "
                                               "only as they exit"));
+      } else if (uncertainExits * MAX_MISSED_PER_EXIT_NS > CPU_UNCERTAINTY_MAX * k.runtime_ns) {
+        for (auto field: {"cpu.user_ns", "cpu.system_ns", "cpu.avg_cores", "cpu.p95_cores",
+                          "cpu.max_cores"}) {
+          totals.unknown.add(field);
+        }
+        totals.unknownWhy.add(kj::str(
+            "the CPU of ", uncertainExits, " exited threads is what their exit records say, each "
+            "short by its last slice and its memory's unmapping, and nothing the task's process "
+            "reaped makes up for it (its caller reaps it): more than ",
+            CPU_UNCERTAINTY_MAX * 100, " % of its ", k.runtime_ns / 1000000,
+            " ms could be missing"));
       } else if (children.cpuNs > 0) {
         totals.unknown.add("cpu.p95_cores");
         totals.unknown.add("cpu.max_cores");
@@ -200,8 +218,9 @@ class ProcfsCollector final: public Collector {
   // and the unmapping of its memory. What the task's process has reaped
   // meanwhile has them, to a clock tick in all: where that is more, by no
   // more than the exit records can have missed, it is the children's CPU.
-  static void completeFromReaped(const Tracked& t, ExitedWork& children) {
-    if (children.threads == 0) return;
+  // Whether nothing is missing any more (or nothing exited).
+  static bool completeFromReaped(const Tracked& t, ExitedWork& children) {
+    if (children.threads == 0) return true;
     KJ_IF_MAYBE(before, t.reapedAtStart) {
       KJ_IF_MAYBE(now, readReapedChildrenTicks(t.tgid)) {
         uint64_t tick = 1000000000 / sysconf(_SC_CLK_TCK);
@@ -212,9 +231,11 @@ class ProcfsCollector final: public Collector {
           children.cpuNs = user + system;
           children.utimeNs = user;
           children.stimeNs = system;
+          return true;
         }
       }
     }
+    return false;
   }
 
   bool startedAChildStillRunning(const Tracked& t) {
@@ -254,9 +275,7 @@ kj::Own<Collector> makeProcfsCollector(kj::String reason,
   KJ_SWITCH_ONEOF(exits) {
     KJ_CASE_ONEOF(listener, kj::Own<TaskstatsExits>) {
       return kj::heap<ProcfsCollector>(
-          kj::str(reason, "; exited children counted from taskstats v", listener->version(),
-                  " (each thread's CPU as its exit record says: short by its last slice, up to a "
-                  "scheduler tick, and by the unmapping of its memory)"),
+          kj::str(reason, "; exited children counted from taskstats v", listener->version()),
           kj::mv(listener));
     }
     KJ_CASE_ONEOF(whyNot, kj::String) {
