@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <string>
 #include <unistd.h>
 
 #include "memory.skel.h"
@@ -49,14 +50,46 @@ template <typename Skeleton, void (*destroy)(Skeleton*)>
 const SkeletonDisposer<Skeleton, destroy> SkeletonDisposer<Skeleton, destroy>::instance;
 
 // libbpf's own diagnostics (verifier log, missing BTF) explain a failed load,
-// so they go to our log. libbpf's print hook takes no context: hence a global.
+// so they go to our log, and the verifier's last word goes into the one line
+// that says why a concern did not load. libbpf's print hook takes no context:
+// hence globals, set before the first load.
 Log* libbpfLog = nullptr;
+kj::String lastVerifierWord;
+
+// The line of a verifier log that says why: its last, less the statistics.
+kj::String verdictOf(const std::string& log) {
+  std::string verdict;
+  size_t at = 0;
+  while (at < log.size()) {
+    size_t end = log.find('\n', at);
+    if (end == std::string::npos) end = log.size();
+    std::string line = log.substr(at, end - at);
+    if (!line.empty() && line.rfind("processed ", 0) != 0 &&
+        line.rfind("verification time", 0) != 0 && line.rfind("stack depth", 0) != 0 &&
+        line.find("-- END PROG LOAD LOG --") == std::string::npos) {
+      verdict = line;
+    }
+    at = end + 1;
+  }
+  return kj::str(verdict.c_str());
+}
+
 int forwardLibbpfMessage(libbpf_print_level level, const char* format, va_list args) {
   if (libbpfLog == nullptr || level == LIBBPF_DEBUG) return 0;
-  char text[1024];
-  int n = vsnprintf(text, sizeof(text), format, args);
-  while (n > 0 && static_cast<size_t>(n) < sizeof(text) && text[n - 1] == '\n') text[--n] = '\0';
-  libbpfLog->debug(kj::str("libbpf: ", text));
+  va_list measuring;
+  va_copy(measuring, args);
+  int n = vsnprintf(nullptr, 0, format, measuring);
+  va_end(measuring);
+  if (n <= 0) return n;
+  std::string text(n, '\0');
+  vsnprintf(&text[0], n + 1, format, args);
+  size_t firstLine = text.find('\n');
+  if (firstLine != std::string::npos &&
+      text.rfind("-- BEGIN PROG LOAD LOG --", firstLine) != std::string::npos) {
+    lastVerifierWord = verdictOf(text.substr(firstLine + 1));
+  }
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  libbpfLog->debug(kj::str("libbpf: ", text.c_str()));
   return n;
 }
 
@@ -86,8 +119,11 @@ kj::OneOf<kj::Own<Skeleton>, kj::String> loadConcern(
       }
     }
   }
+  lastVerifierWord = nullptr;
   if (int err = load(skeleton.get())) {
-    return kj::str(concern, ": loading BPF programs failed: ", errorText(err));
+    auto verifier = lastVerifierWord.size() > 0 ? kj::str(" (verifier: ", lastVerifierWord, ")")
+                                                : kj::str();
+    return kj::str(concern, ": loading BPF programs failed: ", errorText(err), verifier);
   }
   if (int err = attach(skeleton.get())) {
     return kj::str(concern, ": attaching tracepoints failed: ", errorText(err));

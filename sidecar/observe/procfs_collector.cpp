@@ -218,7 +218,8 @@ class ProcfsCollector final: public Collector {
   // and the unmapping of its memory. What the task's process has reaped
   // meanwhile has them, to a clock tick in all: where that is more, by no
   // more than the exit records can have missed, it is the children's CPU.
-  // Whether nothing is missing any more (or nothing exited).
+  // Returns whether the children's CPU is now within a tick of the truth (or
+  // nothing exited).
   static bool completeFromReaped(const Tracked& t, ExitedWork& children) {
     if (children.threads == 0) return true;
     KJ_IF_MAYBE(before, t.reapedAtStart) {
@@ -227,12 +228,17 @@ class ProcfsCollector final: public Collector {
         uint64_t user = grown(now->utime, before->utime) * tick;
         uint64_t system = grown(now->stime, before->stime) * tick;
         uint64_t missable = children.threads * MAX_MISSED_PER_EXIT_NS;
-        if (user + system > children.cpuNs && user + system <= children.cpuNs + missable) {
+        // More than the records can have missed: a child that was not the
+        // task's (a zombie from before it) is in the reaped total.
+        if (user + system > children.cpuNs + missable) return false;
+        // The reaped total is within a clock tick of the truth, the records
+        // are at most the truth: the larger is within a tick of it.
+        if (user + system > children.cpuNs) {
           children.cpuNs = user + system;
           children.utimeNs = user;
           children.stimeNs = system;
-          return true;
         }
+        return true;
       }
     }
     return false;

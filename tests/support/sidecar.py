@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -151,21 +150,16 @@ def observe_command(flow, argv, task_name="command", before_exec=None):
     return task.report, CommandUsage(cpu_ns, rusage.ru_maxrss * 1024), status
 
 
-def run_commands_as_a_thread_task(flow, commands, task_name="spawner"):
-    """Runs each argv in `commands` (to completion) inside one task on the
-    calling thread, as Prefect's tasks run subprocesses. Returns (report,
-    truth_ns): the kernel's own account, the thread's CPU clock plus the
-    RUSAGE_CHILDREN of what this process reaped meanwhile."""
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    own_before = time.thread_time_ns()
-    with flow.task(task_run_id=f"{task_name}-{time.monotonic_ns()}", task_name=task_name) as task:
-        for argv in commands:
-            subprocess.run(argv, check=True)
-    own = time.thread_time_ns() - own_before
-    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    reaped = (children_after.ru_utime - children_before.ru_utime
-              + children_after.ru_stime - children_before.ru_stime)
-    return task.report, own + round(reaped * 1e9)
+def thread_task_in_a_fresh_process(socket_path: Path, argv: list, repeat: int):
+    """Runs argv `repeat` times in one task on the main thread of a fresh
+    Python process (tests/support/thread_task.py). Returns (report, truth_ns):
+    the kernel's own account of the task's CPU."""
+    done = subprocess.run([sys.executable, str(REPO / "tests" / "support" / "thread_task.py"),
+                           str(socket_path), str(repeat), *argv],
+                          env=python_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    return result["report"], result["truth_ns"]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from prefect_tracer.client import SidecarClient
-from sidecar import Sidecar, WORKLOAD, observe_command, run_commands_as_a_thread_task
+from sidecar import Sidecar, WORKLOAD, observe_command, thread_task_in_a_fresh_process
 
 def test_forced_procfs_collector_reports_what_it_can(tmp_path):
     sidecar = Sidecar(tmp_path, "--collector", "procfs").start()
@@ -105,15 +105,10 @@ def test_a_child_of_a_process_running_two_tasks_leaves_both_unknown(tmp_path):
 
 
 def spawn_on_a_thread(sidecar, commands=5, child_ms=10):
-    """One task on this thread that runs `commands` commands of two children
-    of `child_ms` each; returns (report, the kernel's account of its CPU)."""
-    client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
-                           connect_wait_ms=5000)
-    with client.flow_run(flow_run_id="spawner", flow_name="spawner") as flow:
-        report, truth = run_commands_as_a_thread_task(
-            flow, [[str(WORKLOAD), "children", "2", str(child_ms)]] * commands)
-    client.close()
-    return report, truth
+    """One task on a thread that runs `commands` commands of two children of
+    `child_ms` each; returns (report, the kernel's account of its CPU)."""
+    return thread_task_in_a_fresh_process(
+        sidecar.socket, [str(WORKLOAD), "children", "2", str(child_ms)], commands)
 
 
 def assert_within_a_tick(report, truth):
