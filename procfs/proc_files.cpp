@@ -58,6 +58,23 @@ void parseCounters(kj::StringPtr schedstat, kj::StringPtr io, ThreadCounters& c)
   c.writeBytes = field(io, "write_bytes: ");
 }
 
+// Two consecutive tick counts of a .../stat file, from field `first` on.
+kj::Maybe<CpuTicks> ticksAt(kj::StringPtr path, int first) {
+  KJ_IF_MAYBE(stat, readProcFile(path)) {
+    // Fields after the command name, which may itself hold spaces and ')'.
+    KJ_IF_MAYBE(close, stat->findLast(')')) {
+      const char* p = stat->cStr() + *close + 2;
+      for (int i = 3; i < first; ++i) p = strchr(p, ' ') + 1;
+      char* next;
+      CpuTicks ticks;
+      ticks.utime = strtoull(p, &next, 10);
+      ticks.stime = strtoull(next, nullptr, 10);
+      return ticks;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 kj::Maybe<ThreadCounters> readThreadCounters(pid_t tgid, pid_t tid) {
@@ -89,26 +106,6 @@ kj::Maybe<ThreadCounters> readOwnThreadCounters() {
   return nullptr;
 }
 
-namespace {
-
-// Two consecutive tick counts of a .../stat file, from field `first` on.
-kj::Maybe<CpuTicks> ticksAt(kj::StringPtr path, int first) {
-  KJ_IF_MAYBE(stat, readProcFile(path)) {
-    // Fields after the command name, which may itself hold spaces and ')'.
-    KJ_IF_MAYBE(close, stat->findLast(')')) {
-      const char* p = stat->cStr() + *close + 2;
-      for (int i = 3; i < first; ++i) p = strchr(p, ' ') + 1;
-      char* next;
-      CpuTicks ticks;
-      ticks.utime = strtoull(p, &next, 10);
-      ticks.stime = strtoull(next, nullptr, 10);
-      return ticks;
-    }
-  }
-  return nullptr;
-}
-
-}  // namespace
 
 kj::Maybe<CpuTicks> readCpuTicks(pid_t tgid, pid_t tid) {
   return ticksAt(kj::str("/proc/", tgid, "/task/", tid, "/stat"), 14);  // utime, stime

@@ -37,6 +37,9 @@ constexpr uint64_t MAX_MISSED_PER_EXIT_NS = 50 * 1000 * 1000;
 // CPU, its CPU is unknown, not a part shown as the whole.
 constexpr double CPU_UNCERTAINTY_MAX = 0.02;
 
+// A clock tick (USER_HZ), the unit of /proc's user and system times.
+uint64_t clockTickNs() { return 1000000000 / sysconf(_SC_CLK_TCK); }
+
 // How much a counter grew: a client's reading of its own CPU clock can be
 // ahead of what schedstat shows for a running thread.
 uint64_t grown(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
@@ -118,9 +121,10 @@ class ProcfsCollector final: public Collector {
       k.runtime_ns = grown(t->latest.runtimeNs, t->baseline.runtimeNs) + children.cpuNs;
       k.run_delay_ns = grown(t->latest.runDelayNs, t->baseline.runDelayNs) + children.runDelayNs;
       // In nanoseconds, as the children's: only their proportion is used.
-      uint64_t tick = 1000000000 / sysconf(_SC_CLK_TCK);
-      k.utime_raw = grown(t->latestTicks.utime, t->baselineTicks.utime) * tick + children.utimeNs;
-      k.stime_raw = grown(t->latestTicks.stime, t->baselineTicks.stime) * tick + children.stimeNs;
+      k.utime_raw =
+          grown(t->latestTicks.utime, t->baselineTicks.utime) * clockTickNs() + children.utimeNs;
+      k.stime_raw =
+          grown(t->latestTicks.stime, t->baselineTicks.stime) * clockTickNs() + children.stimeNs;
       k.rchar = grown(t->latest.rchar, t->baseline.rchar) + children.rchar;
       k.wchar = grown(t->latest.wchar, t->baseline.wchar) + children.wchar;
       k.read_bytes = grown(t->latest.readBytes, t->baseline.readBytes) + children.readBytes;
@@ -224,9 +228,8 @@ class ProcfsCollector final: public Collector {
     if (children.threads == 0) return true;
     KJ_IF_MAYBE(before, t.reapedAtStart) {
       KJ_IF_MAYBE(now, readReapedChildrenTicks(t.tgid)) {
-        uint64_t tick = 1000000000 / sysconf(_SC_CLK_TCK);
-        uint64_t user = grown(now->utime, before->utime) * tick;
-        uint64_t system = grown(now->stime, before->stime) * tick;
+        uint64_t user = grown(now->utime, before->utime) * clockTickNs();
+        uint64_t system = grown(now->stime, before->stime) * clockTickNs();
         uint64_t missable = children.threads * MAX_MISSED_PER_EXIT_NS;
         // More than the records can have missed: a child that was not the
         // task's (a zombie from before it) is in the reaped total.
@@ -257,8 +260,7 @@ class ProcfsCollector final: public Collector {
   static void finalFrom(Tracked& t, const ExitRecord& exited) {
     t.latest = ThreadCounters{exited.cpuNs,     exited.runDelayNs, exited.rchar,
                               exited.wchar,     exited.readBytes,  exited.writeBytes};
-    uint64_t tick = 1000000000 / sysconf(_SC_CLK_TCK);
-    t.latestTicks = CpuTicks{exited.utimeNs / tick, exited.stimeNs / tick};
+    t.latestTicks = CpuTicks{exited.utimeNs / clockTickNs(), exited.stimeNs / clockTickNs()};
   }
 
   void refresh(Tracked& t) {
