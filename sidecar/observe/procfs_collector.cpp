@@ -220,10 +220,10 @@ class ProcfsCollector final: public Collector {
 
   // Each exit record misses its thread's last slice (up to a scheduler tick)
   // and the unmapping of its memory. What the task's process has reaped
-  // meanwhile has them, to a clock tick in all: where that is more, by no
-  // more than the exit records can have missed, it is the children's CPU.
-  // Returns whether the children's CPU is now within a tick of the truth (or
-  // nothing exited).
+  // meanwhile has them, to a clock tick for each of user and system time:
+  // where that is more, by no more than the exit records can have missed, it
+  // is the children's CPU. Returns whether the children's CPU is now within
+  // two ticks of the truth (or nothing exited).
   static bool completeFromReaped(const Tracked& t, ExitedWork& children) {
     if (children.threads == 0) return true;
     KJ_IF_MAYBE(before, t.reapedAtStart) {
@@ -234,8 +234,8 @@ class ProcfsCollector final: public Collector {
         // More than the records can have missed: a child that was not the
         // task's (a zombie from before it) is in the reaped total.
         if (user + system > children.cpuNs + missable) return false;
-        // The reaped total is within a clock tick of the truth, the records
-        // are at most the truth: the larger is within a tick of it.
+        // The reaped total is within two ticks of the truth, the records are
+        // at most the truth: the larger is within two ticks of it.
         if (user + system > children.cpuNs) {
           children.cpuNs = user + system;
           children.utimeNs = user;

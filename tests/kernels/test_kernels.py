@@ -28,7 +28,14 @@ def verdict(check: dict) -> str:
     if check["measured"] is None:
         return "unknown"
     bound = max(check["tolerance"] * check["truth"], check["floor"])
-    return "exact" if abs(check["measured"] - check["truth"]) <= bound else "wrong"
+    low = check.get("truth_low")
+    low = check["truth"] if low is None else low
+    return "exact" if low - bound <= check["measured"] <= check["truth"] + bound else "wrong"
+
+
+def truth_of(check: dict) -> str:
+    low = check.get("truth_low")
+    return f"{check['truth']}" if low is None else f"{low}..{check['truth']}"
 
 
 def column(result: dict) -> str:
@@ -39,7 +46,7 @@ def column(result: dict) -> str:
         lines.append(f"   fallback (forced --collector procfs): {result['fallback_note']}")
     for check in result["checks"]:
         lines.append(f"   {verdict(check):8} {check['check']:28} {check['field']:22} "
-                     f"measured {check['measured']}, truth {check['truth']}")
+                     f"measured {check['measured']}, truth {truth_of(check)}")
     return "\n".join(lines)
 
 

@@ -106,16 +106,19 @@ def test_a_child_of_a_process_running_two_tasks_leaves_both_unknown(tmp_path):
 
 def spawn_on_a_thread(sidecar, commands=5, child_ms=10):
     """One task on a thread that runs `commands` commands of two children of
-    `child_ms` each; returns (report, the kernel's account of its CPU)."""
+    `child_ms` each; returns (report, the kernel's account of its CPU without
+    and with its start and finish calls)."""
     return thread_task_in_a_fresh_process(
         sidecar.socket, [str(WORKLOAD), "children", "2", str(child_ms)], commands)
 
 
-def assert_within_a_tick(report, truth):
+def assert_within_a_tick(report, low, high):
     """What the task's process reaped is the children's CPU to a clock tick
-    (10 ms); a few ms more for the task's own calls on its thread."""
+    (10 ms) for each of user and system time; the thread's own CPU is between
+    the kernel's account without and with the task's start and finish calls."""
     cpu = report["cpu"]["user_ns"] + report["cpu"]["system_ns"]
-    assert abs(cpu - truth) <= 15e6 + 0.01 * truth, (cpu, truth, report["unknown_why"])
+    bound = 20e6 + 0.01 * high
+    assert low - bound <= cpu <= high + bound, (cpu, low, high, report["unknown_why"])
 
 
 # The kernel's BTF hidden in a mount namespace of the sidecar's own is what
@@ -141,8 +144,8 @@ def test_without_bpf_the_fallback_counts_children_and_says_why_in_one_line(tmp_p
         assert "exited children counted from taskstats" in status["collector_note"]
         warnings = [line for line in sidecar.log().splitlines() if "kernel observer" in line]
         assert len(warnings) == 1 and why in warnings[0], warnings
-        report, truth = spawn_on_a_thread(sidecar)
-        assert_within_a_tick(report, truth)
+        report, low, high = spawn_on_a_thread(sidecar)
+        assert_within_a_tick(report, low, high)
         assert report["net"]["tx_bytes"] is None
     finally:
         assert sidecar.stop() == 0
@@ -157,7 +160,7 @@ def test_without_bpf_or_taskstats_everything_a_task_starts_is_unknown(tmp_path):
         assert "taskstats: the kernel refused" in status["collector_note"], \
             status["collector_note"]
         assert sum("warning taskstats:" in line for line in sidecar.log().splitlines()) == 1
-        report, _ = spawn_on_a_thread(sidecar)
+        report, _, _ = spawn_on_a_thread(sidecar)
         for field in ("cpu.user_ns", "io.write_bytes", "memory.peak_rss_bytes",
                       "sched.runqueue_wait_ns"):
             assert field in report["unknown"], field
@@ -170,8 +173,9 @@ def test_without_bpf_or_taskstats_everything_a_task_starts_is_unknown(tmp_path):
 def test_a_thread_tasks_children_come_to_their_rusage_within_a_tick(tmp_path):
     """A task on a thread of a live process (Prefect's usual case): its
     children's exit records miss each one's last slice, what the process has
-    reaped has it; the report is within a clock tick of the kernel's own
-    account (the thread's CPU clock and RUSAGE_CHILDREN)."""
+    reaped has it; the report is within a clock tick (for each of user and
+    system time) of the kernel's own account (the thread's CPU clock and
+    RUSAGE_CHILDREN)."""
     sidecar = Sidecar(tmp_path, "--collector", "procfs").start()
     try:
         assert_within_a_tick(*spawn_on_a_thread(sidecar, commands=20, child_ms=5))
