@@ -9,6 +9,17 @@
 #define AF_INET 2
 #define AF_INET6 10
 
+/* When each untracked thread last sent or received on a TCP or UDP socket
+ * (ns, monotonic): a task whose registration reaches the sidecar after it
+ * began learns whether its socket bytes before it went uncounted. Least
+ * recently used first out, as recent_cloners. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, RECENT_SOCKET_USERS_MAX_ENTRIES);
+	__type(key, __u32); /* host tid */
+	__type(value, __u64);
+} recent_socket_users SEC(".maps");
+
 static __always_inline struct task_counters *counters_for_network(struct sock *sk, int bytes)
 {
 	if (bytes <= 0)
@@ -18,7 +29,12 @@ static __always_inline struct task_counters *counters_for_network(struct sock *s
 		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
-	return state ? counters_of(state->slot) : 0;
+	if (!state) {
+		__u64 now = bpf_ktime_get_ns();
+		bpf_map_update_elem(&recent_socket_users, &tid, &now, BPF_ANY);
+		return 0;
+	}
+	return counters_of(state->slot);
 }
 
 static __always_inline void sent(struct sock *sk, int bytes)

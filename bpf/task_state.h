@@ -7,6 +7,7 @@
 #define THREADS_MAX_ENTRIES 65536       /* live threads attributed to some task */
 #define TASK_COUNTERS_MAX_ENTRIES 16384 /* live tasks (and finished tasks with live children) */
 #define RECENT_CLONERS_MAX_ENTRIES 16384 /* untracked threads that started a thread or process lately */
+#define RECENT_SOCKET_USERS_MAX_ENTRIES 16384 /* untracked threads that sent or received on a TCP/UDP socket lately */
 
 /* thread_state.flags */
 #define THREAD_BASELINE_PENDING 1u /* registered by the sidecar with the counters its task started from;

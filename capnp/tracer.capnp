@@ -65,9 +65,9 @@ struct TaskRunInfo {
   # client library. Unset: the sidecar reads them when the registration reaches
   # it, and the task's measurements start then.
   startWaitNs @8 :UInt64;
-  # How long the caller waits for the answer before it lets the task run: a
-  # registration later than that (after the baseline) found the task running
-  # unfollowed (TaskReport.unobservedNs).
+  # How long the caller waits for the answer (0: one-way, the plugin's way). A
+  # registration within that of the baseline found the thread still waiting
+  # in the client library: its going off-CPU then was the wait, not the task.
 }
 
 struct ThreadBaseline {
@@ -82,6 +82,14 @@ struct ThreadBaseline {
   wchar @4 :UInt64;
   readBytes @5 :UInt64;
   writeBytes @6 :UInt64;
+  voluntarySwitches @7 :UInt64;
+  # Times the thread had gone off-CPU of its own accord (slept or blocked):
+  # unchanged at its registration, it spent no time off-CPU before it but
+  # waiting for a CPU, which runDelayNs has.
+  processHiwaterBytes @8 :UInt64;
+  # Its process's resident-memory high-water mark: a peak the process reaches
+  # during the task, before its registration or after, is above this. 0: the
+  # client read neither of these two (an earlier version).
 }
 
 struct TaskReport {
@@ -175,11 +183,13 @@ struct TaskReport {
   taskKey @39 :Text;
   # Prefect's task key (stable per task function), when the plugin knows it.
   unobservedNs @40 :UInt64;
-  # How long the task ran before its registration reached the sidecar (a busy
-  # or stopped sidecar outwaited its client). Its own CPU and I/O counters are
-  # still exact (TaskRunInfo.baseline), but what only the kernel observer sees
-  # as it happens -- socket bytes, off-CPU causes, the memory peak, OOM kills,
-  # and anything it started meanwhile -- is listed in `unknown`.
+  # How long the task ran before its registration reached the sidecar (start
+  # is one-way: some 0.1 ms normally; more from a busy or stopped sidecar). Its
+  # own CPU and I/O counters are exact regardless (TaskRunInfo.baseline); what
+  # only the kernel observer sees as it happens is listed in `unknown` where
+  # the task did it meanwhile: socket bytes if it used a socket, off-CPU
+  # causes if it slept or blocked, and its descendants if it started a thread
+  # or process (docs/observer.md, "Late registrations").
   unknownWhy @41 :List(Text);
   # Why the fields in `unknown` are unknown: one line per cause (the collector,
   # a late registration, descendants the collector could not follow).
@@ -253,8 +263,8 @@ struct SidecarStatus {
   policyReloadError @13 :Text;
   # Why the last reload was refused (the previous set stayed); empty if it worked.
   lateTasks @14 :UInt64;
-  # Tasks whose registration reached the sidecar after their client stopped
-  # waiting (TaskReport.unobservedNs > 0).
+  # Tasks that, before their registration reached the sidecar, did something
+  # only the kernel observer sees as it happens (fields of theirs unknown).
 }
 
 struct LiveTask {
@@ -285,7 +295,8 @@ interface FlowRunScope {
 }
 
 interface TaskScope {
-  finish @0 (state :RunState) -> (report :TaskReport);
+  finish @0 (state :RunState, reportWanted :Bool) -> (report :TaskReport);
+  # The report is in the answer only when wanted (the plugin does not read it).
 }
 
 interface Admin {

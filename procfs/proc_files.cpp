@@ -47,17 +47,6 @@ uint64_t field(kj::StringPtr text, kj::StringPtr key) {
   return found == nullptr ? 0 : strtoull(found + key.size(), nullptr, 10);
 }
 
-// Fills `c` from the text of a schedstat and an io file.
-void parseCounters(kj::StringPtr schedstat, kj::StringPtr io, ThreadCounters& c) {
-  char* end;
-  c.runtimeNs = strtoull(schedstat.cStr(), &end, 10);
-  c.runDelayNs = strtoull(end, nullptr, 10);
-  c.rchar = field(io, "rchar: ");
-  c.wchar = field(io, "wchar: ");
-  c.readBytes = field(io, "read_bytes: ");
-  c.writeBytes = field(io, "write_bytes: ");
-}
-
 // Two consecutive tick counts of a .../stat file, from field `first` on.
 kj::Maybe<CpuTicks> ticksAt(kj::StringPtr path, int first) {
   KJ_IF_MAYBE(stat, readProcFile(path)) {
@@ -77,6 +66,16 @@ kj::Maybe<CpuTicks> ticksAt(kj::StringPtr path, int first) {
 
 }  // namespace
 
+void parseCounters(kj::StringPtr schedstat, kj::StringPtr io, ThreadCounters& c) {
+  char* end;
+  c.runtimeNs = strtoull(schedstat.cStr(), &end, 10);
+  c.runDelayNs = strtoull(end, nullptr, 10);
+  c.rchar = field(io, "rchar: ");
+  c.wchar = field(io, "wchar: ");
+  c.readBytes = field(io, "read_bytes: ");
+  c.writeBytes = field(io, "write_bytes: ");
+}
+
 kj::Maybe<ThreadCounters> readThreadCounters(pid_t tgid, pid_t tid) {
   auto base = kj::str("/proc/", tgid, "/task/", tid);
   KJ_IF_MAYBE(schedstat, readProcFile(kj::str(base, "/schedstat"))) {
@@ -89,23 +88,7 @@ kj::Maybe<ThreadCounters> readThreadCounters(pid_t tgid, pid_t tid) {
   return nullptr;
 }
 
-kj::Maybe<ThreadCounters> readOwnThreadCounters() {
-  KJ_IF_MAYBE(schedstat, readProcFile("/proc/thread-self/schedstat")) {
-    // Read last: its text counts the reads before it, not itself.
-    KJ_IF_MAYBE(io, readProcFile("/proc/thread-self/io")) {
-      ThreadCounters c{};
-      parseCounters(*schedstat, *io, c);
-      c.rchar += io->size();
-      timespec cpu;
-      if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
-        c.runtimeNs = uint64_t(cpu.tv_sec) * 1000000000 + cpu.tv_nsec;
-      }
-      return c;
-    }
-  }
-  return nullptr;
-}
-
+uint64_t clockTickNs() { return 1000000000 / sysconf(_SC_CLK_TCK); }
 
 kj::Maybe<CpuTicks> readCpuTicks(pid_t tgid, pid_t tid) {
   return ticksAt(kj::str("/proc/", tgid, "/task/", tid, "/stat"), 14);  // utime, stime
@@ -113,6 +96,21 @@ kj::Maybe<CpuTicks> readCpuTicks(pid_t tgid, pid_t tid) {
 
 kj::Maybe<CpuTicks> readReapedChildrenTicks(pid_t tgid) {
   return ticksAt(kj::str("/proc/", tgid, "/stat"), 16);  // cutime, cstime
+}
+
+kj::Maybe<uint64_t> readStartBoottimeNs(pid_t pid) {
+  KJ_IF_MAYBE(start, ticksAt(kj::str("/proc/", pid, "/stat"), 22)) {  // starttime, vsize
+    return start->utime * clockTickNs();
+  }
+  return nullptr;
+}
+
+kj::Maybe<uint64_t> readVoluntarySwitches(pid_t tid) {
+  KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", tid, "/status"))) {
+    auto switches = statusNumbers(*status, "voluntary_ctxt_switches");
+    if (switches.size() > 0) return uint64_t(switches[0]);
+  }
+  return nullptr;
 }
 
 kj::Maybe<uint64_t> readRuntimeNs(pid_t tid) {

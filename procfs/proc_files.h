@@ -25,10 +25,11 @@ struct ThreadCounters {
 };
 kj::Maybe<ThreadCounters> readThreadCounters(pid_t tgid, pid_t tid);
 
-// The calling thread's counters as of now, for a task that starts on it: its
-// CPU time from its own clock (exact, where schedstat lags a running thread by
-// up to a tick), and rchar without the reads that took this reading.
-kj::Maybe<ThreadCounters> readOwnThreadCounters();
+// Fills `c` from the text of a thread's schedstat and io files.
+void parseCounters(kj::StringPtr schedstat, kj::StringPtr io, ThreadCounters& c);
+
+// A clock tick (USER_HZ) in nanoseconds: the unit of /proc's times.
+uint64_t clockTickNs();
 
 // A thread's user and system time in clock ticks (USER_HZ), from .../stat:
 // only for splitting CPU time into user and system.
@@ -41,6 +42,14 @@ kj::Maybe<CpuTicks> readCpuTicks(pid_t tgid, pid_t tid);
 // theirs), in clock ticks: complete, where each child's exit record misses
 // its last slice, but only to a tick in total.
 kj::Maybe<CpuTicks> readReapedChildrenTicks(pid_t tgid);
+
+// When a process started, in nanoseconds of CLOCK_BOOTTIME, to a clock tick
+// (USER_HZ): field 22 of /proc/<pid>/stat.
+kj::Maybe<uint64_t> readStartBoottimeNs(pid_t pid);
+
+// How often a thread has left a CPU of its own accord (slept or blocked):
+// voluntary_ctxt_switches of /proc/<tid>/status.
+kj::Maybe<uint64_t> readVoluntarySwitches(pid_t tid);
 
 // Just the CPU time, for the 1 s sampler: /proc/<tid>/schedstat.
 kj::Maybe<uint64_t> readRuntimeNs(pid_t tid);

@@ -15,7 +15,6 @@
 
 #include "connection.h"
 #include "contract_json.h"
-#include "proc_files.h"
 #include "tracer.capnp.h"
 #include "tracer_client.h"
 
@@ -43,6 +42,10 @@ struct tracer_task {
   Connection& connection;
   uint64_t id;
   kj::Own<const Outcome> started;
+};
+
+struct tracer_report {
+  kj::Own<const Outcome> finished;  // its value: the TaskReport JSON
 };
 
 namespace {
@@ -81,24 +84,6 @@ int64_t realtimeNs() {
   timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   return int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
-}
-
-// The calling thread's counters as its task starts: the sidecar measures the
-// task from here, however late the registration reaches it. Left unset where
-// procfs cannot say (the sidecar then reads the thread itself).
-void setOwnBaseline(tracer::proto::TaskRunInfo::Builder task) {
-  KJ_IF_MAYBE(counters, tracer::readOwnThreadCounters()) {
-    auto baseline = task.initBaseline();
-    timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    baseline.setAtMonotonicNs(uint64_t(now.tv_sec) * 1000000000 + now.tv_nsec);
-    baseline.setRuntimeNs(counters->runtimeNs);
-    baseline.setRunDelayNs(counters->runDelayNs);
-    baseline.setRchar(counters->rchar);
-    baseline.setWchar(counters->wchar);
-    baseline.setReadBytes(counters->readBytes);
-    baseline.setWriteBytes(counters->writeBytes);
-  }
 }
 
 template <typename T>
@@ -221,23 +206,28 @@ int tracer_flow_finish(tracer_flow* flow, const char* state, int timeoutMs) {
 }
 
 tracer_task* tracer_task_start(tracer_flow* flow, const char* infoJson, int tid, int waitMs) {
-  return guarded<tracer_task*>(nullptr, [&]() {
+  return guarded<tracer_task*>(nullptr, [&]() -> tracer_task* {
     KJ_REQUIRE(flow != nullptr, "flow is NULL");
-    auto info = encode<tracer::proto::TaskRunInfo>(infoJson, [&](auto task) {
-      int self = static_cast<int>(syscall(SYS_gettid));
-      if (tid != 0) task.setTid(tid);
-      if (task.getTid() == 0) task.setTid(self);
-      if (task.getStartTimeNs() == 0) task.setStartTimeNs(realtimeNs());
-      if (task.getTid() == self && !task.hasBaseline()) setOwnBaseline(task);
-      task.setStartWaitNs(millis(waitMs) / kj::NANOSECONDS);
-    });
+    KJ_REQUIRE(infoJson != nullptr, "info JSON is NULL");
+    int self = static_cast<int>(syscall(SYS_gettid));
+    tracer::client::TaskStart start{kj::str(infoJson), tid != 0 ? tid : self, realtimeNs(),
+                                    static_cast<uint64_t>(millis(waitMs) / kj::NANOSECONDS),
+                                    nullptr};
+    if (start.tid == self) start.reading = tracer::client::readOwnThread();
     auto& connection = connectionOf(flow->client);
     uint64_t id = flow->client.nextId.fetch_add(1);
-    auto task = std::make_unique<tracer_task>(
-        tracer_task{connection, id, connection.startTask(flow->id, *flow->info, id, kj::mv(info))});
-    kj::String error;
-    if (task->started->await(millis(waitMs), error) == Outcome::Status::FAILED) setError(error);
-    return task.release();
+    KJ_IF_MAYBE(started, connection.startTask(flow->id, *flow->info, id, kj::mv(start))) {
+      auto task = std::make_unique<tracer_task>(tracer_task{connection, id, kj::mv(*started)});
+      kj::String error;
+      if (waitMs > 0 && task->started->await(millis(waitMs), error) == Outcome::Status::FAILED) {
+        setError(error);
+      }
+      return task.release();
+    }
+    // Not an exception: a wedged sidecar makes this the common path.
+    setError(kj::str("dropped: the sidecar has not answered the last ",
+                     tracer::client::MAX_PENDING_STARTS, " starts"));
+    return nullptr;
   });
 }
 
@@ -254,20 +244,35 @@ int tracer_task_status(tracer_task* task) {
   return -1;
 }
 
-char* tracer_task_finish(tracer_task* task, const char* state, int timeoutMs) {
-  if (task == nullptr) return nullptr;
+int tracer_task_finish(tracer_task* task, const char* state, tracer_report** report) {
+  if (report != nullptr) *report = nullptr;
+  if (task == nullptr) return -1;
   std::unique_ptr<tracer_task> owned(task);
-  return guarded<char*>(nullptr, [&]() -> char* {
+  return guarded<int>(-1, [&]() {
     KJ_REQUIRE(task->connection.ownerPid() == getpid(),
                "this task was started by the parent process; finish it there");
     if (task->started->peek() == Outcome::Status::FAILED) {
       kj::String error;
       task->started->await(0 * kj::MILLISECONDS, error);
-      setError(kj::str("the task was never registered: ", error));
-      return nullptr;
+      KJ_FAIL_REQUIRE("the task was never registered", error);
     }
-    return answer(*task->connection.finishTask(task->id, parseState(state)), timeoutMs);
+    auto finished = task->connection.finishTask(task->id, parseState(state), report != nullptr);
+    if (report != nullptr) *report = std::make_unique<tracer_report>(tracer_report{kj::mv(finished)}).release();
+    return 0;
   });
+}
+
+char* tracer_report_wait(tracer_report* report, int timeoutMs) {
+  if (report == nullptr) return nullptr;
+  return guarded<char*>(nullptr, [&]() { return answer(*report->finished, timeoutMs); });
+}
+
+void tracer_report_free(tracer_report* report) { std::unique_ptr<tracer_report> owned(report); }
+
+unsigned long long tracer_client_dropped(tracer_client* client) {
+  if (client == nullptr) return 0;
+  Connection* connection = client->current.load();
+  return connection != nullptr && connection->ownerPid() == getpid() ? connection->dropped() : 0;
 }
 
 const char* tracer_last_error(void) { return lastError == nullptr ? "" : lastError.cStr(); }

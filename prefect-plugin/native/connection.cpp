@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "buffered_message_stream.h"
@@ -23,6 +25,8 @@ namespace {
 
 constexpr kj::Duration FIRST_RETRY = 50 * kj::MILLISECONDS;
 constexpr kj::Duration MAX_RETRY = 2 * kj::SECONDS;
+// Niceness of the library's thread, relative to the process's.
+constexpr int LOOP_THREAD_NICE = 10;
 
 capnp::FlatArrayMessageReader readerOf(kj::ArrayPtr<const capnp::word> words) {
   return capnp::FlatArrayMessageReader(words);
@@ -152,31 +156,42 @@ class Loop final: private kj::TaskSet::ErrorHandler {
     });
   }
 
+  // `pending` stands for the start until the sidecar has answered it (or it
+  // failed): the bound on what a stopped sidecar can make us hold.
   void startTask(uint64_t flowId, kj::Own<const FlowInfo> flowInfo, uint64_t taskId,
-                 kj::Array<capnp::word> taskInfo, kj::Own<const Outcome> outcome) {
+                 TaskStart start, kj::Own<const Outcome> outcome, kj::Own<PendingStart> pending) {
     whenConnected(kj::mv(outcome), [this, flowId, flowInfo = kj::mv(flowInfo), taskId,
-                                    taskInfo = kj::mv(taskInfo)](
-                                       auto&, kj::Own<const Outcome> outcome) {
+                                    start = kj::mv(start), pending = kj::mv(pending)](
+                                       auto&, kj::Own<const Outcome> outcome) mutable {
       auto request = flowScope(flowId, *flowInfo).startTaskRequest();
-      request.setTask(readerOf(taskInfo).getRoot<proto::TaskRunInfo>());
+      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { fill(request.initTask(), start); })) {
+        outcome->fail(kj::str("invalid task info: ", e->getDescription()));
+        return;
+      }
       auto response = request.send();
       // Pipelined: finish() can be sent before the start is even acknowledged.
       tasks.insert(taskId, response.getScope());
-      requests.add(response.then([outcome = outcome->addRef()](auto) { outcome->succeed(); },
-                                 failInto(outcome->addRef())));
+      requests.add(response
+                       .then([outcome = outcome->addRef()](auto) { outcome->succeed(); },
+                             failInto(outcome->addRef()))
+                       .attach(kj::mv(pending)));
     });
   }
 
-  void finishTask(uint64_t taskId, uint16_t state, kj::Own<const Outcome> outcome) {
-    whenConnected(kj::mv(outcome), [this, taskId, state](auto&, kj::Own<const Outcome> outcome) {
+  void finishTask(uint64_t taskId, uint16_t state, bool reportWanted,
+                  kj::Own<const Outcome> outcome) {
+    whenConnected(kj::mv(outcome), [this, taskId, state, reportWanted](
+                                       auto&, kj::Own<const Outcome> outcome) {
       kj::Maybe<capnp::Request<proto::TaskScope::FinishParams, proto::TaskScope::FinishResults>>
           maybeRequest;
       KJ_IF_MAYBE(scope, tasks.find(taskId)) { maybeRequest = scope->finishRequest(); }
       KJ_IF_MAYBE(request, maybeRequest) {
         tasks.erase(taskId);
         request->setState(static_cast<proto::RunState>(state));
+        request->setReportWanted(reportWanted);
         requests.add(request->send().then(
-            [outcome = outcome->addRef()](auto response) {
+            [outcome = outcome->addRef(), reportWanted](auto response) {
+              if (!reportWanted) return outcome->succeed();
               outcome->succeed(toContractJson(capnp::toDynamic(response.getReport())));
             },
             failInto(outcome->addRef())));
@@ -221,6 +236,28 @@ class Loop final: private kj::TaskSet::ErrorHandler {
       return rpc.bootstrap(vatId).castAs<proto::Sidecar>();
     }
   };
+
+  // The caller's JSON, then what its thread knew: the thread to attribute,
+  // the start time, and the thread's own reading if the task is on it.
+  static void fill(proto::TaskRunInfo::Builder task, const TaskStart& start) {
+    fromContractJson(start.infoJson, capnp::toDynamic(task));
+    if (task.getTid() == 0) task.setTid(start.tid);
+    if (task.getStartTimeNs() == 0) task.setStartTimeNs(start.startTimeNs);
+    task.setStartWaitNs(start.waitNs);
+    KJ_IF_MAYBE(reading, start.reading) {
+      if (task.getTid() != reading->tid || task.hasBaseline()) return;
+      auto baseline = task.initBaseline();
+      baseline.setAtMonotonicNs(reading->atMonotonicNs);
+      baseline.setRuntimeNs(reading->counters.runtimeNs);
+      baseline.setRunDelayNs(reading->counters.runDelayNs);
+      baseline.setRchar(reading->counters.rchar);
+      baseline.setWchar(reading->counters.wchar);
+      baseline.setReadBytes(reading->counters.readBytes);
+      baseline.setWriteBytes(reading->counters.writeBytes);
+      baseline.setVoluntarySwitches(reading->voluntarySwitches);
+      baseline.setProcessHiwaterBytes(reading->processHiwaterBytes);
+    }
+  }
 
   // Settles `outcome` with the response turned into JSON, or with the error.
   template <typename Response, typename ToJson>
@@ -323,6 +360,12 @@ void Connection::runLoop(kj::String path) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  // The tasks' threads come first: woken by a hand-off, this thread should
+  // not take the CPU from the task that handed it over.
+  auto self = static_cast<id_t>(syscall(SYS_gettid));
+  errno = 0;
+  int nice = getpriority(PRIO_PROCESS, self);
+  if (errno == 0) setpriority(PRIO_PROCESS, self, nice + LOOP_THREAD_NICE);
 
   auto io = kj::setupAsyncIo();
   Loop loop(io, kj::mv(path), link);
@@ -411,20 +454,28 @@ kj::Own<const Outcome> Connection::finishFlow(uint64_t flowId, const FlowInfo& i
   return outcome;
 }
 
-kj::Own<const Outcome> Connection::startTask(uint64_t flowId, const FlowInfo& flowInfo,
-                                             uint64_t taskId, kj::Array<capnp::word> taskInfo) {
+kj::Maybe<kj::Own<const Outcome>> Connection::startTask(uint64_t flowId,
+                                                        const FlowInfo& flowInfo, uint64_t taskId,
+                                                        TaskStart start) {
+  if (pendingStarts.fetch_add(1, std::memory_order_relaxed) >= MAX_PENDING_STARTS) {
+    pendingStarts.fetch_sub(1, std::memory_order_relaxed);
+    droppedStarts.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  auto pending = kj::heap<PendingStart>(pendingStarts);
   auto outcome = kj::atomicRefcounted<Outcome>();
-  post([flowId, flowInfo = flowInfo.addRef(), taskId, taskInfo = kj::mv(taskInfo),
-        outcome = outcome->addRef()](Loop& loop) mutable {
-    loop.startTask(flowId, kj::mv(flowInfo), taskId, kj::mv(taskInfo), kj::mv(outcome));
+  post([flowId, flowInfo = flowInfo.addRef(), taskId, start = kj::mv(start),
+        outcome = outcome->addRef(), pending = kj::mv(pending)](Loop& loop) mutable {
+    loop.startTask(flowId, kj::mv(flowInfo), taskId, kj::mv(start), kj::mv(outcome),
+                   kj::mv(pending));
   });
-  return outcome;
+  return kj::mv(outcome);
 }
 
-kj::Own<const Outcome> Connection::finishTask(uint64_t taskId, uint16_t state) {
+kj::Own<const Outcome> Connection::finishTask(uint64_t taskId, uint16_t state, bool reportWanted) {
   auto outcome = kj::atomicRefcounted<Outcome>();
-  post([taskId, state, outcome = outcome->addRef()](Loop& loop) mutable {
-    loop.finishTask(taskId, state, kj::mv(outcome));
+  post([taskId, state, reportWanted, outcome = outcome->addRef()](Loop& loop) mutable {
+    loop.finishTask(taskId, state, reportWanted, kj::mv(outcome));
   });
   return outcome;
 }

@@ -20,7 +20,10 @@
 #include <kj/vector.h>
 #include <sys/types.h>
 
+#include <atomic>
+
 #include "outcome.h"
+#include "own_thread.h"
 
 namespace tracer::client {
 
@@ -33,6 +36,34 @@ class FlowInfo final: public kj::AtomicRefcounted {
   explicit FlowInfo(kj::Array<capnp::word> words): words(kj::mv(words)) {}
   kj::Own<const FlowInfo> addRef() const { return kj::atomicAddRef(*this); }
   const kj::Array<capnp::word> words;
+};
+
+// Task starts sent and not yet answered, at most: a stopped or wedged sidecar
+// answers none, and past this new starts are dropped (counted) rather than
+// held without bound. Each start's finish is always sent, so what is held
+// stays within twice this.
+constexpr uint32_t MAX_PENDING_STARTS = 1024;
+
+// One start the sidecar has not answered yet, for as long as it lives.
+class PendingStart {
+ public:
+  explicit PendingStart(std::atomic<uint32_t>& pending): pending(pending) {}
+  ~PendingStart() { pending.fetch_sub(1, std::memory_order_relaxed); }
+  KJ_DISALLOW_COPY(PendingStart);
+
+ private:
+  std::atomic<uint32_t>& pending;
+};
+
+// A task's start as its caller's thread knows it. The rest of its
+// TaskRunInfo is the caller's JSON, parsed on the loop thread: the caller's
+// thread pays for the reading and a hand-off, nothing more.
+struct TaskStart {
+  kj::String infoJson;
+  pid_t tid;            // the thread to attribute unless the JSON names one
+  int64_t startTimeNs;  // the caller's CLOCK_REALTIME, unless the JSON has one
+  uint64_t waitNs;      // how long the caller waits for the answer
+  kj::Maybe<OwnReading> reading;  // the calling thread's, when tid is the caller
 };
 
 class Connection {
@@ -53,9 +84,13 @@ class Connection {
   kj::Own<const Outcome> recommendations(kj::StringPtr flow);
   void openFlow(uint64_t flowId, const FlowInfo& info);
   kj::Own<const Outcome> finishFlow(uint64_t flowId, const FlowInfo& info, uint16_t state);
-  kj::Own<const Outcome> startTask(uint64_t flowId, const FlowInfo& flowInfo, uint64_t taskId,
-                                   kj::Array<capnp::word> taskInfo);
-  kj::Own<const Outcome> finishTask(uint64_t taskId, uint16_t state);
+  // Null when MAX_PENDING_STARTS starts are unanswered (dropped, counted).
+  kj::Maybe<kj::Own<const Outcome>> startTask(uint64_t flowId, const FlowInfo& flowInfo,
+                                              uint64_t taskId, TaskStart start);
+  // The Outcome holds the report's JSON only when it is wanted.
+  kj::Own<const Outcome> finishTask(uint64_t taskId, uint16_t state, bool reportWanted);
+  // Starts dropped so far because the sidecar had not answered earlier ones.
+  uint64_t dropped() const { return droppedStarts.load(std::memory_order_relaxed); }
 
   // Shared with the loop thread: whether a session is up, and why not.
   struct Link {
@@ -72,6 +107,8 @@ class Connection {
   void runLoop(kj::String path);
 
   pid_t owner;
+  std::atomic<uint32_t> pendingStarts{0};
+  std::atomic<uint64_t> droppedStarts{0};
   kj::MutexGuarded<Link> link;
   kj::MutexGuarded<kj::Vector<Job>> inbox;
   kj::AutoCloseFd wakeup;  // eventfd the loop thread watches for new jobs

@@ -24,6 +24,7 @@ extern "C" {
 typedef struct tracer_client tracer_client;
 typedef struct tracer_flow tracer_flow;
 typedef struct tracer_task tracer_task;
+typedef struct tracer_report tracer_report;
 
 /* NULL socket_path: $TRACER_SOCKET, else /run/tracer/tracer.sock. Never NULL. */
 tracer_client* tracer_client_open(const char* socket_path);
@@ -51,14 +52,26 @@ tracer_flow* tracer_flow_open(tracer_client* client, const char* info_json);
 int tracer_flow_finish(tracer_flow* flow, const char* state, int timeout_ms);
 
 /* Starts a task attributed to thread `tid` (0: info_json's "tid", else the calling
- * thread by gettid()),
- * waiting up to wait_ms for the sidecar to confirm the registration.
- * NULL only when info_json is invalid. */
+ * thread by gettid()). One-way with wait_ms 0: the calling thread's counters are
+ * read here, so a registration that reaches the sidecar a moment later loses
+ * none of them; wait_ms > 0 also waits that long for the sidecar to confirm.
+ * NULL when flow or info_json is NULL, or when the sidecar has not answered
+ * the last 1,024 starts (the start is dropped and counted:
+ * tracer_client_dropped). Invalid JSON fails the registration on the
+ * library's thread: tracer_task_status() says -1 and tracer_last_error() why. */
 tracer_task* tracer_task_start(tracer_flow* flow, const char* info_json, int tid, int wait_ms);
 /* 1: the sidecar registered the task; 0: no answer yet; -1: refused or unreachable. */
 int tracer_task_status(tracer_task* task);
-/* Finishes the task, frees the handle, returns the TaskReport JSON or NULL. */
-char* tracer_task_finish(tracer_task* task, const char* state, int timeout_ms);
+/* Finishes the task without waiting and frees the handle. With `report` non-NULL,
+ * *report receives a handle to wait on for the TaskReport (tracer_report_wait,
+ * then tracer_report_free); with NULL the sidecar sends none. 0 when sent, -1
+ * when not (never registered, another process's task). */
+int tracer_task_finish(tracer_task* task, const char* state, tracer_report** report);
+/* The TaskReport JSON, waiting up to timeout_ms for it; NULL on timeout or failure. */
+char* tracer_report_wait(tracer_report* report, int timeout_ms);
+void tracer_report_free(tracer_report* report);
+/* Task starts this process dropped because the sidecar had not answered earlier ones. */
+unsigned long long tracer_client_dropped(tracer_client* client);
 
 /* The calling thread's last error message ("" if none). */
 const char* tracer_last_error(void);

@@ -33,7 +33,10 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "tracer_flow_finish": (c_int, [c_void_p, c_char_p, c_int]),
         "tracer_task_start": (c_void_p, [c_void_p, c_char_p, c_int, c_int]),
         "tracer_task_status": (c_int, [c_void_p]),
-        "tracer_task_finish": (c_void_p, [c_void_p, c_char_p, c_int]),
+        "tracer_task_finish": (c_int, [c_void_p, c_char_p, ctypes.POINTER(c_void_p)]),
+        "tracer_report_wait": (c_void_p, [c_void_p, c_int]),
+        "tracer_report_free": (None, [c_void_p]),
+        "tracer_client_dropped": (ctypes.c_ulonglong, [c_void_p]),
         "tracer_last_error": (c_char_p, []),
         "tracer_free": (None, [c_void_p]),
     }

@@ -1,14 +1,17 @@
 """SidecarClient: announce Prefect flow runs and task runs to tracer-sidecar.
 
 Fail-open: nothing here raises into user code or waits on the sidecar for more
-than a few milliseconds. If the sidecar is missing, slow or crashes, the blocks
-run exactly as they would without Tracer; a warning is logged once per client
-and `TaskScope.report` is None.
+than a few milliseconds. A task's start and finish are one-way: the calling
+thread reads its own counters and hands the message to the library's thread.
+If the sidecar is missing, slow or crashes, the blocks run exactly as they
+would without Tracer; a warning is logged once per client and
+`TaskScope.report` is None.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import logging
 import threading
@@ -18,8 +21,10 @@ from prefect_tracer import _native
 
 logger = logging.getLogger("prefect_tracer")
 
-# How long a call on a task's path may wait for the sidecar (milliseconds).
-START_WAIT_MS = 2
+# How long a task's start waits for the sidecar's confirmation (milliseconds):
+# not at all; the sidecar measures the task from the thread's own reading.
+START_WAIT_MS = 0
+# How long reading `TaskScope.report` waits for it, the first time.
 FINISH_WAIT_MS = 5
 # Once per flow run, at its end: long enough that the finish is out before the
 # process exits (a flow run's process often exits right after).
@@ -46,19 +51,33 @@ class TaskScope:
     def __init__(self, client: "SidecarClient", handle: Optional[int], error: Optional[str]) -> None:
         self._client = client
         self._handle = handle
-        self.report: Optional[dict[str, Any]] = None
+        self._report_handle: Optional[int] = None
+        self._report: Optional[dict[str, Any]] = None
         self.error: Optional[str] = error
 
     @property
     def registered(self) -> bool:
         return self.error is None
 
-    def finish(self, state: str = "completed") -> Optional[dict[str, Any]]:
-        """Ends the task ("completed", "failed", "cancelled", "crashed") and
-        returns its TaskReport as a dict, or None. Safe to call once; never raises."""
+    def finish(self, state: str = "completed") -> None:
+        """Ends the task ("completed", "failed", "cancelled", "crashed")
+        without waiting for the sidecar. Safe to call once; never raises."""
         handle, self._handle = self._handle, None
-        self._client._finish_task(handle, state, self)
-        return self.report
+        self._report_handle = self._client._finish_task(handle, state, self)
+
+    @property
+    def report(self) -> Optional[dict[str, Any]]:
+        """The TaskReport as a dict, or None: fetched when first read after
+        finish(), waiting up to the client's finish_wait_ms for it."""
+        handle, self._report_handle = self._report_handle, None
+        if handle is not None:
+            self._report = self._client._take_report(handle, self)
+        return self._report
+
+    def __del__(self) -> None:
+        handle, self._report_handle = self._report_handle, None
+        if handle is not None:
+            self._client._free_report(handle)
 
 
 class FlowScope:
@@ -97,8 +116,8 @@ class SidecarClient:
     """A connection to tracer-sidecar, shared by all threads of the process.
 
     `socket_path` defaults to $TRACER_SOCKET, then /run/tracer/tracer.sock.
-    With `finish_wait_ms=0` a task's finish is only sent: `TaskScope.report`
-    stays None and a slow sidecar is not a warning (the Prefect plugin's way)."""
+    With `finish_wait_ms=0` no report is asked for: `TaskScope.report` stays
+    None and the sidecar sends none (the Prefect plugin's way)."""
 
     def __init__(
         self,
@@ -191,19 +210,38 @@ class SidecarClient:
             self._warn_once(error)
         return TaskScope(self, handle, error)
 
-    def _finish_task(self, handle: Optional[int], state: str, scope: TaskScope) -> None:
+    def dropped(self) -> int:
+        """Task starts dropped because the sidecar had not answered earlier
+        ones (a stopped or overwhelmed sidecar): those tasks ran unobserved."""
+        return self._lib.tracer_client_dropped(self._client) if self._client is not None else 0
+
+    def _finish_task(self, handle: Optional[int], state: str, scope: TaskScope) -> Optional[int]:
+        """Sends the finish; returns the report's handle when one is wanted."""
         if handle is None:
-            return
-        text = _native.take_string(
-            self._lib, self._lib.tracer_task_finish(handle, state.encode(), self._finish_wait_ms)
-        )
-        if text is None and self._finish_wait_ms == 0:
-            return  # finish was sent; nobody waits for the report
-        if text is None:
+            return None
+        report = ctypes.c_void_p() if self._finish_wait_ms > 0 else None
+        if self._lib.tracer_task_finish(handle, state.encode(),
+                                        ctypes.byref(report) if report is not None else None) != 0:
             scope.error = scope.error or _native.last_error(self._lib)
             self._warn_once(scope.error)
-            return
-        scope.report = json.loads(text)
+            return None
+        return report.value if report is not None else None
+
+    def _take_report(self, handle: int, scope: TaskScope) -> Optional[dict[str, Any]]:
+        try:
+            text = _native.take_string(self._lib,
+                                       self._lib.tracer_report_wait(handle, self._finish_wait_ms))
+            if text is None:
+                scope.error = scope.error or _native.last_error(self._lib)
+                self._warn_once(scope.error)
+                return None
+            return json.loads(text)
+        finally:
+            self._lib.tracer_report_free(handle)
+
+    def _free_report(self, handle: int) -> None:
+        if self._lib is not None:
+            self._lib.tracer_report_free(handle)
 
     def _warn_once(self, message: str) -> None:
         with self._warn_lock:

@@ -114,7 +114,10 @@ int runObserved(tracer_client* client, const RunOptions& options,
   if (!execOk) fprintf(stderr, "tracerctl: cannot run %s: %s\n", command[0].cStr(), strerror(err));
 
   const char* state = exitCode == 0 ? "completed" : "failed";
-  char* report = task ? tracer_task_finish(task, state, REPORT_WAIT_MS) : nullptr;
+  tracer_report* finished = nullptr;
+  if (task) tracer_task_finish(task, state, &finished);
+  char* report = tracer_report_wait(finished, REPORT_WAIT_MS);
+  tracer_report_free(finished);
   if (flow) tracer_flow_finish(flow, state, REPORT_WAIT_MS);
   if (report == nullptr) {
     if (task) fprintf(stderr, "tracerctl: no report: %s\n", tracer_last_error());

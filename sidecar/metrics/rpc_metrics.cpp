@@ -61,6 +61,10 @@ void RpcMetrics::renderMetrics(PrometheusText& out) {
   out.single("tracer_rpc_throttle_pauses_total", "counter",
              "Times the sidecar paused reading a client to hold it to its call rate.",
              throttledWaits);
+  out.single("tracer_rpc_connections_wedged_total", "counter",
+             "Connections hung up on because the client left 1,024 answers (or 8 MiB) unread "
+             "or 10,000 unfinished.",
+             wedgedHangups);
 }
 
 }  // namespace tracer

@@ -26,6 +26,7 @@ class RpcMetrics final: public MetricsSource {
   uint64_t refusedConnections = 0;
   uint64_t throttledConnections = 0;  // connections that hit their call-rate limit
   uint64_t throttledWaits = 0;        // times reading a client was paused for its rate
+  uint64_t wedgedHangups = 0;         // clients that stopped reading or finishing answers
 
   void recordCall(capnp::InterfaceSchema schema, uint16_t methodId, kj::Duration took,
                   bool failed);

@@ -15,13 +15,13 @@ namespace {
 
 constexpr size_t TOP_COMMANDS = 5;
 
-// What a task whose registration came late cannot know of the time before:
-// what the kernel observer counts only as it happens (and, if the thread
-// started a thread or process meanwhile, FIELDS_WITH_DESCENDANTS).
-const kj::StringPtr SEEN_ONLY_AS_IT_HAPPENS[] = {
-    "sched.blocked_io_ns", "sched.sleep_ns", "net.tx_bytes", "net.rx_bytes",
-    "memory.peak_rss_bytes", "memory.oom_kills",
-};
+// What a task whose thread did something before its registration reached us
+// cannot know of that time (the rest is exact from its client's reading):
+// off-CPU causes if it slept or blocked, socket bytes if it used a socket,
+// and FIELDS_WITH_DESCENDANTS if it started a thread or process.
+const kj::StringPtr OFF_CPU_CAUSES[] = {"sched.blocked_io_ns", "sched.sleep_ns"};
+const kj::StringPtr SOCKET_BYTES[] = {"net.tx_bytes", "net.rx_bytes"};
+const kj::StringPtr MEMORY_PEAK[] = {"memory.peak_rss_bytes"};
 
 double cores(uint64_t cpuNs, uint64_t wallNs) {
   return wallNs == 0 ? 0 : static_cast<double>(cpuNs) / static_cast<double>(wallNs);
@@ -32,9 +32,29 @@ double cores(uint64_t cpuNs, uint64_t wallNs) {
 // not on our clock (a time namespace), so its wall time starts here instead.
 constexpr kj::Duration MAX_REGISTRATION_DELAY = 60 * kj::SECONDS;
 
-ThreadCounters countersOf(proto::ThreadBaseline::Reader baseline) {
-  return ThreadCounters{baseline.getRuntimeNs(), baseline.getRunDelayNs(), baseline.getRchar(),
-                        baseline.getWchar(),     baseline.getReadBytes(),  baseline.getWriteBytes()};
+// The client's reading, with its time on our clock (0 where it is not: the
+// collector then takes the thread to have done anything since).
+ClientReading readingOf(proto::ThreadBaseline::Reader baseline, kj::TimePoint at,
+                        kj::TimePoint registeredAt) {
+  ClientReading reading;
+  reading.atMonotonicNs = at < registeredAt ? (at - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS
+                                            : 0;
+  reading.counters = ThreadCounters{baseline.getRuntimeNs(), baseline.getRunDelayNs(),
+                                    baseline.getRchar(),     baseline.getWchar(),
+                                    baseline.getReadBytes(), baseline.getWriteBytes()};
+  reading.processHiwaterBytes = baseline.getProcessHiwaterBytes();
+  return reading;
+}
+
+// Whether the thread has left a CPU of its own accord since the reading: by
+// its count of such switches, read once the collector follows it (any switch
+// from then on is counted). True when the client did not send the count.
+bool sleptSince(proto::ThreadBaseline::Reader baseline, pid_t hostTid) {
+  if (baseline.getProcessHiwaterBytes() == 0) return true;  // an earlier client: no count
+  KJ_IF_MAYBE(now, readVoluntarySwitches(hostTid)) {
+    return *now != baseline.getVoluntarySwitches();
+  }
+  return true;
 }
 
 // When the caller read `baseline`, on the CLOCK_MONOTONIC every process of
@@ -162,19 +182,24 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
   place.task = info.getTaskName();
   place.taskKey = info.getTaskKey();
   for (auto tag: info.getTags()) place.tags.push_back(tag);
-  kj::Maybe<ThreadCounters> started;
-  auto registeredAt = startedAt;
   if (info.hasBaseline()) {
-    started = countersOf(info.getBaseline());
-    startedAt = lastSampleAt = startOf(info.getBaseline(), registeredAt);
-  }
-  table.collector.track(slot, hostTid, started, ownProcess);
-  // Its client waited startWaitNs for this answer; past that, the task ran.
-  auto waited = info.getStartWaitNs() * kj::NANOSECONDS;
-  if (registeredAt - startedAt > waited) {
-    unobservedNs = (registeredAt - startedAt - waited) / kj::NANOSECONDS;
-    clonedUnobserved = table.collector.clonedSince(hostTid, info.getBaseline().getAtMonotonicNs());
-    ++table.lateTasks;
+    // Start is one-way: the task has run since its client's reading.
+    auto baseline = info.getBaseline();
+    auto registeredAt = startedAt;
+    startedAt = lastSampleAt = startOf(baseline, registeredAt);
+    auto reading = readingOf(baseline, startedAt, registeredAt);
+    unfollowed = table.collector.track(slot, hostTid, reading, ownProcess);
+    // Within its client's wait, the thread slept in that wait, not in the task.
+    bool stillWaiting = registeredAt - startedAt <= info.getStartWaitNs() * kj::NANOSECONDS;
+    sleptUnfollowed = !stillWaiting && sleptSince(baseline, hostTid);
+    hiwaterUnread = baseline.getProcessHiwaterBytes() == 0;
+    unobservedNs = (registeredAt - startedAt) / kj::NANOSECONDS;
+    if (unfollowed.startedThreadOrProcess || unfollowed.usedSocket || sleptUnfollowed ||
+        hiwaterUnread) {
+      ++table.lateTasks;
+    }
+  } else {
+    table.collector.track(slot, hostTid, nullptr, ownProcess);
   }
   table.live.insert(slot, this);
 }
@@ -186,7 +211,7 @@ LiveTask::~LiveTask() noexcept(false) {
   end(proto::RunState::CRASHED, nullptr);
 }
 
-void LiveTask::finish(proto::RunState state, proto::TaskReport::Builder report) {
+void LiveTask::finish(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> report) {
   KJ_REQUIRE(!finished, "task already finished", taskRunId);
   end(state, report);
 }
@@ -295,14 +320,24 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
     addUnknown(table.collector.unknownFields());
     why.add(kj::str(table.collector.name(), " collector: ", table.collector.degradedReason()));
   }
-  if (unobservedNs > 0) {
-    addUnknown(SEEN_ONLY_AS_IT_HAPPENS);
-    why.add(kj::str("registered ", unobservedNs / 1000000, " ms after its client stopped waiting: "
-                    "what is counted only as it happens was missed"));
+  auto before = kj::str("in the ", unobservedNs / 1000, " us before its registration reached the "
+                        "sidecar, ");
+  if (sleptUnfollowed) {
+    addUnknown(OFF_CPU_CAUSES);
+    why.add(kj::str(before, "it slept or blocked: why it was off-CPU then was not seen"));
   }
-  if (clonedUnobserved) {
+  if (unfollowed.usedSocket) {
+    addUnknown(SOCKET_BYTES);
+    why.add(kj::str(before, "it used a socket: those bytes were not counted"));
+  }
+  if (hiwaterUnread) {
+    addUnknown(MEMORY_PEAK);
+    why.add(kj::str(before, "its memory may have peaked: its client sent no high-water mark"));
+  }
+  if (unfollowed.startedThreadOrProcess) {
     addUnknown(FIELDS_WITH_DESCENDANTS);
-    why.add(kj::str("it started a thread or process before its registration: nothing followed it"));
+    why.add(kj::str(before, "it started a thread or process (or one of its process exited): "
+                    "nothing followed it"));
   }
   addUnknown(totals.unknown);
   for (auto& line: totals.unknownWhy) why.add(kj::mv(line));

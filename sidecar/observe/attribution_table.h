@@ -96,7 +96,7 @@ class LiveTask {
   ~LiveTask() noexcept(false);
   KJ_DISALLOW_COPY(LiveTask);
 
-  void finish(proto::RunState state, proto::TaskReport::Builder report);
+  void finish(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> report);
   void describe(proto::LiveTask::Builder out) const;
 
  private:
@@ -137,8 +137,10 @@ class LiveTask {
   bool ownProcess;
   kj::TimePoint startedAt;
   int64_t startTimeNs = 0;  // the caller's wall clock at start
-  uint64_t unobservedNs = 0;       // how long it ran before its registration reached us
-  bool clonedUnobserved = false;   // and started a thread or process meanwhile
+  uint64_t unobservedNs = 0;  // how long it ran before its registration reached us
+  Unfollowed unfollowed;      // and what it did meanwhile that nothing followed
+  bool sleptUnfollowed = false;
+  bool hiwaterUnread = false;  // its client sent no high-water mark (an earlier version)
   kj::TimePoint lastSampleAt;
   uint64_t lastSampleCpuNs = 0;
   uint64_t peakSampledRss = 0;
@@ -210,7 +212,7 @@ class AttributionTable final: public ExitListener {
   uint64_t finishedTasks = 0;
   uint64_t crashedTasks = 0;
   uint64_t lostInTasks = 0;
-  uint64_t lateTasks = 0;  // registrations that came after their client stopped waiting
+  uint64_t lateTasks = 0;  // tasks that did, before their registration, what nothing followed
 };
 
 // Fills a report's measurements from the collector's totals. Shared by a

@@ -167,12 +167,12 @@ class BpfCollector final: public Collector {
 
   // Follows every clone of the thread itself, so whether the task owns its
   // process does not matter here.
-  void track(uint32_t slot, pid_t hostTid, kj::Maybe<const ThreadCounters&> started,
-             bool) override {
+  Unfollowed track(uint32_t slot, pid_t hostTid, kj::Maybe<const ClientReading&> reading,
+                   bool) override {
     thread_state state{};
     state.slot = slot;
     state.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
-    KJ_REQUIRE(baseline(state, hostTid, started), "the thread has exited", hostTid);
+    KJ_REQUIRE(baseline(state, hostTid, reading), "the thread has exited", hostTid);
     task_counters zero{};
     int err = bpf_map__update_elem(counters, &slot, sizeof(slot), &zero, sizeof(zero), BPF_NOEXIST);
     KJ_REQUIRE(err == 0, "cannot start counting for the task (too many live tasks?)",
@@ -184,14 +184,18 @@ class BpfCollector final: public Collector {
       KJ_FAIL_REQUIRE("cannot track the task's thread (too many tracked threads?)",
                       strerror(-err));
     }
-  }
-
-  bool clonedSince(pid_t hostTid, uint64_t monotonicNs) override {
-    uint32_t tid = hostTid;
-    uint64_t last = 0;
-    return bpf_map__lookup_elem(lifecycle->maps.recent_cloners, &tid, sizeof(tid), &last,
-                                sizeof(last), 0) == 0 &&
-           last >= monotonicNs;
+    // Looked up once the thread is tracked: whatever it does from here on is
+    // counted, whatever it did before is in these maps.
+    Unfollowed unfollowed;
+    KJ_IF_MAYBE(r, reading) {
+      unfollowed.startedThreadOrProcess =
+          lastUntrackedAt(lifecycle->maps.recent_cloners, tid) >= r->atMonotonicNs;
+      KJ_IF_MAYBE(n, network) {
+        unfollowed.usedSocket =
+            lastUntrackedAt((*n)->maps.recent_socket_users, tid) >= r->atMonotonicNs;
+      }
+    }
+    return unfollowed;
   }
 
   TaskTotals finish(uint32_t slot, pid_t hostTid) override {
@@ -305,10 +309,12 @@ class BpfCollector final: public Collector {
   // on; work it did before the registration reached us (a busy sidecar, a
   // client that did not wait) is not lost. Its process and memory peak are
   // ours to read.
-  static bool baseline(thread_state& state, pid_t tid, kj::Maybe<const ThreadCounters&> started) {
+  static bool baseline(thread_state& state, pid_t tid, kj::Maybe<const ClientReading&> reading) {
     ThreadCounters counters;
-    KJ_IF_MAYBE(given, started) {
-      counters = *given;
+    uint64_t page = sysconf(_SC_PAGESIZE);
+    KJ_IF_MAYBE(given, reading) {
+      counters = given->counters;
+      state.hiwater_base = given->processHiwaterBytes / page;
     } else KJ_IF_MAYBE(now, readThreadCounters(tid, tid)) {
       counters = *now;
     } else {
@@ -323,11 +329,19 @@ class BpfCollector final: public Collector {
     KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", tid, "/status"))) {
       auto tgid = statusNumbers(*status, "Tgid");
       if (tgid.size() > 0) state.tgid = tgid[0];
+      // The process's high-water mark as the task began: its client's, or ours now.
       auto hwm = statusNumbers(*status, "VmHWM");
-      if (hwm.size() > 0) state.hiwater_base = uint64_t(hwm[0]) * 1024 / sysconf(_SC_PAGESIZE);
+      if (state.hiwater_base == 0 && hwm.size() > 0) state.hiwater_base = uint64_t(hwm[0]) * 1024 / page;
       return tgid.size() > 0;
     }
     return false;
+  }
+
+  // When an untracked thread was last seen in `recent` (0: not lately).
+  static uint64_t lastUntrackedAt(bpf_map* recent, uint32_t tid) {
+    uint64_t last = 0;
+    if (bpf_map__lookup_elem(recent, &tid, sizeof(tid), &last, sizeof(last), 0) != 0) return 0;
+    return last;
   }
 
   // The registered thread's process's RSS: its high-water mark if that grew

@@ -34,10 +34,12 @@ class ExitListener {
 // Every report field whose total includes what the task started: unknown
 // whenever some of that could not be followed.
 inline const kj::StringPtr FIELDS_WITH_DESCENDANTS[] = {
-    "cpu.user_ns",      "cpu.system_ns",   "cpu.avg_cores",         "cpu.p95_cores",
-    "cpu.max_cores",    "sched.runqueue_wait_ns", "io.read_bytes",  "io.write_bytes",
-    "io.rchar",         "io.wchar",        "proc.spawned",          "proc.execs",
-    "proc.short_lived", "proc.max_concurrent", "proc.top",          "proc.outliving",
+    "cpu.user_ns",           "cpu.system_ns",   "cpu.avg_cores",         "cpu.p95_cores",
+    "cpu.max_cores",         "sched.runqueue_wait_ns", "sched.blocked_io_ns", "sched.sleep_ns",
+    "io.read_bytes",         "io.write_bytes",  "io.rchar",              "io.wchar",
+    "net.tx_bytes",          "net.rx_bytes",    "memory.peak_rss_bytes", "memory.oom_kills",
+    "proc.spawned",          "proc.execs",      "proc.short_lived",      "proc.max_concurrent",
+    "proc.top",              "proc.outliving",
 };
 
 // A task's totals when it finishes: the kernel's counters (task_state.h) with
@@ -56,6 +58,22 @@ struct TaskTotals {
 struct TaskSample {
   uint64_t cpuNs = 0;     // CPU so far, running threads included
   uint64_t rssBytes = 0;  // resident memory of the task's processes now
+};
+
+// A thread's own reading as its task began (TaskRunInfo.baseline), taken on
+// the thread by the client library.
+struct ClientReading {
+  uint64_t atMonotonicNs = 0;  // on the sidecar's clock
+  ThreadCounters counters{};
+  uint64_t processHiwaterBytes = 0;  // 0: not read (a client of an earlier version)
+};
+
+// What a thread did between its client's reading and its registration that
+// only a collector following it counts as it happens. The collector says
+// true where it cannot tell.
+struct Unfollowed {
+  bool startedThreadOrProcess = false;  // its descendants' share is unknown
+  bool usedSocket = false;              // its socket bytes are unknown
 };
 
 // What the collector holds right now, for /metrics.
@@ -79,15 +97,12 @@ class Collector {
   virtual kj::Promise<void> run(ExitListener& listener) = 0;
 
   // Starts attributing `hostTid` and everything it forks from now on to `slot`,
-  // counting from `started` (the thread's own reading as its task began, sent
-  // by its client), or from now if there is none. `ownsProcess`: the task is
-  // its process's only one (every thread of it is the task's).
-  virtual void track(uint32_t slot, pid_t hostTid, kj::Maybe<const ThreadCounters&> started,
-                     bool ownsProcess) = 0;
-  // Whether the thread started a thread or process between `monotonicNs`
-  // (CLOCK_MONOTONIC) and its track(): one nothing followed. True when the
-  // collector cannot tell.
-  virtual bool clonedSince(pid_t hostTid, uint64_t monotonicNs) = 0;
+  // counting from `reading` (the thread's own, as its task began, sent by its
+  // client), or from now if there is none. `ownsProcess`: the task is its
+  // process's only one (every thread of it is the task's). Returns what the
+  // thread did since the reading that only following it would have counted.
+  virtual Unfollowed track(uint32_t slot, pid_t hostTid,
+                           kj::Maybe<const ClientReading&> reading, bool ownsProcess) = 0;
   // Stops attributing `hostTid` (a pooled thread moves on) and returns the
   // slot's totals; pending exits reach the listener first.
   virtual TaskTotals finish(uint32_t slot, pid_t hostTid) = 0;

@@ -18,8 +18,8 @@ void ObserverMetrics::renderMetrics(PrometheusText& out) {
   out.sample("tracer_tasks_total", {{"end", "finished"}}, status.getFinishedTasks());
   out.sample("tracer_tasks_total", {{"end", "crashed"}}, status.getCrashedTasks());
   out.single("tracer_tasks_registered_late_total", "counter",
-             "Tasks whose registration reached the sidecar after their client stopped waiting: "
-             "what they did before it is partly unknown (see their reports).",
+             "Tasks that, before their registration reached the sidecar, slept, used a socket "
+             "or started a thread or process: those fields are unknown in their reports.",
              status.getLateTasks());
 
   out.single("tracer_tracked_threads", "gauge",

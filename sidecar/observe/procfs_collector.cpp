@@ -2,6 +2,7 @@
 
 #include <kj/debug.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,7 +24,6 @@ const kj::StringPtr UNKNOWN[] = {
 // With children whose work is not all counted: also their share of these.
 void addDescendantsUnknown(TaskTotals& totals, kj::String why) {
   for (auto field: FIELDS_WITH_DESCENDANTS) totals.unknown.add(field);
-  totals.unknown.add("memory.peak_rss_bytes");
   totals.unknownWhy.add(kj::mv(why));
 }
 
@@ -37,12 +37,23 @@ constexpr uint64_t MAX_MISSED_PER_EXIT_NS = 50 * 1000 * 1000;
 // CPU, its CPU is unknown, not a part shown as the whole.
 constexpr double CPU_UNCERTAINTY_MAX = 0.02;
 
-// A clock tick (USER_HZ), the unit of /proc's user and system times.
-uint64_t clockTickNs() { return 1000000000 / sysconf(_SC_CLK_TCK); }
-
 // How much a counter grew: a client's reading of its own CPU clock can be
 // ahead of what schedstat shows for a running thread.
 uint64_t grown(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
+
+// Processes and threads whose exit records were read lately, at most: past
+// this the oldest times are forgotten, and a reading from before that is
+// taken to have missed an exit.
+constexpr size_t RECENT_EXITS_MAX_ENTRIES = 16384;
+
+// CLOCK_MONOTONIC now minus CLOCK_BOOTTIME now: /proc's start times are on
+// the clock that counts suspend.
+int64_t boottimeMinusMonotonicNs() {
+  timespec mono, boot;
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  return (int64_t(boot.tv_sec) - mono.tv_sec) * 1000000000 + (boot.tv_nsec - mono.tv_nsec);
+}
 
 // The processes a thread has started and that are still running.
 kj::Vector<pid_t> childrenOf(pid_t tgid, pid_t tid) {
@@ -65,9 +76,10 @@ class ProcfsCollector final: public Collector {
     for (auto field: UNKNOWN) unknown.add(field);
     if (this->exits == nullptr) {
       for (auto field: FIELDS_WITH_DESCENDANTS) {
-        if (!field.startsWith("proc.")) unknown.add(field);
+        bool listed = false;
+        for (auto known: UNKNOWN) listed = listed || known == field;
+        if (!listed) unknown.add(field);
       }
-      unknown.add("memory.peak_rss_bytes");
     }
   }
 
@@ -80,8 +92,13 @@ class ProcfsCollector final: public Collector {
     return kj::NEVER_DONE;
   }
 
-  void track(uint32_t slot, pid_t hostTid, kj::Maybe<const ThreadCounters&> started,
-             bool ownsProcess) override {
+  // Children the thread started since the reading are followed as if
+  // started after the registration (through their exit records); a thread
+  // or process of its process that exited meanwhile could have been the
+  // task's, and its record went by unattributed.
+  Unfollowed track(uint32_t slot, pid_t hostTid, kj::Maybe<const ClientReading&> reading,
+                   bool ownsProcess) override {
+    KJ_IF_MAYBE(listener, exits) { readExits(**listener); }  // the exits before this, first
     pid_t tgid = hostTid;
     pid_t parent = 0;
     KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", hostTid, "/status"))) {
@@ -95,14 +112,32 @@ class ProcfsCollector final: public Collector {
     KJ_REQUIRE(now != nullptr && ticks != nullptr, "the task's thread is gone", hostTid);
     auto& latest = KJ_ASSERT_NONNULL(now);
     ThreadCounters baseline = latest;
-    KJ_IF_MAYBE(given, started) { baseline = *given; }
+    kj::Vector<pid_t> childrenBefore;
+    Unfollowed unfollowed;
+    KJ_IF_MAYBE(r, reading) {
+      baseline = r->counters;
+      int64_t readAtBoottime = int64_t(r->atMonotonicNs) + boottimeMinusMonotonicNs();
+      for (auto child: childrenOf(tgid, hostTid)) {
+        // To a tick: a child that started within one of the reading is the task's.
+        KJ_IF_MAYBE(started, readStartBoottimeNs(child)) {
+          if (int64_t(*started + clockTickNs()) < readAtBoottime) childrenBefore.add(child);
+        }
+      }
+      unfollowed.startedThreadOrProcess =
+          exits == nullptr || r->atMonotonicNs <= exitsForgottenBeforeNs;
+      KJ_IF_MAYBE(last, lastExitOf.find(tgid)) {
+        unfollowed.startedThreadOrProcess |= *last >= r->atMonotonicNs;
+      }
+      // Sockets are not seen here at all: net.* are unknown in every report.
+    } else {
+      childrenBefore = childrenOf(tgid, hostTid);
+    }
     auto& t = KJ_ASSERT_NONNULL(ticks);
-    tracked.insert(slot, Tracked{hostTid, tgid, baseline, latest, t, t, childrenOf(tgid, hostTid),
+    tracked.insert(slot, Tracked{hostTid, tgid, baseline, latest, t, t, kj::mv(childrenBefore),
                                  readReapedChildrenTicks(tgid)});
     tree.open(slot, tgid, hostTid, parent, ownsProcess);
+    return unfollowed;
   }
-
-  bool clonedSince(pid_t, uint64_t) override { return true; }  // nothing here sees clones
 
   TaskTotals finish(uint32_t slot, pid_t hostTid) override {
     TaskTotals totals;
@@ -199,7 +234,7 @@ class ProcfsCollector final: public Collector {
     ThreadCounters latest;  // the last values seen: all we have once the thread is gone
     CpuTicks baselineTicks;  // only for the user/system split: from its registration
     CpuTicks latestTicks;
-    kj::Vector<pid_t> childrenAtStart;  // already running: not the task's
+    kj::Vector<pid_t> childrenAtStart;  // already running as the task began: not the task's
     kj::Maybe<CpuTicks> reapedAtStart;   // its process's children's CPU so far
   };
 
@@ -211,11 +246,31 @@ class ProcfsCollector final: public Collector {
   }
 
   void readExits(TaskstatsExits& listener) {
-    bool complete = listener.drain([this](const ExitRecord& record) { tree.add(record); });
+    auto now = monotonicNowNs();
+    bool complete = listener.drain([&](const ExitRecord& record) {
+      noteExitOf(record.tgid, now);
+      noteExitOf(record.ppid, now);
+      tree.add(record);
+    });
     if (!complete) {
       ++lostBursts;
       tree.lost("the kernel dropped exit records (the sidecar read them too slowly)");
     }
+  }
+
+  void noteExitOf(pid_t tgid, uint64_t now) {
+    if (tgid == 0) return;  // a record of taskstats < 12 does not name its process
+    if (lastExitOf.size() >= RECENT_EXITS_MAX_ENTRIES && lastExitOf.find(tgid) == nullptr) {
+      lastExitOf.clear();
+      exitsForgottenBeforeNs = now;
+    }
+    lastExitOf.upsert(tgid, now, [](uint64_t& old, uint64_t latest) { old = latest; });
+  }
+
+  static uint64_t monotonicNowNs() {
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return uint64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
   }
 
   // Each exit record misses its thread's last slice (up to a scheduler tick)
@@ -274,6 +329,10 @@ class ProcfsCollector final: public Collector {
   ExitTree tree;
   kj::HashMap<uint32_t, Tracked> tracked;
   uint64_t lostBursts = 0;
+  // When an exit record of each process's thread or child was last read
+  // (CLOCK_MONOTONIC), and before when such times were forgotten.
+  kj::HashMap<pid_t, uint64_t> lastExitOf;
+  uint64_t exitsForgottenBeforeNs = 0;
 };
 
 }  // namespace

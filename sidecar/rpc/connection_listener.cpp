@@ -33,6 +33,16 @@ kj::Maybe<kj::String> abortReason(kj::ArrayPtr<const kj::ArrayPtr<const capnp::w
 // is simply not read from until it is back under it (a token bucket holding
 // one second's worth of calls), so a flood costs the sidecar nothing and
 // slows only the flooder.
+// Answers one client may leave unread, at most: by size (a TaskReport is
+// some 2 KiB; the largest answer, the outbox, 512 KiB) and by count (each
+// queued answer holds a message builder of 8 KiB or more). And answers it may
+// leave unfinished (the RPC system keeps each until the client's Finish: a
+// client library sends it as soon as it has the answer).
+constexpr size_t UNREAD_ANSWERS_MAX_BYTES = 8 * 1024 * 1024;
+constexpr size_t UNREAD_ANSWERS_MAX = 1024;
+constexpr uint64_t UNFINISHED_ANSWERS_MAX = 10000;
+constexpr kj::Duration WEDGED_CHECK_INTERVAL = 1 * kj::SECONDS;
+
 class ConnectionListener::Connection final: public capnp::MessageStream {
  public:
   Connection(Services& services, kj::Timer& timer, kj::Own<kj::AsyncIoStream> stream,
@@ -52,18 +62,21 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
   ~Connection() noexcept(false) { --services.connectedClients; }
 
   kj::Promise<void> run() {
-    return network.onDisconnect().then([this]() {
-      KJ_IF_MAYBE(reason, failure) {
-        services.log.warn(kj::str("dropped connection from ", peer.describe(), ": ", *reason));
-      } else {
-        services.log.debug(kj::str("client ", peer.describe(), " disconnected"));
-      }
-    });
+    return network.onDisconnect()
+        .then([this]() {
+          KJ_IF_MAYBE(reason, failure) {
+            services.log.warn(kj::str("dropped connection from ", peer.describe(), ": ", *reason));
+          } else {
+            services.log.debug(kj::str("client ", peer.describe(), " disconnected"));
+          }
+        })
+        .exclusiveJoin(watch());
   }
 
   kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> tryReadMessage(
       kj::ArrayPtr<kj::AutoCloseFd> fdSpace, capnp::ReaderOptions options,
       kj::ArrayPtr<capnp::word> scratchSpace) override {
+    KJ_IF_MAYBE(why, wedged()) { return hangUp(kj::mv(*why)); }
     kj::Promise<void> allowed = kj::READY_NOW;
     KJ_IF_MAYBE(wait, waitForCallRate()) { allowed = timer.afterDelay(*wait); }
     return allowed
@@ -72,7 +85,9 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
         })
         .then([this](kj::Maybe<capnp::MessageReaderAndFds>&& message) {
           KJ_IF_MAYBE(m, message) {
-            if (isCall(*m->reader)) callTokens -= 1;
+            auto which = whichOf(*m->reader);
+            if (which == capnp::rpc::Message::CALL) callTokens -= 1;
+            if (which == capnp::rpc::Message::FINISH) ++finished;
           } else {
             peerClosed = true;
           }
@@ -97,21 +112,70 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
         stream->abortRead();
       });
     }
+    countReturn(segments);
     return inner.writeMessage(fds, segments);
   }
   kj::Promise<void> writeMessages(
       kj::ArrayPtr<kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>> messages) override {
+    for (auto segments: messages) countReturn(segments);
     return inner.writeMessages(messages);
   }
   kj::Maybe<int> getSendBufferSize() override { return inner.getSendBufferSize(); }
   kj::Promise<void> end() override { return inner.end(); }
 
  private:
-  static bool isCall(capnp::MessageReader& message) {
-    bool call = false;
+  void countReturn(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
+    capnp::SegmentArrayMessageReader reader(segments);
+    if (reader.getRoot<capnp::rpc::Message>().isReturn()) ++returned;
+  }
+
+  // Hangs up on the client, every WEDGED_CHECK_INTERVAL, once it has
+  // stopped keeping up its end (the RPC system then stops reading it, so this
+  // cannot wait for its next message).
+  kj::Promise<void> watch() {
+    return timer.afterDelay(WEDGED_CHECK_INTERVAL).then([this]() -> kj::Promise<void> {
+      KJ_IF_MAYBE(why, wedged()) {
+        if (failure == nullptr) {
+          ++services.rpcMetrics.wedgedHangups;
+          failure = kj::str(*why, ": hung up");
+        }
+        services.log.warn(kj::str("dropped connection from ", peer.describe(), ": ",
+                                  KJ_ASSERT_NONNULL(failure)));
+        return kj::READY_NOW;  // ends run(): the connection is destroyed
+      }
+      return watch();
+    });
+  }
+
+  // Ends the connection from the read side: its reason is logged as it ends.
+  kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> hangUp(kj::String why) {
+    ++services.rpcMetrics.wedgedHangups;
+    auto reason = kj::str(why, ": hung up");
+    if (failure == nullptr) failure = kj::str(reason);
+    return KJ_EXCEPTION(DISCONNECTED, reason);
+  }
+
+  // Why to hang up on the client, if it has stopped keeping up its end:
+  // answers it does not read pile up in the outgoing queue, and answers it
+  // never finishes stay in the RPC system's table.
+  kj::Maybe<kj::String> wedged() {
+    if (network.getCurrentQueueSize() > UNREAD_ANSWERS_MAX_BYTES ||
+        network.getCurrentQueueCount() > UNREAD_ANSWERS_MAX) {
+      return kj::str("it does not read its answers (", network.getCurrentQueueCount(),
+                     " unread, ", network.getCurrentQueueSize() / 1024, " KiB)");
+    }
+    if (returned > finished + UNFINISHED_ANSWERS_MAX) {
+      return kj::str("it does not finish its questions (", returned - finished,
+                     " answers held for it)");
+    }
+    return nullptr;
+  }
+
+  static capnp::rpc::Message::Which whichOf(capnp::MessageReader& message) {
+    auto which = capnp::rpc::Message::UNIMPLEMENTED;
     // A message that does not even parse is the RPC system's to refuse.
-    kj::runCatchingExceptions([&]() { call = message.getRoot<capnp::rpc::Message>().isCall(); });
-    return call;
+    kj::runCatchingExceptions([&]() { which = message.getRoot<capnp::rpc::Message>().which(); });
+    return which;
   }
 
   // How long to wait before reading on, if the client is over its call rate.
@@ -144,6 +208,8 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
   double callTokens;
   kj::TimePoint refilledAt;
   bool throttled = false;
+  uint64_t returned = 0;  // answers sent
+  uint64_t finished = 0;  // of which the client has said it is done with
 };
 
 ConnectionListener::ConnectionListener(Services& services, kj::Timer& timer,

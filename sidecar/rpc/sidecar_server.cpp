@@ -31,7 +31,13 @@ class TaskScopeServer final: public MeasuredServer<proto::TaskScope> {
       : MeasuredServer(services.rpcMetrics), held(kj::mv(held)), task(kj::mv(task)) {}
 
   kj::Promise<void> finish(FinishContext context) override {
-    task->finish(knownState(context.getParams().getState()), context.getResults().initReport());
+    auto params = context.getParams();
+    auto state = knownState(params.getState());
+    if (params.getReportWanted()) {
+      task->finish(state, context.getResults().initReport());
+    } else {
+      task->finish(state, nullptr);
+    }
     return kj::READY_NOW;
   }
 

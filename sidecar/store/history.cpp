@@ -17,6 +17,9 @@ History::History(const std::string& path, uint32_t keepRuns)
   upgrade(path);
   Statement aside(db.get(), "SELECT DISTINCT key, flow FROM version0_task_runs WHERE flow != ''");
   while (aside.step()) version0Owners.emplace(aside.text(0), aside.text(1));
+  insertTaskRun.emplace(db.get(), R"(INSERT INTO task_runs VALUES
+      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+       ?21))");
 }
 
 void History::upgrade(const std::string& path) {
@@ -79,9 +82,7 @@ void History::recordTask(const TaskHistoryKey& key, const policy::Observation& r
   beginBatch();
   std::string tags;
   for (auto& tag: r.tags) tags += (tags.empty() ? "" : ",") + tag;
-  Statement insert(db.get(), R"(INSERT INTO task_runs VALUES
-      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-       ?21))");
+  auto& insert = KJ_ASSERT_NONNULL(insertTaskRun).reset();
   insert.bind(1, key.key).bind(2, key.task).bind(3, r.finishedAtNs).bind(4, r.flow)
       .bind(5, r.task).bind(6, r.deployment).bind(7, r.workPool).bind(8, tags)
       .bind(9, int64_t(r.wallNs)).bind(10, int64_t(r.cpuNs)).bind(11, r.p95Cores)

@@ -67,6 +67,7 @@ class History {
   std::vector<policy::Observation> load(const TaskHistoryKey& key, uint32_t limit);
 
   Database db;
+  kj::Maybe<Statement> insertTaskRun;  // every finished task's: prepared once, after the schema
   uint32_t keepRuns;
   bool batchOpen = false;
   // The newest runs of each task asked about, so advising a finished task

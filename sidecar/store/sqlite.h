@@ -80,6 +80,13 @@ class Statement {
     KJ_REQUIRE(rc == SQLITE_ROW || rc == SQLITE_DONE, "query failed", sqlite3_errmsg(db));
     return rc == SQLITE_ROW;
   }
+  // Ready to run again with new bindings: a statement kept for a hot path
+  // is prepared once.
+  Statement& reset() {
+    sqlite3_reset(statement);
+    sqlite3_clear_bindings(statement);
+    return *this;
+  }
   int64_t integer(int column) { return sqlite3_column_int64(statement, column); }
   double real(int column) { return sqlite3_column_double(statement, column); }
   std::string text(int column) {

@@ -1,13 +1,20 @@
 // Task start+finish pairs through the C ABI (libtracer_client.so), as the
-// Python plugin drives them, against a running sidecar.
+// Python plugin drives them (one-way: no wait, no report), against a running
+// sidecar.
 //
-//   client_bench SOCKET PROCESSES PAIRS_PER_PROCESS
+//   client_bench SOCKET PROCESSES PAIRS_PER_PROCESS RATE [--no-confirm]
 //   client_bench --baseline     (a bare Unix-socket round trip between two processes,
 //                                the floor under any RPC on this machine)
 //
-// Each process opens its own client and flow run and times every
-// tracer_task_start() until the sidecar has acknowledged the registration.
-// Prints pairs/s over the whole run and p50/p99 of the start call.
+// Each process opens its own client and flow run and times, on its own
+// thread, every tracer_task_start() + tracer_task_finish(): the cost a task
+// pays. RATE is each process's pairs per second (0: as fast as it can, a
+// flood that measures how much the sidecar takes in, and what the clients
+// drop past it). Then it finishes its flow run and waits for the sidecar to confirm it,
+// which it does only after every earlier message of that connection: pairs/s
+// is over the time until the last process's confirmation, so it is what the
+// sidecar ingested. --no-confirm (for a SIGSTOPped sidecar) skips that wait.
+// Prints pairs/s, p50/p99 per task, and the starts the clients dropped.
 
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -18,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tracer_client.h"
@@ -30,8 +38,14 @@ double nanosSince(Clock::time_point start) {
   return std::chrono::duration<double, std::nano>(Clock::now() - start).count();
 }
 
-// One client process: returns its start latencies (ns) through `out`.
-int runClient(const char* socket, int index, int pairs, int out) {
+// What one client process sends back: its per-task costs (ns), then the
+// starts it dropped and whether the sidecar confirmed its flow run.
+struct Tail {
+  double dropped;
+  double confirmed;
+};
+
+int runClient(const char* socket, int index, int pairs, double rate, bool confirm, int out) {
   tracer_client* client = tracer_client_open(socket);
   if (!tracer_client_wait_connected(client, 5000)) {
     fprintf(stderr, "client %d: %s\n", index, tracer_last_error());
@@ -40,28 +54,35 @@ int runClient(const char* socket, int index, int pairs, int out) {
   std::string flowInfo = "{\"flow_run_id\":\"bench-" + std::to_string(index) +
                          "\",\"flow_name\":\"bench\"}";
   tracer_flow* flow = tracer_flow_open(client, flowInfo.c_str());
-  std::vector<double> latencies;
-  latencies.reserve(pairs);
+  std::vector<double> costs;
+  costs.reserve(pairs + 2);
   const char* taskInfo = "{\"task_run_id\":\"bench-task\",\"task_name\":\"t\"}";
+  auto began = Clock::now();
   for (int i = 0; i < pairs; ++i) {
+    if (rate > 0) {
+      auto due = began + std::chrono::duration_cast<Clock::duration>(
+                             std::chrono::duration<double>(i / rate));
+      std::this_thread::sleep_until(due);
+    }
     auto started = Clock::now();
-    tracer_task* task = tracer_task_start(flow, taskInfo, 0, 5000);
-    latencies.push_back(nanosSince(started));
-    if (tracer_task_status(task) != 1) {
-      fprintf(stderr, "client %d: start failed: %s\n", index, tracer_last_error());
-      return 1;
-    }
-    char* report = tracer_task_finish(task, "completed", 5000);
-    if (report == nullptr) {
-      fprintf(stderr, "client %d: finish failed: %s\n", index, tracer_last_error());
-      return 1;
-    }
-    tracer_free(report);
+    tracer_task* task = tracer_task_start(flow, taskInfo, 0, 0);
+    if (task != nullptr) tracer_task_finish(task, "completed", nullptr);
+    costs.push_back(nanosSince(started));
   }
-  tracer_flow_finish(flow, "completed", 5000);
+  Tail tail{static_cast<double>(tracer_client_dropped(client)), 0};
+  tail.confirmed = confirm && tracer_flow_finish(flow, "completed", 60000) == 0;
+  if (!confirm) tracer_flow_finish(flow, "completed", 0);
   tracer_client_close(client);
-  size_t bytes = latencies.size() * sizeof(double);
-  return write(out, latencies.data(), bytes) == static_cast<ssize_t>(bytes) ? 0 : 1;
+  costs.push_back(tail.dropped);
+  costs.push_back(tail.confirmed);
+  size_t bytes = costs.size() * sizeof(double);
+  return write(out, costs.data(), bytes) == static_cast<ssize_t>(bytes) ? 0 : 1;
+}
+
+std::string pacedAt(double rate) {
+  char text[64];
+  snprintf(text, sizeof(text), "%.0f pairs/s each", rate);
+  return text;
 }
 
 double percentile(std::vector<double>& values, double p) {
@@ -103,13 +124,16 @@ int baseline() {
 
 int main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "--baseline") return baseline();
-  if (argc != 4) {
-    fprintf(stderr, "usage: %s SOCKET PROCESSES PAIRS_PER_PROCESS\n", argv[0]);
+  if (argc != 5 && !(argc == 6 && std::string(argv[5]) == "--no-confirm")) {
+    fprintf(stderr, "usage: %s SOCKET PROCESSES PAIRS_PER_PROCESS RATE [--no-confirm]\n",
+            argv[0]);
     return 2;
   }
   const char* socket = argv[1];
   int processes = atoi(argv[2]);
   int pairs = atoi(argv[3]);
+  double rate = atof(argv[4]);
+  bool confirm = argc == 5;
 
   std::vector<int> pipes;
   std::vector<pid_t> children;
@@ -120,22 +144,26 @@ int main(int argc, char** argv) {
     pid_t pid = fork();
     if (pid == 0) {
       close(fds[0]);
-      _exit(runClient(socket, i, pairs, fds[1]));
+      _exit(runClient(socket, i, pairs, rate, confirm, fds[1]));
     }
     close(fds[1]);
     pipes.push_back(fds[0]);
     children.push_back(pid);
   }
-  std::vector<double> latencies;
+  std::vector<double> costs;
+  double dropped = 0, confirmed = 0;
   for (int fd: pipes) {
-    std::vector<double> chunk(pairs);
+    std::vector<double> chunk(pairs + 2);
     size_t want = chunk.size() * sizeof(double), got = 0;
     ssize_t n;
     while (got < want && (n = read(fd, reinterpret_cast<char*>(chunk.data()) + got, want - got)) > 0) {
       got += n;
     }
     close(fd);
-    latencies.insert(latencies.end(), chunk.begin(), chunk.begin() + got / sizeof(double));
+    if (got != want) continue;
+    costs.insert(costs.end(), chunk.begin(), chunk.begin() + pairs);
+    dropped += chunk[pairs];
+    confirmed += chunk[pairs + 1];
   }
   bool ok = true;
   for (pid_t pid: children) {
@@ -144,12 +172,22 @@ int main(int argc, char** argv) {
     ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   }
   double seconds = nanosSince(started) / 1e9;
-  if (!ok || latencies.size() != static_cast<size_t>(processes) * pairs) {
+  if (!ok || costs.size() != static_cast<size_t>(processes) * pairs) {
     fprintf(stderr, "some clients failed\n");
     return 1;
   }
-  printf("C ABI      %d process(es) x %d pairs: %.0f pairs/s, start p50 %.1f us, p99 %.1f us\n",
-         processes, pairs, latencies.size() / seconds, percentile(latencies, 50) / 1000,
-         percentile(latencies, 99) / 1000);
+  double p50 = percentile(costs, 50) / 1000, p99 = percentile(costs, 99) / 1000;
+  auto paced = rate > 0 ? pacedAt(rate) : std::string("flood");
+  if (confirm) {
+    printf("C ABI      %2d process(es) x %d pairs (%s): %6.0f pairs/s ingested (%.0f of %d flow "
+           "runs confirmed), per task start+finish p50 %.1f us, p99 %.1f us, %.0f starts "
+           "dropped\n",
+           processes, pairs, paced.c_str(), (costs.size() - dropped) / seconds, confirmed,
+           processes, p50, p99, dropped);
+  } else {
+    printf("C ABI      %2d process(es) x %d pairs (%s), sidecar stopped: per task start+finish "
+           "p50 %.1f us, p99 %.1f us, %.0f of %zu starts dropped\n",
+           processes, pairs, paced.c_str(), p50, p99, dropped, costs.size());
+  }
   return 0;
 }

@@ -16,12 +16,27 @@ export TRACER_CLIENT_LIB="$build/lib/libtracer_client.so"
 export PYTHONPATH="$repo/prefect-plugin${PYTHONPATH:+:$PYTHONPATH}"
 pairs=${PAIRS:-20000}
 
+# One-way starts and finishes: a task's cost on its own thread, paced at
+# RATE pairs/s in all so that the sidecar keeps up; then floods, to see what
+# the sidecar takes in (and what the clients drop past that); then with the
+# sidecar SIGSTOPped.
+rate=${RATE:-2000}
+bench() { "$build/bin/client_bench" "$work/tracer.sock" "$@"; }
 echo "== task start+finish through the client (one sidecar, $(nproc) cores) =="
 "$build/bin/client_bench" --baseline
-"$build/bin/client_bench" "$work/tracer.sock" 1 "$pairs"
-"$build/bin/client_bench" "$work/tracer.sock" 8 $((pairs / 8))
-/usr/bin/python3 "$repo/tests/bench/python_bench.py" "$work/tracer.sock" 1 "$pairs"
-/usr/bin/python3 "$repo/tests/bench/python_bench.py" "$work/tracer.sock" 8 $((pairs / 8))
+for processes in 1 8 50; do
+  bench "$processes" $((pairs / 5 / processes)) $((rate / processes))
+done
+bench 1 "$pairs" 0
+bench 8 $((pairs / 8)) 0
+kill -STOP "$sidecar"
+bench 1 $((pairs / 5)) "$rate" --no-confirm
+bench 8 $((pairs / 40)) $((rate / 8)) --no-confirm
+kill -CONT "$sidecar"
+for processes in 1 8; do
+  /usr/bin/python3 "$repo/tests/bench/python_bench.py" "$work/tracer.sock" "$processes" \
+    $((pairs / 5 / processes)) $((rate / processes))
+done
 echo "sidecar: $(grep -E 'VmHWM|VmRSS' /proc/$sidecar/status | tr -s ' \t' ' ' | paste -sd,)"
 kill "$sidecar"; wait "$sidecar" 2>/dev/null || true
 

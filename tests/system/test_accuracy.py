@@ -2,7 +2,9 @@
 the workload itself moved. Tolerances are the issue's."""
 
 import os
+import resource
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -220,7 +222,8 @@ def test_a_registration_that_reaches_the_sidecar_late_loses_nothing(unwaited_flo
     """The sidecar is stopped when the task starts, so the task spins 0.2 s and
     writes 64 MiB unregistered; it is registered while it spins again, and
     fsyncs. Everything from its start is its task's: the client took the
-    thread's own counters as the task started."""
+    thread's own counters as the task started, and the thread neither slept,
+    nor used a socket, nor started anything before its registration."""
     target = Path("/var/tmp") / f"tracer-late-{os.getpid()}"
     block = b"u" * (1 << 20)
 
@@ -233,10 +236,12 @@ def test_a_registration_that_reaches_the_sidecar_late_loses_nothing(unwaited_flo
     try:
         with unwaited_flow.task(task_run_id="late", task_name="late") as task:
             started = time.thread_time_ns()
+            switches = voluntary_switches()
             spin(0.2)
             with open(target, "wb") as scratch:
                 for _ in range(64):
                     scratch.write(block)
+                slept = voluntary_switches() != switches
                 sidecar.process.send_signal(signal.SIGCONT)
                 spin(0.1)
                 scratch.flush()
@@ -250,15 +255,37 @@ def test_a_registration_that_reaches_the_sidecar_late_loses_nothing(unwaited_flo
     assert_within(report["io"]["write_bytes"], 64 << 20, 0.02, "io.write_bytes")
     assert_within(cpu_ns(report), truth, 0.02, "cpu")
     assert report["wall_ns"] >= truth, "the task's wall time starts at its start too"
-    # What the kernel observer counts only as it happens is unknown for the
-    # time before; it started nothing meanwhile, so its totals are whole.
     assert report["unobserved_ns"] >= 0.2 * NS
-    assert set(report["unknown"]) == LATE_UNKNOWN, report["unknown"]
-    assert report["net"]["tx_bytes"] is None and report["memory"]["peak_rss_bytes"] is None
+    assert not slept, "the writes blocked before the registration: this test needs them not to"
+    assert report["unknown"] == [], report["unknown_why"]
+    assert report["net"]["tx_bytes"] == 0 and report["memory"]["peak_rss_bytes"] > 0
 
 
-LATE_UNKNOWN = {"sched.blocked_io_ns", "sched.sleep_ns", "net.tx_bytes", "net.rx_bytes",
-                "memory.peak_rss_bytes", "memory.oom_kills"}
+def voluntary_switches() -> int:
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+
+
+def test_a_late_registration_marks_unknown_what_the_thread_did_meanwhile(unwaited_flow, sidecar):
+    """Before its registration reaches the stopped sidecar, the task sleeps
+    and sends on a TCP socket: why it was off-CPU then and those bytes were
+    not seen, and its report says so; its CPU and I/O stay exact."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        sidecar.process.send_signal(signal.SIGSTOP)
+        try:
+            with unwaited_flow.task(task_run_id="late-busy", task_name="late-busy") as task:
+                with socket.create_connection(server.getsockname()) as sender:
+                    sender.sendall(b"x" * 100_000)
+                    time.sleep(0.05)
+                    sidecar.process.send_signal(signal.SIGCONT)
+                    time.sleep(0.2)
+        finally:
+            sidecar.process.send_signal(signal.SIGCONT)
+    report = task.report
+    assert {"sched.sleep_ns", "sched.blocked_io_ns", "net.tx_bytes", "net.rx_bytes"} == \
+        set(report["unknown"]), report["unknown_why"]
+    assert any("it used a socket" in why for why in report["unknown_why"]), report["unknown_why"]
+    assert any("it slept or blocked" in why for why in report["unknown_why"])
+    assert report["cpu"]["user_ns"] is not None and report["proc"]["spawned"] == 0
 
 
 def test_a_late_registration_after_the_task_started_a_thread_leaves_its_totals_unknown(

@@ -3,11 +3,13 @@
 import os
 import socket
 import struct
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from prefect_tracer.client import SidecarClient
-from sidecar import wait_until
+from sidecar import BUILD, Sidecar, wait_until
 
 
 def send_and_close(path, payload: bytes) -> None:
@@ -76,3 +78,30 @@ def test_a_client_sending_nonsense_is_hung_up_on(sidecar):
             received += chunk
     assert b"non-struct pointer" in received  # the Abort message, then EOF
     assert sidecar.alive()
+
+
+def test_a_client_that_never_reads_its_answers_is_hung_up_on(tmp_path):
+    """It asks as fast as it can and neither reads nor finishes the answers:
+    the sidecar hangs up on it before they pile up, says why, and serves the
+    others."""
+    sidecar = Sidecar(tmp_path, "--max-calls-per-second", "1000000").start()
+    try:
+        done = subprocess.run([str(BUILD / "bin" / "test_unread_client"), str(sidecar.socket)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        print(done.stdout.strip())
+        wait_until(lambda: "it does not read its answers" in sidecar.log() or
+                   "it does not finish its questions" in sidecar.log(),
+                   what="the hang-up to be logged")
+        client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
+                               connect_wait_ms=2000)
+        with client.flow_run(flow_run_id="bystander", flow_name="etl") as flow:
+            with flow.task(task_run_id="after") as after:
+                pass
+        assert after.report is not None
+        rss_kib = int(next(line.split()[1] for line in
+                           Path(f"/proc/{sidecar.process.pid}/status").read_text().splitlines()
+                           if line.startswith("VmHWM:")))
+        assert rss_kib < 64 * 1024, f"VmHWM {rss_kib} KiB"
+    finally:
+        assert sidecar.stop() == 0

@@ -5,8 +5,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
+
+#include "proc_files.h"
 
 #include "observe/attribution_table.h"
 
@@ -21,8 +24,11 @@ class FakeCollector final: public Collector {
   kj::StringPtr degradedReason() const override { return ""; }
   kj::ArrayPtr<const kj::StringPtr> unknownFields() const override { return nullptr; }
   kj::Promise<void> run(ExitListener&) override { return kj::NEVER_DONE; }
-  void track(uint32_t, pid_t, kj::Maybe<const ThreadCounters&>, bool) override { ++tracked; }
-  bool clonedSince(pid_t, uint64_t) override { return false; }
+  Unfollowed track(uint32_t, pid_t, kj::Maybe<const ClientReading&> reading, bool) override {
+    ++tracked;
+    KJ_IF_MAYBE(r, reading) { readAtNs = r->atMonotonicNs; }
+    return unfollowed;
+  }
   TaskTotals finish(uint32_t slot, pid_t) override {
     TaskTotals totals;
     totals.kernel.runtime_ns = slot * 1000000ull;
@@ -36,6 +42,8 @@ class FakeCollector final: public Collector {
 
   uint32_t tracked = 0;
   uint32_t released = 0;
+  Unfollowed unfollowed;   // what each thread did before its registration
+  uint64_t readAtNs = 0;   // the last client reading's time, as handed over
 };
 
 // Records what reaches it; its advice is one finding per task.
@@ -93,9 +101,34 @@ struct Stage {
     return table.startTask(flow.run(), info.asReader(), syscall(SYS_gettid), me);
   }
 
+  // A task whose client read its thread `ago` before the registration.
+  kj::Own<LiveTask> startRead(FlowRunHold& flow, kj::StringPtr taskRunId, kj::Duration ago) {
+    capnp::MallocMessageBuilder message;
+    auto info = message.initRoot<proto::TaskRunInfo>();
+    info.setTaskRunId(taskRunId);
+    auto baseline = info.initBaseline();
+    baseline.setAtMonotonicNs((clock.now() - ago - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS);
+    baseline.setProcessHiwaterBytes(1 << 20);
+    baseline.setVoluntarySwitches(KJ_ASSERT_NONNULL(readVoluntarySwitches(syscall(SYS_gettid))));
+    return table.startTask(flow.run(), info.asReader(), syscall(SYS_gettid), me);
+  }
+
   void finish(kj::Own<LiveTask> task) {
     capnp::MallocMessageBuilder message;
     task->finish(proto::RunState::COMPLETED, message.initRoot<proto::TaskReport>());
+  }
+
+  // Finishes the task; returns its report's unknown fields and reasons.
+  std::pair<std::vector<std::string>, std::vector<std::string>> unknownOf(kj::Own<LiveTask> task,
+                                                                          uint64_t& unobservedNs) {
+    capnp::MallocMessageBuilder message;
+    auto report = message.initRoot<proto::TaskReport>();
+    task->finish(proto::RunState::COMPLETED, report);
+    std::vector<std::string> fields, why;
+    for (auto field: report.getUnknown()) fields.push_back(field.cStr());
+    for (auto line: report.getUnknownWhy()) why.push_back(line.cStr());
+    unobservedNs = report.getUnobservedNs();
+    return {fields, why};
   }
 };
 
@@ -161,4 +194,48 @@ TEST_CASE("the sink ticks once per sampler pass") {
   stage.table.sample();
   stage.table.sample();
   CHECK(stage.sink.ticks == 2);
+}
+
+TEST_CASE("a registration that lands after the task began marks unknown only what the thread did "
+          "meanwhile") {
+  Stage stage;
+  auto flow = stage.open("run-late");
+  uint64_t unobservedNs = 0;
+
+  // A thread that only ran in the 3 ms before its registration: all exact.
+  auto [quiet, quietWhy] = stage.unknownOf(stage.startRead(*flow, "quiet", 3 * kj::MILLISECONDS),
+                                           unobservedNs);
+  CHECK(quiet.empty());
+  CHECK(unobservedNs == 3000000);
+  CHECK(stage.collector.readAtNs ==
+        (stage.clock.now() - 3 * kj::MILLISECONDS - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS);
+
+  auto has = [](const std::vector<std::string>& fields, const char* field) {
+    return std::find(fields.begin(), fields.end(), field) != fields.end();
+  };
+  // One that used a socket meanwhile: its socket bytes, nothing else.
+  stage.collector.unfollowed.usedSocket = true;
+  auto [talker, talkerWhy] = stage.unknownOf(
+      stage.startRead(*flow, "talker", 3 * kj::MILLISECONDS), unobservedNs);
+  CHECK(talker == std::vector<std::string>{"net.tx_bytes", "net.rx_bytes"});
+  REQUIRE(talkerWhy.size() == 1);
+  CHECK(talkerWhy[0] == "in the 3000 us before its registration reached the sidecar, it used a "
+                        "socket: those bytes were not counted");
+
+  // One that started a thread meanwhile: everything its descendants add to.
+  stage.collector.unfollowed = Unfollowed{false, false};
+  stage.collector.unfollowed.startedThreadOrProcess = true;
+  auto [parent, parentWhy] = stage.unknownOf(
+      stage.startRead(*flow, "parent", 3 * kj::MILLISECONDS), unobservedNs);
+  CHECK(has(parent, "cpu.user_ns"));
+  CHECK(has(parent, "net.tx_bytes"));
+  CHECK(has(parent, "sched.sleep_ns"));
+  CHECK(has(parent, "proc.spawned"));
+  CHECK(parentWhy.size() == 1);
+
+  // A reading from beyond our clock's reach: the collector is told so (0).
+  stage.collector.unfollowed = Unfollowed{};
+  stage.finish(stage.startRead(*flow, "skewed", 2 * kj::MINUTES));
+  CHECK(stage.collector.readAtNs == 0);
+  flow->finish(proto::RunState::COMPLETED);
 }
