@@ -205,7 +205,8 @@ class SidecarClient:
             self._warn_once(error)
             return TaskScope(self, None, error)
         error = None
-        if self._lib.tracer_task_status(handle) < 0:
+        # After a wait, whether it was registered; one-way, nothing is known yet.
+        if self._start_wait_ms > 0 and self._lib.tracer_task_status(handle) < 0:
             error = _native.last_error(self._lib)
             self._warn_once(error)
         return TaskScope(self, handle, error)

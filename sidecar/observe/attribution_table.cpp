@@ -20,6 +20,12 @@ constexpr size_t TOP_COMMANDS = 5;
 // off-CPU causes if it slept or blocked, socket bytes if it used a socket,
 // and FIELDS_WITH_DESCENDANTS if it started a thread or process.
 const kj::StringPtr OFF_CPU_CAUSES[] = {"sched.blocked_io_ns", "sched.sleep_ns"};
+
+// Off-CPU time before a registration whose cause goes unseen, at most: up to
+// this the off-CPU causes are reported without it (a thread of a busy Python
+// process waits for the GIL after nearly every start, which is such a
+// sleep); past it, they are unknown. unobserved_ns bounds what is left out.
+constexpr kj::Duration OFF_CPU_UNSEEN_MAX = 1 * kj::MILLISECONDS;
 const kj::StringPtr SOCKET_BYTES[] = {"net.tx_bytes", "net.rx_bytes"};
 const kj::StringPtr MEMORY_PEAK[] = {"memory.peak_rss_bytes"};
 
@@ -189,9 +195,11 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
     startedAt = lastSampleAt = startOf(baseline, registeredAt);
     auto reading = readingOf(baseline, startedAt, registeredAt);
     unfollowed = table.collector.track(slot, hostTid, reading, ownProcess);
-    // Within its client's wait, the thread slept in that wait, not in the task.
-    bool stillWaiting = registeredAt - startedAt <= info.getStartWaitNs() * kj::NANOSECONDS;
-    sleptUnfollowed = !stillWaiting && sleptSince(baseline, hostTid);
+    // Within its client's wait, the thread slept in that wait, not in the
+    // task; within OFF_CPU_UNSEEN_MAX, whatever it slept is that little.
+    auto gap = registeredAt - startedAt;
+    bool negligible = gap <= kj::max(OFF_CPU_UNSEEN_MAX, info.getStartWaitNs() * kj::NANOSECONDS);
+    sleptUnfollowed = !negligible && sleptSince(baseline, hostTid);
     hiwaterUnread = baseline.getProcessHiwaterBytes() == 0;
     unobservedNs = (registeredAt - startedAt) / kj::NANOSECONDS;
     if (unfollowed.startedThreadOrProcess || unfollowed.usedSocket || sleptUnfollowed ||

@@ -198,8 +198,9 @@ def main() -> None:
           f"window min {min(sampler.live)} max {max(sampler.live)}; {tasks_done} reports; "
           f"sidecar finished {status['finished_tasks']}, crashed {status['crashed_tasks']}, "
           f"flow runs finished {status['finished_flow_runs']}")
-    print(f"one-way starts: {clients.total('late')} reports with fields unknown because the "
-          f"task did something before its registration reached the sidecar (late_tasks "
+    print(f"one-way starts: {clients.total('late')} of {tasks_done} reports with fields unknown "
+          f"because the task did something before its registration reached the sidecar "
+          f"({clients.total('late_started')} had started a process; late_tasks "
           f"{status['late_tasks']}), {clients.total('dropped')} starts dropped")
     print(f"errors {len(errors)}; events_lost {status_under_load['events_lost']} under load, "
           f"{status['events_lost']} at the end; lost in the reports "

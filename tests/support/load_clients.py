@@ -108,6 +108,7 @@ def _client_main(argv: list[str]) -> None:
         "report_events_lost": 0,
         "late": 0,              # reports with fields unknown for what a task did before
                                 # its (one-way) registration reached the sidecar
+        "late_started": 0,      # of which it had started a thread or process
         "dropped": 0,           # starts the client dropped: the sidecar had not answered
     }
 
@@ -232,11 +233,15 @@ def _client_main(argv: list[str]) -> None:
             else:
                 finish_ok = True
                 with lock:
-                    results["execs"] += report["proc"]["execs"]
-                    results["spawned"] += report["proc"]["spawned"]
+                    # Unknown (None) where the task started a process before its
+                    # (one-way) registration reached the sidecar.
+                    results["execs"] += report["proc"]["execs"] or 0
+                    results["spawned"] += report["proc"]["spawned"] or 0
                     results["report_events_lost"] += report["events"]["lost"]
-                    results["late"] += any("before its registration" in why
-                                           for why in report["unknown_why"])
+                    late = [why for why in report["unknown_why"] if "before its registration" in why]
+                    results["late"] += bool(late)
+                    results["late_started"] += any("started a thread or process" in why
+                                                   for why in late)
             with lock:
                 results["tasks"].append([called, started, start_ok, before, after, finish_ok,
                                          flow_run_id])
