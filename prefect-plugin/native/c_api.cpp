@@ -152,32 +152,11 @@ char* tracer_client_status(tracer_client* client, int timeoutMs) {
   return guarded<char*>(nullptr, [&]() { return answer(*connectionOf(*client).status(), timeoutMs); });
 }
 
-char* tracer_client_live_tasks(tracer_client* client, int timeoutMs) {
-  return guarded<char*>(nullptr,
-                        [&]() { return answer(*connectionOf(*client).liveTasks(), timeoutMs); });
-}
-
-char* tracer_client_recent_reports(tracer_client* client, unsigned limit, int timeoutMs) {
+char* tracer_client_admin(tracer_client* client, const char* method, const char* paramsJson,
+                          int timeoutMs) {
   return guarded<char*>(nullptr, [&]() {
-    return answer(*connectionOf(*client).recentReports(limit), timeoutMs);
-  });
-}
-
-char* tracer_client_outbox(tracer_client* client, int retryParked, int timeoutMs) {
-  return guarded<char*>(nullptr, [&]() {
-    return answer(*connectionOf(*client).artifacts(retryParked != 0), timeoutMs);
-  });
-}
-
-char* tracer_client_reload_policies(tracer_client* client, int timeoutMs) {
-  return guarded<char*>(nullptr, [&]() {
-    return answer(*connectionOf(*client).reloadPolicies(), timeoutMs);
-  });
-}
-
-char* tracer_client_recommendations(tracer_client* client, const char* flow, int timeoutMs) {
-  return guarded<char*>(nullptr, [&]() {
-    return answer(*connectionOf(*client).recommendations(flow ? flow : ""), timeoutMs);
+    KJ_REQUIRE(method != nullptr, "method is NULL");
+    return answer(*connectionOf(*client).admin(method, paramsJson ? paramsJson : ""), timeoutMs);
   });
 }
 

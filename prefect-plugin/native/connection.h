@@ -77,11 +77,8 @@ class Connection {
 
   // Each returns at once; the Outcome says how the sidecar answered.
   kj::Own<const Outcome> status();
-  kj::Own<const Outcome> liveTasks();
-  kj::Own<const Outcome> recentReports(uint32_t limit);
-  kj::Own<const Outcome> reloadPolicies();
-  kj::Own<const Outcome> artifacts(bool retryParked);
-  kj::Own<const Outcome> recommendations(kj::StringPtr flow);
+  // An Admin method by its contract name, params and results as contract JSON.
+  kj::Own<const Outcome> admin(kj::StringPtr method, kj::StringPtr paramsJson);
   void openFlow(uint64_t flowId, const FlowInfo& info);
   kj::Own<const Outcome> finishFlow(uint64_t flowId, const FlowInfo& info, uint16_t state);
   // Null when MAX_PENDING_STARTS starts are unanswered (dropped, counted).

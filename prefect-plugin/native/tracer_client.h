@@ -33,18 +33,15 @@ void tracer_client_close(tracer_client* client);
 /* 1 once connected (waiting up to timeout_ms), else 0. */
 int tracer_client_wait_connected(tracer_client* client, int timeout_ms);
 
-/* SidecarStatus / Admin live tasks as JSON, or NULL. */
+/* SidecarStatus as JSON, or NULL. */
 char* tracer_client_status(tracer_client* client, int timeout_ms);
-char* tracer_client_live_tasks(tracer_client* client, int timeout_ms);
-/* The newest `limit` finished TaskReports as {"reports": [...]}, or NULL (root only). */
-char* tracer_client_recent_reports(tracer_client* client, unsigned limit, int timeout_ms);
-/* The artifact outbox, newest first, {"artifacts": [...]}; retry_parked != 0 first
- * puts parked artifacts back in line. NULL on failure (root only). */
-char* tracer_client_outbox(tracer_client* client, int retry_parked, int timeout_ms);
-/* Reloads the sidecar's policies: {"ok": bool, "errors": [...]}, or NULL (root only). */
-char* tracer_client_reload_policies(tracer_client* client, int timeout_ms);
-/* Recommendations from the history, {"recommendations": [...]}; flow: RE2, "" = all. */
-char* tracer_client_recommendations(tracer_client* client, const char* flow, int timeout_ms);
+/* Calls the sidecar's Admin method `method` by its contract name (capnp/tracer.capnp,
+ * snake_case: "live_tasks", "recent_reports", "reload_policies", "recommendations",
+ * "artifacts"), with `params_json` (an object of its params; NULL or "" for none).
+ * Returns its results as JSON, or NULL (root only; an unknown method or param
+ * says so in tracer_last_error()). */
+char* tracer_client_admin(tracer_client* client, const char* method, const char* params_json,
+                          int timeout_ms);
 
 /* Opens a flow run (does not wait). NULL only when info_json is invalid. */
 tracer_flow* tracer_flow_open(tracer_client* client, const char* info_json);

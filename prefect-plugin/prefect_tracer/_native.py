@@ -28,7 +28,7 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "tracer_client_wait_connected": (c_int, [c_void_p, c_int]),
         # Returned strings are char* we must free: c_void_p keeps the pointer.
         "tracer_client_status": (c_void_p, [c_void_p, c_int]),
-        "tracer_client_live_tasks": (c_void_p, [c_void_p, c_int]),
+        "tracer_client_admin": (c_void_p, [c_void_p, c_char_p, c_char_p, c_int]),
         "tracer_flow_open": (c_void_p, [c_void_p, c_char_p]),
         "tracer_flow_finish": (c_int, [c_void_p, c_char_p, c_int]),
         "tracer_task_start": (c_void_p, [c_void_p, c_char_p, c_int, c_int]),

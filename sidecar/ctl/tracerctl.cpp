@@ -61,7 +61,33 @@ class Tracerctl {
                        "one stays (root only).")
         .addSubCommand("policy", KJ_BIND_METHOD(policies, getMain),
                        "Check policy files (for CI) and explain which policy applies.")
+        .addSubCommand("call", KJ_BIND_METHOD(*this, callMain),
+                       "Call any Admin method of capnp/tracer.capnp by its contract name and "
+                       "print its results as JSON (root only).")
         .build();
+  }
+
+  kj::MainFunc callMain() {
+    return kj::MainBuilder(context, "tracerctl call",
+                           "Calls an Admin method (recent_reports, live_tasks, ...) with its "
+                           "params as a JSON object, e.g. tracerctl call recent_reports "
+                           "'{\"limit\": 5}'; prints its results as JSON.")
+        .expectArg("<method>", KJ_BIND_METHOD(*this, setMethod))
+        .expectOptionalArg("<params-json>", KJ_BIND_METHOD(*this, setParams))
+        .callAfterParsing(KJ_BIND_METHOD(*this, callAdmin))
+        .build();
+  }
+  kj::MainBuilder::Validity setMethod(kj::StringPtr value) {
+    method = kj::str(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setParams(kj::StringPtr value) {
+    params = kj::str(value);
+    return true;
+  }
+  kj::MainBuilder::Validity callAdmin() {
+    context.exitInfo(askAdmin(method, params));
+    return true;
   }
 
  private:
@@ -146,9 +172,7 @@ class Tracerctl {
   }
 
   kj::MainBuilder::Validity printOutbox() {
-    auto answer = ask([this](tracer_client* c, int timeout) {
-      return tracer_client_outbox(c, retryParked ? 1 : 0, timeout);
-    });
+    auto answer = askAdmin("artifacts", kj::str("{\"retry_parked\":", retryParked ? "true" : "false", "}"));
     if (json) context.exitInfo(answer);
     capnp::MallocMessageBuilder message;
     auto results = message.initRoot<proto::Admin::ArtifactsResults>();
@@ -199,9 +223,7 @@ class Tracerctl {
   }
 
   kj::MainBuilder::Validity printRecommendations() {
-    auto answer = ask([this](tracer_client* c, int timeout) {
-      return tracer_client_recommendations(c, flowFilter.cStr(), timeout);
-    });
+    auto answer = askAdmin("recommendations", kj::str("{\"flow\":", jsonQuoted(flowFilter), "}"));
     if (json) context.exitInfo(answer);
     capnp::MallocMessageBuilder message;
     auto results = message.initRoot<proto::Admin::RecommendationsResults>();
@@ -219,7 +241,7 @@ class Tracerctl {
   }
 
   kj::MainBuilder::Validity reload() {
-    auto answer = ask(tracer_client_reload_policies);
+    auto answer = askAdmin("reload_policies");
     capnp::MallocMessageBuilder message;
     auto results = message.initRoot<proto::Admin::ReloadPoliciesResults>();
     fromContractJson(answer, capnp::toDynamic(results));
@@ -275,9 +297,7 @@ class Tracerctl {
   }
 
   kj::MainBuilder::Validity printReports() {
-    auto answer = ask([this](tracer_client* c, int timeout) {
-      return tracer_client_recent_reports(c, limit, timeout);
-    });
+    auto answer = askAdmin("recent_reports", kj::str("{\"limit\":", limit, "}"));
     if (json) context.exitInfo(answer);
     capnp::MallocMessageBuilder message;
     auto results = message.initRoot<proto::Admin::RecentReportsResults>();
@@ -287,6 +307,13 @@ class Tracerctl {
     if (lines.empty()) lines.add(kj::str("(no finished tasks)"));
     context.exitInfo(kj::strArray(lines, "\n\n"));
     return true;
+  }
+
+  // An Admin method's results as JSON, or exits with the reason.
+  kj::String askAdmin(kj::StringPtr method, kj::StringPtr paramsJson = "") {
+    return ask([&](tracer_client* c, int timeout) {
+      return tracer_client_admin(c, method.cStr(), paramsJson.cStr(), timeout);
+    });
   }
 
   // The answer's JSON, or exits with the reason the sidecar could not answer.
@@ -329,7 +356,7 @@ class Tracerctl {
   }
 
   kj::MainBuilder::Validity printTasks() {
-    auto answer = ask(tracer_client_live_tasks);
+    auto answer = askAdmin("live_tasks");
     if (json) context.exitInfo(answer);
     capnp::MallocMessageBuilder message;
     auto results = message.initRoot<proto::Admin::LiveTasksResults>();
@@ -353,6 +380,8 @@ class Tracerctl {
   RunOptions runOptions;
   kj::Vector<kj::StringPtr> command;
   uint32_t limit = 20;
+  kj::String method = kj::str("");
+  kj::String params = kj::str("");
   kj::String flowFilter = kj::str("");
   bool retryParked = false;
   bool latest = false;

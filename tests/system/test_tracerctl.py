@@ -60,3 +60,17 @@ def test_reports_lists_finished_tasks(sidecar):
     listing = json.loads(sidecar.tracerctl("reports", "--json", "--limit", "5").stdout)
     assert listing["reports"][0]["task_name"] == "listed"
     assert "task listed (" in sidecar.tracerctl("reports").stdout
+
+
+def test_call_reaches_any_admin_method_by_its_contract_name(sidecar):
+    """One generic call through the dynamic API: params and results are the
+    contract's JSON; a wrong method or param is refused by name."""
+    sidecar.tracerctl("run", "--", "/bin/true")
+    reports = json.loads(sidecar.tracerctl("call", "recent_reports", '{"limit": 1}').stdout)
+    assert [r["task_name"] for r in reports["reports"]] == ["true"]
+    assert json.loads(sidecar.tracerctl("call", "live_tasks").stdout) == {"tasks": []}
+    wrong = sidecar.tracerctl("call", "recent_report", check=False)
+    assert wrong.returncode != 0
+    assert 'no Admin method "recent_report" (one of: live_tasks, recent_reports' in wrong.stderr
+    typo = sidecar.tracerctl("call", "recent_reports", '{"limt": 1}', check=False)
+    assert typo.returncode != 0 and "key = limt" in typo.stderr, typo.stderr
