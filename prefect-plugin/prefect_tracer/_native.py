@@ -1,4 +1,4 @@
-"""Loads libtracer_client.so and declares its C ABI (see native/tracer_client.h)."""
+"""Loads libtracer_client.so and declares its C ABI (see client/tracer_client.h in the repository)."""
 
 from __future__ import annotations
 
