@@ -195,6 +195,35 @@ struct TaskReport {
   # a late registration, descendants the collector could not follow).
 }
 
+struct TaskRow {
+  # One row of a flow run's table artifact in Prefect, the one definition both
+  # of its writer (sidecar/report/flow_artifacts) and its reader (another
+  # node's sidecar seeding its history from Prefect, prefect/history_seeder).
+  # JSON: snake_case (cpu_s); the fields `unknown` names are null.
+  task @0 :Text;
+  taskKey @1 :Text;
+  taskRunId @2 :Text;
+  state @3 :Text;
+  wallS @4 :Float64;
+  cpuS @5 :Float64;
+  avgCores @6 :Float64;
+  p95Cores @7 :Float64;
+  peakRssBytes @8 :UInt64;
+  oomKills @9 :UInt32;
+  readBytes @10 :UInt64;
+  writeBytes @11 :UInt64;
+  txBytes @12 :UInt64;
+  rxBytes @13 :UInt64;
+  unobservedS @14 :Float64;
+  # Microseconds count: a registration 0.3 ms late is not 0.000 s late.
+  allocatedCores @15 :Float64;
+  allocatedBytes @16 :UInt64;
+  policy @17 :Text;
+  topFinding @18 :Text;
+  unknown @19 :List(Text);
+  # This row's fields (cpu_s, peak_rss_bytes, ...) that were not measured.
+}
+
 struct Finding {
   kind @0 :Text;
   # cpu_over_allocation, memory_over_allocation, memory_pressure, io_bound,

@@ -48,6 +48,7 @@ class HistorySeeder {
   PrefectApiClient& api;
   uint32_t versions;
   std::set<std::string> asked;  // once per key and process: a miss is not retried every run
+  bool unreadableSaid = false;  // a row it cannot read is logged once
   ErrorHandler errorHandler;
   kj::TaskSet requests;
 };

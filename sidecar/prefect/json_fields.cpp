@@ -10,13 +10,6 @@ kj::Maybe<capnp::JsonValue::Reader> member(capnp::JsonValue::Reader object, kj::
   return nullptr;
 }
 
-double number(capnp::JsonValue::Reader object, kj::StringPtr name) {
-  KJ_IF_MAYBE(value, member(object, name)) {
-    if (value->isNumber()) return value->getNumber();
-  }
-  return 0;
-}
-
 std::string text(capnp::JsonValue::Reader object, kj::StringPtr name) {
   KJ_IF_MAYBE(value, member(object, name)) {
     if (value->isString()) return value->getString().cStr();

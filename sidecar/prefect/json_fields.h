@@ -11,7 +11,6 @@
 namespace tracer {
 
 kj::Maybe<capnp::JsonValue::Reader> member(capnp::JsonValue::Reader object, kj::StringPtr name);
-double number(capnp::JsonValue::Reader object, kj::StringPtr name);  // 0 if absent
 std::string text(capnp::JsonValue::Reader object, kj::StringPtr name);  // "" if absent
 
 }  // namespace tracer

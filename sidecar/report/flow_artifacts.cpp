@@ -1,13 +1,15 @@
 #include "report/flow_artifacts.h"
 
+#include <capnp/message.h>
 #include <capnp/schema.h>
 #include <kj/debug.h>
 #include <kj/encoding.h>
 #include <sys/random.h>
 
 #include <algorithm>
-#include <vector>
+#include <cmath>
 #include <cstdio>
+#include <vector>
 
 #include "contract_json.h"
 #include "report/run_keys.h"
@@ -107,9 +109,6 @@ Artifact artifact(kj::StringPtr key, kj::StringPtr type, kj::StringPtr descripti
 class Known {
  public:
   explicit Known(proto::TaskReport::Reader task): unknown(task.getUnknown()) {}
-  kj::String json(kj::StringPtr path, kj::String value) const {
-    return known(path) ? kj::mv(value) : kj::str("null");
-  }
   kj::String text(kj::StringPtr path, kj::String value) const {
     return known(path) ? kj::mv(value) : kj::str("?");
   }
@@ -119,6 +118,55 @@ class Known {
   bool known(kj::StringPtr path) const { return !listsUnknown(unknown, path); }
   capnp::List<capnp::Text>::Reader unknown;
 };
+
+// Each TaskRow field that a report field it comes from can leave unknown.
+const std::pair<kj::StringPtr, kj::StringPtr> ROW_FIELD_OF[] = {
+    {"cpu.user_ns", "cpu_s"},           {"cpu.avg_cores", "avg_cores"},
+    {"cpu.p95_cores", "p95_cores"},     {"memory.peak_rss_bytes", "peak_rss_bytes"},
+    {"memory.oom_kills", "oom_kills"},  {"io.read_bytes", "read_bytes"},
+    {"io.write_bytes", "write_bytes"},  {"net.tx_bytes", "tx_bytes"},
+    {"net.rx_bytes", "rx_bytes"},
+};
+
+double rounded(double value, int decimals) {
+  double scale = std::pow(10.0, decimals);
+  return std::round(value * scale) / scale;
+}
+
+kj::String topFinding(proto::TaskReport::Reader task);
+
+// The task's row of the table artifact: a TaskRow as contract JSON.
+kj::String rowJson(proto::TaskReport::Reader t) {
+  capnp::MallocMessageBuilder message;
+  auto row = message.initRoot<proto::TaskRow>();
+  auto cpu = t.getCpu();
+  row.setTask(t.getTaskName());
+  row.setTaskKey(t.getTaskKey());
+  row.setTaskRunId(t.getTaskRunId());
+  row.setState(stateName(t.getState()));
+  row.setWallS(rounded(t.getWallNs() / 1e9, 3));
+  row.setCpuS(rounded((cpu.getUserNs() + cpu.getSystemNs()) / 1e9, 3));
+  row.setAvgCores(rounded(cpu.getAvgCores(), 3));
+  row.setP95Cores(rounded(cpu.getP95Cores(), 3));
+  row.setPeakRssBytes(t.getMemory().getPeakRssBytes());
+  row.setOomKills(t.getMemory().getOomKills());
+  row.setReadBytes(t.getIo().getReadBytes());
+  row.setWriteBytes(t.getIo().getWriteBytes());
+  row.setTxBytes(t.getNet().getTxBytes());
+  row.setRxBytes(t.getNet().getRxBytes());
+  row.setUnobservedS(rounded(t.getUnobservedNs() / 1e9, 6));
+  row.setAllocatedCores(rounded(t.getAllocation().getCpuCores(), 3));
+  row.setAllocatedBytes(t.getAllocation().getMemoryBytes());
+  row.setPolicy(t.getPolicy());
+  row.setTopFinding(topFinding(t));
+  kj::Vector<kj::StringPtr> unknown;
+  for (auto& [reportField, rowField]: ROW_FIELD_OF) {
+    if (listsUnknown(t.getUnknown(), reportField)) unknown.add(rowField);
+  }
+  auto out = row.initUnknown(unknown.size());
+  for (auto i: kj::indices(unknown)) out.set(i, unknown[i]);
+  return toContractJson(row.asReader());
+}
 
 kj::String topFinding(proto::TaskReport::Reader task) {
   if (task.getFindings().size() == 0) return kj::str("-");
@@ -233,25 +281,7 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                    k.text("sched.blocked_io_ns", inSeconds(sched.getBlockedIoNs())), " / ",
                    k.text("sched.sleep_ns", inSeconds(sched.getSleepNs())), " | ", topFinding(t),
                    " |"));
-    rows.add(kj::str(
-        "{\"task\":", jsonQuoted(t.getTaskName()), ",\"task_key\":", jsonQuoted(t.getTaskKey()),
-        ",\"task_run_id\":", jsonQuoted(t.getTaskRunId()),
-        ",\"state\":", jsonQuoted(stateName(t.getState())), ",\"wall_s\":", fixed(t.getWallNs() / 1e9, 3),
-        ",\"cpu_s\":", k.json("cpu.user_ns", fixed((cpu.getUserNs() + cpu.getSystemNs()) / 1e9, 3)),
-        ",\"avg_cores\":", k.json("cpu.avg_cores", fixed(cpu.getAvgCores(), 3)),
-        ",\"p95_cores\":", k.json("cpu.p95_cores", fixed(cpu.getP95Cores(), 3)),
-        ",\"peak_rss_bytes\":", k.json("memory.peak_rss_bytes", kj::str(memory.getPeakRssBytes())),
-        ",\"oom_kills\":", k.json("memory.oom_kills", kj::str(memory.getOomKills())),
-        ",\"read_bytes\":", k.json("io.read_bytes", kj::str(io.getReadBytes())),
-        ",\"write_bytes\":", k.json("io.write_bytes", kj::str(io.getWriteBytes())),
-        ",\"tx_bytes\":", k.json("net.tx_bytes", kj::str(net.getTxBytes())),
-        ",\"rx_bytes\":", k.json("net.rx_bytes", kj::str(net.getRxBytes())),
-        // Microseconds: a registration 0.3 ms past its wait is late, not 0.000 s late.
-        ",\"unobserved_s\":", fixed(t.getUnobservedNs() / 1e9, 6),
-        ",\"allocated_cores\":", fixed(t.getAllocation().getCpuCores(), 3),
-        ",\"allocated_bytes\":", t.getAllocation().getMemoryBytes(),
-        ",\"policy\":", jsonQuoted(t.getPolicy()), ",\"top_finding\":", jsonQuoted(topFinding(t)),
-        "}"));
+    rows.add(rowJson(t));
   }
   size_t hidden = tasks.size() - std::min(tasks.size(), MARKDOWN_TASKS_MAX);
   if (hidden > 0) {

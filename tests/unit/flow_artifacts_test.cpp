@@ -39,7 +39,7 @@ TEST_CASE("a field a task's report does not know is null in the table and ? in t
   report.setTaskRunId("t1");
   report.getNet().setTxBytes(0);  // a zero that was never measured
   report.getIo().setWriteBytes(20 << 20);
-  report.setUnobservedNs(250000000);
+  report.setUnobservedNs(300000);  // 0.3 ms: in microseconds, not 0.000 s
   auto unknown = report.initUnknown(2);
   unknown.set(0, "net.tx_bytes");
   unknown.set(1, "memory.peak_rss_bytes");
@@ -53,7 +53,8 @@ TEST_CASE("a field a task's report does not know is null in the table and ? in t
   CHECK(rows.find("\"peak_rss_bytes\":null") != std::string::npos);
   CHECK(rows.find("\"write_bytes\":20971520") != std::string::npos);
   CHECK(rows.find("\"rx_bytes\":0") != std::string::npos);  // known, and zero
-  CHECK(rows.find("\"unobserved_s\":0.250000") != std::string::npos);
+  CHECK(rows.find("\"unobserved_s\":0.0003") != std::string::npos);
+  CHECK(rows.find("\"unknown\":[\"peak_rss_bytes\",\"tx_bytes\"]") != std::string::npos);
   auto md = markdown(artifacts);
   CHECK(md.find("| ? |") != std::string::npos);     // the peak memory column
   CHECK(md.find("| ? / 0 |") != std::string::npos); // sent unknown, received 0
