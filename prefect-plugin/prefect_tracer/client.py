@@ -15,6 +15,7 @@ import ctypes
 import json
 import logging
 import threading
+import weakref
 from typing import Any, ContextManager, Iterator, Optional
 
 from prefect_tracer import _native
@@ -131,6 +132,9 @@ class SidecarClient:
         self._finish_wait_ms = finish_wait_ms
         self._warned = False
         self._warn_lock = threading.Lock()
+        # Finished tasks whose reports are on their way and not read yet.
+        self._unread: "weakref.WeakSet[TaskScope]" = weakref.WeakSet()
+        self._unread_lock = threading.Lock()
         self._lib, reason = _native.load()
         self._client = None
         if self._lib is None:
@@ -146,6 +150,12 @@ class SidecarClient:
         return self._client is not None
 
     def close(self) -> None:
+        """Closes the connection. Reports asked for and not read yet are
+        fetched first (each within finish_wait_ms), so they stay readable."""
+        with self._unread_lock:
+            unread = list(self._unread)
+        for scope in unread:
+            scope.report  # noqa: B018 - fetches and keeps it
         if self._client is not None:
             self._lib.tracer_client_close(self._client)
             self._client = None
@@ -226,9 +236,15 @@ class SidecarClient:
             scope.error = scope.error or _native.last_error(self._lib)
             self._warn_once(scope.error)
             return None
-        return report.value if report is not None else None
+        if report is None:
+            return None
+        with self._unread_lock:
+            self._unread.add(scope)
+        return report.value
 
     def _take_report(self, handle: int, scope: TaskScope) -> Optional[dict[str, Any]]:
+        with self._unread_lock:
+            self._unread.discard(scope)
         try:
             text = _native.take_string(self._lib,
                                        self._lib.tracer_report_wait(handle, self._finish_wait_ms))

@@ -73,6 +73,28 @@ def test_threads_are_separate_tasks(sidecar):
         {"t0": 0, "t1": 1, "t2": 2, "t3": 3}
 
 
+def test_a_report_asked_for_stays_readable_after_close(sidecar):
+    """Start and finish are one-way; a report is fetched when first read, and
+    close() fetches those not read yet rather than lose them."""
+    client = patient(sidecar)
+    with client.flow_run(flow_run_id="f", flow_name="etl") as flow:
+        with flow.task(task_run_id="closed", task_name="t") as task:
+            pass
+    client.close()
+    assert task.report is not None and task.report["task_run_id"] == "closed"
+
+
+def test_the_plugins_way_asks_for_no_report(sidecar):
+    client = SidecarClient(str(sidecar.socket), start_wait_ms=0, finish_wait_ms=0,
+                           connect_wait_ms=2000)
+    with client.flow_run(flow_run_id="f", flow_name="etl") as flow:
+        with flow.task(task_run_id="unread", task_name="t") as task:
+            pass
+    assert task.report is None and task.error is None
+    assert client.dropped() == 0
+    client.close()
+
+
 def test_unknown_info_key_is_reported_not_raised(sidecar, caplog):
     client = patient(sidecar)
     with client.flow_run(flow_run_id="f", flow_name="etl") as flow:
