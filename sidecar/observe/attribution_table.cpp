@@ -328,25 +328,23 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
     addUnknown(table.collector.unknownFields());
     why.add(kj::str(table.collector.name(), " collector: ", table.collector.degradedReason()));
   }
-  auto before = kj::str("in the ", unobservedNs / 1000, " us before its registration reached the "
-                        "sidecar, ");
-  if (sleptUnfollowed) {
-    addUnknown(OFF_CPU_CAUSES);
-    why.add(kj::str(before, "it slept or blocked: why it was off-CPU then was not seen"));
-  }
-  if (unfollowed.usedSocket) {
-    addUnknown(SOCKET_BYTES);
-    why.add(kj::str(before, "it used a socket: those bytes were not counted"));
-  }
-  if (hiwaterUnread) {
-    addUnknown(MEMORY_PEAK);
-    why.add(kj::str(before, "its memory may have peaked: its client sent no high-water mark"));
-  }
-  if (unfollowed.startedThreadOrProcess) {
-    addUnknown(FIELDS_WITH_DESCENDANTS);
-    why.add(kj::str(before, "it started a thread or process (or one of its process exited): "
-                    "nothing followed it"));
-  }
+  // What the thread did before its registration that nothing followed.
+  auto unfollowedBefore = [&](bool did, kj::ArrayPtr<const kj::StringPtr> fields,
+                              kj::StringPtr what) {
+    if (!did) return;
+    addUnknown(fields);
+    why.add(kj::str("in the ", unobservedNs / 1000, " us before its registration reached the "
+                    "sidecar, ", what));
+  };
+  unfollowedBefore(sleptUnfollowed, OFF_CPU_CAUSES,
+                   "it slept or blocked: why it was off-CPU then was not seen");
+  unfollowedBefore(unfollowed.usedSocket, SOCKET_BYTES,
+                   "it used a socket: those bytes were not counted");
+  unfollowedBefore(hiwaterUnread, MEMORY_PEAK,
+                   "its memory may have peaked: its client sent no high-water mark");
+  unfollowedBefore(unfollowed.startedThreadOrProcess, FIELDS_WITH_DESCENDANTS,
+                   "it started a thread or process (or one of its process exited): "
+                   "nothing followed it");
   addUnknown(totals.unknown);
   for (auto& line: totals.unknownWhy) why.add(kj::mv(line));
   auto unknownOut = report.initUnknown(unknown.size());
