@@ -3,7 +3,8 @@
 // or bytes it moved itself).
 //
 //   workload threads N MS        N threads, each burning MS of CPU
-//   workload children N MS       N child processes, one after another, each burning MS of CPU
+//   workload children N MS [FILE] N child processes, one after another, each burning MS of CPU;
+//                                FILE gets how many the parent reaped within 100 ms of forking
 //   workload spawn N MIN MAX     N children exec'ing `workload live X`, X in [MIN, MAX] ms
 //   workload live MS             burn CPU for MS, then exit
 //   workload touch MIB           allocate and touch MIB of memory, hold it 200 ms
@@ -25,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -63,15 +65,28 @@ int threads(int n, long ms) {
 }
 
 // One at a time, so each lives about MS: started all at once on two CPUs,
-// a hundred 5 ms children shared them and some lived past 100 ms.
-int children(int n, long ms) {
+// a hundred 5 ms children shared them and some lived past 100 ms. A child the
+// parent reaped within 100 ms of forking it lived less than that: a lower
+// bound on the short-lived, for an emulated CPU that can stall for longer.
+int children(int n, long ms, const char* countFile) {
+  int reapedWithin100Ms = 0;
   for (int i = 0; i < n; ++i) {
+    auto forked = std::chrono::steady_clock::now();
     pid_t pid = fork();
     if (pid == 0) {
       burn(ms);
       _exit(0);
     }
     waitpid(pid, nullptr, 0);
+    if (std::chrono::steady_clock::now() - forked < std::chrono::milliseconds(100)) {
+      ++reapedWithin100Ms;
+    }
+  }
+  if (countFile != nullptr) {
+    FILE* out = fopen(countFile, "w");
+    if (out == nullptr) return 1;
+    fprintf(out, "%d\n", reapedWithin100Ms);
+    fclose(out);
   }
   return 0;
 }
@@ -220,7 +235,9 @@ int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "";
   auto arg = [&](int i) { return i < argc ? atol(argv[i]) : 0; };
   if (mode == "threads" && argc == 4) return threads(arg(2), arg(3));
-  if (mode == "children" && argc == 4) return children(arg(2), arg(3));
+  if (mode == "children" && (argc == 4 || argc == 5)) {
+    return children(arg(2), arg(3), argc == 5 ? argv[4] : nullptr);
+  }
   if (mode == "spawn" && argc == 5) return spawn(argv[0], arg(2), arg(3), arg(4));
   if (mode == "live" && argc == 3) return burn(arg(2)), 0;
   if (mode == "touch" && argc == 3) return touch(arg(2));
