@@ -68,6 +68,12 @@ struct TaskRunInfo {
   # How long the caller waits for the answer (0: one-way, the plugin's way). A
   # registration within that of the baseline found the thread still waiting
   # in the client library: its going off-CPU then was the wait, not the task.
+  nestedIn @9 :Text;
+  # The task run this one was called inside, on the same thread and in the
+  # same flow of control (a task calling a task inline, or awaiting it): the
+  # thread counts for this one until it finishes, then for that one again.
+  # Empty otherwise; a task that starts on a thread another task is running
+  # on without being nested in it (async tasks on one event loop) shares it.
 }
 
 struct ThreadBaseline {
@@ -193,6 +199,18 @@ struct TaskReport {
   unknownWhy @41 :List(Text);
   # Why the fields in `unknown` are unknown: one line per cause (the collector,
   # a late registration, descendants the collector could not follow).
+
+  thread :group {
+    # How the task's thread was shared (docs/observer.md, "Tasks that share a thread").
+    nestedTasks @42 :UInt32;
+    # Tasks called inside this one on its thread, transitively.
+    nestedCpuNs @43 :UInt64;
+    # Their CPU: their own reports count it, this one's cpu does not.
+    sharedWith @44 :UInt32;
+    # Other tasks that ran on its thread while it ran, not nested in it (async
+    # tasks of one event loop): then what its thread did cannot be told
+    # apart, and every field that counts it is in `unknown`.
+  }
 }
 
 struct TaskRow {
@@ -222,6 +240,10 @@ struct TaskRow {
   topFinding @18 :Text;
   unknown @19 :List(Text);
   # This row's fields (cpu_s, peak_rss_bytes, ...) that were not measured.
+  nestedCpuS @20 :Float64;
+  # CPU of the tasks called inside this one (their own rows have it; cpu_s does not).
+  sharedWith @21 :UInt32;
+  # Other tasks that ran on its thread at the same time (TaskReport.thread.sharedWith).
 }
 
 struct Finding {
@@ -294,6 +316,9 @@ struct SidecarStatus {
   lateTasks @14 :UInt64;
   # Tasks that, before their registration reached the sidecar, did something
   # only the kernel observer sees as it happens (fields of theirs unknown).
+  sharedThreadTasks @15 :UInt64;
+  # Tasks that shared their thread with tasks not nested in them (async tasks
+  # of one event loop): the fields that count their thread are unknown.
 }
 
 struct LiveTask {
@@ -324,8 +349,11 @@ interface FlowRunScope {
 }
 
 interface TaskScope {
-  finish @0 (state :RunState, reportWanted :Bool) -> (report :TaskReport);
+  finish @0 (state :RunState, reportWanted :Bool, end :ThreadBaseline) -> (report :TaskReport);
   # The report is in the answer only when wanted (the plugin does not read it).
+  # `end`: the thread's counters as the task ended, read on that thread by the
+  # client library (a task started with a baseline, finished on its thread):
+  # finish is one-way, and the thread runs on until it reaches the sidecar.
 }
 
 interface Admin {

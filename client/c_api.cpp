@@ -42,6 +42,7 @@ struct tracer_task {
   Connection& connection;
   uint64_t id;
   kj::Own<const Outcome> started;
+  pid_t readOn;  // the thread whose reading its start sent (0: none): its finish sends one too
 };
 
 struct tracer_report {
@@ -193,10 +194,12 @@ tracer_task* tracer_task_start(tracer_flow* flow, const char* infoJson, int tid,
                                     static_cast<uint64_t>(millis(waitMs) / kj::NANOSECONDS),
                                     nullptr};
     if (start.tid == self) start.reading = tracer::client::readOwnThread();
+    pid_t readOn = start.reading == nullptr ? 0 : self;
     auto& connection = connectionOf(flow->client);
     uint64_t id = flow->client.nextId.fetch_add(1);
     KJ_IF_MAYBE(started, connection.startTask(flow->id, *flow->info, id, kj::mv(start))) {
-      auto task = std::make_unique<tracer_task>(tracer_task{connection, id, kj::mv(*started)});
+      auto task =
+          std::make_unique<tracer_task>(tracer_task{connection, id, kj::mv(*started), readOn});
       kj::String error;
       if (waitMs > 0 && task->started->await(millis(waitMs), error) == Outcome::Status::FAILED) {
         setError(error);
@@ -235,7 +238,12 @@ int tracer_task_finish(tracer_task* task, const char* state, tracer_report** rep
       task->started->await(0 * kj::MILLISECONDS, error);
       KJ_FAIL_REQUIRE("the task was never registered", error);
     }
-    auto finished = task->connection.finishTask(task->id, parseState(state), report != nullptr);
+    kj::Maybe<tracer::client::OwnReading> end;
+    if (task->readOn != 0 && task->readOn == syscall(SYS_gettid)) {
+      end = tracer::client::readOwnThread();
+    }
+    auto finished =
+        task->connection.finishTask(task->id, parseState(state), report != nullptr, kj::mv(end));
     if (report != nullptr) *report = std::make_unique<tracer_report>(tracer_report{kj::mv(finished)}).release();
     return 0;
   });

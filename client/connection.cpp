@@ -168,9 +168,9 @@ class Loop final: private kj::TaskSet::ErrorHandler {
     });
   }
 
-  void finishTask(uint64_t taskId, uint16_t state, bool reportWanted,
+  void finishTask(uint64_t taskId, uint16_t state, bool reportWanted, kj::Maybe<OwnReading> end,
                   kj::Own<const Outcome> outcome) {
-    whenConnected(kj::mv(outcome), [this, taskId, state, reportWanted](
+    whenConnected(kj::mv(outcome), [this, taskId, state, reportWanted, end](
                                        auto&, kj::Own<const Outcome> outcome) {
       kj::Maybe<capnp::Request<proto::TaskScope::FinishParams, proto::TaskScope::FinishResults>>
           maybeRequest;
@@ -179,6 +179,7 @@ class Loop final: private kj::TaskSet::ErrorHandler {
         tasks.erase(taskId);
         request->setState(static_cast<proto::RunState>(state));
         request->setReportWanted(reportWanted);
+        KJ_IF_MAYBE(reading, end) { setReading(request->initEnd(), *reading); }
         requests.add(request->send().then(
             [outcome = outcome->addRef(), reportWanted](auto response) {
               if (!reportWanted) return outcome->succeed();
@@ -236,17 +237,20 @@ class Loop final: private kj::TaskSet::ErrorHandler {
     task.setStartWaitNs(start.waitNs);
     KJ_IF_MAYBE(reading, start.reading) {
       if (task.getTid() != reading->tid || task.hasBaseline()) return;
-      auto baseline = task.initBaseline();
-      baseline.setAtMonotonicNs(reading->atMonotonicNs);
-      baseline.setRuntimeNs(reading->counters.runtimeNs);
-      baseline.setRunDelayNs(reading->counters.runDelayNs);
-      baseline.setRchar(reading->counters.rchar);
-      baseline.setWchar(reading->counters.wchar);
-      baseline.setReadBytes(reading->counters.readBytes);
-      baseline.setWriteBytes(reading->counters.writeBytes);
-      baseline.setVoluntarySwitches(reading->voluntarySwitches);
-      baseline.setProcessHiwaterBytes(reading->processHiwaterBytes);
+      setReading(task.initBaseline(), *reading);
     }
+  }
+
+  static void setReading(proto::ThreadBaseline::Builder out, const OwnReading& reading) {
+    out.setAtMonotonicNs(reading.atMonotonicNs);
+    out.setRuntimeNs(reading.counters.runtimeNs);
+    out.setRunDelayNs(reading.counters.runDelayNs);
+    out.setRchar(reading.counters.rchar);
+    out.setWchar(reading.counters.wchar);
+    out.setReadBytes(reading.counters.readBytes);
+    out.setWriteBytes(reading.counters.writeBytes);
+    out.setVoluntarySwitches(reading.voluntarySwitches);
+    out.setProcessHiwaterBytes(reading.processHiwaterBytes);
   }
 
   // Settles `outcome` with the response turned into JSON, or with the error.
@@ -435,10 +439,11 @@ kj::Maybe<kj::Own<const Outcome>> Connection::startTask(uint64_t flowId,
   return kj::mv(outcome);
 }
 
-kj::Own<const Outcome> Connection::finishTask(uint64_t taskId, uint16_t state, bool reportWanted) {
+kj::Own<const Outcome> Connection::finishTask(uint64_t taskId, uint16_t state, bool reportWanted,
+                                              kj::Maybe<OwnReading> end) {
   auto outcome = kj::atomicRefcounted<Outcome>();
-  post([taskId, state, reportWanted, outcome = outcome->addRef()](Loop& loop) mutable {
-    loop.finishTask(taskId, state, reportWanted, kj::mv(outcome));
+  post([taskId, state, reportWanted, end, outcome = outcome->addRef()](Loop& loop) mutable {
+    loop.finishTask(taskId, state, reportWanted, end, kj::mv(outcome));
   });
   return outcome;
 }

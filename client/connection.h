@@ -85,7 +85,9 @@ class Connection {
   kj::Maybe<kj::Own<const Outcome>> startTask(uint64_t flowId, const FlowInfo& flowInfo,
                                               uint64_t taskId, TaskStart start);
   // The Outcome holds the report's JSON only when it is wanted.
-  kj::Own<const Outcome> finishTask(uint64_t taskId, uint16_t state, bool reportWanted);
+  // `end`: the thread's reading as the task ended, when it is the task's thread.
+  kj::Own<const Outcome> finishTask(uint64_t taskId, uint16_t state, bool reportWanted,
+                                    kj::Maybe<OwnReading> end);
   // Starts dropped so far because the sidecar had not answered earlier ones.
   uint64_t dropped() const { return droppedStarts.load(std::memory_order_relaxed); }
 

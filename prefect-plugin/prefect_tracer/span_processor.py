@@ -28,10 +28,13 @@ watches those events, so what Tracer measures is the task's *execution*:
   the span early, so the run then ends at exit with the state Prefect's API
   holds for it.
 
-Async tasks share their event loop's thread, and a task called inside
-another task shares its caller's: the kernel attributes by thread, so such a
-task is not registered on its own (the thread's first task keeps the thread);
-the first such task is logged.
+A task called inside another task (inline, or awaited) runs on its caller's
+thread in its caller's flow of control: it is registered as nested in it, so
+the sidecar counts the thread for the inner task until it ends, then for the
+outer one again. Async tasks run at the same time on one event loop (each in
+its own asyncio task) share the thread: the sidecar reports each with the
+fields that count the thread unknown (docs/observer.md, "Tasks that share a
+thread").
 
 Subclassing the SDK's SpanProcessor is what keeps Span.end() working:
 opentelemetry-sdk >= 1.40 calls `_on_ending` on every processor. Nothing here
@@ -40,6 +43,7 @@ raises into Prefect.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -81,35 +85,52 @@ def watch_states(span: Any, on_state: Callable[[str], None]) -> None:
     span.add_event = add_event_and_watch
 
 
-class ThreadClaims:
-    """Which threads of this process are registered to a task right now."""
+def _flow_of_control() -> int:
+    """The asyncio task running now on this thread, or 0 outside an event loop:
+    within one thread, what a task called inside another shares with it."""
+    try:
+        return id(asyncio.current_task())
+    except RuntimeError:  # no running event loop: the thread is the flow of control
+        return 0
+
+
+class ThreadTasks:
+    """The task attempts running on each thread of this process, innermost
+    last, with the flow of control each runs in."""
 
     def __init__(self) -> None:
-        self._held: set[int] = set()
+        self._running: dict[int, list[tuple[int, str]]] = {}
         self._lock = threading.Lock()
 
-    def claim(self, tid: int) -> bool:
+    def enter(self, tid: int, flow_of_control: int, task_run_id: str) -> str:
+        """Adds an attempt; returns the task run it is nested in ("" if none):
+        the innermost one on the thread that runs in the same flow of control."""
         with self._lock:
-            if tid in self._held:
-                return False
-            self._held.add(tid)
-            return True
+            running = self._running.setdefault(tid, [])
+            nested_in = next((run_id for control, run_id in reversed(running)
+                              if control == flow_of_control), "")
+            running.append((flow_of_control, task_run_id))
+            return nested_in
 
-    def release(self, tid: int) -> None:
+    def leave(self, tid: int, task_run_id: str) -> None:
         with self._lock:
-            self._held.discard(tid)
+            running = self._running.get(tid, [])
+            for i in range(len(running) - 1, -1, -1):
+                if running[i][1] == task_run_id:
+                    del running[i]
+                    break
+            if not running:
+                self._running.pop(tid, None)
 
 
 class TaskAttempts:
     """One Prefect task run: a Tracer task per attempt, from Running to the
     state that ends the attempt (Retrying, AwaitingRetry or a final state)."""
 
-    def __init__(self, flow: FlowScope, info: dict[str, Any], claims: ThreadClaims,
-                 on_shared: Callable[[str], None]) -> None:
+    def __init__(self, flow: FlowScope, info: dict[str, Any], threads: ThreadTasks) -> None:
         self._flow = flow
         self._info = info
-        self._claims = claims
-        self._on_shared = on_shared
+        self._threads = threads
         self._scope: Optional[TaskScope] = None
         self._tid = 0
 
@@ -123,18 +144,15 @@ class TaskAttempts:
             self.finish(FINAL_STATES[state])
 
     def _start(self) -> None:
-        tid = threading.get_native_id()
-        if not self._claims.claim(tid):
-            self._on_shared(self._info["task_name"])
-            return
-        self._tid = tid
-        self._scope = self._flow.start_task(**self._info)
+        self._tid = threading.get_native_id()
+        nested_in = self._threads.enter(self._tid, _flow_of_control(), self._info["task_run_id"])
+        self._scope = self._flow.start_task(**self._info, nested_in=nested_in)
 
     def finish(self, state: str) -> None:
         scope, self._scope = self._scope, None
         if scope is not None:
             scope.finish(state)
-            self._claims.release(self._tid)
+            self._threads.leave(self._tid, self._info["task_run_id"])
 
 
 def _task_info(span: Any) -> Optional[dict[str, Any]]:
@@ -151,7 +169,6 @@ def _task_info(span: Any) -> Optional[dict[str, Any]]:
     return {"task_run_id": str(context.task_run.id), "task_name": name,
             "task_key": str(task.task_key),
             "tags": sorted(str(tag) for tag in span.attributes.get("prefect.tags", ()) or ()),
-            "isasync": bool(getattr(task, "isasync", False)),
             "flow_run_id": str(context.task_run.flow_run_id),
             "flow_name": flow_context.flow.name if flow_context and flow_context.flow else ""}
 
@@ -211,7 +228,7 @@ class TaskSpanProcessor(SpanProcessor):
         self._running = False
         self._flow_ended_early = False
         self._tasks: dict[int, TaskAttempts] = {}
-        self._claims = ThreadClaims()
+        self._threads = ThreadTasks()
         self._said: set[str] = set()
 
     # -- SpanProcessor --------------------------------------------------------
@@ -347,21 +364,13 @@ class TaskSpanProcessor(SpanProcessor):
             return
         if info is None:
             return
-        if info.pop("isasync"):
-            self._say("async", f"tracer: async task {info['task_name']!r} is not observed on its "
-                      "own: async tasks share the event loop's thread (docs/prefect.md)")
-            return
         run_flow_id, run_flow_name = info.pop("flow_run_id"), info.pop("flow_name")
         if run_flow_id != flow_run_id and run_flow_name:
             info["task_name"] = f"{run_flow_name}/{info['task_name']}"
-        attempts = TaskAttempts(flow, info, self._claims, self._on_shared_thread)
+        attempts = TaskAttempts(flow, info, self._threads)
         with self._lock:
             self._tasks[id(span)] = attempts
         watch_states(span, attempts.on_state)
-
-    def _on_shared_thread(self, task_name: str) -> None:
-        self._say("shared", f"tracer: task {task_name!r} runs on a thread another task holds "
-                  "(a task called inside a task): it is counted in that task")
 
     def _say(self, key: str, message: str) -> None:
         if key not in self._said:

@@ -65,7 +65,7 @@ bool sleptSince(proto::ThreadBaseline::Reader baseline, pid_t hostTid) {
 
 // When the caller read `baseline`, on the CLOCK_MONOTONIC every process of
 // the host shares (and our clock reads).
-kj::TimePoint startOf(proto::ThreadBaseline::Reader baseline, kj::TimePoint now) {
+kj::TimePoint readAt(proto::ThreadBaseline::Reader baseline, kj::TimePoint now) {
   auto at = kj::origin<kj::TimePoint>() + baseline.getAtMonotonicNs() * kj::NANOSECONDS;
   return at <= now && now - at <= MAX_REGISTRATION_DELAY ? at : now;
 }
@@ -188,40 +188,94 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
   place.task = info.getTaskName();
   place.taskKey = info.getTaskKey();
   for (auto tag: info.getTags()) place.tags.push_back(tag);
+  LiveTask* outer = joinThread(info.getNestedIn());
+  kj::Maybe<uint32_t> outerSlot;
+  if (outer != nullptr) outerSlot = outer->slot;
   if (info.hasBaseline()) {
     // Start is one-way: the task has run since its client's reading.
     auto baseline = info.getBaseline();
+    read = true;
     auto registeredAt = startedAt;
-    startedAt = lastSampleAt = startOf(baseline, registeredAt);
+    startedAt = lastSampleAt = readAt(baseline, registeredAt);
     auto reading = readingOf(baseline, startedAt, registeredAt);
-    unfollowed = table.collector.track(slot, hostTid, reading, ownProcess);
     // Within its client's wait, the thread slept in that wait, not in the
     // task; within OFF_CPU_UNSEEN_MAX, whatever it slept is that little.
     auto gap = registeredAt - startedAt;
     bool negligible = gap <= kj::max(OFF_CPU_UNSEEN_MAX, info.getStartWaitNs() * kj::NANOSECONDS);
-    sleptUnfollowed = !negligible && sleptSince(baseline, hostTid);
-    hiwaterUnread = baseline.getProcessHiwaterBytes() == 0;
-    unobservedNs = (registeredAt - startedAt) / kj::NANOSECONDS;
+    unobservedNs = gap / kj::NANOSECONDS;
+    if (counted) {
+      unfollowed = table.collector.track(slot, hostTid, reading, ownProcess, outerSlot);
+      sleptUnfollowed = !negligible && sleptSince(baseline, hostTid);
+      hiwaterUnread = baseline.getProcessHiwaterBytes() == 0;
+      if (outer != nullptr && !negligible) {
+        // Meanwhile the thread counted for the outer task: its thread counters
+        // are set right, but not its socket bytes, children or off-CPU causes.
+        unfollowed.startedThreadOrProcess = unfollowed.usedSocket = sleptUnfollowed = true;
+        outer->nestedLate = true;
+      }
+    }
     if (unfollowed.startedThreadOrProcess || unfollowed.usedSocket || sleptUnfollowed ||
         hiwaterUnread) {
       ++table.lateTasks;
     }
-  } else {
-    table.collector.track(slot, hostTid, nullptr, ownProcess);
+  } else if (counted) {
+    table.collector.track(slot, hostTid, nullptr, ownProcess, outerSlot);
   }
   table.live.insert(slot, this);
+}
+
+LiveTask* LiveTask::joinThread(kj::StringPtr nestedIn) {
+  auto& on = table.threads.findOrCreate(hostTid, [&]() {
+    return kj::HashMap<pid_t, AttributionTable::ThreadTasks>::Entry{hostTid, {}};
+  });
+  LiveTask* outer = nullptr;
+  if (!on.shared && on.tasks.size() > 0) {
+    auto* innermost = on.tasks.back();
+    if (nestedIn.size() > 0 && innermost->taskRunId == nestedIn) {
+      outer = innermost;
+    } else {
+      on.shared = true;
+    }
+  }
+  if (on.shared) {
+    counted = false;
+    if (sharedWith == 0) ++table.sharedThreadTasks;
+    sharedWith = on.tasks.size();
+    for (auto* other: on.tasks) {
+      if (other->sharedWith++ == 0) ++table.sharedThreadTasks;
+    }
+  }
+  on.tasks.add(this);
+  return outer;
+}
+
+LiveTask* LiveTask::leaveThread() {
+  auto& on = KJ_ASSERT_NONNULL(table.threads.find(hostTid));
+  LiveTask* outer = nullptr;
+  size_t n = on.tasks.size();
+  if (!on.shared && n >= 2 && on.tasks[n - 1] == this) outer = on.tasks[n - 2];
+  for (size_t i = 0; i < n; ++i) {
+    if (on.tasks[i] == this) {
+      for (size_t j = i + 1; j < n; ++j) on.tasks[j - 1] = on.tasks[j];
+      on.tasks.removeLast();
+      break;
+    }
+  }
+  if (on.tasks.size() == 0) table.threads.erase(hostTid);
+  return outer;
 }
 
 LiveTask::~LiveTask() noexcept(false) {
   if (finished) return;
   table.log.warn("task ended as crashed: its client went away without finishing it",
                  {flowRunId, taskRunId});
-  end(proto::RunState::CRASHED, nullptr);
+  end(proto::RunState::CRASHED, nullptr, nullptr);
 }
 
-void LiveTask::finish(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> report) {
+void LiveTask::finish(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> report,
+                      kj::Maybe<proto::ThreadBaseline::Reader> end) {
   KJ_REQUIRE(!finished, "task already finished", taskRunId);
-  end(state, report);
+  this->end(state, report, read ? end : nullptr);
 }
 
 void LiveTask::addSample(const TaskSample& sample, kj::TimePoint now) {
@@ -266,12 +320,31 @@ void LiveTask::threadExited(const ThreadExit& exit) {
   command.cpuNs += exit.cpuNs;
 }
 
-void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> reportOut) {
+void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> reportOut,
+                   kj::Maybe<proto::ThreadBaseline::Reader> endReading) {
   finished = true;
-  // Still in `live` here: exits drained by finish() must find this task.
-  auto totals = table.collector.finish(slot, hostTid);
-  table.live.erase(slot);
+  LiveTask* outer = leaveThread();
+  kj::Maybe<uint32_t> outerSlot;
+  if (outer != nullptr) outerSlot = outer->slot;
+  // Finish is one-way: the task ended at its client's reading, if it sent one.
   auto now = table.clock.now();
+  kj::Maybe<ClientReading> ended;
+  KJ_IF_MAYBE(e, endReading) {
+    // Off our clock (a time namespace): its counters still hold, its time is now.
+    auto at = kj::max(readAt(*e, now), startedAt);
+    ended = readingOf(*e, at, now);
+    now = at;
+  }
+  kj::Maybe<const ClientReading&> endedRef;
+  KJ_IF_MAYBE(e, ended) { endedRef = *e; }
+  // Still in `live` here: exits drained by finish() must find this task.
+  auto totals =
+      counted ? table.collector.finish(slot, hostTid, endedRef, outerSlot) : TaskTotals{};
+  table.live.erase(slot);
+  if (outer != nullptr) {
+    outer->nestedTasks += 1 + nestedTasks;
+    outer->nestedCpuNs += totals.kernel.runtime_ns + nestedCpuNs;
+  }
   addSample(TaskSample{totals.kernel.runtime_ns, totals.registeredRssBytes}, now);
 
   capnp::MallocMessageBuilder scratch;
@@ -315,6 +388,10 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   capacity.setMemoryBytes(allocation.memoryBytes);
   capacity.setMemorySource(allocation.memorySource);
   report.setUnobservedNs(unobservedNs);
+  auto thread = report.getThread();
+  thread.setNestedTasks(nestedTasks);
+  thread.setNestedCpuNs(nestedCpuNs);
+  thread.setSharedWith(sharedWith);
   kj::Vector<kj::StringPtr> unknown;
   auto addUnknown = [&](kj::ArrayPtr<const kj::StringPtr> fields) {
     for (auto field: fields) {
@@ -345,6 +422,19 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   unfollowedBefore(unfollowed.startedThreadOrProcess, FIELDS_WITH_DESCENDANTS,
                    "it started a thread or process (or one of its process exited): "
                    "nothing followed it");
+  if (sharedWith > 0) {
+    addUnknown(FIELDS_WITH_DESCENDANTS);
+    why.add(kj::str("it shared its thread with ", sharedWith, " other task",
+                    sharedWith == 1 ? "" : "s", " running at the same time, not nested in it "
+                    "(async tasks of one event loop): what the thread did is no one task's"));
+  }
+  if (nestedLate) {
+    addUnknown(SOCKET_BYTES);
+    addUnknown(OFF_CPU_CAUSES);
+    addUnknown(FIELDS_WITH_DESCENDANTS);
+    why.add(kj::str("a task called inside it registered late: the socket bytes, children and "
+                    "off-CPU time of that task's first moments are counted in this one"));
+  }
   addUnknown(totals.unknown);
   for (auto& line: totals.unknownWhy) why.add(kj::mv(line));
   auto unknownOut = report.initUnknown(unknown.size());
@@ -491,6 +581,7 @@ void AttributionTable::fillStatus(proto::SidecarStatus::Builder status) {
   status.setFinishedTasks(finishedTasks);
   status.setCrashedTasks(crashedTasks);
   status.setLateTasks(lateTasks);
+  status.setSharedThreadTasks(sharedThreadTasks);
   status.setEventsLost(lostInTasks + collector.unattributedLost());
 }
 

@@ -96,7 +96,9 @@ class LiveTask {
   ~LiveTask() noexcept(false);
   KJ_DISALLOW_COPY(LiveTask);
 
-  void finish(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> report);
+  // `end`: its client's reading of the thread as the task ended (TaskScope.finish).
+  void finish(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> report,
+              kj::Maybe<proto::ThreadBaseline::Reader> end = nullptr);
   void describe(proto::LiveTask::Builder out) const;
 
  private:
@@ -119,13 +121,26 @@ class LiveTask {
     uint64_t cpuNs = 0;
   };
 
-  void end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> report);
+  void end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> report,
+           kj::Maybe<proto::ThreadBaseline::Reader> endReading);
+  // Takes its place on its thread: returns the task it is nested in, or
+  // nullptr (then, if others are on the thread, it shares it and is not counted).
+  LiveTask* joinThread(kj::StringPtr nestedIn);
+  // Leaves it: returns the task its thread goes back to (the one it was nested in).
+  LiveTask* leaveThread();
   void addSample(const TaskSample& sample, kj::TimePoint now);
   void threadExited(const ThreadExit& exit);
 
   AttributionTable& table;
   uint32_t slot;
   pid_t hostTid;
+  // Whether the collector counts its thread for it: false for a task that
+  // started on a thread other tasks were running on, not nested in them.
+  bool counted = true;
+  uint32_t sharedWith = 0;    // other tasks on its thread while it ran, not nested in it
+  uint32_t nestedTasks = 0;   // tasks called inside it on its thread, transitively
+  uint64_t nestedCpuNs = 0;   // and their CPU
+  bool nestedLate = false;    // one of them registered late: its first moments are counted here
   PeerCredentials caller;
   kj::String taskRunId;
   kj::String taskName;
@@ -135,6 +150,7 @@ class LiveTask {
   Allocation allocation;
   TaskPlace place;
   bool ownProcess;
+  bool read = false;  // its client read the thread at start (and so reads it at the end)
   kj::TimePoint startedAt;
   int64_t startTimeNs = 0;  // the caller's wall clock at start
   uint64_t unobservedNs = 0;  // how long it ran before its registration reached us
@@ -186,6 +202,17 @@ class AttributionTable final: public ExitListener {
   friend class LiveFlowRun;
   friend class LiveTask;
 
+  // The live tasks on one thread, in start order. Each is nested in the one
+  // before it (called inside it; the last one counts the thread) until one
+  // starts there that is not nested in the last: from then on, until the
+  // thread has no task, they share it (async tasks of one event loop) and
+  // what the thread does is no one task's.
+  struct ThreadTasks {
+    kj::Vector<LiveTask*> tasks;
+    bool shared = false;
+  };
+  kj::HashMap<pid_t, ThreadTasks> threads;
+
   static constexpr size_t KEPT_REPORTS = 1000;  // the node's recent ones, for tracerctl
   // A flow run's reports kept for its artifacts: 100,000 at a few KiB each.
   static constexpr size_t FLOW_RUN_REPORTS_MAX = 100000;
@@ -213,6 +240,7 @@ class AttributionTable final: public ExitListener {
   uint64_t crashedTasks = 0;
   uint64_t lostInTasks = 0;
   uint64_t lateTasks = 0;  // tasks that did, before their registration, what nothing followed
+  uint64_t sharedThreadTasks = 0;  // tasks that shared their thread with others not nested in them
 };
 
 // Fills a report's measurements from the collector's totals. Shared by a

@@ -168,7 +168,7 @@ class BpfCollector final: public Collector {
   // Follows every clone of the thread itself, so whether the task owns its
   // process does not matter here.
   Unfollowed track(uint32_t slot, pid_t hostTid, kj::Maybe<const ClientReading&> reading,
-                   bool) override {
+                   bool, kj::Maybe<uint32_t> outer) override {
     thread_state state{};
     state.slot = slot;
     state.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
@@ -178,11 +178,29 @@ class BpfCollector final: public Collector {
     KJ_REQUIRE(err == 0, "cannot start counting for the task (too many live tasks?)",
                strerror(-err));
     uint32_t tid = hostTid;
+    thread_state outerState;
+    bool suspending = false;
+    KJ_IF_MAYBE(o, outer) {
+      suspending = bpf_map__lookup_elem(threads, &tid, sizeof(tid), &outerState,
+                                        sizeof(outerState), 0) == 0 &&
+                   outerState.slot == *o;
+    }
+    // One overwrite hands the thread over, so nothing it starts meanwhile goes
+    // untracked. A switch between the lookup above and it is charged to the
+    // outer task and counted from `reading` again here: a slice of a few
+    // microseconds' window, at most.
     err = bpf_map__update_elem(threads, &tid, sizeof(tid), &state, sizeof(state), BPF_ANY);
     if (err != 0) {
       bpf_map__delete_elem(counters, &slot, sizeof(slot), 0);
       KJ_FAIL_REQUIRE("cannot track the task's thread (too many tracked threads?)",
                       strerror(-err));
+    }
+    if (suspending) {
+      // The outer task's counting stops where this one's starts: what the
+      // kernel charged it past that (or not yet) is set right at its totals.
+      correct(outerState.slot, outerState, state);
+      suspended.upsert(outerState.slot, outerState,
+                       [](thread_state& old, thread_state latest) { old = latest; });
     }
     // Looked up once the thread is tracked: whatever it does from here on is
     // counted, whatever it did before is in these maps.
@@ -198,34 +216,61 @@ class BpfCollector final: public Collector {
     return unfollowed;
   }
 
-  TaskTotals finish(uint32_t slot, pid_t hostTid) override {
-    // Remove our claim (unless the thread has moved on to another task), and
-    // charge the slice it has run since it last left a CPU.
+  TaskTotals finish(uint32_t slot, pid_t hostTid, kj::Maybe<const ClientReading&> end,
+                    kj::Maybe<uint32_t> outer) override {
+    // Remove our claim (unless the thread has moved on to another task), or
+    // hand the thread back to the outer task, and charge what it ran since it
+    // was last charged, up to the task's end.
     uint32_t tid = hostTid;
     thread_state state;
-    ThreadCounters current{};
-    bool running = bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) == 0 &&
-                   state.slot == slot &&
-                   bpf_map__lookup_and_delete_elem(threads, &tid, sizeof(tid), &state,
-                                                   sizeof(state), 0) == 0;
-    KJ_IF_MAYBE(now, running ? readThreadCounters(state.tgid, hostTid) : nullptr) {
-      current = *now;
-    } else {
-      running = false;
+    bool mine = bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) == 0 &&
+                state.slot == slot;
+    kj::Maybe<ThreadCounters> stop;  // where the thread's count for this task ends
+    if (mine) {
+      KJ_IF_MAYBE(e, end) {
+        stop = e->counters;
+      } else {
+        stop = readThreadCounters(state.tgid, hostTid);
+      }
     }
+    bool handedBack = false;
+    KJ_IF_MAYBE(o, outer) {
+      KJ_IF_MAYBE(resumed, suspended.find(*o)) {
+        KJ_IF_MAYBE(at, stop) {
+          // From exactly where this task's count ends (a switch in between is
+          // this task's, as at track()).
+          thread_state back = *resumed;
+          countFrom(back, *at);
+          handedBack = bpf_map__update_elem(threads, &tid, sizeof(tid), &back, sizeof(back),
+                                            BPF_ANY) == 0;
+        }
+        suspended.erase(*o);
+      }
+    }
+    if (mine && !handedBack) {
+      mine = bpf_map__lookup_and_delete_elem(threads, &tid, sizeof(tid), &state, sizeof(state),
+                                             0) == 0;
+    }
+    suspended.erase(slot);  // it ended before a task nested in it did (a crashed client)
     if (exits != nullptr) ring_buffer__consume(exits);  // their exits first
     TaskTotals totals = lingering(slot);
-    if (running) {
+    KJ_IF_MAYBE(at, mine ? stop : nullptr) {
+      // The kernel may have charged past the client's reading at the end
+      // already (a switch after it): that is taken off. Our own reading
+      // (schedstat) can lag the CPU clock a baseline came from: not below it.
+      bool exact = end != nullptr;
       auto& k = totals.kernel;
-      auto add = [](unsigned long long& total, uint64_t now, uint64_t last) {
-        if (now > last) total += now - last;
+      auto add = [exact](unsigned long long& total, uint64_t stop, uint64_t charged) {
+        int64_t by = int64_t(stop) - int64_t(charged);
+        if (by < 0 && !exact) return;
+        total = by < 0 && uint64_t(-by) > total ? 0 : total + by;
       };
-      add(k.runtime_ns, current.runtimeNs, state.runtime);
-      add(k.run_delay_ns, current.runDelayNs, state.run_delay);
-      add(k.rchar, current.rchar, state.rchar);
-      add(k.wchar, current.wchar, state.wchar);
-      add(k.read_bytes, current.readBytes, state.read_bytes);
-      add(k.write_bytes, current.writeBytes, state.write_bytes);
+      add(k.runtime_ns, at->runtimeNs, state.runtime);
+      add(k.run_delay_ns, at->runDelayNs, state.run_delay);
+      add(k.rchar, at->rchar, state.rchar);
+      add(k.wchar, at->wchar, state.wchar);
+      add(k.read_bytes, at->readBytes, state.read_bytes);
+      add(k.write_bytes, at->writeBytes, state.write_bytes);
       totals.registeredRssBytes = peakSince(state);
     }
     return totals;
@@ -236,12 +281,15 @@ class BpfCollector final: public Collector {
     // no walk over the threads map (whose cost grows with its size, not its use).
     TaskTotals totals;
     bpf_map__lookup_elem(counters, &slot, sizeof(slot), &totals.kernel, sizeof(totals.kernel), 0);
+    applyCorrection(slot, totals.kernel);
     totals.outlivingProcesses = totals.kernel.live_processes;
     return totals;
   }
 
   void release(uint32_t slot) override {
     bpf_map__delete_elem(counters, &slot, sizeof(slot), 0);
+    corrections.erase(slot);
+    suspended.erase(slot);
   }
 
   kj::HashMap<uint32_t, TaskSample> sample() override {
@@ -268,6 +316,7 @@ class BpfCollector final: public Collector {
       task_counters k{};
       uint32_t slot = entry.key;
       if (bpf_map__lookup_elem(counters, &slot, sizeof(slot), &k, sizeof(k), 0) == 0) {
+        applyCorrection(slot, k);
         entry.value.cpuNs += k.runtime_ns;
       }
       KJ_IF_MAYBE(tgids, processes.find(slot)) {
@@ -337,6 +386,52 @@ class BpfCollector final: public Collector {
     return false;
   }
 
+  // What the kernel charged a task whose thread was handed to a nested task
+  // (track() with `outer`), against where its count should have stopped:
+  // signed, as the kernel charges at switches, before or after that point.
+  struct Correction {
+    int64_t runtime = 0, runDelay = 0, rchar = 0, wchar = 0, readBytes = 0, writeBytes = 0;
+  };
+
+  // The outer task's count stops at `nested`'s baseline; it had been charged to `charged`.
+  void correct(uint32_t slot, const thread_state& charged, const thread_state& nested) {
+    auto& c = corrections.findOrCreate(
+        slot, [&]() { return kj::HashMap<uint32_t, Correction>::Entry{slot, Correction{}}; });
+    auto by = [](uint64_t stop, uint64_t at) { return int64_t(stop) - int64_t(at); };
+    c.runtime += by(nested.runtime, charged.runtime);
+    c.runDelay += by(nested.run_delay, charged.run_delay);
+    c.rchar += by(nested.rchar, charged.rchar);
+    c.wchar += by(nested.wchar, charged.wchar);
+    c.readBytes += by(nested.read_bytes, charged.read_bytes);
+    c.writeBytes += by(nested.write_bytes, charged.write_bytes);
+  }
+
+  void applyCorrection(uint32_t slot, task_counters& k) const {
+    KJ_IF_MAYBE(c, corrections.find(slot)) {
+      auto apply = [](unsigned long long& total, int64_t by) {
+        total = by < 0 && uint64_t(-by) > total ? 0 : total + by;
+      };
+      apply(k.runtime_ns, c->runtime);
+      apply(k.run_delay_ns, c->runDelay);
+      apply(k.rchar, c->rchar);
+      apply(k.wchar, c->wchar);
+      apply(k.read_bytes, c->readBytes);
+      apply(k.write_bytes, c->writeBytes);
+    }
+  }
+
+  // A suspended outer task's thread state, counting again from `now`.
+  static void countFrom(thread_state& state, const ThreadCounters& now) {
+    state.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
+    state.off_since = 0;
+    state.runtime = now.runtimeNs;
+    state.run_delay = now.runDelayNs;
+    state.rchar = now.rchar;
+    state.wchar = now.wchar;
+    state.read_bytes = now.readBytes;
+    state.write_bytes = now.writeBytes;
+  }
+
   // When an untracked thread was last seen in `recent` (0: not lately).
   static uint64_t lastUntrackedAt(bpf_map* recent, uint32_t tid) {
     uint64_t last = 0;
@@ -403,6 +498,9 @@ class BpfCollector final: public Collector {
   bpf_map* counters;
   ring_buffer* exits = nullptr;
   uint64_t exitEvents = 0;
+  // Tasks whose thread a nested task has now, as their thread was then.
+  kj::HashMap<uint32_t, thread_state> suspended;
+  kj::HashMap<uint32_t, Correction> corrections;
   kj::Own<kj::UnixEventPort::FdObserver> observer;
   ExitListener* listener = nullptr;
 };

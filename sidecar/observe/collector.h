@@ -99,13 +99,21 @@ class Collector {
   // Starts attributing `hostTid` and everything it forks from now on to `slot`,
   // counting from `reading` (the thread's own, as its task began, sent by its
   // client), or from now if there is none. `ownsProcess`: the task is its
-  // process's only one (every thread of it is the task's). Returns what the
-  // thread did since the reading that only following it would have counted.
-  virtual Unfollowed track(uint32_t slot, pid_t hostTid,
-                           kj::Maybe<const ClientReading&> reading, bool ownsProcess) = 0;
+  // process's only one (every thread of it is the task's). `outer`: the slot
+  // the thread counts for now, of a task this one is called inside; it stops
+  // counting for it where this one starts (and counts for it again when this
+  // one finishes). Returns what the thread did since the reading that only
+  // following it would have counted.
+  virtual Unfollowed track(uint32_t slot, pid_t hostTid, kj::Maybe<const ClientReading&> reading,
+                           bool ownsProcess, kj::Maybe<uint32_t> outer) = 0;
   // Stops attributing `hostTid` (a pooled thread moves on) and returns the
-  // slot's totals; pending exits reach the listener first.
-  virtual TaskTotals finish(uint32_t slot, pid_t hostTid) = 0;
+  // slot's totals; pending exits reach the listener first. `end`: the
+  // thread's own reading as its task ended (finish is one-way: the thread has
+  // run on since), where its count stops; without it, the count stops now.
+  // `outer`: the slot the thread was counting for before this one (see
+  // track()), which counts it again from exactly where this one stops.
+  virtual TaskTotals finish(uint32_t slot, pid_t hostTid, kj::Maybe<const ClientReading&> end,
+                            kj::Maybe<uint32_t> outer) = 0;
   // Forgets a finished slot once nothing of it is running any more; until then
   // its descendants keep counting (lingering()).
   virtual void release(uint32_t slot) = 0;

@@ -21,6 +21,10 @@ void ObserverMetrics::renderMetrics(PrometheusText& out) {
              "Tasks that, before their registration reached the sidecar, slept, used a socket "
              "or started a thread or process: those fields are unknown in their reports.",
              status.getLateTasks());
+  out.single("tracer_tasks_shared_thread_total", "counter",
+             "Tasks that shared their thread with tasks not nested in them (async tasks of one "
+             "event loop): the fields that count their thread are unknown in their reports.",
+             status.getSharedThreadTasks());
 
   out.single("tracer_tracked_threads", "gauge",
              "Threads the kernel observer attributes to tasks (registered and their descendants).",

@@ -97,7 +97,7 @@ class ProcfsCollector final: public Collector {
   // or process of its process that exited meanwhile could have been the
   // task's, and its record went by unattributed.
   Unfollowed track(uint32_t slot, pid_t hostTid, kj::Maybe<const ClientReading&> reading,
-                   bool ownsProcess) override {
+                   bool ownsProcess, kj::Maybe<uint32_t> outer) override {
     KJ_IF_MAYBE(listener, exits) { readExits(**listener); }  // the exits before this, first
     pid_t tgid = hostTid;
     pid_t parent = 0;
@@ -133,13 +133,23 @@ class ProcfsCollector final: public Collector {
       childrenBefore = childrenOf(tgid, hostTid);
     }
     auto& t = KJ_ASSERT_NONNULL(ticks);
+    KJ_IF_MAYBE(o, outer) {
+      // The outer task's thread counters stop where this one's start, until
+      // finish() hands the thread back.
+      KJ_IF_MAYBE(outerTask, tracked.find(*o)) {
+        outerTask->latest = baseline;
+        outerTask->latestTicks = t;
+        outerTask->suspended = true;
+      }
+    }
     tracked.insert(slot, Tracked{hostTid, tgid, baseline, latest, t, t, kj::mv(childrenBefore),
                                  readReapedChildrenTicks(tgid)});
     tree.open(slot, tgid, hostTid, parent, ownsProcess);
     return unfollowed;
   }
 
-  TaskTotals finish(uint32_t slot, pid_t hostTid) override {
+  TaskTotals finish(uint32_t slot, pid_t, kj::Maybe<const ClientReading&> end,
+                    kj::Maybe<uint32_t> outer) override {
     TaskTotals totals;
     KJ_IF_MAYBE(listener, exits) { readExits(**listener); }  // its children's records first
     auto closed = tree.close(slot);
@@ -151,6 +161,8 @@ class ProcfsCollector final: public Collector {
       }
       refresh(*t);
       KJ_IF_MAYBE(exited, closed.ownExit) { finalFrom(*t, *exited); }
+      // The thread's own reading as the task ended: it has run on since.
+      KJ_IF_MAYBE(e, end) { t->latest = e->counters; }
       auto& k = totals.kernel;
       const auto& children = closed.work;
       k.runtime_ns = grown(t->latest.runtimeNs, t->baseline.runtimeNs) + children.cpuNs;
@@ -192,6 +204,12 @@ class ProcfsCollector final: public Collector {
         totals.unknown.add("cpu.max_cores");
         totals.unknownWhy.add(kj::str("its children's CPU time is counted as they exit, not as "
                                       "they run: its per-second peaks are not known"));
+      }
+      KJ_IF_MAYBE(o, outer) {
+        KJ_IF_MAYBE(outerTask, tracked.find(*o)) {
+          // It counts again from here: its baseline moves past this task's time.
+          resumeAfter(*outerTask, t->latest, t->latestTicks);
+        }
       }
       tracked.erase(slot);
     }
@@ -236,6 +254,7 @@ class ProcfsCollector final: public Collector {
     CpuTicks latestTicks;
     kj::Vector<pid_t> childrenAtStart;  // already running as the task began: not the task's
     kj::Maybe<CpuTicks> reapedAtStart;   // its process's children's CPU so far
+    bool suspended = false;  // a task nested in it has the thread: `latest` is where it stopped
   };
 
   kj::Promise<void> pump(TaskstatsExits& listener) {
@@ -318,7 +337,25 @@ class ProcfsCollector final: public Collector {
     t.latestTicks = CpuTicks{exited.utimeNs / clockTickNs(), exited.stimeNs / clockTickNs()};
   }
 
+  // A suspended task's thread counts for it again from `now` (where the
+  // nested task's count ended): what it spent suspended is taken off.
+  static void resumeAfter(Tracked& t, const ThreadCounters& now, const CpuTicks& nowTicks) {
+    auto skip = [](uint64_t& base, uint64_t now, uint64_t stoppedAt) { base += grown(now, stoppedAt); };
+    skip(t.baseline.runtimeNs, now.runtimeNs, t.latest.runtimeNs);
+    skip(t.baseline.runDelayNs, now.runDelayNs, t.latest.runDelayNs);
+    skip(t.baseline.rchar, now.rchar, t.latest.rchar);
+    skip(t.baseline.wchar, now.wchar, t.latest.wchar);
+    skip(t.baseline.readBytes, now.readBytes, t.latest.readBytes);
+    skip(t.baseline.writeBytes, now.writeBytes, t.latest.writeBytes);
+    skip(t.baselineTicks.utime, nowTicks.utime, t.latestTicks.utime);
+    skip(t.baselineTicks.stime, nowTicks.stime, t.latestTicks.stime);
+    t.latest = now;
+    t.latestTicks = nowTicks;
+    t.suspended = false;
+  }
+
   void refresh(Tracked& t) {
+    if (t.suspended) return;  // its counters stopped where its nested task's began
     KJ_IF_MAYBE(now, readThreadCounters(t.tgid, t.tid)) { t.latest = *now; }
     KJ_IF_MAYBE(now, readCpuTicks(t.tgid, t.tid)) { t.latestTicks = *now; }
   }

@@ -155,6 +155,8 @@ kj::String rowJson(proto::TaskReport::Reader t) {
   row.setTxBytes(t.getNet().getTxBytes());
   row.setRxBytes(t.getNet().getRxBytes());
   row.setUnobservedS(rounded(t.getUnobservedNs() / 1e9, 6));
+  row.setNestedCpuS(rounded(t.getThread().getNestedCpuNs() / 1e9, 3));
+  row.setSharedWith(t.getThread().getSharedWith());
   row.setAllocatedCores(rounded(t.getAllocation().getCpuCores(), 3));
   row.setAllocatedBytes(t.getAllocation().getMemoryBytes());
   row.setPolicy(t.getPolicy());

@@ -33,10 +33,12 @@ class TaskScopeServer final: public MeasuredServer<proto::TaskScope> {
   kj::Promise<void> finish(FinishContext context) override {
     auto params = context.getParams();
     auto state = knownState(params.getState());
+    kj::Maybe<proto::ThreadBaseline::Reader> end;
+    if (params.hasEnd()) end = params.getEnd();
     if (params.getReportWanted()) {
-      task->finish(state, context.getResults().initReport());
+      task->finish(state, context.getResults().initReport(), end);
     } else {
-      task->finish(state, nullptr);
+      task->finish(state, nullptr, end);
     }
     return kj::READY_NOW;
   }

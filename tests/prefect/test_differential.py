@@ -175,6 +175,24 @@ def test_task_measurements_are_the_tasks_own(present_runs):
     assert_measured_or_unknown(file_io, "write_bytes", 20 << 20)
 
 
+def test_tasks_that_share_a_thread_are_reported_as_documented(present_runs):
+    """A task called inside a task counts for itself, not its caller; async
+    tasks running at once on one event loop are each reported, sharing the
+    thread, with what counts it unknown."""
+    rows = {row["task"]: row for row in _rows(present_runs["nested_task"])}
+    outer, inner = rows["outer"], rows["spin"]
+    assert 0.5 <= inner["cpu_s"] < 0.75, inner
+    # Its own 0.3 s and Prefect's calls around the inner task, not the inner 0.5 s.
+    assert 0.3 <= outer["cpu_s"] < 0.75, outer
+    assert abs(outer["nested_cpu_s"] - inner["cpu_s"]) <= 0.002, (outer, inner)
+    assert outer["shared_with"] == inner["shared_with"] == 0
+    gathered = _rows(present_runs["async_gather"])
+    assert len(gathered) == 3
+    for row in gathered:
+        assert row["shared_with"] >= 1 and row["cpu_s"] is None, row
+        assert row["wall_s"] >= 0.3 and "cpu_s" in row["unknown"], row
+
+
 def assert_measured_or_unknown(row, field, at_least):
     """A number is the whole of it; null only where the task ran before its
     registration reached the sidecar (a loaded machine), never a silent part."""

@@ -24,12 +24,17 @@ class FakeCollector final: public Collector {
   kj::StringPtr degradedReason() const override { return ""; }
   kj::ArrayPtr<const kj::StringPtr> unknownFields() const override { return nullptr; }
   kj::Promise<void> run(ExitListener&) override { return kj::NEVER_DONE; }
-  Unfollowed track(uint32_t, pid_t, kj::Maybe<const ClientReading&> reading, bool) override {
+  Unfollowed track(uint32_t slot, pid_t, kj::Maybe<const ClientReading&> reading, bool,
+                   kj::Maybe<uint32_t> outer) override {
     ++tracked;
     KJ_IF_MAYBE(r, reading) { readAtNs = r->atMonotonicNs; }
+    handedOver.push_back({outer.orDefault(0u), slot});
     return unfollowed;
   }
-  TaskTotals finish(uint32_t slot, pid_t) override {
+  TaskTotals finish(uint32_t slot, pid_t, kj::Maybe<const ClientReading&> end,
+                    kj::Maybe<uint32_t> outer) override {
+    KJ_IF_MAYBE(e, end) { endedAtNs = e->counters.runtimeNs; }
+    handedBack.push_back({slot, outer.orDefault(0u)});
     TaskTotals totals;
     totals.kernel.runtime_ns = slot * 1000000ull;
     return totals;
@@ -44,6 +49,9 @@ class FakeCollector final: public Collector {
   uint32_t released = 0;
   Unfollowed unfollowed;   // what each thread did before its registration
   uint64_t readAtNs = 0;   // the last client reading's time, as handed over
+  uint64_t endedAtNs = 0;  // the runtime of the last end reading handed over
+  // (outer slot or 0, slot) at each track(); (slot, outer slot or 0) at each finish().
+  std::vector<std::pair<uint32_t, uint32_t>> handedOver, handedBack;
 };
 
 // Records what reaches it; its advice is one finding per task.
@@ -93,12 +101,21 @@ struct Stage {
     return table.openFlowRun(info.asReader(), me);
   }
 
-  kj::Own<LiveTask> start(FlowRunHold& flow, kj::StringPtr taskRunId) {
+  kj::Own<LiveTask> start(FlowRunHold& flow, kj::StringPtr taskRunId, kj::StringPtr nestedIn = "",
+                          pid_t tid = syscall(SYS_gettid)) {
     capnp::MallocMessageBuilder message;
     auto info = message.initRoot<proto::TaskRunInfo>();
     info.setTaskRunId(taskRunId);
     info.setTaskName("load");
-    return table.startTask(flow.run(), info.asReader(), syscall(SYS_gettid), me);
+    info.setNestedIn(nestedIn);
+    return table.startTask(flow.run(), info.asReader(), tid, me);
+  }
+
+  // Finishes the task and returns a copy of its report.
+  kj::Own<capnp::MallocMessageBuilder> reportOf(kj::Own<LiveTask> task) {
+    auto message = kj::heap<capnp::MallocMessageBuilder>();
+    task->finish(proto::RunState::COMPLETED, message->initRoot<proto::TaskReport>());
+    return message;
   }
 
   // A task whose client read its thread `ago` before the registration.
@@ -180,7 +197,7 @@ TEST_CASE("a task that ends after its flow run is not in that run's artifacts") 
   Stage stage;
   auto flow = stage.open("run-4");
   auto early = stage.start(*flow, "early");
-  auto late = stage.start(*flow, "late");
+  auto late = stage.start(*flow, "late", "", getpid() + 1);
   stage.finish(kj::mv(early));
   flow->finish(proto::RunState::FAILED);
   stage.finish(kj::mv(late));
@@ -238,4 +255,83 @@ TEST_CASE("a registration that lands after the task began marks unknown only wha
   stage.finish(stage.startRead(*flow, "skewed", 2 * kj::MINUTES));
   CHECK(stage.collector.readAtNs == 0);
   flow->finish(proto::RunState::COMPLETED);
+}
+
+TEST_CASE("a task called inside a task counts its thread for itself, and the outer one says so") {
+  Stage stage;
+  auto flow = stage.open("run-nested");
+  auto outer = stage.start(*flow, "outer");      // slot 1
+  auto inner = stage.start(*flow, "inner", "outer");  // slot 2, nested in it
+  auto innermost = stage.start(*flow, "innermost", "inner");  // slot 3
+  CHECK(stage.collector.handedOver ==
+        std::vector<std::pair<uint32_t, uint32_t>>{{0, 1}, {1, 2}, {2, 3}});
+  auto innermostReport = stage.reportOf(kj::mv(innermost));
+  auto innerReport = stage.reportOf(kj::mv(inner));
+  auto outerReport = stage.reportOf(kj::mv(outer));
+  // Each finish hands the thread back to the task it was called inside.
+  CHECK(stage.collector.handedBack ==
+        std::vector<std::pair<uint32_t, uint32_t>>{{3, 2}, {2, 1}, {1, 0}});
+  auto o = outerReport->getRoot<proto::TaskReport>().getThread();
+  CHECK(o.getNestedTasks() == 2);
+  CHECK(o.getNestedCpuNs() == 5000000);  // the fake's 1 ms per slot: 2 + 3
+  CHECK(o.getSharedWith() == 0);
+  CHECK(innerReport->getRoot<proto::TaskReport>().getThread().getNestedCpuNs() == 3000000);
+  CHECK(outerReport->getRoot<proto::TaskReport>().getUnknown().size() == 0);
+}
+
+TEST_CASE("tasks that run at once on one thread, not nested, share it: its counts are unknown") {
+  Stage stage;
+  auto flow = stage.open("run-shared");
+  auto first = stage.start(*flow, "first");
+  auto second = stage.start(*flow, "second");          // not nested: an event loop's task
+  auto third = stage.start(*flow, "third", "second");  // on a shared thread: shares it too
+  CHECK(stage.collector.tracked == 1);  // only the first counts the thread
+  auto secondReport = stage.reportOf(kj::mv(second));
+  auto firstReport = stage.reportOf(kj::mv(first));
+  auto thirdReport = stage.reportOf(kj::mv(third));
+  for (auto* message: {firstReport.get(), secondReport.get(), thirdReport.get()}) {
+    auto report = message->getRoot<proto::TaskReport>();
+    CHECK(report.getThread().getSharedWith() == 2);
+    std::vector<std::string> unknown;
+    for (auto field: report.getUnknown()) unknown.push_back(field.cStr());
+    CHECK(std::count(unknown.begin(), unknown.end(), "cpu.user_ns") == 1);
+    CHECK(std::count(unknown.begin(), unknown.end(), "net.tx_bytes") == 1);
+    REQUIRE(report.getUnknownWhy().size() == 1);
+    CHECK(std::string(report.getUnknownWhy()[0].cStr()).find("shared its thread with 2 other "
+                                                             "tasks") != std::string::npos);
+  }
+  capnp::MallocMessageBuilder message;
+  auto status = message.initRoot<proto::SidecarStatus>();
+  stage.table.fillStatus(status);
+  CHECK(status.getSharedThreadTasks() == 3);
+  // Once the thread has no task, the next one has it to itself.
+  auto alone = stage.reportOf(stage.start(*flow, "alone"));
+  CHECK(alone->getRoot<proto::TaskReport>().getThread().getSharedWith() == 0);
+  CHECK(stage.collector.tracked == 2);
+}
+
+TEST_CASE("a task ends where its client read its thread at the end, not when the finish arrives") {
+  Stage stage;
+  auto flow = stage.open("run-end");
+  auto task = stage.startRead(*flow, "t", 10 * kj::MILLISECONDS);
+  capnp::MallocMessageBuilder endMessage;
+  auto end = endMessage.initRoot<proto::ThreadBaseline>();
+  end.setAtMonotonicNs((stage.clock.now() - 4 * kj::MILLISECONDS - kj::origin<kj::TimePoint>()) /
+                       kj::NANOSECONDS);
+  end.setRuntimeNs(123456789);
+  capnp::MallocMessageBuilder message;
+  auto report = message.initRoot<proto::TaskReport>();
+  task->finish(proto::RunState::COMPLETED, report, end.asReader());
+  CHECK(report.getWallNs() == 6000000);
+  CHECK(stage.collector.endedAtNs == 123456789);
+
+  // A reading whose time is not on the sidecar's clock (a time namespace)
+  // ends the task's wall time at the finish's arrival; its counters still hold.
+  auto other = stage.startRead(*flow, "u", 10 * kj::MILLISECONDS);
+  end.setAtMonotonicNs(1);
+  end.setRuntimeNs(7);
+  auto second = message.initRoot<proto::TaskReport>();
+  other->finish(proto::RunState::COMPLETED, second, end.asReader());
+  CHECK(second.getWallNs() == 10000000);
+  CHECK(stage.collector.endedAtNs == 7);
 }

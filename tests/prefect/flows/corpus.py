@@ -109,13 +109,13 @@ def upstream_failed() -> str:
 
 @task
 async def pause_and_double(n: int) -> int:
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # long enough that the three overlap on the event loop
     return 2 * n
 
 
 @flow
 async def async_gather() -> int:
-    return sum(await asyncio.gather(*(pause_and_double(i) for i in range(5))))
+    return sum(await asyncio.gather(*(pause_and_double(i) for i in range(3))))
 
 
 @flow(task_runner=ProcessPoolTaskRunner(max_workers=2))
@@ -207,9 +207,23 @@ def failing_flow() -> int:
     raise RuntimeError("this flow fails")
 
 
+def spin_for(seconds: float) -> None:
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
 @task
-def outer() -> int:
-    return add(crunch(300), 1) + 1
+def spin(seconds: float) -> float:
+    spin_for(seconds)
+    return seconds
+
+
+@task
+def outer() -> float:
+    """0.3 s of its own CPU, then a task called inline that spins 0.5 s."""
+    spin_for(0.3)
+    return spin(0.5) + 0.3
 
 
 @flow
@@ -241,7 +255,7 @@ SHAPES = {
                           "fails_once_delayed_retry": ["completed", "failed"]}),
     "absorbed_failure": (absorbed_failure, {"boom": ["failed"], "add": ["completed"]}),
     "upstream_failed": (upstream_failed, {"boom": ["failed"]}),
-    "async_gather": (async_gather, {}),
+    "async_gather": (async_gather, {"pause_and_double": ["completed"] * 3}),
     "process_pool": (process_pool, {"crunch": ["completed"] * 3}),
     "timeout": (timeout, {"too_slow": ["failed"]}),
     "subprocesses": (subprocesses, {"spawn": ["completed"]}),
@@ -249,6 +263,6 @@ SHAPES = {
     "tcp": (tcp, {"echo_over_tcp": ["completed"]}),
     "flow_retry": (flow_retry, {"add": ["completed"] * 2}),
     "failing_flow": (failing_flow, {"add": ["completed"]}),
-    "nested_task": (nested_task, {"outer": ["completed"]}),
+    "nested_task": (nested_task, {"outer": ["completed"], "spin": ["completed"]}),
     "cancelled": (cancelled, {}),
 }
