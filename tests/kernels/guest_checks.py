@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO / "tests" / "support"))
 sys.path.insert(0, str(REPO / "prefect-plugin"))
 
 from prefect_tracer.client import SidecarClient  # noqa: E402
+from nested_tasks import outer_calling_inner  # noqa: E402
 from sidecar import WORKLOAD, Sidecar, observe_command, thread_task_in_a_fresh_process  # noqa: E402
 
 MIB = 1 << 20
@@ -138,6 +139,14 @@ def two_threads(flow):
     record("two threads: sleeping", reports["sleep"], "sched.sleep_ns", 300_000_000, 0.2)
 
 
+def nested_tasks(flow):
+    """A task called inside a task on its thread: the thread is handed over
+    and back, and each counts its own part of the thread's CPU clock."""
+    outer, inner, truth = outer_calling_inner(flow)
+    record_cpu("task called inside a task", inner, truth["inner"], 0.05, 25_000_000)
+    record_cpu("task calling a task", outer, truth["outer"], 0.05, 25_000_000)
+
+
 def peak_rss(flow):
     report, usage, _ = observe_command(flow, [str(WORKLOAD), "touch", "128"], "touch")
     record("child touching 128 MiB", report, "memory.peak_rss_bytes", usage.maxrss_bytes, 0.03)
@@ -185,10 +194,12 @@ def oom_kill(flow):
         group.rmdir()
 
 
-CHECKS = [short_children, forked_children, busy_threads, two_threads, peak_rss, disk_write, loopback_tcp, oom_kill]
+CHECKS = [short_children, forked_children, busy_threads, two_threads, nested_tasks, peak_rss,
+          disk_write, loopback_tcp, oom_kill]
 # The fallback without BPF, forced: the checks that are quick under emulation
 # (exec'ing 100 children takes 16 s there; sockets and OOM kills it cannot see).
-FALLBACK_CHECKS = [children_of_a_thread_task, busy_threads, two_threads, peak_rss, disk_write]
+FALLBACK_CHECKS = [children_of_a_thread_task, busy_threads, two_threads, nested_tasks, peak_rss,
+                   disk_write]
 
 
 def run_checks(sidecar, chosen):

@@ -28,6 +28,10 @@ from prefect_server import Worker  # noqa: E402
 from sidecar import REPO, Sidecar, wait_until  # noqa: E402
 
 SCENARIOS = os.environ.get("TRACER_PREFECT_SCENARIOS", "present").split(",")
+# TRACER_PREFECT_SHAPES: the shapes to run (all if unset); tests/CMakeLists.txt
+# gives an older OpenTelemetry those where the plugin's spans differ by shape.
+SHAPES = {name: shape for name, shape in corpus.SHAPES.items()
+          if name in os.environ.get("TRACER_PREFECT_SHAPES", name).split(",")}
 WORKER_SETTINGS = {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true"}
 
 
@@ -40,7 +44,7 @@ def setup(prefect_server, tmp_path_factory):
     for pool in ("plain", "traced"):
         prefect_runs.create_process_pool(pool)
         deployments[pool] = {name: prefect_runs.deploy(flow, pool, pool)
-                             for name, (flow, _) in corpus.SHAPES.items()}
+                             for name, (flow, _) in SHAPES.items()}
     socket_path = directory / "sidecar" / "tracer.sock"
     sidecar = Sidecar(directory / "sidecar", "--policies", str(REPO / "policies"),
                       env=prefect_server.env()).start()
@@ -64,7 +68,8 @@ def run_corpus(deployments: dict, while_running=None) -> dict:
     runs = prefect_runs.start_runs(deployments, {"cancelled": {"started": str(started)}})
     if while_running is not None:
         while_running(runs)
-    prefect_runs.cancel_once_started(runs["cancelled"], started)
+    if "cancelled" in runs:
+        prefect_runs.cancel_once_started(runs["cancelled"], started)
     prefect_runs.wait_final(runs.values(), timeout=600)
     shutil.rmtree(started.parent, ignore_errors=True)
     return runs
@@ -126,11 +131,15 @@ def test_the_plugin_changes_no_outcome(setup, plain_outcomes, present_runs, scen
         if expected != got:
             differences[name] = {"without plugin": repr(expected), "with plugin": repr(got)}
     assert not differences, json.dumps(differences, indent=1)
-    # The corpus is what it claims: the shapes really fail, retry and get cancelled.
-    assert plain_outcomes["failing_flow"].state[0] == "FAILED"
-    assert plain_outcomes["cancelled"].state[0] == "CANCELLED"
-    assert ("fails_once_immediate_retry", "COMPLETED", "Completed", 2) in plain_outcomes["retries"].task_runs
-    assert plain_outcomes["mapped"].result == sum(range(1, 61))
+    # The corpus is what it claims: the shapes that run really fail, retry and get cancelled.
+    claims = {
+        "failing_flow": lambda o: o.state[0] == "FAILED",
+        "cancelled": lambda o: o.state[0] == "CANCELLED",
+        "retries": lambda o: ("fails_once_immediate_retry", "COMPLETED", "Completed", 2) in o.task_runs,
+        "mapped": lambda o: o.result == sum(range(1, 61)),
+    }
+    for name, holds in claims.items():
+        assert name not in SHAPES or holds(plain_outcomes[name]), (name, plain_outcomes[name])
 
 
 def _rows(flow_run_id) -> list:
@@ -143,11 +152,11 @@ def _rows(flow_run_id) -> list:
     return data
 
 
-@pytest.mark.parametrize("shape", [name for name, (_, rows) in corpus.SHAPES.items() if rows])
+@pytest.mark.parametrize("shape", [name for name, (_, rows) in SHAPES.items() if rows])
 def test_each_task_style_is_observed_as_documented(present_runs, shape):
     rows = _rows(present_runs[shape])
     seen = Counter((row["task"], row["state"]) for row in rows)
-    expected = Counter((task, state) for task, states in corpus.SHAPES[shape][1].items()
+    expected = Counter((task, state) for task, states in SHAPES[shape][1].items()
                        for state in states)
     assert seen == expected
 
