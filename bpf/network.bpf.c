@@ -34,6 +34,7 @@ static __always_inline struct task_counters *counters_for_network(struct sock *s
 		bpf_map_update_elem(&recent_socket_users, &tid, &now, BPF_ANY);
 		return 0;
 	}
+	state->last_socket = bpf_ktime_get_ns();
 	return counters_of(state->slot);
 }
 

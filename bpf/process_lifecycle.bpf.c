@@ -33,6 +33,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		bpf_map_update_elem(&recent_cloners, &parent_tid, &now, BPF_ANY);
 		return 0;
 	}
+	parent_state->last_clone = bpf_ktime_get_ns();
 	/* A new task's kernel counters start at zero: its baselines are zero. */
 	struct thread_state state = {
 		.slot = parent_state->slot,

@@ -34,6 +34,12 @@ struct thread_state {
 	unsigned long long off_since; /* when it went to sleep (ns, monotonic), 0 if not asleep */
 	unsigned long long charged;   /* CPU ns this thread has charged to its task */
 	unsigned long long hiwater_base; /* its process's mm->hiwater_rss (pages) at baseline */
+	/* When it last started a thread or process, and last sent or received on a
+	 * TCP/UDP socket (ns, monotonic; 0: not since tracked): whether it did so
+	 * after its client's reading at a task's end, or before the reading of a
+	 * task nested in it, which the sidecar learns only later. */
+	unsigned long long last_clone;
+	unsigned long long last_socket;
 };
 
 /* Everything a task did, keyed by the task's slot (never reused). */

@@ -59,7 +59,9 @@ int tracer_flow_finish(tracer_flow* flow, const char* state, int timeout_ms);
 tracer_task* tracer_task_start(tracer_flow* flow, const char* info_json, int tid, int wait_ms);
 /* 1: the sidecar registered the task; 0: no answer yet; -1: refused or unreachable. */
 int tracer_task_status(tracer_task* task);
-/* Finishes the task without waiting and frees the handle. With `report` non-NULL,
+/* Finishes the task without waiting and frees the handle. Called on the thread
+ * whose counters its start read, it reads them again and sends them: the task
+ * ends there, however late the finish reaches the sidecar. With `report` non-NULL,
  * *report receives a handle to wait on for the TaskReport (tracer_report_wait,
  * then tracer_report_free); with NULL the sidecar sends none. 0 when sent, -1
  * when not (never registered, another process's task). */

@@ -92,7 +92,8 @@ class FlowScope:
                    tags: tuple[str, ...] | list[str] = (), **info: Any) -> TaskScope:
         """Registers the *calling thread* as task `task_run_id` until
         `finish()`. `info` takes the other TaskRunInfo fields (task_key, tid,
-        start_time_ns). Never raises; a failure is in `.error`."""
+        start_time_ns, nested_in: the task run this one is called inside, on
+        this thread). Never raises; a failure is in `.error`."""
         return self._client._start_task(
             self._handle, dict(info, task_run_id=task_run_id, task_name=task_name, tags=list(tags)))
 

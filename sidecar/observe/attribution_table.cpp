@@ -207,11 +207,10 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
       unfollowed = table.collector.track(slot, hostTid, reading, ownProcess, outerSlot);
       sleptUnfollowed = !negligible && sleptSince(baseline, hostTid);
       hiwaterUnread = baseline.getProcessHiwaterBytes() == 0;
-      if (outer != nullptr && !negligible) {
-        // Meanwhile the thread counted for the outer task: its thread counters
-        // are set right, but not its socket bytes, children or off-CPU causes.
-        unfollowed.startedThreadOrProcess = unfollowed.usedSocket = sleptUnfollowed = true;
-        outer->nestedLate = true;
+      if (outer != nullptr) {
+        // Meanwhile the thread counted for the outer task: what the kernel
+        // counts as it happens went there (the thread counters are set right).
+        outer->lentUnfollowed(unfollowed, sleptUnfollowed);
       }
     }
     if (unfollowed.startedThreadOrProcess || unfollowed.usedSocket || sleptUnfollowed ||
@@ -222,6 +221,12 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
     table.collector.track(slot, hostTid, nullptr, ownProcess, outerSlot);
   }
   table.live.insert(slot, this);
+}
+
+void LiveTask::lentUnfollowed(const Unfollowed& did, bool slept) {
+  nestedUnfollowed.startedThreadOrProcess |= did.startedThreadOrProcess;
+  nestedUnfollowed.usedSocket |= did.usedSocket;
+  nestedSlept |= slept;
 }
 
 LiveTask* LiveTask::joinThread(kj::StringPtr nestedIn) {
@@ -344,6 +349,7 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   if (outer != nullptr) {
     outer->nestedTasks += 1 + nestedTasks;
     outer->nestedCpuNs += totals.kernel.runtime_ns + nestedCpuNs;
+    outer->lentUnfollowed(totals.pastEnd, false);  // the thread was the outer's again
   }
   addSample(TaskSample{totals.kernel.runtime_ns, totals.registeredRssBytes}, now);
 
@@ -428,13 +434,25 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
                     sharedWith == 1 ? "" : "s", " running at the same time, not nested in it "
                     "(async tasks of one event loop): what the thread did is no one task's"));
   }
-  if (nestedLate) {
-    addUnknown(SOCKET_BYTES);
-    addUnknown(OFF_CPU_CAUSES);
-    addUnknown(FIELDS_WITH_DESCENDANTS);
-    why.add(kj::str("a task called inside it registered late: the socket bytes, children and "
-                    "off-CPU time of that task's first moments are counted in this one"));
-  }
+  auto pastEnd = [&](bool did, kj::ArrayPtr<const kj::StringPtr> fields, kj::StringPtr what) {
+    if (!did) return;
+    addUnknown(fields);
+    why.add(kj::str("after it ended, before its finish reached the sidecar, its thread ", what,
+                    ": that was counted in it"));
+  };
+  pastEnd(totals.pastEnd.usedSocket, SOCKET_BYTES, "used a socket");
+  pastEnd(totals.pastEnd.startedThreadOrProcess, FIELDS_WITH_DESCENDANTS,
+          "started a thread or process");
+  auto lent = [&](bool did, kj::ArrayPtr<const kj::StringPtr> fields, kj::StringPtr what) {
+    if (!did) return;
+    addUnknown(fields);
+    why.add(kj::str("a task called inside it ", what, " while its registration or finish was on "
+                    "the way: that was counted in this task"));
+  };
+  lent(nestedUnfollowed.usedSocket, SOCKET_BYTES, "used a socket");
+  lent(nestedSlept, OFF_CPU_CAUSES, "slept or blocked");
+  lent(nestedUnfollowed.startedThreadOrProcess, FIELDS_WITH_DESCENDANTS,
+       "started a thread or process");
   addUnknown(totals.unknown);
   for (auto& line: totals.unknownWhy) why.add(kj::mv(line));
   auto unknownOut = report.initUnknown(unknown.size());

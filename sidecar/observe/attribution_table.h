@@ -123,6 +123,7 @@ class LiveTask {
 
   void end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> report,
            kj::Maybe<proto::ThreadBaseline::Reader> endReading);
+  void lentUnfollowed(const Unfollowed& did, bool slept);
   // Takes its place on its thread: returns the task it is nested in, or
   // nullptr (then, if others are on the thread, it shares it and is not counted).
   LiveTask* joinThread(kj::StringPtr nestedIn);
@@ -140,7 +141,10 @@ class LiveTask {
   uint32_t sharedWith = 0;    // other tasks on its thread while it ran, not nested in it
   uint32_t nestedTasks = 0;   // tasks called inside it on its thread, transitively
   uint64_t nestedCpuNs = 0;   // and their CPU
-  bool nestedLate = false;    // one of them registered late: its first moments are counted here
+  // What tasks nested in it did while the thread still (or again) counted for
+  // this one: on their way in (a late registration) or out (a late finish).
+  Unfollowed nestedUnfollowed;
+  bool nestedSlept = false;
   PeerCredentials caller;
   kj::String taskRunId;
   kj::String taskName;

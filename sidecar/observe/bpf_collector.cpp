@@ -26,10 +26,11 @@ namespace tracer {
 namespace {
 
 // Layouts shared with BPF (bpf/task_state.h, bpf/process_lifecycle.h).
-static_assert(sizeof(thread_state) == 104, "thread_state layout is shared with BPF");
+static_assert(sizeof(thread_state) == 120, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, runtime) == 16, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, charged) == 88, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, hiwater_base) == 96, "thread_state layout is shared with BPF");
+static_assert(offsetof(thread_state, last_socket) == 112, "thread_state layout is shared with BPF");
 static_assert(sizeof(task_counters) == 20 * 8, "task_counters layout is shared with BPF");
 static_assert(offsetof(task_counters, tx_bytes) == 10 * 8, "task_counters layout is shared with BPF");
 static_assert(offsetof(task_counters, lost) == 19 * 8, "task_counters layout is shared with BPF");
@@ -204,13 +205,16 @@ class BpfCollector final: public Collector {
     }
     // Looked up once the thread is tracked: whatever it does from here on is
     // counted, whatever it did before is in these maps.
+    // Tracked for the outer task meanwhile: its own state has the times.
     Unfollowed unfollowed;
     KJ_IF_MAYBE(r, reading) {
       unfollowed.startedThreadOrProcess =
-          lastUntrackedAt(lifecycle->maps.recent_cloners, tid) >= r->atMonotonicNs;
+          lastUntrackedAt(lifecycle->maps.recent_cloners, tid) >= r->atMonotonicNs ||
+          (suspending && outerState.last_clone >= r->atMonotonicNs);
       KJ_IF_MAYBE(n, network) {
         unfollowed.usedSocket =
-            lastUntrackedAt((*n)->maps.recent_socket_users, tid) >= r->atMonotonicNs;
+            lastUntrackedAt((*n)->maps.recent_socket_users, tid) >= r->atMonotonicNs ||
+            (suspending && outerState.last_socket >= r->atMonotonicNs);
       }
     }
     return unfollowed;
@@ -240,6 +244,8 @@ class BpfCollector final: public Collector {
           // From exactly where this task's count ends (a switch in between is
           // this task's, as at track()).
           thread_state back = *resumed;
+          back.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
+          back.off_since = 0;
           countFrom(back, *at);
           handedBack = bpf_map__update_elem(threads, &tid, sizeof(tid), &back, sizeof(back),
                                             BPF_ANY) == 0;
@@ -250,6 +256,15 @@ class BpfCollector final: public Collector {
     if (mine && !handedBack) {
       mine = bpf_map__lookup_and_delete_elem(threads, &tid, sizeof(tid), &state, sizeof(state),
                                              0) == 0;
+      // Untracked from here on: the thread's next task learns from these maps
+      // whether it cloned or used a socket since its reading, and that may
+      // have been just now, counted in this task.
+      if (mine) {
+        noteUntracked(lifecycle->maps.recent_cloners, tid, state.last_clone);
+        KJ_IF_MAYBE(n, network) {
+          noteUntracked((*n)->maps.recent_socket_users, tid, state.last_socket);
+        }
+      }
     }
     suspended.erase(slot);  // it ended before a task nested in it did (a crashed client)
     if (exits != nullptr) ring_buffer__consume(exits);  // their exits first
@@ -272,6 +287,10 @@ class BpfCollector final: public Collector {
       add(k.read_bytes, at->readBytes, state.read_bytes);
       add(k.write_bytes, at->writeBytes, state.write_bytes);
       totals.registeredRssBytes = peakSince(state);
+      KJ_IF_MAYBE(e, end) {
+        totals.pastEnd.startedThreadOrProcess = state.last_clone >= e->atMonotonicNs;
+        totals.pastEnd.usedSocket = network != nullptr && state.last_socket >= e->atMonotonicNs;
+      }
     }
     return totals;
   }
@@ -369,12 +388,7 @@ class BpfCollector final: public Collector {
     } else {
       return false;
     }
-    state.runtime = counters.runtimeNs;
-    state.run_delay = counters.runDelayNs;
-    state.rchar = counters.rchar;
-    state.wchar = counters.wchar;
-    state.read_bytes = counters.readBytes;
-    state.write_bytes = counters.writeBytes;
+    countFrom(state, counters);
     KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", tid, "/status"))) {
       auto tgid = statusNumbers(*status, "Tgid");
       if (tgid.size() > 0) state.tgid = tgid[0];
@@ -420,16 +434,20 @@ class BpfCollector final: public Collector {
     }
   }
 
-  // A suspended outer task's thread state, counting again from `now`.
+  // The thread's counters are charged to its task from `now` on.
   static void countFrom(thread_state& state, const ThreadCounters& now) {
-    state.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
-    state.off_since = 0;
     state.runtime = now.runtimeNs;
     state.run_delay = now.runDelayNs;
     state.rchar = now.rchar;
     state.wchar = now.wchar;
     state.read_bytes = now.readBytes;
     state.write_bytes = now.writeBytes;
+  }
+
+  // Sets when `tid` was last seen in `recent`, unless that is later already.
+  static void noteUntracked(bpf_map* recent, uint32_t tid, uint64_t at) {
+    if (at == 0 || lastUntrackedAt(recent, tid) >= at) return;
+    bpf_map__update_elem(recent, &tid, sizeof(tid), &at, sizeof(at), BPF_ANY);
   }
 
   // When an untracked thread was last seen in `recent` (0: not lately).

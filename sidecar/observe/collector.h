@@ -42,6 +42,14 @@ inline const kj::StringPtr FIELDS_WITH_DESCENDANTS[] = {
     "proc.top",              "proc.outliving",
 };
 
+// What a thread did between its client's reading and its registration that
+// only a collector following it counts as it happens. The collector says
+// true where it cannot tell.
+struct Unfollowed {
+  bool startedThreadOrProcess = false;  // its descendants' share is unknown
+  bool usedSocket = false;              // its socket bytes are unknown
+};
+
 // A task's totals when it finishes: the kernel's counters (task_state.h) with
 // the registered thread's last, not yet charged slice included.
 struct TaskTotals {
@@ -52,6 +60,9 @@ struct TaskTotals {
   // report fields, and one line per cause.
   kj::Vector<kj::StringPtr> unknown;
   kj::Vector<kj::String> unknownWhy;
+  // What the thread did after its client's reading at the end and before the
+  // finish reached the collector: counted in these totals, not the task's.
+  Unfollowed pastEnd;
 };
 
 // What the 1 s sampler sees of a live task.
@@ -66,14 +77,6 @@ struct ClientReading {
   uint64_t atMonotonicNs = 0;  // on the sidecar's clock
   ThreadCounters counters{};
   uint64_t processHiwaterBytes = 0;  // 0: not read (a client of an earlier version)
-};
-
-// What a thread did between its client's reading and its registration that
-// only a collector following it counts as it happens. The collector says
-// true where it cannot tell.
-struct Unfollowed {
-  bool startedThreadOrProcess = false;  // its descendants' share is unknown
-  bool usedSocket = false;              // its socket bytes are unknown
 };
 
 // What the collector holds right now, for /metrics.

@@ -56,8 +56,11 @@ def test_a_joiners_tasks_are_the_runs_own_and_its_exit_ends_nothing(sidecar):
     client = connect(sidecar)
     with client.flow_run(flow_run_id=flow_run_id, flow_name="etl",
                          deployment_id=DEPLOYMENT_ID, deployment_name="prod") as flow:
-        with flow.task(task_run_id="extract-run", task_name="extract"):
+        with flow.task(task_run_id="extract-run", task_name="extract") as extract:
             pass
+        # Its finish has reached the sidecar: the joiners forked next are not
+        # in its moments after its end (that would leave its totals unknown).
+        assert extract.report["state"] == "completed"
         finished = join(sidecar, flow_run_id, "crunch-a", "finish")
         dropped = join(sidecar, flow_run_id, "crunch-b", "drop")
         status = sidecar.status()

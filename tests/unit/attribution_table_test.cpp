@@ -37,6 +37,7 @@ class FakeCollector final: public Collector {
     handedBack.push_back({slot, outer.orDefault(0u)});
     TaskTotals totals;
     totals.kernel.runtime_ns = slot * 1000000ull;
+    totals.pastEnd = pastEnd;
     return totals;
   }
   void release(uint32_t) override { ++released; }
@@ -48,6 +49,7 @@ class FakeCollector final: public Collector {
   uint32_t tracked = 0;
   uint32_t released = 0;
   Unfollowed unfollowed;   // what each thread did before its registration
+  Unfollowed pastEnd;      // and after its end reading
   uint64_t readAtNs = 0;   // the last client reading's time, as handed over
   uint64_t endedAtNs = 0;  // the runtime of the last end reading handed over
   // (outer slot or 0, slot) at each track(); (slot, outer slot or 0) at each finish().
@@ -334,4 +336,22 @@ TEST_CASE("a task ends where its client read its thread at the end, not when the
   other->finish(proto::RunState::COMPLETED, second, end.asReader());
   CHECK(second.getWallNs() == 10000000);
   CHECK(stage.collector.endedAtNs == 7);
+}
+
+TEST_CASE("what a nested task's thread did after its end, counted in it, is unknown in both") {
+  Stage stage;
+  auto flow = stage.open("run-past-end");
+  auto outer = stage.start(*flow, "outer");
+  auto inner = stage.start(*flow, "inner", "outer");
+  stage.collector.pastEnd.usedSocket = true;  // the outer's next request, counted in the inner
+  auto innerReport = stage.reportOf(kj::mv(inner));
+  stage.collector.pastEnd = Unfollowed{};
+  auto outerReport = stage.reportOf(kj::mv(outer));
+  for (auto* message: {innerReport.get(), outerReport.get()}) {
+    std::vector<std::string> unknown;
+    for (auto field: message->getRoot<proto::TaskReport>().getUnknown()) {
+      unknown.push_back(field.cStr());
+    }
+    CHECK(unknown == std::vector<std::string>{"net.tx_bytes", "net.rx_bytes"});
+  }
 }
