@@ -189,6 +189,9 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
   place.taskKey = info.getTaskKey();
   for (auto tag: info.getTags()) place.tags.push_back(tag);
   LiveTask* outer = joinThread(info.getNestedIn());
+  // A registration the collector refuses (the thread is gone, a map is full)
+  // leaves nothing behind: no destructor runs for a half-built task.
+  KJ_ON_SCOPE_FAILURE(leaveThread());
   kj::Maybe<uint32_t> outerSlot;
   if (outer != nullptr) outerSlot = outer->slot;
   if (info.hasBaseline()) {

@@ -184,17 +184,38 @@ def test_task_measurements_are_the_tasks_own(present_runs):
     assert_measured_or_unknown(file_io, "write_bytes", 20 << 20)
 
 
-def test_tasks_that_share_a_thread_are_reported_as_documented(present_runs):
+def _why_unknown(sidecar, task_run_id: str) -> list:
+    reports = json.loads(sidecar.tracerctl("reports", "--json", "--limit", "1000").stdout)
+    return [line for r in reports["reports"] if r["task_run_id"] == task_run_id
+            for line in r.get("unknown_why") or []]
+
+
+# Why a nested task's CPU may be unknown: the thread cloned while a one-way
+# message was on the way to a busy sidecar (docs/observer.md), never sharing.
+LATE_MESSAGE = ("before its registration reached", "before its finish reached",
+                "while its registration or finish was on the way")
+
+
+def test_tasks_that_share_a_thread_are_reported_as_documented(setup, present_runs):
     """A task called inside a task counts for itself, not its caller; async
     tasks running at once on one event loop are each reported, sharing the
     thread, with what counts it unknown."""
     rows = {row["task"]: row for row in _rows(present_runs["nested_task"])}
     outer, inner = rows["outer"], rows["spin"]
-    assert 0.5 <= inner["cpu_s"] < 0.75, inner
-    # Its own 0.3 s and Prefect's calls around the inner task, not the inner 0.5 s.
-    assert 0.3 <= outer["cpu_s"] < 0.75, outer
-    assert abs(outer["nested_cpu_s"] - inner["cpu_s"]) <= 0.002, (outer, inner)
+    print("nested:", outer, inner)
     assert outer["shared_with"] == inner["shared_with"] == 0
+    # The inner task's CPU, however its own row ends up, went to it, not to the outer one.
+    assert 0.5 <= outer["nested_cpu_s"] < 0.75, outer
+    for row in (outer, inner):
+        if row["cpu_s"] is None:
+            why = _why_unknown(setup["sidecar"], row["task_run_id"])
+            assert any(reason in line for line in why for reason in LATE_MESSAGE), (row, why)
+    if inner["cpu_s"] is not None:
+        assert 0.5 <= inner["cpu_s"] < 0.75, inner
+        assert abs(outer["nested_cpu_s"] - inner["cpu_s"]) <= 0.002, (outer, inner)
+    if outer["cpu_s"] is not None:
+        # Its own 0.3 s and Prefect's calls around the inner task, not the inner 0.5 s.
+        assert 0.3 <= outer["cpu_s"] < 0.75, outer
     gathered = _rows(present_runs["async_gather"])
     assert len(gathered) == 3
     for row in gathered:

@@ -26,6 +26,7 @@ class FakeCollector final: public Collector {
   kj::Promise<void> run(ExitListener&) override { return kj::NEVER_DONE; }
   Unfollowed track(uint32_t slot, pid_t, kj::Maybe<const ClientReading&> reading, bool,
                    kj::Maybe<uint32_t> outer) override {
+    KJ_REQUIRE(!refuse, "the thread has exited");
     ++tracked;
     KJ_IF_MAYBE(r, reading) { readAtNs = r->atMonotonicNs; }
     handedOver.push_back({outer.orDefault(0u), slot});
@@ -50,6 +51,7 @@ class FakeCollector final: public Collector {
   uint32_t released = 0;
   Unfollowed unfollowed;   // what each thread did before its registration
   Unfollowed pastEnd;      // and after its end reading
+  bool refuse = false;     // track() throws, as for a thread that has exited
   uint64_t readAtNs = 0;   // the last client reading's time, as handed over
   uint64_t endedAtNs = 0;  // the runtime of the last end reading handed over
   // (outer slot or 0, slot) at each track(); (slot, outer slot or 0) at each finish().
@@ -354,4 +356,15 @@ TEST_CASE("what a nested task's thread did after its end, counted in it, is unkn
     }
     CHECK(unknown == std::vector<std::string>{"net.tx_bytes", "net.rx_bytes"});
   }
+}
+
+TEST_CASE("a registration the collector refuses leaves its thread to the next task") {
+  Stage stage;
+  auto flow = stage.open("run-refused");
+  stage.collector.refuse = true;
+  CHECK_THROWS(stage.start(*flow, "gone"));
+  stage.collector.refuse = false;
+  auto next = stage.reportOf(stage.start(*flow, "next"));
+  CHECK(next->getRoot<proto::TaskReport>().getThread().getSharedWith() == 0);
+  CHECK(next->getRoot<proto::TaskReport>().getUnknown().size() == 0);
 }
