@@ -36,4 +36,5 @@ fi
 tail -n 1 "$downloads_log"
 phase "plugin wheel" scripts/build-wheel.sh # the plugin's wheel, installed into each venv
 cd build
-phase ctest ctest --output-on-failure --timeout 900
+# Two at a time: tests/CMakeLists.txt says which run alone.
+phase ctest ctest -j2 --output-on-failure --timeout 900
