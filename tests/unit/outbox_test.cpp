@@ -1,0 +1,99 @@
+// The artifact outbox on real SQLite, its clock passed in: what is due when,
+// what an unanswered attempt leaves behind, and what a restart finds.
+
+#include <catch2/catch.hpp>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "store/outbox.h"
+
+using namespace tracer;
+
+namespace {
+
+// A database file of its own, removed afterwards.
+struct TempDatabase {
+  TempDatabase() {
+    char pattern[] = "/tmp/outbox-test-XXXXXX";
+    directory = mkdtemp(pattern);
+    path = directory + "/outbox.db";
+  }
+  ~TempDatabase() {
+    for (auto suffix: {"", "-wal", "-shm", "-journal"}) unlink((path + suffix).c_str());
+    rmdir(directory.c_str());
+  }
+  std::string directory, path;
+};
+
+int64_t addPending(Outbox& outbox, const std::string& key, int64_t now) {
+  return outbox.add(key, "table", "run-1", "artifact-" + key, "{}", "pending", now);
+}
+
+}  // namespace
+
+TEST_CASE("an artifact is due when added, and again only when its retry time comes") {
+  TempDatabase file;
+  Outbox outbox(file.path);
+  auto id = addPending(outbox, "a", 100);
+  REQUIRE(outbox.due(100, 10).size() == 1);
+  outbox.markInFlight(id);
+  outbox.retryLater(id, 500, "503 Service Unavailable", true);
+  CHECK(outbox.due(499, 10).empty());
+  auto due = outbox.due(500, 10);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].attempts == 1);
+  CHECK(due[0].lastError == "503 Service Unavailable");
+  CHECK_FALSE(due[0].inFlight);  // Prefect answered: it is known not to be stored
+  CHECK(outbox.nextAttemptNs() == 500);
+}
+
+TEST_CASE("an attempt that got no answer stays in flight, so the next one asks first") {
+  TempDatabase file;
+  Outbox outbox(file.path);
+  auto id = addPending(outbox, "a", 100);
+  outbox.markInFlight(id);
+  outbox.retryLater(id, 200, "timed out", false);
+  auto due = outbox.due(200, 10);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].inFlight);
+}
+
+TEST_CASE("delivered and parked artifacts are not due; parked ones come back when asked") {
+  TempDatabase file;
+  Outbox outbox(file.path);
+  auto delivered = addPending(outbox, "a", 100);
+  auto parked = addPending(outbox, "b", 100);
+  outbox.add("c", "markdown", "run-1", "artifact-c", "{}", "local", 100);
+  outbox.delivered(delivered);
+  outbox.park(parked, "422 Unprocessable Entity");
+  CHECK(outbox.due(1000, 10).empty());  // a local one is never sent
+  auto counts = outbox.countsByStatus();
+  CHECK(counts["delivered"] == 1);
+  CHECK(counts["parked"] == 1);
+  CHECK(counts["local"] == 1);
+  CHECK(outbox.retryParked(2000) == 1);
+  auto due = outbox.due(2000, 10);
+  REQUIRE(due.size() == 1);
+  CHECK(due[0].key == "b");
+}
+
+TEST_CASE("a restart finds what was not delivered, in flight as it was") {
+  TempDatabase file;
+  int64_t id;
+  {
+    Outbox outbox(file.path);
+    id = addPending(outbox, "a", 100);
+    addPending(outbox, "b", 100);
+    outbox.markInFlight(id);  // then the sidecar died
+  }
+  Outbox reopened(file.path);
+  auto due = reopened.due(100, 10);
+  REQUIRE(due.size() == 2);
+  CHECK(due[0].id == id);
+  CHECK(due[0].inFlight);
+  CHECK(due[0].artifactId == "artifact-a");
+  CHECK_FALSE(due[1].inFlight);
+  CHECK(reopened.list(10).front().key == "b");  // newest first
+}
