@@ -182,16 +182,22 @@ class BpfCollector final: public Collector {
     thread_state outerState;
     bool suspending = false;
     KJ_IF_MAYBE(o, outer) {
+      // Taken out first, so the state read is the last the kernel charged the
+      // outer task (a switch between a read and an overwrite would be counted
+      // twice: a sidecar preempted there let a guest's thread run 45 ms). What
+      // the thread starts or sends before the insert below is in the
+      // untracked maps, read after it.
       suspending = bpf_map__lookup_elem(threads, &tid, sizeof(tid), &outerState,
                                         sizeof(outerState), 0) == 0 &&
-                   outerState.slot == *o;
+                   outerState.slot == *o &&
+                   takeThread(tid, outerState);
     }
-    // One overwrite hands the thread over, so nothing it starts meanwhile goes
-    // untracked. A switch between the lookup above and it is charged to the
-    // outer task and counted from `reading` again here: a slice of a few
-    // microseconds' window, at most.
     err = bpf_map__update_elem(threads, &tid, sizeof(tid), &state, sizeof(state), BPF_ANY);
     if (err != 0) {
+      if (suspending) {
+        bpf_map__update_elem(threads, &tid, sizeof(tid), &outerState, sizeof(outerState),
+                             BPF_ANY);
+      }
       bpf_map__delete_elem(counters, &slot, sizeof(slot), 0);
       KJ_FAIL_REQUIRE("cannot track the task's thread (too many tracked threads?)",
                       strerror(-err));
@@ -237,12 +243,16 @@ class BpfCollector final: public Collector {
         stop = readThreadCounters(state.tgid, hostTid);
       }
     }
+    // Taken out first, so `state` is the last the kernel charged this task
+    // (as at track()).
+    if (mine) {
+      mine = takeThread(tid, state);
+    }
     bool handedBack = false;
     KJ_IF_MAYBE(o, outer) {
       KJ_IF_MAYBE(resumed, suspended.find(*o)) {
-        KJ_IF_MAYBE(at, stop) {
-          // From exactly where this task's count ends (a switch in between is
-          // this task's, as at track()).
+        KJ_IF_MAYBE(at, mine ? stop : nullptr) {
+          // From exactly where this task's count ends.
           thread_state back = *resumed;
           back.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
           back.off_since = 0;
@@ -254,16 +264,12 @@ class BpfCollector final: public Collector {
       }
     }
     if (mine && !handedBack) {
-      mine = bpf_map__lookup_and_delete_elem(threads, &tid, sizeof(tid), &state, sizeof(state),
-                                             0) == 0;
       // Untracked from here on: the thread's next task learns from these maps
       // whether it cloned or used a socket since its reading, and that may
       // have been just now, counted in this task.
-      if (mine) {
-        noteUntracked(lifecycle->maps.recent_cloners, tid, state.last_clone);
-        KJ_IF_MAYBE(n, network) {
-          noteUntracked((*n)->maps.recent_socket_users, tid, state.last_socket);
-        }
+      noteUntracked(lifecycle->maps.recent_cloners, tid, state.last_clone);
+      KJ_IF_MAYBE(n, network) {
+        noteUntracked((*n)->maps.recent_socket_users, tid, state.last_socket);
       }
     }
     suspended.erase(slot);  // it ended before a task nested in it did (a crashed client)
@@ -288,8 +294,18 @@ class BpfCollector final: public Collector {
       add(k.write_bytes, at->writeBytes, state.write_bytes);
       totals.registeredRssBytes = peakSince(state);
       KJ_IF_MAYBE(e, end) {
-        totals.pastEnd.startedThreadOrProcess = state.last_clone >= e->atMonotonicNs;
-        totals.pastEnd.usedSocket = network != nullptr && state.last_socket >= e->atMonotonicNs;
+        // Counted here, or (between taking this task's entry out and handing
+        // the thread back) not at all: either way not the outer task's.
+        totals.pastEnd.startedThreadOrProcess =
+            state.last_clone >= e->atMonotonicNs ||
+            (handedBack && lastUntrackedAt(lifecycle->maps.recent_cloners, tid) >= e->atMonotonicNs);
+        totals.pastEnd.usedSocket = false;
+        KJ_IF_MAYBE(n, network) {
+          totals.pastEnd.usedSocket =
+              state.last_socket >= e->atMonotonicNs ||
+              (handedBack &&
+               lastUntrackedAt((*n)->maps.recent_socket_users, tid) >= e->atMonotonicNs);
+        }
       }
     }
     return totals;
@@ -442,6 +458,18 @@ class BpfCollector final: public Collector {
     state.wchar = now.wchar;
     state.read_bytes = now.readBytes;
     state.write_bytes = now.writeBytes;
+  }
+
+  // Takes a thread's entry out of the map and returns its last state. Hash
+  // maps have lookup-and-delete since Linux 5.14; before, a lookup then a
+  // delete, where a switch in between goes uncharged.
+  bool takeThread(uint32_t tid, thread_state& state) {
+    int err = bpf_map__lookup_and_delete_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0);
+    if (err == 0) return true;
+    constexpr int KERNEL_ENOTSUPP = 524;  // the kernel's own, which bpf() can pass on
+    if (err != -EINVAL && err != -KERNEL_ENOTSUPP && err != -EOPNOTSUPP) return false;
+    return bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) == 0 &&
+           bpf_map__delete_elem(threads, &tid, sizeof(tid), 0) == 0;
   }
 
   // Sets when `tid` was last seen in `recent`, unless that is later already.

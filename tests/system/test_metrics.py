@@ -3,6 +3,7 @@
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 from prefect_tracer.client import SidecarClient
@@ -16,9 +17,17 @@ def free_port():
 
 
 def scrape(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        return response.read().decode()
+    # The sidecar is up once its socket is: its metrics listener, a moment later.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+                assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+                return response.read().decode()
+        except urllib.error.URLError as error:
+            if not isinstance(error.reason, ConnectionRefusedError) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def value(text, series):
