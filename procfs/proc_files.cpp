@@ -113,6 +113,14 @@ kj::Maybe<uint64_t> readVoluntarySwitches(pid_t tid) {
   return nullptr;
 }
 
+kj::Maybe<uint64_t> readHiwaterBytes(pid_t pid) {
+  KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", pid, "/status"))) {
+    auto kib = statusNumbers(*status, "VmHWM");
+    if (kib.size() > 0) return uint64_t(kib[0]) * 1024;
+  }
+  return nullptr;
+}
+
 kj::Maybe<uint64_t> readRuntimeNs(pid_t tid) {
   KJ_IF_MAYBE(schedstat, readProcFile(kj::str("/proc/", tid, "/schedstat"))) {
     return strtoull(schedstat->cStr(), nullptr, 10);

@@ -54,6 +54,9 @@ kj::Maybe<uint64_t> readVoluntarySwitches(pid_t tid);
 // Just the CPU time, for the 1 s sampler: /proc/<tid>/schedstat.
 kj::Maybe<uint64_t> readRuntimeNs(pid_t tid);
 
+// A process's peak resident set size: VmHWM of /proc/<pid>/status.
+kj::Maybe<uint64_t> readHiwaterBytes(pid_t pid);
+
 // Resident set size of a process, from /proc/<pid>/statm.
 kj::Maybe<uint64_t> readRssBytes(pid_t pid);
 

@@ -169,10 +169,11 @@ void FlowRunHold::finish(proto::RunState state) {
 }
 
 LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
-                   proto::TaskRunInfo::Reader info, pid_t hostTid, const PeerCredentials& caller)
+                   proto::TaskRunInfo::Reader info, HostThread thread,
+                   const PeerCredentials& caller)
     : table(table),
       slot(table.nextSlot++),
-      hostTid(hostTid),
+      hostTid(thread.tid),
       caller(caller),
       taskRunId(kj::str(info.getTaskRunId())),
       taskName(kj::str(info.getTaskName())),
@@ -207,7 +208,7 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
     bool negligible = gap <= kj::max(OFF_CPU_UNSEEN_MAX, info.getStartWaitNs() * kj::NANOSECONDS);
     unobservedNs = gap / kj::NANOSECONDS;
     if (counted) {
-      unfollowed = table.collector.track(slot, hostTid, reading, ownProcess, outerSlot);
+      unfollowed = table.collector.track(slot, thread, reading, ownProcess, outerSlot);
       sleptUnfollowed = !negligible && sleptSince(baseline, hostTid);
       hiwaterUnread = baseline.getProcessHiwaterBytes() == 0;
       if (outer != nullptr) {
@@ -221,7 +222,7 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
       ++table.lateTasks;
     }
   } else if (counted) {
-    table.collector.track(slot, hostTid, nullptr, ownProcess, outerSlot);
+    table.collector.track(slot, thread, nullptr, ownProcess, outerSlot);
   }
   table.live.insert(slot, this);
 }
@@ -535,9 +536,9 @@ void AttributionTable::flowRunEnded(const LiveFlowRun& flow, proto::RunState sta
 }
 
 kj::Own<LiveTask> AttributionTable::startTask(LiveFlowRun& flow,
-                                              proto::TaskRunInfo::Reader info, pid_t hostTid,
-                                              const PeerCredentials& caller) {
-  return kj::heap<LiveTask>(*this, flow, info, hostTid, caller);
+                                              proto::TaskRunInfo::Reader info,
+                                              HostThread thread, const PeerCredentials& caller) {
+  return kj::heap<LiveTask>(*this, flow, info, thread, caller);
 }
 
 void AttributionTable::sample() {
@@ -560,7 +561,8 @@ void AttributionTable::threadExited(const ThreadExit& exit) {
 
 kj::Own<KeptReport> AttributionTable::keep(proto::TaskReport::Reader report, uint32_t slot,
                                            bool lingering) {
-  auto kept = kj::refcounted<KeptReport>();
+  // A word more than the report: the root pointer.
+  auto kept = kj::refcounted<KeptReport>(report.totalSize().wordCount + 1);
   kept->message.setRoot(report);
   kept->slot = slot;
   kept->lingering = lingering;

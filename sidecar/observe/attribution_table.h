@@ -92,7 +92,7 @@ class FlowRunHold {
 class LiveTask {
  public:
   LiveTask(AttributionTable& table, LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
-           pid_t hostTid, const PeerCredentials& caller);
+           HostThread thread, const PeerCredentials& caller);
   ~LiveTask() noexcept(false);
   KJ_DISALLOW_COPY(LiveTask);
 
@@ -183,7 +183,7 @@ class AttributionTable final: public ExitListener {
   kj::Maybe<proto::RunState> endedFlowRun(kj::StringPtr flowRunId) const;
   kj::Own<FlowRunHold> joinFlowRun(LiveFlowRun& flow);
   kj::Own<LiveTask> startTask(LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
-                              pid_t hostTid, const PeerCredentials& caller);
+                              HostThread thread, const PeerCredentials& caller);
 
   // Once a second: the collector's view of every live task, an update of
   // finished reports whose processes are still running, the sink's tick.

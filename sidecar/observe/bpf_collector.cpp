@@ -168,12 +168,13 @@ class BpfCollector final: public Collector {
 
   // Follows every clone of the thread itself, so whether the task owns its
   // process does not matter here.
-  Unfollowed track(uint32_t slot, pid_t hostTid, kj::Maybe<const ClientReading&> reading,
+  Unfollowed track(uint32_t slot, HostThread thread, kj::Maybe<const ClientReading&> reading,
                    bool, kj::Maybe<uint32_t> outer) override {
+    pid_t hostTid = thread.tid;
     thread_state state{};
     state.slot = slot;
     state.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
-    KJ_REQUIRE(baseline(state, hostTid, reading), "the thread has exited", hostTid);
+    KJ_REQUIRE(baseline(state, thread, reading), "the thread has exited", hostTid);
     task_counters zero{};
     int err = bpf_map__update_elem(counters, &slot, sizeof(slot), &zero, sizeof(zero), BPF_NOEXIST);
     KJ_REQUIRE(err == 0, "cannot start counting for the task (too many live tasks?)",
@@ -292,7 +293,7 @@ class BpfCollector final: public Collector {
       add(k.wchar, at->wchar, state.wchar);
       add(k.read_bytes, at->readBytes, state.read_bytes);
       add(k.write_bytes, at->writeBytes, state.write_bytes);
-      totals.registeredRssBytes = peakSince(state);
+      totals.registeredRssBytes = peakSince(state, end);
       KJ_IF_MAYBE(e, end) {
         // Counted here, or (between taking this task's entry out and handing
         // the thread back) not at all: either way not the outer task's.
@@ -391,27 +392,26 @@ class BpfCollector final: public Collector {
   // Where the thread's task starts counting: its client's reading as the task
   // began, or ours now. The kernel updates these from the thread's next switch
   // on; work it did before the registration reached us (a busy sidecar, a
-  // client that did not wait) is not lost. Its process and memory peak are
-  // ours to read.
-  static bool baseline(thread_state& state, pid_t tid, kj::Maybe<const ClientReading&> reading) {
+  // client that did not wait) is not lost. The process's memory high-water
+  // mark as the task began is its client's, or ours to read (an earlier client).
+  static bool baseline(thread_state& state, HostThread thread,
+                       kj::Maybe<const ClientReading&> reading) {
     ThreadCounters counters;
     uint64_t page = sysconf(_SC_PAGESIZE);
     KJ_IF_MAYBE(given, reading) {
       counters = given->counters;
       state.hiwater_base = given->processHiwaterBytes / page;
-    } else KJ_IF_MAYBE(now, readThreadCounters(tid, tid)) {
+    } else KJ_IF_MAYBE(now, readThreadCounters(thread.tgid, thread.tid)) {
       counters = *now;
     } else {
       return false;
     }
     countFrom(state, counters);
-    KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", tid, "/status"))) {
-      auto tgid = statusNumbers(*status, "Tgid");
-      if (tgid.size() > 0) state.tgid = tgid[0];
-      // The process's high-water mark as the task began: its client's, or ours now.
-      auto hwm = statusNumbers(*status, "VmHWM");
-      if (state.hiwater_base == 0 && hwm.size() > 0) state.hiwater_base = uint64_t(hwm[0]) * 1024 / page;
-      return tgid.size() > 0;
+    state.tgid = thread.tgid;
+    if (state.hiwater_base > 0) return true;
+    KJ_IF_MAYBE(hwm, readHiwaterBytes(thread.tgid)) {
+      state.hiwater_base = *hwm / page;
+      return true;
     }
     return false;
   }
@@ -486,14 +486,17 @@ class BpfCollector final: public Collector {
   }
 
   // The registered thread's process's RSS: its high-water mark if that grew
-  // during the task (a peak reached and freed again), else its RSS now.
-  static uint64_t peakSince(const thread_state& state) {
+  // during the task (a peak reached and freed again), else its RSS now. The
+  // mark as the task ended is its client's, or ours to read (an earlier client).
+  static uint64_t peakSince(const thread_state& state, kj::Maybe<const ClientReading&> end) {
     uint64_t page = sysconf(_SC_PAGESIZE);
-    KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", state.tgid, "/status"))) {
-      auto hwm = statusNumbers(*status, "VmHWM");
-      if (hwm.size() > 0 && uint64_t(hwm[0]) * 1024 > state.hiwater_base * page) {
-        return uint64_t(hwm[0]) * 1024;
-      }
+    kj::Maybe<uint64_t> hiwater;
+    KJ_IF_MAYBE(e, end) {
+      if (e->processHiwaterBytes > 0) hiwater = e->processHiwaterBytes;
+    }
+    if (hiwater == nullptr) hiwater = readHiwaterBytes(state.tgid);
+    KJ_IF_MAYBE(hwm, hiwater) {
+      if (*hwm > state.hiwater_base * page) return *hwm;
     }
     KJ_IF_MAYBE(rss, readRssBytes(state.tgid)) { return *rss; }
     return 0;

@@ -42,6 +42,13 @@ inline const kj::StringPtr FIELDS_WITH_DESCENDANTS[] = {
     "proc.top",              "proc.outliving",
 };
 
+// A task's thread as the host sees it: its tid and its process's, both in
+// the sidecar's PID namespace (the RPC side resolves and checks them).
+struct HostThread {
+  pid_t tid;
+  pid_t tgid;
+};
+
 // What a thread did between its client's reading and its registration that
 // only a collector following it counts as it happens. The collector says
 // true where it cannot tell.
@@ -99,7 +106,7 @@ class Collector {
   // Delivers thread exits to `listener` as they happen, until cancelled.
   virtual kj::Promise<void> run(ExitListener& listener) = 0;
 
-  // Starts attributing `hostTid` and everything it forks from now on to `slot`,
+  // Starts attributing `thread` and everything it forks from now on to `slot`,
   // counting from `reading` (the thread's own, as its task began, sent by its
   // client), or from now if there is none. `ownsProcess`: the task is its
   // process's only one (every thread of it is the task's). `outer`: the slot
@@ -107,8 +114,9 @@ class Collector {
   // counting for it where this one starts (and counts for it again when this
   // one finishes). Returns what the thread did since the reading that only
   // following it would have counted.
-  virtual Unfollowed track(uint32_t slot, pid_t hostTid, kj::Maybe<const ClientReading&> reading,
-                           bool ownsProcess, kj::Maybe<uint32_t> outer) = 0;
+  virtual Unfollowed track(uint32_t slot, HostThread thread,
+                           kj::Maybe<const ClientReading&> reading, bool ownsProcess,
+                           kj::Maybe<uint32_t> outer) = 0;
   // Stops attributing `hostTid` (a pooled thread moves on) and returns the
   // slot's totals; pending exits reach the listener first. `end`: the
   // thread's own reading as its task ended (finish is one-way: the thread has

@@ -96,14 +96,12 @@ class ProcfsCollector final: public Collector {
   // started after the registration (through their exit records); a thread
   // or process of its process that exited meanwhile could have been the
   // task's, and its record went by unattributed.
-  Unfollowed track(uint32_t slot, pid_t hostTid, kj::Maybe<const ClientReading&> reading,
+  Unfollowed track(uint32_t slot, HostThread thread, kj::Maybe<const ClientReading&> reading,
                    bool ownsProcess, kj::Maybe<uint32_t> outer) override {
     KJ_IF_MAYBE(listener, exits) { readExits(**listener); }  // the exits before this, first
-    pid_t tgid = hostTid;
+    pid_t hostTid = thread.tid, tgid = thread.tgid;
     pid_t parent = 0;
     KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", hostTid, "/status"))) {
-      auto numbers = statusNumbers(*status, "Tgid");
-      if (numbers.size() > 0) tgid = numbers[0];
       auto parents = statusNumbers(*status, "PPid");
       if (parents.size() > 0) parent = parents[0];
     }

@@ -38,6 +38,9 @@ struct FlowRunSummary {
 // then by the sink) and the node's recent reports. A report whose processes
 // outlived its task is brought up to date in place.
 struct KeptReport final: public kj::Refcounted {
+  // Sized to the report: a flow run keeps every report of its tasks, and the
+  // builder's default first segment (8 KiB) is several times a report's size.
+  explicit KeptReport(uint reportWords): message(reportWords) {}
   capnp::MallocMessageBuilder message;
   uint32_t slot;
   bool lingering;  // its processes are still running and counting

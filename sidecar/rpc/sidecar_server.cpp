@@ -66,9 +66,9 @@ class FlowRunScopeServer final: public MeasuredServer<proto::FlowRunScope> {
     auto info = context.getParams().getTask();
     auto held = caller->holdScope(kj::str("task ", info.getTaskRunId()));
     // The caller's own threads, whoever opened the run: joining grants nothing.
-    pid_t hostTid = resolveTaskThread(*caller, info.getTid());
-    auto task = services.table.startTask(flow, info, hostTid, caller->credentials());
-    services.log.debug(kj::str("task ", info.getTaskName(), " started on tid ", hostTid),
+    auto thread = resolveTaskThread(*caller, info.getTid());
+    auto task = services.table.startTask(flow, info, thread, caller->credentials());
+    services.log.debug(kj::str("task ", info.getTaskName(), " started on tid ", thread.tid),
                        {flow.flowRunId(), info.getTaskRunId()});
     context.getResults().setScope(
         kj::heap<TaskScopeServer>(services, kj::mv(held), kj::mv(task)));

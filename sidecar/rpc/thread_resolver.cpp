@@ -47,7 +47,7 @@ kj::AutoCloseFd pinThread(const PeerCredentials& caller, pid_t hostTid) {
 
 }  // namespace
 
-pid_t resolveTaskThread(const Caller& caller, pid_t tid) {
+HostThread resolveTaskThread(const Caller& caller, pid_t tid) {
   auto& credentials = caller.credentials();
   if (tid <= 0) refuse(kj::str("task tid ", tid, " is not a thread id"));
   pid_t hostTid = tid;
@@ -64,24 +64,26 @@ pid_t resolveTaskThread(const Caller& caller, pid_t tid) {
   bool own = access(kj::str("/proc/", credentials.pid, "/task/", hostTid).cStr(), F_OK) == 0;
   // Only now is /proc/<caller pid> known to have been the caller all along.
   caller.requireStillRunning();
-  if (own) return hostTid;
+  if (own) return HostThread{hostTid, credentials.pid};
   if (!credentials.sameNamespaceAsSidecar) {
     refuse(kj::str("refused: thread ", tid, " of the calling process (", credentials.describe(),
                    ") exited while it was being registered"));
   }
   KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", hostTid, "/status"))) {
-    if (credentials.isRoot()) return hostTid;
     auto uids = statusNumbers(*status, "Uid");
     auto tgid = statusNumbers(*status, "Tgid");
-    bool sameUid = uids.size() >= 2 && uids[0] == static_cast<long>(credentials.uid) &&
-                   uids[1] == static_cast<long>(credentials.uid);
-    if (!sameUid) {
-      refuse(kj::str("refused: tid ", tid, " belongs to process ", tgid.size() ? tgid[0] : -1,
-                     " of uid ", uids.size() ? uids[0] : -1, "; the caller (",
-                     credentials.describe(),
-                     ") may only register its own threads or processes of its own uid"));
+    if (tgid.size() > 0) {
+      HostThread thread{hostTid, static_cast<pid_t>(tgid[0])};
+      if (credentials.isRoot()) return thread;
+      bool sameUid = uids.size() >= 2 && uids[0] == static_cast<long>(credentials.uid) &&
+                     uids[1] == static_cast<long>(credentials.uid);
+      if (!sameUid) {
+        refuse(kj::str("refused: tid ", tid, " belongs to process ", thread.tgid, " of uid ",
+                       uids.size() ? uids[0] : -1, "; the caller (", credentials.describe(),
+                       ") may only register its own threads or processes of its own uid"));
+      }
+      return thread;
     }
-    return hostTid;
   }
   refuse(kj::str("no thread with tid ", tid, " (caller ", credentials.describe(), ")"));
 }

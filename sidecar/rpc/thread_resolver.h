@@ -10,10 +10,11 @@
 
 #include <sys/types.h>
 
+#include "observe/collector.h"
 #include "rpc/caller.h"
 
 namespace tracer {
 
-pid_t resolveTaskThread(const Caller& caller, pid_t tidInCallerNamespace);
+HostThread resolveTaskThread(const Caller& caller, pid_t tidInCallerNamespace);
 
 }  // namespace tracer

@@ -24,7 +24,7 @@ class FakeCollector final: public Collector {
   kj::StringPtr degradedReason() const override { return ""; }
   kj::ArrayPtr<const kj::StringPtr> unknownFields() const override { return nullptr; }
   kj::Promise<void> run(ExitListener&) override { return kj::NEVER_DONE; }
-  Unfollowed track(uint32_t slot, pid_t, kj::Maybe<const ClientReading&> reading, bool,
+  Unfollowed track(uint32_t slot, HostThread, kj::Maybe<const ClientReading&> reading, bool,
                    kj::Maybe<uint32_t> outer) override {
     KJ_REQUIRE(!refuse, "the thread has exited");
     ++tracked;
@@ -112,7 +112,7 @@ struct Stage {
     info.setTaskRunId(taskRunId);
     info.setTaskName("load");
     info.setNestedIn(nestedIn);
-    return table.startTask(flow.run(), info.asReader(), tid, me);
+    return table.startTask(flow.run(), info.asReader(), HostThread{tid, getpid()}, me);
   }
 
   // Finishes the task and returns a copy of its report.
@@ -131,7 +131,8 @@ struct Stage {
     baseline.setAtMonotonicNs((clock.now() - ago - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS);
     baseline.setProcessHiwaterBytes(1 << 20);
     baseline.setVoluntarySwitches(KJ_ASSERT_NONNULL(readVoluntarySwitches(syscall(SYS_gettid))));
-    return table.startTask(flow.run(), info.asReader(), syscall(SYS_gettid), me);
+    return table.startTask(flow.run(), info.asReader(),
+                           HostThread{pid_t(syscall(SYS_gettid)), getpid()}, me);
   }
 
   void finish(kj::Own<LiveTask> task) {

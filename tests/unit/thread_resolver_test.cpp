@@ -33,7 +33,9 @@ kj::Own<Caller> self(uid_t uid) { return caller(getpid(), uid); }
 }  // namespace
 
 TEST_CASE("a caller may register each of its own threads") {
-  CHECK(resolveTaskThread(*self(1000), currentTid()) == currentTid());
+  auto own = resolveTaskThread(*self(1000), currentTid());
+  CHECK(own.tid == currentTid());
+  CHECK(own.tgid == getpid());
   pid_t other = 0;
   std::thread worker([&]() { other = currentTid(); });
   worker.join();
@@ -49,7 +51,9 @@ TEST_CASE("a non-root caller may not register another user's process") {
 }
 
 TEST_CASE("root may register any thread in its PID namespace") {
-  CHECK(resolveTaskThread(*self(0), 1) == 1);
+  auto init = resolveTaskThread(*self(0), 1);
+  CHECK(init.tid == 1);
+  CHECK(init.tgid == 1);
 }
 
 TEST_CASE("a caller in another PID namespace may only register its own threads") {
@@ -76,7 +80,7 @@ TEST_CASE("a caller that has exited is refused, whoever has its pid now") {
                         Catch::Contains("has exited"));
   int livefd = syscall(SYS_pidfd_open, getpid(), 0);
   REQUIRE(livefd >= 0);
-  CHECK(resolveTaskThread(*caller(getpid(), 0, true, kj::AutoCloseFd(livefd)), currentTid()) ==
+  CHECK(resolveTaskThread(*caller(getpid(), 0, true, kj::AutoCloseFd(livefd)), currentTid()).tid ==
         currentTid());
 }
 
