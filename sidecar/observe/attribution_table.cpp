@@ -464,10 +464,10 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   auto whyOut = report.initUnknownWhy(why.size());
   for (auto i: kj::indices(why)) whyOut.set(i, why[i]);
 
-  table.sink.taskRunFinished(place, flowName, report);
   table.lostInTasks += totals.kernel.lost;
   ++(state == proto::RunState::CRASHED ? table.crashedTasks : table.finishedTasks);
   auto kept = table.keep(report.asReader(), slot, totals.outlivingProcesses > 0);
+  table.sink.taskRunFinished(place, flowName, kj::addRef(*kept), reportOut);
   // A task that ends after its flow run (a client that finished the run
   // first) is in the recent reports only: the run's artifacts are out.
   if (flow->finished) return;

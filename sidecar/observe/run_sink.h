@@ -1,7 +1,7 @@
 #pragma once
 // Where the attribution table hands what it has measured: it calls nothing
 // above observe/ but this. A flow run's opening, each finished task run's
-// report (the sink may add advice to it), the flow run's end with every task
+// report (the sink adds advice to it), the flow run's end with every task
 // run of it, and a tick once a second. runs/conductor.h is the sidecar's sink;
 // tests use their own.
 
@@ -52,10 +52,13 @@ class RunSink {
 
   // `where`: the flow run's place (task fields empty).
   virtual void flowRunOpened(const TaskPlace& where) = 0;
-  // A task run's report, measured; the sink may add findings and a
-  // recommendation before the client reads it.
+  // A task run's report, measured, as its flow run keeps it. The sink adds
+  // its findings and recommendation to `kept`: at once when the task's client
+  // waits for the report (`answer`, the copy it is sent, gets them too), else
+  // whenever it likes before it takes the flow run's end, off the RPC path.
   virtual void taskRunFinished(const TaskPlace& place, kj::StringPtr flowName,
-                               proto::TaskReport::Builder report) = 0;
+                               kj::Own<KeptReport> kept,
+                               kj::Maybe<proto::TaskReport::Builder> answer) = 0;
   // The flow run ended; `tasks` are every task run of it that finished while
   // it was open, oldest first, the sink's to keep as long as it needs them.
   virtual void flowRunFinished(TaskPlace where, FlowRunSummary flow,

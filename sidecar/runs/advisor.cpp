@@ -83,6 +83,12 @@ void fillRecommendation(proto::Recommendation::Builder out, const policy::Recomm
 
 }  // namespace
 
+void copyAdvice(proto::TaskReport::Reader advised, proto::TaskReport::Builder to) {
+  to.setPolicy(advised.getPolicy());
+  if (advised.hasFindings()) to.setFindings(advised.getFindings());
+  if (advised.hasRecommendation()) to.setRecommendation(advised.getRecommendation());
+}
+
 Advisor::Advisor(Log& log, std::string policyDirectory, History& history,
                  kj::Maybe<HistorySeeder&> seeder)
     : log(log), directory(std::move(policyDirectory)), history(history), seeder(seeder) {

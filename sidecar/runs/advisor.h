@@ -20,6 +20,9 @@
 
 namespace tracer {
 
+// Copies what advise() added to `advised` (policy, findings, recommendation) into `to`.
+void copyAdvice(proto::TaskReport::Reader advised, proto::TaskReport::Builder to);
+
 class Advisor final: public MetricsSource {
  public:
   // Without a directory the built-in defaults apply (those of policies/default.yaml).

@@ -5,22 +5,47 @@ namespace tracer {
 void Conductor::flowRunOpened(const TaskPlace& where) { advisor.flowOpened(where); }
 
 void Conductor::taskRunFinished(const TaskPlace& place, kj::StringPtr flowName,
-                                proto::TaskReport::Builder report) {
-  advisor.advise(place, report);
-  taskMetrics.add(flowName, report.asReader());
+                                kj::Own<KeptReport> kept,
+                                kj::Maybe<proto::TaskReport::Builder> answer) {
+  KJ_IF_MAYBE(a, answer) {
+    auto report = kept->message.getRoot<proto::TaskReport>();
+    advisor.advise(place, report);
+    copyAdvice(report.asReader(), *a);
+    taskMetrics.add(flowName, report.asReader());
+    return;
+  }
+  unadvised.add(FinishedTask{place, kj::str(flowName), kj::mv(kept)});
+  finishSoon();
 }
 
 void Conductor::flowRunFinished(TaskPlace where, FlowRunSummary flow,
                                 kj::Array<kj::Own<KeptReport>> tasks) {
   pending.add(EndedFlowRun{kj::mv(where), kj::mv(flow), kj::mv(tasks)});
+  finishSoon();
+}
+
+void Conductor::finishSoon() {
+  if (finishing) return;
+  finishing = true;
   // A timer fires only once the event loop has run what is queued: the
-  // finishing client's answer is on its way first.
-  if (pending.size() == 1) later.add(timer.afterDelay(0 * kj::NANOSECONDS).then([this]() {
-    finishPending();
-  }));
+  // answers to what it read are on their way first, and what finished
+  // meanwhile is advised in one batch.
+  later.add(timer.afterDelay(0 * kj::NANOSECONDS).then([this]() { finishPending(); }));
+}
+
+void Conductor::adviseFinished() {
+  auto batch = kj::mv(unadvised);
+  unadvised = kj::Vector<FinishedTask>();
+  for (auto& task: batch) {
+    auto report = task.kept->message.getRoot<proto::TaskReport>();
+    advisor.advise(task.place, report);
+    taskMetrics.add(task.flowName, report.asReader());
+  }
 }
 
 void Conductor::finishPending() {
+  finishing = false;
+  adviseFinished();  // a flow run's artifacts show its tasks' advice
   auto ended = kj::mv(pending);
   pending = kj::Vector<EndedFlowRun>();
   for (auto& run: ended) {
@@ -29,7 +54,7 @@ void Conductor::finishPending() {
   }
   // Task runs are committed in batches (once a second); a finished flow run's
   // are committed before its artifacts are built, so a SIGKILL cannot lose them.
-  advisor.flush();
+  if (ended.size() > 0) advisor.flush();
   for (auto& run: ended) {
     kj::Vector<proto::TaskReport::Reader> tasks(run.tasks.size());
     for (auto& kept: run.tasks) tasks.add(kept->message.getRoot<proto::TaskReport>().asReader());
@@ -37,10 +62,13 @@ void Conductor::finishPending() {
   }
 }
 
-void Conductor::tick() { advisor.flush(); }
+void Conductor::tick() {
+  adviseFinished();
+  advisor.flush();
+}
 
 void Conductor::taskFailed(kj::Exception&& exception) {
-  log.error(kj::str("finishing flow runs failed: ", exception.getDescription()));
+  log.error(kj::str("finishing runs failed: ", exception.getDescription()));
 }
 
 }  // namespace tracer

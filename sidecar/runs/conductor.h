@@ -1,11 +1,12 @@
 #pragma once
 // The finish path's one conductor: a finished task run goes through advice
-// (findings, recommendation, its history row) and the per-task metrics before
-// its client gets the report; a finished flow run has its history committed,
-// then its artifacts built into the outbox, just after its client has had the
-// answer (a run of thousands of tasks takes a while to render). It also
-// commits the history once a second and starts history seeding when a flow run
-// opens.
+// (findings, recommendation, its history row) and the per-task metrics off
+// the RPC path, in batches once the event loop has answered what it read
+// (before its client gets the report only when the client waits for it); a
+// finished flow run has its tasks' advice and its history committed, then its
+// artifacts built into the outbox, just after its client has had the answer
+// (a run of thousands of tasks takes a while to render). It also commits the
+// history once a second and starts history seeding when a flow run opens.
 
 #include <kj/async.h>
 #include <kj/timer.h>
@@ -27,17 +28,26 @@ class Conductor final: public RunSink, private kj::TaskSet::ErrorHandler {
         log(log) {}
 
   void flowRunOpened(const TaskPlace& where) override;
-  void taskRunFinished(const TaskPlace& place, kj::StringPtr flowName,
-                       proto::TaskReport::Builder report) override;
+  void taskRunFinished(const TaskPlace& place, kj::StringPtr flowName, kj::Own<KeptReport> kept,
+                       kj::Maybe<proto::TaskReport::Builder> answer) override;
   void flowRunFinished(TaskPlace where, FlowRunSummary flow,
                        kj::Array<kj::Own<KeptReport>> tasks) override;
   void tick() override;
 
-  // Every flow run ended so far through the history and into the outbox, now
-  // (before the sidecar exits).
+  // Every task run ended so far through advice, and every flow run through
+  // the history and into the outbox, now (before the sidecar exits).
   void finishPending();
 
  private:
+  struct FinishedTask {
+    TaskPlace place;
+    kj::String flowName;
+    kj::Own<KeptReport> kept;
+  };
+  void adviseFinished();
+  // Runs finishPending() once the event loop has answered what is queued.
+  void finishSoon();
+
   struct EndedFlowRun {
     TaskPlace where;
     FlowRunSummary flow;
@@ -51,7 +61,9 @@ class Conductor final: public RunSink, private kj::TaskSet::ErrorHandler {
   ArtifactPublisher& publisher;
   kj::Timer& timer;
   Log& log;
+  kj::Vector<FinishedTask> unadvised;
   kj::Vector<EndedFlowRun> pending;
+  bool finishing = false;  // finishSoon() is on its way
   kj::TaskSet later{*this};
 };
 

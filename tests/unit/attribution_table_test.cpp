@@ -62,9 +62,10 @@ class FakeCollector final: public Collector {
 class FakeSink final: public RunSink {
  public:
   void flowRunOpened(const TaskPlace& where) override { opened.push_back(where.flow); }
-  void taskRunFinished(const TaskPlace& place, kj::StringPtr,
-                       proto::TaskReport::Builder report) override {
-    report.initFindings(1)[0].setKind("advised");
+  void taskRunFinished(const TaskPlace& place, kj::StringPtr, kj::Own<KeptReport> kept,
+                       kj::Maybe<proto::TaskReport::Builder> answer) override {
+    kept->message.getRoot<proto::TaskReport>().initFindings(1)[0].setKind("advised");
+    KJ_IF_MAYBE(a, answer) { a->initFindings(1)[0].setKind("advised"); }
     finishedTasks.push_back(place.task);
   }
   void flowRunFinished(TaskPlace, FlowRunSummary flow,
