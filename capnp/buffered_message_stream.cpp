@@ -4,6 +4,7 @@
 #include <kj/debug.h>
 
 #include <cstring>
+#include <utility>
 
 namespace tracer {
 
@@ -80,16 +81,76 @@ kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> BufferedMessageStream::tryRea
 
 kj::Promise<void> BufferedMessageStream::writeMessage(
     kj::ArrayPtr<const int> fds, kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
-  return writer.writeMessage(fds, segments);
+  KJ_REQUIRE(fds.size() == 0, "this stream carries no file descriptors");
+  KJ_IF_MAYBE(failure, sendFailure) { return kj::cp(*failure); }
+  // Cap'n Proto's stream framing: the segment count less one, each segment's
+  // size in words, padding to a word, then the segments.
+  auto appendLe32 = [this](uint32_t value) {
+    for (int shift = 0; shift < 32; shift += 8) queued.add(kj::byte(value >> shift));
+  };
+  appendLe32(segments.size() - 1);
+  for (auto segment: segments) appendLe32(segment.size());
+  if ((1 + segments.size()) % 2 != 0) appendLe32(0);
+  for (auto segment: segments) queued.addAll(segment.asBytes());
+  ++queuedMessages;
+  if (!sendScheduled) {
+    sendScheduled = true;
+    sends.add(kj::evalLast([this]() { return sendQueued(); }));
+  }
+  return kj::READY_NOW;
 }
 
 kj::Promise<void> BufferedMessageStream::writeMessages(
     kj::ArrayPtr<kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>>> messages) {
-  return writer.writeMessages(messages);
+  for (auto segments: messages) {
+    KJ_IF_MAYBE(failure, sendFailure) { return kj::cp(*failure); }
+    writeMessage(nullptr, segments);
+  }
+  return kj::READY_NOW;
+}
+
+kj::Promise<void> BufferedMessageStream::sendQueued() {
+  if (queued.size() == 0) {
+    sendScheduled = false;
+    for (auto& waiter: sentWaiters) waiter->fulfill();
+    sentWaiters.clear();
+    return kj::READY_NOW;
+  }
+  // The buffers trade places, so each keeps the capacity it grew to.
+  std::swap(queued, sending);
+  queued.clear();
+  sendingMessages = queuedMessages;
+  queuedMessages = 0;
+  return stream.write(sending.begin(), sending.size()).then([this]() {
+    sending.clear();
+    sendingMessages = 0;
+    return sendQueued();  // what was written meanwhile
+  });
+}
+
+void BufferedMessageStream::taskFailed(kj::Exception&& exception) {
+  sendScheduled = false;
+  for (auto& waiter: sentWaiters) waiter->reject(kj::cp(exception));
+  sentWaiters.clear();
+  sendFailure = kj::mv(exception);
+}
+
+kj::Promise<void> BufferedMessageStream::whenSent() {
+  KJ_IF_MAYBE(failure, sendFailure) { return kj::cp(*failure); }
+  if (!sendScheduled) return kj::READY_NOW;
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  sentWaiters.add(kj::mv(paf.fulfiller));
+  return kj::mv(paf.promise);
+}
+
+BufferedMessageStream::Unsent BufferedMessageStream::unsent() const {
+  return Unsent{queuedMessages + sendingMessages, queued.size() + sending.size()};
 }
 
 kj::Maybe<int> BufferedMessageStream::getSendBufferSize() { return writer.getSendBufferSize(); }
 
-kj::Promise<void> BufferedMessageStream::end() { return writer.end(); }
+kj::Promise<void> BufferedMessageStream::end() {
+  return whenSent().then([this]() { return writer.end(); });
+}
 
 }  // namespace tracer

@@ -107,7 +107,8 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
     // than keep a dead connection open for as long as the client likes.
     KJ_IF_MAYBE(reason, peerClosed ? nullptr : abortReason(segments)) {
       if (failure == nullptr) failure = kj::mv(*reason);
-      return inner.writeMessage(fds, segments).then([this]() {
+      inner.writeMessage(fds, segments);
+      return inner.whenSent().then([this]() {
         stream->shutdownWrite();
         stream->abortRead();
       });
@@ -159,10 +160,12 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
   // answers it does not read pile up in the outgoing queue, and answers it
   // never finishes stay in the RPC system's table.
   kj::Maybe<kj::String> wedged() {
-    if (network.getCurrentQueueSize() > UNREAD_ANSWERS_MAX_BYTES ||
-        network.getCurrentQueueCount() > UNREAD_ANSWERS_MAX) {
-      return kj::str("it does not read its answers (", network.getCurrentQueueCount(),
-                     " unread, ", network.getCurrentQueueSize() / 1024, " KiB)");
+    auto unsent = inner.unsent();
+    size_t count = network.getCurrentQueueCount() + unsent.messages;
+    size_t bytes = network.getCurrentQueueSize() + unsent.bytes;
+    if (bytes > UNREAD_ANSWERS_MAX_BYTES || count > UNREAD_ANSWERS_MAX) {
+      return kj::str("it does not read its answers (", count, " unread, ", bytes / 1024,
+                     " KiB)");
     }
     if (returned > finished + UNFINISHED_ANSWERS_MAX) {
       return kj::str("it does not finish its questions (", returned - finished,

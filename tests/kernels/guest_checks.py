@@ -142,7 +142,7 @@ def two_threads(flow):
 def nested_tasks(flow):
     """A task called inside a task on its thread: the thread is handed over
     and back, and each counts its own part of the thread's CPU clock."""
-    outer, inner, truth = outer_calling_inner(flow)
+    outer, inner, truth, _ = outer_calling_inner(flow)
     record_cpu("task called inside a task", inner, truth["inner"], 0.05, 25_000_000)
     record_cpu("task calling a task", outer, truth["outer"], 0.05, 25_000_000)
 

@@ -88,3 +88,43 @@ TEST_CASE("frames over the reader's limits are refused before they are read") {
   CHECK_THROWS_WITH(second.tryReadMessage().wait(io.waitScope),
                     Catch::Contains("too many segments"));
 }
+
+TEST_CASE("messages written in one turn of the event loop go out in one write") {
+  auto io = kj::setupAsyncIo();
+  auto pipe = io.provider->newTwoWayPipe();
+  tracer::BufferedMessageStream out(*pipe.ends[0]);
+  auto a = taskInfo("a", 1), b = taskInfo("b", 2), c = taskInfo("c", 3);
+  size_t total = 0;
+  for (auto* m: {&a, &b, &c}) {
+    kj::ArrayPtr<const capnp::word> segment = *m;
+    // Cap'n Proto's framing of a one-segment message: what messageToFlatArray made.
+    auto segments = kj::heapArray<kj::ArrayPtr<const capnp::word>>(
+        {segment.slice(1, segment.size())});
+    out.writeMessage(nullptr, segments).wait(io.waitScope);  // framed, not yet sent
+    total += m->asBytes().size();
+  }
+  CHECK(out.unsent().messages == 3);
+  CHECK(out.unsent().bytes == total);
+  out.whenSent().wait(io.waitScope);
+  CHECK(out.unsent().bytes == 0);
+
+  // All three in the socket at once, byte for byte what messageToFlatArray frames.
+  kj::Vector<kj::byte> expected;
+  for (auto* m: {&a, &b, &c}) expected.addAll(m->asBytes());
+  auto received = kj::heapArray<kj::byte>(total);
+  pipe.ends[1]->read(received.begin(), total).wait(io.waitScope);
+  CHECK(received.asPtr() == expected.asPtr());
+}
+
+TEST_CASE("a stream that cannot be written fails the writes after it") {
+  auto io = kj::setupAsyncIo();
+  auto pipe = io.provider->newTwoWayPipe();
+  tracer::BufferedMessageStream out(*pipe.ends[0]);
+  pipe.ends[1] = nullptr;  // the peer hangs up
+  auto a = taskInfo("a", 1);
+  kj::ArrayPtr<const capnp::word> segment = a;
+  auto segments = kj::heapArray<kj::ArrayPtr<const capnp::word>>({segment.slice(1, segment.size())});
+  out.writeMessage(nullptr, segments).wait(io.waitScope);
+  CHECK_THROWS(out.whenSent().wait(io.waitScope));
+  CHECK_THROWS(out.writeMessage(nullptr, segments).wait(io.waitScope));
+}
