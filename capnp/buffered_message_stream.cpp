@@ -144,6 +144,9 @@ kj::Promise<void> BufferedMessageStream::whenSent() {
 }
 
 BufferedMessageStream::Unsent BufferedMessageStream::unsent() const {
+  // What this turn framed goes out at its end; only behind a write the
+  // stream has not taken yet does it wait for the peer.
+  if (sending.size() == 0) return Unsent{0, 0};
   return Unsent{queuedMessages + sendingMessages, queued.size() + sending.size()};
 }
 

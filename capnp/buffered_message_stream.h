@@ -10,8 +10,9 @@
 //
 // A written message is framed into the outgoing buffer at once (its promise
 // resolves then, so the RPC system hands over the next one) and the buffer
-// goes out once the event loop has run everything queued (kj::evalLast): unsent() is what a
-// peer that does not read makes this side hold, for whoever bounds that.
+// goes out once the event loop has run everything queued (kj::evalLast):
+// unsent() is what a peer that does not read makes this side hold, for
+// whoever bounds that.
 
 #include <capnp/serialize-async.h>
 #include <kj/async-io.h>
@@ -38,7 +39,8 @@ class BufferedMessageStream final: public capnp::MessageStream,
 
   // Resolves once everything written so far is in the stream.
   kj::Promise<void> whenSent();
-  // Messages and bytes written and not yet in the stream.
+  // Messages and bytes written and not yet in the stream, while the stream
+  // has not taken the last write (the peer is not reading): none otherwise.
   struct Unsent {
     size_t messages, bytes;
   };
