@@ -1,0 +1,139 @@
+// The conductor with the sidecar's own pieces (policies built in, history and
+// outbox on real SQLite, a real event loop): advice leaves the RPC path and
+// comes at the end of the event loop's turn, at once for a client that waits
+// for its report, and before a flow run's artifacts are built.
+
+#include <capnp/message.h>
+#include <catch2/catch.hpp>
+#include <kj/async-io.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "metrics/task_metrics.h"
+#include "report/artifact_publisher.h"
+#include "runs/advisor.h"
+#include "runs/conductor.h"
+#include "store/history.h"
+#include "store/outbox.h"
+
+using namespace tracer;
+
+namespace {
+
+// A state directory of its own, removed afterwards.
+struct TempDirectory {
+  TempDirectory() {
+    char pattern[] = "/tmp/conductor-test-XXXXXX";
+    path = mkdtemp(pattern);
+  }
+  ~TempDirectory() { (void)system(("rm -rf " + path).c_str()); }
+  std::string path;
+};
+
+struct Pieces {
+  kj::AsyncIoContext io = kj::setupAsyncIo();
+  TempDirectory state;
+  Log log{false};
+  History history{state.path + "/history.db", 20};
+  Outbox outbox{state.path + "/outbox.db"};
+  Advisor advisor{log, "", history};
+  TaskMetrics taskMetrics{100};
+  ArtifactPublisher publisher{log, outbox, false, []() {}};
+  Conductor conductor{advisor, taskMetrics, publisher, io.provider->getTimer(), log};
+
+  TaskPlace place(kj::StringPtr task) {
+    TaskPlace where;
+    where.flow = "etl";
+    where.task = task.cStr();
+    return where;
+  }
+
+  // A measured report of a task that used `cpuNs` over a second, kept as its flow run keeps it.
+  kj::Own<KeptReport> measured(kj::StringPtr taskRunId, kj::StringPtr task, uint64_t cpuNs) {
+    capnp::MallocMessageBuilder scratch;
+    auto report = scratch.initRoot<proto::TaskReport>();
+    report.setTaskRunId(taskRunId);
+    report.setFlowRunId("flow-1");
+    report.setTaskName(task);
+    report.setWallNs(1000000000);
+    report.getCpu().setUserNs(cpuNs);
+    report.getMemory().setPeakRssBytes(64 << 20);
+    auto kept = kj::refcounted<KeptReport>(report.totalSize().wordCount + 1);
+    kept->message.setRoot(report.asReader());
+    return kept;
+  }
+
+  // Runs what the event loop has queued, to the end of its turn.
+  void endTurn() { io.provider->getTimer().afterDelay(0 * kj::NANOSECONDS).wait(io.waitScope); }
+};
+
+proto::TaskReport::Reader rootOf(KeptReport& kept) {
+  return kept.message.getRoot<proto::TaskReport>().asReader();
+}
+
+}  // namespace
+
+TEST_CASE("a finished task run is advised once the event loop's turn is over, not on its way in") {
+  Pieces pieces;
+  auto kept = pieces.measured("t-1", "load", 500000000);
+  pieces.conductor.taskRunFinished(pieces.place("load"), "etl", kj::addRef(*kept), nullptr);
+  CHECK(rootOf(*kept).getPolicy() == "");
+  CHECK_FALSE(rootOf(*kept).hasRecommendation());
+
+  pieces.endTurn();
+  CHECK(rootOf(*kept).getPolicy() == "built-in-default");
+  CHECK(rootOf(*kept).hasRecommendation());
+  CHECK(pieces.history.recent(TaskHistoryKey{"flow:etl", "load"}, 20).size() == 1);
+}
+
+TEST_CASE("a client that waits for its report gets the advice in it at once") {
+  Pieces pieces;
+  auto kept = pieces.measured("t-1", "load", 500000000);
+  capnp::MallocMessageBuilder answerMessage;
+  auto answer = answerMessage.initRoot<proto::TaskReport>();
+  answer.setTaskRunId("t-1");
+  pieces.conductor.taskRunFinished(pieces.place("load"), "etl", kj::addRef(*kept), answer);
+  CHECK(answer.asReader().getPolicy() == "built-in-default");
+  CHECK(answer.asReader().getRecommendation().getRuns() == 1);
+  CHECK(rootOf(*kept).getPolicy() == "built-in-default");
+}
+
+TEST_CASE("a flow run's artifacts are built after its tasks' advice and history") {
+  Pieces pieces;
+  auto first = pieces.measured("t-1", "load", 500000000);
+  auto second = pieces.measured("t-2", "load", 250000000);
+  pieces.conductor.taskRunFinished(pieces.place("load"), "etl", kj::addRef(*first), nullptr);
+  pieces.conductor.taskRunFinished(pieces.place("load"), "etl", kj::addRef(*second), nullptr);
+  auto tasks = kj::heapArrayBuilder<kj::Own<KeptReport>>(2);
+  tasks.add(kj::addRef(*first));
+  tasks.add(kj::addRef(*second));
+  pieces.conductor.flowRunFinished(pieces.place(""),
+                                   FlowRunSummary{kj::str("flow-1"), kj::str("etl"), kj::str(),
+                                                  kj::str(), kj::str("completed"), 2000000000},
+                                   tasks.finish());
+  CHECK(pieces.outbox.list(10).empty());
+
+  pieces.endTurn();
+  // The second run's recommendation saw the first: advice went in finish order.
+  CHECK(rootOf(*first).getRecommendation().getRuns() == 1);
+  CHECK(rootOf(*second).getRecommendation().getRuns() == 2);
+  auto artifacts = pieces.outbox.list(10);
+  REQUIRE(artifacts.size() >= 2);
+  bool tableHasPolicy = false;
+  for (auto& artifact: artifacts) {
+    if (artifact.type == "table") {
+      tableHasPolicy = artifact.body.find("built-in-default") != std::string::npos;
+    }
+  }
+  CHECK(tableHasPolicy);
+}
+
+TEST_CASE("what finished before the sidecar stops is advised and published by finishPending") {
+  Pieces pieces;
+  auto kept = pieces.measured("t-1", "load", 500000000);
+  pieces.conductor.taskRunFinished(pieces.place("load"), "etl", kj::addRef(*kept), nullptr);
+  pieces.conductor.finishPending();
+  CHECK(rootOf(*kept).getPolicy() == "built-in-default");
+}
