@@ -178,10 +178,14 @@ int tracer_flow_finish(tracer_flow* flow, const char* state, int timeoutMs) {
   std::unique_ptr<tracer_flow> owned(flow);
   return guarded<int>(-1, [&]() {
     auto outcome = connectionOf(flow->client).finishFlow(flow->id, *flow->info, parseState(state));
-    char* done = answer(*outcome, timeoutMs);
-    if (done == nullptr) return -1;
-    free(done);
-    return 0;
+    kj::String text;
+    switch (outcome->await(millis(timeoutMs), text)) {
+      case Outcome::Status::OK: return 0;
+      case Outcome::Status::PENDING: setError(text); return 1;
+      case Outcome::Status::FAILED: break;
+    }
+    setError(text);
+    return -1;
   });
 }
 

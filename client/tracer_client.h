@@ -45,7 +45,9 @@ char* tracer_client_admin(tracer_client* client, const char* method, const char*
 
 /* Opens a flow run (does not wait). NULL only when info_json is invalid. */
 tracer_flow* tracer_flow_open(tracer_client* client, const char* info_json);
-/* Finishes the flow run and frees the handle. 0 when the sidecar confirmed, -1 otherwise. */
+/* Finishes the flow run and frees the handle. 0 when the sidecar confirmed it
+ * (which it does once the run's artifacts are in its outbox), 1 when that did
+ * not come within timeout_ms (the finish is on its way), -1 when it failed. */
 int tracer_flow_finish(tracer_flow* flow, const char* state, int timeout_ms);
 
 /* Starts a task attributed to thread `tid` (0: info_json's "tid", else the calling

@@ -130,7 +130,7 @@ LiveFlowRun::LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader inf
   table.liveFlowRunsById.insert(id, this);
 }
 
-void LiveFlowRun::finish(proto::RunState state) {
+kj::Promise<void> LiveFlowRun::finish(proto::RunState state) {
   KJ_REQUIRE(!finished, "flow run already finished", id);
   finished = true;
   table.flowRunEnded(*this, state);
@@ -139,7 +139,7 @@ void LiveFlowRun::finish(proto::RunState state) {
   auto stateName = KJ_ASSERT_NONNULL(enumName(state));  // checked at the RPC door
   uint64_t wall = (table.clock.now() - startedAt) / kj::NANOSECONDS;
   table.log.debug(kj::str("flow run ", stateName, " after ", wall / 1000000, " ms"), {id, nullptr});
-  table.sink.flowRunFinished(
+  return table.sink.flowRunFinished(
       where,
       FlowRunSummary{kj::str(id), kj::str(name), kj::str(where.deploymentId.c_str()),
                      kj::str(where.deployment.c_str()), kj::str(stateName), wall, reportsNotKept},
@@ -155,17 +155,18 @@ FlowRunHold::~FlowRunHold() noexcept(false) {
     flow->table.log.warn("flow run ended as crashed: its client went away without finishing it",
                          {flow->id, nullptr});
   }
+  // Nobody waits for the crashed run's artifacts: the sink stores them all the same.
   finish(proto::RunState::CRASHED);
 }
 
-void FlowRunHold::finish(proto::RunState state) {
+kj::Promise<void> FlowRunHold::finish(proto::RunState state) {
   KJ_REQUIRE(!released, "flow run scope already finished", flow->id);
   released = true;
   if (joined) {
     flow->table.log.debug("a joined process let go of the flow run", {flow->id, nullptr});
-  } else {
-    flow->finish(state);
+    return kj::READY_NOW;
   }
+  return flow->finish(state);
 }
 
 LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,

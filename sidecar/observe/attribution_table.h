@@ -35,7 +35,8 @@ class LiveFlowRun final: public kj::Refcounted {
               const PeerCredentials& opener);
   KJ_DISALLOW_COPY(LiveFlowRun);
 
-  void finish(proto::RunState state);
+  // Resolves once the sink has stored what it makes of the run.
+  kj::Promise<void> finish(proto::RunState state);
   bool isFinished() const { return finished; }
 
   kj::StringPtr flowRunId() const { return id; }
@@ -78,8 +79,9 @@ class FlowRunHold {
 
   LiveFlowRun& run() { return *flow; }
   bool isJoined() const { return joined; }
-  // The opener's ends the run with `state`; a joiner's lets go (state unused).
-  void finish(proto::RunState state);
+  // The opener's ends the run with `state` (see LiveFlowRun::finish); a
+  // joiner's lets go (state unused).
+  kj::Promise<void> finish(proto::RunState state);
   // This scope was finished (the opener's: the run ended).
   bool isFinished() const { return released; }
 

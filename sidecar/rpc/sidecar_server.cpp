@@ -79,8 +79,8 @@ class FlowRunScopeServer final: public MeasuredServer<proto::FlowRunScope> {
     if (hold->isFinished()) {
       refuse(kj::str("flow run ", hold->run().flowRunId(), " already finished"));
     }
-    hold->finish(knownState(context.getParams().getState()));
-    return kj::READY_NOW;
+    // Answered once the run's artifacts are in the outbox.
+    return hold->finish(knownState(context.getParams().getState()));
   }
 
  private:

@@ -15,22 +15,26 @@ void Conductor::taskRunFinished(const TaskPlace& place, kj::StringPtr flowName,
     return;
   }
   unadvised.add(FinishedTask{place, kj::str(flowName), kj::mv(kept)});
-  finishSoon();
+  (void)finishSoon();  // nobody waits for a task's advice but its flow run
 }
 
-void Conductor::flowRunFinished(TaskPlace where, FlowRunSummary flow,
-                                kj::Array<kj::Own<KeptReport>> tasks) {
+kj::Promise<void> Conductor::flowRunFinished(TaskPlace where, FlowRunSummary flow,
+                                             kj::Array<kj::Own<KeptReport>> tasks) {
   pending.add(EndedFlowRun{kj::mv(where), kj::mv(flow), kj::mv(tasks)});
-  finishSoon();
+  return finishSoon().catch_([](kj::Exception&&) {});  // logged by taskFailed()
 }
 
-void Conductor::finishSoon() {
-  if (finishing) return;
-  finishing = true;
-  // A timer fires only once the event loop has run what is queued: the
-  // answers to what it read are on their way first, and what finished
-  // meanwhile is advised in one batch.
-  later.add(timer.afterDelay(0 * kj::NANOSECONDS).then([this]() { finishPending(); }));
+kj::Promise<void> Conductor::finishSoon() {
+  if (!finishing) {
+    finishing = true;
+    // A timer fires only once the event loop has run what is queued: the
+    // answers to what it read are on their way first, and what finished
+    // meanwhile is advised in one batch.
+    auto batch = timer.afterDelay(0 * kj::NANOSECONDS).then([this]() { finishPending(); }).fork();
+    later.add(batch.addBranch());
+    finished = kj::mv(batch);
+  }
+  return KJ_ASSERT_NONNULL(finished).addBranch();
 }
 
 void Conductor::adviseFinished() {

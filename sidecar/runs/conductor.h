@@ -30,8 +30,8 @@ class Conductor final: public RunSink, private kj::TaskSet::ErrorHandler {
   void flowRunOpened(const TaskPlace& where) override;
   void taskRunFinished(const TaskPlace& place, kj::StringPtr flowName, kj::Own<KeptReport> kept,
                        kj::Maybe<proto::TaskReport::Builder> answer) override;
-  void flowRunFinished(TaskPlace where, FlowRunSummary flow,
-                       kj::Array<kj::Own<KeptReport>> tasks) override;
+  kj::Promise<void> flowRunFinished(TaskPlace where, FlowRunSummary flow,
+                                    kj::Array<kj::Own<KeptReport>> tasks) override;
   void tick() override;
 
   // Every task run ended so far through advice, and every flow run through
@@ -45,8 +45,9 @@ class Conductor final: public RunSink, private kj::TaskSet::ErrorHandler {
     kj::Own<KeptReport> kept;
   };
   void adviseFinished();
-  // Runs finishPending() once the event loop has answered what is queued.
-  void finishSoon();
+  // Runs finishPending() once the event loop has answered what is queued;
+  // resolves after it.
+  kj::Promise<void> finishSoon();
 
   struct EndedFlowRun {
     TaskPlace where;
@@ -63,7 +64,9 @@ class Conductor final: public RunSink, private kj::TaskSet::ErrorHandler {
   Log& log;
   kj::Vector<FinishedTask> unadvised;
   kj::Vector<EndedFlowRun> pending;
-  bool finishing = false;  // finishSoon() is on its way
+  // The finishPending() that finishSoon() has on its way, if `finishing`.
+  kj::Maybe<kj::ForkedPromise<void>> finished;
+  bool finishing = false;
   kj::TaskSet later{*this};
 };
 

@@ -68,13 +68,14 @@ class FakeSink final: public RunSink {
     KJ_IF_MAYBE(a, answer) { a->initFindings(1)[0].setKind("advised"); }
     finishedTasks.push_back(place.task);
   }
-  void flowRunFinished(TaskPlace, FlowRunSummary flow,
-                       kj::Array<kj::Own<KeptReport>> tasks) override {
+  kj::Promise<void> flowRunFinished(TaskPlace, FlowRunSummary flow,
+                                    kj::Array<kj::Own<KeptReport>> tasks) override {
     flowState = flow.state.cStr();
     notKept = flow.tasksNotKept;
     for (auto& task: tasks) {
       flowTasks.push_back(task->message.getRoot<proto::TaskReport>().getTaskRunId().cStr());
     }
+    return kj::READY_NOW;
   }
   void tick() override { ++ticks; }
 

@@ -100,7 +100,7 @@ TEST_CASE("a client that waits for its report gets the advice in it at once") {
   CHECK(rootOf(*kept).getPolicy() == "built-in-default");
 }
 
-TEST_CASE("a flow run's artifacts are built after its tasks' advice and history") {
+TEST_CASE("a flow run's finish resolves once its artifacts, with its tasks' advice, are stored") {
   Pieces pieces;
   auto first = pieces.measured("t-1", "load", 500000000);
   auto second = pieces.measured("t-2", "load", 250000000);
@@ -109,13 +109,15 @@ TEST_CASE("a flow run's artifacts are built after its tasks' advice and history"
   auto tasks = kj::heapArrayBuilder<kj::Own<KeptReport>>(2);
   tasks.add(kj::addRef(*first));
   tasks.add(kj::addRef(*second));
-  pieces.conductor.flowRunFinished(pieces.place(""),
-                                   FlowRunSummary{kj::str("flow-1"), kj::str("etl"), kj::str(),
-                                                  kj::str(), kj::str("completed"), 2000000000},
-                                   tasks.finish());
+  auto stored = pieces.conductor.flowRunFinished(
+      pieces.place(""),
+      FlowRunSummary{kj::str("flow-1"), kj::str("etl"), kj::str(), kj::str(),
+                     kj::str("completed"), 2000000000},
+      tasks.finish());
   CHECK(pieces.outbox.list(10).empty());
 
-  pieces.endTurn();
+  // What the flow run's client waits for: its answer comes once they are stored.
+  stored.wait(pieces.io.waitScope);
   // The second run's recommendation saw the first: advice went in finish order.
   CHECK(rootOf(*first).getRecommendation().getRuns() == 1);
   CHECK(rootOf(*second).getRecommendation().getRuns() == 2);
