@@ -8,8 +8,9 @@
 
 namespace tracer {
 
-kj::String camelToSnake(kj::StringPtr camel) {
-  kj::Vector<char> out(camel.size() + 8);
+namespace {
+
+void appendSnake(kj::Vector<char>& out, kj::StringPtr camel) {
   for (char c: camel) {
     if (c >= 'A' && c <= 'Z') {
       out.add('_');
@@ -18,6 +19,13 @@ kj::String camelToSnake(kj::StringPtr camel) {
       out.add(c);
     }
   }
+}
+
+}  // namespace
+
+kj::String camelToSnake(kj::StringPtr camel) {
+  kj::Vector<char> out(camel.size() + 8);
+  appendSnake(out, camel);
   out.add('\0');
   return kj::String(out.releaseAsArray());
 }
@@ -68,11 +76,20 @@ void appendFields(kj::Vector<char>& out, capnp::DynamicStruct::Reader value, kj:
   auto emit = [&](capnp::StructSchema::Field field) {
     if (!first) out.add(',');
     first = false;
-    auto name = camelToSnake(field.getProto().getName());
-    auto path = prefix.size() ? kj::str(prefix, ".", name) : kj::str(name);
-    appendQuoted(out, name);
+    // Contract names are plain identifiers: snake_case needs no escaping.
+    size_t nameAt = out.size() + 1;
+    out.add('"');
+    appendSnake(out, field.getProto().getName());
+    kj::ArrayPtr<const char> name(out.begin() + nameAt, out.size() - nameAt);
+    // A path is needed only where something is unknown, or for a group's
+    // fields; made before `out` grows again (`name` points into it).
+    kj::String path;
+    if (unknown.size() > 0 || field.getProto().isGroup()) {
+      path = prefix.size() ? kj::str(prefix, ".", name) : kj::str(name);
+    }
+    out.add('"');
     out.add(':');
-    if (isUnknown(unknown, path)) {
+    if (unknown.size() > 0 && isUnknown(unknown, path)) {
       out.addAll(kj::StringPtr("null"));
     } else if (field.getProto().isGroup()) {
       appendFields(out, value.get(field).as<capnp::DynamicStruct>(), path, unknown);
