@@ -232,8 +232,10 @@ def test_a_registration_that_reaches_the_sidecar_late_loses_nothing(unwaited_flo
     """The sidecar is stopped when the task starts, so the task spins 0.2 s and
     writes 64 MiB unregistered; it is registered while it spins again, and
     fsyncs. Everything from its start is its task's: the client took the
-    thread's own counters as the task started, and the thread neither slept,
-    nor used a socket, nor started anything before its registration."""
+    thread's own counters as the task started, and the thread neither used a
+    socket nor started anything before its registration. Writes to the page
+    cache rarely block; where they did (dirty-page throttling on a busy
+    machine), why the thread was off-CPU then is unknown, and says so."""
     target = Path("/var/tmp") / f"tracer-late-{os.getpid()}"
     block = b"u" * (1 << 20)
 
@@ -266,8 +268,12 @@ def test_a_registration_that_reaches_the_sidecar_late_loses_nothing(unwaited_flo
     assert_within(cpu_ns(report), truth, 0.02, "cpu")
     assert report["wall_ns"] >= truth, "the task's wall time starts at its start too"
     assert report["unobserved_ns"] >= 0.2 * NS
-    assert not slept, "the writes blocked before the registration: this test needs them not to"
-    assert report["unknown"] == [], report["unknown_why"]
+    if slept:
+        assert sorted(report["unknown"]) == ["sched.blocked_io_ns", "sched.sleep_ns"], \
+            report["unknown_why"]
+        assert "it slept or blocked" in " ".join(report["unknown_why"])
+    else:
+        assert report["unknown"] == [], report["unknown_why"]
     assert report["net"]["tx_bytes"] == 0 and report["memory"]["peak_rss_bytes"] > 0
 
 
