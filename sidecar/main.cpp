@@ -269,8 +269,8 @@ class SidecarMain {
     AttributionTable table(*collector, clock, conductor, log);
     kj::Maybe<ArtifactDelivery&> deliveryIfAny;
     KJ_IF_MAYBE(d, delivery) { deliveryIfAny = **d; }
-    Services services{table,      *collector,  advisor, outbox, deliveryIfAny, access,
-                      rpcMetrics, taskMetrics, log,     clock,  clock.now()};
+    Services services{table, advisor, outbox, deliveryIfAny, access, rpcMetrics, log, clock,
+                      clock.now()};
     auto reloading = reloadOnHangup(io.unixEventPort, advisor).eagerlyEvaluate(nullptr);
     auto observing = collector->run(table).exclusiveJoin(
         sampleForever(table, io.provider->getTimer()));

@@ -10,20 +10,17 @@
 #include "prefect/artifact_delivery.h"
 #include "rpc/access_policy.h"
 #include "metrics/rpc_metrics.h"
-#include "metrics/task_metrics.h"
 #include "store/outbox.h"
 
 namespace tracer {
 
 struct Services {
   AttributionTable& table;
-  Collector& collector;
   Advisor& advisor;
   Outbox& outbox;
   kj::Maybe<ArtifactDelivery&> delivery;  // none without a Prefect API
   const AccessPolicy& access;
   RpcMetrics& rpcMetrics;
-  TaskMetrics& taskMetrics;
   Log& log;
   const kj::MonotonicClock& clock;
   kj::TimePoint startedAt;

@@ -490,8 +490,7 @@ class SidecarStack {
                                       kj::str("no taskstats: exits are not fuzzed"))),
         conductor(advisor, taskMetrics, publisher, io.provider->getTimer(), log),
         table(*collector, clock, conductor, log),
-        services{table,       *collector,  advisor, outbox, nullptr, access,
-                 rpcMetrics,  taskMetrics, log,     clock,  clock.now()},
+        services{table, advisor, outbox, nullptr, access, rpcMetrics, log, clock, clock.now()},
         socket(kj::heap<ListeningSocket>(*io.lowLevelProvider, scratch.file("tracer.sock"),
                                          nullptr)),
         listener(services, io.provider->getTimer(), socket->takeReceiver(), limits()) {
