@@ -6,8 +6,6 @@
 #include <capnp/message.h>
 #include <catch2/catch.hpp>
 #include <kj/async-io.h>
-#include <stdlib.h>
-#include <unistd.h>
 
 #include <string>
 
@@ -17,27 +15,18 @@
 #include "runs/conductor.h"
 #include "store/history.h"
 #include "store/outbox.h"
+#include "temp_directory.h"
 
 using namespace tracer;
 
 namespace {
 
-// A state directory of its own, removed afterwards.
-struct TempDirectory {
-  TempDirectory() {
-    char pattern[] = "/tmp/conductor-test-XXXXXX";
-    path = mkdtemp(pattern);
-  }
-  ~TempDirectory() { (void)system(("rm -rf " + path).c_str()); }
-  std::string path;
-};
-
 struct Pieces {
   kj::AsyncIoContext io = kj::setupAsyncIo();
-  TempDirectory state;
+  testing::TempDirectory state;
   Log log{false};
-  History history{state.path + "/history.db", 20};
-  Outbox outbox{state.path + "/outbox.db"};
+  History history{state.file("history.db"), 20};
+  Outbox outbox{state.file("outbox.db")};
   Advisor advisor{log, "", history};
   TaskMetrics taskMetrics{100};
   ArtifactPublisher publisher{log, outbox, false, []() {}};

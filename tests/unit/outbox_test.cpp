@@ -2,12 +2,11 @@
 // what an unanswered attempt leaves behind, and what a restart finds.
 
 #include <catch2/catch.hpp>
-#include <stdlib.h>
-#include <unistd.h>
 
 #include <string>
 
 #include "store/outbox.h"
+#include "temp_directory.h"
 
 using namespace tracer;
 
@@ -15,16 +14,8 @@ namespace {
 
 // A database file of its own, removed afterwards.
 struct TempDatabase {
-  TempDatabase() {
-    char pattern[] = "/tmp/outbox-test-XXXXXX";
-    directory = mkdtemp(pattern);
-    path = directory + "/outbox.db";
-  }
-  ~TempDatabase() {
-    for (auto suffix: {"", "-wal", "-shm", "-journal"}) unlink((path + suffix).c_str());
-    rmdir(directory.c_str());
-  }
-  std::string directory, path;
+  testing::TempDirectory directory;
+  std::string path = directory.file("outbox.db");
 };
 
 int64_t addPending(Outbox& outbox, const std::string& key, int64_t now) {
