@@ -345,7 +345,8 @@ interface FlowRunScope {
   # process, or to a process of the caller's uid, or the caller is root. The
   # caller is the one that opened (or joined) this scope, whoever opened the run.
   finish @1 (state :RunState) -> ();
-  # A joined scope (FlowRunInfo.joinRunningFlowRun) ignores the state.
+  # A joined scope (FlowRunInfo.joinRunningFlowRun) ignores the state. The
+  # opener's is answered once the run's artifacts are in the sidecar's outbox.
 }
 
 interface TaskScope {
