@@ -29,13 +29,21 @@ struct ApiResponse {
   kj::Maybe<uint64_t> retryAfterSeconds;
 };
 
-class PrefectApiClient {
+// What delivery and history seeding need of Prefect's API: tests give them
+// a fake that answers what they are testing.
+class PrefectApi {
+ public:
+  virtual ~PrefectApi() noexcept(false) = default;
+  // POST `json` to `path` (relative to the API URL). Network failures and the
+  // timeout reject the promise; HTTP errors resolve it with their status.
+  virtual kj::Promise<ApiResponse> post(kj::StringPtr path, kj::String json) = 0;
+};
+
+class PrefectApiClient final: public PrefectApi {
  public:
   PrefectApiClient(kj::AsyncIoContext& io, PrefectApiSettings settings);
 
-  // POST `json` to `path` (relative to the API URL). Network failures and the
-  // timeout reject the promise; HTTP errors resolve it with their status.
-  kj::Promise<ApiResponse> post(kj::StringPtr path, kj::String json);
+  kj::Promise<ApiResponse> post(kj::StringPtr path, kj::String json) override;
 
   const PrefectApiSettings& settings() const { return api; }
 

@@ -25,7 +25,7 @@ constexpr uint32_t FOUND_LIMIT = 50;
 }  // namespace
 
 ArtifactDelivery::ArtifactDelivery(Log& log, Outbox& outbox, kj::Timer& timer,
-                                   PrefectApiClient& api)
+                                   PrefectApi& api)
     : log(log), outbox(outbox), timer(timer), api(api) {}
 
 void ArtifactDelivery::wake() {

@@ -20,7 +20,7 @@ namespace tracer {
 
 class ArtifactDelivery final: public MetricsSource {
  public:
-  ArtifactDelivery(Log& log, Outbox& outbox, kj::Timer& timer, PrefectApiClient& api);
+  ArtifactDelivery(Log& log, Outbox& outbox, kj::Timer& timer, PrefectApi& api);
 
   kj::Promise<void> run();
   void wake();  // something new is in the outbox
@@ -46,7 +46,7 @@ class ArtifactDelivery final: public MetricsSource {
   Log& log;
   Outbox& outbox;
   kj::Timer& timer;
-  PrefectApiClient& api;
+  PrefectApi& api;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> woken;
   Counts tally;
 };

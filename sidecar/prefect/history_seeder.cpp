@@ -12,7 +12,7 @@
 
 namespace tracer {
 
-HistorySeeder::HistorySeeder(Log& log, History& history, PrefectApiClient& api, uint32_t versions)
+HistorySeeder::HistorySeeder(Log& log, History& history, PrefectApi& api, uint32_t versions)
     : log(log), history(history), api(api), versions(versions), errorHandler(log),
       requests(errorHandler) {}
 

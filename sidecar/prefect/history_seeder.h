@@ -21,7 +21,7 @@ namespace tracer {
 
 class HistorySeeder {
  public:
-  HistorySeeder(Log& log, History& history, PrefectApiClient& api, uint32_t versions);
+  HistorySeeder(Log& log, History& history, PrefectApi& api, uint32_t versions);
 
   // Reads the table artifact of `owner`'s key into its history, unless this
   // node has history of it or asked already.
@@ -45,7 +45,7 @@ class HistorySeeder {
 
   Log& log;
   History& history;
-  PrefectApiClient& api;
+  PrefectApi& api;
   uint32_t versions;
   std::set<std::string> asked;  // once per key and process: a miss is not retried every run
   bool unreadableSaid = false;  // a row it cannot read is logged once
