@@ -10,13 +10,12 @@ would without Tracer; a warning is logged once per client and
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import json
 import logging
 import threading
 import weakref
-from typing import Any, ContextManager, Iterator, Optional
+from typing import Any, ContextManager, Optional
 
 from prefect_tracer import _native
 
@@ -36,16 +35,22 @@ FLOW_FINISH_WAIT_MS = 100
 CONNECT_WAIT_MS = 50
 
 
-@contextlib.contextmanager
-def _finishing(scope: Any) -> Iterator[Any]:
-    """Yields a task or flow scope and finishes it: `completed`, or `failed`
-    when the block raises (the exception propagates unchanged)."""
-    state = "failed"
-    try:
-        yield scope
-        state = "completed"
-    finally:
-        scope.finish(state)
+class _Finishing:
+    """A task or flow scope for a block, finished as the block ends:
+    `completed`, or `failed` when it raises (the exception propagates
+    unchanged). A class rather than a generator-based context manager: it is
+    on every task's path, and costs a few microseconds less."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, scope: Any) -> None:
+        self._scope = scope
+
+    def __enter__(self) -> Any:
+        return self._scope
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        self._scope.finish("completed" if kind is None else "failed")
 
 
 class TaskScope:
@@ -108,7 +113,7 @@ class FlowScope:
     ) -> ContextManager[TaskScope]:
         """`start_task` for a block: the task ends `completed`, or `failed` if
         the block raises (the exception propagates unchanged)."""
-        return _finishing(self.start_task(task_run_id, task_name, tags, **info))
+        return _Finishing(self.start_task(task_run_id, task_name, tags, **info))
 
     def finish(self, state: str = "completed") -> None:
         """Ends the flow run. Safe to call once; never raises."""
@@ -182,7 +187,7 @@ class SidecarClient:
                  **info: Any) -> ContextManager[FlowScope]:
         """`open_flow_run` for a block: the run ends `completed`, or `failed`
         if the block raises."""
-        return _finishing(self.open_flow_run(flow_run_id, flow_name, **info))
+        return _Finishing(self.open_flow_run(flow_run_id, flow_name, **info))
 
     # The calls below never raise: a failure is a warning (once) and a None.
 
