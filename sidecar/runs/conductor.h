@@ -4,9 +4,11 @@
 // the RPC path, in batches once the event loop has answered what it read
 // (before its client gets the report only when the client waits for it); a
 // finished flow run has its tasks' advice and its history committed, then its
-// artifacts built into the outbox, just after its client has had the answer
-// (a run of thousands of tasks takes a while to render). It also commits the
-// history once a second and starts history seeding when a flow run opens.
+// artifacts built into the outbox, at the end of the event loop's turn (a run
+// of thousands of tasks takes a while to render: what was read in the turn is
+// answered first), and only then is its client's finish answered. It also
+// commits the history once a second and starts history seeding when a flow
+// run opens.
 
 #include <kj/async.h>
 #include <kj/timer.h>
