@@ -267,9 +267,7 @@ class SidecarMain {
     RpcMetrics rpcMetrics(clock);
     Conductor conductor(advisor, taskMetrics, publisher, io.provider->getTimer(), log);
     AttributionTable table(*collector, clock, conductor, log);
-    kj::Maybe<ArtifactDelivery&> deliveryIfAny;
-    KJ_IF_MAYBE(d, delivery) { deliveryIfAny = **d; }
-    Services services{table, advisor, outbox, deliveryIfAny, access, rpcMetrics, log, clock,
+    Services services{table, table, advisor, publisher, access, rpcMetrics, log, clock,
                       clock.now()};
     auto reloading = reloadOnHangup(io.unixEventPort, advisor).eagerlyEvaluate(nullptr);
     auto observing = collector->run(table).exclusiveJoin(
@@ -343,6 +341,8 @@ class SidecarMain {
                     .wait(io.waitScope);
     notifySystemd("STOPPING=1");
     log.info(kj::str("stopping on signal ", signo, " (", strsignal(signo), "): draining"));
+    kj::Maybe<ArtifactDelivery&> deliveryIfAny;
+    KJ_IF_MAYBE(d, delivery) { deliveryIfAny = **d; }
     drain(kj::mv(listener), table, conductor, deliveryIfAny, outbox, io, log);
     return true;
   }

@@ -9,7 +9,7 @@
 
 #include "contract_json.h"
 #include "prefect/json_fields.h"
-#include "report/flow_artifacts.h"
+#include "report/run_keys.h"
 
 #include "ops/wall_clock.h"
 

@@ -26,4 +26,12 @@ void ArtifactPublisher::flowRunFinished(const FlowRunSummary& flow,
   if (delivering) wake();
 }
 
+std::vector<OutboxEntry> ArtifactPublisher::list(size_t limit) { return outbox.list(limit); }
+
+size_t ArtifactPublisher::retryParked() {
+  size_t retried = outbox.retryParked(0);
+  if (delivering) wake();  // due now, not at delivery's next run
+  return retried;
+}
+
 }  // namespace tracer

@@ -1,23 +1,28 @@
 #pragma once
 // Turns each finished flow run into its artifacts and puts them in the outbox:
 // `pending` for delivery when a Prefect API is configured, `local` otherwise
-// (the embedded default: tracerctl outbox shows them).
+// (the embedded default: tracerctl outbox shows them). Admin lists them and
+// sends the parked ones again through it.
 
 #include <kj/function.h>
 
 #include "ops/log.h"
+#include "report/artifact_admin.h"
 #include "report/flow_artifacts.h"
 #include "store/outbox.h"
 
 namespace tracer {
 
-class ArtifactPublisher {
+class ArtifactPublisher final: public ArtifactAdmin {
  public:
   // `delivering`: a Prefect API is configured; `wake` nudges its delivery.
   ArtifactPublisher(Log& log, Outbox& outbox, bool delivering, kj::Function<void()> wake);
 
   void flowRunFinished(const FlowRunSummary& flow,
                        kj::ArrayPtr<const proto::TaskReport::Reader> tasks);
+
+  std::vector<OutboxEntry> list(size_t limit) override;
+  size_t retryParked() override;
 
  private:
   Log& log;

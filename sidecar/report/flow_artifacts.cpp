@@ -185,18 +185,6 @@ kj::String topFinding(proto::TaskReport::Reader task) {
 
 }  // namespace
 
-bool isUuid(kj::StringPtr text) {
-  if (text.size() != 36) return false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-                            (c >= 'A' && c <= 'F'))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                                          kj::ArrayPtr<const proto::TaskReport::Reader> tasks) {

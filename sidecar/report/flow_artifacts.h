@@ -29,10 +29,6 @@ struct Artifact {
 constexpr size_t MARKDOWN_TASKS_MAX = 200;  // the longest ones
 constexpr size_t MARKDOWN_FINDINGS_MAX = 200;
 
-// A Prefect flow run id (a UUID)? Runs announced by other tools (tracerctl
-// run) have other ids, which no Prefect field accepts.
-bool isUuid(kj::StringPtr text);
-
 kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                                          kj::ArrayPtr<const proto::TaskReport::Reader> tasks);
 

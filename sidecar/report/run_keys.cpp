@@ -3,9 +3,20 @@
 #include <kj/debug.h>
 #include <kj/vector.h>
 
-#include "report/flow_artifacts.h"
-
 namespace tracer {
+
+bool isUuid(kj::StringPtr text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                            (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
 
 namespace {
 

@@ -22,6 +22,11 @@ struct RunOwner {
   kj::StringPtr deploymentName;  // for people to read; part of no identity
 };
 
+// Prefect's ids are UUIDs (8-4-4-4-12 hex digits, either case). Runs
+// announced by other tools (tracerctl run) have other ids, which no Prefect
+// field accepts.
+bool isUuid(kj::StringPtr text);
+
 // "deployment:<id>" (lowercase), or "flow:<flow name>" without a deployment id.
 std::string historyKey(const RunOwner& owner);
 

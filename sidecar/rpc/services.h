@@ -1,24 +1,24 @@
 #pragma once
 // What every connection's servers (and /metrics) share; built once in main and
-// passed down.
+// passed down. Each is a narrow interface onto one stage below: the serving
+// side knows what it may ask, not who answers.
 
 #include <kj/time.h>
 
-#include "observe/attribution_table.h"
-#include "ops/log.h"
-#include "runs/advisor.h"
-#include "prefect/artifact_delivery.h"
-#include "rpc/access_policy.h"
 #include "metrics/rpc_metrics.h"
-#include "store/outbox.h"
+#include "observe/run_intake.h"
+#include "ops/log.h"
+#include "report/artifact_admin.h"
+#include "rpc/access_policy.h"
+#include "runs/policy_admin.h"
 
 namespace tracer {
 
 struct Services {
-  AttributionTable& table;
-  Advisor& advisor;
-  Outbox& outbox;
-  kj::Maybe<ArtifactDelivery&> delivery;  // none without a Prefect API
+  RunIntake& runs;
+  RunQueries& queries;
+  PolicyAdmin& policies;
+  ArtifactAdmin& artifacts;
   const AccessPolicy& access;
   RpcMetrics& rpcMetrics;
   Log& log;

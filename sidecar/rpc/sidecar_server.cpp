@@ -5,7 +5,7 @@
 #include "contract_json.h"
 #include "rpc/thread_resolver.h"
 #include "ops/refuse.h"
-#include "report/flow_artifacts.h"
+#include "report/run_keys.h"
 
 namespace tracer {
 
@@ -67,7 +67,7 @@ class FlowRunScopeServer final: public MeasuredServer<proto::FlowRunScope> {
     auto held = caller->holdScope(kj::str("task ", info.getTaskRunId()));
     // The caller's own threads, whoever opened the run: joining grants nothing.
     auto thread = resolveTaskThread(*caller, info.getTid());
-    auto task = services.table.startTask(flow, info, thread, caller->credentials());
+    auto task = services.runs.startTask(flow, info, thread, caller->credentials());
     services.log.debug(kj::str("task ", info.getTaskName(), " started on tid ", thread.tid),
                        {flow.flowRunId(), info.getTaskRunId()});
     context.getResults().setScope(
@@ -96,13 +96,13 @@ class AdminServer final: public MeasuredServer<proto::Admin> {
       : MeasuredServer(services.rpcMetrics), services(services) {}
 
   kj::Promise<void> liveTasks(LiveTasksContext context) override {
-    services.table.describeLiveTasks(
-        context.getResults().initTasks(services.table.liveTaskCount()));
+    services.queries.describeLiveTasks(
+        context.getResults().initTasks(services.queries.liveTaskCount()));
     return kj::READY_NOW;
   }
 
   kj::Promise<void> reloadPolicies(ReloadPoliciesContext context) override {
-    auto errors = services.advisor.reload();
+    auto errors = services.policies.reload();
     auto results = context.getResults();
     results.setOk(errors.empty());
     auto list = results.initErrors(errors.size());
@@ -112,7 +112,7 @@ class AdminServer final: public MeasuredServer<proto::Admin> {
 
   kj::Promise<void> recommendations(RecommendationsContext context) override {
     capnp::Orphan<capnp::List<proto::TaskRecommendation>> list;
-    services.advisor.recommendations(context.getParams().getFlow(),
+    services.policies.recommendations(context.getParams().getFlow(),
                                      capnp::Orphanage::getForMessageContaining(
                                          context.getResults()),
                                      list);
@@ -121,11 +121,8 @@ class AdminServer final: public MeasuredServer<proto::Admin> {
   }
 
   kj::Promise<void> artifacts(ArtifactsContext context) override {
-    if (context.getParams().getRetryParked()) {
-      services.outbox.retryParked(0);
-      KJ_IF_MAYBE(delivery, services.delivery) { delivery->wake(); }  // due now, not at the next run
-    }
-    auto entries = services.outbox.list(100);
+    if (context.getParams().getRetryParked()) services.artifacts.retryParked();
+    auto entries = services.artifacts.list(100);
     auto list = context.getResults().initArtifacts(entries.size());
     size_t bodyBytes = 0;  // a table artifact of thousands of task runs is megabytes
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -150,8 +147,8 @@ class AdminServer final: public MeasuredServer<proto::Admin> {
 
   kj::Promise<void> recentReports(RecentReportsContext context) override {
     uint32_t limit = context.getParams().getLimit();
-    services.table.recentReports(
-        limit, context.getResults().initReports(services.table.reportCount(limit)));
+    services.queries.recentReports(
+        limit, context.getResults().initReports(services.queries.reportCount(limit)));
     return kj::READY_NOW;
   }
 
@@ -168,18 +165,18 @@ class AdminServer final: public MeasuredServer<proto::Admin> {
 kj::Own<FlowRunHold> joinFlowRun(Services& services, const Caller& caller,
                                  proto::FlowRunInfo::Reader info) {
   auto id = info.getFlowRunId();
-  KJ_IF_MAYBE(flow, services.table.liveFlowRun(id)) {
+  KJ_IF_MAYBE(flow, services.runs.liveFlowRun(id)) {
     KJ_IF_MAYBE(why, joinRefusal(id, caller.credentials(), flow->opener())) {
       refuse(kj::mv(*why));
     }
-    return services.table.joinFlowRun(*flow);
+    return services.runs.joinFlowRun(*flow);
   }
-  KJ_IF_MAYBE(state, services.table.endedFlowRun(id)) {
+  KJ_IF_MAYBE(state, services.runs.endedFlowRun(id)) {
     refuse(kj::str("refused: flow run ", id, " already ended (",
                    KJ_ASSERT_NONNULL(enumName(*state)), "): its report is out, and tasks that ",
                    "join it now would not be in it"));
   }
-  return services.table.openFlowRun(info, caller.credentials());
+  return services.runs.openFlowRun(info, caller.credentials());
 }
 
 class SidecarServer final: public MeasuredServer<proto::Sidecar> {
@@ -200,7 +197,7 @@ class SidecarServer final: public MeasuredServer<proto::Sidecar> {
     caller->requireStillRunning();
     auto hold = info.getJoinRunningFlowRun()
                     ? joinFlowRun(services, *caller, info)
-                    : services.table.openFlowRun(info, caller->credentials());
+                    : services.runs.openFlowRun(info, caller->credentials());
     services.log.debug(kj::str("flow run of ", hold->run().flowName(),
                                hold->isJoined() ? " joined by " : " opened by ",
                                caller->credentials().describe()),
@@ -215,8 +212,8 @@ class SidecarServer final: public MeasuredServer<proto::Sidecar> {
     status.setVersion(TRACER_VERSION);
     status.setUptimeNs((services.clock.now() - services.startedAt) / kj::NANOSECONDS);
     status.setConnectedClients(services.connectedClients);
-    services.table.fillStatus(status);
-    services.advisor.fillStatus(status);
+    services.queries.fillStatus(status);
+    services.policies.fillStatus(status);
     return kj::READY_NOW;
   }
 

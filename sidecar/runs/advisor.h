@@ -15,6 +15,7 @@
 #include "policy/matcher.h"
 #include "policy/policy.h"
 #include "report/run_keys.h"
+#include "runs/policy_admin.h"
 #include "store/history.h"
 #include "tracer.capnp.h"
 
@@ -23,7 +24,7 @@ namespace tracer {
 // Copies what advise() added to `advised` (policy, findings, recommendation) into `to`.
 void copyAdvice(proto::TaskReport::Reader advised, proto::TaskReport::Builder to);
 
-class Advisor final: public MetricsSource {
+class Advisor final: public PolicyAdmin, public MetricsSource {
  public:
   // Without a directory the built-in defaults apply (those of policies/default.yaml).
   Advisor(Log& log, std::string policyDirectory, History& history,
@@ -33,8 +34,7 @@ class Advisor final: public MetricsSource {
   // if it was: the sidecar refuses to start on a bad set.
   const std::string& startupError() const { return startupProblem; }
 
-  // Reloads the directory. On errors the current set stays; returns the errors.
-  std::vector<std::string> reload();
+  std::vector<std::string> reload() override;
 
   void advise(const TaskPlace& place, proto::TaskReport::Builder report);
   // A flow run started: a deployment's first run with its id takes over the
@@ -44,14 +44,14 @@ class Advisor final: public MetricsSource {
   void flowOpened(const TaskPlace& place);
   void flowFinished(const TaskPlace& place, const std::string& flowRunId, uint64_t wallNs,
                     const std::string& state);
-  void fillStatus(proto::SidecarStatus::Builder status) const;
+  void fillStatus(proto::SidecarStatus::Builder status) const override;
   // Policy reloads by result, and whether the last was refused.
   void renderMetrics(PrometheusText& out) override;
   // Commits the runs recorded since the last call (see History::flush).
   void flush();
   void recommendations(const std::string& flowPattern,
                        capnp::Orphanage orphanage,
-                       capnp::Orphan<capnp::List<proto::TaskRecommendation>>& out);
+                       capnp::Orphan<capnp::List<proto::TaskRecommendation>>& out) override;
 
  private:
   Log& log;

@@ -490,7 +490,7 @@ class SidecarStack {
                                       kj::str("no taskstats: exits are not fuzzed"))),
         conductor(advisor, taskMetrics, publisher, io.provider->getTimer(), log),
         table(*collector, clock, conductor, log),
-        services{table, advisor, outbox, nullptr, access, rpcMetrics, log, clock, clock.now()},
+        services{table, table, advisor, publisher, access, rpcMetrics, log, clock, clock.now()},
         socket(kj::heap<ListeningSocket>(*io.lowLevelProvider, scratch.file("tracer.sock"),
                                          nullptr)),
         listener(services, io.provider->getTimer(), socket->takeReceiver(), limits()) {

@@ -9,8 +9,17 @@ from pathlib import Path
 
 SIDECAR = Path(__file__).resolve().parents[2] / "sidecar"
 INCLUDE = re.compile(r'^#include "([a-z_]+)/', re.MULTILINE)
+HEADER = re.compile(r'^#include "([a-z_]+/[a-z_]+\.h)"', re.MULTILINE)
 # What observe/ may use: logging and sockets, the /metrics text format.
 BELOW_OBSERVE = {"ops", "metrics"}
+# What the serving side (rpc/) may see of the stages it serves: their narrow
+# interfaces and the handles they give out, never the classes behind them.
+RPC_SEES = {
+    "observe/run_intake.h", "observe/live_runs.h", "observe/collector.h",
+    "runs/policy_admin.h", "report/artifact_admin.h", "report/run_keys.h",
+}
+# Folders rpc/ uses whole: its own, logging and sockets, its counters.
+RPC_USES = {"rpc", "ops", "metrics"}
 
 
 def folder_graph() -> dict:
@@ -53,6 +62,19 @@ def test_no_folder_includes_one_that_includes_it_back():
 
 def test_observe_includes_nothing_above_it():
     assert folder_graph()["observe"] <= BELOW_OBSERVE
+
+
+def stage_headers(folder: str) -> set:
+    """The headers of other stages that `folder`'s files include."""
+    return {header for source in (SIDECAR / folder).iterdir()
+            for header in HEADER.findall(source.read_text())
+            if header.split("/")[0] not in RPC_USES}
+
+
+def test_rpc_sees_the_stages_only_through_their_interfaces():
+    headers = stage_headers("rpc")
+    assert "observe/run_intake.h" in headers, headers  # the scan reads what it should
+    assert headers <= RPC_SEES, sorted(headers - RPC_SEES)
 
 
 def test_the_loop_finder_finds_a_loop():
