@@ -214,10 +214,12 @@ struct TaskReport {
 }
 
 struct TaskRow {
-  # One row of a flow run's table artifact in Prefect, the one definition both
-  # of its writer (sidecar/report/flow_artifacts) and its reader (another
-  # node's sidecar seeding its history from Prefect, prefect/history_seeder).
-  # JSON: snake_case (cpu_s); the fields `unknown` names are null.
+  # A finished task run's record: the one definition of a row of a flow run's
+  # table artifact in Prefect and of a row of the history (store/history.db),
+  # made from its TaskReport in one place (sidecar/report/task_row) and read
+  # back by the history and by another node's sidecar seeding its history
+  # from Prefect (prefect/history_seeder). JSON: snake_case (cpu_s); the
+  # fields `unknown` names are null. Seconds keep microseconds.
   task @0 :Text;
   taskKey @1 :Text;
   taskRunId @2 :Text;
@@ -244,6 +246,13 @@ struct TaskRow {
   # CPU of the tasks called inside this one (their own rows have it; cpu_s does not).
   sharedWith @21 :UInt32;
   # Other tasks that ran on its thread at the same time (TaskReport.thread.sharedWith).
+  maxCores @22 :Float64;
+  runqueueWaitS @23 :Float64;
+  # Waiting for a CPU (TaskReport.sched).
+  blockedIoS @24 :Float64;
+  sleepS @25 :Float64;
+  shortLived @26 :UInt64;
+  # Processes that lived under a second (TaskReport.proc.shortLived).
 }
 
 struct Finding {

@@ -85,21 +85,14 @@ size_t HistorySeeder::store(const Destination& destination, kj::StringPtr respon
           }
           continue;
         }
-        policy::Observation o;
-        o.flow = destination.flow;
-        o.deployment = destination.deploymentName;
-        o.task = row.getTask().cStr();
-        o.finishedAtNs = nowNs - int64_t(i + 1) * 1000000000;
-        o.wallNs = row.getWallS() * 1e9;
-        o.cpuNs = row.getCpuS() * 1e9;
-        o.p95Cores = row.getP95Cores();
-        o.peakRssBytes = row.getPeakRssBytes();
-        o.oomKills = row.getOomKills();
-        o.allocatedCores = row.getAllocatedCores();
-        o.allocatedBytes = row.getAllocatedBytes();
-        std::string taskKey = row.getTaskKey().cStr();
-        history.recordTask(
-            TaskHistoryKey{destination.historyKey, taskKey.empty() ? o.task : taskKey}, o);
+        RunContext context;
+        context.flow = destination.flow;
+        context.deployment = destination.deploymentName;
+        context.finishedAtNs = nowNs - int64_t(i + 1) * 1000000000;
+        auto taskKey = row.getTaskKey();
+        history.recordTask(TaskHistoryKey{destination.historyKey,
+                                          (taskKey.size() > 0 ? taskKey : row.getTask()).cStr()},
+                           context, row.asReader());
         ++stored;
       }
     }

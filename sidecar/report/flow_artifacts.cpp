@@ -7,12 +7,12 @@
 #include <sys/random.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <vector>
 
 #include "contract_json.h"
 #include "report/run_keys.h"
+#include "report/task_row.h"
 
 namespace tracer {
 
@@ -48,11 +48,6 @@ kj::String mib(uint64_t bytes) { return kj::str(inMib(bytes), " MiB"); }
 kj::String inSeconds(uint64_t ns) { return fixed(ns / 1e9, 2); }
 
 kj::String seconds(uint64_t ns) { return kj::str(inSeconds(ns), " s"); }
-
-kj::String stateName(proto::RunState state) {
-  KJ_IF_MAYBE(name, enumName(state)) { return kj::str(*name); }
-  return kj::str("unknown");
-}
 
 // Markdown table cells must not break the row.
 kj::String cell(kj::StringPtr text) {
@@ -119,72 +114,15 @@ class Known {
   capnp::List<capnp::Text>::Reader unknown;
 };
 
-// Each TaskRow field that a report field it comes from can leave unknown.
-const std::pair<kj::StringPtr, kj::StringPtr> ROW_FIELD_OF[] = {
-    {"cpu.user_ns", "cpu_s"},           {"cpu.avg_cores", "avg_cores"},
-    {"cpu.p95_cores", "p95_cores"},     {"memory.peak_rss_bytes", "peak_rss_bytes"},
-    {"memory.oom_kills", "oom_kills"},  {"io.read_bytes", "read_bytes"},
-    {"io.write_bytes", "write_bytes"},  {"net.tx_bytes", "tx_bytes"},
-    {"net.rx_bytes", "rx_bytes"},
-};
-
-double rounded(double value, int decimals) {
-  double scale = std::pow(10.0, decimals);
-  return std::round(value * scale) / scale;
-}
-
-kj::String topFinding(proto::TaskReport::Reader task);
-
-// The task's row of the table artifact: a TaskRow as contract JSON.
+// The task's row of the table artifact: its TaskRow as contract JSON.
 kj::String rowJson(proto::TaskReport::Reader t) {
-  capnp::MallocMessageBuilder message;
+  capnp::MallocMessageBuilder message(256);
   auto row = message.initRoot<proto::TaskRow>();
-  auto cpu = t.getCpu();
-  row.setTask(t.getTaskName());
-  row.setTaskKey(t.getTaskKey());
-  row.setTaskRunId(t.getTaskRunId());
-  row.setState(stateName(t.getState()));
-  row.setWallS(rounded(t.getWallNs() / 1e9, 3));
-  row.setCpuS(rounded((cpu.getUserNs() + cpu.getSystemNs()) / 1e9, 3));
-  row.setAvgCores(rounded(cpu.getAvgCores(), 3));
-  row.setP95Cores(rounded(cpu.getP95Cores(), 3));
-  row.setPeakRssBytes(t.getMemory().getPeakRssBytes());
-  row.setOomKills(t.getMemory().getOomKills());
-  row.setReadBytes(t.getIo().getReadBytes());
-  row.setWriteBytes(t.getIo().getWriteBytes());
-  row.setTxBytes(t.getNet().getTxBytes());
-  row.setRxBytes(t.getNet().getRxBytes());
-  row.setUnobservedS(rounded(t.getUnobservedNs() / 1e9, 6));
-  row.setNestedCpuS(rounded(t.getThread().getNestedCpuNs() / 1e9, 3));
-  row.setSharedWith(t.getThread().getSharedWith());
-  row.setAllocatedCores(rounded(t.getAllocation().getCpuCores(), 3));
-  row.setAllocatedBytes(t.getAllocation().getMemoryBytes());
-  row.setPolicy(t.getPolicy());
-  row.setTopFinding(topFinding(t));
-  kj::Vector<kj::StringPtr> unknown;
-  for (auto& [reportField, rowField]: ROW_FIELD_OF) {
-    if (listsUnknown(t.getUnknown(), reportField)) unknown.add(rowField);
-  }
-  auto out = row.initUnknown(unknown.size());
-  for (auto i: kj::indices(unknown)) out.set(i, unknown[i]);
+  fillTaskRow(t, row);
   return toContractJson(row.asReader());
 }
 
-kj::String topFinding(proto::TaskReport::Reader task) {
-  if (task.getFindings().size() == 0) return kj::str("-");
-  // critical before warning before info
-  auto rank = [](kj::StringPtr severity) {
-    return severity == "critical" ? 0 : severity == "warning" ? 1 : 2;
-  };
-  auto best = task.getFindings()[0];
-  for (auto f: task.getFindings()) {
-    if (rank(f.getSeverity()) < rank(best.getSeverity())) best = f;
-  }
-  return kj::str(best.getKind());
-}
-
 }  // namespace
-
 
 kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                                          kj::ArrayPtr<const proto::TaskReport::Reader> tasks) {

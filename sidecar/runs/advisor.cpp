@@ -7,6 +7,7 @@
 #include "policy/matcher.h"
 #include "policy/policy_loader.h"
 #include "policy/recommendation.h"
+#include "report/task_row.h"
 
 #include "ops/wall_clock.h"
 
@@ -40,28 +41,9 @@ TaskHistoryKey taskHistoryKey(const TaskPlace& place) {
                         place.taskKey.empty() ? place.task : place.taskKey};
 }
 
-policy::Observation observationOf(const TaskPlace& place, proto::TaskReport::Reader r) {
-  policy::Observation o;
-  o.flow = place.flow;
-  o.task = place.task;
-  o.deployment = place.deployment;
-  o.workPool = place.workPool;
-  o.workPoolType = place.workPoolType;
-  o.tags = place.tags;
-  o.finishedAtNs = realtimeNs();
-  o.wallNs = r.getWallNs();
-  o.cpuNs = r.getCpu().getUserNs() + r.getCpu().getSystemNs();
-  o.p95Cores = r.getCpu().getP95Cores();
-  o.maxCores = r.getCpu().getMaxCores();
-  o.runqueueNs = r.getSched().getRunqueueWaitNs();
-  o.blockedIoNs = r.getSched().getBlockedIoNs();
-  o.sleepNs = r.getSched().getSleepNs();
-  o.peakRssBytes = r.getMemory().getPeakRssBytes();
-  o.oomKills = r.getMemory().getOomKills();
-  o.shortLived = r.getProc().getShortLived();
-  o.allocatedCores = r.getAllocation().getCpuCores();
-  o.allocatedBytes = r.getAllocation().getMemoryBytes();
-  return o;
+RunContext runContextOf(const TaskPlace& place) {
+  return RunContext{place.flow, place.deployment, place.workPool, place.workPoolType, place.tags,
+                    realtimeNs()};
 }
 
 void fillRecommendation(proto::Recommendation::Builder out, const policy::Recommendation& r,
@@ -137,17 +119,19 @@ void Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) 
   report.setPolicy(applied->name);
 
   auto key = taskHistoryKey(place);
-  auto run = observationOf(place, report.asReader());
+  // The run's record, as its flow run's table artifact and the history keep it.
+  capnp::MallocMessageBuilder message(256);
+  auto row = message.initRoot<proto::TaskRow>();
+  fillTaskRow(report.asReader(), row);
+  auto context = runContextOf(place);
+  auto run = observationOf(context, row.asReader());
   // A run measured only in part (its CPU or memory peak unknown) is neither
   // judged nor remembered: the recommendation comes from the runs before it.
   auto unknown = report.asReader().getUnknown();
   bool measured =
       !listsUnknown(unknown, "cpu.user_ns") && !listsUnknown(unknown, "memory.peak_rss_bytes");
   std::vector<policy::Observation> runs;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-    runs = history.recent(key, applied->history.runs);
-    if (measured) history.recordTask(key, run);
-  })) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { runs = history.recent(key, applied->history.runs); })) {
     log.error(kj::str("history unavailable, advising from this run only: ", e->getDescription()));
   }
   std::vector<policy::Finding> findings;
@@ -171,6 +155,11 @@ void Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) 
   }
   fillRecommendation(report.initRecommendation(), recommendation, place.workPoolType,
                      place.deployment);
+  if (!measured) return;
+  row.setTopFinding(topFinding(report.asReader()));  // found after the row was made
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { history.recordTask(key, context, row); })) {
+    log.error(kj::str("cannot record the run in the history: ", e->getDescription()));
+  }
 }
 
 void Advisor::flowOpened(const TaskPlace& place) {

@@ -2,13 +2,70 @@
 
 #include "store/sqlite.h"
 
+#include <capnp/message.h>
+
 #include <kj/debug.h>
+
+#include "contract_json.h"
 
 namespace tracer {
 
 namespace {
 
-constexpr int64_t SCHEMA_VERSION = 1;
+constexpr int64_t SCHEMA_VERSION = 2;
+
+// Version 1's task runs, one column per field, as versions 0 and 1 wrote them.
+constexpr const char* VERSION_1_TASK_RUNS = R"(CREATE TABLE IF NOT EXISTS task_runs (
+    key TEXT NOT NULL, task TEXT NOT NULL, finished_at_ns INTEGER NOT NULL,
+    flow TEXT, task_name TEXT, deployment TEXT, work_pool TEXT, tags TEXT,
+    wall_ns INTEGER, cpu_ns INTEGER, p95_cores REAL, max_cores REAL,
+    runqueue_ns INTEGER, blocked_io_ns INTEGER, sleep_ns INTEGER,
+    peak_rss_bytes INTEGER, oom_kills INTEGER, short_lived INTEGER,
+    allocated_cores REAL, allocated_bytes INTEGER, work_pool_type TEXT))";
+
+// Version 2: the run's record is its TaskRow as contract JSON, the very text
+// of its row in the flow run's table artifact; the other columns are what it
+// is found and matched by.
+kj::String version2TaskRuns(kj::StringPtr table) {
+  return kj::str("CREATE TABLE ", table, R"( (
+    key TEXT NOT NULL, task TEXT NOT NULL, finished_at_ns INTEGER NOT NULL,
+    flow TEXT, deployment TEXT, work_pool TEXT, work_pool_type TEXT, tags TEXT,
+    row TEXT NOT NULL))");
+}
+
+// Rewrites a version-1 table of task runs as version 2, in place: each run's
+// columns become its TaskRow's JSON (nanoseconds to seconds).
+void toVersion2(sqlite3* db, kj::StringPtr table) {
+  exec(db, version2TaskRuns(kj::str(table, "_v2")).cStr());
+  exec(db, kj::str("INSERT INTO ", table, R"(_v2 SELECT key, task, finished_at_ns, flow,
+      deployment, work_pool, work_pool_type, tags,
+      json_object('task', task_name, 'wall_s', wall_ns / 1e9, 'cpu_s', cpu_ns / 1e9,
+                  'p95_cores', p95_cores, 'max_cores', max_cores,
+                  'runqueue_wait_s', runqueue_ns / 1e9, 'blocked_io_s', blocked_io_ns / 1e9,
+                  'sleep_s', sleep_ns / 1e9, 'peak_rss_bytes', peak_rss_bytes,
+                  'oom_kills', oom_kills, 'short_lived', short_lived,
+                  'allocated_cores', allocated_cores, 'allocated_bytes', allocated_bytes)
+      FROM )", table).cStr());
+  exec(db, kj::str("DROP TABLE ", table).cStr());
+  exec(db, kj::str("ALTER TABLE ", table, "_v2 RENAME TO ", table).cStr());
+}
+
+std::string joinedTags(const std::vector<std::string>& tags) {
+  std::string joined;
+  for (auto& tag: tags) joined += (joined.empty() ? "" : ",") + tag;
+  return joined;
+}
+
+std::vector<std::string> splitTags(const std::string& joined) {
+  std::vector<std::string> tags;
+  for (size_t start = 0; start < joined.size();) {
+    size_t comma = joined.find(',', start);
+    if (comma == std::string::npos) comma = joined.size();
+    tags.push_back(joined.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return tags;
+}
 
 }  // namespace
 
@@ -17,30 +74,22 @@ History::History(const std::string& path, uint32_t keepRuns)
   upgrade(path);
   Statement aside(db.get(), "SELECT DISTINCT key, flow FROM version0_task_runs WHERE flow != ''");
   while (aside.step()) version0Owners.emplace(aside.text(0), aside.text(1));
-  insertTaskRun.emplace(db.get(), R"(INSERT INTO task_runs VALUES
-      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-       ?21))");
+  insertTaskRun.emplace(db.get(), "INSERT INTO task_runs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
 }
 
 void History::upgrade(const std::string& path) {
-  Statement read(db.get(), "PRAGMA user_version");
-  read.step();
-  int64_t version = read.integer(0);
+  int64_t version = [&]() {
+    Statement read(db.get(), "PRAGMA user_version");  // finalized before any DROP TABLE
+    read.step();
+    return read.integer(0);
+  }();
   KJ_REQUIRE(version <= SCHEMA_VERSION,
              kj::str(path, " has history schema version ", version, ", newer than this ",
                      "tracer-sidecar's ", SCHEMA_VERSION, ": a newer sidecar wrote it"));
+  if (version == SCHEMA_VERSION) return;
   Transaction transaction(db.get());
-  exec(db.get(), R"(CREATE TABLE IF NOT EXISTS task_runs (
-            key TEXT NOT NULL, task TEXT NOT NULL, finished_at_ns INTEGER NOT NULL,
-            flow TEXT, task_name TEXT, deployment TEXT, work_pool TEXT, tags TEXT,
-            wall_ns INTEGER, cpu_ns INTEGER, p95_cores REAL, max_cores REAL,
-            runqueue_ns INTEGER, blocked_io_ns INTEGER, sleep_ns INTEGER,
-            peak_rss_bytes INTEGER, oom_kills INTEGER, short_lived INTEGER,
-            allocated_cores REAL, allocated_bytes INTEGER, work_pool_type TEXT))");
-  exec(db.get(), "CREATE INDEX IF NOT EXISTS task_runs_by_task ON task_runs (key, task, finished_at_ns)");
-  exec(db.get(), R"(CREATE TABLE IF NOT EXISTS flow_runs (
-            key TEXT NOT NULL, flow_run_id TEXT, finished_at_ns INTEGER NOT NULL,
-            wall_ns INTEGER, state TEXT))");
+  // A new database starts as version 1, empty, and takes the same steps.
+  if (version < 2) exec(db.get(), VERSION_1_TASK_RUNS);
   if (version < 1) {
     // Version 0's keys were "flow:<name>" (unchanged since) or a bare
     // deployment name: those rows wait aside, same columns, until their
@@ -50,6 +99,14 @@ void History::upgrade(const std::string& path) {
             SELECT * FROM task_runs WHERE key NOT GLOB 'flow:*')");
     exec(db.get(), "DELETE FROM task_runs WHERE key NOT GLOB 'flow:*'");
   }
+  if (version < 2) {
+    toVersion2(db.get(), "task_runs");
+    toVersion2(db.get(), "version0_task_runs");
+  }
+  exec(db.get(), "CREATE INDEX IF NOT EXISTS task_runs_by_task ON task_runs (key, task, finished_at_ns)");
+  exec(db.get(), R"(CREATE TABLE IF NOT EXISTS flow_runs (
+            key TEXT NOT NULL, flow_run_id TEXT, finished_at_ns INTEGER NOT NULL,
+            wall_ns INTEGER, state TEXT))");
   exec(db.get(), kj::str("PRAGMA user_version = ", SCHEMA_VERSION).cStr());
   transaction.commit();
 }
@@ -78,24 +135,19 @@ void History::flush() {
   exec(db.get(), "COMMIT");
 }
 
-void History::recordTask(const TaskHistoryKey& key, const policy::Observation& r) {
+void History::recordTask(const TaskHistoryKey& key, const RunContext& context,
+                         proto::TaskRow::Reader row) {
   beginBatch();
-  std::string tags;
-  for (auto& tag: r.tags) tags += (tags.empty() ? "" : ",") + tag;
   auto& insert = KJ_ASSERT_NONNULL(insertTaskRun).reset();
-  insert.bind(1, key.key).bind(2, key.task).bind(3, r.finishedAtNs).bind(4, r.flow)
-      .bind(5, r.task).bind(6, r.deployment).bind(7, r.workPool).bind(8, tags)
-      .bind(9, int64_t(r.wallNs)).bind(10, int64_t(r.cpuNs)).bind(11, r.p95Cores)
-      .bind(12, r.maxCores).bind(13, int64_t(r.runqueueNs)).bind(14, int64_t(r.blockedIoNs))
-      .bind(15, int64_t(r.sleepNs)).bind(16, int64_t(r.peakRssBytes))
-      .bind(17, int64_t(r.oomKills)).bind(18, int64_t(r.shortLived)).bind(19, r.allocatedCores)
-      .bind(20, int64_t(r.allocatedBytes)).bind(21, r.workPoolType);
+  insert.bind(1, key.key).bind(2, key.task).bind(3, context.finishedAtNs).bind(4, context.flow)
+      .bind(5, context.deployment).bind(6, context.workPool).bind(7, context.workPoolType)
+      .bind(8, joinedTags(context.tags)).bind(9, std::string(toContractJson(row).cStr()));
   insert.step();
   auto id = std::make_pair(key.key, key.task);
   touched.insert(id);
   auto cached = cache.find(id);
   if (cached != cache.end()) {
-    cached->second.push_back(r);
+    cached->second.push_back(observationOf(context, row));
     while (cached->second.size() > keepRuns) cached->second.pop_front();
   }
 }
@@ -120,41 +172,18 @@ std::vector<policy::Observation> History::recent(const TaskHistoryKey& key, uint
 }
 
 std::vector<policy::Observation> History::load(const TaskHistoryKey& key, uint32_t limit) {
-  Statement query(db.get(), R"(SELECT * FROM (SELECT finished_at_ns, flow, task_name, deployment,
-      work_pool, tags, wall_ns, cpu_ns, p95_cores, max_cores, runqueue_ns, blocked_io_ns,
-      sleep_ns, peak_rss_bytes, oom_kills, short_lived, allocated_cores, allocated_bytes,
-      work_pool_type FROM task_runs WHERE key = ?1 AND task = ?2 ORDER BY finished_at_ns DESC LIMIT ?3)
-      ORDER BY finished_at_ns ASC)");
+  Statement query(db.get(), R"(SELECT * FROM (SELECT finished_at_ns, flow, deployment, work_pool,
+      work_pool_type, tags, row FROM task_runs WHERE key = ?1 AND task = ?2
+      ORDER BY finished_at_ns DESC LIMIT ?3) ORDER BY finished_at_ns ASC)");
   query.bind(1, key.key).bind(2, key.task).bind(3, int64_t(limit));
   std::vector<policy::Observation> runs;
+  capnp::MallocMessageBuilder message(256);
   while (query.step()) {
-    policy::Observation r;
-    r.finishedAtNs = query.integer(0);
-    r.flow = query.text(1);
-    r.task = query.text(2);
-    r.deployment = query.text(3);
-    r.workPool = query.text(4);
-    std::string tags = query.text(5);
-    for (size_t start = 0; start < tags.size();) {
-      size_t comma = tags.find(',', start);
-      if (comma == std::string::npos) comma = tags.size();
-      r.tags.push_back(tags.substr(start, comma - start));
-      start = comma + 1;
-    }
-    r.wallNs = query.integer(6);
-    r.cpuNs = query.integer(7);
-    r.p95Cores = query.real(8);
-    r.maxCores = query.real(9);
-    r.runqueueNs = query.integer(10);
-    r.blockedIoNs = query.integer(11);
-    r.sleepNs = query.integer(12);
-    r.peakRssBytes = query.integer(13);
-    r.oomKills = query.integer(14);
-    r.shortLived = query.integer(15);
-    r.allocatedCores = query.real(16);
-    r.allocatedBytes = query.integer(17);
-    r.workPoolType = query.text(18);
-    runs.push_back(std::move(r));
+    RunContext context{query.text(1), query.text(2), query.text(3), query.text(4),
+                       splitTags(query.text(5)), query.integer(0)};
+    auto row = message.initRoot<proto::TaskRow>();
+    fromContractJson(query.text(6), capnp::toDynamic(row));
+    runs.push_back(observationOf(context, row.asReader()));
   }
   return runs;
 }

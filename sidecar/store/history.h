@@ -8,7 +8,9 @@
 // keyed a deployment's runs by its bare *name*, which flows share ("prod"); the
 // upgrade to 1 sets those rows aside, and each deployment's first run that
 // brings its id takes back the ones its flow recorded (adoptVersion0Runs).
-
+// Version 2 keeps each run's record as its TaskRow (store/run_record.h) in
+// contract JSON, the text of its row in the table artifact, where version 1
+// had a column per field; the upgrade rewrites version 1's rows so.
 
 #include <deque>
 #include <map>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "policy/observation.h"
+#include "store/run_record.h"
 #include "store/sqlite.h"
 
 namespace tracer {
@@ -40,7 +43,8 @@ class History {
   // last second of history; SIGTERM loses nothing.
   void flush();
 
-  void recordTask(const TaskHistoryKey& key, const policy::Observation& run);
+  // `row`: the run's record (report/task_row), measured in full.
+  void recordTask(const TaskHistoryKey& key, const RunContext& context, proto::TaskRow::Reader row);
   void recordFlow(const std::string& key, const std::string& flowRunId, int64_t finishedAtNs,
                   uint64_t wallNs, const std::string& state);
 

@@ -51,7 +51,9 @@ def test_a_flow_run_leaves_a_markdown_and_a_table_artifact(sidecar):
     for row, report in zip(rows, reports):
         assert row["task_run_id"] == report["task_run_id"]
         assert row["peak_rss_bytes"] == report["memory"]["peak_rss_bytes"]
-        assert row["cpu_s"] == round((report["cpu"]["user_ns"] + report["cpu"]["system_ns"]) / 1e9, 3)
+        assert row["cpu_s"] == round((report["cpu"]["user_ns"] + report["cpu"]["system_ns"]) / 1e9, 6)
+        assert row["sleep_s"] == round(report["sched"]["sleep_ns"] / 1e9, 6)
+        assert row["max_cores"] == round(report["cpu"]["max_cores"], 3)
 
     markdown = bodies["markdown"]["data"]
     assert markdown.startswith("## Tracer: Nightly ETL! (completed,")

@@ -145,7 +145,7 @@ def test_history_kept_by_deployment_name_moves_to_the_deployment_id_of_its_own_f
     finally:
         assert sidecar.stop() == 0
     assert history_rows(history) == (
-        1,
+        2,
         [(f"deployment:{ETL_PROD}", "etl", 4), ("flow:etl", "etl", 1)],
         [("prod", "", 1), ("prod", "report", 2)])
 
@@ -159,21 +159,59 @@ def test_history_kept_by_deployment_name_moves_to_the_deployment_id_of_its_own_f
     finally:
         assert sidecar.stop() == 0
     assert history_rows(history) == (
-        1,
+        2,
         [(f"deployment:{ETL_PROD}", "etl", 5), (f"deployment:{REPORT_PROD}", "report", 3),
          ("flow:etl", "etl", 1)],
         [("prod", "", 1)])
+
+
+def test_a_version_1_history_becomes_records_with_its_numbers(tmp_path):
+    """Version 1 had a column per field; version 2 keeps each run's TaskRow
+    (the table artifact's row) as JSON: the upgrade carries every number over."""
+    sidecar = Sidecar(tmp_path)
+    sidecar.state_dir.mkdir()
+    history = sidecar.state_dir / "history.db"
+    write_version_0_history(history)
+    db = sqlite3.connect(history)  # what version 1 made of it, minus the aside rows
+    db.execute("CREATE TABLE version0_task_runs AS SELECT * FROM task_runs WHERE 0")
+    db.execute("DELETE FROM task_runs WHERE key != 'flow:etl'")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+
+    sidecar.start()
+    try:
+        client = connect(sidecar)
+        assert run(client, "etl", None, deployment="", task="local")["recommendation"]["runs"] == 2
+        client.close()
+    finally:
+        assert sidecar.stop() == 0
+    db = sqlite3.connect(history)
+    try:
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+        upgraded, new = [json.loads(r) for (r,) in db.execute(
+            "SELECT row FROM task_runs WHERE key = 'flow:etl' ORDER BY finished_at_ns")]
+        work_pool, work_pool_type = db.execute(
+            "SELECT work_pool, work_pool_type FROM task_runs ORDER BY finished_at_ns").fetchone()
+    finally:
+        db.close()
+    assert (work_pool, work_pool_type) == ("pool", "process")
+    assert {k: upgraded[k] for k in ("task", "wall_s", "cpu_s", "p95_cores", "max_cores",
+                                     "peak_rss_bytes", "allocated_cores", "allocated_bytes")} == {
+        "task": "local", "wall_s": 2.0, "cpu_s": 1.0, "p95_cores": 0.5, "max_cores": 0.6,
+        "peak_rss_bytes": 100 << 20, "allocated_cores": 2.0, "allocated_bytes": 1 << 30}
+    assert new["task"] == "local" and new["state"] == "completed" and "sleep_s" in new
 
 
 def test_a_history_from_a_newer_sidecar_is_refused(tmp_path):
     state = tmp_path / "state"
     state.mkdir()
     db = sqlite3.connect(state / "history.db")
-    db.execute("PRAGMA user_version = 2")
+    db.execute("PRAGMA user_version = 3")
     db.close()
     result = subprocess.run([str(SIDECAR), "--socket", str(tmp_path / "tracer.sock"),
                              "--state-dir", str(state)],
                             capture_output=True, text=True, timeout=10)
     assert result.returncode != 0
-    assert ("history.db has history schema version 2, newer than this tracer-sidecar's 1"
+    assert ("history.db has history schema version 3, newer than this tracer-sidecar's 2"
             in result.stderr)
