@@ -96,6 +96,11 @@ struct ThreadBaseline {
   # Its process's resident-memory high-water mark: a peak the process reaches
   # during the task, before its registration or after, is above this. 0: the
   # client read neither of these two (an earlier version).
+  startMark @9 :UInt32;
+  # The mark the thread left in the kernel just before this reading, at a
+  # task's start (bpf/task_start.bpf.c): where the kernel lets the sidecar
+  # see it, the thread has counted for the task since, and the registration
+  # claims that count by this number. 0: none (an end reading, an earlier client).
 }
 
 struct TaskReport {

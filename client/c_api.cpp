@@ -197,7 +197,12 @@ tracer_task* tracer_task_start(tracer_flow* flow, const char* infoJson, int tid,
     tracer::client::TaskStart start{kj::str(infoJson), tid != 0 ? tid : self, realtimeNs(),
                                     static_cast<uint64_t>(millis(waitMs) / kj::NANOSECONDS),
                                     nullptr};
-    if (start.tid == self) start.reading = tracer::client::readOwnThread();
+    // A caller that waits for its registration has it before its task goes on:
+    // no mark, which would count the wait as the task's sleep.
+    if (start.tid == self) {
+      start.reading = waitMs > 0 ? tracer::client::readOwnThread()
+                                 : tracer::client::markAndReadOwnThread();
+    }
     pid_t readOn = start.reading == nullptr ? 0 : self;
     auto& connection = connectionOf(flow->client);
     uint64_t id = flow->client.nextId.fetch_add(1);

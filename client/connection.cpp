@@ -251,6 +251,7 @@ class Loop final: private kj::TaskSet::ErrorHandler {
     out.setWriteBytes(reading.counters.writeBytes);
     out.setVoluntarySwitches(reading.voluntarySwitches);
     out.setProcessHiwaterBytes(reading.processHiwaterBytes);
+    out.setStartMark(reading.startMark);
   }
 
   // Settles `outcome` with the response turned into JSON, or with the error.

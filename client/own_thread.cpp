@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <kj/io.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -10,11 +11,14 @@
 #include <cstring>
 #include <ctime>
 
+#include "task_start.h"
+
 namespace tracer::client {
 
 namespace {
 
 std::atomic<uint32_t> cachedReaders{0};
+std::atomic<uint32_t> lastStartMark{0};
 
 kj::AutoCloseFd openOwn(const char* path) {
   return kj::AutoCloseFd(open(path, O_RDONLY | O_CLOEXEC));
@@ -91,6 +95,18 @@ kj::Maybe<OwnReading> readOwnThread() {
   timespec cpu;
   if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) reading.counters.runtimeNs = nanos(cpu);
   return reading;
+}
+
+kj::Maybe<OwnReading> markAndReadOwnThread() {
+  // Only its thread and the registration that names it: any value but 0 will do.
+  uint32_t mark = lastStartMark.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (mark == 0) mark = lastStartMark.fetch_add(1, std::memory_order_relaxed) + 1;
+  prctl(TASK_START_MARK_OPTION, mark, 0, 0, 0);
+  KJ_IF_MAYBE(reading, readOwnThread()) {
+    reading->startMark = mark;
+    return *reading;
+  }
+  return nullptr;
 }
 
 }  // namespace tracer::client

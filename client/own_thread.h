@@ -19,6 +19,7 @@ struct OwnReading {
   ThreadCounters counters;
   uint64_t voluntarySwitches;    // getrusage(RUSAGE_THREAD).ru_nvcsw
   uint64_t processHiwaterBytes;  // its process's high-water RSS
+  uint32_t startMark;            // the mark it left in the kernel just before (0: none)
 };
 
 // Threads of a process that keep their two /proc files open between tasks,
@@ -28,5 +29,12 @@ constexpr uint32_t CACHED_READERS_MAX = 64;
 
 // Null where procfs cannot say (the sidecar then reads the thread itself).
 kj::Maybe<OwnReading> readOwnThread();
+
+// The reading as a task starts: first a mark in the kernel (a prctl option no
+// kernel knows, which fails having done nothing; the sidecar's BPF program,
+// where the kernel lets it attach, starts counting the thread there), then
+// the reading. However late the registration, nothing the thread does from
+// here goes uncounted.
+kj::Maybe<OwnReading> markAndReadOwnThread();
 
 }  // namespace tracer::client

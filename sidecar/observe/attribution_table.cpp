@@ -173,7 +173,7 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
                    proto::TaskRunInfo::Reader info, HostThread thread,
                    const PeerCredentials& caller)
     : table(table),
-      slot(table.nextSlot++),
+      slot(table.slotFor(thread, info)),
       hostTid(thread.tid),
       caller(caller),
       taskRunId(kj::str(info.getTaskRunId())),
@@ -210,7 +210,8 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
     unobservedNs = gap / kj::NANOSECONDS;
     if (counted) {
       unfollowed = table.collector.track(slot, thread, reading, ownProcess, outerSlot);
-      sleptUnfollowed = !negligible && sleptSince(baseline, hostTid);
+      sleptUnfollowed = !unfollowed.followed && !negligible && sleptSince(baseline, hostTid);
+      if (unfollowed.followed) unobservedNs = 0;  // the kernel saw it from the mark on
       hiwaterUnread = baseline.getProcessHiwaterBytes() == 0;
       if (outer != nullptr) {
         // Meanwhile the thread counted for the outer task: what the kernel
@@ -554,6 +555,15 @@ void AttributionTable::sample() {
   }
   updateLingering();
   sink.tick();
+}
+
+uint32_t AttributionTable::slotFor(HostThread thread, proto::TaskRunInfo::Reader info) {
+  // A thread with live tasks counts for one of them: a mark there is not this task's.
+  uint32_t mark = info.hasBaseline() ? info.getBaseline().getStartMark() : 0;
+  if (mark != 0 && threads.find(thread.tid) == nullptr) {
+    KJ_IF_MAYBE(marked, collector.claimMarkedStart(thread, mark)) { return *marked; }
+  }
+  return nextSlot++;
 }
 
 void AttributionTable::threadExited(const ThreadExit& exit) {

@@ -71,6 +71,9 @@ class AttributionTable final: public RunIntake, public RunQueries, public ExitLi
   // Keeps a finished report among the recent ones; returns it for its flow run.
   kj::Own<KeptReport> keep(proto::TaskReport::Reader report, uint32_t slot, bool lingering);
   void updateLingering();
+  // A new task's slot: the one the kernel has counted its thread for since
+  // its client marked the start, if it did, else the next of ours.
+  uint32_t slotFor(HostThread thread, proto::TaskRunInfo::Reader info);
   void flowRunEnded(const LiveFlowRun& flow, proto::RunState state);
 
   uint32_t nextSlot = 1;  // never reused, so a late child event cannot hit a newer task

@@ -10,6 +10,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <string>
+#include <time.h>
 #include <unistd.h>
 
 #include "memory.skel.h"
@@ -19,6 +20,8 @@
 #include "process_lifecycle.h"
 #include "process_lifecycle.skel.h"
 #include "scheduling.skel.h"
+#include "task_start.h"
+#include "task_start.skel.h"
 #include "task_state.h"
 
 namespace tracer {
@@ -36,6 +39,19 @@ static_assert(offsetof(task_counters, tx_bytes) == 10 * 8, "task_counters layout
 static_assert(offsetof(task_counters, lost) == 19 * 8, "task_counters layout is shared with BPF");
 static_assert(sizeof(thread_exit_event) == 40, "thread_exit_event layout is shared with BPF");
 static_assert(offsetof(thread_exit_event, comm) == 24, "thread_exit_event layout is shared with BPF");
+static_assert(sizeof(start_mark) == 64, "start_mark layout is shared with BPF");
+static_assert(offsetof(start_mark, runtime) == 16, "start_mark layout is shared with BPF");
+
+// Slots set aside for marked starts (bpf/task_start.bpf.c) count from here,
+// apart from the attribution table's, which count from 1: neither is reused.
+constexpr uint32_t MARKED_SLOTS_FROM = 0x80000000u;
+// A mark no registration has claimed in this long is released: a start its
+// client dropped (its queue to a stopped sidecar full), or a process that
+// marked a start and never registered it. Long enough for a sidecar stopped
+// for a while to catch up with the registrations queued meanwhile.
+constexpr uint64_t START_CLAIM_NS = 60ull * 1000 * 1000 * 1000;
+// Exits of a marked slot's threads held until its registration claims it.
+constexpr size_t HELD_EXITS_MAX = 256;
 
 // The maps every program shares (bpf/tracked.bpf.h), created by the first one.
 constexpr const char* SHARED_MAPS[] = {"threads", "task_counters", "exit_events",
@@ -136,17 +152,20 @@ class BpfCollector final: public Collector {
  public:
   BpfCollector(kj::UnixEventPort& events, kj::Own<process_lifecycle_bpf> lifecycle,
                kj::Own<scheduling_bpf> scheduling, kj::Maybe<kj::Own<network_bpf>> network,
-               kj::Maybe<kj::Own<memory_bpf>> memory, kj::String degraded,
-               kj::Array<kj::StringPtr> unknown)
+               kj::Maybe<kj::Own<memory_bpf>> memory, kj::Maybe<kj::Own<task_start_bpf>> starts,
+               kj::String degraded, kj::Array<kj::StringPtr> unknown)
       : events(events),
         lifecycle(kj::mv(lifecycle)),
         scheduling(kj::mv(scheduling)),
         network(kj::mv(network)),
         memory(kj::mv(memory)),
+        starts(kj::mv(starts)),
         degraded(kj::mv(degraded)),
         unknown(kj::mv(unknown)),
         threads(this->lifecycle->maps.threads),
-        counters(this->lifecycle->maps.task_counters) {}
+        counters(this->lifecycle->maps.task_counters) {
+    setAsideStartSlots();
+  }
 
   ~BpfCollector() noexcept(false) {
     if (exits != nullptr) ring_buffer__free(exits);
@@ -166,10 +185,59 @@ class BpfCollector final: public Collector {
     return pump();
   }
 
+  kj::Maybe<uint32_t> claimMarkedStart(HostThread thread, uint32_t mark) override {
+    if (mark == 0) return nullptr;
+    KJ_IF_MAYBE(s, starts) {
+      uint32_t tid = thread.tid;
+      thread_state state;
+      if (bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) != 0 ||
+          state.slot < MARKED_SLOTS_FROM) {
+        return nullptr;
+      }
+      uint32_t slot = state.slot;
+      start_mark found;
+      // Another start's (its registration was dropped) is left to track(),
+      // which takes the thread over and learns from it what went unseen.
+      if (bpf_map__lookup_elem((*s)->maps.start_marks, &slot, sizeof(slot), &found,
+                               sizeof(found), 0) != 0 ||
+          found.tid != tid || found.cookie != mark) {
+        return nullptr;
+      }
+      // Out of the map: a claimed mark is not released.
+      bpf_map__delete_elem((*s)->maps.start_marks, &slot, sizeof(slot), 0);
+      claimed.insert(slot, found);
+      ++startMarksClaimed;
+      setAsideStartSlots();
+      return slot;
+    }
+    return nullptr;
+  }
+
   // Follows every clone of the thread itself, so whether the task owns its
   // process does not matter here.
   Unfollowed track(uint32_t slot, HostThread thread, kj::Maybe<const ClientReading&> reading,
                    bool, kj::Maybe<uint32_t> outer) override {
+    KJ_IF_MAYBE(mark, claimed.find(slot)) {
+      // The kernel has counted the thread since the mark, just before its
+      // client's reading: the count starts at the reading instead (a
+      // correction at the totals), and nothing went unseen.
+      KJ_IF_MAYBE(r, reading) {
+        thread_state atReading{}, atMark{};
+        countFrom(atReading, r->counters);
+        atMark.runtime = mark->runtime;
+        atMark.run_delay = mark->run_delay;
+        atMark.rchar = mark->rchar;
+        atMark.wchar = mark->wchar;
+        atMark.read_bytes = mark->read_bytes;
+        atMark.write_bytes = mark->write_bytes;
+        correct(slot, atReading, atMark);
+        hiwaterBases.insert(slot, r->processHiwaterBytes / sysconf(_SC_PAGESIZE));
+      }
+      claimed.erase(slot);
+      Unfollowed followed;
+      followed.followed = true;
+      return followed;
+    }
     pid_t hostTid = thread.tid;
     thread_state state{};
     state.slot = slot;
@@ -182,6 +250,12 @@ class BpfCollector final: public Collector {
     uint32_t tid = hostTid;
     thread_state outerState;
     bool suspending = false;
+    // A mark nobody claimed (another start's, or one the kernel took after
+    // its registration gave up on it): the thread counted for that slot since,
+    // so what it did there is what this task did not see. Taken out first, as
+    // an outer task's entry is below.
+    thread_state unclaimed;
+    bool markedBefore = false;
     KJ_IF_MAYBE(o, outer) {
       // Taken out first, so the state read is the last the kernel charged the
       // outer task (a switch between a read and an overwrite would be counted
@@ -192,6 +266,10 @@ class BpfCollector final: public Collector {
                                         sizeof(outerState), 0) == 0 &&
                    outerState.slot == *o &&
                    takeThread(tid, outerState);
+    } else {
+      markedBefore = bpf_map__lookup_elem(threads, &tid, sizeof(tid), &unclaimed,
+                                          sizeof(unclaimed), 0) == 0 &&
+                     unclaimed.slot >= MARKED_SLOTS_FROM && takeThread(tid, unclaimed);
     }
     err = bpf_map__update_elem(threads, &tid, sizeof(tid), &state, sizeof(state), BPF_ANY);
     if (err != 0) {
@@ -200,9 +278,11 @@ class BpfCollector final: public Collector {
                              BPF_ANY);
       }
       bpf_map__delete_elem(counters, &slot, sizeof(slot), 0);
+      if (markedBefore) releaseMarked(unclaimed.slot);
       KJ_FAIL_REQUIRE("cannot track the task's thread (too many tracked threads?)",
                       strerror(-err));
     }
+    if (markedBefore) releaseMarked(unclaimed.slot);
     if (suspending) {
       // The outer task's counting stops where this one's starts: what the
       // kernel charged it past that (or not yet) is set right at its totals.
@@ -217,11 +297,13 @@ class BpfCollector final: public Collector {
     KJ_IF_MAYBE(r, reading) {
       unfollowed.startedThreadOrProcess =
           lastUntrackedAt(lifecycle->maps.recent_cloners, tid) >= r->atMonotonicNs ||
-          (suspending && outerState.last_clone >= r->atMonotonicNs);
+          (suspending && outerState.last_clone >= r->atMonotonicNs) ||
+          (markedBefore && unclaimed.last_clone >= r->atMonotonicNs);
       KJ_IF_MAYBE(n, network) {
         unfollowed.usedSocket =
             lastUntrackedAt((*n)->maps.recent_socket_users, tid) >= r->atMonotonicNs ||
-            (suspending && outerState.last_socket >= r->atMonotonicNs);
+            (suspending && outerState.last_socket >= r->atMonotonicNs) ||
+            (markedBefore && unclaimed.last_socket >= r->atMonotonicNs);
       }
     }
     return unfollowed;
@@ -275,6 +357,7 @@ class BpfCollector final: public Collector {
     }
     suspended.erase(slot);  // it ended before a task nested in it did (a crashed client)
     if (exits != nullptr) ring_buffer__consume(exits);  // their exits first
+    deliverHeldExits(slot);
     TaskTotals totals = lingering(slot);
     KJ_IF_MAYBE(at, mine ? stop : nullptr) {
       // The kernel may have charged past the client's reading at the end
@@ -293,6 +376,7 @@ class BpfCollector final: public Collector {
       add(k.wchar, at->wchar, state.wchar);
       add(k.read_bytes, at->readBytes, state.read_bytes);
       add(k.write_bytes, at->writeBytes, state.write_bytes);
+      KJ_IF_MAYBE(base, hiwaterBases.find(slot)) { state.hiwater_base = *base; }
       totals.registeredRssBytes = peakSince(state, end);
       KJ_IF_MAYBE(e, end) {
         // Counted here, or (between taking this task's entry out and handing
@@ -326,10 +410,19 @@ class BpfCollector final: public Collector {
     bpf_map__delete_elem(counters, &slot, sizeof(slot), 0);
     corrections.erase(slot);
     suspended.erase(slot);
+    hiwaterBases.erase(slot);
+    heldExits.erase(slot);
   }
 
   kj::HashMap<uint32_t, TaskSample> sample() override {
     if (exits != nullptr) ring_buffer__consume(exits);  // exits are only signalled in bulk
+    releaseUnclaimedMarks();
+    setAsideStartSlots();
+    kj::Vector<uint32_t> claimedHeld;
+    for (auto& held: heldExits) {
+      if (hiwaterBases.find(held.key) != nullptr) claimedHeld.add(held.key);
+    }
+    for (auto slot: claimedHeld) deliverHeldExits(slot);
     kj::HashMap<uint32_t, TaskSample> samples;
     kj::HashMap<uint32_t, kj::Vector<pid_t>> processes;  // slot -> tgids seen
     forEachThread([&](uint32_t tid, const thread_state& state) {
@@ -364,19 +457,7 @@ class BpfCollector final: public Collector {
     return samples;
   }
 
-  uint64_t unattributedLost() override {
-    int cpus = libbpf_num_possible_cpus();
-    KJ_REQUIRE(cpus > 0, "cannot count CPUs", strerror(-cpus));
-    auto perCpu = kj::heapArray<uint64_t>(cpus);
-    uint32_t zero = 0;
-    if (bpf_map__lookup_elem(lifecycle->maps.unattributed_lost, &zero, sizeof(zero),
-                             perCpu.begin(), perCpu.size() * sizeof(uint64_t), 0) != 0) {
-      return 0;
-    }
-    uint64_t total = 0;
-    for (auto value: perCpu) total += value;
-    return total;
-  }
+  uint64_t unattributedLost() override { return perCpuSum(lifecycle->maps.unattributed_lost); }
 
   CollectorLoad load() override {
     CollectorLoad load;
@@ -385,6 +466,9 @@ class BpfCollector final: public Collector {
       if (tid == state.tgid) ++load.trackedProcesses;
     });
     load.exitEvents = exitEvents;
+    load.startMarksClaimed = startMarksClaimed;
+    load.startMarksReleased = startMarksReleased;
+    KJ_IF_MAYBE(s, starts) { load.startMarksRefused = perCpuSum((*s)->maps.start_marks_refused); }
     return load;
   }
 
@@ -516,6 +600,81 @@ class BpfCollector final: public Collector {
     }
   }
 
+  // The one count of a per-CPU array of one entry, summed over the CPUs.
+  static uint64_t perCpuSum(bpf_map* map) {
+    int cpus = libbpf_num_possible_cpus();
+    KJ_REQUIRE(cpus > 0, "cannot count CPUs", strerror(-cpus));
+    auto perCpu = kj::heapArray<uint64_t>(cpus);
+    uint32_t zero = 0;
+    if (bpf_map__lookup_elem(map, &zero, sizeof(zero), perCpu.begin(),
+                             perCpu.size() * sizeof(uint64_t), 0) != 0) {
+      return 0;
+    }
+    uint64_t total = 0;
+    for (auto value: perCpu) total += value;
+    return total;
+  }
+
+  // Fills the kernel's queue of slots for marked starts up to its size.
+  void setAsideStartSlots() {
+    KJ_IF_MAYBE(s, starts) {
+      int fd = bpf_map__fd((*s)->maps.start_slots);
+      while (bpf_map_update_elem(fd, nullptr, &nextStartSlot, BPF_ANY) == 0) ++nextStartSlot;
+    }
+  }
+
+  // A marked slot nobody will claim: its mark, its counts and its held
+  // exits go. Threads it started meanwhile count on into nothing (lost,
+  // counted) until they exit.
+  void releaseMarked(uint32_t slot) {
+    KJ_IF_MAYBE(s, starts) {
+      bpf_map__delete_elem((*s)->maps.start_marks, &slot, sizeof(slot), 0);
+    }
+    bpf_map__delete_elem(counters, &slot, sizeof(slot), 0);
+    heldExits.erase(slot);
+    ++startMarksReleased;
+  }
+
+  void releaseUnclaimedMarks() {
+    KJ_IF_MAYBE(s, starts) {
+      auto* marks = (*s)->maps.start_marks;
+      timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      uint64_t nowNs = uint64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
+      kj::Vector<std::pair<uint32_t, start_mark>> stale;
+      uint32_t key, next;
+      uint32_t* previous = nullptr;
+      while (bpf_map__get_next_key(marks, previous, &next, sizeof(next)) == 0) {
+        key = next;
+        previous = &key;
+        start_mark mark;
+        if (bpf_map__lookup_elem(marks, &key, sizeof(key), &mark, sizeof(mark), 0) == 0 &&
+            mark.at + START_CLAIM_NS < nowNs) {
+          stale.add(key, mark);
+        }
+      }
+      for (auto& [slot, mark]: stale) {
+        // Its thread, if it still counts for it, goes back to untracked.
+        uint32_t tid = mark.tid;
+        thread_state state;
+        if (bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) == 0 &&
+            state.slot == slot) {
+          bpf_map__delete_elem(threads, &tid, sizeof(tid), 0);
+        }
+        releaseMarked(slot);
+      }
+    }
+  }
+
+  // Exits held for a marked slot until its task was live to take them.
+  void deliverHeldExits(uint32_t slot) {
+    KJ_IF_MAYBE(held, heldExits.find(slot)) {
+      auto exits = kj::mv(*held);
+      heldExits.erase(slot);
+      for (auto& e: exits) listener->threadExited(ThreadExit{slot, e.isLeader, e.cpuNs, e.comm});
+    }
+  }
+
   // Edge-triggered: each wake-up drains the ring buffer completely.
   kj::Promise<void> pump() {
     return observer->whenBecomesReadable().then([this]() {
@@ -531,6 +690,16 @@ class BpfCollector final: public Collector {
     ++self->exitEvents;
     char comm[sizeof(event->comm) + 1] = {};
     memcpy(comm, event->comm, sizeof(event->comm));
+    if (event->slot >= MARKED_SLOTS_FROM && self->hiwaterBases.find(event->slot) == nullptr) {
+      // A marked slot's, before its registration claimed it: held for its task.
+      auto& held = self->heldExits.findOrCreate(event->slot, [&]() {
+        return kj::HashMap<uint32_t, kj::Vector<HeldExit>>::Entry{event->slot, {}};
+      });
+      if (held.size() < HELD_EXITS_MAX) {
+        held.add(HeldExit{event->is_leader != 0, event->cpu_ns, kj::heapString(comm)});
+      }
+      return 0;
+    }
     self->listener->threadExited(
         ThreadExit{event->slot, event->is_leader != 0, event->cpu_ns, kj::StringPtr(comm)});
     return 0;
@@ -541,6 +710,7 @@ class BpfCollector final: public Collector {
   kj::Own<scheduling_bpf> scheduling;
   kj::Maybe<kj::Own<network_bpf>> network;
   kj::Maybe<kj::Own<memory_bpf>> memory;
+  kj::Maybe<kj::Own<task_start_bpf>> starts;  // none where fentry cannot attach
   kj::String degraded;
   kj::Array<kj::StringPtr> unknown;
   bpf_map* threads;
@@ -550,6 +720,21 @@ class BpfCollector final: public Collector {
   // Tasks whose thread a nested task has now, as their thread was then.
   kj::HashMap<uint32_t, thread_state> suspended;
   kj::HashMap<uint32_t, Correction> corrections;
+  // Marked starts: the next slot to set aside; claimed marks until their
+  // track(); the claiming tasks' process high-water marks at their readings
+  // (pages; the kernel's entry, made at the mark, has none), whose presence
+  // also says a marked slot was claimed; exits held until then.
+  uint32_t nextStartSlot = MARKED_SLOTS_FROM;
+  kj::HashMap<uint32_t, start_mark> claimed;
+  kj::HashMap<uint32_t, uint64_t> hiwaterBases;
+  struct HeldExit {
+    bool isLeader;
+    uint64_t cpuNs;
+    kj::String comm;
+  };
+  kj::HashMap<uint32_t, kj::Vector<HeldExit>> heldExits;
+  uint64_t startMarksClaimed = 0;
+  uint64_t startMarksReleased = 0;
   kj::Own<kj::UnixEventPort::FdObserver> observer;
   ExitListener* listener = nullptr;
 };
@@ -652,12 +837,27 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
   } else {
     memory = kj::mv(loadedMemory.get<kj::Own<memory_bpf>>());
   }
+  // Without marks a late registration still counts from its client's
+  // reading: only what the kernel counts as it happens is unknown meanwhile.
+  kj::Maybe<kj::Own<task_start_bpf>> starts;
+  auto loadedStarts = loadConcern<task_start_bpf, task_start_bpf__open, task_start_bpf__load,
+                                  task_start_bpf__attach, task_start_bpf__destroy>(
+      "task start marks", shared, [](task_start_bpf&) {});
+  if (loadedStarts.is<kj::String>()) {
+    variants.add(kj::str("no marked task starts (", loadedStarts.get<kj::String>(), "): what a ",
+                         "task does before its registration reaches the sidecar is counted ",
+                         "from its client's reading, its sleeps, sockets and children unknown"));
+  } else {
+    starts = kj::mv(loadedStarts.get<kj::Own<task_start_bpf>>());
+  }
   for (auto& reason: degraded) log.warn(kj::str("kernel observer degraded: ", reason));
   for (auto& variant: variants) log.info(kj::str("kernel observer: ", variant));
-  log.info("kernel observer loaded (BPF: process lifecycle, scheduling, network, memory)");
+  log.info(kj::str("kernel observer loaded (BPF: process lifecycle, scheduling, network, memory",
+                   starts == nullptr ? "" : ", task start marks", ")"));
   return kj::Own<Collector>(kj::heap<BpfCollector>(events, kj::mv(lifecycle.get<kj::Own<process_lifecycle_bpf>>()),
                                 kj::mv(scheduling.get<kj::Own<scheduling_bpf>>()),
-                                kj::mv(network), kj::mv(memory), kj::strArray(degraded, "; "),
+                                kj::mv(network), kj::mv(memory), kj::mv(starts),
+                                kj::strArray(degraded, "; "),
                                 unknown.releaseAsArray()));
 }
 

@@ -55,6 +55,9 @@ struct HostThread {
 struct Unfollowed {
   bool startedThreadOrProcess = false;  // its descendants' share is unknown
   bool usedSocket = false;              // its socket bytes are unknown
+  // The kernel followed the thread from before its reading (a marked start,
+  // claimMarkedStart()): nothing went unseen, its sleep included.
+  bool followed = false;
 };
 
 // A task's totals when it finishes: the kernel's counters (task_state.h) with
@@ -91,6 +94,11 @@ struct CollectorLoad {
   uint64_t trackedThreads = 0;    // registered threads and everything they started
   uint64_t trackedProcesses = 0;  // of which thread-group leaders
   uint64_t exitEvents = 0;        // thread exits read from the kernel so far
+  // Marked starts (claimMarkedStart()): claimed by their registration, released
+  // unclaimed, refused by the kernel (no slot set aside was left).
+  uint64_t startMarksClaimed = 0;
+  uint64_t startMarksReleased = 0;
+  uint64_t startMarksRefused = 0;
 };
 
 class Collector {
@@ -105,6 +113,13 @@ class Collector {
 
   // Delivers thread exits to `listener` as they happen, until cancelled.
   virtual kj::Promise<void> run(ExitListener& listener) = 0;
+
+  // The slot the kernel has counted `thread` for since its client marked its
+  // task's start (ThreadBaseline.startMark `mark`), if it has: the task takes
+  // that slot, and track() then counts from the client's reading with nothing
+  // unfollowed. Nothing where the collector cannot see marks, or the kernel
+  // did not take this one (no slot left, the thread counted for a task already).
+  virtual kj::Maybe<uint32_t> claimMarkedStart(HostThread thread, uint32_t mark) = 0;
 
   // Starts attributing `thread` and everything it forks from now on to `slot`,
   // counting from `reading` (the thread's own, as its task began, sent by its

@@ -34,6 +34,12 @@ void ObserverMetrics::renderMetrics(PrometheusText& out) {
   out.single("tracer_ringbuf_events_total", "counter",
              "Thread-exit events read from the kernel's ring buffer (bpf collector).",
              load.exitEvents);
+  out.family("tracer_task_start_marks_total", "counter",
+             "Task starts marked by their own thread in the kernel, by outcome: claimed by "
+             "their registration, released unclaimed, refused (no slot set aside was left).");
+  out.sample("tracer_task_start_marks_total", {{"outcome", "claimed"}}, load.startMarksClaimed);
+  out.sample("tracer_task_start_marks_total", {{"outcome", "released"}}, load.startMarksReleased);
+  out.sample("tracer_task_start_marks_total", {{"outcome", "refused"}}, load.startMarksRefused);
   out.single("tracer_events_lost_total", "counter",
              "Kernel events dropped (ring buffer full, tracking map full).",
              status.getEventsLost());

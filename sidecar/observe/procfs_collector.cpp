@@ -96,6 +96,9 @@ class ProcfsCollector final: public Collector {
   // started after the registration (through their exit records); a thread
   // or process of its process that exited meanwhile could have been the
   // task's, and its record went by unattributed.
+  // /proc sees no marks: a task counts from its client's reading.
+  kj::Maybe<uint32_t> claimMarkedStart(HostThread, uint32_t) override { return nullptr; }
+
   Unfollowed track(uint32_t slot, HostThread thread, kj::Maybe<const ClientReading&> reading,
                    bool ownsProcess, kj::Maybe<uint32_t> outer) override {
     KJ_IF_MAYBE(listener, exits) { readExits(**listener); }  // the exits before this, first

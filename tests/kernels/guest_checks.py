@@ -13,6 +13,10 @@ exact, unknown or wrong is the host's job (test_kernels.py)."""
 import json
 import os
 import platform
+import resource
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -147,6 +151,55 @@ def nested_tasks(flow):
     record_cpu("task calling a task", outer, truth["outer"], 0.05, 25_000_000)
 
 
+def late_registration(_):
+    """A task whose registration reaches the sidecar only after it slept,
+    started a process and sent 100,000 bytes over TCP: the sidecar is stopped
+    meanwhile. Where the kernel lets the sidecar see the start's mark (fentry
+    on security_task_prctl), all of it is counted; where not, those fields are
+    unknown, never wrong. Truth: the thread's CPU clock, RUSAGE_CHILDREN, the
+    bytes sent, the sleep and the waits around it."""
+    server = socket.create_server(("127.0.0.1", 0))
+    received = []
+
+    def serve():
+        connection, _ = server.accept()
+        with connection:
+            received.append(sum(iter(lambda: len(connection.recv(65536)), 0)))
+
+    reader = threading.Thread(target=serve)
+    reader.start()
+    pid = PASS["sidecar"].process.pid
+    # The plugin's client: its start waits for nothing.
+    client = SidecarClient(str(PASS["socket"]), start_wait_ms=0, finish_wait_ms=5000,
+                           connect_wait_ms=5000)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with client.flow_run(flow_run_id="kernel-matrix-late", flow_name="kernel-matrix") as flow:
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with flow.task(task_run_id="late-registration", task_name="late") as task:
+                started, cpu_started = time.monotonic_ns(), time.thread_time_ns()
+                time.sleep(0.3)
+                subprocess.run(["/bin/true"], check=True)
+                with socket.create_connection(server.getsockname()) as out:
+                    out.sendall(b"x" * 100_000)
+                own_cpu = time.thread_time_ns() - cpu_started
+                off_cpu = time.monotonic_ns() - started - own_cpu  # slept, waited, queued
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        report = task.report
+    client.close()
+    reader.join()
+    server.close()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child_ns = int((after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1e9)
+    assert received == [100_000], received
+    record_cpu("late registration", report, own_cpu + child_ns, 0.05, 20_000_000,
+               truth_low_ns=own_cpu)
+    record("late registration", report, "sched.sleep_ns", off_cpu, 0.05, truth_low=300_000_000)
+    record("late registration", report, "proc.spawned", 1)
+    record("late registration", report, "net.tx_bytes", 100_000, 0.01)
+
+
 def peak_rss(flow):
     report, usage, _ = observe_command(flow, [str(WORKLOAD), "touch", "128"], "touch")
     record("child touching 128 MiB", report, "memory.peak_rss_bytes", usage.maxrss_bytes, 0.03)
@@ -194,8 +247,8 @@ def oom_kill(flow):
         group.rmdir()
 
 
-CHECKS = [short_children, forked_children, busy_threads, two_threads, nested_tasks, peak_rss,
-          disk_write, loopback_tcp, oom_kill]
+CHECKS = [short_children, forked_children, busy_threads, two_threads, nested_tasks,
+          late_registration, peak_rss, disk_write, loopback_tcp, oom_kill]
 # The fallback without BPF, forced: the checks that are quick under emulation
 # (exec'ing 100 children takes 16 s there; sockets and OOM kills it cannot see).
 FALLBACK_CHECKS = [children_of_a_thread_task, busy_threads, two_threads, nested_tasks, peak_rss,
@@ -203,7 +256,7 @@ FALLBACK_CHECKS = [children_of_a_thread_task, busy_threads, two_threads, nested_
 
 
 def run_checks(sidecar, chosen):
-    PASS["socket"] = sidecar.socket
+    PASS.update(socket=sidecar.socket, sidecar=sidecar)
     client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
                            connect_wait_ms=5000)
     with client.flow_run(flow_run_id="kernel-matrix", flow_name="kernel-matrix") as flow:

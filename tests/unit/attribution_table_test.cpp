@@ -24,6 +24,10 @@ class FakeCollector final: public Collector {
   kj::StringPtr degradedReason() const override { return ""; }
   kj::ArrayPtr<const kj::StringPtr> unknownFields() const override { return nullptr; }
   kj::Promise<void> run(ExitListener&) override { return kj::NEVER_DONE; }
+  kj::Maybe<uint32_t> claimMarkedStart(HostThread, uint32_t mark) override {
+    claimedMark = mark;
+    return markedSlot;
+  }
   Unfollowed track(uint32_t slot, HostThread, kj::Maybe<const ClientReading&> reading, bool,
                    kj::Maybe<uint32_t> outer) override {
     KJ_REQUIRE(!refuse, "the thread has exited");
@@ -54,6 +58,8 @@ class FakeCollector final: public Collector {
   bool refuse = false;     // track() throws, as for a thread that has exited
   uint64_t readAtNs = 0;   // the last client reading's time, as handed over
   uint64_t endedAtNs = 0;  // the runtime of the last end reading handed over
+  kj::Maybe<uint32_t> markedSlot;  // what claimMarkedStart() answers
+  uint32_t claimedMark = 0;        // and the mark it was last asked about
   // (outer slot or 0, slot) at each track(); (slot, outer slot or 0) at each finish().
   std::vector<std::pair<uint32_t, uint32_t>> handedOver, handedBack;
 };
@@ -125,11 +131,14 @@ struct Stage {
   }
 
   // A task whose client read its thread `ago` before the registration.
-  kj::Own<LiveTask> startRead(FlowRunHold& flow, kj::StringPtr taskRunId, kj::Duration ago) {
+  // `mark`: the start its client marked in the kernel (0: none).
+  kj::Own<LiveTask> startRead(FlowRunHold& flow, kj::StringPtr taskRunId, kj::Duration ago,
+                              uint32_t mark = 0) {
     capnp::MallocMessageBuilder message;
     auto info = message.initRoot<proto::TaskRunInfo>();
     info.setTaskRunId(taskRunId);
     auto baseline = info.initBaseline();
+    baseline.setStartMark(mark);
     baseline.setAtMonotonicNs((clock.now() - ago - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS);
     baseline.setProcessHiwaterBytes(1 << 20);
     baseline.setVoluntarySwitches(KJ_ASSERT_NONNULL(readVoluntarySwitches(syscall(SYS_gettid))));
@@ -261,6 +270,43 @@ TEST_CASE("a registration that lands after the task began marks unknown only wha
   stage.collector.unfollowed = Unfollowed{};
   stage.finish(stage.startRead(*flow, "skewed", 2 * kj::MINUTES));
   CHECK(stage.collector.readAtNs == 0);
+  flow->finish(proto::RunState::COMPLETED);
+}
+
+TEST_CASE("a marked start takes the slot the kernel counted it for, and nothing is unknown") {
+  Stage stage;
+  auto flow = stage.open("run-marked");
+  uint64_t unobservedNs = 0;
+  // The kernel followed the thread from its mark: whatever it did meanwhile was counted.
+  stage.collector.markedSlot = 0x80000007u;
+  stage.collector.unfollowed.followed = true;
+  auto [fields, why] = stage.unknownOf(stage.startRead(*flow, "marked", 30 * kj::MILLISECONDS, 42),
+                                       unobservedNs);
+  CHECK(stage.collector.claimedMark == 42);
+  CHECK(stage.collector.handedOver.back().second == 0x80000007u);
+  CHECK(fields.empty());
+  CHECK(why.empty());
+  CHECK(unobservedNs == 0);
+
+  // Not claimed (no slot was left in the kernel): our own slot, counted from the reading.
+  stage.collector.markedSlot = nullptr;
+  stage.collector.unfollowed = Unfollowed{};
+  stage.finish(stage.startRead(*flow, "unmarked", 30 * kj::MILLISECONDS, 43));
+  CHECK(stage.collector.claimedMark == 43);
+  CHECK(stage.collector.handedOver.back().second < 0x80000000u);
+
+  // A thread that runs a task already is not asked: a mark there is not this task's.
+  stage.collector.claimedMark = 0;
+  auto outer = stage.startRead(*flow, "outer", kj::MILLISECONDS, 44);
+  capnp::MallocMessageBuilder message;
+  auto info = message.initRoot<proto::TaskRunInfo>();
+  info.setTaskRunId("inner");
+  info.setNestedIn("outer");
+  info.initBaseline().setStartMark(45);
+  stage.finish(stage.table.startTask(flow->run(), info.asReader(),
+                                     HostThread{pid_t(syscall(SYS_gettid)), getpid()}, stage.me));
+  CHECK(stage.collector.claimedMark == 44);
+  stage.finish(kj::mv(outer));
   flow->finish(proto::RunState::COMPLETED);
 }
 
