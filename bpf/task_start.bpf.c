@@ -21,6 +21,15 @@ struct {
 	__type(value, __u32);
 } start_slots SEC(".maps");
 
+/* Set by the sidecar while a process is connected to it: a process that
+ * cannot reach the sidecar's socket does not put threads in its maps. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MARKING_PROCESSES_MAX_ENTRIES);
+	__type(key, __u32); /* tgid, in the sidecar's PID namespace */
+	__type(value, __u8);
+} marking_processes SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, START_SLOTS_MAX_ENTRIES);
@@ -51,6 +60,9 @@ int BPF_PROG(mark_task_start, int option, unsigned long cookie)
 		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
+	__u32 tgid = id >> 32;
+	if (!bpf_map_lookup_elem(&marking_processes, &tgid))
+		return 0;
 	/* Counted for a task already (one it is nested in, or shares the thread
 	 * with): its registration says how. */
 	if (bpf_map_lookup_elem(&threads, &tid))
@@ -76,7 +88,7 @@ int BPF_PROG(mark_task_start, int option, unsigned long cookie)
 	struct thread_state state = {
 		.slot = slot,
 		.flags = THREAD_REGISTERED,
-		.tgid = id >> 32,
+		.tgid = tgid,
 		.runtime = mark.runtime,
 		.utime = BPF_CORE_READ(task, utime),
 		.stime = BPF_CORE_READ(task, stime),

@@ -9,6 +9,8 @@
 
 /* Slots the sidecar sets aside for marked starts, and so marks unclaimed at once. */
 #define START_SLOTS_MAX_ENTRIES 4096
+/* Processes connected to the sidecar, the only ones whose marks count. */
+#define MARKING_PROCESSES_MAX_ENTRIES 16384
 
 /* A marked start not yet claimed by its registration: the thread's kernel
  * counters at the mark, where the slot's count began. */

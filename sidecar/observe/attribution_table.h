@@ -27,6 +27,9 @@ class AttributionTable final: public RunIntake, public RunQueries, public ExitLi
   kj::Maybe<LiveFlowRun&> liveFlowRun(kj::StringPtr flowRunId) override;
   kj::Maybe<proto::RunState> endedFlowRun(kj::StringPtr flowRunId) const override;
   kj::Own<FlowRunHold> joinFlowRun(LiveFlowRun& flow) override;
+  kj::Own<Permit> allowStartMarks(pid_t process) override {
+    return collector.allowStartMarks(process);
+  }
   kj::Own<LiveTask> startTask(LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
                               HostThread thread, const PeerCredentials& caller) override;
 

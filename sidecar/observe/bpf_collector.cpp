@@ -111,7 +111,10 @@ int forwardLibbpfMessage(libbpf_print_level level, const char* format, va_list a
 }
 
 kj::String errorText(int err) {
-  return kj::str(strerror(-err), err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+  return kj::str(strerror(-err), err == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON; "
+                                                 "with those, the kernel refuses this kind of "
+                                                 "program)"
+                                               : "");
 }
 
 // Opens, wires to the shared maps (when `shared` is given), loads and attaches
@@ -211,6 +214,10 @@ class BpfCollector final: public Collector {
       return slot;
     }
     return nullptr;
+  }
+
+  kj::Own<Permit> allowStartMarks(pid_t process) override {
+    return kj::heap<MarkingPermit>(*this, process);
   }
 
   // Follows every clone of the thread itself, so whether the task owns its
@@ -600,6 +607,40 @@ class BpfCollector final: public Collector {
     }
   }
 
+  // A connected process's leave to mark starts: the kernel's map has it
+  // while any of the process's connections lasts.
+  class MarkingPermit final: public Permit {
+   public:
+    MarkingPermit(BpfCollector& collector, pid_t process): collector(collector), process(process) {
+      KJ_IF_MAYBE(s, collector.starts) {
+        auto& held = collector.markingConnections.findOrCreate(process, [&]() {
+          return kj::HashMap<pid_t, uint32_t>::Entry{process, 0};
+        });
+        if (held++ == 0) {
+          uint32_t tgid = process;
+          uint8_t yes = 1;
+          bpf_map__update_elem((*s)->maps.marking_processes, &tgid, sizeof(tgid), &yes,
+                               sizeof(yes), BPF_ANY);
+        }
+      }
+    }
+    ~MarkingPermit() noexcept(false) {
+      KJ_IF_MAYBE(held, collector.markingConnections.find(process)) {
+        if (--*held > 0) return;
+        collector.markingConnections.erase(process);
+        KJ_IF_MAYBE(s, collector.starts) {
+          uint32_t tgid = process;
+          bpf_map__delete_elem((*s)->maps.marking_processes, &tgid, sizeof(tgid), 0);
+        }
+      }
+    }
+    KJ_DISALLOW_COPY(MarkingPermit);
+
+   private:
+    BpfCollector& collector;
+    pid_t process;
+  };
+
   // The one count of a per-CPU array of one entry, summed over the CPUs.
   static uint64_t perCpuSum(bpf_map* map) {
     int cpus = libbpf_num_possible_cpus();
@@ -725,6 +766,7 @@ class BpfCollector final: public Collector {
   // (pages; the kernel's entry, made at the mark, has none), whose presence
   // also says a marked slot was claimed; exits held until then.
   uint32_t nextStartSlot = MARKED_SLOTS_FROM;
+  kj::HashMap<pid_t, uint32_t> markingConnections;  // connections of each marking process
   kj::HashMap<uint32_t, start_mark> claimed;
   kj::HashMap<uint32_t, uint64_t> hiwaterBases;
   struct HeldExit {

@@ -133,7 +133,7 @@ def main() -> None:
                               env=python_env(), start_wait_ms=0)
         registered = clients.wait_ready(timeout=300)
         ramp_seconds = time.monotonic() - ramp_began
-        live_at_ready = observer.status(5000)["live_tasks"]
+        live_at_ready = observer.status(30000)["live_tasks"]  # slow under emulation
         memory_at_ready = memory(pid)
 
         sampler = Sampler(pid, lambda: observer.status(5000))
@@ -155,6 +155,8 @@ def main() -> None:
         observer.close()
         sidecar.send_signal(signal.SIGTERM)
         exit_status = sidecar.wait(timeout=30)
+        # Whether the kernel followed each thread from its task's start mark (fentry).
+        marked = "task start marks)" in (work / "sidecar.log").read_text()
     finally:
         if clients is not None:
             clients.kill()
@@ -174,7 +176,8 @@ def main() -> None:
         return f"{value * 1000:.2f} ms"
 
     print(f"== footprint: {CLIENTS} client processes x {TASKS} live tasks, {LOAD_SECONDS:.0f} s "
-          f"({os.cpu_count()} cores) ==")
+          f"({os.cpu_count()} cores, kernel {os.uname().release}, marked task starts "
+          f"{'on' if marked else 'off'}) ==")
     print(f"{'':<34} {'CPU % of a core':>16} {'VmRSS':>10} {'VmHWM':>10}")
     print(f"{'idle, ' + format(IDLE_SECONDS, '.0f') + ' s, no clients':<34} {idle_cpu:>15.2f}% "
           f"{idle_memory['VmRSS'] / MIB:>6.1f} MiB {idle_memory['VmHWM'] / MIB:>6.1f} MiB"

@@ -28,6 +28,7 @@ class FakeCollector final: public Collector {
     claimedMark = mark;
     return markedSlot;
   }
+  kj::Own<Permit> allowStartMarks(pid_t) override { return kj::heap<Permit>(); }
   Unfollowed track(uint32_t slot, HostThread, kj::Maybe<const ClientReading&> reading, bool,
                    kj::Maybe<uint32_t> outer) override {
     KJ_REQUIRE(!refuse, "the thread has exited");
