@@ -4,6 +4,7 @@
 #include <capnp/message.h>
 #include <kj/vector.h>
 
+#include <charconv>
 #include <cmath>
 
 namespace tracer {
@@ -102,6 +103,24 @@ void appendFields(kj::Vector<char>& out, capnp::DynamicStruct::Reader value, kj:
   out.add('}');
 }
 
+// The shortest text that reads back as the same number (std::to_chars; for
+// a double, as %g writes it: 0.0003, 1e-07), with no allocation: a table
+// artifact of thousands of rows has tens of thousands of numbers.
+void appendNumber(kj::Vector<char>& out, double value) {
+  char text[32];
+  auto written = std::to_chars(text, text + sizeof(text), value, std::chars_format::general);
+  KJ_ASSERT(written.ec == std::errc(), "a number did not fit its buffer");
+  out.addAll(text, written.ptr);
+}
+
+template <typename Integer>
+void appendNumber(kj::Vector<char>& out, Integer value) {
+  char text[24];
+  auto written = std::to_chars(text, text + sizeof(text), value);
+  KJ_ASSERT(written.ec == std::errc(), "a number did not fit its buffer");
+  out.addAll(text, written.ptr);
+}
+
 void appendStruct(kj::Vector<char>& out, capnp::DynamicStruct::Reader value) {
   kj::Vector<capnp::Text::Reader> unknown;
   KJ_IF_MAYBE(field, value.getSchema().findFieldByName("unknown")) {
@@ -121,12 +140,12 @@ void appendValue(kj::Vector<char>& out, capnp::DynamicValue::Reader value) {
     case capnp::DynamicValue::BOOL:
       out.addAll(kj::StringPtr(value.as<bool>() ? "true" : "false"));
       break;
-    case capnp::DynamicValue::INT: out.addAll(kj::str(value.as<int64_t>())); break;
-    case capnp::DynamicValue::UINT: out.addAll(kj::str(value.as<uint64_t>())); break;
+    case capnp::DynamicValue::INT: appendNumber(out, value.as<int64_t>()); break;
+    case capnp::DynamicValue::UINT: appendNumber(out, value.as<uint64_t>()); break;
     case capnp::DynamicValue::FLOAT: {
       double d = value.as<double>();
       if (std::isfinite(d)) {
-        out.addAll(kj::str(d));
+        appendNumber(out, d);
       } else {
         out.addAll(kj::StringPtr("null"));
       }

@@ -596,6 +596,7 @@ void AttributionTable::updateLingering() {
   for (auto& kept: recent) {
     if (!kept->lingering) continue;
     auto totals = collector.lingering(kept->slot);
+    kept->row = nullptr;  // its numbers change below
     auto report = kept->message.getRoot<proto::TaskReport>();
     fillMeasurements(report, totals, report.getMemory().getPeakRssBytes());
     if (totals.outlivingProcesses == 0) {

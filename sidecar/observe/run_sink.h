@@ -44,6 +44,10 @@ struct KeptReport final: public kj::Refcounted {
   capnp::MallocMessageBuilder message;
   uint32_t slot;
   bool lingering;  // its processes are still running and counting
+  // Its row of the flow run's table artifact (report/task_row, contract
+  // JSON) as made when it was advised; null when it must be made from the
+  // report (not advised into the history, or brought up to date since).
+  kj::String row;
 };
 
 class RunSink {

@@ -92,7 +92,8 @@ size_t HistorySeeder::store(const Destination& destination, kj::StringPtr respon
         auto taskKey = row.getTaskKey();
         history.recordTask(TaskHistoryKey{destination.historyKey,
                                           (taskKey.size() > 0 ? taskKey : row.getTask()).cStr()},
-                           context, row.asReader());
+                           context, observationOf(context, row.asReader()),
+                           toContractJson(row.asReader()));
         ++stored;
       }
     }

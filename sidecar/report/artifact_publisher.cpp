@@ -9,10 +9,11 @@ ArtifactPublisher::ArtifactPublisher(Log& log, Outbox& outbox, bool delivering,
     : log(log), outbox(outbox), delivering(delivering), wake(kj::mv(wake)) {}
 
 void ArtifactPublisher::flowRunFinished(const FlowRunSummary& flow,
-                                        kj::ArrayPtr<const proto::TaskReport::Reader> tasks) {
+                                        kj::ArrayPtr<const proto::TaskReport::Reader> tasks,
+                                        kj::ArrayPtr<const kj::StringPtr> rows) {
   int64_t nowNs = realtimeNs();
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-    for (auto& artifact: renderFlowArtifacts(flow, tasks)) {
+    for (auto& artifact: renderFlowArtifacts(flow, tasks, rows)) {
       outbox.add(artifact.key.cStr(), artifact.type.cStr(), flow.flowRunId.cStr(),
                  artifact.id.cStr(), artifact.body.cStr(), delivering ? "pending" : "local",
                  nowNs);

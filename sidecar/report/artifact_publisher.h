@@ -18,8 +18,10 @@ class ArtifactPublisher final: public ArtifactAdmin {
   // `delivering`: a Prefect API is configured; `wake` nudges its delivery.
   ArtifactPublisher(Log& log, Outbox& outbox, bool delivering, kj::Function<void()> wake);
 
+  // `rows`: see renderFlowArtifacts().
   void flowRunFinished(const FlowRunSummary& flow,
-                       kj::ArrayPtr<const proto::TaskReport::Reader> tasks);
+                       kj::ArrayPtr<const proto::TaskReport::Reader> tasks,
+                       kj::ArrayPtr<const kj::StringPtr> rows = nullptr);
 
   std::vector<OutboxEntry> list(size_t limit) override;
   size_t retryParked() override;

@@ -125,7 +125,8 @@ kj::String rowJson(proto::TaskReport::Reader t) {
 }  // namespace
 
 kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
-                                         kj::ArrayPtr<const proto::TaskReport::Reader> tasks) {
+                                         kj::ArrayPtr<const proto::TaskReport::Reader> tasks,
+                                         kj::ArrayPtr<const kj::StringPtr> madeRows) {
   RunOwner owner{flow.flowName, flow.deploymentId, flow.deploymentName};
   kj::Vector<kj::String> md;
   md.add(kj::str("## Tracer: ", flow.flowName, " (", flow.state, ", ", seconds(flow.wallNs), ", ",
@@ -187,6 +188,7 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
     for (size_t i = 0; i < byWall.size() && i < MARKDOWN_TASKS_MAX; ++i) shown[byWall[i]] = true;
   }
   kj::Vector<kj::String> rows;
+  rows.reserve(tasks.size());
   bool anyUnknown = false;
   for (size_t i = 0; i < tasks.size(); ++i) {
     auto t = tasks[i];
@@ -209,7 +211,8 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                    k.text("sched.blocked_io_ns", inSeconds(sched.getBlockedIoNs())), " / ",
                    k.text("sched.sleep_ns", inSeconds(sched.getSleepNs())), " | ", topFinding(t),
                    " |"));
-    rows.add(rowJson(t));
+    bool made = i < madeRows.size() && madeRows[i] != nullptr;
+    rows.add(made ? kj::str(madeRows[i]) : rowJson(t));
   }
   size_t hidden = tasks.size() - std::min(tasks.size(), MARKDOWN_TASKS_MAX);
   if (hidden > 0) {

@@ -29,7 +29,10 @@ struct Artifact {
 constexpr size_t MARKDOWN_TASKS_MAX = 200;  // the longest ones
 constexpr size_t MARKDOWN_FINDINGS_MAX = 200;
 
+// `rows`: each task's table-artifact row if made already (as its advice
+// recorded it in the history), or null; none at all: all made here.
 kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
-                                         kj::ArrayPtr<const proto::TaskReport::Reader> tasks);
+                                         kj::ArrayPtr<const proto::TaskReport::Reader> tasks,
+                                         kj::ArrayPtr<const kj::StringPtr> rows = nullptr);
 
 }  // namespace tracer

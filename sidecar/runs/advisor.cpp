@@ -112,10 +112,10 @@ std::vector<std::string> Advisor::reload() {
   return errors;
 }
 
-void Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) {
+kj::String Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) {
   policy::Subject subject{place.flow, place.task, place.deployment, place.workPool, place.tags};
   const policy::Policy* applied = matcher->match(subject);
-  if (applied == nullptr) return;  // no catch-all in the set: nothing to say
+  if (applied == nullptr) return nullptr;  // no catch-all in the set: nothing to say
   report.setPolicy(applied->name);
 
   auto key = taskHistoryKey(place);
@@ -155,11 +155,15 @@ void Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) 
   }
   fillRecommendation(report.initRecommendation(), recommendation, place.workPoolType,
                      place.deployment);
-  if (!measured) return;
+  if (!measured) return nullptr;
   row.setTopFinding(topFinding(report.asReader()));  // found after the row was made
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { history.recordTask(key, context, row); })) {
+  auto json = toContractJson(row.asReader());
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+    history.recordTask(key, context, run, json);
+  })) {
     log.error(kj::str("cannot record the run in the history: ", e->getDescription()));
   }
+  return json;
 }
 
 void Advisor::flowOpened(const TaskPlace& place) {

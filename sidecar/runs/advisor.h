@@ -36,7 +36,10 @@ class Advisor final: public PolicyAdmin, public MetricsSource {
 
   std::vector<std::string> reload() override;
 
-  void advise(const TaskPlace& place, proto::TaskReport::Builder report);
+  // Returns the run's record as the history keeps it (its table-artifact
+  // row, contract JSON), or null when it records none (no policy applies,
+  // or the run was measured only in part).
+  kj::String advise(const TaskPlace& place, proto::TaskReport::Builder report);
   // A flow run started: a deployment's first run with its id takes over the
   // history a version-0 state directory kept under its name; then, with a
   // Prefect API, the history other nodes left is fetched if this node has none

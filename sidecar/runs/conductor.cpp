@@ -9,7 +9,7 @@ void Conductor::taskRunFinished(const TaskPlace& place, kj::StringPtr flowName,
                                 kj::Maybe<proto::TaskReport::Builder> answer) {
   KJ_IF_MAYBE(a, answer) {
     auto report = kept->message.getRoot<proto::TaskReport>();
-    advisor.advise(place, report);
+    kept->row = advisor.advise(place, report);
     copyAdvice(report.asReader(), *a);
     taskMetrics.add(flowName, report.asReader());
     return;
@@ -42,7 +42,7 @@ void Conductor::adviseFinished() {
   unadvised = kj::Vector<FinishedTask>();
   for (auto& task: batch) {
     auto report = task.kept->message.getRoot<proto::TaskReport>();
-    advisor.advise(task.place, report);
+    task.kept->row = advisor.advise(task.place, report);
     taskMetrics.add(task.flowName, report.asReader());
   }
 }
@@ -61,8 +61,12 @@ void Conductor::finishPending() {
   if (ended.size() > 0) advisor.flush();
   for (auto& run: ended) {
     kj::Vector<proto::TaskReport::Reader> tasks(run.tasks.size());
-    for (auto& kept: run.tasks) tasks.add(kept->message.getRoot<proto::TaskReport>().asReader());
-    publisher.flowRunFinished(run.flow, tasks);
+    kj::Vector<kj::StringPtr> rows(run.tasks.size());
+    for (auto& kept: run.tasks) {
+      tasks.add(kept->message.getRoot<proto::TaskReport>().asReader());
+      rows.add(kept->row);
+    }
+    publisher.flowRunFinished(run.flow, tasks, rows);
   }
 }
 

@@ -136,18 +136,18 @@ void History::flush() {
 }
 
 void History::recordTask(const TaskHistoryKey& key, const RunContext& context,
-                         proto::TaskRow::Reader row) {
+                         const policy::Observation& run, kj::StringPtr rowJson) {
   beginBatch();
   auto& insert = KJ_ASSERT_NONNULL(insertTaskRun).reset();
   insert.bind(1, key.key).bind(2, key.task).bind(3, context.finishedAtNs).bind(4, context.flow)
       .bind(5, context.deployment).bind(6, context.workPool).bind(7, context.workPoolType)
-      .bind(8, joinedTags(context.tags)).bind(9, std::string(toContractJson(row).cStr()));
+      .bind(8, joinedTags(context.tags)).bind(9, rowJson);
   insert.step();
   auto id = std::make_pair(key.key, key.task);
   touched.insert(id);
   auto cached = cache.find(id);
   if (cached != cache.end()) {
-    cached->second.push_back(observationOf(context, row));
+    cached->second.push_back(run);
     while (cached->second.size() > keepRuns) cached->second.pop_front();
   }
 }

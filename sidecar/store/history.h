@@ -43,8 +43,11 @@ class History {
   // last second of history; SIGTERM loses nothing.
   void flush();
 
-  // `row`: the run's record (report/task_row), measured in full.
-  void recordTask(const TaskHistoryKey& key, const RunContext& context, proto::TaskRow::Reader row);
+  // A run measured in full: its record's contract JSON (a TaskRow,
+  // report/task_row) and `run`, observationOf(context, that row), which the
+  // caller has made already.
+  void recordTask(const TaskHistoryKey& key, const RunContext& context,
+                  const policy::Observation& run, kj::StringPtr rowJson);
   void recordFlow(const std::string& key, const std::string& flowRunId, int64_t finishedAtNs,
                   uint64_t wallNs, const std::string& state);
 

@@ -63,6 +63,10 @@ class Statement {
   }
   ~Statement() { sqlite3_finalize(statement); }
 
+  Statement& bind(int i, kj::StringPtr value) {
+    sqlite3_bind_text(statement, i, value.begin(), value.size(), SQLITE_TRANSIENT);
+    return *this;
+  }
   Statement& bind(int i, const std::string& value) {
     sqlite3_bind_text(statement, i, value.c_str(), value.size(), SQLITE_TRANSIENT);
     return *this;

@@ -60,3 +60,20 @@ TEST_CASE("a field a task's report does not know is null in the table and ? in t
   CHECK(md.find("| ? / 0 |") != std::string::npos); // sent unknown, received 0
   CHECK(md.find("? = not known for that task") != std::string::npos);
 }
+
+TEST_CASE("a row made when its task was advised goes into the table as made; others are made here") {
+  capnp::MallocMessageBuilder message;
+  auto reports = message.initRoot<tracer::proto::TaskReport>();
+  reports.setTaskName("advised");
+  capnp::MallocMessageBuilder other;
+  auto lingering = other.initRoot<tracer::proto::TaskReport>();
+  lingering.setTaskName("updated since");
+  tracer::FlowRunSummary flow{kj::str("f2"), kj::str("etl"), kj::str(), kj::str(),
+                              kj::str("COMPLETED"), 1000000};
+  tracer::proto::TaskReport::Reader tasks[] = {reports.asReader(), lingering.asReader()};
+  kj::StringPtr rows[] = {"{\"task\":\"as made\"}", nullptr};
+  auto data = tableData(tracer::renderFlowArtifacts(flow, tasks, rows));
+  CHECK(data.find("{\"task\":\"as made\"}") != std::string::npos);
+  CHECK(data.find("\"task\":\"updated since\"") != std::string::npos);
+  CHECK(data.find("\"task\":\"advised\"") == std::string::npos);
+}
