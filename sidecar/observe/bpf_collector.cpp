@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <malloc.h>
 #include <string>
 #include <time.h>
 #include <unistd.h>
@@ -896,11 +897,15 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
   for (auto& variant: variants) log.info(kj::str("kernel observer: ", variant));
   log.info(kj::str("kernel observer loaded (BPF: process lifecycle, scheduling, network, memory",
                    starts == nullptr ? "" : ", task start marks", ")"));
-  return kj::Own<Collector>(kj::heap<BpfCollector>(events, kj::mv(lifecycle.get<kj::Own<process_lifecycle_bpf>>()),
+  auto collector = kj::Own<Collector>(kj::heap<BpfCollector>(events, kj::mv(lifecycle.get<kj::Own<process_lifecycle_bpf>>()),
                                 kj::mv(scheduling.get<kj::Own<scheduling_bpf>>()),
                                 kj::mv(network), kj::mv(memory), kj::mv(starts),
                                 kj::strArray(degraded, "; "),
                                 unknown.releaseAsArray()));
+  // Loading parsed the kernel's BTF once per concern (megabytes each, freed
+  // since): hand that memory back rather than keep it resident for good.
+  malloc_trim(0);
+  return collector;
 }
 
 }  // namespace tracer

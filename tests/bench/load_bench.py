@@ -217,7 +217,11 @@ def main() -> None:
         print(f"  error: {sample[1]}: {sample[2]}")
     print(f"targets: idle CPU < 0.5 % of a core: {'met' if idle_cpu < 0.5 else 'MISSED'}; "
           f"RSS < 64 MiB with 1,000 live tasks: "
-          f"{'met' if max(sampler.rss + [memory_at_ready['VmRSS']]) < 64 * MIB else 'MISSED'}")
+          + ("(not run: " + f"{CLIENTS * TASKS:,}" + " live)" if CLIENTS * TASKS != 1000 else
+             "met" if max(sampler.rss + [memory_at_ready['VmRSS']]) < 64 * MIB else "MISSED")
+          + "; RSS < 32 MiB with 10,000 live tasks: "
+          + ("(not run: " + f"{CLIENTS * TASKS:,}" + " live)" if CLIENTS * TASKS != 10000 else
+             "met" if memory_at_ready["VmRSS"] < 32 * MIB else "MISSED"))
 
 
 if __name__ == "__main__":
