@@ -131,7 +131,8 @@ kj::String Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder re
   bool measured =
       !listsUnknown(unknown, "cpu.user_ns") && !listsUnknown(unknown, "memory.peak_rss_bytes");
   std::vector<policy::Observation> runs;
-  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { runs = history.recent(key, applied->history.runs); })) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                     [&]() { runs = history.recent(key, applied->history.runs); })) {
     log.error(kj::str("history unavailable, advising from this run only: ", e->getDescription()));
   }
   std::vector<policy::Finding> findings;
