@@ -162,8 +162,17 @@ class Loop final: private kj::TaskSet::ErrorHandler {
       // Pipelined: finish() can be sent before the start is even acknowledged.
       tasks.insert(taskId, response.getScope());
       requests.add(response
-                       .then([outcome = outcome->addRef()](auto) { outcome->succeed(); },
-                             failInto(outcome->addRef()))
+                       .then(
+                           [this, taskId, outcome = outcome->addRef()](auto answered) {
+                             // Hold the answered scope, not the pipelined one: the
+                             // pipelined one keeps the question open, and the sidecar
+                             // keeps its answer (some 2 KiB) for the task's life.
+                             KJ_IF_MAYBE(scope, tasks.find(taskId)) {
+                               *scope = answered.getScope();
+                             }
+                             outcome->succeed();
+                           },
+                           failInto(outcome->addRef()))
                        .attach(kj::mv(pending)));
     });
   }

@@ -15,6 +15,11 @@ namespace {
 // 512 KiB message limit, with room for the rest of the answer.
 constexpr size_t ARTIFACTS_ANSWER_BODY_BYTES = 384 * 1024;
 
+// The size of an answer that is one capability. The answer stays in memory
+// until the client lets go of the question, for the whole life of a live task:
+// without the hint, Cap'n Proto gives each one an 8 KiB first segment.
+constexpr capnp::MessageSize CAPABILITY_ONLY{1, 1};
+
 // A state is stored, rendered into artifacts and shown by tracerctl by name:
 // a number this build has no name for is refused at the door.
 proto::RunState knownState(proto::RunState state) {
@@ -70,7 +75,7 @@ class FlowRunScopeServer final: public MeasuredServer<proto::FlowRunScope> {
     auto task = services.runs.startTask(flow, info, thread, caller->credentials());
     services.log.debug(kj::str("task ", info.getTaskName(), " started on tid ", thread.tid),
                        {flow.flowRunId(), info.getTaskRunId()});
-    context.getResults().setScope(
+    context.getResults(CAPABILITY_ONLY).setScope(
         kj::heap<TaskScopeServer>(services, kj::mv(held), kj::mv(task)));
     return kj::READY_NOW;
   }
@@ -202,7 +207,7 @@ class SidecarServer final: public MeasuredServer<proto::Sidecar> {
                                hold->isJoined() ? " joined by " : " opened by ",
                                caller->credentials().describe()),
                        {info.getFlowRunId(), nullptr});
-    context.getResults().setScope(kj::heap<FlowRunScopeServer>(
+    context.getResults(CAPABILITY_ONLY).setScope(kj::heap<FlowRunScopeServer>(
         services, kj::addRef(*caller), kj::mv(held), kj::mv(hold)));
     return kj::READY_NOW;
   }
@@ -222,7 +227,7 @@ class SidecarServer final: public MeasuredServer<proto::Sidecar> {
       refuse(kj::str("refused: the Admin interface is for root and the --admin-group; the ",
                      "caller is ", caller->credentials().describe()));
     }
-    context.getResults().setAdmin(kj::heap<AdminServer>(services));
+    context.getResults(CAPABILITY_ONLY).setAdmin(kj::heap<AdminServer>(services));
     return kj::READY_NOW;
   }
 
