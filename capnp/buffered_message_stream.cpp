@@ -10,7 +10,9 @@ namespace tracer {
 
 namespace {
 
-constexpr size_t INITIAL_BUFFER = 64 * 1024;
+// Dozens of task messages per read; a larger frame grows it. Every
+// connection has one, so it is kept small.
+constexpr size_t INITIAL_BUFFER = 16 * 1024;
 constexpr uint32_t MAX_SEGMENTS = 512;  // Cap'n Proto's own limit
 
 uint32_t readLe32(const kj::byte* p) {

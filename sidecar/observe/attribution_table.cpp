@@ -178,18 +178,13 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
       caller(caller),
       taskRunId(kj::str(info.getTaskRunId())),
       taskName(kj::str(info.getTaskName())),
-      flowRunId(kj::str(flow.flowRunId())),
+      taskKey(kj::str(info.getTaskKey())),
+      tags(KJ_MAP(tag, info.getTags()) { return kj::str(tag); }),
       flow(kj::addRef(flow)),
-      flowName(kj::str(flow.flowName())),
-      allocation(flow.allocation()),
-      place(flow.place()),
       ownProcess(info.getOwnProcess()),
       startedAt(table.clock.now()),
       lastSampleAt(startedAt) {
   startTimeNs = info.getStartTimeNs();
-  place.task = info.getTaskName();
-  place.taskKey = info.getTaskKey();
-  for (auto tag: info.getTags()) place.tags.push_back(tag);
   LiveTask* outer = joinThread(info.getNestedIn());
   // A registration the collector refuses (the thread is gone, a map is full)
   // leaves nothing behind: no destructor runs for a half-built task.
@@ -279,7 +274,7 @@ LiveTask* LiveTask::leaveThread() {
 LiveTask::~LiveTask() noexcept(false) {
   if (finished) return;
   table.log.warn("task ended as crashed: its client went away without finishing it",
-                 {flowRunId, taskRunId});
+                 {flow->flowRunId(), taskRunId});
   end(proto::RunState::CRASHED, nullptr, nullptr);
 }
 
@@ -299,11 +294,12 @@ void LiveTask::addSample(const TaskSample& sample, kj::TimePoint now) {
 }
 
 void LiveTask::addInterval(uint64_t ns, uint64_t cpuNs) {
-  if (intervals.size() > 0 && intervals.back().samples < samplesPerInterval) {
+  float seconds = ns / 1e9f, cpuSeconds = cpuNs / 1e9f;
+  if (intervals.size() > 0 && samplesInLastInterval < samplesPerInterval) {
     auto& last = intervals.back();
-    last.ns += ns;
-    last.cpuNs += cpuNs;
-    ++last.samples;
+    last.seconds += seconds;
+    last.cpuSeconds += cpuSeconds;
+    ++samplesInLastInterval;
     return;
   }
   if (intervals.size() == MAX_INTERVALS) {
@@ -312,12 +308,13 @@ void LiveTask::addInterval(uint64_t ns, uint64_t cpuNs) {
     for (size_t i = 0; i < MAX_INTERVALS / 2; ++i) {
       auto& a = intervals[2 * i];
       auto& b = intervals[2 * i + 1];
-      intervals[i] = Interval{a.ns + b.ns, a.cpuNs + b.cpuNs, a.samples + b.samples};
+      intervals[i] = Interval{a.seconds + b.seconds, a.cpuSeconds + b.cpuSeconds};
     }
     intervals.resize(MAX_INTERVALS / 2);
     samplesPerInterval *= 2;
   }
-  intervals.add(Interval{ns, cpuNs, 1});
+  intervals.add(Interval{seconds, cpuSeconds});
+  samplesInLastInterval = 1;
 }
 
 void LiveTask::threadExited(const ThreadExit& exit) {
@@ -364,19 +361,21 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
                                      : KJ_ASSERT_NONNULL(reportOut);
   uint64_t wall = (now - startedAt) / kj::NANOSECONDS;
   report.setTaskRunId(taskRunId);
-  report.setFlowRunId(flowRunId);
+  report.setFlowRunId(flow->flowRunId());
   report.setTaskName(taskName);
   report.setState(state);
   report.setWallNs(wall);
   report.setStartTimeNs(startTimeNs);
-  report.setTaskKey(place.taskKey);
+  report.setTaskKey(taskKey);
   report.setCollector(table.collector.name());
   fillMeasurements(report, totals, peakSampledRss);
 
   auto cpu = report.getCpu();
   cpu.setAvgCores(cores(totals.kernel.runtime_ns, wall));
   kj::Vector<double> perInterval;
-  for (auto& interval: intervals) perInterval.add(cores(interval.cpuNs, interval.ns));
+  for (auto& interval: intervals) {
+    perInterval.add(interval.seconds > 0 ? interval.cpuSeconds / interval.seconds : 0);
+  }
   std::sort(perInterval.begin(), perInterval.end());
   size_t p95 = static_cast<size_t>(std::ceil(0.95 * perInterval.size()));
   cpu.setP95Cores(perInterval.empty() ? 0 : perInterval[p95 > 0 ? p95 - 1 : 0]);
@@ -395,6 +394,7 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   }
 
   auto capacity = report.getAllocation();
+  auto& allocation = flow->allocation();
   capacity.setCpuCores(allocation.cpuCores);
   capacity.setSource(allocation.cpuSource);
   capacity.setMemoryBytes(allocation.memoryBytes);
@@ -469,7 +469,11 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   table.lostInTasks += totals.kernel.lost;
   ++(state == proto::RunState::CRASHED ? table.crashedTasks : table.finishedTasks);
   auto kept = table.keep(report.asReader(), slot, totals.outlivingProcesses > 0);
-  table.sink.taskRunFinished(place, flowName, kj::addRef(*kept), reportOut);
+  TaskPlace place = flow->place();
+  place.task = taskName.cStr();
+  place.taskKey = taskKey.cStr();
+  for (auto& tag: tags) place.tags.push_back(tag.cStr());
+  table.sink.taskRunFinished(place, flow->flowName(), kj::addRef(*kept), reportOut);
   // A task that ends after its flow run (a client that finished the run
   // first) is in the recent reports only: the run's artifacts are out.
   if (flow->finished) return;
@@ -483,8 +487,8 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
 void LiveTask::describe(proto::LiveTask::Builder out) const {
   out.setTaskRunId(taskRunId);
   out.setTaskName(taskName);
-  out.setFlowRunId(flowRunId);
-  out.setFlowName(flowName);
+  out.setFlowRunId(flow->flowRunId());
+  out.setFlowName(flow->flowName());
   out.setHostTid(hostTid);
   out.setCallerPid(caller.pid);
   out.setCallerUid(caller.uid);

@@ -48,7 +48,11 @@ class FakeCollector final: public Collector {
   }
   void release(uint32_t) override { ++released; }
   TaskTotals lingering(uint32_t) override { return {}; }
-  kj::HashMap<uint32_t, TaskSample> sample() override { return {}; }
+  kj::HashMap<uint32_t, TaskSample> sample() override {
+    kj::HashMap<uint32_t, TaskSample> copy;
+    for (auto& entry: samples) copy.insert(entry.key, entry.value);
+    return copy;
+  }
   uint64_t unattributedLost() override { return 0; }
   CollectorLoad load() override { return {}; }
 
@@ -59,6 +63,7 @@ class FakeCollector final: public Collector {
   bool refuse = false;     // track() throws, as for a thread that has exited
   uint64_t readAtNs = 0;   // the last client reading's time, as handed over
   uint64_t endedAtNs = 0;  // the runtime of the last end reading handed over
+  kj::HashMap<uint32_t, TaskSample> samples;  // what sample() answers, by slot
   kj::Maybe<uint32_t> markedSlot;  // what claimMarkedStart() answers
   uint32_t claimedMark = 0;        // and the mark it was last asked about
   // (outer slot or 0, slot) at each track(); (slot, outer slot or 0) at each finish().
@@ -228,6 +233,46 @@ TEST_CASE("the sink ticks once per sampler pass") {
   stage.table.sample();
   stage.table.sample();
   CHECK(stage.sink.ticks == 2);
+}
+
+TEST_CASE("a long task's sampling windows widen, and p95 and max cores come from them") {
+  Stage stage;
+  auto flow = stage.open("flow-1");
+  auto task = stage.start(*flow, "long");
+  uint32_t slot = stage.collector.handedOver.back().second;
+  // 600 one-second windows: 0.5 cores for 540 s, then 1.5 cores for 60 s.
+  // Kept: 128 windows of 4 s for the first 512 s, then 22 more of 4 s, 15 of
+  // them at 1.5 cores: 10 % of the windows, so p95 is 1.5.
+  uint64_t cpuNs = 0;
+  for (int second = 0; second < 600; ++second) {
+    cpuNs += second < 540 ? 500000000 : 1500000000;
+    stage.clock.time += 1 * kj::SECONDS;
+    stage.collector.samples.upsert(slot, TaskSample{cpuNs, 0}, [](auto& old, auto&& now) {
+      old = now;
+    });
+    stage.table.sample();
+  }
+  auto report = stage.reportOf(kj::mv(task));
+  auto cpu = report->getRoot<proto::TaskReport>().getCpu();
+  CHECK(cpu.getMaxCores() == Approx(1.5).epsilon(1e-6));
+  CHECK(cpu.getP95Cores() == Approx(1.5).epsilon(1e-6));
+
+  // A task that used 1.5 cores in 5 % of its windows or fewer has a p95 of 0.5.
+  auto steady = stage.start(*flow, "steady");
+  slot = stage.collector.handedOver.back().second;
+  cpuNs = 0;
+  for (int second = 0; second < 100; ++second) {
+    cpuNs += second < 95 ? 500000000 : 1500000000;
+    stage.clock.time += 1 * kj::SECONDS;
+    stage.collector.samples.upsert(slot, TaskSample{cpuNs, 0}, [](auto& old, auto&& now) {
+      old = now;
+    });
+    stage.table.sample();
+  }
+  report = stage.reportOf(kj::mv(steady));
+  cpu = report->getRoot<proto::TaskReport>().getCpu();
+  CHECK(cpu.getP95Cores() == Approx(0.5).epsilon(1e-6));
+  CHECK(cpu.getMaxCores() == Approx(1.5).epsilon(1e-6));
 }
 
 TEST_CASE("a registration that lands after the task began marks unknown only what the thread did "
