@@ -3,12 +3,14 @@
  * a CPU: CPU time (se.sum_exec_runtime), runqueue wait (sched_info.run_delay),
  * storage and syscall I/O (ioac). The deltas are the kernel's own accounting,
  * so nothing is sampled or estimated. Off-CPU time is split by why the thread
- * left: D state (blocked on I/O) or S state (sleeping), ended by its wakeup. */
+ * left: D state (blocked on I/O) or S state (sleeping), ended by its wakeup;
+ * a sleep by its cause (sleep_cause.bpf.h). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "tracked.bpf.h"
+#include "sleep_cause.bpf.h"
 
 #define TASK_INTERRUPTIBLE 0x1
 #define TASK_UNINTERRUPTIBLE 0x2
@@ -57,7 +59,8 @@ static __always_inline void charge(struct thread_state *state, struct task_count
 	add_growth(&counters->write_bytes, task->ioac.write_bytes, &state->write_bytes);
 }
 
-/* Ends a sleep that began at switch-out: D time is blocked I/O, S time is sleep. */
+/* Ends a sleep that began at switch-out: D time is blocked I/O, S time is
+ * sleep, by its cause. */
 static __always_inline void end_sleep(struct thread_state *state, __u64 now)
 {
 	if (!state->off_since)
@@ -65,10 +68,14 @@ static __always_inline void end_sleep(struct thread_state *state, __u64 now)
 	struct task_counters *counters = counters_of(state->slot);
 	if (counters) {
 		__u64 slept = now - state->off_since;
-		if (state->flags & THREAD_OFF_BLOCKED)
+		if (state->flags & THREAD_OFF_BLOCKED) {
 			__sync_fetch_and_add(&counters->blocked_io_ns, slept);
-		else
+		} else {
 			__sync_fetch_and_add(&counters->sleep_ns, slept);
+			__u32 cause = state->off_cause & ~SLEEP_WAIT_SET;
+			if (cause < SLEEP_CAUSES)
+				__sync_fetch_and_add(&counters->sleep_by_cause_ns[cause], slept);
+		}
 	}
 	state->off_since = 0;
 	state->flags &= ~(THREAD_OFF_BLOCKED | THREAD_OFF_SLEEPING);
@@ -134,8 +141,12 @@ static __always_inline int switched(bool preempt, struct task_struct *prev,
 		} else if (!preempt && (prev_state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE))) {
 			/* A preempted thread stays runnable, whatever its state says. */
 			state->off_since = now;
-			state->flags |= (prev_state & TASK_UNINTERRUPTIBLE) ? THREAD_OFF_BLOCKED
-									    : THREAD_OFF_SLEEPING;
+			if (prev_state & TASK_UNINTERRUPTIBLE) {
+				state->flags |= THREAD_OFF_BLOCKED;
+			} else {
+				state->flags |= THREAD_OFF_SLEEPING;
+				state->off_cause = sleep_cause(prev);
+			}
 		}
 	}
 
@@ -185,6 +196,28 @@ SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(handle_wakeup_new, struct task_struct *task)
 {
 	return woken(task);
+}
+
+/* hrtimer_wakeup, the function of a sleeping task's own timer: set before
+ * load from /proc/kallsyms (0: unknown, and this program is not loaded). */
+const volatile __u64 hrtimer_wakeup_fn = 0;
+
+/* A wait on a set of descriptors that its own timeout ends was a timer sleep:
+ * asyncio.sleep() is epoll_wait with a timeout, not the network. */
+SEC("tp_btf/hrtimer_expire_entry")
+int BPF_PROG(handle_hrtimer_expire, struct hrtimer *timer)
+{
+	if ((__u64)BPF_CORE_READ(timer, function) != hrtimer_wakeup_fn)
+		return 0;
+	struct hrtimer_sleeper *sleeper = container_of(timer, struct hrtimer_sleeper, timer);
+	struct task_struct *task = BPF_CORE_READ(sleeper, task);
+	if (!task)
+		return 0;
+	__u32 tid = BPF_CORE_READ(task, pid);
+	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	if (state && state->off_since && (state->off_cause & SLEEP_WAIT_SET))
+		state->off_cause = SLEEP_WAIT_SET | SLEEP_TIMER;
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -16,13 +16,24 @@
 #define THREAD_OFF_BLOCKED 4u      /* switched out in D state (disk, page faults) */
 #define THREAD_OFF_SLEEPING 8u     /* switched out in S state (network, locks, timers) */
 
+/* Why a thread sleeps in S state (thread_state.off_cause, the index of
+ * task_counters.sleep_by_cause_ns). */
+#define SLEEP_OTHER 0u   /* anything else: files, Unix sockets, eventfds, signals */
+#define SLEEP_NETWORK 1u /* an IP socket: read, write, connect, accept, or a wait set holding one */
+#define SLEEP_LOCK 2u    /* futex (locks, conditions, the GIL), flock */
+#define SLEEP_CHILD 3u   /* wait4, waitid */
+#define SLEEP_TIMER 4u   /* nanosleep, clock_nanosleep, a wait set its own timeout ended */
+#define SLEEP_PIPE 5u    /* a pipe: read, write, or a wait set holding one (no socket) */
+#define SLEEP_CAUSES 6u
+#define SLEEP_WAIT_SET 0x10u /* off_cause flag: poll, select or epoll: a timeout ending it makes it a timer sleep */
+
 /* A tracked thread: which task it belongs to, and the kernel's own counters as
  * of the last time they were charged to the task (deltas are exact). */
 struct thread_state {
 	unsigned int slot;
 	unsigned int flags;
 	unsigned int tgid;
-	unsigned int pad;
+	unsigned int off_cause; /* SLEEP_*, while switched out in S state */
 	unsigned long long runtime;   /* se.sum_exec_runtime */
 	unsigned long long utime;     /* raw tick-based, only for the user/system split */
 	unsigned long long stime;
@@ -64,6 +75,7 @@ struct task_counters {
 	unsigned long long oom_kills;
 	unsigned long long max_rss_pages;  /* largest signal->maxrss of an exited process */
 	unsigned long long lost;           /* events dropped or threads not tracked */
+	unsigned long long sleep_by_cause_ns[SLEEP_CAUSES]; /* sleep_ns by SLEEP_*: they add up to it */
 };
 
 #endif

@@ -131,6 +131,23 @@ struct TaskReport {
     # Off-CPU in uninterruptible sleep (D state: disk, page faults).
     sleepNs @16 :UInt64;
     # Off-CPU in interruptible sleep (S state: network, locks, timers).
+    sleepByCause :group {
+      # sleepNs by what the task waited on; they add up to it
+      # (docs/observer.md, "Sleep by cause").
+      networkNs @45 :UInt64;
+      # An IP socket: reading, writing, connecting, accepting, or a poll,
+      # select or epoll wait on a set that holds one.
+      lockNs @46 :UInt64;
+      # A futex (locks, conditions, Python's GIL) or flock.
+      childNs @47 :UInt64;
+      # A child process (wait4, waitid).
+      timerNs @48 :UInt64;
+      # A sleep (nanosleep, clock_nanosleep), or a wait its own timeout ended.
+      pipeNs @49 :UInt64;
+      # A pipe.
+      otherNs @50 :UInt64;
+      # Anything else: files, Unix sockets, eventfds, signals.
+    }
   }
 
   memory :group {

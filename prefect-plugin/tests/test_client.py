@@ -40,7 +40,8 @@ def test_report_uses_contract_field_names(sidecar):
     assert task.report["policy"] == "built-in-default"
     assert set(task.report["cpu"]) == {"user_ns", "system_ns", "avg_cores", "p95_cores",
                                        "max_cores"}
-    assert set(task.report["sched"]) == {"runqueue_wait_ns", "blocked_io_ns", "sleep_ns"}
+    assert set(task.report["sched"]) == {"runqueue_wait_ns", "blocked_io_ns", "sleep_ns",
+                                         "sleep_by_cause"}
     assert set(task.report["memory"]) == {"peak_rss_bytes", "oom_kills", "shared_process"}
     assert set(task.report["io"]) == {"read_bytes", "write_bytes", "rchar", "wchar"}
     assert set(task.report["net"]) == {"tx_bytes", "rx_bytes"}

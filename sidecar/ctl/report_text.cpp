@@ -69,6 +69,12 @@ kj::String reportText(proto::TaskReport::Reader r) {
   line("waiting for a CPU", "sched.runqueue_wait_ns", humanDuration(sched.getRunqueueWaitNs()));
   line("blocked on I/O", "sched.blocked_io_ns", humanDuration(sched.getBlockedIoNs()));
   line("sleeping", "sched.sleep_ns", humanDuration(sched.getSleepNs()));
+  auto by = sched.getSleepByCause();
+  line("  sleeping on", "sched.sleep_by_cause",
+       kj::str("network ", humanDuration(by.getNetworkNs()), ", lock ",
+               humanDuration(by.getLockNs()), ", child ", humanDuration(by.getChildNs()),
+               ", timer ", humanDuration(by.getTimerNs()), ", pipe ",
+               humanDuration(by.getPipeNs()), ", other ", humanDuration(by.getOtherNs())));
   auto memory = r.getMemory();
   line("peak memory", "memory.peak_rss_bytes",
        kj::str(humanBytes(memory.getPeakRssBytes()), " of ", humanBytes(alloc.getMemoryBytes()),

@@ -19,7 +19,8 @@ constexpr size_t TOP_COMMANDS = 5;
 // cannot know of that time (the rest is exact from its client's reading):
 // off-CPU causes if it slept or blocked, socket bytes if it used a socket,
 // and FIELDS_WITH_DESCENDANTS if it started a thread or process.
-const kj::StringPtr OFF_CPU_CAUSES[] = {"sched.blocked_io_ns", "sched.sleep_ns"};
+const kj::StringPtr OFF_CPU_CAUSES[] = {"sched.blocked_io_ns", "sched.sleep_ns",
+                                        "sched.sleep_by_cause"};
 
 // Off-CPU time before a registration whose cause goes unseen, at most: up to
 // this the off-CPU causes are reported without it (a thread of a busy Python
@@ -88,6 +89,13 @@ void fillMeasurements(proto::TaskReport::Builder report, const TaskTotals& total
   sched.setRunqueueWaitNs(k.run_delay_ns);
   sched.setBlockedIoNs(k.blocked_io_ns);
   sched.setSleepNs(k.sleep_ns);
+  auto byCause = sched.getSleepByCause();
+  byCause.setNetworkNs(k.sleep_by_cause_ns[SLEEP_NETWORK]);
+  byCause.setLockNs(k.sleep_by_cause_ns[SLEEP_LOCK]);
+  byCause.setChildNs(k.sleep_by_cause_ns[SLEEP_CHILD]);
+  byCause.setTimerNs(k.sleep_by_cause_ns[SLEEP_TIMER]);
+  byCause.setPipeNs(k.sleep_by_cause_ns[SLEEP_PIPE]);
+  byCause.setOtherNs(k.sleep_by_cause_ns[SLEEP_OTHER]);
   auto memory = report.getMemory();
   uint64_t exitedPeak = k.max_rss_pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   memory.setPeakRssBytes(std::max(exitedPeak, peakSampledRss));

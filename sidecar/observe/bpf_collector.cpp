@@ -17,6 +17,7 @@
 #include "memory.skel.h"
 #include "network.skel.h"
 #include "observe/kernel_btf.h"
+#include "observe/kernel_symbols.h"
 #include "proc_files.h"
 #include "process_lifecycle.h"
 #include "process_lifecycle.skel.h"
@@ -35,7 +36,11 @@ static_assert(offsetof(thread_state, runtime) == 16, "thread_state layout is sha
 static_assert(offsetof(thread_state, charged) == 88, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, hiwater_base) == 96, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, last_socket) == 112, "thread_state layout is shared with BPF");
-static_assert(sizeof(task_counters) == 20 * 8, "task_counters layout is shared with BPF");
+static_assert(offsetof(thread_state, off_cause) == 12, "thread_state layout is shared with BPF");
+static_assert(sizeof(task_counters) == (20 + SLEEP_CAUSES) * 8,
+              "task_counters layout is shared with BPF");
+static_assert(offsetof(task_counters, sleep_by_cause_ns) == 20 * 8,
+              "task_counters layout is shared with BPF");
 static_assert(offsetof(task_counters, tx_bytes) == 10 * 8, "task_counters layout is shared with BPF");
 static_assert(offsetof(task_counters, lost) == 19 * 8, "task_counters layout is shared with BPF");
 static_assert(sizeof(thread_exit_event) == 40, "thread_exit_event layout is shared with BPF");
@@ -826,12 +831,19 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
     return nullptr;
   }
   auto& shared = *lifecycle.get<kj::Own<process_lifecycle_bpf>>()->obj;
+  auto hrtimerWakeup = kernelSymbolAddress("hrtimer_wakeup").orDefault(0);
+  if (hrtimerWakeup == 0) {
+    variants.add(kj::str("no hrtimer_wakeup in /proc/kallsyms: a poll, select or epoll wait ",
+                         "that its timeout ends counts by its descriptors, not as a timer"));
+  }
   auto scheduling = loadConcern<scheduling_bpf, scheduling_bpf__open, scheduling_bpf__load,
                                 scheduling_bpf__attach, scheduling_bpf__destroy>(
       "scheduling", shared, [&](scheduling_bpf& skeleton) {
         bpf_program__set_autoload(skeleton.progs.handle_switch, switchSaysPrevState);
         bpf_program__set_autoload(skeleton.progs.handle_switch_without_prev_state,
                                   !switchSaysPrevState);
+        skeleton.rodata->hrtimer_wakeup_fn = hrtimerWakeup;
+        bpf_program__set_autoload(skeleton.progs.handle_hrtimer_expire, hrtimerWakeup != 0);
       });
   if (scheduling.is<kj::String>()) {
     whyNot = kj::mv(scheduling.get<kj::String>());

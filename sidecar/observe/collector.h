@@ -36,6 +36,7 @@ class ExitListener {
 inline const kj::StringPtr FIELDS_WITH_DESCENDANTS[] = {
     "cpu.user_ns",           "cpu.system_ns",   "cpu.avg_cores",         "cpu.p95_cores",
     "cpu.max_cores",         "sched.runqueue_wait_ns", "sched.blocked_io_ns", "sched.sleep_ns",
+    "sched.sleep_by_cause",
     "io.read_bytes",         "io.write_bytes",  "io.rchar",              "io.wchar",
     "net.tx_bytes",          "net.rx_bytes",    "memory.peak_rss_bytes", "memory.oom_kills",
     "proc.spawned",          "proc.execs",      "proc.short_lived",      "proc.max_concurrent",

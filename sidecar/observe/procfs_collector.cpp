@@ -16,7 +16,8 @@ namespace {
 
 // Not seen without BPF.
 const kj::StringPtr UNKNOWN[] = {
-    "sched.blocked_io_ns", "sched.sleep_ns",  "net.tx_bytes",      "net.rx_bytes",
+    "sched.blocked_io_ns", "sched.sleep_ns",  "sched.sleep_by_cause", "net.tx_bytes",
+    "net.rx_bytes",
     "proc.spawned",        "proc.execs",      "proc.short_lived",  "proc.max_concurrent",
     "proc.top",            "proc.outliving",  "memory.oom_kills",
 };

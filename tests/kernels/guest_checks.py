@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO / "prefect-plugin"))
 from prefect_tracer.client import SidecarClient  # noqa: E402
 from nested_tasks import outer_calling_inner  # noqa: E402
 from sidecar import WORKLOAD, Sidecar, observe_command, thread_task_in_a_fresh_process  # noqa: E402
+from sleep_waits import CAUSES, WAITS  # noqa: E402
 
 MIB = 1 << 20
 checks = []
@@ -51,12 +52,22 @@ def field(report, path):
     return value
 
 
+def add_check(check, what, measured, truth, tolerance=0.0, floor=0, truth_low=None):
+    """measured (None: unknown) against its truth: |measured - truth| <=
+    max(tolerance * truth, floor); with truth_low, within that of the range
+    truth_low..truth."""
+    checks.append({"check": PASS["name"] + check, "field": what, "measured": measured,
+                   "truth": truth, "truth_low": truth_low, "tolerance": tolerance, "floor": floor})
+
+
+def is_unknown(report, path):
+    return any(path == u or path.startswith(u + ".") for u in report["unknown"])
+
+
 def record(check, report, path, truth, tolerance=0.0, floor=0, truth_low=None):
-    """One field against its truth: |measured - truth| <= max(tolerance * truth, floor);
-    with truth_low, within that of the range truth_low..truth."""
-    measured = None if path in report["unknown"] else field(report, path)
-    checks.append({"check": PASS["name"] + check, "field": path, "measured": measured, "truth": truth,
-                   "truth_low": truth_low, "tolerance": tolerance, "floor": floor})
+    """One field of the report against its truth (add_check)."""
+    measured = None if is_unknown(report, path) else field(report, path)
+    add_check(check, path, measured, truth, tolerance, floor, truth_low)
 
 
 def cpu_ns(report):
@@ -68,9 +79,7 @@ def cpu_ns(report):
 def record_cpu(check, report, truth_ns, tolerance=0.02, floor=0, truth_low_ns=None):
     """truth_low_ns: where the truth is a range (what a sidecar may count of
     the client's own calls), its low end; truth_ns is the high end."""
-    checks.append({"check": PASS["name"] + check, "field": "cpu", "measured": cpu_ns(report),
-                   "truth": truth_ns, "truth_low": truth_low_ns, "tolerance": tolerance,
-                   "floor": floor})
+    add_check(check, "cpu", cpu_ns(report), truth_ns, tolerance, floor, truth_low_ns)
 
 
 def short_children(flow):
@@ -247,8 +256,22 @@ def oom_kill(flow):
         group.rmdir()
 
 
+def sleep_causes(flow):
+    """Each wait of tests/support/sleep_waits.py in its cause, the rest of the
+    task's sleep (its children's excepted) near none."""
+    for name, (wait, cause, also) in WAITS.items():
+        report, truth_s = wait(flow)
+        truth = int(truth_s * 1e9)
+        record(name, report, f"sched.sleep_by_cause.{cause}", truth, 0.05)
+        by = report["sched"]["sleep_by_cause"]
+        rest = sum(by[c] for c in CAUSES if c != cause and c not in also)
+        add_check(name, "sleep_by_cause: the rest",
+                  None if is_unknown(report, "sched.sleep_by_cause") else rest, 0,
+                  floor=truth // 20)
+
+
 CHECKS = [short_children, forked_children, busy_threads, two_threads, nested_tasks,
-          late_registration, peak_rss, disk_write, loopback_tcp, oom_kill]
+          late_registration, sleep_causes, peak_rss, disk_write, loopback_tcp, oom_kill]
 # The fallback without BPF, forced: the checks that are quick under emulation
 # (exec'ing 100 children takes 16 s there; sockets and OOM kills it cannot see).
 FALLBACK_CHECKS = [children_of_a_thread_task, busy_threads, two_threads, nested_tasks, peak_rss,

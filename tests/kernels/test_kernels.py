@@ -76,6 +76,9 @@ def test_the_observer_is_exact_on_the_kernel(kernel, tmp_path):
     assert any("task start marks)" in line for line in matrix["log"]), column(matrix)
     late = [c for c in matrix["checks"] if c["check"] == "late registration"]
     assert len(late) == 4 and all(verdict(c) == "exact" for c in late), column(matrix)
+    # Every kernel of the matrix tells a sleep's cause.
+    causes = [c for c in matrix["checks"] if "sleep_by_cause" in c["field"]]
+    assert len(causes) == 14 and all(verdict(c) == "exact" for c in causes), column(matrix)
 
 
 # The README's Debian 12 kernel, locked down for confidentiality: a verifier

@@ -269,7 +269,8 @@ def test_a_registration_that_reaches_the_sidecar_late_loses_nothing(unwaited_flo
     assert report["wall_ns"] >= truth, "the task's wall time starts at its start too"
     assert report["unobserved_ns"] >= 0.2 * NS
     if slept:
-        assert sorted(report["unknown"]) == ["sched.blocked_io_ns", "sched.sleep_ns"], \
+        assert sorted(report["unknown"]) == ["sched.blocked_io_ns", "sched.sleep_by_cause",
+                                             "sched.sleep_ns"], \
             report["unknown_why"]
         assert "it slept or blocked" in " ".join(report["unknown_why"])
     else:
@@ -297,8 +298,8 @@ def test_a_late_registration_marks_unknown_what_the_thread_did_meanwhile(unwaite
         finally:
             sidecar.process.send_signal(signal.SIGCONT)
     report = task.report
-    assert {"sched.sleep_ns", "sched.blocked_io_ns", "net.tx_bytes", "net.rx_bytes"} == \
-        set(report["unknown"]), report["unknown_why"]
+    assert {"sched.sleep_ns", "sched.sleep_by_cause", "sched.blocked_io_ns", "net.tx_bytes",
+            "net.rx_bytes"} == set(report["unknown"]), report["unknown_why"]
     assert any("it used a socket" in why for why in report["unknown_why"]), report["unknown_why"]
     assert any("it slept or blocked" in why for why in report["unknown_why"])
     assert report["cpu"]["user_ns"] is not None and report["proc"]["spawned"] == 0

@@ -1,0 +1,261 @@
+/* BPF side only: why a thread that switches out asleep (S state) is waiting,
+ * from the system call it sleeps in and, for waits on descriptors, what the
+ * descriptors are. Read at switch-out, from the thread's own registers and
+ * descriptor table: no extra hook on the system-call path.
+ *
+ * x86-64 system call numbers: the product ships for x86-64 only. */
+#ifndef TRACER_SLEEP_CAUSE_BPF_H
+#define TRACER_SLEEP_CAUSE_BPF_H
+
+#include "task_state.h"
+
+#define NR_read 0
+#define NR_write 1
+#define NR_poll 7
+#define NR_pread64 17
+#define NR_pwrite64 18
+#define NR_readv 19
+#define NR_writev 20
+#define NR_select 23
+#define NR_nanosleep 35
+#define NR_connect 42
+#define NR_accept 43
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define NR_wait4 61
+#define NR_flock 73
+#define NR_futex 202
+#define NR_clock_nanosleep 230
+#define NR_epoll_wait 232
+#define NR_waitid 247
+#define NR_pselect6 270
+#define NR_ppoll 271
+#define NR_epoll_pwait 281
+#define NR_accept4 288
+#define NR_preadv 295
+#define NR_pwritev 296
+#define NR_recvmmsg 299
+#define NR_sendmmsg 307
+#define NR_preadv2 327
+#define NR_pwritev2 328
+#define NR_epoll_pwait2 441
+#define NR_futex_waitv 449
+
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
+#define S_IFIFO 0010000
+#define AF_INET 2
+#define AF_INET6 10
+
+/* Descriptors of one wait looked at, at most: a wait on more is classified by
+ * its first ones (docs/observer.md). */
+#define WAIT_SET_SCANNED 8
+/* Stack of the kernel: where a task's user registers are saved on 5.10-5.14,
+ * which lack bpf_task_pt_regs (16 KiB on x86-64 without KASAN). */
+#define KERNEL_THREAD_SIZE (16 * 1024)
+
+static __always_inline struct pt_regs *user_regs(struct task_struct *task)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		return (struct pt_regs *)bpf_task_pt_regs(task);
+	void *stack = BPF_CORE_READ(task, stack);
+	return (struct pt_regs *)(stack + KERNEL_THREAD_SIZE) - 1;
+}
+
+static __always_inline struct file *file_of(struct task_struct *task, long fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), fds + fd);
+	return file;
+}
+
+/* What waiting on one file means, as a bit of a mask (1 << SLEEP_*): an IP
+ * socket is the network, a pipe is a pipe, anything else (files, Unix
+ * sockets, eventfds) is other. Masks, not causes, are what the scanning
+ * loops carry: the verifier then need not follow each combination. */
+static __always_inline __u32 cause_bit_of_file(struct file *file)
+{
+	if (!file)
+		return 1u << SLEEP_OTHER;
+	unsigned short mode = BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT;
+	if (mode == S_IFIFO)
+		return 1u << SLEEP_PIPE;
+	if (mode != S_IFSOCK)
+		return 1u << SLEEP_OTHER;
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	unsigned short family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+	return family == AF_INET || family == AF_INET6 ? 1u << SLEEP_NETWORK : 1u << SLEEP_OTHER;
+}
+
+/* Of a wait on several descriptors, the network wins, then a pipe. */
+static __always_inline __u32 cause_of_mask(__u32 mask)
+{
+	if (mask & (1u << SLEEP_NETWORK))
+		return SLEEP_NETWORK;
+	if (mask & (1u << SLEEP_PIPE))
+		return SLEEP_PIPE;
+	return SLEEP_OTHER;
+}
+
+static __always_inline __u32 cause_of_fd(struct task_struct *task, long fd)
+{
+	return cause_of_mask(cause_bit_of_file(file_of(task, fd)));
+}
+
+struct pollfd_user {
+	int fd;
+	short events;
+	short revents;
+};
+
+static __always_inline __u32 cause_of_poll(struct task_struct *task, struct pollfd_user *fds,
+					   unsigned long count)
+{
+	if (count == 0)
+		return SLEEP_TIMER; /* a poll with no descriptors is a sleep */
+	__u32 mask = 0;
+	for (int i = 0; i < WAIT_SET_SCANNED && i < count; i++) {
+		struct pollfd_user entry = {};
+		bpf_probe_read_user(&entry, sizeof(entry), fds + i);
+		mask |= cause_bit_of_file(file_of(task, entry.fd));
+	}
+	return cause_of_mask(mask);
+}
+
+/* select: the first descriptors set in its read and write sets, below 64. */
+static __always_inline __u32 cause_of_select(struct task_struct *task, long count,
+					     unsigned long *readable, unsigned long *writable)
+{
+	if (count <= 0)
+		return SLEEP_TIMER;
+	unsigned long bits = 0, more = 0;
+	if (readable)
+		bpf_probe_read_user(&bits, sizeof(bits), readable);
+	if (writable)
+		bpf_probe_read_user(&more, sizeof(more), writable);
+	bits |= more;
+	if (count < 64)
+		bits &= (1ul << count) - 1;
+	__u32 mask = 0;
+	for (int i = 0; i < WAIT_SET_SCANNED && bits; i++) {
+		unsigned long lowest = bits & -bits;
+		bits &= bits - 1;
+		int fd = 0;
+		/* log2 of one bit, branch-free enough for the verifier */
+		fd += (lowest & 0xffffffff00000000ul) ? 32 : 0;
+		fd += (lowest & 0xffff0000ffff0000ul) ? 16 : 0;
+		fd += (lowest & 0xff00ff00ff00ff00ul) ? 8 : 0;
+		fd += (lowest & 0xf0f0f0f0f0f0f0f0ul) ? 4 : 0;
+		fd += (lowest & 0xccccccccccccccccul) ? 2 : 0;
+		fd += (lowest & 0xaaaaaaaaaaaaaaaaul) ? 1 : 0;
+		mask |= cause_bit_of_file(file_of(task, fd));
+	}
+	return cause_of_mask(mask);
+}
+
+/* The node after `node` in order: the leftmost of its right subtree, else
+ * the first ancestor it is in the left subtree of (NULL past the last). */
+static __always_inline struct rb_node *next_in_order(struct rb_node *node)
+{
+	struct rb_node *right = BPF_CORE_READ(node, rb_right);
+	if (right) {
+		node = right;
+		for (int depth = 0; depth < 16; depth++) {
+			struct rb_node *left = BPF_CORE_READ(node, rb_left);
+			if (!left)
+				break;
+			node = left;
+		}
+		return node;
+	}
+	for (int depth = 0; depth < 16; depth++) {
+		struct rb_node *parent =
+			(struct rb_node *)(BPF_CORE_READ(node, __rb_parent_color) & ~3ul);
+		if (!parent || BPF_CORE_READ(parent, rb_left) == node)
+			return parent;
+		node = parent;
+	}
+	return NULL;
+}
+
+/* An epoll wait: the first descriptors of its interest set, in the order of
+ * the set's tree. */
+static __always_inline __u32 cause_of_epoll(struct task_struct *task, long epfd)
+{
+	struct file *file = file_of(task, epfd);
+	if (!file)
+		return SLEEP_OTHER;
+	struct eventpoll *ep = BPF_CORE_READ(file, private_data);
+	struct rb_node *node = BPF_CORE_READ(ep, rbr.rb_leftmost);
+	__u32 mask = 0;
+	for (int i = 0; i < WAIT_SET_SCANNED && node; i++) {
+		struct epitem *item = (struct epitem *)node; /* rbn is its first member */
+		mask |= cause_bit_of_file(BPF_CORE_READ(item, ffd.file));
+		node = next_in_order(node);
+	}
+	return cause_of_mask(mask);
+}
+
+/* Why `task`, switching out in S state, sleeps. A wait on a set of
+ * descriptors (poll, select, epoll) is marked SLEEP_WAIT_SET: its own timer
+ * ending it makes it a timer sleep (hrtimer_expire_entry). */
+static __always_inline __u32 sleep_cause(struct task_struct *task)
+{
+	struct pt_regs *regs = user_regs(task);
+	long nr = BPF_CORE_READ(regs, orig_ax);
+	unsigned long arg0 = BPF_CORE_READ(regs, di);
+	unsigned long arg1 = BPF_CORE_READ(regs, si);
+	switch (nr) {
+	case NR_futex:
+	case NR_futex_waitv:
+	case NR_flock:
+		return SLEEP_LOCK;
+	case NR_wait4:
+	case NR_waitid:
+		return SLEEP_CHILD;
+	case NR_nanosleep:
+	case NR_clock_nanosleep:
+		return SLEEP_TIMER;
+	case NR_read:
+	case NR_write:
+	case NR_pread64:
+	case NR_pwrite64:
+	case NR_readv:
+	case NR_writev:
+	case NR_preadv:
+	case NR_pwritev:
+	case NR_preadv2:
+	case NR_pwritev2:
+	case NR_connect:
+	case NR_accept:
+	case NR_accept4:
+	case NR_sendto:
+	case NR_recvfrom:
+	case NR_sendmsg:
+	case NR_recvmsg:
+	case NR_recvmmsg:
+	case NR_sendmmsg:
+		return cause_of_fd(task, arg0);
+	case NR_poll:
+	case NR_ppoll:
+		return SLEEP_WAIT_SET | cause_of_poll(task, (struct pollfd_user *)arg0, arg1);
+	case NR_select:
+	case NR_pselect6:
+		return SLEEP_WAIT_SET | cause_of_select(task, arg0, (unsigned long *)arg1,
+							(unsigned long *)BPF_CORE_READ(regs, dx));
+	case NR_epoll_wait:
+	case NR_epoll_pwait:
+	case NR_epoll_pwait2:
+		return SLEEP_WAIT_SET | cause_of_epoll(task, arg0);
+	default:
+		return SLEEP_OTHER;
+	}
+}
+
+#endif

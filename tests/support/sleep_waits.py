@@ -1,0 +1,128 @@
+"""Waits of about 1 s on one thing each, run as a task on the caller's thread,
+for the sleep-by-cause checks (tests/system/test_sleep_causes.py and the
+kernel matrix's tests/kernels/guest_checks.py). Each returns the task's report
+and how long the wait took, timed around the wait itself: the truth."""
+
+import asyncio
+import os
+import socket
+import subprocess
+import threading
+import time
+
+CAUSES = ("network_ns", "lock_ns", "child_ns", "timer_ns", "pipe_ns", "other_ns")
+
+
+def run_task(flow, name, wait):
+    with flow.task(task_run_id=f"sleep-{name}", task_name=name) as task:
+        began = time.monotonic()
+        wait()
+        truth = time.monotonic() - began
+    assert task.report is not None, task.error
+    return task.report, truth
+
+
+def late_tcp_server(delay_s):
+    """A server on 127.0.0.1 that accepts and answers one line after delay_s."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        with listener:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(64)
+                time.sleep(delay_s)
+                connection.sendall(b"late answer\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()
+
+
+def tcp_read(flow):
+    address = late_tcp_server(1.0)
+
+    def ask():
+        with socket.create_connection(address) as connection:
+            connection.sendall(b"question\n")
+            assert connection.recv(64) == b"late answer\n"
+
+    return run_task(flow, "tcp", ask)
+
+
+def asyncio_tcp_read(flow):
+    address = late_tcp_server(1.0)
+
+    async def ask():
+        reader, writer = await asyncio.open_connection(*address)
+        writer.write(b"question\n")
+        assert await reader.readline() == b"late answer\n"
+        writer.close()
+
+    loop = asyncio.new_event_loop()  # made before the task: its set-up is not the wait
+    try:
+        return run_task(flow, "asyncio-tcp", lambda: loop.run_until_complete(ask()))
+    finally:
+        loop.close()
+
+
+def held_lock(flow):
+    lock, held = threading.Lock(), threading.Event()
+
+    def hold():
+        with lock:
+            held.set()
+            time.sleep(1.0)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    try:
+        return run_task(flow, "lock", lambda: lock.acquire() and lock.release())
+    finally:
+        holder.join()
+
+
+def child(flow):
+    return run_task(flow, "child", lambda: subprocess.run(["sleep", "1"], check=True))
+
+
+def time_sleep(flow):
+    return run_task(flow, "timer", lambda: time.sleep(1.0))
+
+
+def asyncio_sleep(flow):
+    loop = asyncio.new_event_loop()
+    try:
+        return run_task(flow, "asyncio-sleep", lambda: loop.run_until_complete(asyncio.sleep(1.0)))
+    finally:
+        loop.close()
+
+
+def late_pipe(flow):
+    readable, writable = os.pipe()
+
+    def write_late():
+        time.sleep(1.0)
+        os.write(writable, b"x")
+
+    writer = threading.Thread(target=write_late)
+    writer.start()
+    try:
+        return run_task(flow, "pipe", lambda: os.read(readable, 1))
+    finally:
+        writer.join()
+        os.close(readable)
+        os.close(writable)
+
+
+# name: (the wait, the cause it is, causes the task's children add meanwhile)
+WAITS = {
+    "a read from a late TCP server": (tcp_read, "network_ns", ()),
+    "an asyncio read from a late TCP server": (asyncio_tcp_read, "network_ns", ()),
+    "a lock another thread holds": (held_lock, "lock_ns", ()),
+    # The child is the task's too: its own second of sleep is a timer's.
+    "a child that sleeps 1 s": (child, "child_ns", ("timer_ns",)),
+    "time.sleep(1)": (time_sleep, "timer_ns", ()),
+    "asyncio.sleep(1), an epoll wait its timeout ends": (asyncio_sleep, "timer_ns", ()),
+    "a pipe written after 1 s": (late_pipe, "pipe_ns", ()),
+}

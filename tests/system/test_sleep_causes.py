@@ -1,0 +1,44 @@
+"""Sleep by cause against ground truth the test makes (tests/support/sleep_waits.py):
+a task's thread waits about 1 s on one thing, timed around the wait itself.
+That wait must land in its cause within 5 %, and the other causes must stay
+small: each cause's finding depends on it."""
+
+import pytest
+
+from sidecar import Sidecar
+from sleep_waits import CAUSES, WAITS
+
+from test_accuracy import flow_run
+
+NS = 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def sidecar(tmp_path_factory):
+    process = Sidecar(tmp_path_factory.mktemp("sleep-causes")).start()
+    yield process
+    assert process.stop() == 0
+
+
+@pytest.fixture
+def flow(sidecar, request):
+    yield from flow_run(sidecar, request, start_wait_ms=5000)
+
+
+@pytest.mark.parametrize("name", list(WAITS))
+def test_a_wait_lands_in_its_cause(flow, name):
+    wait, cause, also = WAITS[name]
+    report, truth_s = wait(flow)
+    sched = report["sched"]
+    by = sched["sleep_by_cause"]
+    print(f"{name}: truth {truth_s:.4f} s, sleep {sched['sleep_ns'] / NS:.4f} s,",
+          {k: round(v / NS, 4) for k, v in by.items()})
+    assert "sched.sleep_by_cause" not in report["unknown"], report["unknown_why"]
+    assert sum(by[c] for c in CAUSES) == sched["sleep_ns"]
+    assert abs(by[cause] / NS - truth_s) <= 0.05 * truth_s, (cause, by, truth_s)
+    # What its children did meanwhile is theirs: a second of their own.
+    for child_cause in also:
+        assert abs(by[child_cause] / NS - 1.0) <= 0.05, (child_cause, by)
+    others = sum(by[c] for c in CAUSES if c != cause and c not in also)
+    assert others <= 0.05 * truth_s * NS, (cause, by)
+    assert report["events"]["lost"] == 0
