@@ -62,8 +62,9 @@ def accepts_connections(path: Path) -> bool:
 
 class Sidecar:
     def __init__(self, directory: Path, *args: str, env: Optional[dict] = None,
-                 wrapper: tuple = ()) -> None:
-        """`wrapper`: a command that execs the sidecar's (setpriv, unshare ...)."""
+                 wrapper: tuple = (), binary: Path = SIDECAR) -> None:
+        """`wrapper`: a command that execs the sidecar's (setpriv, unshare ...);
+        `binary`: another build's sidecar (benchmarks comparing builds)."""
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.socket = directory / "tracer.sock"
@@ -72,12 +73,13 @@ class Sidecar:
         self._args = args
         self._env = env
         self._wrapper = wrapper
+        self._binary = binary
         self.process: Optional[subprocess.Popen] = None
 
     def start(self, timeout: float = 10.0) -> "Sidecar":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [*self._wrapper, str(SIDECAR), "--socket", str(self.socket), "--state-dir",
+            [*self._wrapper, str(self._binary), "--socket", str(self.socket), "--state-dir",
              str(self.state_dir), "--debug", *self._args],
             stdout=log, stderr=log, env=self._env,
         )
