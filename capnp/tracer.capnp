@@ -275,12 +275,18 @@ struct TaskRow {
   sleepS @25 :Float64;
   shortLived @26 :UInt64;
   # Processes that lived under a second (TaskReport.proc.shortLived).
+  networkWaitS @27 :Float64;
+  # sleepS by cause (TaskReport.sched.sleepByCause); the rest of it is other.
+  lockWaitS @28 :Float64;
+  childWaitS @29 :Float64;
+  timerS @30 :Float64;
+  pipeWaitS @31 :Float64;
 }
 
 struct Finding {
   kind @0 :Text;
   # cpu_over_allocation, memory_over_allocation, memory_pressure, io_bound,
-  # external_wait, cpu_contention, idle, subprocess_churn, slower_than_usual
+  # external_wait, lock_wait, cpu_contention, idle, subprocess_churn, slower_than_usual
   severity @1 :Text;
   # info, warning, critical
   summary @2 :Text;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/detectors.h"
 #include "policy/matcher.h"
 #include "policy/policy_cases.h"
 #include "policy/policy_loader.h"
@@ -150,6 +151,12 @@ class PolicyCommand {
       printf("%-8s %s (%s:%d): %s\n", verdict.applies ? "APPLIES" : "skipped",
              verdict.policy->name.c_str(), verdict.policy->origin.file.c_str(),
              verdict.policy->origin.line, verdict.reason.c_str());
+      if (verdict.applies) {
+        printf("findings of %s:\n", verdict.policy->name.c_str());
+        for (auto& line: policy::describeFindingRules(verdict.policy->findings)) {
+          printf("  %s\n", line.c_str());
+        }
+      }
       applied = applied || verdict.applies;
     }
     fflush(stdout);  // KJ's main exits without flushing stdio

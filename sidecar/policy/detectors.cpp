@@ -65,13 +65,23 @@ std::vector<Finding> detect(const Policy& policy, const Observation& run,
     add("io_bound", "info", percent(blocked) + " of the run was spent blocked on disk I/O",
         {{"blocked_io", seconds(run.blockedIoNs)}, {"wall", seconds(run.wallNs)}});
   }
-  double slept = share(run.sleepNs, run.wallNs);
-  if (f.externalWait && slept > f.externalWaitSleepShareAbove &&
+  // Waits by cause. A child's wait is no finding (the child's work is the
+  // task's own), nor a timer's (the code asked for the sleep).
+  double network = share(run.networkWaitNs, run.wallNs);
+  if (f.externalWait && network > f.externalWaitNetworkShareAbove &&
       cpuShare < f.externalWaitCpuShareBelow) {
     add("external_wait", "info",
-        "mostly waiting (network, locks, timers): " + percent(slept) + " asleep, " +
-            fixed(cpuShare) + " cores busy on average",
-        {{"sleep", seconds(run.sleepNs)}, {"cpu", seconds(run.cpuNs)}, {"wall", seconds(run.wallNs)}});
+        "mostly waiting on the network: " + seconds(run.networkWaitNs) + " (" + percent(network) +
+            " of the run), " + fixed(cpuShare) + " cores busy on average",
+        {{"network_wait", seconds(run.networkWaitNs)}, {"cpu", seconds(run.cpuNs)},
+         {"wall", seconds(run.wallNs)}});
+  }
+  double locked = share(run.lockWaitNs, run.wallNs);
+  if (f.lockWait && locked > f.lockWaitShareAbove) {
+    add("lock_wait", "info",
+        "waiting on locks (futex: a lock, a condition, Python's GIL) " +
+            seconds(run.lockWaitNs) + " (" + percent(locked) + " of the run)",
+        {{"lock_wait", seconds(run.lockWaitNs)}, {"wall", seconds(run.wallNs)}});
   }
   // Contention needs a task that wanted a CPU for a real part of its run: a
   // mostly-sleeping task's few microseconds of waiting are noise.
@@ -106,6 +116,27 @@ std::vector<Finding> detect(const Policy& policy, const Observation& run,
     }
   }
   return found;
+}
+
+std::vector<std::string> describeFindingRules(const FindingRules& f) {
+  auto rule = [](const std::string& kind, bool on, const std::string& settings) {
+    return kind + ": " + (on ? settings : "off");
+  };
+  return {
+      rule("io_bound", f.ioBound, "blocked_io_share_above " + fixed(f.ioBoundBlockedShareAbove)),
+      rule("external_wait", f.externalWait,
+           "network_share_above " + fixed(f.externalWaitNetworkShareAbove) +
+               ", cpu_share_below " + fixed(f.externalWaitCpuShareBelow)),
+      rule("lock_wait", f.lockWait, "lock_share_above " + fixed(f.lockWaitShareAbove)),
+      rule("cpu_contention", f.contention,
+           "runqueue_share_above " + fixed(f.contentionRunqueueShareAbove)),
+      rule("idle", f.idle,
+           "cpu_share_below " + fixed(f.idleCpuShareBelow) + ", min_wall " +
+               fixed(f.idleMinWallNs / 1e9, 0) + "s"),
+      rule("subprocess_churn", f.churn, "short_lived_above " + std::to_string(f.churnShortLivedAbove)),
+      rule("slower_than_usual", f.slower,
+           "wall_vs_median_above " + fixed(f.slowerWallVsMedianAbove)),
+  };
 }
 
 }  // namespace tracer::policy

@@ -26,4 +26,8 @@ struct Finding {
 std::vector<Finding> detect(const Policy& policy, const Observation& run,
                             kj::ArrayPtr<const Observation> earlier);
 
+// Each finding's thresholds as the policy sets them, one line each ("kind:
+// key value, ...", or "kind: off"), as the policy file spells them.
+std::vector<std::string> describeFindingRules(const FindingRules& rules);
+
 }  // namespace tracer::policy

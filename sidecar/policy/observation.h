@@ -21,6 +21,12 @@ struct Observation {
   uint64_t runqueueNs = 0;
   uint64_t blockedIoNs = 0;
   uint64_t sleepNs = 0;
+  // sleepNs by cause (0 where not measured: procfs, older history rows)
+  uint64_t networkWaitNs = 0;
+  uint64_t lockWaitNs = 0;
+  uint64_t childWaitNs = 0;
+  uint64_t timerNs = 0;
+  uint64_t pipeWaitNs = 0;
   uint64_t peakRssBytes = 0;
   uint32_t oomKills = 0;
   uint64_t shortLived = 0;

@@ -48,15 +48,16 @@ struct MemoryRule {
 // A threshold left unset (in the file) switches that detector off.
 struct FindingRules {
   double ioBoundBlockedShareAbove = 0.30;
-  double externalWaitSleepShareAbove = 0.50;
+  double externalWaitNetworkShareAbove = 0.50;
   double externalWaitCpuShareBelow = 0.20;
+  double lockWaitShareAbove = 0.30;
   double contentionRunqueueShareAbove = 0.20;
   double idleCpuShareBelow = 0.05;
   uint64_t idleMinWallNs = 60ull * 1000000000;
   uint64_t churnShortLivedAbove = 100;
   double slowerWallVsMedianAbove = 1.5;
-  bool ioBound = true, externalWait = true, contention = true, idle = true, churn = true,
-       slower = true;
+  bool ioBound = true, externalWait = true, lockWait = true, contention = true, idle = true,
+       churn = true, slower = true;
 };
 
 struct Cost {

@@ -74,7 +74,8 @@ class CaseReader final: public YamlReader {
   void observation(const YAML::Node& node, Observation& o) {
     mapping(node, "a run",
             {"wall", "cpu", "p95_cores", "max_cores", "runqueue", "blocked_io", "sleep",
-             "peak_rss", "oom_kills", "short_lived", "allocated_cores", "allocated_memory"},
+             "network_wait", "lock_wait", "child_wait", "timer", "pipe_wait", "peak_rss",
+             "oom_kills", "short_lived", "allocated_cores", "allocated_memory"},
             [&](const std::string& key, const YAML::Node& v) {
               std::string at = "run." + key;
               if (key == "wall") quantity<uint64_t>(v, at, parseDuration, o.wallNs);
@@ -82,6 +83,13 @@ class CaseReader final: public YamlReader {
               if (key == "runqueue") quantity<uint64_t>(v, at, parseDuration, o.runqueueNs);
               if (key == "blocked_io") quantity<uint64_t>(v, at, parseDuration, o.blockedIoNs);
               if (key == "sleep") quantity<uint64_t>(v, at, parseDuration, o.sleepNs);
+              if (key == "network_wait") {
+                quantity<uint64_t>(v, at, parseDuration, o.networkWaitNs);
+              }
+              if (key == "lock_wait") quantity<uint64_t>(v, at, parseDuration, o.lockWaitNs);
+              if (key == "child_wait") quantity<uint64_t>(v, at, parseDuration, o.childWaitNs);
+              if (key == "timer") quantity<uint64_t>(v, at, parseDuration, o.timerNs);
+              if (key == "pipe_wait") quantity<uint64_t>(v, at, parseDuration, o.pipeWaitNs);
               if (key == "p95_cores") quantity<double>(v, at, parseCores, o.p95Cores);
               if (key == "max_cores") quantity<double>(v, at, parseCores, o.maxCores);
               if (key == "allocated_cores") quantity<double>(v, at, parseCores, o.allocatedCores);

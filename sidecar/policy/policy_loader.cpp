@@ -141,8 +141,8 @@ class Walker final: public YamlReader {
       mapping(value, "findings." + name, keys, set);
     };
     mapping(node, "findings",
-            {"io_bound", "external_wait", "cpu_contention", "idle", "subprocess_churn",
-             "slower_than_usual"},
+            {"io_bound", "external_wait", "lock_wait", "cpu_contention", "idle",
+             "subprocess_churn", "slower_than_usual"},
             [&](const std::string& key, const YAML::Node& value) {
               std::string at = "findings." + key + ".";
               if (key == "io_bound") {
@@ -151,11 +151,16 @@ class Walker final: public YamlReader {
                            number(v, at + k, 0, 1, f.ioBoundBlockedShareAbove);
                          });
               } else if (key == "external_wait") {
-                detector(value, key, f.externalWait, {"sleep_share_above", "cpu_share_below"},
+                detector(value, key, f.externalWait, {"network_share_above", "cpu_share_below"},
                          [&](const std::string& k, const YAML::Node& v) {
                            number(v, at + k, 0, 1,
-                                  k == "sleep_share_above" ? f.externalWaitSleepShareAbove
-                                                           : f.externalWaitCpuShareBelow);
+                                  k == "network_share_above" ? f.externalWaitNetworkShareAbove
+                                                             : f.externalWaitCpuShareBelow);
+                         });
+              } else if (key == "lock_wait") {
+                detector(value, key, f.lockWait, {"lock_share_above"},
+                         [&](const std::string& k, const YAML::Node& v) {
+                           number(v, at + k, 0, 1, f.lockWaitShareAbove);
                          });
               } else if (key == "cpu_contention") {
                 detector(value, key, f.contention, {"runqueue_share_above"},

@@ -25,6 +25,11 @@ const std::pair<kj::StringPtr, kj::StringPtr> ROW_FIELD_OF[] = {
     {"sched.runqueue_wait_ns", "runqueue_wait_s"},
     {"sched.blocked_io_ns", "blocked_io_s"},
     {"sched.sleep_ns", "sleep_s"},
+    {"sched.sleep_by_cause", "network_wait_s"},
+    {"sched.sleep_by_cause", "lock_wait_s"},
+    {"sched.sleep_by_cause", "child_wait_s"},
+    {"sched.sleep_by_cause", "timer_s"},
+    {"sched.sleep_by_cause", "pipe_wait_s"},
     {"proc.short_lived", "short_lived"},
 };
 
@@ -61,6 +66,12 @@ void fillTaskRow(proto::TaskReport::Reader t, proto::TaskRow::Builder row) {
   row.setRunqueueWaitS(seconds(sched.getRunqueueWaitNs()));
   row.setBlockedIoS(seconds(sched.getBlockedIoNs()));
   row.setSleepS(seconds(sched.getSleepNs()));
+  auto by = sched.getSleepByCause();
+  row.setNetworkWaitS(seconds(by.getNetworkNs()));
+  row.setLockWaitS(seconds(by.getLockNs()));
+  row.setChildWaitS(seconds(by.getChildNs()));
+  row.setTimerS(seconds(by.getTimerNs()));
+  row.setPipeWaitS(seconds(by.getPipeNs()));
   row.setShortLived(t.getProc().getShortLived());
   row.setUnobservedS(seconds(t.getUnobservedNs()));
   row.setNestedCpuS(seconds(t.getThread().getNestedCpuNs()));

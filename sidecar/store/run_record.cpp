@@ -24,6 +24,11 @@ policy::Observation observationOf(const RunContext& context, proto::TaskRow::Rea
   o.runqueueNs = nanoseconds(row.getRunqueueWaitS());
   o.blockedIoNs = nanoseconds(row.getBlockedIoS());
   o.sleepNs = nanoseconds(row.getSleepS());
+  o.networkWaitNs = nanoseconds(row.getNetworkWaitS());
+  o.lockWaitNs = nanoseconds(row.getLockWaitS());
+  o.childWaitNs = nanoseconds(row.getChildWaitS());
+  o.timerNs = nanoseconds(row.getTimerS());
+  o.pipeWaitNs = nanoseconds(row.getPipeWaitS());
   o.peakRssBytes = row.getPeakRssBytes();
   o.oomKills = row.getOomKills();
   o.shortLived = row.getShortLived();

@@ -134,6 +134,8 @@ TEST_CASE("detectors fire on their thresholds and carry their evidence") {
   o.wallNs = 100ull * 1000000000;
   o.cpuNs = 2ull * 1000000000;
   o.sleepNs = 80ull * 1000000000;
+  o.networkWaitNs = 60ull * 1000000000;
+  o.lockWaitNs = 20ull * 1000000000;  // not past lock_wait's 30 %
   o.blockedIoNs = 5ull * 1000000000;
   o.runqueueNs = 9ull * 1000000000;  // wanted a CPU 11 % of the run, queued 82 % of that
   o.shortLived = 150;
@@ -156,6 +158,43 @@ TEST_CASE("detectors fire on their thresholds and carry their evidence") {
     CHECK(f.kind != "idle");
     CHECK(f.kind != "subprocess_churn");
   }
+}
+
+TEST_CASE("a sleep's cause decides its finding: the network and locks get one, timers and "
+          "children none") {
+  auto p = basePolicy();
+  auto kindsOf = [&](const Observation& o) {
+    std::vector<std::string> kinds;
+    for (auto& f: detectAfter(p, o, {})) {
+      if (f.kind == "external_wait" || f.kind == "lock_wait") kinds.push_back(f.kind);
+    }
+    return kinds;
+  };
+  Observation o = run(0.01, 100 * MiB);
+  o.wallNs = 100ull * 1000000000;
+  o.cpuNs = 1ull * 1000000000;
+  o.sleepNs = 90ull * 1000000000;
+
+  o.timerNs = o.sleepNs;  // time.sleep(90)
+  CHECK(kindsOf(o).empty());
+  o.timerNs = 0;
+  o.childWaitNs = o.sleepNs;  // subprocess.run(...) of 90 s
+  CHECK(kindsOf(o).empty());
+  o.childWaitNs = 0;
+
+  o.networkWaitNs = o.sleepNs;
+  auto findings = detectAfter(p, o, {});
+  auto external = std::find_if(findings.begin(), findings.end(),
+                               [](auto& f) { return f.kind == "external_wait"; });
+  REQUIRE(external != findings.end());
+  CHECK(external->summary.find("90.00 s (90% of the run)") != std::string::npos);
+  CHECK(external->evidence[0] == std::pair<std::string, std::string>{"network_wait", "90.00 s"});
+  o.networkWaitNs = 0;
+
+  o.lockWaitNs = 31ull * 1000000000;
+  CHECK(kindsOf(o) == std::vector<std::string>{"lock_wait"});
+  p.findings.lockWait = false;
+  CHECK(kindsOf(o).empty());
 }
 
 TEST_CASE("slower than usual compares with the median of earlier runs") {
