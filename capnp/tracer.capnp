@@ -281,12 +281,15 @@ struct TaskRow {
   childWaitS @29 :Float64;
   timerS @30 :Float64;
   pipeWaitS @31 :Float64;
+  sharedProcess @32 :Bool;
+  # A thread of a process other tasks share (TaskReport.memory.sharedProcess).
 }
 
 struct Finding {
   kind @0 :Text;
   # cpu_over_allocation, memory_over_allocation, memory_pressure, io_bound,
-  # external_wait, lock_wait, cpu_contention, idle, subprocess_churn, slower_than_usual
+  # external_wait, lock_wait, gil_contention, cpu_contention, idle, subprocess_churn,
+  # slower_than_usual
   severity @1 :Text;
   # info, warning, critical
   summary @2 :Text;

@@ -76,8 +76,22 @@ std::vector<Finding> detect(const Policy& policy, const Observation& run,
         {{"network_wait", seconds(run.networkWaitNs)}, {"cpu", seconds(run.cpuNs)},
          {"wall", seconds(run.wallNs)}});
   }
+  // A thread task that both runs and waits on a futex a large share of its
+  // run takes turns with its process's other threads: in a Python process,
+  // for the GIL. A lock held by a thread that sleeps leaves no CPU to share.
   double locked = share(run.lockWaitNs, run.wallNs);
-  if (f.lockWait && locked > f.lockWaitShareAbove) {
+  bool gil = f.gil && run.sharedProcess && locked > f.gilLockShareAbove &&
+             cpuShare > f.gilCpuShareAbove;
+  if (gil) {
+    add("gil_contention", "warning",
+        "thread tasks of one process take turns: waiting on a lock (Python's GIL) " +
+            percent(locked) + " of the run while running " + percent(cpuShare) +
+            "; run such tasks in processes (a process-based task runner) or use code "
+            "that releases the GIL (numpy, hashlib, I/O)",
+        {{"lock_wait", seconds(run.lockWaitNs)}, {"cpu", seconds(run.cpuNs)},
+         {"wall", seconds(run.wallNs)}});
+  }
+  if (f.lockWait && !gil && locked > f.lockWaitShareAbove) {
     add("lock_wait", "info",
         "waiting on locks (futex: a lock, a condition, Python's GIL) " +
             seconds(run.lockWaitNs) + " (" + percent(locked) + " of the run)",
@@ -128,6 +142,9 @@ std::vector<std::string> describeFindingRules(const FindingRules& f) {
            "network_share_above " + fixed(f.externalWaitNetworkShareAbove) +
                ", cpu_share_below " + fixed(f.externalWaitCpuShareBelow)),
       rule("lock_wait", f.lockWait, "lock_share_above " + fixed(f.lockWaitShareAbove)),
+      rule("gil_contention", f.gil,
+           "lock_share_above " + fixed(f.gilLockShareAbove) + ", cpu_share_above " +
+               fixed(f.gilCpuShareAbove)),
       rule("cpu_contention", f.contention,
            "runqueue_share_above " + fixed(f.contentionRunqueueShareAbove)),
       rule("idle", f.idle,

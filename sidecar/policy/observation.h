@@ -27,6 +27,7 @@ struct Observation {
   uint64_t childWaitNs = 0;
   uint64_t timerNs = 0;
   uint64_t pipeWaitNs = 0;
+  bool sharedProcess = false;  // a thread of a process other tasks share
   uint64_t peakRssBytes = 0;
   uint32_t oomKills = 0;
   uint64_t shortLived = 0;

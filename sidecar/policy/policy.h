@@ -51,13 +51,15 @@ struct FindingRules {
   double externalWaitNetworkShareAbove = 0.50;
   double externalWaitCpuShareBelow = 0.20;
   double lockWaitShareAbove = 0.30;
+  double gilLockShareAbove = 0.30;
+  double gilCpuShareAbove = 0.10;
   double contentionRunqueueShareAbove = 0.20;
   double idleCpuShareBelow = 0.05;
   uint64_t idleMinWallNs = 60ull * 1000000000;
   uint64_t churnShortLivedAbove = 100;
   double slowerWallVsMedianAbove = 1.5;
-  bool ioBound = true, externalWait = true, lockWait = true, contention = true, idle = true,
-       churn = true, slower = true;
+  bool ioBound = true, externalWait = true, lockWait = true, gil = true, contention = true,
+       idle = true, churn = true, slower = true;
 };
 
 struct Cost {

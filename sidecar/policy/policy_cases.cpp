@@ -74,8 +74,8 @@ class CaseReader final: public YamlReader {
   void observation(const YAML::Node& node, Observation& o) {
     mapping(node, "a run",
             {"wall", "cpu", "p95_cores", "max_cores", "runqueue", "blocked_io", "sleep",
-             "network_wait", "lock_wait", "child_wait", "timer", "pipe_wait", "peak_rss",
-             "oom_kills", "short_lived", "allocated_cores", "allocated_memory"},
+             "network_wait", "lock_wait", "child_wait", "timer", "pipe_wait", "shared_process",
+             "peak_rss", "oom_kills", "short_lived", "allocated_cores", "allocated_memory"},
             [&](const std::string& key, const YAML::Node& v) {
               std::string at = "run." + key;
               if (key == "wall") quantity<uint64_t>(v, at, parseDuration, o.wallNs);
@@ -90,6 +90,7 @@ class CaseReader final: public YamlReader {
               if (key == "child_wait") quantity<uint64_t>(v, at, parseDuration, o.childWaitNs);
               if (key == "timer") quantity<uint64_t>(v, at, parseDuration, o.timerNs);
               if (key == "pipe_wait") quantity<uint64_t>(v, at, parseDuration, o.pipeWaitNs);
+              if (key == "shared_process") boolean(v, at, o.sharedProcess);
               if (key == "p95_cores") quantity<double>(v, at, parseCores, o.p95Cores);
               if (key == "max_cores") quantity<double>(v, at, parseCores, o.maxCores);
               if (key == "allocated_cores") quantity<double>(v, at, parseCores, o.allocatedCores);

@@ -141,8 +141,8 @@ class Walker final: public YamlReader {
       mapping(value, "findings." + name, keys, set);
     };
     mapping(node, "findings",
-            {"io_bound", "external_wait", "lock_wait", "cpu_contention", "idle",
-             "subprocess_churn", "slower_than_usual"},
+            {"io_bound", "external_wait", "lock_wait", "gil_contention", "cpu_contention",
+             "idle", "subprocess_churn", "slower_than_usual"},
             [&](const std::string& key, const YAML::Node& value) {
               std::string at = "findings." + key + ".";
               if (key == "io_bound") {
@@ -161,6 +161,13 @@ class Walker final: public YamlReader {
                 detector(value, key, f.lockWait, {"lock_share_above"},
                          [&](const std::string& k, const YAML::Node& v) {
                            number(v, at + k, 0, 1, f.lockWaitShareAbove);
+                         });
+              } else if (key == "gil_contention") {
+                detector(value, key, f.gil, {"lock_share_above", "cpu_share_above"},
+                         [&](const std::string& k, const YAML::Node& v) {
+                           number(v, at + k, 0, 1,
+                                  k == "lock_share_above" ? f.gilLockShareAbove
+                                                          : f.gilCpuShareAbove);
                          });
               } else if (key == "cpu_contention") {
                 detector(value, key, f.contention, {"runqueue_share_above"},

@@ -121,6 +121,15 @@ class YamlReader {
     }
   }
 
+  void boolean(const YAML::Node& node, const std::string& what, bool& out) {
+    if (!node.IsScalar() || (node.Scalar() != "true" && node.Scalar() != "false")) {
+      error(node, what + " must be true or false, not " +
+                      (node.IsScalar() ? "'" + node.Scalar() + "'" : yaml_detail::describe(node)));
+      return;
+    }
+    out = node.Scalar() == "true";
+  }
+
   void count(const YAML::Node& node, const std::string& what, uint64_t low, uint64_t& out) {
     if (!node.IsScalar()) {
       error(node, what + " must be a whole number, not " + yaml_detail::describe(node));

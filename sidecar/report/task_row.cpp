@@ -72,6 +72,7 @@ void fillTaskRow(proto::TaskReport::Reader t, proto::TaskRow::Builder row) {
   row.setChildWaitS(seconds(by.getChildNs()));
   row.setTimerS(seconds(by.getTimerNs()));
   row.setPipeWaitS(seconds(by.getPipeNs()));
+  row.setSharedProcess(t.getMemory().getSharedProcess());
   row.setShortLived(t.getProc().getShortLived());
   row.setUnobservedS(seconds(t.getUnobservedNs()));
   row.setNestedCpuS(seconds(t.getThread().getNestedCpuNs()));

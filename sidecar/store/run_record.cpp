@@ -29,6 +29,7 @@ policy::Observation observationOf(const RunContext& context, proto::TaskRow::Rea
   o.childWaitNs = nanoseconds(row.getChildWaitS());
   o.timerNs = nanoseconds(row.getTimerS());
   o.pipeWaitNs = nanoseconds(row.getPipeWaitS());
+  o.sharedProcess = row.getSharedProcess();
   o.peakRssBytes = row.getPeakRssBytes();
   o.oomKills = row.getOomKills();
   o.shortLived = row.getShortLived();

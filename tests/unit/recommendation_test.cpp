@@ -197,6 +197,31 @@ TEST_CASE("a sleep's cause decides its finding: the network and locks get one, t
   CHECK(kindsOf(o).empty());
 }
 
+TEST_CASE("a thread task that runs and waits on a lock in turn is GIL contention, not lock_wait") {
+  auto p = basePolicy();
+  auto kindsOf = [&](const Observation& o) {
+    std::vector<std::string> kinds;
+    for (auto& f: detectAfter(p, o, {})) {
+      if (f.kind == "gil_contention" || f.kind == "lock_wait") kinds.push_back(f.kind);
+    }
+    return kinds;
+  };
+  // One of four pure-Python threads on one GIL: a quarter running, the rest waiting.
+  Observation o = run(0.25, 100 * MiB);
+  o.wallNs = 40ull * 1000000000;
+  o.cpuNs = 10ull * 1000000000;
+  o.sleepNs = o.lockWaitNs = 29ull * 1000000000;
+  o.sharedProcess = true;
+  CHECK(kindsOf(o) == std::vector<std::string>{"gil_contention"});
+  // A task of its own process waiting the same: a lock, not the GIL's turns.
+  o.sharedProcess = false;
+  CHECK(kindsOf(o) == std::vector<std::string>{"lock_wait"});
+  // Waiting on a lock held by a thread that sleeps: hardly running at all.
+  o.sharedProcess = true;
+  o.cpuNs = 1ull * 1000000000;
+  CHECK(kindsOf(o) == std::vector<std::string>{"lock_wait"});
+}
+
 TEST_CASE("slower than usual compares with the median of earlier runs") {
   auto p = basePolicy();
   Observation slow = run(1, MiB);

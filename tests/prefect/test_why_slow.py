@@ -1,0 +1,53 @@
+"""Why a task was slow, from a real Prefect flow run with the plugin: thread
+tasks that take turns on Python's GIL get `gil_contention`; the same tasks
+doing work that releases the GIL, or sleeping, do not."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sidecar import wait_until
+
+FLOW = Path(__file__).resolve().parent / "flows" / "contention.py"
+
+
+def run_flow(server, sidecar, mode: str) -> list[dict]:
+    finished = sidecar.status()["finished_tasks"]
+    result = subprocess.run([sys.executable, str(FLOW), mode], capture_output=True, text=True,
+                            timeout=180, env=server.env(PREFECT_PLUGINS_ENABLED="true",
+                                                        TRACER_SOCKET=str(sidecar.socket)))
+    assert result.stdout.splitlines()[-1] == "Completed", result.stderr[-3000:]
+    wait_until(lambda: sidecar.status()["finished_tasks"] >= finished + 4, timeout=30,
+               what="the four tasks to finish in the sidecar")
+    reports = json.loads(sidecar.tracerctl("reports", "--json", "--limit", "4").stdout)["reports"]
+    assert sorted(r["task_name"] for r in reports) == ["work"] * 4
+    for report in reports:
+        by = report["sched"]["sleep_by_cause"] or {}
+        print(mode, report["task_run_id"], "cpu", report["cpu"]["avg_cores"],
+              {k: round(v / 1e9, 2) for k, v in by.items()},
+              [f["kind"] for f in report["findings"]], report["unknown_why"])
+    return reports
+
+
+def kinds(report: dict) -> set[str]:
+    return {f["kind"] for f in report["findings"]}
+
+
+def test_four_pure_python_thread_tasks_contend_for_the_gil(prefect_server, sidecar):
+    reports = run_flow(prefect_server, sidecar, "python")
+    assert all(r["memory"]["shared_process"] for r in reports)
+    assert all("gil_contention" in kinds(r) for r in reports), [kinds(r) for r in reports]
+    advice = next(f for f in reports[0]["findings"] if f["kind"] == "gil_contention")
+    assert "process-based task runner" in advice["summary"]
+
+
+@pytest.mark.parametrize("mode", ["hashlib", "sleep"])
+def test_thread_tasks_that_release_the_gil_do_not(prefect_server, sidecar, mode):
+    reports = run_flow(prefect_server, sidecar, mode)
+    assert not any("gil_contention" in kinds(r) or "lock_wait" in kinds(r) for r in reports), \
+        [kinds(r) for r in reports]
