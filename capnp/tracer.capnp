@@ -370,6 +370,16 @@ struct LiveTask {
   callerPid @5 :Int32;
   callerUid @6 :UInt32;
   runningNs @7 :UInt64;
+  cores @8 :Float64;
+  # Cores busy over its last sampling window (a second, or wider on a long task).
+  rssBytes @9 :UInt64;
+  # Resident memory of its processes at the last sample.
+  waitingOn @10 :Text;
+  # What its registered thread waits on now: network, lock, child, timer,
+  # pipe, other (asleep), disk (blocked); empty while it runs or waits for a
+  # CPU; unknown without the kernel observer.
+  waitingNs @11 :UInt64;
+  # For how long.
 }
 
 interface Sidecar {

@@ -9,13 +9,13 @@
 
 namespace tracer {
 
-namespace {
-
 kj::String fixed(double value, int decimals) {
   char text[64];
   snprintf(text, sizeof(text), "%.*f", decimals, value);
   return kj::str(text);
 }
+
+namespace {
 
 bool unknown(proto::TaskReport::Reader report, kj::StringPtr field) {
   for (auto entry: report.getUnknown()) {

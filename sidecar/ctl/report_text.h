@@ -10,6 +10,7 @@ namespace tracer {
 kj::String reportText(proto::TaskReport::Reader report);
 kj::String recommendationText(proto::Recommendation::Reader recommendation);
 kj::String humanBytes(uint64_t bytes);
+kj::String fixed(double value, int decimals);
 kj::String humanDuration(uint64_t ns);
 
 }  // namespace tracer

@@ -48,6 +48,8 @@ class Tracerctl {
                        "Version, uptime, collector, clients, live and finished runs.")
         .addSubCommand("tasks", KJ_BIND_METHOD(*this, tasksMain),
                        "Tasks being observed right now (root only).")
+        .addSubCommand("top", KJ_BIND_METHOD(*this, topMain),
+                       "Live tasks every second: cores, memory, what each waits on (root only).")
         .addSubCommand("run", KJ_BIND_METHOD(*this, runMain),
                        "Run a command as an observed task and report what it did.")
         .addSubCommand("reports", KJ_BIND_METHOD(*this, reportsMain),
@@ -112,6 +114,25 @@ class Tracerctl {
         .addOption({"json"}, KJ_BIND_METHOD(*this, setJson), "Print JSON (contract field names).")
         .callAfterParsing(KJ_BIND_METHOD(*this, printTasks))
         .build();
+  }
+
+  kj::MainFunc topMain() {
+    return kj::MainBuilder(context, "tracerctl top",
+                           "Shows the live tasks every second, as top does: elapsed time, cores "
+                           "busy over the last sampling window, memory, and what each task's "
+                           "thread waits on now (network, lock, child, timer, pipe, disk, other).")
+        .addOption({"json"}, KJ_BIND_METHOD(*this, setJson), "Print one snapshot as JSON.")
+        .addOptionWithArg({'n', "iterations"}, KJ_BIND_METHOD(*this, setIterations), "<n>",
+                          "Stop after n screens (default: until interrupted).")
+        .callAfterParsing(KJ_BIND_METHOD(*this, top))
+        .build();
+  }
+
+  kj::MainBuilder::Validity setIterations(kj::StringPtr value) {
+    char* end;
+    iterations = strtoul(value.cStr(), &end, 10);
+    if (*end != '\0' || iterations == 0) return "--iterations: expected a positive number";
+    return true;
   }
 
   kj::MainFunc runMain() {
@@ -358,20 +379,45 @@ class Tracerctl {
   kj::MainBuilder::Validity printTasks() {
     auto answer = askAdmin("live_tasks");
     if (json) context.exitInfo(answer);
+    context.exitInfo(liveTaskTable(answer));
+    return true;
+  }
+
+  // Like top: the live tasks again every second, until interrupted or
+  // `iterations` are shown; --json prints one snapshot.
+  kj::MainBuilder::Validity top() {
+    if (json) context.exitInfo(askAdmin("live_tasks"));
+    for (uint32_t shown = 0; iterations == 0 || shown < iterations; ++shown) {
+      if (shown > 0) sleep(1);
+      auto table = liveTaskTable(askAdmin("live_tasks"));
+      // Clear the screen and home the cursor, as top does, on a terminal only.
+      printf("%s%s\n", isatty(STDOUT_FILENO) ? "\x1b[H\x1b[2J" : "", table.cStr());
+      fflush(stdout);
+    }
+    return true;
+  }
+
+  static kj::String liveTaskTable(kj::StringPtr answer) {
     capnp::MallocMessageBuilder message;
     auto results = message.initRoot<proto::Admin::LiveTasksResults>();
     fromContractJson(answer, capnp::toDynamic(results));
     kj::Vector<kj::String> lines;
-    lines.add(kj::str("TASK RUN                              TID      CALLER   RUNNING  NAME"));
+    auto cell = [](kj::StringPtr text, size_t width) {
+      return kj::str(text, kj::repeat(' ', text.size() < width ? width - text.size() : 1));
+    };
+    lines.add(kj::str(cell("FLOW/TASK", 32), cell("TASK RUN", 38), cell("TID", 9),
+                      cell("ELAPSED", 10), cell("CORES", 7), cell("MEMORY", 11), "WAITING ON"));
     for (auto t: results.getTasks()) {
-      lines.add(kj::str(kj::repeat(' ', 0), t.getTaskRunId(),
-                        kj::repeat(' ', t.getTaskRunId().size() < 38 ? 38 - t.getTaskRunId().size() : 1),
-                        t.getHostTid(), "  ", t.getCallerPid(), "  ", duration(t.getRunningNs()),
-                        "  ", t.getFlowName(), "/", t.getTaskName()));
+      auto waiting = t.getWaitingOn().size() == 0 ? kj::str("(running)")
+                     : t.getWaitingNs() == 0      ? kj::str(t.getWaitingOn())
+                         : kj::str(t.getWaitingOn(), " for ", humanDuration(t.getWaitingNs()));
+      lines.add(kj::str(cell(kj::str(t.getFlowName(), "/", t.getTaskName()), 32),
+                        cell(t.getTaskRunId(), 38), cell(kj::str(t.getHostTid()), 9),
+                        cell(duration(t.getRunningNs()), 10), cell(fixed(t.getCores(), 2), 7),
+                        cell(humanBytes(t.getRssBytes()), 11), waiting));
     }
     if (results.getTasks().size() == 0) lines.add(kj::str("(no live tasks)"));
-    context.exitInfo(kj::strArray(lines, "\n"));
-    return true;
+    return kj::strArray(lines, "\n");
   }
 
   kj::ProcessContext& context;
@@ -380,6 +426,7 @@ class Tracerctl {
   RunOptions runOptions;
   kj::Vector<kj::StringPtr> command;
   uint32_t limit = 20;
+  uint32_t iterations = 0;  // tracerctl top: 0 is until interrupted
   kj::String method = kj::str("");
   kj::String params = kj::str("");
   kj::String flowFilter = kj::str("");

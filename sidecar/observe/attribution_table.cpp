@@ -299,6 +299,7 @@ void LiveTask::addSample(const TaskSample& sample, kj::TimePoint now) {
   lastSampleAt = now;
   lastSampleCpuNs = std::max(lastSampleCpuNs, sample.cpuNs);
   peakSampledRss = std::max(peakSampledRss, sample.rssBytes);
+  lastSampledRss = sample.rssBytes;
 }
 
 void LiveTask::addInterval(uint64_t ns, uint64_t cpuNs) {
@@ -501,6 +502,16 @@ void LiveTask::describe(proto::LiveTask::Builder out) const {
   out.setCallerPid(caller.pid);
   out.setCallerUid(caller.uid);
   out.setRunningNs((table.clock.now() - startedAt) / kj::NANOSECONDS);
+  if (intervals.size() > 0 && intervals.back().seconds > 0) {
+    out.setCores(intervals.back().cpuSeconds / intervals.back().seconds);
+  }
+  out.setRssBytes(lastSampledRss);
+  auto wait = table.collector.currentWait(hostTid);
+  out.setWaitingOn(wait.on);
+  if (wait.sinceNs > 0) {  // the kernel's clock is CLOCK_MONOTONIC, as ours
+    uint64_t nowNs = (table.clock.now() - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS;
+    out.setWaitingNs(nowNs > wait.sinceNs ? nowNs - wait.sinceNs : 0);
+  }
 }
 
 AttributionTable::AttributionTable(Collector& collector, const kj::MonotonicClock& clock,

@@ -409,6 +409,21 @@ class BpfCollector final: public Collector {
     return totals;
   }
 
+  ThreadWait currentWait(pid_t hostTid) override {
+    static const kj::StringPtr SLEEP_CAUSE_NAMES[SLEEP_CAUSES] = {"other", "network", "lock",
+                                                                   "child", "timer", "pipe"};
+    uint32_t tid = hostTid;
+    thread_state state{};
+    if (bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) != 0 ||
+        state.off_since == 0) {
+      return {"", 0};
+    }
+    if (state.flags & THREAD_OFF_BLOCKED) return {"disk", state.off_since};
+    uint32_t cause = state.off_cause & ~SLEEP_WAIT_SET;
+    return {cause < SLEEP_CAUSES ? SLEEP_CAUSE_NAMES[cause] : kj::StringPtr("other"),
+            state.off_since};
+  }
+
   TaskTotals lingering(uint32_t slot) override {
     // The kernel keeps the count of the task's spawned processes still alive:
     // no walk over the threads map (whose cost grows with its size, not its use).

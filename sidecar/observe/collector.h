@@ -76,6 +76,11 @@ struct TaskTotals {
   Unfollowed pastEnd;
 };
 
+struct ThreadWait {
+  kj::StringPtr on;        // "" while running or runnable
+  uint64_t sinceNs = 0;    // CLOCK_MONOTONIC
+};
+
 // What the 1 s sampler sees of a live task.
 struct TaskSample {
   uint64_t cpuNs = 0;     // CPU so far, running threads included
@@ -160,6 +165,12 @@ class Collector {
   virtual TaskTotals lingering(uint32_t slot) = 0;
 
   virtual kj::HashMap<uint32_t, TaskSample> sample() = 0;
+
+  // What a tracked thread is waiting on right now (the live view): a sleep's
+  // cause ("network", "lock", ...; "disk" for D state) and since when (ns,
+  // CLOCK_MONOTONIC); nothing while it runs or waits for a CPU. "unknown"
+  // where the collector cannot tell.
+  virtual ThreadWait currentWait(pid_t hostTid) = 0;
 
   // Events that could not be charged to any task.
   virtual uint64_t unattributedLost() = 0;

@@ -163,6 +163,7 @@ class LiveTask {
   kj::TimePoint lastSampleAt;
   uint64_t lastSampleCpuNs = 0;
   uint64_t peakSampledRss = 0;
+  uint64_t lastSampledRss = 0;
   kj::Vector<Interval> intervals;
   uint32_t samplesPerInterval = 1;
   uint32_t samplesInLastInterval = 0;  // the others hold samplesPerInterval each

@@ -221,6 +221,7 @@ class ProcfsCollector final: public Collector {
 
   void release(uint32_t) override {}
   TaskTotals lingering(uint32_t) override { return {}; }
+  ThreadWait currentWait(pid_t) override { return {"unknown", 0}; }
 
   kj::HashMap<uint32_t, TaskSample> sample() override {
     kj::HashMap<uint32_t, TaskSample> samples;

@@ -48,6 +48,7 @@ class FakeCollector final: public Collector {
   }
   void release(uint32_t) override { ++released; }
   TaskTotals lingering(uint32_t) override { return {}; }
+  ThreadWait currentWait(pid_t) override { return {"lock", 1}; }
   kj::HashMap<uint32_t, TaskSample> sample() override {
     kj::HashMap<uint32_t, TaskSample> copy;
     for (auto& entry: samples) copy.insert(entry.key, entry.value);

@@ -1,0 +1,68 @@
+"""tracerctl top: the live tasks with their cores, memory and what each one's
+thread waits on now, from a sidecar observing real threads."""
+
+import json
+import os
+import threading
+import time
+
+from prefect_tracer.client import SidecarClient
+from sidecar import wait_until
+
+
+def test_top_shows_what_each_live_task_is_doing(sidecar):
+    client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
+                           connect_wait_ms=5000)
+    done = threading.Event()
+    readable, writable = os.pipe()
+    lock = threading.Lock()
+    lock.acquire()
+    started = threading.Barrier(5)
+
+    def task(name, work):
+        with flow.task(task_run_id=f"live-{name}", task_name=name):
+            started.wait()
+            work()
+
+    def spin():
+        while not done.is_set():
+            pass
+
+    workers = {
+        "spin": spin,
+        "pipe": lambda: os.read(readable, 1),
+        "lock": lambda: lock.acquire(),
+        "timer": lambda: time.sleep(4),
+    }
+    with client.flow_run(flow_run_id="live-view", flow_name="live") as flow:
+        threads = [threading.Thread(target=task, args=(name, work)) for name, work in workers.items()]
+        for thread in threads:
+            thread.start()
+        started.wait()
+        # Two sampler passes: cores come from the last window.
+        time.sleep(2.2)
+        snapshot = json.loads(sidecar.tracerctl("top", "--json").stdout)
+        screens = sidecar.tracerctl("top", "-n", "2").stdout
+        done.set()
+        os.write(writable, b"x")
+        lock.release()
+        for thread in threads:
+            thread.join()
+    client.close()
+    os.close(readable)
+    os.close(writable)
+
+    tasks = {t["task_name"]: t for t in snapshot["tasks"]}
+    print(json.dumps(tasks, indent=1))
+    assert set(tasks) == set(workers)
+    assert tasks["spin"]["waiting_on"] == "" and tasks["spin"]["cores"] > 0.5
+    assert tasks["pipe"]["waiting_on"] == "pipe"
+    assert tasks["lock"]["waiting_on"] == "lock"
+    assert tasks["timer"]["waiting_on"] == "timer"
+    for name in ("pipe", "lock", "timer"):
+        assert tasks[name]["cores"] < 0.05, tasks[name]
+        assert 1_500_000_000 < tasks[name]["waiting_ns"] < 4_000_000_000, tasks[name]
+    assert all(t["rss_bytes"] > 0 for t in tasks.values())
+    assert all(t["flow_name"] == "live" for t in tasks.values())
+    assert screens.count("FLOW/TASK") == 2, screens
+    assert "live/pipe" in screens and "pipe for " in screens and "(running)" in screens
