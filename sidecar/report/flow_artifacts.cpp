@@ -8,11 +8,12 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <vector>
 
 #include "contract_json.h"
+#include "report/markdown_text.h"
 #include "report/run_keys.h"
 #include "report/task_row.h"
+#include "report/time_split.h"
 
 namespace tracer {
 
@@ -45,23 +46,7 @@ kj::String inMib(uint64_t bytes) { return fixed(bytes / 1048576.0, 0); }
 
 kj::String mib(uint64_t bytes) { return kj::str(inMib(bytes), " MiB"); }
 
-kj::String inSeconds(uint64_t ns) { return fixed(ns / 1e9, 2); }
-
 kj::String seconds(uint64_t ns) { return kj::str(inSeconds(ns), " s"); }
-
-// Markdown table cells must not break the row.
-kj::String cell(kj::StringPtr text) {
-  kj::Vector<char> out(text.size() + 1);
-  for (char c: text) {
-    if (c == '|') {
-      out.addAll(kj::StringPtr("\\|"));
-    } else {
-      out.add(c == '\n' ? ' ' : c);
-    }
-  }
-  out.add('\0');
-  return kj::String(out.releaseAsArray());
-}
 
 // Mermaid task names: no characters that end a gantt line.
 kj::String ganttLabel(kj::StringPtr text) {
@@ -134,10 +119,10 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
   // The key carries the names cut short and the id cut shorter: here they are whole.
   if (flow.deploymentId.size() > 0 || flow.deploymentName.size() > 0) {
     auto deployment = flow.deploymentName.size()
-                          ? kj::str("**", cell(flow.deploymentName), "** ")
+                          ? kj::str("**", markdownCell(flow.deploymentName), "** ")
                           : kj::str();
     auto id = flow.deploymentId.size() ? kj::str("(`", flow.deploymentId, "`) ") : kj::str();
-    md.add(kj::str("\nDeployment ", deployment, id, "of flow **", cell(flow.flowName), "**"));
+    md.add(kj::str("\nDeployment ", deployment, id, "of flow **", markdownCell(flow.flowName), "**"));
   }
 
   // Headline: the task whose recommendation would free the most.
@@ -178,7 +163,8 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                  "blocked on I/O / sleeping (s) | top finding |\n|---|---|---|---|---|---|---|---|---|"));
   // The markdown shows the MARKDOWN_TASKS_MAX longest task runs, in the order
   // they finished; the table artifact has every one.
-  std::vector<bool> shown(tasks.size(), false);
+  auto shown = kj::heapArray<bool>(tasks.size());
+  for (auto& one: shown) one = false;
   {
     kj::Vector<size_t> byWall(tasks.size());
     for (size_t i = 0; i < tasks.size(); ++i) byWall.add(i);
@@ -199,7 +185,7 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
     auto memory = t.getMemory();
     Known k(t);
     if (shown[i]) anyUnknown = anyUnknown || k.any();
-    if (shown[i]) md.add(kj::str("| ", cell(t.getTaskName()), " | ", stateName(t.getState()), " | ",
+    if (shown[i]) md.add(kj::str("| ", markdownCell(t.getTaskName()), " | ", stateName(t.getState()), " | ",
                    inSeconds(t.getWallNs()), " | ",
                    k.text("cpu.avg_cores", fixed(cpu.getAvgCores(), 2)), " / ",
                    k.text("cpu.p95_cores", fixed(cpu.getP95Cores(), 2)), " | ",
@@ -247,6 +233,7 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                    end));
   }
   md.add(kj::str("```"));
+  md.add(timeSplitSection(tasks, shown));
 
   md.add(kj::str("\n### Findings\n"));
   size_t findings = 0;
@@ -255,7 +242,7 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
       if (++findings > MARKDOWN_FINDINGS_MAX) continue;
       kj::Vector<kj::String> evidence;
       for (auto e: f.getEvidence()) evidence.add(kj::str(e.getName(), " ", e.getValue()));
-      md.add(kj::str("- **", f.getSeverity(), "** `", f.getKind(), "` in **", cell(t.getTaskName()),
+      md.add(kj::str("- **", f.getSeverity(), "** `", f.getKind(), "` in **", markdownCell(t.getTaskName()),
                      "**: ", f.getSummary(), " (", kj::strArray(evidence, ", "), "; policy `",
                      f.getPolicy(), "`)"));
     }

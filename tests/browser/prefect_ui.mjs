@@ -80,7 +80,13 @@ function readMarkdown() {
   const rows = tables.length ? [...tables[0].querySelectorAll("tbody tr")]
     .map((tr) => [...tr.querySelectorAll("td")].map(text)) : [];
   const svgs = [...md.querySelectorAll("svg[id^=mermaid-]")];
-  const chart = svgs[0];
+  const chart = svgs.find((svg) => svg.getAttribute("aria-roledescription") === "gantt");
+  const pie = svgs.find((svg) => svg.getAttribute("aria-roledescription") === "pie");
+  const pieBox = pie?.getBoundingClientRect();
+  // "Where the time went": the table after the pie, one row per task.
+  const split = tables.find((table) => text(table.querySelector("thead th:nth-child(2)") ?? table) === "on-CPU");
+  const splitRows = split ? [...split.querySelectorAll("tbody tr")]
+    .map((tr) => [...tr.querySelectorAll("td")].map(text)) : [];
   const box = chart?.getBoundingClientRect();
   const mdBox = md.getBoundingClientRect();
   const tableBox = tables[0]?.getBoundingClientRect();
@@ -95,8 +101,20 @@ function readMarkdown() {
     // How far the task table sticks out of the markdown column (into the
     // details panel beside it).
     tableOverflowPx: tableBox ? Math.max(0, Math.round(tableBox.right - mdBox.right)) : null,
+    timeSplit: {
+      columns: split ? [...split.querySelectorAll("thead th")].map(text) : [],
+      rows: splitRows,
+      taskCells: splitRows.map((cells) => cells[0]),
+      pie: {
+        slices: pie ? pie.querySelectorAll("path.pieCircle").length : 0,
+        legend: pie ? [...pie.querySelectorAll(".legend text")].map(text) : [],
+        width: pieBox ? Math.round(pieBox.width) : 0,
+        height: pieBox ? Math.round(pieBox.height) : 0,
+      },
+    },
     mermaid: {
       svgs: svgs.length,
+      kinds: svgs.map((svg) => svg.getAttribute("aria-roledescription")),
       kind: chart?.getAttribute("aria-roledescription") ?? null,
       width: box ? Math.round(box.width) : 0,
       height: box ? Math.round(box.height) : 0,
@@ -108,7 +126,7 @@ function readMarkdown() {
       errors: [...md.querySelectorAll("p")].map(text)
         .filter((t) => t.startsWith("Failed to render mermaid")),
     },
-    leftoverMermaidSource: [...md.querySelectorAll("code")].some((c) => /^\s*gantt\b/.test(c.textContent)),
+    leftoverMermaidSource: [...md.querySelectorAll("code")].some((c) => /^\s*(gantt|pie)\b/m.test(c.textContent)),
   };
 }
 
@@ -168,9 +186,14 @@ try {
   await page.screenshot({ path: shot("markdown-artifact"), fullPage: true });
   result.markdown.screenshot = shot("markdown-artifact");
   if (result.markdown.mermaid.svgs) {
-    await page.locator("[data-testid=markdown-display] svg[id^=mermaid-]").first()
+    await page.locator("[data-testid=markdown-display] svg[aria-roledescription=gantt]").first()
       .screenshot({ path: shot("mermaid-chart") });
     result.markdown.chartScreenshot = shot("mermaid-chart");
+  }
+  if (result.markdown.timeSplit.pie.slices) {
+    await page.locator("[data-testid=markdown-display] svg[aria-roledescription=pie]").first()
+      .screenshot({ path: shot("time-split-chart") });
+    result.markdown.timeSplit.screenshot = shot("time-split-chart");
   }
 
   time("markdown");

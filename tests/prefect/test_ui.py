@@ -3,8 +3,9 @@ start`, a real flow run, a real tracer-sidecar posting its artifacts to that
 server, and the server's own UI (V2, React: the default from Prefect 3.8)
 opened in Debian's headless Chromium by tests/browser/prefect_ui.mjs
 (playwright-core). The flow run's Artifacts tab lists both artifacts; the
-markdown artifact's page shows the task table (one row per task) and the
-mermaid gantt as an SVG; the table artifact's page shows one row per task.
+markdown artifact's page shows the task table (one row per task), the
+mermaid gantt as an SVG, and where the time went (a mermaid pie and a row per
+task); the table artifact's page shows one row per task.
 Screenshots go to <build>/screenshots/."""
 
 from __future__ import annotations
@@ -154,18 +155,27 @@ def test_the_real_prefect_ui_renders_the_artifacts(playwright_installed, prefect
     # mermaid gantt drawn as an SVG with a bar per task.
     markdown = seen["markdown"]
     assert markdown["headings"][0].startswith(f"Tracer: {FLOW_NAME} (completed"), report
-    assert {"Tasks", "Timeline"} <= set(markdown["headings"][1:]), report
-    assert markdown["tables"] == 1 and markdown["columns"][:2] == ["task", "state"], report
+    assert {"Tasks", "Timeline", "Where the time went"} <= set(markdown["headings"][1:]), report
+    assert markdown["tables"] == 2 and markdown["columns"][:2] == ["task", "state"], report
     assert markdown["taskCells"] == TASKS, report
     assert all(cells[1] == "completed" for cells in markdown["rows"]), report
     chart = markdown["mermaid"]
-    assert chart["errors"] == [] and chart["svgs"] == 1 and chart["kind"] == "gantt", report
+    assert chart["errors"] == [] and chart["kinds"] == ["gantt", "pie"], report
     assert chart["bars"] == len(TASKS) and chart["labels"] == TASKS, report
     assert chart["width"] > 100 and chart["height"] > 20, report
     # Readable where it is shown: the table fits its column, labels are not specks.
     assert markdown["tableOverflowPx"] == 0, report
     assert chart["labelHeightPx"] >= 12, report
     assert not markdown["leftoverMermaidSource"], report
+
+    # Where the time went: a pie of the run's thread time by part, drawn, and
+    # a row per task splitting its time the same way.
+    split = markdown["timeSplit"]
+    assert split["columns"] == ["task", "on-CPU", "waiting for a CPU", "disk", "network", "lock",
+                                "child", "timer", "pipe", "other"], report
+    assert split["taskCells"] == TASKS, report
+    assert split["pie"]["slices"] >= 1 and split["pie"]["width"] > 100, report
+    assert any(label.startswith("on-CPU") for label in split["pie"]["legend"]), report
 
     # The table artifact's page: Prefect's data table, one row per task.
     table = seen["table"]
@@ -184,6 +194,7 @@ def test_the_real_prefect_ui_renders_the_artifacts(playwright_installed, prefect
     console = [e for e in seen["consoleErrors"] if not e["text"].startswith("Failed to load resource")]
     assert console == [], json.dumps(console, indent=1)
 
-    for name in ("flow-run-artifacts", "markdown-artifact", "mermaid-chart", "table-artifact"):
+    for name in ("flow-run-artifacts", "markdown-artifact", "mermaid-chart", "time-split-chart",
+                 "table-artifact"):
         picture = (SCREENSHOTS / f"prefect-ui-{name}.png").read_bytes()
         assert picture.startswith(b"\x89PNG") and len(picture) > 1_000, name

@@ -77,3 +77,33 @@ TEST_CASE("a row made when its task was advised goes into the table as made; oth
   CHECK(data.find("\"task\":\"updated since\"") != std::string::npos);
   CHECK(data.find("\"task\":\"advised\"") == std::string::npos);
 }
+
+TEST_CASE("where the time went: a pie of the run's thread time and a row per task, ? where a "
+          "cause is unknown") {
+  capnp::MallocMessageBuilder first, second;
+  auto waiting = first.initRoot<tracer::proto::TaskReport>();
+  waiting.setTaskName("fetch");
+  waiting.getCpu().setUserNs(750000000);
+  waiting.getCpu().setSystemNs(250000000);
+  waiting.getSched().setSleepNs(2500000000);
+  waiting.getSched().getSleepByCause().setNetworkNs(2000000000);
+  waiting.getSched().getSleepByCause().setLockNs(500000000);
+  auto late = second.initRoot<tracer::proto::TaskReport>();
+  late.setTaskName("late");
+  late.getSched().setSleepNs(3000000000);
+  late.initUnknown(1).set(0, "sched.sleep_by_cause");
+  tracer::FlowRunSummary flow{kj::str("f1"), kj::str("etl"), kj::str(), kj::str(),
+                              kj::str("COMPLETED"), 5000000000};
+  tracer::proto::TaskReport::Reader tasks[] = {waiting.asReader(), late.asReader()};
+  auto md = markdown(tracer::renderFlowArtifacts(flow, tasks));
+  // The markdown is a JSON string in the artifact's body: its quotes escaped.
+  CHECK(md.find("### Where the time went") != std::string::npos);
+  CHECK(md.find("pie showData\\n  \\\"on-CPU\\\" : 1.00\\n  \\\"network\\\" : 2.00\\n"
+                "  \\\"lock\\\" : 0.50\\n  \\\"asleep, cause unknown\\\" : 3.00\\n```") !=
+        std::string::npos);
+  // Each part keeps its colour whichever parts are shown: network's is blue as pie2.
+  CHECK(md.find("\\\"pie2\\\": \\\"#2563eb\\\"") != std::string::npos);
+  CHECK(md.find("| fetch | 1.00 | 0.00 | 0.00 | 2.00 | 0.50 | 0.00 | 0.00 | 0.00 | 0.00 |") !=
+        std::string::npos);
+  CHECK(md.find("| late | 0.00 | 0.00 | 0.00 | ? | ? | ? | ? | ? | ? |") != std::string::npos);
+}
