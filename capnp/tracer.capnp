@@ -205,6 +205,9 @@ struct TaskReport {
   policy @35 :Text;
   # The policy that applied (first match in file order); empty without one.
   findings @36 :List(Finding);
+  taskArtifact @51 :Bool;
+  # A finding reached its policy's findings.task_artifact: the task gets an
+  # artifact of its own, on its task run's page.
   recommendation @37 :Recommendation;
   startTimeNs @38 :Int64;
   # Wall clock at task start (the caller's), nanoseconds since the epoch.

@@ -132,6 +132,11 @@ std::vector<Finding> detect(const Policy& policy, const Observation& run,
   return found;
 }
 
+bool atLeast(const std::string& severity, const std::string& threshold) {
+  auto rank = [](const std::string& s) { return s == "critical" ? 3 : s == "warning" ? 2 : s == "info" ? 1 : 0; };
+  return !threshold.empty() && rank(severity) >= rank(threshold);
+}
+
 std::vector<std::string> describeFindingRules(const FindingRules& f) {
   auto rule = [](const std::string& kind, bool on, const std::string& settings) {
     return kind + ": " + (on ? settings : "off");
@@ -153,6 +158,8 @@ std::vector<std::string> describeFindingRules(const FindingRules& f) {
       rule("subprocess_churn", f.churn, "short_lived_above " + std::to_string(f.churnShortLivedAbove)),
       rule("slower_than_usual", f.slower,
            "wall_vs_median_above " + fixed(f.slowerWallVsMedianAbove)),
+      rule("task_artifact", !f.taskArtifact.empty(), "for findings at " + f.taskArtifact +
+                                                         " or above"),
   };
 }
 

@@ -30,4 +30,8 @@ std::vector<Finding> detect(const Policy& policy, const Observation& run,
 // key value, ...", or "kind: off"), as the policy file spells them.
 std::vector<std::string> describeFindingRules(const FindingRules& rules);
 
+// Whether a finding of `severity` is at least `threshold` (info < warning <
+// critical); an empty threshold (off) is never reached.
+bool atLeast(const std::string& severity, const std::string& threshold);
+
 }  // namespace tracer::policy

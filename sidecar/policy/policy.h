@@ -60,6 +60,9 @@ struct FindingRules {
   double slowerWallVsMedianAbove = 1.5;
   bool ioBound = true, externalWait = true, lockWait = true, gil = true, contention = true,
        idle = true, churn = true, slower = true;
+  // A task with a finding at least this severe gets an artifact of its own,
+  // on its task run's page: "info", "warning", "critical", or "" (off).
+  std::string taskArtifact = "critical";
 };
 
 struct Cost {

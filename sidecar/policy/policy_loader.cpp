@@ -142,10 +142,20 @@ class Walker final: public YamlReader {
     };
     mapping(node, "findings",
             {"io_bound", "external_wait", "lock_wait", "gil_contention", "cpu_contention",
-             "idle", "subprocess_churn", "slower_than_usual"},
+             "idle", "subprocess_churn", "slower_than_usual", "task_artifact"},
             [&](const std::string& key, const YAML::Node& value) {
               std::string at = "findings." + key + ".";
-              if (key == "io_bound") {
+              if (key == "task_artifact") {
+                if (switchedOff(value)) {
+                  f.taskArtifact.clear();
+                } else if (text(value, "findings.task_artifact", f.taskArtifact) &&
+                           f.taskArtifact != "info" && f.taskArtifact != "warning" &&
+                           f.taskArtifact != "critical") {
+                  error(value, "findings.task_artifact must be info, warning, critical or off, "
+                               "not '" + f.taskArtifact + "'");
+                  f.taskArtifact = "critical";
+                }
+              } else if (key == "io_bound") {
                 detector(value, key, f.ioBound, {"blocked_io_share_above"},
                          [&](const std::string& k, const YAML::Node& v) {
                            number(v, at + k, 0, 1, f.ioBoundBlockedShareAbove);

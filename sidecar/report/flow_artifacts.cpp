@@ -66,8 +66,10 @@ kj::String randomArtifactId() {
   return kj::encodeHex(bytes);
 }
 
+// `taskRunId`: a task's own artifact, shown on its task run's page too.
 Artifact artifact(kj::StringPtr key, kj::StringPtr type, kj::StringPtr description,
-                  kj::StringPtr dataJson, const FlowRunSummary& flow, kj::StringPtr policies) {
+                  kj::StringPtr dataJson, const FlowRunSummary& flow, kj::StringPtr policies,
+                  kj::StringPtr taskRunId = nullptr) {
   auto id = randomArtifactId();
   auto body = kj::str(
       "{\"key\":", jsonQuoted(key), ",\"type\":", jsonQuoted(type),
@@ -80,6 +82,7 @@ Artifact artifact(kj::StringPtr key, kj::StringPtr type, kj::StringPtr descripti
       ",\"flow_state\":", jsonQuoted(flow.state),
       ",\"policies\":", jsonQuoted(metadataValue(policies)), "}",
       ",\"flow_run_id\":", isUuid(flow.flowRunId) ? jsonQuoted(flow.flowRunId) : kj::str("null"),
+      taskRunId == nullptr ? kj::str() : kj::str(",\"task_run_id\":", jsonQuoted(taskRunId)),
       "}");
   return Artifact{kj::str(key), kj::str(type), kj::mv(id), kj::mv(body)};
 }
@@ -98,6 +101,29 @@ class Known {
   bool known(kj::StringPtr path) const { return !listsUnknown(unknown, path); }
   capnp::List<capnp::Text>::Reader unknown;
 };
+
+// One finding as a markdown list item.
+kj::String findingLine(proto::TaskReport::Reader t, proto::Finding::Reader f) {
+  kj::Vector<kj::String> evidence;
+  for (auto e: f.getEvidence()) evidence.add(kj::str(e.getName(), " ", e.getValue()));
+  return kj::str("- **", f.getSeverity(), "** `", f.getKind(), "` in **",
+                 markdownCell(t.getTaskName()), "**: ", f.getSummary(), " (",
+                 kj::strArray(evidence, ", "), "; policy `", f.getPolicy(), "`)");
+}
+
+// A task's own artifact (TaskReport.taskArtifact): its findings and where
+// its time went, on its task run's page.
+kj::String taskMarkdown(const FlowRunSummary& flow, proto::TaskReport::Reader t) {
+  kj::Vector<kj::String> md;
+  md.add(kj::str("## Tracer: task ", t.getTaskName(), " (", stateName(t.getState()), ", ",
+                 seconds(t.getWallNs()), ") of flow ", flow.flowName));
+  md.add(kj::str("\n### Findings\n"));
+  for (auto f: t.getFindings()) md.add(findingLine(t, f));
+  const proto::TaskReport::Reader one[] = {t};
+  const bool shown[] = {true};
+  md.add(timeSplitSection(one, shown));
+  return kj::strArray(md, "\n");
+}
 
 // The task's row of the table artifact: its TaskRow as contract JSON.
 kj::String rowJson(proto::TaskReport::Reader t) {
@@ -240,11 +266,7 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
   for (auto& t: tasks) {
     for (auto f: t.getFindings()) {
       if (++findings > MARKDOWN_FINDINGS_MAX) continue;
-      kj::Vector<kj::String> evidence;
-      for (auto e: f.getEvidence()) evidence.add(kj::str(e.getName(), " ", e.getValue()));
-      md.add(kj::str("- **", f.getSeverity(), "** `", f.getKind(), "` in **", markdownCell(t.getTaskName()),
-                     "**: ", f.getSummary(), " (", kj::strArray(evidence, ", "), "; policy `",
-                     f.getPolicy(), "`)"));
+      md.add(findingLine(t, f));
     }
   }
   if (findings == 0) md.add(kj::str("No findings."));
@@ -264,6 +286,15 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                          kj::str("Tracer: per-task measurements of ", name, " (machine-readable)"),
                          jsonQuoted(kj::str("[", kj::strArray(rows, ","), "]")), flow,
                          policyList));
+  for (auto t: tasks) {
+    // Prefect's task run ids are UUIDs; a task of another tool has none to show it on.
+    if (!t.getTaskArtifact() || !isUuid(t.getTaskRunId())) continue;
+    artifacts.add(artifact(taskArtifactKey(owner, t.getTaskName()), "markdown",
+                           kj::str("Tracer: why task ", t.getTaskName(), " of ", name,
+                                   " needs a look"),
+                           jsonQuoted(taskMarkdown(flow, t)), flow, t.getPolicy(),
+                           t.getTaskRunId()));
+  }
   return artifacts;
 }
 

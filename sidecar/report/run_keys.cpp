@@ -26,6 +26,7 @@ namespace {
 constexpr size_t FLOW_SLUG_MAX = 40;
 constexpr size_t DEPLOYMENT_SLUG_MAX = 24;
 constexpr size_t ID_PREFIX = 8;  // a UUID's first group: 2^32 ids apart
+constexpr size_t TASK_SLUG_MAX = 40;
 
 char lowercase(char c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
 
@@ -75,6 +76,12 @@ kj::String artifactKey(const RunOwner& owner, ArtifactKind kind) {
     if (part.size() > 0) named.add(part);  // a name of only punctuation adds no "--"
   }
   return kj::strArray(named, "-");
+}
+
+kj::String taskArtifactKey(const RunOwner& owner, kj::StringPtr taskName) {
+  auto task = slug(taskName, TASK_SLUG_MAX);
+  return kj::str(artifactKey(owner, ArtifactKind::REPORT), "-task",
+                 task.size() > 0 ? "-" : "", task);
 }
 
 }  // namespace tracer

@@ -39,6 +39,10 @@ enum class ArtifactKind {
 // "tracer-<flow>" without a deployment id; "-tasks" appended for the table.
 kj::String artifactKey(const RunOwner& owner, ArtifactKind kind);
 
+// A task's own artifact (findings.task_artifact): the flow run's report key
+// and "-task-<task>".
+kj::String taskArtifactKey(const RunOwner& owner, kj::StringPtr taskName);
+
 // "flow/deployment", as Prefect's CLI names a deployment, or "flow" alone.
 // Inline: tracerctl, which links none of the sidecar, names them so too.
 inline kj::String displayName(const RunOwner& owner) {

@@ -143,6 +143,11 @@ kj::String Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder re
   auto recommendation = policy::recommend(*applied, kj::arrayPtr(runs.data(), runs.size()));
 
   auto out = report.initFindings(findings.size());
+  bool ownArtifact = false;
+  for (auto& finding: findings) {
+    ownArtifact = ownArtifact || policy::atLeast(finding.severity, applied->findings.taskArtifact);
+  }
+  report.setTaskArtifact(ownArtifact);
   for (size_t i = 0; i < findings.size(); ++i) {
     out[i].setKind(findings[i].kind);
     out[i].setSeverity(findings[i].severity);

@@ -1,6 +1,7 @@
 """Why a task was slow, from a real Prefect flow run with the plugin: thread
 tasks that take turns on Python's GIL get `gil_contention`; the same tasks
-doing work that releases the GIL, or sleeping, do not."""
+doing work that releases the GIL, or sleeping, do not. A policy that asks for
+it puts such a task's diagnosis on its task run's page in Prefect."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sidecar import wait_until
+from prefect_artifacts import fetch_json
+from sidecar import Sidecar, wait_until
 
 FLOW = Path(__file__).resolve().parent / "flows" / "contention.py"
 
@@ -51,3 +53,31 @@ def test_thread_tasks_that_release_the_gil_do_not(prefect_server, sidecar, mode)
     reports = run_flow(prefect_server, sidecar, mode)
     assert not any("gil_contention" in kinds(r) or "lock_wait" in kinds(r) for r in reports), \
         [kinds(r) for r in reports]
+
+
+def test_a_task_with_a_warning_gets_an_artifact_on_its_task_run(prefect_server, tmp_path):
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "default.yaml").write_text(
+        "version: 1\npolicies:\n  - name: task-pages\n    match: {}\n"
+        "    findings: {task_artifact: warning}\n")
+    sidecar = Sidecar(tmp_path / "sidecar", "--policies", str(policies),
+                      env=prefect_server.env()).start()
+    try:
+        reports = run_flow(prefect_server, sidecar, "python")
+        ids = [r["task_run_id"] for r in reports if r["task_artifact"]]
+        assert ids, [kinds(r) for r in reports]
+
+        def delivered():
+            found = fetch_json(f"{prefect_server.api_url}/artifacts/filter",
+                               {"artifacts": {"task_run_id": {"any_": ids}}})
+            return found if len(found) == len(ids) else None
+
+        artifacts = wait_until(delivered, timeout=30, interval=0.5,
+                               what="the tasks' own artifacts in Prefect")
+    finally:
+        assert sidecar.stop() == 0, sidecar.log()[-3000:]
+    for artifact in artifacts:
+        assert artifact["key"].endswith("-task-work") and artifact["type"] == "markdown"
+        assert "### Findings" in artifact["data"] and "### Where the time went" in artifact["data"]
+        assert artifact["flow_run_id"] == reports[0]["flow_run_id"]

@@ -107,3 +107,39 @@ TEST_CASE("where the time went: a pie of the run's thread time and a row per tas
         std::string::npos);
   CHECK(md.find("| late | 0.00 | 0.00 | 0.00 | ? | ? | ? | ? | ? | ? |") != std::string::npos);
 }
+
+TEST_CASE("a task whose finding reached its policy's task_artifact gets an artifact on its task "
+          "run's page") {
+  capnp::MallocMessageBuilder first, second, third;
+  auto flagged = first.initRoot<tracer::proto::TaskReport>();
+  flagged.setTaskName("Load Orders");
+  flagged.setTaskRunId("0f5e5a4c-6a7b-4c1d-9e2f-3a4b5c6d7e8f");
+  flagged.setTaskArtifact(true);
+  auto finding = flagged.initFindings(1)[0];
+  finding.setKind("memory_pressure");
+  finding.setSeverity("critical");
+  finding.setSummary("1 process(es) killed by the OOM killer");
+  auto quiet = second.initRoot<tracer::proto::TaskReport>();
+  quiet.setTaskName("extract");
+  quiet.setTaskRunId("1f5e5a4c-6a7b-4c1d-9e2f-3a4b5c6d7e8f");
+  auto notPrefects = third.initRoot<tracer::proto::TaskReport>();
+  notPrefects.setTaskName("make");
+  notPrefects.setTaskRunId("tracerctl-1");  // no Prefect task run to show it on
+  notPrefects.setTaskArtifact(true);
+  tracer::FlowRunSummary flow{kj::str("2f5e5a4c-6a7b-4c1d-9e2f-3a4b5c6d7e8f"), kj::str("etl"),
+                              kj::str(), kj::str(), kj::str("COMPLETED"), 5000000000};
+  tracer::proto::TaskReport::Reader tasks[] = {flagged.asReader(), quiet.asReader(),
+                                               notPrefects.asReader()};
+  auto artifacts = tracer::renderFlowArtifacts(flow, tasks);
+  REQUIRE(artifacts.size() == 3);
+  auto& own = artifacts[2];
+  CHECK(own.key == "tracer-etl-task-load-orders");
+  CHECK(own.type == "markdown");
+  std::string body = own.body.cStr();
+  CHECK(body.find("\"task_run_id\":\"0f5e5a4c-6a7b-4c1d-9e2f-3a4b5c6d7e8f\"") != std::string::npos);
+  CHECK(body.find("\"flow_run_id\":\"2f5e5a4c-6a7b-4c1d-9e2f-3a4b5c6d7e8f\"") != std::string::npos);
+  CHECK(body.find("`memory_pressure` in **Load Orders**") != std::string::npos);
+  CHECK(body.find("### Where the time went") != std::string::npos);
+  // The flow run's own artifacts name no task run.
+  CHECK(std::string(artifacts[0].body.cStr()).find("task_run_id") == std::string::npos);
+}
