@@ -35,8 +35,8 @@ def test_report_uses_contract_field_names(sidecar):
     assert set(task.report) == {"task_run_id", "flow_run_id", "task_name", "state", "wall_ns",
                                 "collector", "cpu", "sched", "memory", "io", "net", "proc",
                                 "allocation", "events", "unknown", "policy", "findings",
-                                "recommendation", "start_time_ns", "task_key", "unobserved_ns",
-                                "unknown_why", "thread"}
+                                "task_artifact", "recommendation", "start_time_ns", "task_key",
+                                "unobserved_ns", "unknown_why", "thread"}
     assert task.report["policy"] == "built-in-default"
     assert set(task.report["cpu"]) == {"user_ns", "system_ns", "avg_cores", "p95_cores",
                                        "max_cores"}
