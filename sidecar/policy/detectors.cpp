@@ -133,7 +133,9 @@ std::vector<Finding> detect(const Policy& policy, const Observation& run,
 }
 
 bool atLeast(const std::string& severity, const std::string& threshold) {
-  auto rank = [](const std::string& s) { return s == "critical" ? 3 : s == "warning" ? 2 : s == "info" ? 1 : 0; };
+  auto rank = [](const std::string& s) {
+    return s == "critical" ? 3 : s == "warning" ? 2 : s == "info" ? 1 : 0;
+  };
   return !threshold.empty() && rank(severity) >= rank(threshold);
 }
 
@@ -155,7 +157,8 @@ std::vector<std::string> describeFindingRules(const FindingRules& f) {
       rule("idle", f.idle,
            "cpu_share_below " + fixed(f.idleCpuShareBelow) + ", min_wall " +
                fixed(f.idleMinWallNs / 1e9, 0) + "s"),
-      rule("subprocess_churn", f.churn, "short_lived_above " + std::to_string(f.churnShortLivedAbove)),
+      rule("subprocess_churn", f.churn,
+           "short_lived_above " + std::to_string(f.churnShortLivedAbove)),
       rule("slower_than_usual", f.slower,
            "wall_vs_median_above " + fixed(f.slowerWallVsMedianAbove)),
       rule("task_artifact", !f.taskArtifact.empty(), "for findings at " + f.taskArtifact +

@@ -148,7 +148,8 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                           ? kj::str("**", markdownCell(flow.deploymentName), "** ")
                           : kj::str();
     auto id = flow.deploymentId.size() ? kj::str("(`", flow.deploymentId, "`) ") : kj::str();
-    md.add(kj::str("\nDeployment ", deployment, id, "of flow **", markdownCell(flow.flowName), "**"));
+    md.add(kj::str("\nDeployment ", deployment, id, "of flow **", markdownCell(flow.flowName),
+                   "**"));
   }
 
   // Headline: the task whose recommendation would free the most.
@@ -211,7 +212,8 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
     auto memory = t.getMemory();
     Known k(t);
     if (shown[i]) anyUnknown = anyUnknown || k.any();
-    if (shown[i]) md.add(kj::str("| ", markdownCell(t.getTaskName()), " | ", stateName(t.getState()), " | ",
+    if (shown[i]) md.add(kj::str("| ", markdownCell(t.getTaskName()), " | ",
+                   stateName(t.getState()), " | ",
                    inSeconds(t.getWallNs()), " | ",
                    k.text("cpu.avg_cores", fixed(cpu.getAvgCores(), 2)), " / ",
                    k.text("cpu.p95_cores", fixed(cpu.getP95Cores(), 2)), " | ",

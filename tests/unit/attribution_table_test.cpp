@@ -239,20 +239,25 @@ TEST_CASE("the sink ticks once per sampler pass") {
 TEST_CASE("a long task's sampling windows widen, and p95 and max cores come from them") {
   Stage stage;
   auto flow = stage.open("flow-1");
+  // The last task started: `seconds` one-second sampler passes, at 0.5
+  // cores, then at 1.5 cores for the last `busy` of them.
+  auto sampleSeconds = [&](int seconds, int busy) {
+    uint32_t slot = stage.collector.handedOver.back().second;
+    uint64_t cpuNs = 0;
+    for (int second = 0; second < seconds; ++second) {
+      cpuNs += second < seconds - busy ? 500000000 : 1500000000;
+      stage.clock.time += 1 * kj::SECONDS;
+      stage.collector.samples.upsert(slot, TaskSample{cpuNs, 0}, [](auto& old, auto&& now) {
+        old = now;
+      });
+      stage.table.sample();
+    }
+  };
   auto task = stage.start(*flow, "long");
-  uint32_t slot = stage.collector.handedOver.back().second;
   // 600 one-second windows: 0.5 cores for 540 s, then 1.5 cores for 60 s.
   // Kept: 128 windows of 4 s for the first 512 s, then 22 more of 4 s, 15 of
   // them at 1.5 cores: 10 % of the windows, so p95 is 1.5.
-  uint64_t cpuNs = 0;
-  for (int second = 0; second < 600; ++second) {
-    cpuNs += second < 540 ? 500000000 : 1500000000;
-    stage.clock.time += 1 * kj::SECONDS;
-    stage.collector.samples.upsert(slot, TaskSample{cpuNs, 0}, [](auto& old, auto&& now) {
-      old = now;
-    });
-    stage.table.sample();
-  }
+  sampleSeconds(600, 60);
   auto report = stage.reportOf(kj::mv(task));
   auto cpu = report->getRoot<proto::TaskReport>().getCpu();
   CHECK(cpu.getMaxCores() == Approx(1.5).epsilon(1e-6));
@@ -260,16 +265,7 @@ TEST_CASE("a long task's sampling windows widen, and p95 and max cores come from
 
   // A task that used 1.5 cores in 5 % of its windows or fewer has a p95 of 0.5.
   auto steady = stage.start(*flow, "steady");
-  slot = stage.collector.handedOver.back().second;
-  cpuNs = 0;
-  for (int second = 0; second < 100; ++second) {
-    cpuNs += second < 95 ? 500000000 : 1500000000;
-    stage.clock.time += 1 * kj::SECONDS;
-    stage.collector.samples.upsert(slot, TaskSample{cpuNs, 0}, [](auto& old, auto&& now) {
-      old = now;
-    });
-    stage.table.sample();
-  }
+  sampleSeconds(100, 5);
   report = stage.reportOf(kj::mv(steady));
   cpu = report->getRoot<proto::TaskReport>().getCpu();
   CHECK(cpu.getP95Cores() == Approx(0.5).epsilon(1e-6));

@@ -1,6 +1,8 @@
 // Right-sizing maths against hand-computed cases.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "policy/detectors.h"
 #include "policy/recommendation.h"
 
@@ -40,6 +42,15 @@ Recommendation recommendFrom(const Policy& p, const std::vector<Observation>& ru
 std::vector<Finding> detectAfter(const Policy& p, const Observation& run,
                                  const std::vector<Observation>& earlier) {
   return detect(p, run, kj::arrayPtr(earlier.data(), earlier.size()));
+}
+// The kinds of one run's findings that are among `of`, in order.
+std::vector<std::string> kindsAmong(const Policy& p, const Observation& run,
+                                    std::vector<std::string> of) {
+  std::vector<std::string> kinds;
+  for (auto& f: detectAfter(p, run, {})) {
+    if (std::find(of.begin(), of.end(), f.kind) != of.end()) kinds.push_back(f.kind);
+  }
+  return kinds;
 }
 
 }  // namespace
@@ -164,11 +175,7 @@ TEST_CASE("a sleep's cause decides its finding: the network and locks get one, t
           "children none") {
   auto p = basePolicy();
   auto kindsOf = [&](const Observation& o) {
-    std::vector<std::string> kinds;
-    for (auto& f: detectAfter(p, o, {})) {
-      if (f.kind == "external_wait" || f.kind == "lock_wait") kinds.push_back(f.kind);
-    }
-    return kinds;
+    return kindsAmong(p, o, {"external_wait", "lock_wait"});
   };
   Observation o = run(0.01, 100 * MiB);
   o.wallNs = 100ull * 1000000000;
@@ -200,11 +207,7 @@ TEST_CASE("a sleep's cause decides its finding: the network and locks get one, t
 TEST_CASE("a thread task that runs and waits on a lock in turn is GIL contention, not lock_wait") {
   auto p = basePolicy();
   auto kindsOf = [&](const Observation& o) {
-    std::vector<std::string> kinds;
-    for (auto& f: detectAfter(p, o, {})) {
-      if (f.kind == "gil_contention" || f.kind == "lock_wait") kinds.push_back(f.kind);
-    }
-    return kinds;
+    return kindsAmong(p, o, {"gil_contention", "lock_wait"});
   };
   // One of four pure-Python threads on one GIL: a quarter running, the rest waiting.
   Observation o = run(0.25, 100 * MiB);
