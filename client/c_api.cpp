@@ -57,6 +57,9 @@ void setError(kj::StringPtr message) { lastError = kj::str(message); }
 
 kj::Duration millis(int ms) { return (ms > 0 ? ms : 0) * kj::MILLISECONDS; }
 
+// How long a flow run's finish may wait to leave the process (see tracer_flow_finish).
+constexpr kj::Duration FLOW_FINISH_SEND_WAIT = 1 * kj::SECONDS;
+
 // This process's connection. After fork() the child finds its parent's
 // connection, whose thread does not exist here (destroying it would wait for
 // that thread forever): the child leaves it alone and opens its own.
@@ -178,6 +181,10 @@ int tracer_flow_finish(tracer_flow* flow, const char* state, int timeoutMs) {
   std::unique_ptr<tracer_flow> owned(flow);
   return guarded<int>(-1, [&]() {
     auto outcome = connectionOf(flow->client).finishFlow(flow->id, *flow->info, parseState(state));
+    // A flow run's process exits right after its run ends: a finish still
+    // queued then is lost, and the run ends as crashed. Writing it takes
+    // microseconds; longer only while the library's thread waits for a CPU.
+    outcome->awaitSent(FLOW_FINISH_SEND_WAIT);
     kj::String text;
     switch (outcome->await(millis(timeoutMs), text)) {
       case Outcome::Status::OK: return 0;

@@ -143,6 +143,11 @@ class Loop final: private kj::TaskSet::ErrorHandler {
       request.setState(static_cast<proto::RunState>(state));
       requests.add(request.send().then([outcome = outcome->addRef()](auto) { outcome->succeed(); },
                                        failInto(outcome->addRef())));
+      KJ_IF_MAYBE(session, sessionSlot) {
+        requests.add(session->messages.whenSent().then(
+            [outcome = outcome->addRef()]() { outcome->markSent(); },
+            [](kj::Exception&&) {}));  // a failed send fails the request above
+      }
     });
   }
 

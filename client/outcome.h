@@ -35,10 +35,19 @@ class Outcome final: public kj::AtomicRefcounted {
 
   Status peek() const { return state.lockShared()->status; }
 
+  // The request left for the sidecar (it is in the socket).
+  void markSent() const { state.lockExclusive()->sent = true; }
+  // Waits up to `timeout` for the request to be sent or answered.
+  void awaitSent(kj::Duration timeout) const {
+    state.when([](const State& s) { return s.sent || s.status != Status::PENDING; },
+               [](const State&) {}, timeout);
+  }
+
  private:
   struct State {
     Status status = Status::PENDING;
     kj::String text;
+    bool sent = false;
   };
 
   void settle(Status status, kj::String text) const {
