@@ -8,6 +8,7 @@
 #define TASK_COUNTERS_MAX_ENTRIES 16384 /* live tasks (and finished tasks with live children) */
 #define RECENT_CLONERS_MAX_ENTRIES 16384 /* untracked threads that started a thread or process lately */
 #define RECENT_SOCKET_USERS_MAX_ENTRIES 16384 /* untracked threads that sent or received on a TCP/UDP socket lately */
+#define WATCHED_MMS_MAX_ENTRIES 4096    /* address spaces with tracked threads: their RSS counters as last seen */
 
 /* thread_state.flags */
 #define THREAD_BASELINE_PENDING 1u /* registered by the sidecar with the counters its task started from;
@@ -76,6 +77,11 @@ struct task_counters {
 	unsigned long long max_rss_pages;  /* largest signal->maxrss of an exited process */
 	unsigned long long lost;           /* events dropped or threads not tracked */
 	unsigned long long sleep_by_cause_ns[SLEEP_CAUSES]; /* sleep_ns by SLEEP_*: they add up to it */
+	/* Resident pages its threads faulted in, less those they gave back (the
+	 * mm's RSS counters as they change, charged to the thread that changed
+	 * them), and the most that ever was. */
+	long long own_rss_pages;
+	long long own_rss_peak_pages;
 };
 
 #endif

@@ -155,6 +155,10 @@ struct TaskReport {
     oomKills @18 :UInt32;
     sharedProcess @19 :Bool;
     # The task is a thread of a process it shares: peak RSS is process-wide.
+    ownPeakRssBytes @52 :UInt64;
+    # The most resident memory the task's own threads (and children) had
+    # faulted in and not given back: of two thread tasks of one process, the
+    # one that allocates is the one that shows it (docs/observer.md).
   }
 
   io :group {

@@ -29,6 +29,7 @@ const kj::StringPtr OFF_CPU_CAUSES[] = {"sched.blocked_io_ns", "sched.sleep_ns",
 constexpr kj::Duration OFF_CPU_UNSEEN_MAX = 1 * kj::MILLISECONDS;
 const kj::StringPtr SOCKET_BYTES[] = {"net.tx_bytes", "net.rx_bytes"};
 const kj::StringPtr MEMORY_PEAK[] = {"memory.peak_rss_bytes"};
+const kj::StringPtr OWN_MEMORY[] = {"memory.own_peak_rss_bytes"};
 
 double cores(uint64_t cpuNs, uint64_t wallNs) {
   return wallNs == 0 ? 0 : static_cast<double>(cpuNs) / static_cast<double>(wallNs);
@@ -100,6 +101,8 @@ void fillMeasurements(proto::TaskReport::Builder report, const TaskTotals& total
   uint64_t exitedPeak = k.max_rss_pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   memory.setPeakRssBytes(std::max(exitedPeak, peakSampledRss));
   memory.setOomKills(k.oom_kills);
+  memory.setOwnPeakRssBytes(static_cast<uint64_t>(std::max(0ll, k.own_rss_peak_pages)) *
+                            static_cast<uint64_t>(sysconf(_SC_PAGESIZE)));
   auto io = report.getIo();
   io.setReadBytes(k.read_bytes);
   io.setWriteBytes(k.write_bytes);
@@ -214,6 +217,7 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
     if (counted) {
       unfollowed = table.collector.track(slot, thread, reading, ownProcess, outerSlot);
       sleptUnfollowed = !unfollowed.followed && !negligible && sleptSince(baseline, hostTid);
+      faultsUnseen = !unfollowed.followed && !negligible;
       if (unfollowed.followed) unobservedNs = 0;  // the kernel saw it from the mark on
       hiwaterUnread = baseline.getProcessHiwaterBytes() == 0;
       if (outer != nullptr) {
@@ -438,6 +442,8 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
                    "it slept or blocked: why it was off-CPU then was not seen");
   unfollowedBefore(unfollowed.usedSocket, SOCKET_BYTES,
                    "it used a socket: those bytes were not counted");
+  unfollowedBefore(faultsUnseen, OWN_MEMORY,
+                   "the memory its thread faulted in then was not seen");
   unfollowedBefore(hiwaterUnread, MEMORY_PEAK,
                    "its memory may have peaked: its client sent no high-water mark");
   unfollowedBefore(unfollowed.startedThreadOrProcess, FIELDS_WITH_DESCENDANTS,

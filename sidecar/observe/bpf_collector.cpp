@@ -37,7 +37,9 @@ static_assert(offsetof(thread_state, charged) == 88, "thread_state layout is sha
 static_assert(offsetof(thread_state, hiwater_base) == 96, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, last_socket) == 112, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, off_cause) == 12, "thread_state layout is shared with BPF");
-static_assert(sizeof(task_counters) == (20 + SLEEP_CAUSES) * 8,
+static_assert(sizeof(task_counters) == (22 + SLEEP_CAUSES) * 8,
+              "task_counters layout is shared with BPF");
+static_assert(offsetof(task_counters, own_rss_pages) == (20 + SLEEP_CAUSES) * 8,
               "task_counters layout is shared with BPF");
 static_assert(offsetof(task_counters, sleep_by_cause_ns) == 20 * 8,
               "task_counters layout is shared with BPF");
@@ -895,15 +897,24 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
   kj::Maybe<kj::Own<memory_bpf>> memory;
   uint32_t victimArguments = arguments("mark_victim");
   if (victimArguments == 1) variants.add(kj::str("mark_victim passes a pid, not the task"));
+  uint32_t rssArguments = arguments("rss_stat");  // 3 up to 6.1 (the count), 2 from 6.2
+  if (rssArguments == 3) {
+    variants.add(kj::str("rss_stat passes the counter: a thread's own memory arrives in its "
+                         "batches of 64 faults"));
+  }
   auto loadedMemory = loadConcern<memory_bpf, memory_bpf__open, memory_bpf__load,
                                   memory_bpf__attach, memory_bpf__destroy>(
       "memory", shared, [&](memory_bpf& skeleton) {
         bpf_program__set_autoload(skeleton.progs.handle_oom_victim, victimArguments >= 2);
         bpf_program__set_autoload(skeleton.progs.handle_oom_victim_pid, victimArguments == 1);
+        bpf_program__set_autoload(skeleton.progs.handle_rss_stat_with_count, rssArguments == 3);
+        bpf_program__set_autoload(skeleton.progs.handle_rss_stat, rssArguments == 2);
       });
+  if (rssArguments != 2 && rssArguments != 3) unknown.add("memory.own_peak_rss_bytes");
   if (loadedMemory.is<kj::String>()) {
     degraded.add(kj::mv(loadedMemory.get<kj::String>()));
     unknown.add("memory.oom_kills");
+    unknown.add("memory.own_peak_rss_bytes");
   } else {
     memory = kj::mv(loadedMemory.get<kj::Own<memory_bpf>>());
   }

@@ -39,6 +39,7 @@ inline const kj::StringPtr FIELDS_WITH_DESCENDANTS[] = {
     "sched.sleep_by_cause",
     "io.read_bytes",         "io.write_bytes",  "io.rchar",              "io.wchar",
     "net.tx_bytes",          "net.rx_bytes",    "memory.peak_rss_bytes", "memory.oom_kills",
+    "memory.own_peak_rss_bytes",
     "proc.spawned",          "proc.execs",      "proc.short_lived",      "proc.max_concurrent",
     "proc.top",              "proc.outliving",
 };

@@ -19,7 +19,7 @@ const kj::StringPtr UNKNOWN[] = {
     "sched.blocked_io_ns", "sched.sleep_ns",  "sched.sleep_by_cause", "net.tx_bytes",
     "net.rx_bytes",
     "proc.spawned",        "proc.execs",      "proc.short_lived",  "proc.max_concurrent",
-    "proc.top",            "proc.outliving",  "memory.oom_kills",
+    "proc.top",            "proc.outliving",  "memory.oom_kills",  "memory.own_peak_rss_bytes",
 };
 
 // With children whose work is not all counted: also their share of these.

@@ -14,6 +14,7 @@ import pytest
 
 from prefect_tracer.client import SidecarClient
 from nested_tasks import assert_cpu_within_truths, outer_calling_inner
+from thread_memory import allocating_and_sleeping
 from sidecar import WORKLOAD, Sidecar, observe_command
 
 NS = 1_000_000_000
@@ -235,7 +236,9 @@ def test_a_registration_that_reaches_the_sidecar_late_loses_nothing(unwaited_flo
     thread's own counters as the task started, and the thread neither used a
     socket nor started anything before its registration. Writes to the page
     cache rarely block; where they did (dirty-page throttling on a busy
-    machine), why the thread was off-CPU then is unknown, and says so."""
+    machine), why the thread was off-CPU then is unknown, and says so. What
+    its thread faulted in meanwhile (its own memory) is unknown too: page
+    faults leave no counter of the thread's own to read back."""
     target = Path("/var/tmp") / f"tracer-late-{os.getpid()}"
     block = b"u" * (1 << 20)
 
@@ -268,13 +271,15 @@ def test_a_registration_that_reaches_the_sidecar_late_loses_nothing(unwaited_flo
     assert_within(cpu_ns(report), truth, 0.02, "cpu")
     assert report["wall_ns"] >= truth, "the task's wall time starts at its start too"
     assert report["unobserved_ns"] >= 0.2 * NS
+    own_memory = ["memory.own_peak_rss_bytes"]
     if slept:
-        assert sorted(report["unknown"]) == ["sched.blocked_io_ns", "sched.sleep_by_cause",
-                                             "sched.sleep_ns"], \
+        assert sorted(report["unknown"]) == own_memory + ["sched.blocked_io_ns",
+                                                          "sched.sleep_by_cause", "sched.sleep_ns"], \
             report["unknown_why"]
         assert "it slept or blocked" in " ".join(report["unknown_why"])
     else:
-        assert report["unknown"] == [], report["unknown_why"]
+        assert report["unknown"] == own_memory, report["unknown_why"]
+    assert "the memory its thread faulted in then was not seen" in " ".join(report["unknown_why"])
     assert report["net"]["tx_bytes"] == 0 and report["memory"]["peak_rss_bytes"] > 0
 
 
@@ -299,7 +304,8 @@ def test_a_late_registration_marks_unknown_what_the_thread_did_meanwhile(unwaite
             sidecar.process.send_signal(signal.SIGCONT)
     report = task.report
     assert {"sched.sleep_ns", "sched.sleep_by_cause", "sched.blocked_io_ns", "net.tx_bytes",
-            "net.rx_bytes"} == set(report["unknown"]), report["unknown_why"]
+            "net.rx_bytes", "memory.own_peak_rss_bytes"} == set(report["unknown"]), \
+        report["unknown_why"]
     assert any("it used a socket" in why for why in report["unknown_why"]), report["unknown_why"]
     assert any("it slept or blocked" in why for why in report["unknown_why"])
     assert report["cpu"]["user_ns"] is not None and report["proc"]["spawned"] == 0
@@ -323,3 +329,16 @@ def test_a_late_registration_after_the_task_started_a_thread_leaves_its_totals_u
     assert {"cpu.user_ns", "io.wchar", "proc.spawned"} <= set(report["unknown"]), report["unknown"]
     assert report["cpu"]["user_ns"] is None and report["proc"]["spawned"] is None
     assert report["findings"] == [], "a run measured in part is not judged"
+
+
+def test_of_two_thread_tasks_the_one_that_allocates_has_the_memory(flow):
+    """Two tasks that are threads of this process: one faults in 500 MiB, the
+    other sleeps. The process-wide peak is both's; each task's own memory is
+    what its thread faulted in."""
+    reports = allocating_and_sleeping(flow, 500)
+    own = {name: r["memory"]["own_peak_rss_bytes"] for name, r in reports.items()}
+    print("own peak RSS:", own, "process-wide:",
+          {name: r["memory"]["peak_rss_bytes"] for name, r in reports.items()})
+    assert_within(own["allocate"], 500 << 20, 0.05, "memory.own_peak_rss_bytes")
+    assert own["sleep"] < 10 << 20
+    assert all(r["memory"]["shared_process"] for r in reports.values())
