@@ -1,12 +1,13 @@
 """What the kernel observer costs on the context-switch path, two builds side
 by side in one run: the pipe ping-pong (tests/workloads, every round trip two
-sleeps and two wake-ups) with no sidecar, with each build's sidecar running
-and the ping-pong not tracked, and tracked. Rounds interleave the builds, and
+sleeps and two wake-ups; or WORKLOAD, e.g. "execstorm 2000" for page faults
+and exits) with no sidecar, with each build's sidecar running and the
+workload not tracked, and tracked. Rounds interleave the builds, and
 who goes first rotates, so drifting machine load hits all alike. Prints medians, each against no
 sidecar, and the cost per context switch in nanoseconds (the extra time over
 the context switches /proc/stat counted in the no-sidecar runs).
 
-    compare_observers.py BUILD_A BUILD_B      ROUNDS (default 5), TRIPS (80000)
+    compare_observers.py BUILD_A BUILD_B      ROUNDS (default 5), WORKLOAD ("pingpong 80000")
 """
 
 import os
@@ -24,8 +25,8 @@ from sidecar import WORKLOAD, Sidecar, observe_command  # noqa: E402
 from prefect_tracer.client import SidecarClient  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
-TRIPS = int(os.environ.get("TRIPS", "80000"))
-PINGPONG = [str(WORKLOAD), "pingpong", str(TRIPS)]
+WORKLOAD_ARGS = os.environ.get("WORKLOAD", "pingpong 80000").split()
+COMMAND = [str(WORKLOAD), *WORKLOAD_ARGS]
 
 
 def context_switches() -> int:
@@ -37,7 +38,7 @@ def context_switches() -> int:
 
 def untracked() -> float:
     started = time.perf_counter()
-    subprocess.run(PINGPONG, check=True)
+    subprocess.run(COMMAND, check=True)
     return time.perf_counter() - started
 
 
@@ -68,13 +69,13 @@ def main() -> None:
                                      flow_name="bench") as flow:
                     runs[f"{build} untracked"].append(untracked())
                     started = time.perf_counter()
-                    observe_command(flow, PINGPONG, "pingpong")
+                    observe_command(flow, COMMAND, WORKLOAD_ARGS[0])
                     runs[f"{build} tracked"].append(time.perf_counter() - started)
                 client.close()
                 sidecar.stop()
     none = statistics.median(runs["none"])
     per_run = statistics.median(switches)
-    print(f"== context-switch ping-pong, {TRIPS} round trips, median of {ROUNDS} interleaved "
+    print(f"== {' '.join(WORKLOAD_ARGS)}, median of {ROUNDS} interleaved "
           f"rounds, {os.cpu_count()} cores, kernel {os.uname().release} ==")
     print(f"{'':<52} {'seconds':>8} {'x none':>7} {'ns/switch':>10}")
     print(f"{'no sidecar':<52} {none:>8.3f} {1:>7.3f} {'':>10}   "
