@@ -42,7 +42,8 @@ def test_report_uses_contract_field_names(sidecar):
                                        "max_cores"}
     assert set(task.report["sched"]) == {"runqueue_wait_ns", "blocked_io_ns", "sleep_ns",
                                          "sleep_by_cause"}
-    assert set(task.report["memory"]) == {"peak_rss_bytes", "oom_kills", "shared_process"}
+    assert set(task.report["memory"]) == {"peak_rss_bytes", "oom_kills", "shared_process",
+                                          "own_peak_rss_bytes"}
     assert set(task.report["io"]) == {"read_bytes", "write_bytes", "rchar", "wchar"}
     assert set(task.report["net"]) == {"tx_bytes", "rx_bytes"}
     assert set(task.report["proc"]) == {"spawned", "execs", "short_lived", "max_concurrent",
