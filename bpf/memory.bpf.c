@@ -104,13 +104,16 @@ int BPF_PROG(handle_rss_stat_with_count, struct mm_struct *mm, int member, long 
 SEC("tp_btf/rss_stat")
 int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 {
-	if (member < 0 || member >= MM_COUNTERS)
-		return 0;
-	long long count = BPF_CORE_READ(mm, rss_stat[0].count);
-	if (member == MM_ANONPAGES)
+	/* One read, of the counter that changed (this runs on every page fault). */
+	long long count;
+	if (member == MM_FILEPAGES)
+		count = BPF_CORE_READ(mm, rss_stat[MM_FILEPAGES].count);
+	else if (member == MM_ANONPAGES)
 		count = BPF_CORE_READ(mm, rss_stat[MM_ANONPAGES].count);
 	else if (member == MM_SHMEMPAGES)
 		count = BPF_CORE_READ(mm, rss_stat[MM_SHMEMPAGES].count);
+	else
+		return 0; /* swap entries are not resident */
 	return rss_changed(mm, member, count);
 }
 
