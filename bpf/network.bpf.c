@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Socket bytes of tracked threads: TCP/UDP over IPv4 and IPv6. Unix sockets are
- * left out on purpose: they carry local IPC (our own RPC among it), not network. */
+/* Socket bytes of tracked threads: TCP/UDP over IPv4 and IPv6, in all and by
+ * endpoint, and their TCP connects. Unix sockets are left out on purpose: they
+ * carry local IPC (our own RPC among it), not network. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-#include "tracked.bpf.h"
+#include "endpoints.bpf.h"
 
-#define AF_INET 2
-#define AF_INET6 10
+#define TCP_SYN_SENT 2
 
 /* When each untracked thread last sent or received on a TCP or UDP socket
  * (ns, monotonic): a task whose registration reaches the sidecar after it
@@ -20,29 +20,44 @@ struct {
 	__type(value, __u64);
 } recent_socket_users SEC(".maps");
 
-static __always_inline struct task_counters *counters_for_network(struct sock *sk, int bytes)
+/* The thread's task's counters, for bytes it moved on an IP socket, and the
+ * use of the socket's endpoint, if it has one and the task's table room. */
+struct socket_use {
+	struct task_counters *counters;
+	struct endpoint_use *endpoint;
+};
+
+static __always_inline struct socket_use socket_use_of(struct sock *sk, int bytes)
 {
+	struct socket_use use = {};
 	if (bytes <= 0)
-		return 0;
+		return use;
 	__u16 family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
-		return 0;
+		return use;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
 	if (!state) {
 		__u64 now = bpf_ktime_get_ns();
 		bpf_map_update_elem(&recent_socket_users, &tid, &now, BPF_ANY);
-		return 0;
+		return use;
 	}
 	state->last_socket = bpf_ktime_get_ns();
-	return counters_of(state->slot);
+	__u32 slot = state->slot;
+	use.counters = counters_of(slot);
+	struct endpoint_key key = {};
+	if (use.counters && endpoint_of(sk, &key))
+		use.endpoint = endpoint_use_of(slot, use.counters, &key);
+	return use;
 }
 
 static __always_inline void sent(struct sock *sk, int bytes)
 {
-	struct task_counters *counters = counters_for_network(sk, bytes);
-	if (counters)
-		__sync_fetch_and_add(&counters->tx_bytes, bytes);
+	struct socket_use use = socket_use_of(sk, bytes);
+	if (use.counters)
+		__sync_fetch_and_add(&use.counters->tx_bytes, bytes);
+	if (use.endpoint)
+		__sync_fetch_and_add(&use.endpoint->tx_bytes, bytes);
 }
 
 static __always_inline void received(struct sock *sk, int bytes, int flags)
@@ -50,9 +65,38 @@ static __always_inline void received(struct sock *sk, int bytes, int flags)
 	/* MSG_PEEK reads leave the data in place: it will be received again. */
 	if (flags & 2 /* MSG_PEEK */)
 		return;
-	struct task_counters *counters = counters_for_network(sk, bytes);
-	if (counters)
-		__sync_fetch_and_add(&counters->rx_bytes, bytes);
+	struct socket_use use = socket_use_of(sk, bytes);
+	if (use.counters)
+		__sync_fetch_and_add(&use.counters->rx_bytes, bytes);
+	if (use.endpoint)
+		__sync_fetch_and_add(&use.endpoint->rx_bytes, bytes);
+}
+
+/* A TCP connect, on the connecting thread as it sends its SYN (every kernel
+ * the product supports has this tracepoint). */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(handle_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (newstate != TCP_SYN_SENT)
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	__u64 now = bpf_ktime_get_ns();
+	if (!state) {
+		/* A connect is a use of a socket its task, registered later, did not see. */
+		bpf_map_update_elem(&recent_socket_users, &tid, &now, BPF_ANY);
+		return 0;
+	}
+	state->last_socket = now;
+	__u32 slot = state->slot;
+	struct task_counters *counters = counters_of(slot);
+	struct endpoint_key key = {};
+	if (!counters || !endpoint_of(sk, &key))
+		return 0;
+	struct endpoint_use *use = endpoint_use_of(slot, counters, &key);
+	if (use)
+		__sync_fetch_and_add(&use->connections, 1);
+	return 0;
 }
 
 /* Recent kernels (6.12 has them, 6.1 not): tracepoints on every socket send and receive. */

@@ -4,7 +4,8 @@
  * storage and syscall I/O (ioac). The deltas are the kernel's own accounting,
  * so nothing is sampled or estimated. Off-CPU time is split by why the thread
  * left: D state (blocked on I/O) or S state (sleeping), ended by its wakeup;
- * a sleep by its cause (sleep_cause.bpf.h). */
+ * a sleep by its cause (sleep_cause.bpf.h), a sleep on the network also by
+ * its endpoint (endpoints.bpf.h). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -75,6 +76,12 @@ static __always_inline void end_sleep(struct thread_state *state, __u64 now)
 			__u32 cause = state->off_cause & ~SLEEP_WAIT_SET;
 			if (cause < SLEEP_CAUSES)
 				__sync_fetch_and_add(&counters->sleep_by_cause_ns[cause], slept);
+			if (cause == SLEEP_NETWORK && state->off_endpoint.family) {
+				struct endpoint_key key = state->off_endpoint;
+				struct endpoint_use *use = endpoint_use_of(state->slot, counters, &key);
+				if (use)
+					__sync_fetch_and_add(&use->wait_ns, slept);
+			}
 		}
 	}
 	state->off_since = 0;
@@ -145,7 +152,7 @@ static __always_inline int switched(bool preempt, struct task_struct *prev,
 				state->flags |= THREAD_OFF_BLOCKED;
 			} else {
 				state->flags |= THREAD_OFF_SLEEPING;
-				state->off_cause = sleep_cause(prev);
+				state->off_cause = sleep_cause(prev, &state->off_endpoint);
 			}
 		}
 	}
@@ -177,25 +184,29 @@ int BPF_PROG(handle_switch_without_prev_state, bool preempt, struct task_struct 
 	return switched(preempt, prev, next, state_of(prev));
 }
 
-static __always_inline int woken(struct task_struct *task)
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(handle_wakeup, struct task_struct *task)
+{
+	__u32 tid = task->pid;
+	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	if (!state)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	if (!state->off_since && !state->woke_unseen)
+		state->woke_unseen = now; /* asleep since before it was followed */
+	end_sleep(state, now);
+	return 0;
+}
+
+/* A new thread or process starts runnable: nothing to end, nothing unseen. */
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(handle_wakeup_new, struct task_struct *task)
 {
 	__u32 tid = task->pid;
 	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
 	if (state)
 		end_sleep(state, bpf_ktime_get_ns());
 	return 0;
-}
-
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(handle_wakeup, struct task_struct *task)
-{
-	return woken(task);
-}
-
-SEC("tp_btf/sched_wakeup_new")
-int BPF_PROG(handle_wakeup_new, struct task_struct *task)
-{
-	return woken(task);
 }
 
 /* hrtimer_wakeup, the function of a sleeping task's own timer: set before

@@ -7,7 +7,7 @@
 #ifndef TRACER_SLEEP_CAUSE_BPF_H
 #define TRACER_SLEEP_CAUSE_BPF_H
 
-#include "task_state.h"
+#include "endpoints.bpf.h"
 
 #define NR_read 0
 #define NR_write 1
@@ -46,8 +46,6 @@
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
 #define S_IFIFO 0010000
-#define AF_INET 2
-#define AF_INET6 10
 
 /* Descriptors of one wait looked at, at most: a wait on more is classified by
  * its first ones (docs/observer.md). */
@@ -78,8 +76,9 @@ static __always_inline struct file *file_of(struct task_struct *task, long fd)
 /* What waiting on one file means, as a bit of a mask (1 << SLEEP_*): an IP
  * socket is the network, a pipe is a pipe, anything else (files, Unix
  * sockets, eventfds) is other. Masks, not causes, are what the scanning
- * loops carry: the verifier then need not follow each combination. */
-static __always_inline __u32 cause_bit_of_file(struct file *file)
+ * loops carry: the verifier then need not follow each combination. The
+ * first IP socket met goes to `ip_sock`: its endpoint is what was waited on. */
+static __always_inline __u32 cause_bit_of_file(struct file *file, struct sock **ip_sock)
 {
 	if (!file)
 		return 1u << SLEEP_OTHER;
@@ -89,8 +88,13 @@ static __always_inline __u32 cause_bit_of_file(struct file *file)
 	if (mode != S_IFSOCK)
 		return 1u << SLEEP_OTHER;
 	struct socket *sock = BPF_CORE_READ(file, private_data);
-	unsigned short family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
-	return family == AF_INET || family == AF_INET6 ? 1u << SLEEP_NETWORK : 1u << SLEEP_OTHER;
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	unsigned short family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 1u << SLEEP_OTHER;
+	if (!*ip_sock)
+		*ip_sock = sk;
+	return 1u << SLEEP_NETWORK;
 }
 
 /* Of a wait on several descriptors, the network wins, then a pipe. */
@@ -103,9 +107,9 @@ static __always_inline __u32 cause_of_mask(__u32 mask)
 	return SLEEP_OTHER;
 }
 
-static __always_inline __u32 cause_of_fd(struct task_struct *task, long fd)
+static __always_inline __u32 cause_of_fd(struct task_struct *task, long fd, struct sock **ip_sock)
 {
-	return cause_of_mask(cause_bit_of_file(file_of(task, fd)));
+	return cause_of_mask(cause_bit_of_file(file_of(task, fd), ip_sock));
 }
 
 struct pollfd_user {
@@ -115,7 +119,7 @@ struct pollfd_user {
 };
 
 static __always_inline __u32 cause_of_poll(struct task_struct *task, struct pollfd_user *fds,
-					   unsigned long count)
+					   unsigned long count, struct sock **ip_sock)
 {
 	if (count == 0)
 		return SLEEP_TIMER; /* a poll with no descriptors is a sleep */
@@ -123,14 +127,15 @@ static __always_inline __u32 cause_of_poll(struct task_struct *task, struct poll
 	for (int i = 0; i < WAIT_SET_SCANNED && i < count; i++) {
 		struct pollfd_user entry = {};
 		bpf_probe_read_user(&entry, sizeof(entry), fds + i);
-		mask |= cause_bit_of_file(file_of(task, entry.fd));
+		mask |= cause_bit_of_file(file_of(task, entry.fd), ip_sock);
 	}
 	return cause_of_mask(mask);
 }
 
 /* select: the first descriptors set in its read and write sets, below 64. */
 static __always_inline __u32 cause_of_select(struct task_struct *task, long count,
-					     unsigned long *readable, unsigned long *writable)
+					     unsigned long *readable, unsigned long *writable,
+					     struct sock **ip_sock)
 {
 	if (count <= 0)
 		return SLEEP_TIMER;
@@ -154,7 +159,7 @@ static __always_inline __u32 cause_of_select(struct task_struct *task, long coun
 		fd += (lowest & 0xf0f0f0f0f0f0f0f0ul) ? 4 : 0;
 		fd += (lowest & 0xccccccccccccccccul) ? 2 : 0;
 		fd += (lowest & 0xaaaaaaaaaaaaaaaaul) ? 1 : 0;
-		mask |= cause_bit_of_file(file_of(task, fd));
+		mask |= cause_bit_of_file(file_of(task, fd), ip_sock);
 	}
 	return cause_of_mask(mask);
 }
@@ -186,7 +191,8 @@ static __always_inline struct rb_node *next_in_order(struct rb_node *node)
 
 /* An epoll wait: the first descriptors of its interest set, in the order of
  * the set's tree. */
-static __always_inline __u32 cause_of_epoll(struct task_struct *task, long epfd)
+static __always_inline __u32 cause_of_epoll(struct task_struct *task, long epfd,
+					    struct sock **ip_sock)
 {
 	struct file *file = file_of(task, epfd);
 	if (!file)
@@ -196,16 +202,13 @@ static __always_inline __u32 cause_of_epoll(struct task_struct *task, long epfd)
 	__u32 mask = 0;
 	for (int i = 0; i < WAIT_SET_SCANNED && node; i++) {
 		struct epitem *item = (struct epitem *)node; /* rbn is its first member */
-		mask |= cause_bit_of_file(BPF_CORE_READ(item, ffd.file));
+		mask |= cause_bit_of_file(BPF_CORE_READ(item, ffd.file), ip_sock);
 		node = next_in_order(node);
 	}
 	return cause_of_mask(mask);
 }
 
-/* Why `task`, switching out in S state, sleeps. A wait on a set of
- * descriptors (poll, select, epoll) is marked SLEEP_WAIT_SET: its own timer
- * ending it makes it a timer sleep (hrtimer_expire_entry). */
-static __always_inline __u32 sleep_cause(struct task_struct *task)
+static __always_inline __u32 cause_of_syscall(struct task_struct *task, struct sock **ip_sock)
 {
 	struct pt_regs *regs = user_regs(task);
 	long nr = BPF_CORE_READ(regs, orig_ax);
@@ -241,21 +244,37 @@ static __always_inline __u32 sleep_cause(struct task_struct *task)
 	case NR_recvmsg:
 	case NR_recvmmsg:
 	case NR_sendmmsg:
-		return cause_of_fd(task, arg0);
+		return cause_of_fd(task, arg0, ip_sock);
 	case NR_poll:
 	case NR_ppoll:
-		return SLEEP_WAIT_SET | cause_of_poll(task, (struct pollfd_user *)arg0, arg1);
+		return SLEEP_WAIT_SET | cause_of_poll(task, (struct pollfd_user *)arg0, arg1, ip_sock);
 	case NR_select:
 	case NR_pselect6:
 		return SLEEP_WAIT_SET | cause_of_select(task, arg0, (unsigned long *)arg1,
-							(unsigned long *)BPF_CORE_READ(regs, dx));
+							(unsigned long *)BPF_CORE_READ(regs, dx),
+							ip_sock);
 	case NR_epoll_wait:
 	case NR_epoll_pwait:
 	case NR_epoll_pwait2:
-		return SLEEP_WAIT_SET | cause_of_epoll(task, arg0);
+		return SLEEP_WAIT_SET | cause_of_epoll(task, arg0, ip_sock);
 	default:
 		return SLEEP_OTHER;
 	}
+}
+
+/* Why `task`, switching out in S state, sleeps; for a sleep on the network,
+ * the endpoint of its socket (of a wait set, its first IP socket's) into
+ * `endpoint`, whose family is 0 otherwise. A wait on a set of descriptors
+ * (poll, select, epoll) is marked SLEEP_WAIT_SET: its own timer ending it
+ * makes it a timer sleep (hrtimer_expire_entry). */
+static __always_inline __u32 sleep_cause(struct task_struct *task, struct endpoint_key *endpoint)
+{
+	struct sock *ip_sock = NULL;
+	__u32 cause = cause_of_syscall(task, &ip_sock);
+	endpoint->family = 0;
+	if ((cause & ~SLEEP_WAIT_SET) == SLEEP_NETWORK && ip_sock)
+		endpoint_of(ip_sock, endpoint);
+	return cause;
 }
 
 #endif

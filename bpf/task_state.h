@@ -9,6 +9,8 @@
 #define RECENT_CLONERS_MAX_ENTRIES 16384 /* untracked threads that started a thread or process lately */
 #define RECENT_SOCKET_USERS_MAX_ENTRIES 16384 /* untracked threads that sent or received on a TCP/UDP socket lately */
 #define WATCHED_MMS_MAX_ENTRIES 4096    /* address spaces with tracked threads: their RSS counters as last seen */
+#define ENDPOINTS_MAX_ENTRIES 16384     /* endpoints of live tasks, all tasks together */
+#define ENDPOINTS_PER_TASK 64           /* one task's table: past it, an endpoint's use is only in the task's totals */
 
 /* thread_state.flags */
 #define THREAD_BASELINE_PENDING 1u /* registered by the sidecar with the counters its task started from;
@@ -27,6 +29,31 @@
 #define SLEEP_PIPE 5u    /* a pipe: read, write, or a wait set holding one (no socket) */
 #define SLEEP_CAUSES 6u
 #define SLEEP_WAIT_SET 0x10u /* off_cause flag: poll, select or epoll: a timeout ending it makes it a timer sleep */
+
+/* The far end of an IP socket a task used or waited on: its peer's address
+ * and port, or for a listening socket its own. */
+struct endpoint_key {
+	unsigned int slot;       /* the task's */
+	unsigned short family;   /* AF_INET, AF_INET6; 0: none (an unconnected socket) */
+	unsigned short port;     /* host byte order */
+	unsigned char addr[16];  /* network byte order; IPv4 in the first 4 bytes */
+	unsigned int listening;  /* 1: a listening socket, addr:port its own */
+};
+
+/* What a task did with one endpoint. */
+struct endpoint_use {
+	unsigned long long wait_ns;     /* asleep on a socket to it (sched.sleep_by_cause.network_ns) */
+	unsigned long long tx_bytes;
+	unsigned long long rx_bytes;
+	unsigned long long connections; /* TCP connects to it */
+};
+
+/* Key of a task's list of its endpoints: its slot, and the endpoint's place
+ * in the list, from 0 up without gaps. */
+struct endpoint_index {
+	unsigned int slot;
+	unsigned int index;
+};
 
 /* A tracked thread: which task it belongs to, and the kernel's own counters as
  * of the last time they were charged to the task (deltas are exact). */
@@ -52,6 +79,13 @@ struct thread_state {
 	 * task nested in it, which the sidecar learns only later. */
 	unsigned long long last_clone;
 	unsigned long long last_socket;
+	/* When it first woke from a sleep it went into before the kernel
+	 * followed it (ns, monotonic; 0: none): a registration that reached the
+	 * sidecar while its thread slept, whose sleep went on uncounted until then. */
+	unsigned long long woke_unseen;
+	/* While asleep on an IP socket (off_cause SLEEP_NETWORK): its endpoint
+	 * (slot unset), read at switch-out; family 0 if it has none. */
+	struct endpoint_key off_endpoint;
 };
 
 /* Everything a task did, keyed by the task's slot (never reused). */
@@ -82,6 +116,10 @@ struct task_counters {
 	 * them), and the most that ever was. */
 	long long own_rss_pages;
 	long long own_rss_peak_pages;
+	/* Entries of its list of endpoints (endpoint_index) at least; more than
+	 * ENDPOINTS_PER_TASK: the list is full, and endpoints past it are only in
+	 * the totals above. */
+	unsigned long long endpoints;
 };
 
 #endif

@@ -20,6 +20,22 @@ struct {
 	__type(value, struct task_counters);
 } task_counters SEC(".maps");
 
+/* Each live task's endpoints (bpf/endpoints.bpf.h), and the list of them
+ * the sidecar reads at its finish: it holds as many entries as the first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ENDPOINTS_MAX_ENTRIES);
+	__type(key, struct endpoint_key);
+	__type(value, struct endpoint_use);
+} endpoints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ENDPOINTS_MAX_ENTRIES);
+	__type(key, struct endpoint_index);
+	__type(value, struct endpoint_key);
+} endpoint_lists SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, EXIT_EVENTS_BYTES);

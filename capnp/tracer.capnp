@@ -174,6 +174,21 @@ struct TaskReport {
     txBytes @24 :UInt64;
     rxBytes @25 :UInt64;
     # TCP/UDP socket bytes (IPv4 and IPv6).
+    endpoints @53 :List(Endpoint);
+    # The endpoints the task waited on longest (then moved most bytes with),
+    # at most 10 (docs/observer.md, "Endpoints").
+    otherEndpoints :group {
+      # What the listed endpoints do not hold of sched.sleep_by_cause.network_ns,
+      # txBytes and rxBytes: more endpoints, sockets with no peer (unconnected
+      # UDP), endpoints past the task's table in the kernel.
+      waitNs @54 :UInt64;
+      txBytes @55 :UInt64;
+      rxBytes @56 :UInt64;
+      count @57 :UInt32;
+      # Endpoints seen and not listed; at least this many when unlisted is set.
+      unlisted @58 :Bool;
+      # The task used more endpoints than its table in the kernel holds (64).
+    }
   }
 
   proc :group {
@@ -290,6 +305,9 @@ struct TaskRow {
   pipeWaitS @31 :Float64;
   sharedProcess @32 :Bool;
   # A thread of a process other tasks share (TaskReport.memory.sharedProcess).
+  topEndpoint @33 :Text;
+  # "address:port" the task waited on longest (TaskReport.net.endpoints), "" if none.
+  topEndpointWaitS @34 :Float64;
 }
 
 struct Finding {
@@ -334,6 +352,22 @@ struct TaskRecommendation {
   flow @4 :Text;
   deployment @5 :Text;
   # The flow's and the deployment's names in the task's latest run, for people.
+}
+
+struct Endpoint {
+  # The far end of a task's IP sockets: a peer, or a listening socket's own address.
+  address @0 :Text;
+  # "10.0.3.7", "2001:db8::1" (an IPv4-mapped IPv6 address as IPv4).
+  port @1 :UInt16;
+  listening @2 :Bool;
+  # The task accepted connections here: address:port is its own.
+  waitNs @3 :UInt64;
+  # Asleep on a socket to it: reading, writing, connecting, or a poll, select
+  # or epoll wait whose first IP socket it was (part of sleepByCause.networkNs).
+  txBytes @4 :UInt64;
+  rxBytes @5 :UInt64;
+  connections @6 :UInt32;
+  # TCP connects to it.
 }
 
 struct ProcessCpu {
@@ -387,6 +421,9 @@ struct LiveTask {
   # CPU; unknown without the kernel observer.
   waitingNs @11 :UInt64;
   # For how long.
+  waitingOnEndpoint @12 :Endpoint;
+  # Waiting on the network: the endpoint of the socket (of a wait set, its
+  # first IP socket's); unset otherwise (its address empty).
 }
 
 interface Sidecar {

@@ -45,7 +45,7 @@ def test_report_uses_contract_field_names(sidecar):
     assert set(task.report["memory"]) == {"peak_rss_bytes", "oom_kills", "shared_process",
                                           "own_peak_rss_bytes"}
     assert set(task.report["io"]) == {"read_bytes", "write_bytes", "rchar", "wchar"}
-    assert set(task.report["net"]) == {"tx_bytes", "rx_bytes"}
+    assert set(task.report["net"]) == {"tx_bytes", "rx_bytes", "endpoints", "other_endpoints"}
     assert set(task.report["proc"]) == {"spawned", "execs", "short_lived", "max_concurrent",
                                         "top", "outliving"}
     assert task.report["allocation"] == {"cpu_cores": 2.0, "memory_bytes": 1 << 30,

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "contract_json.h"
+#include "endpoint_name.h"
 
 namespace tracer {
 
@@ -89,6 +90,22 @@ kj::String reportText(proto::TaskReport::Reader r) {
   auto net = r.getNet();
   line("network", "net.tx_bytes",
        kj::str("sent ", humanBytes(net.getTxBytes()), ", received ", humanBytes(net.getRxBytes())));
+  if (unknown(r, "net.endpoints")) line("  endpoints", "net.endpoints", kj::str());
+  for (auto endpoint: net.getEndpoints()) {
+    line("  endpoint", "net.endpoints",
+         kj::str(endpointName(endpoint), ": waited ", humanDuration(endpoint.getWaitNs()),
+                 ", sent ", humanBytes(endpoint.getTxBytes()), ", received ",
+                 humanBytes(endpoint.getRxBytes()), ", ", endpoint.getConnections(),
+                 " connections"));
+  }
+  auto other = net.getOtherEndpoints();
+  if (other.getCount() > 0 || other.getUnlisted() || other.getWaitNs() > 0) {
+    line("  other endpoints", "net.other_endpoints",
+         kj::str(other.getUnlisted() ? "at least " : "", other.getCount(),
+                 " more, and unconnected sockets: waited ",
+                 humanDuration(other.getWaitNs()), ", sent ", humanBytes(other.getTxBytes()),
+                 ", received ", humanBytes(other.getRxBytes())));
+  }
   line("processes", "proc.spawned",
        kj::str(proc.getSpawned(), " spawned, ", proc.getExecs(), " execs, ", proc.getShortLived(),
                " short-lived (<100 ms), at most ", proc.getMaxConcurrent(), " at once",

@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "contract_json.h"
+#include "endpoint_name.h"
 #include "ctl/policy_command.h"
 #include "ctl/report_text.h"
 #include "ctl/run_command.h"
@@ -408,9 +409,12 @@ class Tracerctl {
     lines.add(kj::str(cell("FLOW/TASK", 32), cell("TASK RUN", 38), cell("TID", 9),
                       cell("ELAPSED", 10), cell("CORES", 7), cell("MEMORY", 11), "WAITING ON"));
     for (auto t: results.getTasks()) {
+      auto on = t.getWaitingOnEndpoint().getAddress().size() > 0
+                    ? kj::str(t.getWaitingOn(), " ", endpointName(t.getWaitingOnEndpoint()))
+                    : kj::str(t.getWaitingOn());
       auto waiting = t.getWaitingOn().size() == 0 ? kj::str("(running)")
-                     : t.getWaitingNs() == 0      ? kj::str(t.getWaitingOn())
-                         : kj::str(t.getWaitingOn(), " for ", humanDuration(t.getWaitingNs()));
+                     : t.getWaitingNs() == 0      ? kj::mv(on)
+                                                  : kj::str(on, " for ", humanDuration(t.getWaitingNs()));
       lines.add(kj::str(cell(kj::str(t.getFlowName(), "/", t.getTaskName()), 32),
                         cell(t.getTaskRunId(), 38), cell(kj::str(t.getHostTid()), 9),
                         cell(duration(t.getRunningNs()), 10), cell(fixed(t.getCores(), 2), 7),

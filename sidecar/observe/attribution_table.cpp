@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "contract_json.h"
+#include "observe/endpoint_report.h"
 
 namespace tracer {
 
@@ -20,14 +21,18 @@ constexpr size_t TOP_COMMANDS = 5;
 // off-CPU causes if it slept or blocked, socket bytes if it used a socket,
 // and FIELDS_WITH_DESCENDANTS if it started a thread or process.
 const kj::StringPtr OFF_CPU_CAUSES[] = {"sched.blocked_io_ns", "sched.sleep_ns",
-                                        "sched.sleep_by_cause"};
+                                        "sched.sleep_by_cause", "net.endpoints",
+                                        "net.other_endpoints"};
 
 // Off-CPU time before a registration whose cause goes unseen, at most: up to
-// this the off-CPU causes are reported without it (a thread of a busy Python
-// process waits for the GIL after nearly every start, which is such a
-// sleep); past it, they are unknown. unobserved_ns bounds what is left out.
+// this, or up to OFF_CPU_UNSEEN_SHARE of the task's wall time, the off-CPU
+// causes are reported without it (a thread of a busy Python process waits
+// for the GIL after nearly every start, which is such a sleep); past it,
+// they are unknown. unobserved_ns bounds what is left out.
 constexpr kj::Duration OFF_CPU_UNSEEN_MAX = 1 * kj::MILLISECONDS;
-const kj::StringPtr SOCKET_BYTES[] = {"net.tx_bytes", "net.rx_bytes"};
+constexpr uint64_t OFF_CPU_UNSEEN_SHARE = 100;  // 1 %
+const kj::StringPtr SOCKET_BYTES[] = {"net.tx_bytes", "net.rx_bytes", "net.endpoints",
+                                      "net.other_endpoints"};
 const kj::StringPtr MEMORY_PEAK[] = {"memory.peak_rss_bytes"};
 const kj::StringPtr OWN_MEMORY[] = {"memory.own_peak_rss_bytes"};
 
@@ -111,6 +116,7 @@ void fillMeasurements(proto::TaskReport::Builder report, const TaskTotals& total
   auto net = report.getNet();
   net.setTxBytes(k.tx_bytes);
   net.setRxBytes(k.rx_bytes);
+  fillEndpoints(report, totals);
   auto proc = report.getProc();
   proc.setSpawned(k.spawned);
   proc.setExecs(k.execs);
@@ -214,19 +220,26 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
     auto gap = registeredAt - startedAt;
     bool negligible = gap <= kj::max(OFF_CPU_UNSEEN_MAX, info.getStartWaitNs() * kj::NANOSECONDS);
     unobservedNs = gap / kj::NANOSECONDS;
+    bool unseenSleepMatters = false;
     if (counted) {
       unfollowed = table.collector.track(slot, thread, reading, ownProcess, outerSlot);
-      sleptUnfollowed = !unfollowed.followed && !negligible && sleptSince(baseline, hostTid);
+      // Whether that was negligible for the task's causes is known at its
+      // finish (how long a sleep that began before went on, its wall time);
+      // an outer task and the count of late tasks take OFF_CPU_UNSEEN_MAX.
+      sleptUnfollowed = !unfollowed.followed &&
+                        gap > info.getStartWaitNs() * kj::NANOSECONDS &&
+                        sleptSince(baseline, hostTid);
+      unseenSleepMatters = sleptUnfollowed && !negligible;
       faultsUnseen = !unfollowed.followed && !negligible;
       if (unfollowed.followed) unobservedNs = 0;  // the kernel saw it from the mark on
       hiwaterUnread = baseline.getProcessHiwaterBytes() == 0;
       if (outer != nullptr) {
         // Meanwhile the thread counted for the outer task: what the kernel
         // counts as it happens went there (the thread counters are set right).
-        outer->lentUnfollowed(unfollowed, sleptUnfollowed);
+        outer->lentUnfollowed(unfollowed, unseenSleepMatters);
       }
     }
-    if (unfollowed.startedThreadOrProcess || unfollowed.usedSocket || sleptUnfollowed ||
+    if (unfollowed.startedThreadOrProcess || unfollowed.usedSocket || unseenSleepMatters ||
         hiwaterUnread) {
       ++table.lateTasks;
     }
@@ -362,6 +375,7 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   auto totals =
       counted ? table.collector.finish(slot, hostTid, endedRef, outerSlot) : TaskTotals{};
   table.live.erase(slot);
+  wokeUnseenNs = totals.wokeUnseenNs;
   if (outer != nullptr) {
     outer->nestedTasks += 1 + nestedTasks;
     outer->nestedCpuNs += totals.kernel.runtime_ns + nestedCpuNs;
@@ -438,8 +452,19 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
     why.add(kj::str("in the ", unobservedNs / 1000, " us before its registration reached the "
                     "sidecar, ", what));
   };
-  unfollowedBefore(sleptUnfollowed, OFF_CPU_CAUSES,
-                   "it slept or blocked: why it was off-CPU then was not seen");
+  // What it slept unseen: within the moment before its registration, or, if
+  // it was asleep then, until it first woke.
+  uint64_t unseenSleepNs = unobservedNs;
+  uint64_t startNs = (startedAt - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS;
+  if (wokeUnseenNs > startNs) unseenSleepNs = kj::max(unseenSleepNs, wokeUnseenNs - startNs);
+  bool sleepUnseen = sleptUnfollowed &&
+                     unseenSleepNs > kj::max(OFF_CPU_UNSEEN_MAX / kj::NANOSECONDS,
+                                             wall / OFF_CPU_UNSEEN_SHARE);
+  unfollowedBefore(sleepUnseen, OFF_CPU_CAUSES,
+                   unseenSleepNs > unobservedNs
+                       ? kj::str("it slept or blocked, and slept on unseen until ",
+                                 unseenSleepNs / 1000, " us into the task")
+                       : kj::str("it slept or blocked: why it was off-CPU then was not seen"));
   unfollowedBefore(unfollowed.usedSocket, SOCKET_BYTES,
                    "it used a socket: those bytes were not counted");
   unfollowedBefore(faultsUnseen, OWN_MEMORY,
@@ -514,6 +539,7 @@ void LiveTask::describe(proto::LiveTask::Builder out) const {
   out.setRssBytes(lastSampledRss);
   auto wait = table.collector.currentWait(hostTid);
   out.setWaitingOn(wait.on);
+  if (wait.endpoint.family != 0) describeEndpoint(wait.endpoint, out.initWaitingOnEndpoint());
   if (wait.sinceNs > 0) {  // the kernel's clock is CLOCK_MONOTONIC, as ours
     uint64_t nowNs = (table.clock.now() - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS;
     out.setWaitingNs(nowNs > wait.sinceNs ? nowNs - wait.sinceNs : 0);

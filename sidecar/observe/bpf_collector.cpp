@@ -16,6 +16,7 @@
 
 #include "memory.skel.h"
 #include "network.skel.h"
+#include "observe/endpoint_report.h"
 #include "observe/kernel_btf.h"
 #include "observe/kernel_symbols.h"
 #include "proc_files.h"
@@ -31,15 +32,23 @@ namespace tracer {
 namespace {
 
 // Layouts shared with BPF (bpf/task_state.h, bpf/process_lifecycle.h).
-static_assert(sizeof(thread_state) == 120, "thread_state layout is shared with BPF");
+static_assert(sizeof(thread_state) == 160, "thread_state layout is shared with BPF");
+static_assert(offsetof(thread_state, woke_unseen) == 120, "thread_state layout is shared with BPF");
+static_assert(offsetof(thread_state, off_endpoint) == 128, "thread_state layout is shared with BPF");
+static_assert(sizeof(endpoint_key) == 28, "endpoint_key layout is shared with BPF");
+static_assert(offsetof(endpoint_key, addr) == 8, "endpoint_key layout is shared with BPF");
+static_assert(sizeof(endpoint_use) == 32, "endpoint_use layout is shared with BPF");
+static_assert(sizeof(endpoint_index) == 8, "endpoint_index layout is shared with BPF");
 static_assert(offsetof(thread_state, runtime) == 16, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, charged) == 88, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, hiwater_base) == 96, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, last_socket) == 112, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, off_cause) == 12, "thread_state layout is shared with BPF");
-static_assert(sizeof(task_counters) == (22 + SLEEP_CAUSES) * 8,
+static_assert(sizeof(task_counters) == (23 + SLEEP_CAUSES) * 8,
               "task_counters layout is shared with BPF");
 static_assert(offsetof(task_counters, own_rss_pages) == (20 + SLEEP_CAUSES) * 8,
+              "task_counters layout is shared with BPF");
+static_assert(offsetof(task_counters, endpoints) == (22 + SLEEP_CAUSES) * 8,
               "task_counters layout is shared with BPF");
 static_assert(offsetof(task_counters, sleep_by_cause_ns) == 20 * 8,
               "task_counters layout is shared with BPF");
@@ -62,8 +71,8 @@ constexpr uint64_t START_CLAIM_NS = 60ull * 1000 * 1000 * 1000;
 constexpr size_t HELD_EXITS_MAX = 256;
 
 // The maps every program shares (bpf/tracked.bpf.h), created by the first one.
-constexpr const char* SHARED_MAPS[] = {"threads", "task_counters", "exit_events",
-                                       "unattributed_lost"};
+constexpr const char* SHARED_MAPS[] = {"threads",        "task_counters", "exit_events",
+                                       "unattributed_lost", "endpoints",   "endpoint_lists"};
 
 template <typename Skeleton, void (*destroy)(Skeleton*)>
 class SkeletonDisposer final: public kj::Disposer {
@@ -174,7 +183,9 @@ class BpfCollector final: public Collector {
         degraded(kj::mv(degraded)),
         unknown(kj::mv(unknown)),
         threads(this->lifecycle->maps.threads),
-        counters(this->lifecycle->maps.task_counters) {
+        counters(this->lifecycle->maps.task_counters),
+        endpoints(this->lifecycle->maps.endpoints),
+        endpointLists(this->lifecycle->maps.endpoint_lists) {
     setAsideStartSlots();
   }
 
@@ -392,6 +403,7 @@ class BpfCollector final: public Collector {
       add(k.read_bytes, at->readBytes, state.read_bytes);
       add(k.write_bytes, at->writeBytes, state.write_bytes);
       KJ_IF_MAYBE(base, hiwaterBases.find(slot)) { state.hiwater_base = *base; }
+      totals.wokeUnseenNs = state.woke_unseen;
       totals.registeredRssBytes = peakSince(state, end);
       KJ_IF_MAYBE(e, end) {
         // Counted here, or (between taking this task's entry out and handing
@@ -423,7 +435,7 @@ class BpfCollector final: public Collector {
     if (state.flags & THREAD_OFF_BLOCKED) return {"disk", state.off_since};
     uint32_t cause = state.off_cause & ~SLEEP_WAIT_SET;
     return {cause < SLEEP_CAUSES ? SLEEP_CAUSE_NAMES[cause] : kj::StringPtr("other"),
-            state.off_since};
+            state.off_since, cause == SLEEP_NETWORK ? state.off_endpoint : endpoint_key{}};
   }
 
   TaskTotals lingering(uint32_t slot) override {
@@ -433,10 +445,18 @@ class BpfCollector final: public Collector {
     bpf_map__lookup_elem(counters, &slot, sizeof(slot), &totals.kernel, sizeof(totals.kernel), 0);
     applyCorrection(slot, totals.kernel);
     totals.outlivingProcesses = totals.kernel.live_processes;
+    totals.endpointsUnlisted = totals.kernel.endpoints > ENDPOINTS_PER_TASK;
+    forEachEndpoint(slot, totals.kernel.endpoints, [&](const endpoint_key& key) {
+      endpoint_use use;
+      if (bpf_map__lookup_elem(endpoints, &key, sizeof(key), &use, sizeof(use), 0) == 0) {
+        totals.endpoints.add(EndpointTotals{key, use});
+      }
+    });
     return totals;
   }
 
   void release(uint32_t slot) override {
+    forgetEndpoints(slot);
     bpf_map__delete_elem(counters, &slot, sizeof(slot), 0);
     corrections.erase(slot);
     suspended.erase(slot);
@@ -690,10 +710,44 @@ class BpfCollector final: public Collector {
   // A marked slot nobody will claim: its mark, its counts and its held
   // exits go. Threads it started meanwhile count on into nothing (lost,
   // counted) until they exit.
+  // Calls `each` with every endpoint on `slot`'s list, once each (a race in
+  // the kernel can list one twice), given the task's count of its entries
+  // (task_counters.endpoints): the list has no gaps, and may run past the
+  // count (two CPUs raising it at once), not past ENDPOINTS_PER_TASK.
+  void forEachEndpoint(uint32_t slot, uint64_t listed,
+                       kj::FunctionParam<void(const endpoint_key&)> each) {
+    if (listed == 0) return;  // no syscall for the tasks that used no socket
+    kj::Vector<endpoint_key> seen;
+    for (uint32_t index = 0; index < ENDPOINTS_PER_TASK; ++index) {
+      endpoint_index at{slot, index};
+      endpoint_key key;
+      if (bpf_map__lookup_elem(endpointLists, &at, sizeof(at), &key, sizeof(key), 0) != 0) break;
+      bool twice = false;
+      for (auto& earlier: seen) twice = twice || memcmp(&earlier, &key, sizeof(key)) == 0;
+      if (twice) continue;
+      seen.add(key);
+      each(key);
+    }
+  }
+
+  // Drops a slot's endpoints and its list of them, as its counters go.
+  void forgetEndpoints(uint32_t slot) {
+    task_counters k{};
+    if (bpf_map__lookup_elem(counters, &slot, sizeof(slot), &k, sizeof(k), 0) != 0) return;
+    forEachEndpoint(slot, k.endpoints, [&](const endpoint_key& key) {
+      bpf_map__delete_elem(endpoints, &key, sizeof(key), 0);
+    });
+    for (uint32_t index = 0; k.endpoints > 0 && index < ENDPOINTS_PER_TASK; ++index) {
+      endpoint_index at{slot, index};
+      if (bpf_map__delete_elem(endpointLists, &at, sizeof(at), 0) != 0) break;
+    }
+  }
+
   void releaseMarked(uint32_t slot) {
     KJ_IF_MAYBE(s, starts) {
       bpf_map__delete_elem((*s)->maps.start_marks, &slot, sizeof(slot), 0);
     }
+    forgetEndpoints(slot);
     bpf_map__delete_elem(counters, &slot, sizeof(slot), 0);
     heldExits.erase(slot);
     ++startMarksReleased;
@@ -779,6 +833,8 @@ class BpfCollector final: public Collector {
   kj::Array<kj::StringPtr> unknown;
   bpf_map* threads;
   bpf_map* counters;
+  bpf_map* endpoints;
+  bpf_map* endpointLists;
   ring_buffer* exits = nullptr;
   uint64_t exitEvents = 0;
   // Tasks whose thread a nested task has now, as their thread was then.
@@ -891,6 +947,7 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
     degraded.add(kj::mv(loadedNetwork.get<kj::String>()));
     unknown.add("net.tx_bytes");
     unknown.add("net.rx_bytes");
+    for (auto field: ENDPOINT_FIELDS) unknown.add(field);
   } else {
     network = kj::mv(loadedNetwork.get<kj::Own<network_bpf>>());
   }

@@ -38,7 +38,8 @@ inline const kj::StringPtr FIELDS_WITH_DESCENDANTS[] = {
     "cpu.max_cores",         "sched.runqueue_wait_ns", "sched.blocked_io_ns", "sched.sleep_ns",
     "sched.sleep_by_cause",
     "io.read_bytes",         "io.write_bytes",  "io.rchar",              "io.wchar",
-    "net.tx_bytes",          "net.rx_bytes",    "memory.peak_rss_bytes", "memory.oom_kills",
+    "net.tx_bytes",          "net.rx_bytes",    "net.endpoints",         "net.other_endpoints",
+    "memory.peak_rss_bytes", "memory.oom_kills",
     "memory.own_peak_rss_bytes",
     "proc.spawned",          "proc.execs",      "proc.short_lived",      "proc.max_concurrent",
     "proc.top",              "proc.outliving",
@@ -62,12 +63,22 @@ struct Unfollowed {
   bool followed = false;
 };
 
+// One endpoint of a task (task_state.h): which, and what the task did with it.
+struct EndpointTotals {
+  endpoint_key key;
+  endpoint_use use;
+};
+
 // A task's totals when it finishes: the kernel's counters (task_state.h) with
 // the registered thread's last, not yet charged slice included.
 struct TaskTotals {
   task_counters kernel{};
   uint32_t outlivingProcesses = 0;  // descendants still running at finish
   uint64_t registeredRssBytes = 0;  // RSS of the registered thread's process at finish
+  // Its endpoints, as many as its table in the kernel holds (ENDPOINTS_PER_TASK);
+  // endpointsUnlisted: the use of some others is in its totals only.
+  kj::Vector<EndpointTotals> endpoints;
+  bool endpointsUnlisted = false;
   // What this task's totals lack beyond the collector's unknownFields(): the
   // report fields, and one line per cause.
   kj::Vector<kj::StringPtr> unknown;
@@ -75,11 +86,16 @@ struct TaskTotals {
   // What the thread did after its client's reading at the end and before the
   // finish reached the collector: counted in these totals, not the task's.
   Unfollowed pastEnd;
+  // When the registered thread first woke from a sleep it was in before the
+  // collector followed it (ns, CLOCK_MONOTONIC; 0: none, or not known): the
+  // sleep's time until then went uncounted.
+  uint64_t wokeUnseenNs = 0;
 };
 
 struct ThreadWait {
   kj::StringPtr on;        // "" while running or runnable
   uint64_t sinceNs = 0;    // CLOCK_MONOTONIC
+  endpoint_key endpoint{};  // on the network: its socket's endpoint (family 0: none)
 };
 
 // What the 1 s sampler sees of a live task.

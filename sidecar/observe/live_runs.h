@@ -159,6 +159,7 @@ class LiveTask {
   uint64_t unobservedNs = 0;  // how long it ran before its registration reached us
   Unfollowed unfollowed;      // and what it did meanwhile that nothing followed
   bool sleptUnfollowed = false;
+  uint64_t wokeUnseenNs = 0;  // TaskTotals.wokeUnseenNs at its finish
   bool faultsUnseen = false;  // its registration came late enough to miss page faults
   bool hiwaterUnread = false;  // its client sent no high-water mark (an earlier version)
   kj::TimePoint lastSampleAt;

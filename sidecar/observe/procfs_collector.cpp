@@ -17,7 +17,7 @@ namespace {
 // Not seen without BPF.
 const kj::StringPtr UNKNOWN[] = {
     "sched.blocked_io_ns", "sched.sleep_ns",  "sched.sleep_by_cause", "net.tx_bytes",
-    "net.rx_bytes",
+    "net.rx_bytes",        "net.endpoints",   "net.other_endpoints",
     "proc.spawned",        "proc.execs",      "proc.short_lived",  "proc.max_concurrent",
     "proc.top",            "proc.outliving",  "memory.oom_kills",  "memory.own_peak_rss_bytes",
 };

@@ -70,11 +70,21 @@ std::vector<Finding> detect(const Policy& policy, const Observation& run,
   double network = share(run.networkWaitNs, run.wallNs);
   if (f.externalWait && network > f.externalWaitNetworkShareAbove &&
       cpuShare < f.externalWaitCpuShareBelow) {
+    std::vector<std::pair<std::string, std::string>> evidence = {
+        {"network_wait", seconds(run.networkWaitNs)}, {"cpu", seconds(run.cpuNs)},
+        {"wall", seconds(run.wallNs)}};
+    // The endpoint it waited on longest, when it is known.
+    std::string on;
+    if (!run.topEndpoint.empty()) {
+      on = "; " + seconds(run.topEndpointWaitNs) + " (" +
+           percent(share(run.topEndpointWaitNs, run.wallNs)) + ") waiting on " + run.topEndpoint;
+      evidence.push_back({"endpoint", run.topEndpoint});
+      evidence.push_back({"endpoint_wait", seconds(run.topEndpointWaitNs)});
+    }
     add("external_wait", "info",
         "mostly waiting on the network: " + seconds(run.networkWaitNs) + " (" + percent(network) +
-            " of the run), " + fixed(cpuShare) + " cores busy on average",
-        {{"network_wait", seconds(run.networkWaitNs)}, {"cpu", seconds(run.cpuNs)},
-         {"wall", seconds(run.wallNs)}});
+            " of the run), " + fixed(cpuShare) + " cores busy on average" + on,
+        std::move(evidence));
   }
   // A thread task that both runs and waits on a futex a large share of its
   // run takes turns with its process's other threads: in a Python process,

@@ -27,6 +27,9 @@ struct Observation {
   uint64_t childWaitNs = 0;
   uint64_t timerNs = 0;
   uint64_t pipeWaitNs = 0;
+  // The endpoint ("10.0.3.7:5432") of networkWaitNs it waited on longest, and how long.
+  std::string topEndpoint;
+  uint64_t topEndpointWaitNs = 0;
   bool sharedProcess = false;  // a thread of a process other tasks share
   uint64_t peakRssBytes = 0;
   uint32_t oomKills = 0;

@@ -74,8 +74,8 @@ class CaseReader final: public YamlReader {
   void observation(const YAML::Node& node, Observation& o) {
     mapping(node, "a run",
             {"wall", "cpu", "p95_cores", "max_cores", "runqueue", "blocked_io", "sleep",
-             "network_wait", "lock_wait", "child_wait", "timer", "pipe_wait", "shared_process",
-             "peak_rss", "oom_kills", "short_lived", "allocated_cores", "allocated_memory"},
+             "network_wait", "top_endpoint", "top_endpoint_wait", "lock_wait", "child_wait",
+             "timer", "pipe_wait", "shared_process", "peak_rss", "oom_kills", "short_lived", "allocated_cores", "allocated_memory"},
             [&](const std::string& key, const YAML::Node& v) {
               std::string at = "run." + key;
               if (key == "wall") quantity<uint64_t>(v, at, parseDuration, o.wallNs);
@@ -85,6 +85,10 @@ class CaseReader final: public YamlReader {
               if (key == "sleep") quantity<uint64_t>(v, at, parseDuration, o.sleepNs);
               if (key == "network_wait") {
                 quantity<uint64_t>(v, at, parseDuration, o.networkWaitNs);
+              }
+              if (key == "top_endpoint") text(v, at, o.topEndpoint);
+              if (key == "top_endpoint_wait") {
+                quantity<uint64_t>(v, at, parseDuration, o.topEndpointWaitNs);
               }
               if (key == "lock_wait") quantity<uint64_t>(v, at, parseDuration, o.lockWaitNs);
               if (key == "child_wait") quantity<uint64_t>(v, at, parseDuration, o.childWaitNs);

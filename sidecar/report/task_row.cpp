@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "contract_json.h"
+#include "endpoint_name.h"
 
 namespace tracer {
 
@@ -30,6 +31,8 @@ const std::pair<kj::StringPtr, kj::StringPtr> ROW_FIELD_OF[] = {
     {"sched.sleep_by_cause", "child_wait_s"},
     {"sched.sleep_by_cause", "timer_s"},
     {"sched.sleep_by_cause", "pipe_wait_s"},
+    {"net.endpoints", "top_endpoint"},
+    {"net.endpoints", "top_endpoint_wait_s"},
     {"proc.short_lived", "short_lived"},
 };
 
@@ -73,6 +76,11 @@ void fillTaskRow(proto::TaskReport::Reader t, proto::TaskRow::Builder row) {
   row.setTimerS(seconds(by.getTimerNs()));
   row.setPipeWaitS(seconds(by.getPipeNs()));
   row.setSharedProcess(t.getMemory().getSharedProcess());
+  auto endpoints = t.getNet().getEndpoints();
+  if (endpoints.size() > 0 && endpoints[0].getWaitNs() > 0) {  // listed longest wait first
+    row.setTopEndpoint(endpointName(endpoints[0]));
+    row.setTopEndpointWaitS(seconds(endpoints[0].getWaitNs()));
+  }
   row.setShortLived(t.getProc().getShortLived());
   row.setUnobservedS(seconds(t.getUnobservedNs()));
   row.setNestedCpuS(seconds(t.getThread().getNestedCpuNs()));

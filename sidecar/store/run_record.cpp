@@ -25,6 +25,8 @@ policy::Observation observationOf(const RunContext& context, proto::TaskRow::Rea
   o.blockedIoNs = nanoseconds(row.getBlockedIoS());
   o.sleepNs = nanoseconds(row.getSleepS());
   o.networkWaitNs = nanoseconds(row.getNetworkWaitS());
+  o.topEndpoint = row.getTopEndpoint().cStr();
+  o.topEndpointWaitNs = nanoseconds(row.getTopEndpointWaitS());
   o.lockWaitNs = nanoseconds(row.getLockWaitS());
   o.childWaitNs = nanoseconds(row.getChildWaitS());
   o.timerNs = nanoseconds(row.getTimerS());

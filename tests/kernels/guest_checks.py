@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "tests" / "support"))
 sys.path.insert(0, str(REPO / "prefect-plugin"))
 
 from prefect_tracer.client import SidecarClient  # noqa: E402
+from endpoint_waits import dns_lookup, listed, tcp_exchange  # noqa: E402
 from nested_tasks import outer_calling_inner  # noqa: E402
 from sidecar import WORKLOAD, Sidecar, observe_command, thread_task_in_a_fresh_process  # noqa: E402
 from sleep_waits import CAUSES, WAITS  # noqa: E402
@@ -271,6 +272,28 @@ def sleep_causes(flow):
                   floor=truth // 20)
 
 
+def endpoints(flow):
+    """The endpoint a task waited on (tests/support/endpoint_waits.py): a TCP
+    server that answers after 1 s, its bytes and connection; a resolver that
+    answers glibc's getaddrinfo after 1 s. An endpoint missing from a report
+    that knows its endpoints is measured as 0: wrong."""
+    def measured(report, truth, key):
+        if is_unknown(report, "net.endpoints"):
+            return None
+        entry = listed(report, truth)
+        return entry[key] if entry else 0
+
+    report, truth = tcp_exchange(flow)
+    check = "a late TCP server's endpoint"
+    add_check(check, "net.endpoints[].wait_ns", measured(report, truth, "wait_ns"),
+              int(truth["wait_s"] * 1e9), 0.05)
+    for key in ("tx_bytes", "rx_bytes", "connections"):
+        add_check(check, f"net.endpoints[].{key}", measured(report, truth, key), truth[key])
+    report, truth = dns_lookup(flow)
+    add_check("a late resolver's endpoint (getaddrinfo)", "net.endpoints[].wait_ns",
+              measured(report, truth, "wait_ns"), int(truth["wait_s"] * 1e9), 0.05)
+
+
 def thread_memory(flow):
     """Of two thread tasks, the one that writes 128 MiB has them as its own."""
     reports = allocating_and_sleeping(flow, 128)
@@ -281,7 +304,7 @@ def thread_memory(flow):
 
 
 CHECKS = [short_children, forked_children, busy_threads, two_threads, nested_tasks,
-          late_registration, sleep_causes, thread_memory, peak_rss, disk_write, loopback_tcp,
+          late_registration, sleep_causes, endpoints, thread_memory, peak_rss, disk_write, loopback_tcp,
           oom_kill]
 # The fallback without BPF, forced: the checks that are quick under emulation
 # (exec'ing 100 children takes 16 s there; sockets and OOM kills it cannot see).

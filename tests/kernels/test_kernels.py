@@ -79,6 +79,9 @@ def test_the_observer_is_exact_on_the_kernel(kernel, tmp_path):
     # Every kernel of the matrix tells a sleep's cause.
     causes = [c for c in matrix["checks"] if "sleep_by_cause" in c["field"]]
     assert len(causes) == 14 and all(verdict(c) == "exact" for c in causes), column(matrix)
+    # And the endpoints a task waited on.
+    ends = [c for c in matrix["checks"] if c["field"].startswith("net.endpoints")]
+    assert len(ends) == 5 and all(verdict(c) == "exact" for c in ends), column(matrix)
     # And a thread task's own memory.
     own = [c for c in matrix["checks"] if c["field"] == "memory.own_peak_rss_bytes"]
     assert len(own) == 2 and all(verdict(c) == "exact" for c in own), column(matrix)

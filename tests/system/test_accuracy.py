@@ -273,8 +273,9 @@ def test_a_registration_that_reaches_the_sidecar_late_loses_nothing(unwaited_flo
     assert report["unobserved_ns"] >= 0.2 * NS
     own_memory = ["memory.own_peak_rss_bytes"]
     if slept:
-        assert sorted(report["unknown"]) == own_memory + ["sched.blocked_io_ns",
-                                                          "sched.sleep_by_cause", "sched.sleep_ns"], \
+        assert sorted(report["unknown"]) == own_memory + [
+            "net.endpoints", "net.other_endpoints", "sched.blocked_io_ns", "sched.sleep_by_cause",
+            "sched.sleep_ns"], \
             report["unknown_why"]
         assert "it slept or blocked" in " ".join(report["unknown_why"])
     else:
@@ -304,7 +305,8 @@ def test_a_late_registration_marks_unknown_what_the_thread_did_meanwhile(unwaite
             sidecar.process.send_signal(signal.SIGCONT)
     report = task.report
     assert {"sched.sleep_ns", "sched.sleep_by_cause", "sched.blocked_io_ns", "net.tx_bytes",
-            "net.rx_bytes", "memory.own_peak_rss_bytes"} == set(report["unknown"]), \
+            "net.rx_bytes", "net.endpoints", "net.other_endpoints",
+            "memory.own_peak_rss_bytes"} == set(report["unknown"]), \
         report["unknown_why"]
     assert any("it used a socket" in why for why in report["unknown_why"]), report["unknown_why"]
     assert any("it slept or blocked" in why for why in report["unknown_why"])

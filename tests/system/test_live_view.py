@@ -3,6 +3,7 @@ thread waits on now, from a sidecar observing real threads."""
 
 import json
 import os
+import socket
 import threading
 import time
 
@@ -17,7 +18,10 @@ def test_top_shows_what_each_live_task_is_doing(sidecar):
     readable, writable = os.pipe()
     lock = threading.Lock()
     lock.acquire()
-    started = threading.Barrier(5)
+    started = threading.Barrier(6)
+    server = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    server_address = server.getsockname()
+    asker = socket.create_connection(server_address)
 
     def task(name, work):
         with flow.task(task_run_id=f"live-{name}", task_name=name):
@@ -33,6 +37,7 @@ def test_top_shows_what_each_live_task_is_doing(sidecar):
         "pipe": lambda: os.read(readable, 1),
         "lock": lambda: lock.acquire(),
         "timer": lambda: time.sleep(4),
+        "network": lambda: asker.recv(1),
     }
     with client.flow_run(flow_run_id="live-view", flow_name="live") as flow:
         threads = [threading.Thread(target=task, args=(name, work)) for name, work in workers.items()]
@@ -46,9 +51,12 @@ def test_top_shows_what_each_live_task_is_doing(sidecar):
         done.set()
         os.write(writable, b"x")
         lock.release()
+        server.accept()[0].sendall(b"x")
         for thread in threads:
             thread.join()
     client.close()
+    asker.close()
+    server.close()
     os.close(readable)
     os.close(writable)
 
@@ -59,10 +67,16 @@ def test_top_shows_what_each_live_task_is_doing(sidecar):
     assert tasks["pipe"]["waiting_on"] == "pipe"
     assert tasks["lock"]["waiting_on"] == "lock"
     assert tasks["timer"]["waiting_on"] == "timer"
-    for name in ("pipe", "lock", "timer"):
+    assert tasks["network"]["waiting_on"] == "network"
+    server_address = dict(zip(("address", "port"), server_address))
+    assert {k: tasks["network"]["waiting_on_endpoint"][k] for k in ("address", "port")} == \
+        server_address, tasks["network"]
+    assert tasks["pipe"]["waiting_on_endpoint"]["address"] == ""
+    for name in ("pipe", "lock", "timer", "network"):
         assert tasks[name]["cores"] < 0.05, tasks[name]
         assert 1_500_000_000 < tasks[name]["waiting_ns"] < 4_000_000_000, tasks[name]
     assert all(t["rss_bytes"] > 0 for t in tasks.values())
     assert all(t["flow_name"] == "live" for t in tasks.values())
     assert screens.count("FLOW/TASK") == 2, screens
     assert "live/pipe" in screens and "pipe for " in screens and "(running)" in screens
+    assert f"network {server_address['address']}:{server_address['port']} for " in screens

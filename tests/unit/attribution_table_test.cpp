@@ -44,6 +44,7 @@ class FakeCollector final: public Collector {
     TaskTotals totals;
     totals.kernel.runtime_ns = slot * 1000000ull;
     totals.pastEnd = pastEnd;
+    totals.wokeUnseenNs = wokeUnseenNs;
     return totals;
   }
   void release(uint32_t) override { ++released; }
@@ -61,6 +62,7 @@ class FakeCollector final: public Collector {
   uint32_t released = 0;
   Unfollowed unfollowed;   // what each thread did before its registration
   Unfollowed pastEnd;      // and after its end reading
+  uint64_t wokeUnseenNs = 0;  // what finish() says of a sleep that began unseen
   bool refuse = false;     // track() throws, as for a thread that has exited
   uint64_t readAtNs = 0;   // the last client reading's time, as handed over
   uint64_t endedAtNs = 0;  // the runtime of the last end reading handed over
@@ -139,8 +141,9 @@ struct Stage {
 
   // A task whose client read its thread `ago` before the registration.
   // `mark`: the start its client marked in the kernel (0: none).
+  // `slept`: the thread left a CPU of its own accord since the reading.
   kj::Own<LiveTask> startRead(FlowRunHold& flow, kj::StringPtr taskRunId, kj::Duration ago,
-                              uint32_t mark = 0) {
+                              uint32_t mark = 0, bool slept = false) {
     capnp::MallocMessageBuilder message;
     auto info = message.initRoot<proto::TaskRunInfo>();
     info.setTaskRunId(taskRunId);
@@ -148,7 +151,8 @@ struct Stage {
     baseline.setStartMark(mark);
     baseline.setAtMonotonicNs((clock.now() - ago - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS);
     baseline.setProcessHiwaterBytes(1 << 20);
-    baseline.setVoluntarySwitches(KJ_ASSERT_NONNULL(readVoluntarySwitches(syscall(SYS_gettid))));
+    baseline.setVoluntarySwitches(KJ_ASSERT_NONNULL(readVoluntarySwitches(syscall(SYS_gettid))) -
+                                  (slept ? 1 : 0));
     return table.startTask(flow.run(), info.asReader(),
                            HostThread{pid_t(syscall(SYS_gettid)), getpid()}, me);
   }
@@ -302,8 +306,8 @@ TEST_CASE("a registration that lands after the task began marks unknown only wha
   stage.collector.unfollowed.usedSocket = true;
   auto [talker, talkerWhy] = stage.unknownOf(
       stage.startRead(*flow, "talker", 3 * kj::MILLISECONDS), unobservedNs);
-  CHECK(talker ==
-        std::vector<std::string>{"net.tx_bytes", "net.rx_bytes", "memory.own_peak_rss_bytes"});
+  CHECK(talker == std::vector<std::string>{"net.tx_bytes", "net.rx_bytes", "net.endpoints",
+                                           "net.other_endpoints", "memory.own_peak_rss_bytes"});
   REQUIRE(talkerWhy.size() == 2);
   CHECK(talkerWhy[0] == "in the 3000 us before its registration reached the sidecar, it used a "
                         "socket: those bytes were not counted");
@@ -323,6 +327,36 @@ TEST_CASE("a registration that lands after the task began marks unknown only wha
   stage.collector.unfollowed = Unfollowed{};
   stage.finish(stage.startRead(*flow, "skewed", 2 * kj::MINUTES));
   CHECK(stage.collector.readAtNs == 0);
+  flow->finish(proto::RunState::COMPLETED);
+}
+
+TEST_CASE("a sleep before the registration leaves the causes unknown unless it was at most 1 ms "
+          "or 1 % of the task's wall time") {
+  Stage stage;
+  auto flow = stage.open("run-slept");
+  uint64_t unobservedNs = 0;
+  auto causesUnknown = [&](kj::Duration wall, uint64_t wokeAfterNs, std::string& why) {
+    auto task = stage.startRead(*flow, "sleeper", 3 * kj::MILLISECONDS, 0, true);
+    uint64_t startNs =
+        (stage.clock.now() - 3 * kj::MILLISECONDS - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS;
+    stage.collector.wokeUnseenNs = wokeAfterNs == 0 ? 0 : startNs + wokeAfterNs;
+    stage.clock.time += wall - 3 * kj::MILLISECONDS;
+    auto [fields, reasons] = stage.unknownOf(kj::mv(task), unobservedNs);
+    why = reasons.empty() ? "" : reasons[0];
+    return std::find(fields.begin(), fields.end(), "sched.sleep_by_cause") != fields.end() &&
+           std::find(fields.begin(), fields.end(), "net.endpoints") != fields.end();
+  };
+  std::string why;
+  // 3 ms unseen of a 13 ms task: too much to leave out.
+  CHECK(causesUnknown(13 * kj::MILLISECONDS, 0, why));
+  CHECK(why == "in the 3000 us before its registration reached the sidecar, it slept or "
+               "blocked: why it was off-CPU then was not seen");
+  // Of a 1 s task, under 1 %: the causes stand.
+  CHECK(!causesUnknown(1 * kj::SECONDS, 0, why));
+  // But asleep at the registration, on until 500 ms into the task: unknown.
+  CHECK(causesUnknown(1 * kj::SECONDS, 500000000, why));
+  CHECK(why == "in the 3000 us before its registration reached the sidecar, it slept or "
+               "blocked, and slept on unseen until 500000 us into the task");
   flow->finish(proto::RunState::COMPLETED);
 }
 
@@ -456,7 +490,8 @@ TEST_CASE("what a nested task's thread did after its end, counted in it, is unkn
     for (auto field: message->getRoot<proto::TaskReport>().getUnknown()) {
       unknown.push_back(field.cStr());
     }
-    CHECK(unknown == std::vector<std::string>{"net.tx_bytes", "net.rx_bytes"});
+    CHECK(unknown == std::vector<std::string>{"net.tx_bytes", "net.rx_bytes", "net.endpoints",
+                                             "net.other_endpoints"});
   }
 }
 

@@ -196,7 +196,20 @@ TEST_CASE("a sleep's cause decides its finding: the network and locks get one, t
   REQUIRE(external != findings.end());
   CHECK(external->summary.find("90.00 s (90% of the run)") != std::string::npos);
   CHECK(external->evidence[0] == std::pair<std::string, std::string>{"network_wait", "90.00 s"});
+  CHECK(external->summary.find(") waiting on ") == std::string::npos);  // no endpoint known
+  // The endpoint it waited on longest is named, with its share of the run.
+  o.topEndpoint = "10.0.3.7:5432";
+  o.topEndpointWaitNs = 68ull * 1000000000;
+  findings = detectAfter(p, o, {});
+  external = std::find_if(findings.begin(), findings.end(),
+                          [](auto& f) { return f.kind == "external_wait"; });
+  REQUIRE(external != findings.end());
+  CHECK(external->summary.find("; 68.00 s (68%) waiting on 10.0.3.7:5432") != std::string::npos);
+  CHECK(external->evidence[3] ==
+        std::pair<std::string, std::string>{"endpoint", "10.0.3.7:5432"});
   o.networkWaitNs = 0;
+  o.topEndpoint.clear();
+  o.topEndpointWaitNs = 0;
 
   o.lockWaitNs = 31ull * 1000000000;
   CHECK(kindsOf(o) == std::vector<std::string>{"lock_wait"});

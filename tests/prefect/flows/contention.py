@@ -3,16 +3,43 @@ run's process): `python contention.py MODE`, MODE one of
   python   pure-Python CPU work: the threads take turns on the GIL
   hashlib  hashing large buffers, which hashlib does without the GIL
   sleep    time.sleep
+  network  one after another, each asks a local TCP server (a thread of the
+           flow's process) that answers after the same time; its address is
+           printed first
 Prints the flow's final state name last."""
 
 import hashlib
+import socket
 import sys
+import threading
 import time
 
 from prefect import flow, task
 
 MODE = sys.argv[1]
-SECONDS = 3.0
+SECONDS = 1.5 if MODE == "network" else 3.0
+
+
+def late_server() -> tuple:
+    """Answers each connection's question after SECONDS."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer(connection: socket.socket) -> None:
+        with connection:
+            connection.recv(64)
+            time.sleep(SECONDS)
+            connection.sendall(b"late answer\n")
+
+    def serve() -> None:
+        while True:
+            connection, _ = listener.accept()
+            threading.Thread(target=answer, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()
+
+
+SERVER = late_server() if MODE == "network" else None
 
 
 @task
@@ -26,6 +53,10 @@ def work(index: int) -> int:
         buffer = bytes(64 << 20)
         while time.monotonic() < until:
             done += hashlib.sha256(buffer).digest()[0]
+    elif MODE == "network":
+        with socket.create_connection(SERVER) as connection:
+            connection.sendall(b"question\n")
+            done = len(connection.recv(64))
     else:
         time.sleep(SECONDS)
     return done
@@ -33,10 +64,16 @@ def work(index: int) -> int:
 
 @flow
 def contention() -> None:
+    if MODE == "network":
+        for i in range(4):  # one after another: each its own wait on the server
+            work(i)
+        return
     futures = [work.submit(i) for i in range(4)]
     for future in futures:
         future.result()
 
 
 if __name__ == "__main__":
+    if SERVER:
+        print(f"server {SERVER[0]}:{SERVER[1]}")
     print(contention(return_state=True).name)
