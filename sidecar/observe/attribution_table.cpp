@@ -609,7 +609,7 @@ void AttributionTable::sample() {
     }
   }
   updateLingering();
-  sink.tick();
+  sink.tick(*this);
 }
 
 uint32_t AttributionTable::slotFor(HostThread thread, proto::TaskRunInfo::Reader info) {
@@ -678,6 +678,34 @@ void AttributionTable::fillStatus(proto::SidecarStatus::Builder status) {
 void AttributionTable::describeLiveTasks(capnp::List<proto::LiveTask>::Builder out) const {
   uint i = 0;
   for (auto& entry: live) entry.value->describe(out[i++]);
+}
+
+kj::Vector<LiveRuns::FlowRun> AttributionTable::runningFlowRuns() const {
+  kj::Vector<LiveRuns::FlowRun> runs(liveFlowRunsById.size());
+  auto now = clock.now();
+  for (auto& entry: liveFlowRunsById) {
+    const LiveFlowRun& flow = *entry.value;
+    if (flow.isFinished()) continue;
+    auto& where = flow.place();
+    runs.add(LiveRuns::FlowRun{
+        FlowRunSummary{kj::str(flow.flowRunId()), kj::str(flow.flowName()),
+                       kj::str(where.deploymentId), kj::str(where.deployment), kj::str("running"),
+                       uint64_t((now - flow.openedAt()) / kj::NANOSECONDS)},
+        &where, flow.finishedTasks()});
+  }
+  return runs;
+}
+
+kj::Own<capnp::MallocMessageBuilder> AttributionTable::liveTasksOf(kj::StringPtr flowRunId) const {
+  auto message = kj::heap<capnp::MallocMessageBuilder>();
+  auto results = message->initRoot<proto::Admin::LiveTasksResults>();
+  kj::Vector<const LiveTask*> tasks;
+  for (auto& entry: live) {
+    if (entry.value->flow->flowRunId() == flowRunId) tasks.add(entry.value);
+  }
+  auto out = results.initTasks(tasks.size());
+  for (auto i: kj::indices(tasks)) tasks[i]->describe(out[i]);
+  return message;
 }
 
 uint32_t AttributionTable::reportCount(uint32_t limit) const {

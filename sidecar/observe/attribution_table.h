@@ -16,7 +16,10 @@
 #include "ops/log.h"
 
 namespace tracer {
-class AttributionTable final: public RunIntake, public RunQueries, public ExitListener {
+class AttributionTable final: public RunIntake,
+                               public RunQueries,
+                               public LiveRuns,
+                               public ExitListener {
  public:
   AttributionTable(Collector& collector, const kj::MonotonicClock& clock, RunSink& sink,
                    Log& log);
@@ -40,6 +43,8 @@ class AttributionTable final: public RunIntake, public RunQueries, public ExitLi
   void fillStatus(proto::SidecarStatus::Builder status) override;
   uint liveTaskCount() const override { return live.size(); }
   void describeLiveTasks(capnp::List<proto::LiveTask>::Builder out) const override;
+  kj::Vector<LiveRuns::FlowRun> runningFlowRuns() const override;
+  kj::Own<capnp::MallocMessageBuilder> liveTasksOf(kj::StringPtr flowRunId) const override;
   uint32_t reportCount(uint32_t limit) const override;
   void recentReports(uint32_t limit, capnp::List<proto::TaskReport>::Builder out) override;
 

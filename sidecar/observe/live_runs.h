@@ -43,6 +43,9 @@ class LiveFlowRun final: public kj::Refcounted {
   const Allocation& allocation() const { return capacity; }
   // The task's place: flow, deployment and work pool (task fields left empty).
   const TaskPlace& place() const { return where; }
+  kj::TimePoint openedAt() const { return startedAt; }
+  // Its task runs that finished so far.
+  size_t finishedTasks() const { return reports.size() + reportsNotKept; }
 
  private:
   friend class FlowRunHold;

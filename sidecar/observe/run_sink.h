@@ -9,6 +9,7 @@
 #include <kj/array.h>
 #include <kj/refcount.h>
 #include <kj/string.h>
+#include <kj/vector.h>
 
 #include <string>
 #include <vector>
@@ -50,6 +51,20 @@ struct KeptReport final: public kj::Refcounted {
   kj::String row;
 };
 
+// What runs now, for the sink's tick: the live flow runs, and the live tasks
+// of one as tracerctl top shows them.
+class LiveRuns {
+ public:
+  struct FlowRun {
+    FlowRunSummary summary;  // state "running", wallNs so far
+    const TaskPlace* where;
+    size_t finishedTasks;
+  };
+  virtual kj::Vector<FlowRun> runningFlowRuns() const = 0;
+  // Its root is a proto::Admin::LiveTasksResults.
+  virtual kj::Own<capnp::MallocMessageBuilder> liveTasksOf(kj::StringPtr flowRunId) const = 0;
+};
+
 class RunSink {
  public:
   virtual ~RunSink() noexcept(false) = default;
@@ -72,7 +87,7 @@ class RunSink {
   virtual kj::Promise<void> flowRunFinished(TaskPlace where, FlowRunSummary flow,
                                             kj::Array<kj::Own<KeptReport>> tasks) = 0;
   // Once a second, after the sampler's pass over the live tasks.
-  virtual void tick() = 0;
+  virtual void tick(const LiveRuns& live) = 0;
 };
 
 }  // namespace tracer

@@ -173,6 +173,8 @@ std::vector<std::string> describeFindingRules(const FindingRules& f) {
            "wall_vs_median_above " + fixed(f.slowerWallVsMedianAbove)),
       rule("task_artifact", !f.taskArtifact.empty(), "for findings at " + f.taskArtifact +
                                                          " or above"),
+      rule("live_artifact", f.liveArtifactNs > 0,
+           "every " + fixed(f.liveArtifactNs / 1e9, 0) + "s while a flow run runs"),
   };
 }
 

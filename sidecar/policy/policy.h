@@ -63,6 +63,9 @@ struct FindingRules {
   // A task with a finding at least this severe gets an artifact of its own,
   // on its task run's page: "info", "warning", "critical", or "" (off).
   std::string taskArtifact = "critical";
+  // A flow run that lasts longer than this gets an artifact of what runs
+  // now, updated this often until it ends (0: off).
+  uint64_t liveArtifactNs = 30ull * 1000000000;
 };
 
 struct Cost {

@@ -142,10 +142,22 @@ class Walker final: public YamlReader {
     };
     mapping(node, "findings",
             {"io_bound", "external_wait", "lock_wait", "gil_contention", "cpu_contention",
-             "idle", "subprocess_churn", "slower_than_usual", "task_artifact"},
+             "idle", "subprocess_churn", "slower_than_usual", "task_artifact",
+             "live_artifact"},
             [&](const std::string& key, const YAML::Node& value) {
               std::string at = "findings." + key + ".";
-              if (key == "task_artifact") {
+              if (key == "live_artifact") {
+                if (switchedOff(value)) {
+                  f.liveArtifactNs = 0;
+                } else {
+                  quantity<uint64_t>(value, "findings.live_artifact", parseDuration,
+                                     f.liveArtifactNs);
+                  if (f.liveArtifactNs < 1000000000ull) {
+                    error(value, "findings.live_artifact must be at least 1s, or off");
+                    f.liveArtifactNs = 30ull * 1000000000;
+                  }
+                }
+              } else if (key == "task_artifact") {
                 if (switchedOff(value)) {
                   f.taskArtifact.clear();
                 } else if (text(value, "findings.task_artifact", f.taskArtifact) &&

@@ -67,13 +67,22 @@ PrefectApiClient::PrefectApiClient(kj::AsyncIoContext& io, PrefectApiSettings se
       tlsNetwork(tls.wrapNetwork(network)) {}
 
 kj::Promise<ApiResponse> PrefectApiClient::post(kj::StringPtr path, kj::String json) {
+  return send(kj::HttpMethod::POST, path, kj::mv(json));
+}
+
+kj::Promise<ApiResponse> PrefectApiClient::patch(kj::StringPtr path, kj::String json) {
+  return send(kj::HttpMethod::PATCH, path, kj::mv(json));
+}
+
+kj::Promise<ApiResponse> PrefectApiClient::send(kj::HttpMethod method, kj::StringPtr path,
+                                                kj::String json) {
   kj::HttpHeaders headers(*headerTable);
   headers.set(kj::HttpHeaderId::CONTENT_TYPE, "application/json");
   headers.set(apiVersionHeader, PREFECT_API_VERSION);
   KJ_IF_MAYBE(auth, api.authorization) { headers.set(authorizationHeader, *auth); }
   auto url = kj::str(api.url, path);
   auto http = kj::newHttpClient(timer, *headerTable, network, *tlsNetwork);
-  auto request = http->request(kj::HttpMethod::POST, url, headers, json.size());
+  auto request = http->request(method, url, headers, json.size());
   auto sent = request.body->write(json.begin(), json.size()).attach(kj::mv(request.body), kj::mv(json));
   auto answered = request.response.then([this](kj::HttpClient::Response&& response) {
     kj::Maybe<uint64_t> retryAfter;

@@ -37,6 +37,8 @@ class PrefectApi {
   // POST `json` to `path` (relative to the API URL). Network failures and the
   // timeout reject the promise; HTTP errors resolve it with their status.
   virtual kj::Promise<ApiResponse> post(kj::StringPtr path, kj::String json) = 0;
+  // PATCH, likewise (an artifact updated in place).
+  virtual kj::Promise<ApiResponse> patch(kj::StringPtr path, kj::String json) = 0;
 };
 
 class PrefectApiClient final: public PrefectApi {
@@ -44,10 +46,13 @@ class PrefectApiClient final: public PrefectApi {
   PrefectApiClient(kj::AsyncIoContext& io, PrefectApiSettings settings);
 
   kj::Promise<ApiResponse> post(kj::StringPtr path, kj::String json) override;
+  kj::Promise<ApiResponse> patch(kj::StringPtr path, kj::String json) override;
 
   const PrefectApiSettings& settings() const { return api; }
 
  private:
+  kj::Promise<ApiResponse> send(kj::HttpMethod method, kj::StringPtr path, kj::String json);
+
   PrefectApiSettings api;
   kj::Timer& timer;
   kj::HttpHeaderTable::Builder headerBuilder;

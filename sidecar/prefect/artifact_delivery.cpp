@@ -67,12 +67,22 @@ void ArtifactDelivery::retry(const OutboxEntry& entry, kj::Maybe<uint64_t> notBe
 }
 
 kj::Promise<void> ArtifactDelivery::deliver(OutboxEntry entry) {
-  if (!entry.inFlight || entry.artifactId.empty()) return send(kj::mv(entry));
+  if (!entry.inFlight || entry.artifactId.empty() || !entry.prefectId.empty()) {
+    return send(kj::mv(entry));
+  }
   // An earlier attempt went out and was never answered: Prefect may have it.
   return alreadyStored(entry).then(
-      [this, entry](bool stored) mutable -> kj::Promise<void> {
-        if (!stored) return send(kj::mv(entry));
-        outbox.delivered(entry.id);
+      [this, entry](kj::Maybe<kj::String> stored) mutable -> kj::Promise<void> {
+        KJ_IF_MAYBE(prefectId, stored) {
+          if (entry.live) {
+            // Its body may have been replaced since: updated in place next.
+            entry.prefectId = prefectId->cStr();
+            return send(kj::mv(entry));
+          }
+        } else {
+          return send(kj::mv(entry));
+        }
+        outbox.delivered(entry);
         ++tally.foundDelivered;
         log.info(kj::str("artifact ", entry.key.c_str(), " was stored by an unanswered attempt; "
                          "not sending it again"),
@@ -85,16 +95,20 @@ kj::Promise<void> ArtifactDelivery::deliver(OutboxEntry entry) {
       });
 }
 
-kj::Promise<bool> ArtifactDelivery::alreadyStored(const OutboxEntry& entry) {
-  // Versions of this key for this flow run; ours carries our artifact id.
+kj::Promise<kj::Maybe<kj::String>> ArtifactDelivery::alreadyStored(const OutboxEntry& entry) {
+  // Versions of this key for this flow run (a live artifact has no key: the
+  // flow run's artifacts); ours carries our artifact id.
   auto flowRun = isUuid(entry.flowRunId.c_str())
-      ? kj::str(",\"flow_run_id\":{\"any_\":[", jsonQuoted(entry.flowRunId.c_str()), "]}")
+      ? kj::str("\"flow_run_id\":{\"any_\":[", jsonQuoted(entry.flowRunId.c_str()), "]}")
       : kj::str("");
-  auto filter = kj::str("{\"artifacts\":{\"key\":{\"any_\":[", jsonQuoted(entry.key.c_str()), "]}",
-                        flowRun, "},\"sort\":\"CREATED_DESC\",\"limit\":", FOUND_LIMIT, "}");
+  auto key = entry.live ? kj::str("")
+                        : kj::str("\"key\":{\"any_\":[", jsonQuoted(entry.key.c_str()), "]}",
+                                  flowRun.size() > 0 ? "," : "");
+  auto filter = kj::str("{\"artifacts\":{", key, flowRun, "},\"sort\":\"CREATED_DESC\",\"limit\":",
+                        FOUND_LIMIT, "}");
   auto artifactId = entry.artifactId;
   return api.post("/artifacts/filter", kj::mv(filter))
-      .then([artifactId](ApiResponse response) {
+      .then([artifactId](ApiResponse response) -> kj::Maybe<kj::String> {
         KJ_REQUIRE(response.statusCode == 200, "artifact filter refused", response.statusCode);
         capnp::MallocMessageBuilder message;
         auto artifacts = message.initRoot<capnp::JsonValue>();
@@ -102,22 +116,51 @@ kj::Promise<bool> ArtifactDelivery::alreadyStored(const OutboxEntry& entry) {
         KJ_REQUIRE(artifacts.isArray(), "artifact filter did not answer a list");
         for (auto artifact: artifacts.getArray()) {
           KJ_IF_MAYBE(metadata, member(artifact, "metadata_")) {
-            if (text(*metadata, "tracer_artifact_id") == artifactId) return true;
+            if (text(*metadata, "tracer_artifact_id") == artifactId) {
+              return kj::str(text(artifact, "id").c_str());
+            }
           }
         }
-        return false;
+        return nullptr;
       });
 }
 
+namespace {
+
+// A live artifact's update (Prefect's ArtifactUpdate): its create body's
+// data and description.
+kj::String updateOf(const std::string& createBody) {
+  capnp::MallocMessageBuilder message;
+  auto created = message.initRoot<capnp::JsonValue>();
+  capnp::JsonCodec codec;
+  codec.decodeRaw(kj::StringPtr(createBody.c_str()), created);
+  auto data = KJ_REQUIRE_NONNULL(member(created, "data"), "a live artifact without data");
+  return kj::str("{\"data\":", codec.encodeRaw(data), ",\"description\":",
+                 jsonQuoted(text(created, "description").c_str()), "}");
+}
+
+}  // namespace
+
 kj::Promise<void> ArtifactDelivery::send(OutboxEntry entry) {
   outbox.markInFlight(entry.id);
-  auto body = kj::str(entry.body.c_str());
-  return api.post("/artifacts/", kj::mv(body))
+  bool update = entry.live && !entry.prefectId.empty();
+  auto sent = update ? api.patch(kj::str("/artifacts/", entry.prefectId.c_str()),
+                                 updateOf(entry.body))
+                     : api.post("/artifacts/", kj::str(entry.body.c_str()));
+  return sent
       .then(
-          [this, entry](ApiResponse response) {
+          [this, entry, update](ApiResponse response) {
             unsigned status = response.statusCode;
             if (status >= 200 && status < 300) {
-              outbox.delivered(entry.id);
+              // A live artifact is updated where Prefect made it from now on.
+              std::string prefectId;
+              if (entry.live && !update) {
+                capnp::MallocMessageBuilder message;
+                auto made = message.initRoot<capnp::JsonValue>();
+                capnp::JsonCodec().decodeRaw(response.body, made);
+                prefectId = text(made, "id");
+              }
+              outbox.delivered(entry, prefectId);
               ++tally.delivered;
               log.debug(kj::str("artifact ", entry.key.c_str(), " delivered"),
                         {entry.flowRunId.c_str(), nullptr});

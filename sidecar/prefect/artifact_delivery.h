@@ -38,7 +38,7 @@ class ArtifactDelivery final: public MetricsSource {
 
  private:
   kj::Promise<void> deliver(OutboxEntry entry);
-  kj::Promise<bool> alreadyStored(const OutboxEntry& entry);
+  kj::Promise<kj::Maybe<kj::String>> alreadyStored(const OutboxEntry& entry);
   kj::Promise<void> send(OutboxEntry entry);
   void retry(const OutboxEntry& entry, kj::Maybe<uint64_t> notBeforeSeconds, kj::StringPtr why,
              bool answered);

@@ -27,6 +27,20 @@ void ArtifactPublisher::flowRunFinished(const FlowRunSummary& flow,
   if (delivering) wake();
 }
 
+void ArtifactPublisher::flowRunLive(const Artifact& live, kj::StringPtr flowRunId) {
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+    outbox.putLive(flowRunId.cStr(), live.id.cStr(), live.body.cStr(),
+                   delivering ? "pending" : "local", realtimeNs());
+  })) {
+    // The next update (or the run's end) tries again.
+    log.error(kj::str("cannot store the live artifact of flow run ", flowRunId, ": ",
+                      e->getDescription()),
+              {flowRunId, nullptr});
+    return;
+  }
+  if (delivering) wake();
+}
+
 std::vector<OutboxEntry> ArtifactPublisher::list(size_t limit) { return outbox.list(limit); }
 
 size_t ArtifactPublisher::retryParked() {

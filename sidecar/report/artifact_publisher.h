@@ -23,6 +23,9 @@ class ArtifactPublisher final: public ArtifactAdmin {
                        kj::ArrayPtr<const proto::TaskReport::Reader> tasks,
                        kj::ArrayPtr<const kj::StringPtr> rows = nullptr);
 
+  // A flow run's live artifact (report/live_artifact.h), made or updated.
+  void flowRunLive(const Artifact& live, kj::StringPtr flowRunId);
+
   std::vector<OutboxEntry> list(size_t limit) override;
   size_t retryParked() override;
 

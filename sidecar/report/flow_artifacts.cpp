@@ -3,8 +3,6 @@
 #include <capnp/message.h>
 #include <capnp/schema.h>
 #include <kj/debug.h>
-#include <kj/encoding.h>
-#include <sys/random.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -19,7 +17,6 @@ namespace tracer {
 
 namespace {
 
-constexpr size_t METADATA_VALUE_MAX = 500;  // Prefect truncates longer values
 constexpr uint64_t NS_PER_S = 1000000000;
 
 // The timeline's mermaid configuration: colours for the dark panel Prefect's
@@ -54,37 +51,6 @@ kj::String ganttLabel(kj::StringPtr text) {
   for (char c: text) out.add(c == ':' || c == '#' || c == ';' || c == '\n' ? ' ' : c);
   out.add('\0');
   return kj::String(out.releaseAsArray());
-}
-
-kj::String metadataValue(kj::StringPtr value) {
-  return kj::str(value.slice(0, std::min(value.size(), METADATA_VALUE_MAX)));
-}
-
-kj::String randomArtifactId() {
-  uint8_t bytes[16];
-  KJ_SYSCALL(getrandom(bytes, sizeof(bytes), 0));
-  return kj::encodeHex(bytes);
-}
-
-// `taskRunId`: a task's own artifact, shown on its task run's page too.
-Artifact artifact(kj::StringPtr key, kj::StringPtr type, kj::StringPtr description,
-                  kj::StringPtr dataJson, const FlowRunSummary& flow, kj::StringPtr policies,
-                  kj::StringPtr taskRunId = nullptr) {
-  auto id = randomArtifactId();
-  auto body = kj::str(
-      "{\"key\":", jsonQuoted(key), ",\"type\":", jsonQuoted(type),
-      ",\"description\":", jsonQuoted(description), ",\"data\":", dataJson,
-      ",\"metadata_\":{\"tracer_version\":", jsonQuoted(TRACER_VERSION),
-      ",\"tracer_artifact_id\":", jsonQuoted(id),
-      ",\"flow\":", jsonQuoted(metadataValue(flow.flowName)),
-      ",\"deployment\":", jsonQuoted(metadataValue(flow.deploymentName)),
-      ",\"deployment_id\":", jsonQuoted(metadataValue(flow.deploymentId)),
-      ",\"flow_state\":", jsonQuoted(flow.state),
-      ",\"policies\":", jsonQuoted(metadataValue(policies)), "}",
-      ",\"flow_run_id\":", isUuid(flow.flowRunId) ? jsonQuoted(flow.flowRunId) : kj::str("null"),
-      taskRunId == nullptr ? kj::str() : kj::str(",\"task_run_id\":", jsonQuoted(taskRunId)),
-      "}");
-  return Artifact{kj::str(key), kj::str(type), kj::mv(id), kj::mv(body)};
 }
 
 // A field the report lists as unknown: null in the table artifact, "?" in the
@@ -280,22 +246,24 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
   auto policyList = kj::strArray(policies, ", ");
   kj::Vector<Artifact> artifacts;
   auto name = displayName(owner);
-  artifacts.add(artifact(artifactKey(owner, ArtifactKind::REPORT), "markdown",
-                         kj::str("Tracer: resources used by this run of ", name),
-                         jsonQuoted(kj::strArray(md, "\n")), flow, policyList));
+  artifacts.add(artifactFor(randomArtifactId(), artifactKey(owner, ArtifactKind::REPORT),
+                            "markdown", kj::str("Tracer: resources used by this run of ", name),
+                            jsonQuoted(kj::strArray(md, "\n")), flow, policyList));
   // A table artifact's data is a JSON *string* holding the list of rows.
-  artifacts.add(artifact(artifactKey(owner, ArtifactKind::TABLE), "table",
-                         kj::str("Tracer: per-task measurements of ", name, " (machine-readable)"),
-                         jsonQuoted(kj::str("[", kj::strArray(rows, ","), "]")), flow,
-                         policyList));
+  artifacts.add(artifactFor(randomArtifactId(), artifactKey(owner, ArtifactKind::TABLE), "table",
+                            kj::str("Tracer: per-task measurements of ", name,
+                                    " (machine-readable)"),
+                            jsonQuoted(kj::str("[", kj::strArray(rows, ","), "]")), flow,
+                            policyList));
   for (auto t: tasks) {
     // Prefect's task run ids are UUIDs; a task of another tool has none to show it on.
     if (!t.getTaskArtifact() || !isUuid(t.getTaskRunId())) continue;
-    artifacts.add(artifact(taskArtifactKey(owner, t.getTaskName()), "markdown",
-                           kj::str("Tracer: why task ", t.getTaskName(), " of ", name,
-                                   " needs a look"),
-                           jsonQuoted(taskMarkdown(flow, t)), flow, t.getPolicy(),
-                           t.getTaskRunId()));
+    artifacts.add(artifactFor(randomArtifactId(), taskArtifactKey(owner, t.getTaskName()),
+                              "markdown",
+                              kj::str("Tracer: why task ", t.getTaskName(), " of ", name,
+                                      " needs a look"),
+                              jsonQuoted(taskMarkdown(flow, t)), flow, t.getPolicy(),
+                              t.getTaskRunId()));
   }
   return artifacts;
 }

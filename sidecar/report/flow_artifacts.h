@@ -10,18 +10,10 @@
 #include <kj/vector.h>
 
 #include "observe/run_sink.h"
+#include "report/artifact_body.h"
 #include "tracer.capnp.h"
 
 namespace tracer {
-
-struct Artifact {
-  kj::String key;
-  kj::String type;  // "markdown" or "table"
-  // Random, also in the body as metadata_.tracer_artifact_id: how delivery
-  // recognises this very artifact in Prefect after an unanswered attempt.
-  kj::String id;
-  kj::String body;  // the ArtifactCreate JSON: no field outside that schema
-};
 
 // What the markdown artifact lists at most (a page of thousands of rows and a
 // timeline of thousands of bars helps nobody); the table artifact has every

@@ -112,6 +112,12 @@ std::vector<std::string> Advisor::reload() {
   return errors;
 }
 
+uint64_t Advisor::liveArtifactEvery(const TaskPlace& place) {
+  policy::Subject subject{place.flow, place.task, place.deployment, place.workPool, place.tags};
+  const policy::Policy* applied = matcher->match(subject);
+  return applied == nullptr ? 0 : applied->findings.liveArtifactNs;
+}
+
 kj::String Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) {
   policy::Subject subject{place.flow, place.task, place.deployment, place.workPool, place.tags};
   const policy::Policy* applied = matcher->match(subject);

@@ -47,6 +47,9 @@ class Advisor final: public PolicyAdmin, public MetricsSource {
   void flowOpened(const TaskPlace& place);
   void flowFinished(const TaskPlace& place, const std::string& flowRunId, uint64_t wallNs,
                     const std::string& state);
+  // How often a flow run at `place` that lasts gets its live artifact, in
+  // ns (the policy matching its flow, for any task; 0: none).
+  uint64_t liveArtifactEvery(const TaskPlace& place);
   void fillStatus(proto::SidecarStatus::Builder status) const override;
   // Policy reloads by result, and whether the last was refused.
   void renderMetrics(PrometheusText& out) override;

@@ -1,5 +1,8 @@
 #include "runs/conductor.h"
 
+#include "ops/wall_clock.h"
+#include "report/live_artifact.h"
+
 namespace tracer {
 
 void Conductor::flowRunOpened(const TaskPlace& where) { advisor.flowOpened(where); }
@@ -67,12 +70,39 @@ void Conductor::finishPending() {
       rows.add(kept->row);
     }
     publisher.flowRunFinished(run.flow, tasks, rows);
+    KJ_IF_MAYBE(live, liveArtifacts.find(run.flow.flowRunId)) {
+      publisher.flowRunLive(renderLiveArtifactEnded(kj::mv(live->id), run.flow),
+                            run.flow.flowRunId);
+      liveArtifacts.erase(run.flow.flowRunId);
+    }
   }
 }
 
-void Conductor::tick() {
+void Conductor::tick(const LiveRuns& live) {
   adviseFinished();
   advisor.flush();
+  updateLiveArtifacts(live);
+}
+
+void Conductor::updateLiveArtifacts(const LiveRuns& live) {
+  auto now = timer.now();
+  for (auto& run: live.runningFlowRuns()) {
+    uint64_t every = advisor.liveArtifactEvery(*run.where);
+    if (every == 0 || run.summary.wallNs < every) continue;
+    auto& flowRunId = run.summary.flowRunId;
+    auto existing = liveArtifacts.find(flowRunId);
+    KJ_IF_MAYBE(made, existing) {
+      if (now - made->madeAt < every * kj::NANOSECONDS) continue;
+    }
+    auto id = existing == nullptr ? randomArtifactId() : kj::str(KJ_ASSERT_NONNULL(existing).id);
+    auto tasks = live.liveTasksOf(flowRunId);
+    auto listed = tasks->getRoot<proto::Admin::LiveTasksResults>().getTasks().asReader();
+    publisher.flowRunLive(
+        renderLiveArtifact(kj::str(id), run.summary, run.finishedTasks, listed, realtimeNs()),
+        flowRunId);
+    liveArtifacts.upsert(kj::str(flowRunId), LiveArtifact{kj::mv(id), now},
+                         [](LiveArtifact& old, LiveArtifact&& latest) { old.madeAt = latest.madeAt; });
+  }
 }
 
 void Conductor::taskFailed(kj::Exception&& exception) {

@@ -7,10 +7,11 @@
 // artifacts built into the outbox, at the end of the event loop's turn (a run
 // of thousands of tasks takes a while to render: what was read in the turn is
 // answered first), and only then is its client's finish answered. It also
-// commits the history once a second and starts history seeding when a flow
-// run opens.
+// commits the history once a second, keeps the live artifact of a flow run
+// that lasts up to date, and starts history seeding when a flow run opens.
 
 #include <kj/async.h>
+#include <kj/map.h>
 #include <kj/timer.h>
 #include <kj/vector.h>
 
@@ -34,7 +35,9 @@ class Conductor final: public RunSink, private kj::TaskSet::ErrorHandler {
                        kj::Maybe<proto::TaskReport::Builder> answer) override;
   kj::Promise<void> flowRunFinished(TaskPlace where, FlowRunSummary flow,
                                     kj::Array<kj::Own<KeptReport>> tasks) override;
-  void tick() override;
+  // Advises what finished, commits the history, and brings each lasting flow
+  // run's live artifact up to date at its policy's interval.
+  void tick(const LiveRuns& live) override;
 
   // Every task run ended so far through advice, and every flow run through
   // the history and into the outbox, now (before the sidecar exits).
@@ -58,6 +61,14 @@ class Conductor final: public RunSink, private kj::TaskSet::ErrorHandler {
   };
 
   void taskFailed(kj::Exception&& exception) override;
+  void updateLiveArtifacts(const LiveRuns& live);
+
+  // The flow runs with a live artifact: its id, and when it was last made.
+  struct LiveArtifact {
+    kj::String id;
+    kj::TimePoint madeAt;
+  };
+  kj::HashMap<kj::String, LiveArtifact> liveArtifacts;
 
   Advisor& advisor;
   TaskMetrics& taskMetrics;

@@ -11,6 +11,9 @@ Outbox::Outbox(const std::string& path): db(openDatabase(path)) {
   // Added after the first release: an outbox written before has neither.
   addColumnIfMissing("artifact_id", "TEXT NOT NULL DEFAULT ''");
   addColumnIfMissing("in_flight", "INTEGER NOT NULL DEFAULT 0");
+  addColumnIfMissing("live", "INTEGER NOT NULL DEFAULT 0");
+  addColumnIfMissing("revision", "INTEGER NOT NULL DEFAULT 0");
+  addColumnIfMissing("prefect_id", "TEXT NOT NULL DEFAULT ''");
 }
 
 void Outbox::addColumnIfMissing(const char* name, const char* definition) {
@@ -31,6 +34,20 @@ int64_t Outbox::add(const std::string& key, const std::string& type,
   return sqlite3_last_insert_rowid(db.get());
 }
 
+void Outbox::putLive(const std::string& flowRunId, const std::string& artifactId,
+                     const std::string& body, const std::string& status, int64_t nowNs) {
+  Statement update(db.get(), R"(UPDATE outbox SET body = ?2, status = ?3, next_attempt_ns = ?4,
+                                 revision = revision + 1, attempts = 0, last_error = ''
+                                 WHERE flow_run_id = ?1 AND live = 1)");
+  update.bind(1, flowRunId).bind(2, body).bind(3, status).bind(4, nowNs).step();
+  if (sqlite3_changes(db.get()) > 0) return;
+  Statement insert(db.get(), R"(INSERT INTO outbox (key, type, flow_run_id, status, created_at_ns,
+                                 next_attempt_ns, body, artifact_id, live)
+                                 VALUES ('', 'markdown', ?1, ?2, ?3, ?3, ?4, ?5, 1))");
+  insert.bind(1, flowRunId).bind(2, status).bind(3, nowNs).bind(4, body).bind(5, artifactId)
+      .step();
+}
+
 std::vector<OutboxEntry> Outbox::select(const char* sql, int64_t bind1, int64_t bind2) {
   Statement query(db.get(), sql);
   query.bind(1, bind1).bind(2, bind2);
@@ -49,6 +66,9 @@ std::vector<OutboxEntry> Outbox::select(const char* sql, int64_t bind1, int64_t 
     e.body = query.text(9);
     e.artifactId = query.text(10);
     e.inFlight = query.integer(11) != 0;
+    e.live = query.integer(12) != 0;
+    e.revision = query.integer(13);
+    e.prefectId = query.text(14);
     entries.push_back(std::move(e));
   }
   return entries;
@@ -56,7 +76,7 @@ std::vector<OutboxEntry> Outbox::select(const char* sql, int64_t bind1, int64_t 
 
 constexpr const char* COLUMNS =
     "id, key, type, flow_run_id, status, attempts, last_error, created_at_ns, next_attempt_ns, "
-    "body, artifact_id, in_flight";
+    "body, artifact_id, in_flight, live, revision, prefect_id";
 
 std::vector<OutboxEntry> Outbox::due(int64_t nowNs, size_t limit) {
   auto sql = std::string("SELECT ") + COLUMNS +
@@ -76,10 +96,12 @@ void Outbox::markInFlight(int64_t id) {
   update.bind(1, id).step();
 }
 
-void Outbox::delivered(int64_t id) {
-  Statement update(db.get(), "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, "
-                             "last_error = '', in_flight = 0 WHERE id = ?1");
-  update.bind(1, id).step();
+void Outbox::delivered(const OutboxEntry& entry, const std::string& prefectId) {
+  Statement update(db.get(), R"(UPDATE outbox SET
+        status = CASE WHEN revision = ?2 THEN 'delivered' ELSE status END,
+        prefect_id = CASE WHEN ?3 != '' THEN ?3 ELSE prefect_id END,
+        attempts = attempts + 1, last_error = '', in_flight = 0 WHERE id = ?1)");
+  update.bind(1, entry.id).bind(2, entry.revision).bind(3, prefectId).step();
 }
 
 void Outbox::retryLater(int64_t id, int64_t atNs, const std::string& error, bool answered) {

@@ -22,6 +22,12 @@ struct OutboxEntry {
   std::string key, type, flowRunId, status, lastError, body;
   std::string artifactId;  // metadata_.tracer_artifact_id in the body
   bool inFlight = false;   // an earlier attempt was sent and never answered
+  // A flow run's live artifact (putLive()): one row, its body replaced as
+  // the run goes on (`revision` counts that), sent once and then updated in
+  // place in Prefect, where it is `prefectId`.
+  bool live = false;
+  int64_t revision = 0;
+  std::string prefectId;
   uint32_t attempts = 0;
   int64_t createdAtNs = 0;
   int64_t nextAttemptNs = 0;
@@ -36,10 +42,17 @@ class Outbox final: public MetricsSource {
               const std::string& artifactId, const std::string& body, const std::string& status,
               int64_t nowNs);
 
+  // The live artifact of `flowRunId` (no key): made, or its body replaced and
+  // due again now, keeping its artifact id and where Prefect has it.
+  void putLive(const std::string& flowRunId, const std::string& artifactId,
+               const std::string& body, const std::string& status, int64_t nowNs);
+
   std::vector<OutboxEntry> due(int64_t nowNs, size_t limit);
   std::optional<int64_t> nextAttemptNs();
   void markInFlight(int64_t id);
-  void delivered(int64_t id);
+  // `entry` as it was read reached Prefect, which has it as `prefectId` (if
+  // said); a live artifact whose body was replaced since stays due.
+  void delivered(const OutboxEntry& entry, const std::string& prefectId = "");
   // answered: Prefect said no (429, 5xx), so the artifact is known not to be
   // stored; otherwise (no answer) it stays in flight.
   void retryLater(int64_t id, int64_t atNs, const std::string& error, bool answered);

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from prefect_artifacts import fetch_json
-from sidecar import Sidecar, wait_until
+from prefect_artifacts import fetch_json, sidecar_with_findings
+from sidecar import wait_until
 
 FLOW = Path(__file__).resolve().parent / "flows" / "contention.py"
 
@@ -95,13 +95,7 @@ def test_tasks_waiting_on_a_server_name_it(prefect_server, sidecar):
 
 
 def test_a_task_with_a_warning_gets_an_artifact_on_its_task_run(prefect_server, tmp_path):
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "default.yaml").write_text(
-        "version: 1\npolicies:\n  - name: task-pages\n    match: {}\n"
-        "    findings: {task_artifact: warning}\n")
-    sidecar = Sidecar(tmp_path / "sidecar", "--policies", str(policies),
-                      env=prefect_server.env()).start()
+    sidecar = sidecar_with_findings(prefect_server, tmp_path, "{task_artifact: warning}")
     try:
         reports = run_flow(prefect_server, sidecar, "python")
         ids = [r["task_run_id"] for r in reports if r["task_artifact"]]

@@ -12,11 +12,13 @@ import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Optional
 
 from prefect.client.orchestration import get_client
 
 from prefect_tracer.client import SidecarClient
+from sidecar import Sidecar
 
 FILTER_LIMIT = 200  # the server's default and largest page (PREFECT_API_DEFAULT_LIMIT)
 
@@ -145,3 +147,14 @@ def assert_stored_exactly_once(sidecar, api_url: str, flow_run_ids: Iterable[str
     for (key, _, _), n in versions.items():
         per_key[key] += n
     return per_key
+
+
+def sidecar_with_findings(server, directory: Path, findings: str) -> Sidecar:
+    """A started sidecar delivering to `server` under one catch-all policy
+    whose `findings` are the YAML flow mapping given ("{task_artifact: warning}")."""
+    policies = directory / "policies"
+    policies.mkdir()
+    (policies / "default.yaml").write_text(
+        "version: 1\npolicies:\n  - name: test\n    match: {}\n"
+        f"    findings: {findings}\n")
+    return Sidecar(directory / "sidecar", "--policies", str(policies), env=server.env()).start()

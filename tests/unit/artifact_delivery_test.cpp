@@ -29,16 +29,26 @@ class FakePrefectApi final: public PrefectApi {
   };
 
   kj::Promise<ApiResponse> post(kj::StringPtr path, kj::String json) override {
+    return answer(kj::str(path), kj::mv(json));
+  }
+  kj::Promise<ApiResponse> patch(kj::StringPtr path, kj::String json) override {
+    return answer(kj::str("PATCH ", path), kj::mv(json));
+  }
+
+  std::deque<Answer> answers;
+  std::vector<std::string> calls;
+  std::vector<std::string> bodies;
+
+ private:
+  kj::Promise<ApiResponse> answer(kj::String path, kj::String json) {
     calls.push_back(std::string(path.cStr()));
+    bodies.push_back(std::string(json.cStr()));
     KJ_REQUIRE(!answers.empty(), "no answer programmed for", path);
     auto answer = answers.front();
     answers.pop_front();
     if (answer.status == 0) return KJ_EXCEPTION(DISCONNECTED, "connection reset by the fake");
     return ApiResponse{answer.status, kj::str(answer.body), nullptr};
   }
-
-  std::deque<Answer> answers;
-  std::vector<std::string> calls;
 };
 
 struct Pieces {
@@ -117,4 +127,40 @@ TEST_CASE("an unanswered attempt Prefect did not store is sent again") {
   CHECK(pieces.api.calls ==
         std::vector<std::string>{"/artifacts/", "/artifacts/filter", "/artifacts/"});
   CHECK(pieces.statusOf(id) == "delivered");
+}
+
+TEST_CASE("a live artifact is made once, then updated in place with its newer body") {
+  Pieces pieces;
+  auto body = [](int version) {
+    return "{\"key\":null,\"type\":\"markdown\",\"description\":\"now\",\"data\":\"v" +
+           std::to_string(version) + "\",\"metadata_\":{\"tracer_artifact_id\":\"live-1\"}}";
+  };
+  pieces.outbox.putLive("flow-1", "live-1", body(1), "pending", realtimeNs());
+  pieces.api.answers = {{201, R"({"id":"11111111-2222-3333-4444-555555555555"})"}, {204, ""}};
+  pieces.runUntil([&]() { return pieces.delivery.counts().delivered == 1; });
+  pieces.outbox.putLive("flow-1", "live-1", body(2), "pending", realtimeNs());
+  pieces.delivery.wake();
+  pieces.runUntil([&]() { return pieces.delivery.counts().delivered == 2; });
+  CHECK(pieces.api.calls ==
+        std::vector<std::string>{"/artifacts/",
+                                 "PATCH /artifacts/11111111-2222-3333-4444-555555555555"});
+  CHECK(pieces.api.bodies[1] == R"({"data":"v2","description":"now"})");
+  CHECK(pieces.outbox.due(realtimeNs(), 10).empty());
+}
+
+TEST_CASE("a live artifact whose making got no answer is found by its id and updated, not made "
+          "twice") {
+  Pieces pieces;
+  pieces.outbox.putLive("flow-1", "live-1",
+                        R"({"key":null,"data":"v1","description":"now","metadata_":{}})",
+                        "pending", realtimeNs());
+  pieces.api.answers = {
+      {0, ""},
+      {200, R"([{"id":"found-id","key":null,"metadata_":{"tracer_artifact_id":"live-1"}}])"},
+      {204, ""}};
+  pieces.runUntil([&]() { return pieces.delivery.counts().delivered == 1; });
+  CHECK(pieces.api.calls == std::vector<std::string>{"/artifacts/", "/artifacts/filter",
+                                                     "PATCH /artifacts/found-id"});
+  // Looked for among the flow run's artifacts, whatever their key.
+  CHECK(pieces.api.bodies[1].find("\"key\"") == std::string::npos);
 }

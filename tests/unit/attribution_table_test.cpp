@@ -92,12 +92,16 @@ class FakeSink final: public RunSink {
     }
     return kj::READY_NOW;
   }
-  void tick() override { ++ticks; }
+  void tick(const LiveRuns& live) override {
+    ++ticks;
+    running = live.runningFlowRuns().size();
+  }
 
   std::vector<std::string> opened, finishedTasks, flowTasks;
   std::string flowState;
   uint64_t notKept = 0;
   uint32_t ticks = 0;
+  size_t running = 0;  // flow runs running at the last tick
 };
 
 class FakeClock final: public kj::MonotonicClock {
@@ -233,11 +237,24 @@ TEST_CASE("a task that ends after its flow run is not in that run's artifacts") 
   CHECK(stage.table.reportCount(10) == 2);
 }
 
-TEST_CASE("the sink ticks once per sampler pass") {
+TEST_CASE("the sink ticks once per sampler pass, with the flow runs running then") {
   Stage stage;
   stage.table.sample();
+  CHECK(stage.sink.running == 0);
+  auto flow = stage.open("run-long");
+  auto task = stage.start(*flow, "t1");
   stage.table.sample();
   CHECK(stage.sink.ticks == 2);
+  CHECK(stage.sink.running == 1);
+  auto tasks = stage.table.liveTasksOf("run-long");
+  auto listed = tasks->getRoot<proto::Admin::LiveTasksResults>().getTasks();
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0].getTaskRunId().asReader() == "t1");
+  CHECK(stage.table.runningFlowRuns()[0].summary.state == "running");
+  stage.finish(kj::mv(task));
+  flow->finish(proto::RunState::COMPLETED);
+  stage.table.sample();
+  CHECK(stage.sink.running == 0);
 }
 
 TEST_CASE("a long task's sampling windows widen, and p95 and max cores come from them") {

@@ -54,10 +54,10 @@ TEST_CASE("an attempt that got no answer stays in flight, so the next one asks f
 TEST_CASE("delivered and parked artifacts are not due; parked ones come back when asked") {
   TempDatabase file;
   Outbox outbox(file.path);
-  auto delivered = addPending(outbox, "a", 100);
+  addPending(outbox, "a", 100);
   auto parked = addPending(outbox, "b", 100);
   outbox.add("c", "markdown", "run-1", "artifact-c", "{}", "local", 100);
-  outbox.delivered(delivered);
+  outbox.delivered(outbox.due(100, 1).at(0));
   outbox.park(parked, "422 Unprocessable Entity");
   CHECK(outbox.due(1000, 10).empty());  // a local one is never sent
   auto counts = outbox.countsByStatus();
@@ -87,4 +87,32 @@ TEST_CASE("a restart finds what was not delivered, in flight as it was") {
   CHECK(due[0].artifactId == "artifact-a");
   CHECK_FALSE(due[1].inFlight);
   CHECK(reopened.list(10).front().key == "b");  // newest first
+}
+
+TEST_CASE("a live artifact is one row: a newer body replaces it and is due again, even if the "
+          "older one was being sent") {
+  TempDatabase file;
+  Outbox outbox(file.path);
+  outbox.putLive("run-1", "live-1", "{\"v\":1}", "pending", 100);
+  auto first = outbox.due(100, 10);
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].live);
+  CHECK(first[0].key == "");
+  CHECK(first[0].prefectId == "");
+  outbox.markInFlight(first[0].id);
+  // Replaced while that attempt is out: its answer must not mark the newer one sent.
+  outbox.putLive("run-1", "live-1", "{\"v\":2}", "pending", 200);
+  outbox.delivered(first[0], "prefect-uuid");
+  auto second = outbox.due(200, 10);
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].id == first[0].id);
+  CHECK(second[0].body == "{\"v\":2}");
+  CHECK(second[0].prefectId == "prefect-uuid");  // updated in place from now on
+  CHECK(second[0].artifactId == "live-1");
+  outbox.delivered(second[0]);
+  CHECK(outbox.due(1000, 10).empty());
+  CHECK(outbox.countsByStatus()["delivered"] == 1);
+  // Another flow run's is its own row.
+  outbox.putLive("run-2", "live-2", "{}", "pending", 300);
+  CHECK(outbox.due(300, 10).size() == 1);
 }

@@ -97,6 +97,11 @@ TEST_CASE("malformed policy files are reported with their exact location") {
        "bad.yaml:4:54: findings.subprocess_churn.short_lived_above must be at least 0, not -5"},
       {"task artifact severity", withPolicy("    findings: {task_artifact: urgent}\n"),
        "bad.yaml:4:31: findings.task_artifact must be info, warning, critical or off, not 'urgent'"},
+      {"live artifact too often", withPolicy("    findings: {live_artifact: 500ms}\n"),
+       "bad.yaml:4:31: findings.live_artifact must be at least 1s, or off"},
+      {"live artifact not a duration", withPolicy("    findings: {live_artifact: soon}\n"),
+       "bad.yaml:4:31: findings.live_artifact: 'soon' is not a duration (expected e.g. 500ms, 60s, "
+       "5m or 1h)"},
       {"renamed external_wait threshold",
        withPolicy("    findings: {external_wait: {sleep_share_above: 0.5}}\n"),
        "bad.yaml:4:32: unknown key 'sleep_share_above' in findings.external_wait"},

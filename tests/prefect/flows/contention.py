@@ -1,5 +1,5 @@
 """Four tasks at once on Prefect's default task runner (threads of the flow
-run's process): `python contention.py MODE`, MODE one of
+run's process): `python contention.py MODE [SECONDS]`, MODE one of
   python   pure-Python CPU work: the threads take turns on the GIL
   hashlib  hashing large buffers, which hashlib does without the GIL
   sleep    time.sleep
@@ -17,7 +17,8 @@ import time
 from prefect import flow, task
 
 MODE = sys.argv[1]
-SECONDS = 1.5 if MODE == "network" else 3.0
+# How long each task works or waits (argv[2], if given).
+SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 1.5 if MODE == "network" else 3.0
 
 
 def late_server() -> tuple:
@@ -75,5 +76,5 @@ def contention() -> None:
 
 if __name__ == "__main__":
     if SERVER:
-        print(f"server {SERVER[0]}:{SERVER[1]}")
+        print(f"server {SERVER[0]}:{SERVER[1]}", flush=True)
     print(contention(return_state=True).name)
