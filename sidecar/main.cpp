@@ -35,6 +35,7 @@
 #include "runs/conductor.h"
 #include "store/history.h"
 #include "store/outbox.h"
+#include "store/state_files.h"
 #include "task_state.h"
 
 namespace tracer {
@@ -93,6 +94,10 @@ class SidecarMain {
                           "before exiting; the rest stay in the outbox (default 5).")
         .addOptionWithArg({"history-runs"}, KJ_BIND_METHOD(*this, setHistoryRuns), "<n>",
                           "Runs kept per task in the history (default 200).")
+        .addOptionWithArg({"outbox-retention-days"}, KJ_BIND_METHOD(*this, setOutboxRetention),
+                          "<n>",
+                          "Days delivered and local artifacts stay in the outbox (default 30); "
+                          "undelivered ones stay until delivered.")
         .addOptionWithArg({"max-tracked-threads"}, KJ_BIND_METHOD(*this, setMaxThreads), "<n>",
                           "Size of the kernel's tracked-thread map (default 65536).")
         .addOptionWithArg({"max-live-tasks"}, KJ_BIND_METHOD(*this, setMaxTasks), "<n>",
@@ -201,6 +206,13 @@ class SidecarMain {
     historyRuns = n;
     return true;
   }
+  kj::MainBuilder::Validity setOutboxRetention(kj::StringPtr value) {
+    char* end;
+    unsigned long n = strtoul(value.cStr(), &end, 10);
+    if (*end != '\0' || n < 1 || n > 3650) return "--outbox-retention-days: expected 1 to 3650";
+    outboxRetentionDays = n;
+    return true;
+  }
   kj::MainBuilder::Validity setMaxTasks(kj::StringPtr value) {
     char* end;
     unsigned long n = strtoul(value.cStr(), &end, 10);
@@ -228,12 +240,15 @@ class SidecarMain {
     kj::UnixEventPort::captureSignal(SIGHUP);
     auto io = kj::setupAsyncIo();
 
-    if (mkdir(stateDir.cStr(), 0750) != 0 && errno != EEXIST) {
-      return kj::str("--state-dir: cannot create ", stateDir, ": ", strerror(errno));
-    }
-
-    History history(kj::str(stateDir, "/history.db").cStr(), historyRuns);
-    Outbox outbox(kj::str(stateDir, "/outbox.db").cStr());
+    auto unusable = securePrivateDirectory(stateDir, log);
+    if (unusable.size() > 0) return kj::str("--state-dir: ", unusable);
+    auto historyPath = kj::str(stateDir, "/history.db");
+    auto outboxPath = kj::str(stateDir, "/outbox.db");
+    prepareStateFile(historyPath, "the history of earlier runs (recommendations start over)", log);
+    prepareStateFile(outboxPath, "the artifacts it held; those not yet delivered are lost "
+                     "(their number cannot be read)", log);
+    History history(historyPath.cStr(), historyRuns);
+    Outbox outbox(outboxPath.cStr());
     kj::Maybe<kj::Own<PrefectApiClient>> api;
     kj::Maybe<kj::Own<ArtifactDelivery>> delivery;
     kj::Maybe<kj::Own<HistorySeeder>> seeder;
@@ -252,9 +267,12 @@ class SidecarMain {
       context.exitError(
           kj::str("refusing to start with a bad policy set:\n", advisor.startupError().c_str()));
     }
-    ArtifactPublisher publisher(log, outbox, delivery != nullptr, [&delivery]() {
-      KJ_IF_MAYBE(d, delivery) { (*d)->wake(); }
-    });
+    ArtifactPublisher publisher(
+        log, outbox, delivery != nullptr,
+        [&delivery]() {
+          KJ_IF_MAYBE(d, delivery) { (*d)->wake(); }
+        },
+        int64_t(outboxRetentionDays) * 24 * 3600 * 1000000000);
     kj::Promise<void> delivering = kj::NEVER_DONE;
     KJ_IF_MAYBE(d, delivery) {
       delivering = (*d)->run().eagerlyEvaluate([&log](kj::Exception&& e) {
@@ -412,6 +430,7 @@ class SidecarMain {
   kj::String prefectApiUrl = kj::str("");
   kj::String metricsListen = kj::str("");
   uint32_t historyRuns = 200;
+  uint32_t outboxRetentionDays = 30;
   AccessPolicy access;
   uint32_t taskSeries = 500;
   uint32_t drainSeconds = 5;

@@ -4,14 +4,38 @@
 
 namespace tracer {
 
+namespace {
+
+constexpr int64_t HOUR_NS = 3600ll * 1000000000;
+
+}  // namespace
+
 ArtifactPublisher::ArtifactPublisher(Log& log, Outbox& outbox, bool delivering,
-                                     kj::Function<void()> wake)
-    : log(log), outbox(outbox), delivering(delivering), wake(kj::mv(wake)) {}
+                                     kj::Function<void()> wake, int64_t retentionNs)
+    : log(log), outbox(outbox), delivering(delivering), wake(kj::mv(wake)),
+      retentionNs(retentionNs) {
+  pruneHourly(realtimeNs());
+}
+
+void ArtifactPublisher::pruneHourly(int64_t nowNs) {
+  if (nowNs - prunedAtNs < HOUR_NS) return;
+  prunedAtNs = nowNs;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+    size_t pruned = outbox.prune(nowNs - retentionNs);
+    if (pruned > 0) {
+      log.info(kj::str("outbox: removed ", pruned, " delivered or local artifacts older than ",
+                       retentionNs / (24 * HOUR_NS), " days"));
+    }
+  })) {
+    log.error(kj::str("outbox: cannot remove old artifacts: ", e->getDescription()));
+  }
+}
 
 void ArtifactPublisher::flowRunFinished(const FlowRunSummary& flow,
                                         kj::ArrayPtr<const proto::TaskReport::Reader> tasks,
                                         kj::ArrayPtr<const kj::StringPtr> rows) {
   int64_t nowNs = realtimeNs();
+  pruneHourly(nowNs);
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
     for (auto& artifact: renderFlowArtifacts(flow, tasks, rows)) {
       outbox.add(artifact.key.cStr(), artifact.type.cStr(), flow.flowRunId.cStr(),

@@ -16,7 +16,10 @@ namespace tracer {
 class ArtifactPublisher final: public ArtifactAdmin {
  public:
   // `delivering`: a Prefect API is configured; `wake` nudges its delivery.
-  ArtifactPublisher(Log& log, Outbox& outbox, bool delivering, kj::Function<void()> wake);
+  // Delivered and local artifacts older than `retentionNs` are pruned, at
+  // construction and at most once an hour after.
+  ArtifactPublisher(Log& log, Outbox& outbox, bool delivering, kj::Function<void()> wake,
+                    int64_t retentionNs);
 
   // `rows`: see renderFlowArtifacts().
   void flowRunFinished(const FlowRunSummary& flow,
@@ -30,10 +33,14 @@ class ArtifactPublisher final: public ArtifactAdmin {
   size_t retryParked() override;
 
  private:
+  void pruneHourly(int64_t nowNs);
+
   Log& log;
   Outbox& outbox;
   bool delivering;
   kj::Function<void()> wake;
+  int64_t retentionNs;
+  int64_t prunedAtNs = 0;
 };
 
 }  // namespace tracer

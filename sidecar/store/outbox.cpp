@@ -123,6 +123,13 @@ size_t Outbox::retryParked(int64_t nowNs) {
   return sqlite3_changes(db.get());
 }
 
+size_t Outbox::prune(int64_t beforeNs) {
+  Statement remove(db.get(), "DELETE FROM outbox WHERE status IN ('delivered', 'local') "
+                             "AND created_at_ns < ?1");
+  remove.bind(1, beforeNs).step();
+  return sqlite3_changes(db.get());
+}
+
 std::map<std::string, uint64_t> Outbox::countsByStatus() {
   Statement query(db.get(), "SELECT status, COUNT(*) FROM outbox GROUP BY status");
   std::map<std::string, uint64_t> counts;

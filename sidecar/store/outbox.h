@@ -58,6 +58,9 @@ class Outbox final: public MetricsSource {
   void retryLater(int64_t id, int64_t atNs, const std::string& error, bool answered);
   void park(int64_t id, const std::string& error);
   size_t retryParked(int64_t nowNs);
+  // Removes delivered and local artifacts made before `beforeNs` (pending
+  // and parked ones stay: they are still owed to Prefect). Returns how many.
+  size_t prune(int64_t beforeNs);
   std::map<std::string, uint64_t> countsByStatus();
   // Artifacts by status.
   void renderMetrics(PrometheusText& out) override;

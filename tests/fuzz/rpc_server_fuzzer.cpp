@@ -485,7 +485,7 @@ class SidecarStack {
         history(scratch.file("history.db").cStr(), 200),
         outbox(scratch.file("outbox.db").cStr()),
         advisor(log, "", history),
-        publisher(log, outbox, false, []() {}),
+        publisher(log, outbox, false, []() {}, 30ll * 24 * 3600 * 1000000000),
         collector(makeProcfsCollector(kj::str("fuzzing: BPF is not loaded per input"),
                                       kj::str("no taskstats: exits are not fuzzed"))),
         conductor(advisor, taskMetrics, publisher, io.provider->getTimer(), log),

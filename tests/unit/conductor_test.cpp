@@ -29,7 +29,7 @@ struct Pieces {
   Outbox outbox{state.file("outbox.db")};
   Advisor advisor{log, "", history};
   TaskMetrics taskMetrics{100};
-  ArtifactPublisher publisher{log, outbox, false, []() {}};
+  ArtifactPublisher publisher{log, outbox, false, []() {}, 30ll * 24 * 3600 * 1000000000};
   Conductor conductor{advisor, taskMetrics, publisher, io.provider->getTimer(), log};
 
   TaskPlace place(kj::StringPtr task) {
