@@ -8,6 +8,7 @@
 #include <kj/debug.h>
 #include <kj/main.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <cerrno>
 #include <csignal>
@@ -112,6 +113,10 @@ class SidecarMain {
 
  private:
   kj::MainBuilder::Validity setSocket(kj::StringPtr value) {
+    if (value.size() >= sizeof(sockaddr_un::sun_path)) {
+      return kj::str("the path is ", value.size(), " bytes; a Unix socket's holds at most ",
+                     sizeof(sockaddr_un::sun_path) - 1);
+    }
     socketPath = kj::str(value);
     return true;
   }
@@ -196,6 +201,16 @@ class SidecarMain {
     return static_cast<uint32_t>(n);
   }
   kj::MainBuilder::Validity setMetricsListen(kj::StringPtr value) {
+    KJ_IF_MAYBE(colon, value.findLast(':')) {
+      char* end;
+      auto port = kj::str(value.slice(*colon + 1));
+      unsigned long n = strtoul(port.cStr(), &end, 10);
+      if (*colon == 0 || port.size() == 0 || *end != '\0' || n < 1 || n > 65535) {
+        return "expected HOST:PORT, a port from 1 to 65535 (e.g. 127.0.0.1:9464)";
+      }
+    } else {
+      return "expected HOST:PORT (e.g. 127.0.0.1:9464)";
+    }
     metricsListen = kj::str(value);
     return true;
   }
@@ -252,7 +267,10 @@ class SidecarMain {
     kj::Maybe<kj::Own<PrefectApiClient>> api;
     kj::Maybe<kj::Own<ArtifactDelivery>> delivery;
     kj::Maybe<kj::Own<HistorySeeder>> seeder;
-    KJ_IF_MAYBE(settings, prefectApiFromEnvironment(prefectApiUrl)) {
+    kj::String apiError;
+    auto apiSettings = prefectApiFromEnvironment(prefectApiUrl, apiError);
+    if (apiError.size() > 0) return kj::mv(apiError);
+    KJ_IF_MAYBE(settings, apiSettings) {
       log.info(kj::str("artifacts go to the Prefect API at ", (*settings)->describe()));
       auto& client = *api.emplace(kj::heap<PrefectApiClient>(io, kj::mv(**settings)));
       delivery = kj::heap<ArtifactDelivery>(log, outbox, io.provider->getTimer(), client);
@@ -279,7 +297,14 @@ class SidecarMain {
         log.error(kj::str("artifact delivery stopped: ", e.getDescription()));
       });
     }
-    auto collector = chooseCollector(log, io.unixEventPort);
+    kj::Own<Collector> collector;
+    kj::String whyNot;
+    KJ_IF_MAYBE(chosen, chooseCollector(log, io.unixEventPort, whyNot)) {
+      collector = kj::mv(*chosen);
+    } else {
+      return kj::str("--collector bpf: the kernel observer cannot load (", whyNot,
+                     "); without --collector the /proc fallback runs");
+    }
     const kj::MonotonicClock& clock = kj::systemPreciseMonotonicClock();
     TaskMetrics taskMetrics(taskSeries);
     RpcMetrics rpcMetrics(clock);
@@ -335,8 +360,15 @@ class SidecarMain {
     kj::Maybe<kj::Own<kj::ConnectionReceiver>> metricsPort;
     kj::Promise<void> servingMetrics = kj::NEVER_DONE;
     if (metricsListen.size() > 0) {
-      auto address = io.provider->getNetwork().parseAddress(metricsListen).wait(io.waitScope);
-      auto& port = *metricsPort.emplace(address->listen());
+      kj::Own<kj::ConnectionReceiver> listening;
+      KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+        auto address = io.provider->getNetwork().parseAddress(metricsListen).wait(io.waitScope);
+        listening = address->listen();
+      })) {
+        return kj::str("--metrics-listen ", metricsListen, ": cannot listen there (",
+                       e->getDescription(), ")");
+      }
+      auto& port = *metricsPort.emplace(kj::mv(listening));
       servingMetrics = metricsServer.listenHttp(port).eagerlyEvaluate([&log](kj::Exception&& e) {
         log.error(kj::str("metrics endpoint stopped: ", e.getDescription()));
       });
@@ -402,13 +434,15 @@ class SidecarMain {
     });
   }
 
-  kj::Own<Collector> chooseCollector(Log& log, kj::UnixEventPort& events) {
-    kj::String whyNot = kj::str("forced with --collector procfs");
+  // Nothing when --collector bpf was asked for and cannot load: `whyNot` says why.
+  kj::Maybe<kj::Own<Collector>> chooseCollector(Log& log, kj::UnixEventPort& events,
+                                                kj::String& whyNot) {
+    whyNot = kj::str("forced with --collector procfs");
     if (forcedCollector != "procfs") {
       KJ_IF_MAYBE(bpf, loadBpfCollector(log, events, bpfSettings, whyNot)) {
         return kj::mv(*bpf);
       }
-      if (forcedCollector == "bpf") KJ_FAIL_REQUIRE("--collector bpf: cannot load", whyNot);
+      if (forcedCollector == "bpf") return nullptr;
     }
     log.warn(kj::str("kernel observer unavailable, using /proc: ", whyNot));
     auto exits = TaskstatsExits::open(events);

@@ -2,9 +2,12 @@
 
 #include <kj/debug.h>
 #include <kj/encoding.h>
-#include <kj/filesystem.h>
+#include <kj/io.h>
+#include <fcntl.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 namespace tracer {
 
@@ -36,9 +39,18 @@ kj::String PrefectApiSettings::describe() const {
   return kj::str(url, " (", auth, ")");
 }
 
-kj::Maybe<kj::Own<PrefectApiSettings>> prefectApiFromEnvironment(kj::StringPtr urlFlag) {
+kj::Maybe<kj::Own<PrefectApiSettings>> prefectApiFromEnvironment(kj::StringPtr urlFlag,
+                                                                 kj::String& error) {
   kj::Maybe<kj::String> url = urlFlag.size() ? kj::str(urlFlag) : environment("PREFECT_API_URL");
   KJ_IF_MAYBE(u, url) {
+    kj::StringPtr setting = urlFlag.size() ? "--prefect-api-url" : "PREFECT_API_URL";
+    auto rest = u->startsWith("https://") ? u->slice(8) : u->startsWith("http://") ? u->slice(7)
+                                                                                 : nullptr;
+    if (rest == nullptr || rest.size() == 0 || rest[0] == '/' || rest[0] == ':') {
+      error = kj::str(setting, ": '", *u, "' is not an http:// or https:// URL with a host "
+                      "(e.g. http://127.0.0.1:4200/api)");
+      return nullptr;
+    }
     auto result = kj::heap<PrefectApiSettings>();
     auto& settings = *result;
     settings.url = u->endsWith("/") ? kj::str(u->slice(0, u->size() - 1)) : kj::mv(*u);
@@ -47,9 +59,23 @@ kj::Maybe<kj::Own<PrefectApiSettings>> prefectApiFromEnvironment(kj::StringPtr u
     } else KJ_IF_MAYBE(key, environment("PREFECT_API_KEY")) {
       settings.authorization = kj::str("Bearer ", *key);
     } else KJ_IF_MAYBE(path, environment("PREFECT_API_KEY_FILE")) {
-      auto fs = kj::newDiskFilesystem();
-      auto file = fs->getRoot().openFile(fs->getCurrentPath().eval(*path));
-      settings.authorization = kj::str("Bearer ", trimmed(file->readAllText()));
+      kj::String key;
+      int fd = open(path->cStr(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        error = kj::str("PREFECT_API_KEY_FILE=", *path, ": cannot open it: ", strerror(errno));
+        return nullptr;
+      }
+      KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                         [&]() { key = kj::FdInputStream(kj::AutoCloseFd(fd)).readAllText(); })) {
+        error = kj::str("PREFECT_API_KEY_FILE=", *path, ": cannot read it: ",
+                        e->getDescription());
+        return nullptr;
+      }
+      if (trimmed(key).size() == 0) {
+        error = kj::str("PREFECT_API_KEY_FILE=", *path, ": the file is empty");
+        return nullptr;
+      }
+      settings.authorization = kj::str("Bearer ", trimmed(key));
     }
     return kj::mv(result);
   }

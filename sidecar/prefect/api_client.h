@@ -20,8 +20,11 @@ struct PrefectApiSettings {
   kj::String describe() const;             // for logs: the URL and the kind of auth only
 };
 
-// From --prefect-api-url (when given) and the environment; nothing when no URL is set.
-kj::Maybe<kj::Own<PrefectApiSettings>> prefectApiFromEnvironment(kj::StringPtr urlFlag);
+// From --prefect-api-url (when given) and the environment; nothing when no
+// URL is set, or when what is set is unusable: then `error` says which
+// setting and what is wrong, in one line.
+kj::Maybe<kj::Own<PrefectApiSettings>> prefectApiFromEnvironment(kj::StringPtr urlFlag,
+                                                                 kj::String& error);
 
 struct ApiResponse {
   unsigned statusCode;
