@@ -7,6 +7,7 @@
 #include <kj/async-unix.h>
 #include <kj/debug.h>
 #include <kj/main.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
@@ -85,6 +86,13 @@ class SidecarMain {
         .addOptionWithArg({"max-calls-per-second"}, KJ_BIND_METHOD(*this, setMaxCallRate), "<n>",
                           "Calls one connection may make per second; above it the sidecar "
                           "reads that client more slowly (default 20000).")
+        .addOptionWithArg({"max-connections"}, KJ_BIND_METHOD(*this, setMaxConnections), "<n>",
+                          "Connections at once, the last 64 for root only (default: what the "
+                          "descriptor limit allows, at most 4096; docs/deployment.md).")
+        .addOptionWithArg({"max-connections-per-uid"},
+                          KJ_BIND_METHOD(*this, setMaxConnectionsPerUid), "<n>",
+                          "Connections at once of one uid other than root (default: a quarter "
+                          "of --max-connections).")
         .addOptionWithArg({"metrics-listen"}, KJ_BIND_METHOD(*this, setMetricsListen),
                           "<host:port>", "Serve Prometheus metrics at http://HOST:PORT/metrics.")
         .addOptionWithArg({"metrics-task-series"}, KJ_BIND_METHOD(*this, setTaskSeries), "<n>",
@@ -180,6 +188,20 @@ class SidecarMain {
     }
     return "--max-calls-per-second: expected 1 to 10000000";
   }
+  kj::MainBuilder::Validity setMaxConnections(kj::StringPtr value) {
+    KJ_IF_MAYBE(n, numberIn(value, AccessPolicy::ROOT_CONNECTIONS + 1, 1u << 20)) {
+      maxConnections = *n;
+      return true;
+    }
+    return kj::str("expected ", AccessPolicy::ROOT_CONNECTIONS + 1, " to 1048576");
+  }
+  kj::MainBuilder::Validity setMaxConnectionsPerUid(kj::StringPtr value) {
+    KJ_IF_MAYBE(n, numberIn(value, 1, 1u << 20)) {
+      maxConnectionsPerUid = *n;
+      return true;
+    }
+    return "expected 1 to 1048576";
+  }
   kj::MainBuilder::Validity setTaskSeries(kj::StringPtr value) {
     KJ_IF_MAYBE(n, numberIn(value, 0, 100000)) {
       taskSeries = *n;
@@ -255,6 +277,7 @@ class SidecarMain {
     kj::UnixEventPort::captureSignal(SIGHUP);
     auto io = kj::setupAsyncIo();
 
+    KJ_IF_MAYBE(problem, limitConnections(log)) { return kj::mv(*problem); }
     auto unusable = securePrivateDirectory(stateDir, log);
     if (unusable.size() > 0) return kj::str("--state-dir: ", unusable);
     auto historyPath = kj::str(stateDir, "/history.db");
@@ -434,6 +457,42 @@ class SidecarMain {
     });
   }
 
+  // Takes the descriptors the process may have (its soft limit up to the
+  // hard one), and caps connections within them: each holds two (its socket
+  // and the peer's pidfd), and the rest (BPF objects, state files, metrics,
+  // refusals being told why) keep DESCRIPTORS_KEPT.
+  kj::Maybe<kj::String> limitConnections(Log& log) {
+    constexpr uint32_t DESCRIPTORS_KEPT = 256, PER_CONNECTION = 2, DEFAULT_MOST = 4096;
+    struct rlimit files;
+    getrlimit(RLIMIT_NOFILE, &files);
+    if (files.rlim_cur < files.rlim_max) {
+      files.rlim_cur = files.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &files);
+      getrlimit(RLIMIT_NOFILE, &files);
+    }
+    uint64_t room = files.rlim_cur > DESCRIPTORS_KEPT
+                        ? (files.rlim_cur - DESCRIPTORS_KEPT) / PER_CONNECTION : 0;
+    KJ_IF_MAYBE(asked, maxConnections) {
+      if (*asked > room) {
+        return kj::str("--max-connections ", *asked, ": the descriptor limit (", files.rlim_cur,
+                       ") has room for ", room, "; raise it (LimitNOFILE) or ask for fewer");
+      }
+      access.maxConnections = *asked;
+    } else {
+      if (room <= AccessPolicy::ROOT_CONNECTIONS) {
+        return kj::str("the descriptor limit (", files.rlim_cur, ") leaves no room for "
+                       "connections; raise it (LimitNOFILE, ulimit -n)");
+      }
+      access.maxConnections = uint32_t(kj::min(room, uint64_t(DEFAULT_MOST)));
+    }
+    access.maxConnectionsPerUid =
+        maxConnectionsPerUid.orDefault(kj::max(1u, access.maxConnections / 4));
+    log.info(kj::str("connections: at most ", access.maxConnections, " (the last ",
+                     AccessPolicy::ROOT_CONNECTIONS, " root's), ", access.maxConnectionsPerUid,
+                     " per uid; descriptor limit ", files.rlim_cur));
+    return nullptr;
+  }
+
   // Nothing when --collector bpf was asked for and cannot load: `whyNot` says why.
   kj::Maybe<kj::Own<Collector>> chooseCollector(Log& log, kj::UnixEventPort& events,
                                                 kj::String& whyNot) {
@@ -464,6 +523,8 @@ class SidecarMain {
   kj::String prefectApiUrl = kj::str("");
   kj::String metricsListen = kj::str("");
   uint32_t historyRuns = 200;
+  kj::Maybe<uint32_t> maxConnections;
+  kj::Maybe<uint32_t> maxConnectionsPerUid;
   uint32_t outboxRetentionDays = 30;
   AccessPolicy access;
   uint32_t taskSeries = 500;

@@ -55,6 +55,14 @@ void RpcMetrics::renderMetrics(PrometheusText& out) {
   }
   out.single("tracer_rpc_connections_refused_total", "counter",
              "Connections refused by --allow-uid/--allow-group.", refusedConnections);
+  out.single("tracer_rpc_connections_over_cap_total", "counter",
+             "Connections refused: over --max-connections, or over --max-connections-per-uid "
+             "for their uid.",
+             connectionsOverCap);
+  out.single("tracer_rpc_accept_errors_total", "counter",
+             "Times accepting a connection failed (out of descriptors or memory); the sidecar "
+             "backs off and goes on.",
+             acceptErrors);
   out.single("tracer_rpc_connections_throttled_total", "counter",
              "Connections that exceeded --max-calls-per-second at least once.",
              throttledConnections);

@@ -24,6 +24,8 @@ class RpcMetrics final: public MetricsSource {
 
   const kj::MonotonicClock& clock;
   uint64_t refusedConnections = 0;
+  uint64_t connectionsOverCap = 0;  // refused: over --max-connections or its per-uid share
+  uint64_t acceptErrors = 0;        // accept() failed (out of descriptors, memory)
   uint64_t throttledConnections = 0;  // connections that hit their call-rate limit
   uint64_t throttledWaits = 0;        // times reading a client was paused for its rate
   uint64_t wedgedHangups = 0;         // clients that stopped reading or finishing answers

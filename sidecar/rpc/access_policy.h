@@ -26,6 +26,13 @@ struct AccessPolicy {
   // Per connection; over it, the sidecar stops reading from that client until
   // the rate falls (backpressure, not errors). One task costs two calls.
   uint32_t maxCallsPerSecond = 20000;
+  // Connections at once: each holds descriptors (its socket, the peer's
+  // pidfd), so these keep any user from taking the sidecar's last ones. Root
+  // may use the last ROOT_CONNECTIONS of maxConnections, which nobody else may;
+  // every other uid at most maxConnectionsPerUid.
+  static constexpr uint32_t ROOT_CONNECTIONS = 64;
+  uint32_t maxConnections = 4096;
+  uint32_t maxConnectionsPerUid = 1024;
 
   // Why this peer may not connect, or nullptr if it may.
   kj::Maybe<kj::String> refusal(const PeerIdentity& peer) const;

@@ -217,6 +217,35 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
   uint64_t finished = 0;  // of which the client has said it is done with
 };
 
+// Refused connections told why at once, at most; past it, one is closed
+// without a word (its descriptor is not held for REFUSED_LINGER).
+constexpr uint32_t TURNING_AWAY_MAX = 64;
+// After accept() fails (no descriptor left, no memory), the wait before the
+// next try: from the first, doubling to the last while it keeps failing.
+constexpr kj::Duration ACCEPT_BACKOFF_FIRST = 10 * kj::MILLISECONDS;
+constexpr kj::Duration ACCEPT_BACKOFF_LAST = 1 * kj::SECONDS;
+
+class ConnectionListener::Place {
+ public:
+  Place(ConnectionListener& listener, uid_t uid): listener(listener), uid(uid) {
+    ++listener.connectionsByUid.findOrCreate(uid, [&]() {
+      return kj::HashMap<uid_t, uint32_t>::Entry{uid, 0};
+    });
+    if (uid != 0) ++listener.connectionsOfOthers;
+  }
+  ~Place() noexcept(false) {
+    KJ_IF_MAYBE(count, listener.connectionsByUid.find(uid)) {
+      if (--*count == 0) listener.connectionsByUid.erase(uid);
+    }
+    if (uid != 0) --listener.connectionsOfOthers;
+  }
+  KJ_DISALLOW_COPY(Place);
+
+ private:
+  ConnectionListener& listener;
+  uid_t uid;
+};
+
 ConnectionListener::ConnectionListener(Services& services, kj::Timer& timer,
                                        kj::Own<kj::ConnectionReceiver> receiver,
                                        capnp::ReaderOptions limits)
@@ -230,25 +259,92 @@ ConnectionListener::ConnectionListener(Services& services, kj::Timer& timer,
 ConnectionListener::~ConnectionListener() noexcept(false) {}
 
 kj::Promise<void> ConnectionListener::run() {
-  return receiver->accept().then([this](kj::Own<kj::AsyncIoStream> stream) {
-    serve(kj::mv(stream));
-    return run();
-  });
+  return receiver->accept().then(
+      [this](kj::Own<kj::AsyncIoStream> stream) -> kj::Promise<void> {
+        acceptBackoff = 0 * kj::SECONDS;
+        KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { serve(kj::mv(stream)); })) {
+          services.log.warn(kj::str("could not serve a connection: ", e->getDescription()));
+        }
+        return run();
+      },
+      [this](kj::Exception&& e) -> kj::Promise<void> {
+        // Out of descriptors or memory: the listener stays; nobody is served
+        // until it recovers, and then everyone is.
+        ++services.rpcMetrics.acceptErrors;
+        bool first = acceptBackoff == 0 * kj::SECONDS;
+        acceptBackoff = first ? ACCEPT_BACKOFF_FIRST
+                              : kj::min(acceptBackoff * 2, ACCEPT_BACKOFF_LAST);
+        if (first) {
+          services.log.error(kj::str("cannot accept connections (", e.getDescription(),
+                                     "); trying again, backing off to 1 s"));
+        }
+        return timer.afterDelay(acceptBackoff).then([this]() { return run(); });
+      });
+}
+
+kj::Maybe<kj::String> ConnectionListener::overCap(uid_t uid) const {
+  auto& access = services.access;
+  uint32_t all = connectionsOfOthers;
+  KJ_IF_MAYBE(root, connectionsByUid.find(0)) { all += *root; }
+  if (uid == 0) {
+    if (all >= access.maxConnections) {
+      return kj::str("refused: the sidecar holds ", all, " connections, its most "
+                     "(--max-connections)");
+    }
+    return nullptr;
+  }
+  if (connectionsOfOthers + AccessPolicy::ROOT_CONNECTIONS >= access.maxConnections) {
+    return kj::str("refused: the sidecar holds ", all, " connections; the last ",
+                   AccessPolicy::ROOT_CONNECTIONS, " of its ", access.maxConnections,
+                   " (--max-connections) are root's");
+  }
+  KJ_IF_MAYBE(mine, connectionsByUid.find(uid)) {
+    if (*mine >= access.maxConnectionsPerUid) {
+      return kj::str("refused: uid ", uid, " holds ", *mine, " connections, its most "
+                     "(--max-connections-per-uid)");
+    }
+  }
+  return nullptr;
+}
+
+void ConnectionListener::noteOverCap(kj::StringPtr why) {
+  ++services.rpcMetrics.connectionsOverCap;
+  ++overCapSinceLog;
+  auto now = timer.now();
+  KJ_IF_MAYBE(at, overCapLoggedAt) {
+    if (now - *at < 1 * kj::SECONDS) return;
+  }
+  services.log.warn(kj::str("connection ", why, " (", overCapSinceLog,
+                            " refused over a cap since the last such line)"));
+  overCapLoggedAt = now;
+  overCapSinceLog = 0;
 }
 
 void ConnectionListener::serve(kj::Own<kj::AsyncIoStream> stream) {
   auto peer = peerIdentityOf(*stream);
-  KJ_IF_MAYBE(why, services.access.refusal(peer)) {
+  uid_t uid = peer.credentials.uid;
+  kj::Maybe<kj::String> refused = services.access.refusal(peer);
+  if (refused != nullptr) {
     ++services.rpcMetrics.refusedConnections;
-    services.log.warn(kj::str("connection ", *why));
-    connections.add(turnAway(kj::mv(stream), kj::mv(*why)));
+    services.log.warn(kj::str("connection ", KJ_ASSERT_NONNULL(refused)));
+  } else {
+    refused = overCap(uid);
+    KJ_IF_MAYBE(why, refused) { noteOverCap(*why); }
+  }
+  KJ_IF_MAYBE(why, refused) {
+    if (turningAway >= TURNING_AWAY_MAX) return;  // closed now, unanswered
+    ++turningAway;
+    connections.add(turnAway(kj::mv(stream), kj::mv(*why)).attach(kj::defer([this]() {
+      --turningAway;
+    })));
     return;
   }
   bool admin = services.access.mayAdminister(peer);
   auto caller = kj::refcounted<Caller>(kj::mv(peer), admin, services.access.maxLiveScopes);
+  auto place = kj::heap<Place>(*this, uid);
   auto connection = kj::heap<Connection>(services, timer, kj::mv(stream), kj::mv(caller), limits);
   auto done = connection->run();
-  connections.add(done.attach(kj::mv(connection)));
+  connections.add(done.attach(kj::mv(connection), kj::mv(place)));
 }
 
 // The refused client gets the reason as an RPC Abort, which its RPC system

@@ -8,6 +8,7 @@
 
 #include <capnp/message.h>
 #include <kj/async-io.h>
+#include <kj/map.h>
 
 #include "rpc/services.h"
 
@@ -26,7 +27,11 @@ class ConnectionListener {
   class Connection;
 
   void serve(kj::Own<kj::AsyncIoStream> stream);
+  // Why a connection of `uid` would pass a cap (AccessPolicy), or nullptr.
+  kj::Maybe<kj::String> overCap(uid_t uid) const;
   kj::Promise<void> turnAway(kj::Own<kj::AsyncIoStream> stream, kj::String why);
+  // A refusal over a cap, logged at most once a second with how many since.
+  void noteOverCap(kj::StringPtr why);
   static kj::Promise<void> discardUntilClosed(kj::AsyncIoStream& stream);
 
   class ErrorHandler final: public kj::TaskSet::ErrorHandler {
@@ -36,10 +41,19 @@ class ConnectionListener {
     Log& log;
   };
 
+  // Holds its uid's place among the connections while the connection lasts.
+  class Place;
+
   Services& services;
   kj::Timer& timer;
   kj::Own<kj::ConnectionReceiver> receiver;
   capnp::ReaderOptions limits;
+  kj::HashMap<uid_t, uint32_t> connectionsByUid;
+  uint32_t connectionsOfOthers = 0;  // of every uid but root's
+  uint32_t turningAway = 0;          // refused connections told why, not yet closed
+  kj::Duration acceptBackoff = 0 * kj::SECONDS;
+  kj::Maybe<kj::TimePoint> overCapLoggedAt;
+  uint64_t overCapSinceLog = 0;
   ErrorHandler errorHandler;
   kj::TaskSet connections;  // after errorHandler: destroyed first
 };
