@@ -33,7 +33,10 @@ kj::Maybe<kj::String> AccessPolicy::refusal(const PeerIdentity& peer) const {
 }
 
 bool AccessPolicy::mayAdminister(const PeerIdentity& peer) const {
-  return peer.credentials.isRoot() || inAnyGroup(peer, adminGids);
+  // Root of another PID namespace (a container's, a flow-run pod's) is a
+  // tenant like any other: every tenant's runs are not its to read.
+  return (peer.credentials.isRoot() && peer.credentials.sameNamespaceAsSidecar) ||
+         inAnyGroup(peer, adminGids);
 }
 
 kj::Maybe<kj::String> joinRefusal(kj::StringPtr flowRunId, const PeerCredentials& joiner,

@@ -17,8 +17,8 @@ struct AccessPolicy {
   // Empty lists: anyone who can open the socket may connect. Root always may.
   std::vector<uid_t> allowedUids;
   std::vector<gid_t> allowedGids;  // primary or supplementary group
-  // Admin (status of every run, reports, reloads, the outbox) is for root and,
-  // when set, members of this group.
+  // Admin (status of every run, reports, reloads, the outbox) is for root in
+  // the sidecar's PID namespace and, when set, members of this group.
   std::vector<gid_t> adminGids;
   // Per connection. A Prefect flow-run process holds one flow-run scope and one
   // task scope per task running at once; a client past this is broken or hostile.

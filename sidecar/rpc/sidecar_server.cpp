@@ -224,8 +224,8 @@ class SidecarServer final: public MeasuredServer<proto::Sidecar> {
 
   kj::Promise<void> admin(AdminContext context) override {
     if (!caller->mayAdminister()) {
-      refuse(kj::str("refused: the Admin interface is for root and the --admin-group; the ",
-                     "caller is ", caller->credentials().describe()));
+      refuse(kj::str("refused: the Admin interface is for root in the sidecar's PID namespace "
+                     "and the --admin-group; the caller is ", caller->credentials().describe()));
     }
     context.getResults(CAPABILITY_ONLY).setAdmin(kj::heap<AdminServer>(services));
     return kj::READY_NOW;

@@ -81,12 +81,25 @@ def test_non_root_caller_cannot_use_admin(shared_sidecar):
     from sidecar import TRACERCTL
     result = run_as(USER, str(TRACERCTL), "--socket", str(shared_sidecar.socket), "tasks")
     assert result.returncode != 0
-    assert "refused: the Admin interface is for root" in result.stderr
+    assert "refused: the Admin interface is for root in the sidecar's PID namespace" in \
+        result.stderr
 
 
 def test_root_may_list_live_tasks(shared_sidecar):
     listing = json.loads(shared_sidecar.tracerctl("tasks", "--json").stdout)
     assert listing == {"tasks": []}
+
+
+def test_root_of_another_pid_namespace_is_no_admin(shared_sidecar):
+    """Root in a container's (or a flow-run pod's) PID namespace is a tenant:
+    the other tenants' runs are not its to read."""
+    from sidecar import TRACERCTL
+    result = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", str(TRACERCTL),
+                             "--socket", str(shared_sidecar.socket), "reports"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "refused: the Admin interface is for root in the sidecar's PID namespace" in \
+        result.stderr, result.stderr
 
 
 def test_caller_in_its_own_pid_namespace_registers_its_thread(sidecar):
