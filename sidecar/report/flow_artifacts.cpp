@@ -73,7 +73,7 @@ kj::String findingLine(proto::TaskReport::Reader t, proto::Finding::Reader f) {
   kj::Vector<kj::String> evidence;
   for (auto e: f.getEvidence()) evidence.add(kj::str(e.getName(), " ", e.getValue()));
   return kj::str("- **", f.getSeverity(), "** `", f.getKind(), "` in **",
-                 markdownCell(t.getTaskName()), "**: ", f.getSummary(), " (",
+                 markdownName(t.getTaskName()), "**: ", f.getSummary(), " (",
                  kj::strArray(evidence, ", "), "; policy `", f.getPolicy(), "`)");
 }
 
@@ -81,8 +81,9 @@ kj::String findingLine(proto::TaskReport::Reader t, proto::Finding::Reader f) {
 // its time went, on its task run's page.
 kj::String taskMarkdown(const FlowRunSummary& flow, proto::TaskReport::Reader t) {
   kj::Vector<kj::String> md;
-  md.add(kj::str("## Tracer: task ", t.getTaskName(), " (", stateName(t.getState()), ", ",
-                 seconds(t.getWallNs()), ") of flow ", flow.flowName));
+  md.add(kj::str("## Tracer: task ", markdownName(t.getTaskName()), " (",
+                 stateName(t.getState()), ", ", seconds(t.getWallNs()), ") of flow ",
+                 markdownName(flow.flowName)));
   md.add(kj::str("\n### Findings\n"));
   for (auto f: t.getFindings()) md.add(findingLine(t, f));
   const proto::TaskReport::Reader one[] = {t};
@@ -106,15 +107,17 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                                          kj::ArrayPtr<const kj::StringPtr> madeRows) {
   RunOwner owner{flow.flowName, flow.deploymentId, flow.deploymentName};
   kj::Vector<kj::String> md;
-  md.add(kj::str("## Tracer: ", flow.flowName, " (", flow.state, ", ", seconds(flow.wallNs), ", ",
+  md.add(kj::str("## Tracer: ", markdownName(flow.flowName), " (", flow.state, ", ",
+                 seconds(flow.wallNs), ", ",
                  tasks.size(), " tasks)"));
   // The key carries the names cut short and the id cut shorter: here they are whole.
   if (flow.deploymentId.size() > 0 || flow.deploymentName.size() > 0) {
     auto deployment = flow.deploymentName.size()
-                          ? kj::str("**", markdownCell(flow.deploymentName), "** ")
+                          ? kj::str("**", markdownName(flow.deploymentName), "** ")
                           : kj::str();
-    auto id = flow.deploymentId.size() ? kj::str("(`", flow.deploymentId, "`) ") : kj::str();
-    md.add(kj::str("\nDeployment ", deployment, id, "of flow **", markdownCell(flow.flowName),
+    auto id = flow.deploymentId.size() ? kj::str("(`", markdownCode(flow.deploymentId), "`) ")
+                                       : kj::str();
+    md.add(kj::str("\nDeployment ", deployment, id, "of flow **", markdownName(flow.flowName),
                    "**"));
   }
 
@@ -137,7 +140,7 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
     auto t = tasks[headline];
     auto r = t.getRecommendation();
     auto alloc = t.getAllocation();
-    md.add(kj::str("\n### Recommendation\n\n**", t.getTaskName(), "** needs about **",
+    md.add(kj::str("\n### Recommendation\n\n**", markdownName(t.getTaskName()), "** needs about **",
                    fixed(r.getCpuCores(), 2), " cores** and **", mib(r.getMemoryBytes()),
                    "** (it had ", fixed(alloc.getCpuCores(), 2), " cores and ",
                    mib(alloc.getMemoryBytes()), ", ", alloc.getSource(), "): from ", r.getRuns(),
@@ -178,7 +181,7 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
     auto memory = t.getMemory();
     Known k(t);
     if (shown[i]) anyUnknown = anyUnknown || k.any();
-    if (shown[i]) md.add(kj::str("| ", markdownCell(t.getTaskName()), " | ",
+    if (shown[i]) md.add(kj::str("| ", markdownName(t.getTaskName()), " | ",
                    stateName(t.getState()), " | ",
                    inSeconds(t.getWallNs()), " | ",
                    k.text("cpu.avg_cores", fixed(cpu.getAvgCores(), 2)), " / ",

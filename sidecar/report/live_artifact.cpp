@@ -40,7 +40,7 @@ Artifact renderLiveArtifact(kj::String id, const FlowRunSummary& flow, size_t fi
   std::sort(ranked.begin(), ranked.end(),
             [](auto& a, auto& b) { return a.getRunningNs() > b.getRunningNs(); });
   kj::Vector<kj::String> md;
-  md.add(kj::str("## Tracer: flow run `", markdownCell(flow.flowName), "` is running"));
+  md.add(kj::str("## Tracer: flow run **", markdownName(flow.flowName), "** is running"));
   md.add(kj::str("As of ", utcTime(nowNs), ", ", inSeconds(flow.wallNs), " s into the run: ",
                  tasks.size(), " task runs running, ", finishedTasks,
                  " finished. The full report comes when the run ends."));
@@ -52,7 +52,7 @@ Artifact renderLiveArtifact(kj::String id, const FlowRunSummary& flow, size_t fi
       auto t = ranked[i];
       char cores[32];
       snprintf(cores, sizeof(cores), "%.2f", t.getCores());
-      md.add(kj::str("| ", markdownCell(t.getTaskName()), " | `", markdownCell(t.getTaskRunId()),
+      md.add(kj::str("| ", markdownName(t.getTaskName()), " | `", markdownCode(t.getTaskRunId()),
                      "` | ", inSeconds(t.getRunningNs()), " | ", cores, " | ",
                      t.getRssBytes() >> 20, " | ", markdownCell(waitingOn(t)), " |"));
     }
@@ -66,7 +66,7 @@ Artifact renderLiveArtifact(kj::String id, const FlowRunSummary& flow, size_t fi
 }
 
 Artifact renderLiveArtifactEnded(kj::String id, const FlowRunSummary& flow) {
-  auto md = kj::str("## Tracer: flow run `", markdownCell(flow.flowName), "` ended (",
+  auto md = kj::str("## Tracer: flow run **", markdownName(flow.flowName), "** ended (",
                     flow.state, ") after ", inSeconds(flow.wallNs),
                     " s\n\nIts report is in the artifacts Tracer made for it at its end.");
   return artifactFor(kj::mv(id), "", "markdown", DESCRIPTION, jsonQuoted(md), flow, "");

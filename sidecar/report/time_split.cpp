@@ -101,7 +101,7 @@ kj::String timeSplitSection(kj::ArrayPtr<const proto::TaskReport::Reader> tasks,
       values.add(listsUnknown(t.getUnknown(), part.unknownIf) ? kj::str("?")
                                                               : inSeconds(part.ns(t)));
     }
-    md.add(kj::str("| ", markdownCell(t.getTaskName()), " | ", kj::strArray(values, " | "), " |"));
+    md.add(kj::str("| ", markdownName(t.getTaskName()), " | ", kj::strArray(values, " | "), " |"));
   }
   return kj::strArray(md, "\n");
 }

@@ -15,6 +15,10 @@ ARTIFACT_CREATE_FIELDS = {"key", "type", "description", "data", "metadata_", "fl
                           "task_run_id"}
 
 
+# A task name that tries to put an image, HTML and a link on Prefect's page.
+INJECTED = "![x](http://evil.example/x.png) <b>[click](http://evil.example)"
+
+
 def test_a_flow_run_leaves_a_markdown_and_a_table_artifact(sidecar):
     client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
                            connect_wait_ms=2000)
@@ -25,7 +29,7 @@ def test_a_flow_run_leaves_a_markdown_and_a_table_artifact(sidecar):
                          deployment_id=deployment_id, deployment_name="ETL / nightly",
                          cpu_cores=2, memory_bytes=1 << 30,
                          work_pool_type="kubernetes") as flow:
-        for name in ["extract | raw", "transform"]:
+        for name in ["extract | raw", "transform", INJECTED]:
             with flow.task(task_run_id=str(uuid.uuid4()), task_name=name) as task:
                 subprocess.run([str(WORKLOAD), "live", "20"], check=True)
             reports.append(task.report)
@@ -47,7 +51,7 @@ def test_a_flow_run_leaves_a_markdown_and_a_table_artifact(sidecar):
         assert body["metadata_"]["deployment_id"] == deployment_id
 
     rows = json.loads(bodies["table"]["data"])  # a JSON *string* of a list of objects
-    assert [r["task"] for r in rows] == ["extract | raw", "transform"]
+    assert [r["task"] for r in rows] == ["extract | raw", "transform", INJECTED]
     for row, report in zip(rows, reports):
         assert row["task_run_id"] == report["task_run_id"]
         assert row["peak_rss_bytes"] == report["memory"]["peak_rss_bytes"]
@@ -56,9 +60,15 @@ def test_a_flow_run_leaves_a_markdown_and_a_table_artifact(sidecar):
         assert row["max_cores"] == round(report["cpu"]["max_cores"], 3)
 
     markdown = bodies["markdown"]["data"]
-    assert markdown.startswith("## Tracer: Nightly ETL! (completed,")
-    assert f"Deployment **ETL / nightly** (`{deployment_id}`) of flow **Nightly ETL!**" in markdown
+    # Names are literal text: what could start markup is escaped.
+    assert markdown.startswith("## Tracer: Nightly ETL\\! (completed,")
+    assert f"Deployment **ETL / nightly** (`{deployment_id}`) of flow **Nightly ETL\\!**" in markdown
     assert "| extract \\| raw | completed |" in markdown  # a pipe in a name does not break the row
+    # A name cannot put a link, an image or HTML into Prefect's page.
+    assert "| \\!\\[x\\]\\(http\\://evil\\.example/x\\.png\\) \\<b\\>\\[click\\]" in markdown
+    # (a code block's text, the gantt's labels, is not markdown)
+    outside = re.sub(r"```.*?```", "", markdown, flags=re.S)
+    assert "](http" not in outside and "<b>" not in outside and "http://" not in outside
     assert re.search(r"```mermaid\n%%\{init: \{.*\}\}%%\ngantt\n", markdown)
     assert "### Findings" in markdown
     assert sidecar.tracerctl("outbox", "--latest").stdout.strip() == markdown.strip()
