@@ -289,11 +289,86 @@ kj::String toContractJson(capnp::DynamicStruct::Reader value) {
   return kj::String(out.releaseAsArray());
 }
 
+namespace {
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The code unit of the \uXXXX at `at` (its backslash), or -1.
+long escapedUnit(kj::StringPtr json, size_t at) {
+  if (at + 6 > json.size() || json[at] != '\\' || json[at + 1] != 'u') return -1;
+  long unit = 0;
+  for (size_t i = at + 2; i < at + 6; ++i) {
+    int digit = hexValue(json[i]);
+    if (digit < 0) return -1;
+    unit = unit * 16 + digit;
+  }
+  return unit;
+}
+
+void appendUtf8(kj::Vector<char>& out, uint32_t code) {
+  if (code < 0x80) {
+    out.add(char(code));
+  } else if (code < 0x800) {
+    out.add(char(0xc0 | (code >> 6)));
+    out.add(char(0x80 | (code & 0x3f)));
+  } else if (code < 0x10000) {
+    out.add(char(0xe0 | (code >> 12)));
+    out.add(char(0x80 | ((code >> 6) & 0x3f)));
+    out.add(char(0x80 | (code & 0x3f)));
+  } else {
+    out.add(char(0xf0 | (code >> 18)));
+    out.add(char(0x80 | ((code >> 12) & 0x3f)));
+    out.add(char(0x80 | ((code >> 6) & 0x3f)));
+    out.add(char(0x80 | (code & 0x3f)));
+  }
+}
+
+// `json` with every \uXXXX escape (a surrogate pair as one) replaced by its
+// UTF-8, but for a quote and a backslash, which stay escaped; the codec takes
+// raw bytes inside strings.
+kj::String unicodeEscapesDecoded(kj::StringPtr json) {
+  kj::Vector<char> out(json.size() + 1);
+  for (size_t i = 0; i < json.size(); ++i) {
+    if (json[i] != '\\' || i + 1 >= json.size()) {
+      out.add(json[i]);
+      continue;
+    }
+    long unit = escapedUnit(json, i);
+    if (unit < 0) {  // another escape: kept, with the character it escapes
+      out.add(json[i]);
+      out.add(json[++i]);
+      continue;
+    }
+    uint32_t code = uint32_t(unit);
+    size_t length = 6;
+    long low = escapedUnit(json, i + 6);
+    if (unit >= 0xd800 && unit < 0xdc00 && low >= 0xdc00 && low < 0xe000) {
+      code = 0x10000 + ((uint32_t(unit) - 0xd800) << 10) + (uint32_t(low) - 0xdc00);
+      length = 12;
+    }
+    if (code == '"' || code == '\\') out.add('\\');
+    appendUtf8(out, code);
+    i += length - 1;
+  }
+  out.add('\0');
+  return kj::String(out.releaseAsArray());
+}
+
+}  // namespace
+
+void decodeJson(kj::StringPtr json, capnp::JsonValue::Builder out) {
+  capnp::JsonCodec().decodeRaw(unicodeEscapesDecoded(json), out);
+}
+
 void fromContractJson(kj::StringPtr json, capnp::DynamicStruct::Builder out) {
   capnp::MallocMessageBuilder scratch;
   auto root = scratch.initRoot<capnp::JsonValue>();
-  capnp::JsonCodec codec;
-  codec.decodeRaw(json, root);
+  decodeJson(json, root);
   fillStruct(root, out);
 }
 

@@ -4,6 +4,7 @@
 // numbers, enums by name. capnp::JsonCodec would keep camelCase and quote
 // 64-bit integers, which breaks the field-name contract users rely on.
 
+#include <capnp/compat/json.h>
 #include <capnp/dynamic.h>
 #include <capnp/schema.h>
 #include <kj/string.h>
@@ -13,6 +14,13 @@ namespace tracer {
 kj::String camelToSnake(kj::StringPtr camel);
 
 kj::String toContractJson(capnp::DynamicStruct::Reader value);
+
+// Parses JSON text into `out` with Cap'n Proto's codec, which in 0.9 reads
+// the hex letters of a \uXXXX escape wrong (\u001f as 0x15, \u00e9 as
+// 0x95): every such escape is turned into the UTF-8 it stands for first
+// (Python's json, Prefect's API among it, escapes all non-ASCII so). Every
+// JSON text the sidecar and tracerctl read goes through here.
+void decodeJson(kj::StringPtr json, capnp::JsonValue::Builder out);
 
 // An enum value's schema name ("completed"), or nullptr for a value this
 // build's schema does not have (a newer or hostile peer may send any number).

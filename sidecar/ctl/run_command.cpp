@@ -23,18 +23,6 @@ namespace {
 constexpr int REGISTER_WAIT_MS = 2000;
 constexpr int REPORT_WAIT_MS = 5000;
 
-kj::String quoted(kj::StringPtr text) {
-  kj::Vector<char> out;
-  out.add('"');
-  for (char c: text) {
-    if (c == '"' || c == '\\') out.add('\\');
-    out.add(c);
-  }
-  out.add('"');
-  out.add('\0');
-  return kj::String(out.releaseAsArray());
-}
-
 kj::String runId() {
   timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
@@ -81,15 +69,15 @@ int runObserved(tracer_client* client, const RunOptions& options,
     return kj::str(command[0]);
   }();
   kj::Vector<kj::String> tags;
-  for (auto& tag: options.tags) tags.add(quoted(tag));
+  for (auto& tag: options.tags) tags.add(jsonQuoted(tag));
 
   int go, execFailed;
   pid_t child = startHeld(command, go, execFailed);
 
-  auto flowInfo = kj::str("{\"flow_run_id\":", quoted(runId()), ",\"flow_name\":",
-                          quoted(options.flow), "}");
+  auto flowInfo = kj::str("{\"flow_run_id\":", jsonQuoted(runId()), ",\"flow_name\":",
+                          jsonQuoted(options.flow), "}");
   tracer_flow* flow = tracer_flow_open(client, flowInfo.cStr());
-  auto taskInfo = kj::str("{\"task_run_id\":", quoted(runId()), ",\"task_name\":", quoted(name),
+  auto taskInfo = kj::str("{\"task_run_id\":", jsonQuoted(runId()), ",\"task_name\":", jsonQuoted(name),
                           ",\"tags\":[", kj::strArray(tags, ","), "],\"own_process\":true}");
   tracer_task* task = flow ? tracer_task_start(flow, taskInfo.cStr(), child, REGISTER_WAIT_MS)
                            : nullptr;

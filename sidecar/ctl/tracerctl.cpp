@@ -208,7 +208,7 @@ class Tracerctl {
         }
         capnp::MallocMessageBuilder scratch;
         auto body = scratch.initRoot<capnp::JsonValue>();
-        capnp::JsonCodec().decodeRaw(item.getBody(), body);
+        decodeJson(item.getBody(), body);
         for (auto field: body.getObject()) {
           if (kj::StringPtr(field.getName()) == "data") context.exitInfo(field.getValue().getString());
         }

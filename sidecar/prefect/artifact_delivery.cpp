@@ -112,7 +112,7 @@ kj::Promise<kj::Maybe<kj::String>> ArtifactDelivery::alreadyStored(const OutboxE
         KJ_REQUIRE(response.statusCode == 200, "artifact filter refused", response.statusCode);
         capnp::MallocMessageBuilder message;
         auto artifacts = message.initRoot<capnp::JsonValue>();
-        capnp::JsonCodec().decodeRaw(response.body, artifacts);
+        decodeJson(response.body, artifacts);
         KJ_REQUIRE(artifacts.isArray(), "artifact filter did not answer a list");
         for (auto artifact: artifacts.getArray()) {
           KJ_IF_MAYBE(metadata, member(artifact, "metadata_")) {
@@ -133,7 +133,7 @@ kj::String updateOf(const std::string& createBody) {
   capnp::MallocMessageBuilder message;
   auto created = message.initRoot<capnp::JsonValue>();
   capnp::JsonCodec codec;
-  codec.decodeRaw(kj::StringPtr(createBody.c_str()), created);
+  decodeJson(kj::StringPtr(createBody.c_str()), created);
   auto data = KJ_REQUIRE_NONNULL(member(created, "data"), "a live artifact without data");
   return kj::str("{\"data\":", codec.encodeRaw(data), ",\"description\":",
                  jsonQuoted(text(created, "description").c_str()), "}");
@@ -157,7 +157,7 @@ kj::Promise<void> ArtifactDelivery::send(OutboxEntry entry) {
               if (entry.live && !update) {
                 capnp::MallocMessageBuilder message;
                 auto made = message.initRoot<capnp::JsonValue>();
-                capnp::JsonCodec().decodeRaw(response.body, made);
+                decodeJson(response.body, made);
                 prefectId = text(made, "id");
               }
               outbox.delivered(entry, prefectId);

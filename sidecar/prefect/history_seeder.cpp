@@ -59,7 +59,7 @@ size_t HistorySeeder::store(const Destination& destination, kj::StringPtr respon
   capnp::MallocMessageBuilder message;
   auto artifacts = message.initRoot<capnp::JsonValue>();
   capnp::JsonCodec codec;
-  codec.decodeRaw(responseJson, artifacts);
+  decodeJson(responseJson, artifacts);
   KJ_REQUIRE(artifacts.isArray(), "artifact filter did not answer a list");
   int64_t nowNs = realtimeNs();
   size_t stored = 0;
@@ -70,7 +70,7 @@ size_t HistorySeeder::store(const Destination& destination, kj::StringPtr respon
       if (!data->isString()) continue;
       capnp::MallocMessageBuilder rowsMessage;
       auto rows = rowsMessage.initRoot<capnp::JsonValue>();
-      codec.decodeRaw(data->getString(), rows);
+      decodeJson(data->getString(), rows);
       if (!rows.isArray()) continue;
       for (auto json: rows.getArray()) {
         if (!measured(json)) continue;

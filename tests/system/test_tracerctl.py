@@ -46,6 +46,13 @@ def test_a_command_that_cannot_run(sidecar):
     assert "cannot run /nonexistent/command: No such file or directory" in result.stderr
 
 
+def test_names_with_quotes_and_control_characters_arrive_whole(sidecar):
+    name = 'say "hi"\\ \x01\x1f\ttab'
+    result = run(sidecar, "--json", "--name", name, "--flow", "fl\x02ow", "--", "/bin/true")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["task_name"] == name
+
+
 def test_without_a_sidecar_the_command_still_runs(tmp_path):
     result = subprocess.run([str(TRACERCTL), "--socket", str(tmp_path / "absent.sock"), "run",
                              "--", "/bin/sh", "-c", "echo ran; exit 4"],

@@ -97,3 +97,24 @@ TEST_CASE("run states round-trip by name") {
   CHECK_THROWS_WITH(fromContractJson(R"({"state":"exploded"})", capnp::toDynamic(report)),
                     Catch::Contains("unknown value"));
 }
+
+TEST_CASE("JSON text is read with its \\u escapes as the characters they stand for") {
+  // Cap'n Proto 0.9's codec alone reads \u001f as 0x15 and \u00e9 as 0x95.
+  auto read = [](kj::StringPtr json) {
+    capnp::MallocMessageBuilder message;
+    auto value = message.initRoot<capnp::JsonValue>();
+    tracer::decodeJson(json, value);
+    return std::string(value.getString().cStr());
+  };
+  CHECK(read(R"("a\u001fb")") == "a\x1f" "b");
+  CHECK(read(R"("caf\u00e9 \u00C9")") == "caf\xc3\xa9 \xc3\x89");
+  CHECK(read(R"("\ud83d\ude00")") == "\xf0\x9f\x98\x80");  // a surrogate pair: one character
+  CHECK(read(R"("\u0022q\u005c")") == "\"q\\");
+  CHECK(read(R"("\\u0041 \n")") == "\\u0041 \n");  // an escaped backslash, then text
+  // And through the contract: a name a client sent with control characters.
+  capnp::MallocMessageBuilder message;
+  auto info = message.initRoot<tracer::proto::TaskRunInfo>();
+  tracer::fromContractJson(kj::str("{\"task_name\":", tracer::jsonQuoted("t\x1f\x0b\x01"), "}"),
+                   capnp::toDynamic(info));
+  CHECK(std::string(info.getTaskName().cStr()) == "t\x1f\x0b\x01");
+}
