@@ -108,9 +108,11 @@ class SidecarMain {
                           "Days delivered and local artifacts stay in the outbox (default 30); "
                           "undelivered ones stay until delivered.")
         .addOptionWithArg({"max-tracked-threads"}, KJ_BIND_METHOD(*this, setMaxThreads), "<n>",
-                          "Size of the kernel's tracked-thread map (default 65536).")
+                          "Size of the kernel's tracked-thread map (default 65536; each entry "
+                          "is some 220 bytes of kernel memory, all taken at start).")
         .addOptionWithArg({"max-live-tasks"}, KJ_BIND_METHOD(*this, setMaxTasks), "<n>",
-                          "Size of the kernel's per-task counter map (default 16384).")
+                          "Size of the kernel's per-task counter map (default 16384; some 300 "
+                          "bytes of kernel memory each, all taken at start).")
         .addOptionWithArg({"collector"}, KJ_BIND_METHOD(*this, setCollector), "<bpf|procfs>",
                           "Force a collector (default: bpf, falling back to procfs when BPF "
                           "cannot load).")
@@ -139,8 +141,9 @@ class SidecarMain {
   kj::MainBuilder::Validity setMaxThreads(kj::StringPtr value) {
     char* end;
     unsigned long n = strtoul(value.cStr(), &end, 10);
-    if (*end != '\0' || n < 1024 || n > (1u << 24)) {
-      return "--max-tracked-threads: expected a number from 1024 to 16777216";
+    if (*end != '\0' || n < 1024 || n > (1u << 20)) {
+      return "expected a number from 1024 to 1048576 (that many take some 220 MiB of kernel "
+             "memory)";
     }
     bpfSettings.threadsMaxEntries = n;
     return true;
@@ -253,8 +256,8 @@ class SidecarMain {
   kj::MainBuilder::Validity setMaxTasks(kj::StringPtr value) {
     char* end;
     unsigned long n = strtoul(value.cStr(), &end, 10);
-    if (*end != '\0' || n < 64 || n > (1u << 22)) {
-      return "--max-live-tasks: expected a number from 64 to 4194304";
+    if (*end != '\0' || n < 64 || n > (1u << 18)) {
+      return "expected a number from 64 to 262144 (that many take some 75 MiB of kernel memory)";
     }
     bpfSettings.tasksMaxEntries = n;
     return true;

@@ -157,9 +157,14 @@ def two_threads(flow):
 def nested_tasks(flow):
     """A task called inside a task on its thread: the thread is handed over
     and back, and each counts its own part of the thread's CPU clock."""
-    outer, inner, truth, _ = outer_calling_inner(flow)
-    record_cpu("task called inside a task", inner, truth["inner"], 0.05, 25_000_000)
-    record_cpu("task calling a task", outer, truth["outer"], 0.05, 25_000_000)
+    outer, inner, truth, high = outer_calling_inner(flow)
+    # The truths are ranges: the client library's calls that start and end
+    # the inner task run on the outer's thread, and may count for either
+    # (tens of milliseconds under emulation; tests/support/nested_tasks.py).
+    record_cpu("task called inside a task", inner, high["inner"], 0.05, 25_000_000,
+               truth_low_ns=truth["inner"])
+    record_cpu("task calling a task", outer, high["outer"], 0.05, 25_000_000,
+               truth_low_ns=truth["outer"])
 
 
 def late_registration(_):

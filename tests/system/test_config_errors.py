@@ -34,6 +34,11 @@ CASES = {
                                    "URL"),
     "an API URL flag without a host": (["--prefect-api-url", "http:///api"], {},
                                        "--prefect-api-url: 'http:///api' is not"),
+    "a thread map of gigabytes": (["--max-tracked-threads", "16777216"], {},
+                                  "--max-tracked-threads=16777216: expected a number from 1024 "
+                                  "to 1048576"),
+    "a task map of gigabytes": (["--max-live-tasks", "4194304"], {},
+                                "--max-live-tasks=4194304: expected a number from 64 to 262144"),
     "a socket path too long": (["--socket", "/tmp/" + "x" * 120], {},
                                "the path is 125 bytes; a Unix socket's holds at most 107"),
 }
