@@ -1,5 +1,6 @@
 #include "proc_files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <kj/io.h>
 #include <unistd.h>
@@ -47,20 +48,27 @@ uint64_t field(kj::StringPtr text, kj::StringPtr key) {
   return found == nullptr ? 0 : strtoull(found + key.size(), nullptr, 10);
 }
 
-// Two consecutive tick counts of a .../stat file, from field `first` on.
-kj::Maybe<CpuTicks> ticksAt(kj::StringPtr path, int first) {
-  KJ_IF_MAYBE(stat, readProcFile(path)) {
-    // Fields after the command name, which may itself hold spaces and ')'.
-    KJ_IF_MAYBE(close, stat->findLast(')')) {
-      const char* p = stat->cStr() + *close + 2;
-      for (int i = 3; i < first; ++i) p = strchr(p, ' ') + 1;
-      char* next;
-      CpuTicks ticks;
-      ticks.utime = strtoull(p, &next, 10);
-      ticks.stime = strtoull(next, nullptr, 10);
-      return ticks;
+// Two consecutive tick counts of the text of a .../stat file, from field `first` on.
+kj::Maybe<CpuTicks> ticksIn(kj::StringPtr stat, int first) {
+  // Fields after the command name, which may itself hold spaces and ')'.
+  KJ_IF_MAYBE(close, stat.findLast(')')) {
+    const char* p = stat.cStr() + *close + 2;
+    for (int i = 3; i < first; ++i) {
+      p = strchr(p, ' ');
+      if (p == nullptr) return nullptr;
+      ++p;
     }
+    char* next;
+    CpuTicks ticks;
+    ticks.utime = strtoull(p, &next, 10);
+    ticks.stime = strtoull(next, nullptr, 10);
+    return ticks;
   }
+  return nullptr;
+}
+
+kj::Maybe<CpuTicks> ticksAt(kj::StringPtr path, int first) {
+  KJ_IF_MAYBE(stat, readProcFile(path)) { return ticksIn(*stat, first); }
   return nullptr;
 }
 
@@ -135,6 +143,50 @@ kj::Maybe<uint64_t> readRssBytes(pid_t pid) {
     return strtoull(end, nullptr, 10) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   }
   return nullptr;
+}
+
+kj::Maybe<ProcessMemory> readProcessMemory(pid_t pid) {
+  KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", pid, "/status"))) {
+    auto rss = statusNumbers(*status, "VmRSS");
+    auto hiwater = statusNumbers(*status, "VmHWM");
+    return ProcessMemory{rss.size() > 0 ? uint64_t(rss[0]) * 1024 : 0,
+                         hiwater.size() > 0 ? uint64_t(hiwater[0]) * 1024 : 0};
+  }
+  return nullptr;
+}
+
+kj::Maybe<CpuTicks> readProcessTreeTicks(pid_t pid) {
+  KJ_IF_MAYBE(stat, readProcFile(kj::str("/proc/", pid, "/stat"))) {
+    KJ_IF_MAYBE(own, ticksIn(*stat, 14)) {       // utime, stime
+      KJ_IF_MAYBE(reaped, ticksIn(*stat, 16)) {  // cutime, cstime
+        return CpuTicks{own->utime + reaped->utime, own->stime + reaped->stime};
+      }
+    }
+  }
+  return nullptr;
+}
+
+kj::Maybe<kj::Vector<pid_t>> readChildPids(pid_t pid) {
+  auto tasks = kj::str("/proc/", pid, "/task");
+  DIR* dir = opendir(tasks.cStr());
+  if (dir == nullptr) return nullptr;
+  KJ_DEFER(closedir(dir));
+  kj::Vector<pid_t> children;
+  bool listed = false;
+  while (auto* entry = readdir(dir)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    KJ_IF_MAYBE(text, readProcFile(kj::str(tasks, "/", entry->d_name, "/children"))) {
+      listed = true;
+      const char* p = text->cStr();
+      char* end;
+      for (long child = strtol(p, &end, 10); end != p; child = strtol(p, &end, 10)) {
+        children.add(static_cast<pid_t>(child));
+        p = end;
+      }
+    }
+  }
+  if (!listed) return nullptr;
+  return kj::mv(children);
 }
 
 }  // namespace tracer

@@ -60,4 +60,21 @@ kj::Maybe<uint64_t> readHiwaterBytes(pid_t pid);
 // Resident set size of a process, from /proc/<pid>/statm.
 kj::Maybe<uint64_t> readRssBytes(pid_t pid);
 
+// A process's resident memory now and at its most (VmRSS, VmHWM of
+// /proc/<pid>/status; both 0 for a zombie, which holds none).
+struct ProcessMemory {
+  uint64_t rssBytes, hiwaterBytes;
+};
+kj::Maybe<ProcessMemory> readProcessMemory(pid_t pid);
+
+// A process's CPU time in clock ticks: its own threads' (exited ones
+// included) with that of the children it has waited for (utime + cutime,
+// stime + cstime of /proc/<pid>/stat).
+kj::Maybe<CpuTicks> readProcessTreeTicks(pid_t pid);
+
+// The children of a process: each of its threads' /proc/<pid>/task/<tid>/children
+// (a child is listed under the thread that forked it). nullptr when the
+// process is gone or the kernel lacks the file (CONFIG_PROC_CHILDREN).
+kj::Maybe<kj::Vector<pid_t>> readChildPids(pid_t pid);
+
 }  // namespace tracer

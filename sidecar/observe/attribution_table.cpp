@@ -77,6 +77,14 @@ kj::TimePoint readAt(proto::ThreadBaseline::Reader baseline, kj::TimePoint now) 
   return at <= now && now - at <= MAX_REGISTRATION_DELAY ? at : now;
 }
 
+void fillAllocation(proto::TaskReport::Builder report, const Allocation& allocation) {
+  auto capacity = report.getAllocation();
+  capacity.setCpuCores(allocation.cpuCores);
+  capacity.setSource(allocation.cpuSource);
+  capacity.setMemoryBytes(allocation.memoryBytes);
+  capacity.setMemorySource(allocation.memorySource);
+}
+
 }  // namespace
 
 void fillMeasurements(proto::TaskReport::Builder report, const TaskTotals& totals,
@@ -134,7 +142,8 @@ LiveFlowRun::LiveFlowRun(AttributionTable& table, proto::FlowRunInfo::Reader inf
       name(kj::str(info.getFlowName())),
       openedBy(opener),
       capacity(allocation),
-      startedAt(table.clock.now()) {
+      startedAt(table.clock.now()),
+      processes(opener.pid, startedAt) {
   where.flow = info.getFlowName();
   where.deploymentId = info.getDeploymentId();
   where.deployment = info.getDeploymentName();
@@ -154,13 +163,33 @@ kj::Promise<void> LiveFlowRun::finish(proto::RunState state) {
   --table.liveFlowRuns;
   ++(state == proto::RunState::CRASHED ? table.crashedFlowRuns : table.finishedFlowRuns);
   auto stateName = KJ_ASSERT_NONNULL(enumName(state));  // checked at the RPC door
-  uint64_t wall = (table.clock.now() - startedAt) / kj::NANOSECONDS;
+  auto now = table.clock.now();
+  uint64_t wall = (now - startedAt) / kj::NANOSECONDS;
   table.log.debug(kj::str("flow run ", stateName, " after ", wall / 1000000, " ms"), {id, nullptr});
   return table.sink.flowRunFinished(
       where,
       FlowRunSummary{kj::str(id), kj::str(name), kj::str(where.deploymentId.c_str()),
                      kj::str(where.deployment.c_str()), kj::str(stateName), wall, reportsNotKept},
-      reports.releaseAsArray());
+      footprintReport(state, now), reports.releaseAsArray());
+}
+
+kj::Own<KeptReport> LiveFlowRun::footprintReport(proto::RunState state, kj::TimePoint now) {
+  processes.sampleLast(now);
+  auto kept = kj::refcounted<KeptReport>(128);
+  kept->slot = 0;
+  kept->lingering = false;
+  auto report = kept->message.initRoot<proto::TaskReport>();
+  report.setFlowRunId(id);
+  report.setState(state);
+  report.setWallNs((now - startedAt) / kj::NANOSECONDS);
+  uint32_t oomKills = 0;
+  for (auto& task: reports) {
+    oomKills += task->message.getRoot<proto::TaskReport>().getMemory().getOomKills();
+  }
+  report.getMemory().setOomKills(oomKills);
+  fillAllocation(report, capacity);
+  fillFootprint(report, processes.summary());
+  return kept;
 }
 
 FlowRunHold::FlowRunHold(kj::Own<LiveFlowRun> run, bool joined)
@@ -312,35 +341,11 @@ void LiveTask::finish(proto::RunState state, kj::Maybe<proto::TaskReport::Builde
 void LiveTask::addSample(const TaskSample& sample, kj::TimePoint now) {
   uint64_t ns = (now - lastSampleAt) / kj::NANOSECONDS;
   uint64_t cpu = sample.cpuNs > lastSampleCpuNs ? sample.cpuNs - lastSampleCpuNs : 0;
-  if (ns > 0) addInterval(ns, cpu);
+  if (ns > 0) windows.add(ns, cpu);
   lastSampleAt = now;
   lastSampleCpuNs = std::max(lastSampleCpuNs, sample.cpuNs);
   peakSampledRss = std::max(peakSampledRss, sample.rssBytes);
   lastSampledRss = sample.rssBytes;
-}
-
-void LiveTask::addInterval(uint64_t ns, uint64_t cpuNs) {
-  float seconds = ns / 1e9f, cpuSeconds = cpuNs / 1e9f;
-  if (intervals.size() > 0 && samplesInLastInterval < samplesPerInterval) {
-    auto& last = intervals.back();
-    last.seconds += seconds;
-    last.cpuSeconds += cpuSeconds;
-    ++samplesInLastInterval;
-    return;
-  }
-  if (intervals.size() == MAX_INTERVALS) {
-    // Halve the resolution: neighbours merge. Average CPU stays exact; p95 and
-    // max become those of the wider windows.
-    for (size_t i = 0; i < MAX_INTERVALS / 2; ++i) {
-      auto& a = intervals[2 * i];
-      auto& b = intervals[2 * i + 1];
-      intervals[i] = Interval{a.seconds + b.seconds, a.cpuSeconds + b.cpuSeconds};
-    }
-    intervals.resize(MAX_INTERVALS / 2);
-    samplesPerInterval *= 2;
-  }
-  intervals.add(Interval{seconds, cpuSeconds});
-  samplesInLastInterval = 1;
 }
 
 void LiveTask::threadExited(const ThreadExit& exit) {
@@ -399,14 +404,9 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
 
   auto cpu = report.getCpu();
   cpu.setAvgCores(cores(totals.kernel.runtime_ns, wall));
-  kj::Vector<double> perInterval;
-  for (auto& interval: intervals) {
-    perInterval.add(interval.seconds > 0 ? interval.cpuSeconds / interval.seconds : 0);
-  }
-  std::sort(perInterval.begin(), perInterval.end());
-  size_t p95 = static_cast<size_t>(std::ceil(0.95 * perInterval.size()));
-  cpu.setP95Cores(perInterval.empty() ? 0 : perInterval[p95 > 0 ? p95 - 1 : 0]);
-  cpu.setMaxCores(perInterval.empty() ? 0 : perInterval.back());
+  auto windowCores = windows.cores();
+  cpu.setP95Cores(windowCores.p95);
+  cpu.setMaxCores(windowCores.max);
 
   report.getMemory().setSharedProcess(!ownProcess);
   kj::Vector<std::pair<kj::StringPtr, const CommandCpu*>> ranked;
@@ -420,12 +420,7 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
     top[i].setCpuNs(ranked[i].second->cpuNs);
   }
 
-  auto capacity = report.getAllocation();
-  auto& allocation = flow->allocation();
-  capacity.setCpuCores(allocation.cpuCores);
-  capacity.setSource(allocation.cpuSource);
-  capacity.setMemoryBytes(allocation.memoryBytes);
-  capacity.setMemorySource(allocation.memorySource);
+  fillAllocation(report, flow->allocation());
   report.setUnobservedNs(unobservedNs);
   auto thread = report.getThread();
   thread.setNestedTasks(nestedTasks);
@@ -533,9 +528,7 @@ void LiveTask::describe(proto::LiveTask::Builder out) const {
   out.setCallerPid(caller.pid);
   out.setCallerUid(caller.uid);
   out.setRunningNs((table.clock.now() - startedAt) / kj::NANOSECONDS);
-  if (intervals.size() > 0 && intervals.back().seconds > 0) {
-    out.setCores(intervals.back().cpuSeconds / intervals.back().seconds);
-  }
+  if (windows.size() > 0) out.setCores(windows.lastCores());
   out.setRssBytes(lastSampledRss);
   auto wait = table.collector.currentWait(hostTid);
   out.setWaitingOn(wait.on);
@@ -570,7 +563,9 @@ kj::Maybe<proto::RunState> AttributionTable::endedFlowRun(kj::StringPtr flowRunI
   return nullptr;
 }
 
-kj::Own<FlowRunHold> AttributionTable::joinFlowRun(LiveFlowRun& flow) {
+kj::Own<FlowRunHold> AttributionTable::joinFlowRun(LiveFlowRun& flow,
+                                                   const PeerCredentials& joiner) {
+  flow.footprint().addProcess(joiner.pid);
   return kj::heap<FlowRunHold>(kj::addRef(flow), true);
 }
 
@@ -608,6 +603,7 @@ void AttributionTable::sample() {
       entry.value->addSample(TaskSample{entry.value->lastSampleCpuNs, 0}, now);
     }
   }
+  for (auto& entry: liveFlowRunsById) entry.value->footprint().sample(now);
   updateLingering();
   sink.tick(*this);
 }

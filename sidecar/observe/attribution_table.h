@@ -29,15 +29,16 @@ class AttributionTable final: public RunIntake,
   // A run is remembered as ended for the last ENDED_REMEMBERED runs to end.
   kj::Maybe<LiveFlowRun&> liveFlowRun(kj::StringPtr flowRunId) override;
   kj::Maybe<proto::RunState> endedFlowRun(kj::StringPtr flowRunId) const override;
-  kj::Own<FlowRunHold> joinFlowRun(LiveFlowRun& flow) override;
+  kj::Own<FlowRunHold> joinFlowRun(LiveFlowRun& flow, const PeerCredentials& joiner) override;
   kj::Own<Permit> allowStartMarks(pid_t process) override {
     return collector.allowStartMarks(process);
   }
   kj::Own<LiveTask> startTask(LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
                               HostThread thread, const PeerCredentials& caller) override;
 
-  // Once a second: the collector's view of every live task, an update of
-  // finished reports whose processes are still running, the sink's tick.
+  // Once a second: the collector's view of every live task, each live flow
+  // run's footprint, an update of finished reports whose processes are still
+  // running, the sink's tick.
   void sample();
 
   void fillStatus(proto::SidecarStatus::Builder status) override;

@@ -14,6 +14,8 @@
 
 #include "observe/allocation.h"
 #include "observe/collector.h"
+#include "observe/cpu_windows.h"
+#include "observe/flow_footprint.h"
 #include "observe/run_sink.h"
 #include "ops/peer_credentials.h"
 #include "tracer.capnp.h"
@@ -46,10 +48,15 @@ class LiveFlowRun final: public kj::Refcounted {
   kj::TimePoint openedAt() const { return startedAt; }
   // Its task runs that finished so far.
   size_t finishedTasks() const { return reports.size() + reportsNotKept; }
+  // What its processes hold and use together, read once a second.
+  FlowFootprint& footprint() { return processes; }
 
  private:
   friend class FlowRunHold;
   friend class LiveTask;
+
+  // Its footprint, read a last time, as a report (observe/flow_footprint.h).
+  kj::Own<KeptReport> footprintReport(proto::RunState state, kj::TimePoint now);
 
   AttributionTable& table;
   uint64_t openSerial;
@@ -59,6 +66,7 @@ class LiveFlowRun final: public kj::Refcounted {
   Allocation capacity;
   TaskPlace where;
   kj::TimePoint startedAt;
+  FlowFootprint processes;
   bool finished = false;
   // Its task runs' reports, oldest first, until it ends: all of them, however
   // many; past FLOW_RUN_REPORTS_MAX only counted.
@@ -104,19 +112,7 @@ class LiveTask {
  private:
   friend class AttributionTable;
 
-  // Kept per task: at most MAX_INTERVALS sampling windows (2 KiB). A long
-  // task's windows widen (1 s, 2 s, 4 s, ...) instead of growing in number, so
-  // a task costs the same memory after a day as after five minutes.
-  static constexpr size_t MAX_INTERVALS = 256;
   static constexpr size_t MAX_COMMANDS = 256;  // distinct command names counted apart
-  // 8 bytes, not 24: at 10,000 live tasks of a minute each the windows were
-  // the largest thing the sidecar held. A float keeps 24 bits, a relative
-  // error of 6e-8: a 1 s window to 60 ns, far below what a report shows.
-  struct Interval {
-    float seconds;
-    float cpuSeconds;
-  };
-  void addInterval(uint64_t ns, uint64_t cpuNs);
 
   struct CommandCpu {
     uint32_t count = 0;
@@ -169,9 +165,7 @@ class LiveTask {
   uint64_t lastSampleCpuNs = 0;
   uint64_t peakSampledRss = 0;
   uint64_t lastSampledRss = 0;
-  kj::Vector<Interval> intervals;
-  uint32_t samplesPerInterval = 1;
-  uint32_t samplesInLastInterval = 0;  // the others hold samplesPerInterval each
+  CpuWindows windows;
   kj::HashMap<kj::String, CommandCpu> commands;
   bool finished = false;
 };

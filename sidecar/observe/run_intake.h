@@ -23,7 +23,8 @@ class RunIntake {
   // ended; else, if it ended a short while ago, how it ended.
   virtual kj::Maybe<LiveFlowRun&> liveFlowRun(kj::StringPtr flowRunId) = 0;
   virtual kj::Maybe<proto::RunState> endedFlowRun(kj::StringPtr flowRunId) const = 0;
-  virtual kj::Own<FlowRunHold> joinFlowRun(LiveFlowRun& flow) = 0;
+  // `joiner`'s processes count toward the run's footprint from now on.
+  virtual kj::Own<FlowRunHold> joinFlowRun(LiveFlowRun& flow, const PeerCredentials& joiner) = 0;
   // While the permit lives, the kernel follows `process`'s threads from the
   // starts they mark (a connected client's tgid, in the sidecar's namespace).
   virtual kj::Own<Permit> allowStartMarks(pid_t process) = 0;

@@ -79,12 +79,15 @@ class RunSink {
                                kj::Own<KeptReport> kept,
                                kj::Maybe<proto::TaskReport::Builder> answer) = 0;
   // The flow run ended; `tasks` are every task run of it that finished while
-  // it was open, oldest first, the sink's to keep as long as it needs them.
+  // it was open, oldest first, the sink's to keep as long as it needs them;
+  // `footprint` is its processes' use together, as a report of its own
+  // (observe/flow_footprint.h), to be advised like a task run's.
   // Resolves once what the sink makes of the run is stored (its artifacts in
   // the outbox): the client's answer waits for that, so a finish the client
   // saw confirmed survives a SIGKILL. Never rejects: failures are the sink's
   // to log.
   virtual kj::Promise<void> flowRunFinished(TaskPlace where, FlowRunSummary flow,
+                                            kj::Own<KeptReport> footprint,
                                             kj::Array<kj::Own<KeptReport>> tasks) = 0;
   // Once a second, after the sampler's pass over the live tasks.
   virtual void tick(const LiveRuns& live) = 0;

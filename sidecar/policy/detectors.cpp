@@ -26,7 +26,7 @@ double share(uint64_t part, uint64_t whole) {
 }  // namespace
 
 std::vector<Finding> detect(const Policy& policy, const Observation& run,
-                            kj::ArrayPtr<const Observation> earlier) {
+                            kj::ArrayPtr<const Observation> earlier, Scope scope) {
   std::vector<Finding> found;
   auto add = [&](std::string kind, std::string severity, std::string summary,
                  std::vector<std::pair<std::string, std::string>> evidence) {
@@ -36,29 +36,36 @@ std::vector<Finding> detect(const Policy& policy, const Observation& run,
   const auto& f = policy.findings;
   double cpuShare = run.wallNs ? double(run.cpuNs) / run.wallNs : 0;  // cores busy on average
 
-  if (run.allocatedCores > 0 && run.p95Cores < policy.cpu.flagBelowUtilization * run.allocatedCores) {
-    add("cpu_over_allocation", "warning",
-        "p95 CPU use is " + fixed(run.p95Cores) + " of " + fixed(run.allocatedCores) +
-            " allocated cores",
-        {{"p95_cores", fixed(run.p95Cores)}, {"allocated_cores", fixed(run.allocatedCores)},
-         {"utilization", percent(run.p95Cores / run.allocatedCores)}});
-  }
-  if (run.allocatedBytes > 0 &&
-      run.peakRssBytes < policy.memory.flagBelowUtilization * run.allocatedBytes) {
-    add("memory_over_allocation", "warning",
-        "peak memory is " + mib(run.peakRssBytes) + " of " + mib(run.allocatedBytes) + " allocated",
-        {{"peak_rss", mib(run.peakRssBytes)}, {"allocated", mib(run.allocatedBytes)},
-         {"utilization", percent(share(run.peakRssBytes, run.allocatedBytes))}});
+  if (scope == Scope::FLOW_RUN) {
+    if (run.allocatedCores > 0 &&
+        run.p95Cores < policy.cpu.flagBelowUtilization * run.allocatedCores) {
+      add("cpu_over_allocation", "warning",
+          "the flow run's processes used " + fixed(run.p95Cores) + " cores (p95) of " +
+              fixed(run.allocatedCores) + " allocated",
+          {{"p95_cores", fixed(run.p95Cores)}, {"allocated_cores", fixed(run.allocatedCores)},
+           {"utilization", percent(run.p95Cores / run.allocatedCores)}});
+    }
+    if (run.allocatedBytes > 0 &&
+        run.peakRssBytes < policy.memory.flagBelowUtilization * run.allocatedBytes) {
+      add("memory_over_allocation", "warning",
+          "the flow run's processes held at most " + mib(run.peakRssBytes) + " of " +
+              mib(run.allocatedBytes) + " allocated",
+          {{"peak_rss", mib(run.peakRssBytes)}, {"allocated", mib(run.allocatedBytes)},
+           {"utilization", percent(share(run.peakRssBytes, run.allocatedBytes))}});
+    }
+    if (run.allocatedBytes > 0 && run.peakRssBytes > 0.9 * run.allocatedBytes) {
+      add("memory_pressure", "warning",
+          "the flow run's processes held " + mib(run.peakRssBytes) +
+              ", within 10% of the allocation",
+          {{"peak_rss", mib(run.peakRssBytes)}, {"allocated", mib(run.allocatedBytes)}});
+    }
+    return found;
   }
   if (run.oomKills > 0) {
     add("memory_pressure", "critical",
         std::to_string(run.oomKills) + " process(es) killed by the OOM killer",
         {{"oom_kills", std::to_string(run.oomKills)}, {"peak_rss", mib(run.peakRssBytes)},
          {"allocated", mib(run.allocatedBytes)}});
-  } else if (run.allocatedBytes > 0 && run.peakRssBytes > 0.9 * run.allocatedBytes) {
-    add("memory_pressure", "warning",
-        "peak memory " + mib(run.peakRssBytes) + " is within 10% of the allocation",
-        {{"peak_rss", mib(run.peakRssBytes)}, {"allocated", mib(run.allocatedBytes)}});
   }
   double blocked = share(run.blockedIoNs, run.wallNs);
   if (f.ioBound && blocked > f.ioBoundBlockedShareAbove) {

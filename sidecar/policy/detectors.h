@@ -22,9 +22,17 @@ struct Finding {
   std::string policy;
 };
 
-// `earlier`: previous runs of the same task, oldest first.
+// What a run is. A flow run's allocation is shared by all its tasks, so use
+// against allocation (cpu_over_allocation, memory_over_allocation and
+// memory_pressure near the limit) is judged on its footprint, what its
+// processes used together; a task run gets the rest, and memory_pressure
+// for the OOM kills among its own processes.
+enum class Scope { TASK_RUN, FLOW_RUN };
+
+// `earlier`: previous runs of the same task (or flow run footprint), oldest first.
 std::vector<Finding> detect(const Policy& policy, const Observation& run,
-                            kj::ArrayPtr<const Observation> earlier);
+                            kj::ArrayPtr<const Observation> earlier,
+                            Scope scope = Scope::TASK_RUN);
 
 // Each finding's thresholds as the policy sets them, one line each ("kind:
 // key value, ...", or "kind: off"), as the policy file spells them.

@@ -9,6 +9,11 @@
 
 namespace tracer::policy {
 
+// The task name a flow run's footprint (what its processes used together)
+// is matched by policies and kept in the history under: the deployment's
+// record as a whole, which its CPU and memory advice comes from.
+constexpr const char FLOW_RUN_TASK[] = "(flow run)";
+
 struct Observation {
   std::string flow, task, deployment, workPool;
   std::string workPoolType;  // kubernetes, ecs, docker, process: the form recommendations take

@@ -33,10 +33,18 @@ class CaseReader final: public YamlReader {
 
  private:
   void readCase(const YAML::Node& node, PolicyCase& c) {
-    mapping(node, "a case", {"name", "task", "run", "history", "expect"},
+    mapping(node, "a case", {"name", "task", "flow_run", "run", "history", "expect"},
             [&](const std::string& key, const YAML::Node& v) {
               if (key == "name") text(v, "name", c.name);
-              if (key == "task") subject(v, c.subject);
+              if (key == "task") subject(v, "task", c.subject);
+              if (key == "flow_run") {
+                if (c.scope == Scope::FLOW_RUN || !c.subject.flow.empty()) {
+                  error(v, "a case is about a task or a flow run, not both");
+                }
+                subject(v, "flow_run", c.subject);
+                c.subject.task = FLOW_RUN_TASK;
+                c.scope = Scope::FLOW_RUN;
+              }
               if (key == "run") observation(v, c.run);
               if (key == "history") {
                 if (!v.IsSequence()) {
@@ -54,21 +62,23 @@ class CaseReader final: public YamlReader {
     if (c.name.empty()) error(node, "a case needs a name");
   }
 
-  void subject(const YAML::Node& node, Subject& s) {
-    mapping(node, "task", {"flow", "task", "deployment", "work_pool", "tags"},
-            [&](const std::string& key, const YAML::Node& v) {
-              if (key == "tags") {
-                for (auto tag: v) {
-                  std::string t;
-                  if (text(tag, "a tag", t)) s.tags.push_back(t);
-                }
-                return;
-              }
-              text(v, "task." + key, key == "flow" ? s.flow
-                                     : key == "task" ? s.task
-                                     : key == "deployment" ? s.deployment
-                                                           : s.workPool);
-            });
+  // `what`: "task", or "flow_run" (which has no task name).
+  void subject(const YAML::Node& node, const std::string& what, Subject& s) {
+    std::vector<std::string> keys = {"flow", "deployment", "work_pool", "tags"};
+    if (what == "task") keys.push_back("task");
+    mapping(node, what, keys, [&](const std::string& key, const YAML::Node& v) {
+      if (key == "tags") {
+        for (auto tag: v) {
+          std::string t;
+          if (text(tag, "a tag", t)) s.tags.push_back(t);
+        }
+        return;
+      }
+      text(v, what + "." + key, key == "flow"         ? s.flow
+                                : key == "task"       ? s.task
+                                : key == "deployment" ? s.deployment
+                                                      : s.workPool);
+    });
   }
 
   void observation(const YAML::Node& node, Observation& o) {
@@ -163,7 +173,8 @@ std::string runPolicyCase(Matcher& matcher, const PolicyCase& c) {
   if (policy == nullptr) return c.expectFindings || c.expectRecommendation ? "no policy applies" : "";
   if (c.expectFindings) {
     std::vector<std::string> got;
-    for (auto& f: detect(*policy, c.run, kj::arrayPtr(c.earlier.data(), c.earlier.size()))) {
+    for (auto& f:
+         detect(*policy, c.run, kj::arrayPtr(c.earlier.data(), c.earlier.size()), c.scope)) {
       got.push_back(f.kind);
     }
     if (joined(got) != joined(*c.expectFindings)) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/detectors.h"
 #include "policy/matcher.h"
 #include "policy/observation.h"
 #include "policy/policy_loader.h"
@@ -16,6 +17,9 @@ struct PolicyCase {
   std::string name;
   int line = 0;
   Subject subject;
+  // A case given as `flow_run:` is about a flow run's footprint (its task
+  // FLOW_RUN_TASK): the findings on its allocation are judged there.
+  Scope scope = Scope::TASK_RUN;
   Observation run;
   std::vector<Observation> earlier;  // oldest first
   std::optional<std::string> expectPolicy;

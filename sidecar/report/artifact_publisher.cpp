@@ -32,12 +32,13 @@ void ArtifactPublisher::pruneHourly(int64_t nowNs) {
 }
 
 void ArtifactPublisher::flowRunFinished(const FlowRunSummary& flow,
+                                        proto::TaskReport::Reader footprint,
                                         kj::ArrayPtr<const proto::TaskReport::Reader> tasks,
                                         kj::ArrayPtr<const kj::StringPtr> rows) {
   int64_t nowNs = realtimeNs();
   pruneHourly(nowNs);
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
-    for (auto& artifact: renderFlowArtifacts(flow, tasks, rows)) {
+    for (auto& artifact: renderFlowArtifacts(flow, footprint, tasks, rows)) {
       outbox.add(artifact.key.cStr(), artifact.type.cStr(), flow.flowRunId.cStr(),
                  artifact.id.cStr(), artifact.body.cStr(), delivering ? "pending" : "local",
                  nowNs);

@@ -21,8 +21,8 @@ class ArtifactPublisher final: public ArtifactAdmin {
   ArtifactPublisher(Log& log, Outbox& outbox, bool delivering, kj::Function<void()> wake,
                     int64_t retentionNs);
 
-  // `rows`: see renderFlowArtifacts().
-  void flowRunFinished(const FlowRunSummary& flow,
+  // `footprint`, `rows`: see renderFlowArtifacts().
+  void flowRunFinished(const FlowRunSummary& flow, proto::TaskReport::Reader footprint,
                        kj::ArrayPtr<const proto::TaskReport::Reader> tasks,
                        kj::ArrayPtr<const kj::StringPtr> rows = nullptr);
 

@@ -68,13 +68,48 @@ class Known {
   capnp::List<capnp::Text>::Reader unknown;
 };
 
-// One finding as a markdown list item.
-kj::String findingLine(proto::TaskReport::Reader t, proto::Finding::Reader f) {
+// Where a finding of the flow run's footprint is, in the findings list.
+constexpr kj::StringPtr FLOW_RUN_LABEL = "the flow run (its processes together)"_kj;
+
+// One finding as a markdown list item; `where` is markdown already.
+kj::String findingLine(kj::StringPtr where, proto::Finding::Reader f) {
   kj::Vector<kj::String> evidence;
   for (auto e: f.getEvidence()) evidence.add(kj::str(e.getName(), " ", e.getValue()));
-  return kj::str("- **", f.getSeverity(), "** `", f.getKind(), "` in **",
-                 markdownName(t.getTaskName()), "**: ", f.getSummary(), " (",
-                 kj::strArray(evidence, ", "), "; policy `", f.getPolicy(), "`)");
+  return kj::str("- **", f.getSeverity(), "** `", f.getKind(), "` in ", where, ": ",
+                 f.getSummary(), " (", kj::strArray(evidence, ", "), "; policy `", f.getPolicy(),
+                 "`)");
+}
+
+// The deployment's advice: from the flow run's footprint, what its processes
+// used together, since its allocation holds all its tasks at once.
+kj::String recommendationSection(proto::TaskReport::Reader footprint) {
+  auto r = footprint.getRecommendation();
+  auto alloc = footprint.getAllocation();
+  auto section = kj::str("\n### Recommendation\n\n");
+  if (listsUnknown(footprint.getUnknown(), "memory.peak_rss_bytes")) {
+    auto why = footprint.getUnknownWhy();
+    return kj::str(section, "Not known: what the flow run's processes used together could not be "
+                   "measured (", why.size() > 0 ? why[0] : "no reason given", ").");
+  }
+  auto cpu = footprint.getCpu();
+  auto measured = kj::str("This run's processes together held at most **",
+                          mib(footprint.getMemory().getPeakRssBytes()), "** and used **",
+                          fixed(cpu.getP95Cores(), 2), " cores** (p95 over 1 s windows; max ",
+                          fixed(cpu.getMaxCores(), 2), ").");
+  if (!r.getReady()) {
+    return kj::str(section, measured, " A recommendation for the deployment needs ",
+                   r.getMinRuns(), " such runs (the policy's history.min_runs); it has ",
+                   r.getRuns(), ".");
+  }
+  return kj::str(section, "The flow run's processes together need about **",
+                 fixed(r.getCpuCores(), 2), " cores** and **", mib(r.getMemoryBytes()),
+                 "** (they had ", fixed(alloc.getCpuCores(), 2), " cores and ",
+                 mib(alloc.getMemoryBytes()), ", ", alloc.getSource(), "): from ", r.getRuns(),
+                 " runs over ", fixed(r.getSpanHours(), 1), " h, confidence ",
+                 fixed(r.getConfidence() * 100, 0), "%", r.getOomSeen() ? ", after an OOM" : "",
+                 ". ", measured, " Set in `prefect.yaml`:\n\n```yaml\n", r.getJobVariables(),
+                 "```\n\nThe tasks' own figures (the table below) are each task's alone: its "
+                 "tasks run side by side within these limits.");
 }
 
 // A task's own artifact (TaskReport.taskArtifact): its findings and where
@@ -85,7 +120,9 @@ kj::String taskMarkdown(const FlowRunSummary& flow, proto::TaskReport::Reader t)
                  stateName(t.getState()), ", ", seconds(t.getWallNs()), ") of flow ",
                  markdownName(flow.flowName)));
   md.add(kj::str("\n### Findings\n"));
-  for (auto f: t.getFindings()) md.add(findingLine(t, f));
+  for (auto f: t.getFindings()) {
+    md.add(findingLine(kj::str("**", markdownName(t.getTaskName()), "**"), f));
+  }
   const proto::TaskReport::Reader one[] = {t};
   const bool shown[] = {true};
   md.add(timeSplitSection(one, shown));
@@ -103,6 +140,7 @@ kj::String rowJson(proto::TaskReport::Reader t) {
 }  // namespace
 
 kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
+                                         proto::TaskReport::Reader footprint,
                                          kj::ArrayPtr<const proto::TaskReport::Reader> tasks,
                                          kj::ArrayPtr<const kj::StringPtr> madeRows) {
   RunOwner owner{flow.flowName, flow.deploymentId, flow.deploymentName};
@@ -121,36 +159,14 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                    "**"));
   }
 
-  // Headline: the task whose recommendation would free the most.
-  size_t headline = tasks.size();  // none yet
-  double mostWaste = -1;
   kj::Vector<kj::String> policies;
-  for (size_t i = 0; i < tasks.size(); ++i) {
-    auto& t = tasks[i];
-    auto r = t.getRecommendation();
-    if (r.getReady() && r.getWastedCostPerRun() > mostWaste) {
-      mostWaste = r.getWastedCostPerRun();
-      headline = i;
-    }
+  if (footprint.getPolicy().size()) policies.add(kj::str(footprint.getPolicy()));
+  for (auto t: tasks) {
     bool seen = false;
     for (auto& p: policies) seen = seen || p == t.getPolicy();
     if (!seen && t.getPolicy().size()) policies.add(kj::str(t.getPolicy()));
   }
-  if (headline < tasks.size()) {
-    auto t = tasks[headline];
-    auto r = t.getRecommendation();
-    auto alloc = t.getAllocation();
-    md.add(kj::str("\n### Recommendation\n\n**", markdownName(t.getTaskName()), "** needs about **",
-                   fixed(r.getCpuCores(), 2), " cores** and **", mib(r.getMemoryBytes()),
-                   "** (it had ", fixed(alloc.getCpuCores(), 2), " cores and ",
-                   mib(alloc.getMemoryBytes()), ", ", alloc.getSource(), "): from ", r.getRuns(),
-                   " runs over ", fixed(r.getSpanHours(), 1), " h, confidence ",
-                   fixed(r.getConfidence() * 100, 0), "%", r.getOomSeen() ? ", after an OOM" : "",
-                   ". Set in `prefect.yaml`:\n\n```yaml\n", r.getJobVariables(), "```"));
-  } else {
-    md.add(kj::str("\n### Recommendation\n\nNot yet: recommendations need a few runs of each "
-                   "task (see the policy's history.min_runs)."));
-  }
+  md.add(recommendationSection(footprint));
 
   // Units in the header and pairs in one column: eleven columns with units in
   // every cell did not fit beside the details panel of Prefect's artifact page.
@@ -234,10 +250,14 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
 
   md.add(kj::str("\n### Findings\n"));
   size_t findings = 0;
+  for (auto f: footprint.getFindings()) {
+    ++findings;
+    md.add(findingLine(FLOW_RUN_LABEL, f));
+  }
   for (auto& t: tasks) {
     for (auto f: t.getFindings()) {
       if (++findings > MARKDOWN_FINDINGS_MAX) continue;
-      md.add(findingLine(t, f));
+      md.add(findingLine(kj::str("**", markdownName(t.getTaskName()), "**"), f));
     }
   }
   if (findings == 0) md.add(kj::str("No findings."));

@@ -1,7 +1,7 @@
 #pragma once
 // What a flow run leaves in Prefect's Artifacts tab (docs/prefect.md, "The
-// artifacts"): a markdown artifact (headline recommendation with its
-// prefect.yaml snippet, the task table, a mermaid timeline, the findings with
+// artifacts"): a markdown artifact (the deployment's recommendation from the
+// run's footprint, with its prefect.yaml snippet, the task table, a mermaid timeline, the findings with
 // their evidence) and a table artifact with one machine-readable row per task.
 // Both are keyed per deployment (or flow), so each run adds a version
 // (report/run_keys.h).
@@ -21,9 +21,13 @@ namespace tracer {
 constexpr size_t MARKDOWN_TASKS_MAX = 200;  // the longest ones
 constexpr size_t MARKDOWN_FINDINGS_MAX = 200;
 
-// `rows`: each task's table-artifact row if made already (as its advice
-// recorded it in the history), or null; none at all: all made here.
+// `footprint`: what the run's processes used together, advised
+// (observe/flow_footprint.h): the headline recommendation and the findings
+// on its allocation come from it. `rows`: each task's table-artifact row if
+// made already (as its advice recorded it in the history), or null; none at
+// all: all made here.
 kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
+                                         proto::TaskReport::Reader footprint,
                                          kj::ArrayPtr<const proto::TaskReport::Reader> tasks,
                                          kj::ArrayPtr<const kj::StringPtr> rows = nullptr);
 

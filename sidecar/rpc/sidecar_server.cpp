@@ -174,7 +174,7 @@ kj::Own<FlowRunHold> joinFlowRun(Services& services, const Caller& caller,
     KJ_IF_MAYBE(why, joinRefusal(id, caller.credentials(), flow->opener())) {
       refuse(kj::mv(*why));
     }
-    return services.runs.joinFlowRun(*flow);
+    return services.runs.joinFlowRun(*flow, caller.credentials());
   }
   KJ_IF_MAYBE(state, services.runs.endedFlowRun(id)) {
     refuse(kj::str("refused: flow run ", id, " already ended (",

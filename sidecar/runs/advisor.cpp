@@ -46,8 +46,11 @@ RunContext runContextOf(const TaskPlace& place) {
                     realtimeNs()};
 }
 
+// Only a flow run's footprint gets job variables: a deployment's limits hold
+// all its tasks at once, and one task's figures set as limits can OOM the run.
 void fillRecommendation(proto::Recommendation::Builder out, const policy::Recommendation& r,
-                        const std::string& workPoolType, const std::string& deployment) {
+                        const std::string& workPoolType, const std::string& deployment,
+                        policy::Scope scope) {
   out.setReady(r.ready);
   out.setRuns(r.runs);
   out.setMinRuns(r.minRuns);
@@ -57,7 +60,7 @@ void fillRecommendation(proto::Recommendation::Builder out, const policy::Recomm
   out.setMemoryBytes(r.memoryBytes);
   out.setOomSeen(r.oomSeen);
   out.setWastedCostPerRun(r.wastedCostPerRun);
-  if (r.ready) {
+  if (r.ready && scope == policy::Scope::FLOW_RUN) {
     out.setJobVariables(policy::jobVariablesSnippet(
         workPoolType.empty() ? "process" : workPoolType, deployment, r));
   }
@@ -118,7 +121,8 @@ uint64_t Advisor::liveArtifactEvery(const TaskPlace& place) {
   return applied == nullptr ? 0 : applied->findings.liveArtifactNs;
 }
 
-kj::String Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report) {
+kj::String Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report,
+                           policy::Scope scope) {
   policy::Subject subject{place.flow, place.task, place.deployment, place.workPool, place.tags};
   const policy::Policy* applied = matcher->match(subject);
   if (applied == nullptr) return nullptr;  // no catch-all in the set: nothing to say
@@ -143,7 +147,7 @@ kj::String Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder re
   }
   std::vector<policy::Finding> findings;
   if (measured) {
-    findings = policy::detect(*applied, run, kj::arrayPtr(runs.data(), runs.size()));
+    findings = policy::detect(*applied, run, kj::arrayPtr(runs.data(), runs.size()), scope);
     runs.push_back(run);
   }
   auto recommendation = policy::recommend(*applied, kj::arrayPtr(runs.data(), runs.size()));
@@ -166,7 +170,7 @@ kj::String Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder re
     }
   }
   fillRecommendation(report.initRecommendation(), recommendation, place.workPoolType,
-                     place.deployment);
+                     place.deployment, scope);
   if (!measured) return nullptr;
   row.setTopFinding(topFinding(report.asReader()));  // found after the row was made
   auto json = toContractJson(row.asReader());
@@ -243,7 +247,9 @@ void Advisor::recommendations(const std::string& flowPattern, capnp::Orphanage o
     list[i].setTask(key.task);
     list[i].setPolicy(applied->name);
     fillRecommendation(list[i].initRecommendation(), recommendation, last.workPoolType,
-                       last.deployment);
+                       last.deployment,
+                       key.task == policy::FLOW_RUN_TASK ? policy::Scope::FLOW_RUN
+                                                             : policy::Scope::TASK_RUN);
   }
 }
 

@@ -12,6 +12,7 @@
 #include "observe/run_sink.h"
 #include "ops/log.h"
 #include "prefect/history_seeder.h"
+#include "policy/detectors.h"
 #include "policy/matcher.h"
 #include "policy/policy.h"
 #include "report/run_keys.h"
@@ -38,8 +39,11 @@ class Advisor final: public PolicyAdmin, public MetricsSource {
 
   // Returns the run's record as the history keeps it (its table-artifact
   // row, contract JSON), or null when it records none (no policy applies,
-  // or the run was measured only in part).
-  kj::String advise(const TaskPlace& place, proto::TaskReport::Builder report);
+  // or the run was measured only in part). A flow run's footprint
+  // (Scope::FLOW_RUN, place.task policy::FLOW_RUN_TASK) is advised as a task
+  // run is, with the findings and the job variables of a deployment.
+  kj::String advise(const TaskPlace& place, proto::TaskReport::Builder report,
+                    policy::Scope scope = policy::Scope::TASK_RUN);
   // A flow run started: a deployment's first run with its id takes over the
   // history a version-0 state directory kept under its name; then, with a
   // Prefect API, the history other nodes left is fetched if this node has none

@@ -22,8 +22,9 @@ void Conductor::taskRunFinished(const TaskPlace& place, kj::StringPtr flowName,
 }
 
 kj::Promise<void> Conductor::flowRunFinished(TaskPlace where, FlowRunSummary flow,
+                                             kj::Own<KeptReport> footprint,
                                              kj::Array<kj::Own<KeptReport>> tasks) {
-  pending.add(EndedFlowRun{kj::mv(where), kj::mv(flow), kj::mv(tasks)});
+  pending.add(EndedFlowRun{kj::mv(where), kj::mv(flow), kj::mv(footprint), kj::mv(tasks)});
   return finishSoon().catch_([](kj::Exception&&) {});  // logged by taskFailed()
 }
 
@@ -56,6 +57,13 @@ void Conductor::finishPending() {
   auto ended = kj::mv(pending);
   pending = kj::Vector<EndedFlowRun>();
   for (auto& run: ended) {
+    // The deployment's CPU and memory advice: from what the run's processes
+    // used together, which its allocation has to hold.
+    TaskPlace whole = run.where;
+    whole.task = policy::FLOW_RUN_TASK;
+    auto footprint = run.footprint->message.getRoot<proto::TaskReport>();
+    footprint.setTaskName(policy::FLOW_RUN_TASK);
+    run.footprint->row = advisor.advise(whole, footprint, policy::Scope::FLOW_RUN);
     advisor.flowFinished(run.where, run.flow.flowRunId.cStr(), run.flow.wallNs,
                          run.flow.state.cStr());
   }
@@ -69,7 +77,9 @@ void Conductor::finishPending() {
       tasks.add(kept->message.getRoot<proto::TaskReport>().asReader());
       rows.add(kept->row);
     }
-    publisher.flowRunFinished(run.flow, tasks, rows);
+    publisher.flowRunFinished(run.flow,
+                              run.footprint->message.getRoot<proto::TaskReport>().asReader(),
+                              tasks, rows);
     KJ_IF_MAYBE(live, liveArtifacts.find(run.flow.flowRunId)) {
       publisher.flowRunLive(renderLiveArtifactEnded(kj::mv(live->id), run.flow),
                             run.flow.flowRunId);

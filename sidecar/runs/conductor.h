@@ -34,6 +34,7 @@ class Conductor final: public RunSink, private kj::TaskSet::ErrorHandler {
   void taskRunFinished(const TaskPlace& place, kj::StringPtr flowName, kj::Own<KeptReport> kept,
                        kj::Maybe<proto::TaskReport::Builder> answer) override;
   kj::Promise<void> flowRunFinished(TaskPlace where, FlowRunSummary flow,
+                                    kj::Own<KeptReport> footprint,
                                     kj::Array<kj::Own<KeptReport>> tasks) override;
   // Advises what finished, commits the history, and brings each lasting flow
   // run's live artifact up to date at its policy's interval.
@@ -57,6 +58,7 @@ class Conductor final: public RunSink, private kj::TaskSet::ErrorHandler {
   struct EndedFlowRun {
     TaskPlace where;
     FlowRunSummary flow;
+    kj::Own<KeptReport> footprint;
     kj::Array<kj::Own<KeptReport>> tasks;
   };
 

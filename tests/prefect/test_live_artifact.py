@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prefect_artifacts import fetch_json, sidecar_with_findings
+from prefect_artifacts import fetch_json, sidecar_with_policy
 from sidecar import wait_until
 
 FLOW = Path(__file__).resolve().parent / "flows" / "contention.py"
@@ -24,7 +24,7 @@ def live_artifacts(server, flow_run_id: str) -> list[dict]:
 
 
 def test_a_lasting_flow_run_shows_what_runs_now(prefect_server, tmp_path):
-    sidecar = sidecar_with_findings(prefect_server, tmp_path, "{live_artifact: 2s}")
+    sidecar = sidecar_with_policy(prefect_server, tmp_path, findings="{live_artifact: 2s}")
     # Four tasks one after another, each waiting 3 s on a server.
     log = (tmp_path / "flow.log").open("w")
     flow = subprocess.Popen([sys.executable, str(FLOW), "network", "3"], stdout=subprocess.PIPE,

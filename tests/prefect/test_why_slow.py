@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_artifacts import fetch_json, sidecar_with_findings
+from prefect_artifacts import fetch_json, sidecar_with_policy
 from sidecar import wait_until
 
 FLOW = Path(__file__).resolve().parent / "flows" / "contention.py"
@@ -95,7 +95,7 @@ def test_tasks_waiting_on_a_server_name_it(prefect_server, sidecar):
 
 
 def test_a_task_with_a_warning_gets_an_artifact_on_its_task_run(prefect_server, tmp_path):
-    sidecar = sidecar_with_findings(prefect_server, tmp_path, "{task_artifact: warning}")
+    sidecar = sidecar_with_policy(prefect_server, tmp_path, findings="{task_artifact: warning}")
     try:
         reports = run_flow(prefect_server, sidecar, "python")
         ids = [r["task_run_id"] for r in reports if r["task_artifact"]]

@@ -149,12 +149,13 @@ def assert_stored_exactly_once(sidecar, api_url: str, flow_run_ids: Iterable[str
     return per_key
 
 
-def sidecar_with_findings(server, directory: Path, findings: str) -> Sidecar:
-    """A started sidecar delivering to `server` under one catch-all policy
-    whose `findings` are the YAML flow mapping given ("{task_artifact: warning}")."""
+def sidecar_with_policy(server, directory: Path, **sections: str) -> Sidecar:
+    """A started sidecar delivering to `server` under one catch-all policy,
+    each keyword a section of it as a YAML flow mapping
+    (findings="{task_artifact: warning}")."""
     policies = directory / "policies"
     policies.mkdir()
+    lines = "".join(f"    {key}: {value}\n" for key, value in sections.items())
     (policies / "default.yaml").write_text(
-        "version: 1\npolicies:\n  - name: test\n    match: {}\n"
-        f"    findings: {findings}\n")
+        f"version: 1\npolicies:\n  - name: test\n    match: {{}}\n{lines}")
     return Sidecar(directory / "sidecar", "--policies", str(policies), env=server.env()).start()

@@ -88,7 +88,8 @@ def test_a_joiners_tasks_are_the_runs_own_and_its_exit_ends_nothing(sidecar):
     assert "| crunch-a | completed |" in markdown and "| crunch-b | completed |" in markdown
     history = json.loads(sidecar.tracerctl("recommendations", "--json").stdout)
     assert sorted((e["key"], e["task"]) for e in history["recommendations"]) == [
-        (f"deployment:{DEPLOYMENT_ID}", task) for task in ("crunch-a", "crunch-b", "extract", "load")]
+        (f"deployment:{DEPLOYMENT_ID}", task)
+        for task in ("(flow run)", "crunch-a", "crunch-b", "extract", "load")]
 
 
 def test_joining_a_run_that_ended_is_refused(sidecar):

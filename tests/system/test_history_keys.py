@@ -67,8 +67,11 @@ def test_two_flows_with_a_prod_deployment_keep_their_own_history_and_artifacts(s
     client.close()
     assert [r["recommendation"]["runs"] for r in etl] == [1, 2]
     assert report["recommendation"]["runs"] == 1  # not etl's third
+    # Each task, and each deployment's flow runs as a whole (their footprint).
     assert recommendations(sidecar) == [
+        (f"deployment:{ETL_PROD}", "etl", "prod", "(flow run)", 2),
         (f"deployment:{ETL_PROD}", "etl", "prod", "extract", 2),
+        (f"deployment:{REPORT_PROD}", "report", "prod", "(flow run)", 1),
         (f"deployment:{REPORT_PROD}", "report", "prod", "extract", 1)]
 
     wait_until(lambda: len(local_artifacts(sidecar)) == 6, what="six artifacts")
@@ -116,8 +119,9 @@ def history_rows(path):
     db = sqlite3.connect(path)
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
-        live = db.execute("SELECT key, flow, COUNT(*) FROM task_runs GROUP BY key, flow "
-                          "ORDER BY key, flow").fetchall()
+        # Task runs only: flow run footprints (task "(flow run)") are newer than version 0.
+        live = db.execute("SELECT key, flow, COUNT(*) FROM task_runs WHERE task != '(flow run)' "
+                          "GROUP BY key, flow ORDER BY key, flow").fetchall()
         aside = db.execute("SELECT key, flow, COUNT(*) FROM version0_task_runs "
                            "GROUP BY key, flow ORDER BY key, flow").fetchall()
         return version, live, aside
@@ -137,7 +141,9 @@ def test_history_kept_by_deployment_name_moves_to_the_deployment_id_of_its_own_f
         # etl's three earlier runs of "prod" are its own; report's two are not.
         assert run(client, "etl", ETL_PROD)["recommendation"]["runs"] == 4
         client.close()
+        # Version 0 kept no flow run footprints: only this run's is there.
         assert recommendations(sidecar) == [
+            (f"deployment:{ETL_PROD}", "etl", "prod", "(flow run)", 1),
             (f"deployment:{ETL_PROD}", "etl", "prod", "extract", 4),
             ("flow:etl", "etl", "", "local", 1)]
         assert (f"history of etl/prod: 3 runs kept under the deployment name by an earlier "
@@ -190,7 +196,8 @@ def test_a_version_1_history_becomes_records_with_its_numbers(tmp_path):
     try:
         assert db.execute("PRAGMA user_version").fetchone() == (2,)
         upgraded, new = [json.loads(r) for (r,) in db.execute(
-            "SELECT row FROM task_runs WHERE key = 'flow:etl' ORDER BY finished_at_ns")]
+            "SELECT row FROM task_runs WHERE key = 'flow:etl' AND task = 'local' "
+            "ORDER BY finished_at_ns")]
         work_pool, work_pool_type = db.execute(
             "SELECT work_pool, work_pool_type FROM task_runs ORDER BY finished_at_ns").fetchone()
     finally:

@@ -46,17 +46,28 @@ def test_five_light_runs_recommend_less_than_the_allocation(tmp_path):
         assert rec["runs"] == 5
         assert rec["confidence"] == pytest.approx(5 / 20)
         assert rec["cpu_cores"] < last["allocation"]["cpu_cores"]
+        # A task's use is not judged against the flow run's allocation, and its
+        # own figures are no limits to set.
         kinds = {f["kind"] for f in last["findings"]}
-        assert "cpu_over_allocation" in kinds and "memory_over_allocation" in kinds
-        assert "# process work pool" in rec["job_variables"]
-        # tracerctl recommendations lists it, keyed by flow (no deployment) and task.
+        assert not kinds & {"cpu_over_allocation", "memory_over_allocation"}
+        assert rec["job_variables"] == ""
+        # tracerctl recommendations lists the task and the flow run's footprint,
+        # keyed by flow (no deployment) and task; the job variables are the flow run's.
         listing = json.loads(sidecar.tracerctl("recommendations", "--json").stdout)
-        entry = listing["recommendations"][0]
-        assert (entry["key"], entry["task"], entry["policy"]) == ("flow:nightly-etl", "light", "default")
-        assert entry["flow"] == "nightly-etl" and entry["deployment"] == ""
-        assert entry["recommendation"]["runs"] == 5
+        by_task = {entry["task"]: entry for entry in listing["recommendations"]}
+        assert set(by_task) == {"light", "(flow run)"}
+        for entry in by_task.values():
+            assert (entry["key"], entry["policy"]) == ("flow:nightly-etl", "default")
+            assert entry["flow"] == "nightly-etl" and entry["deployment"] == ""
+            assert entry["recommendation"]["runs"] == 5
+        whole = by_task["(flow run)"]["recommendation"]
+        assert whole["ready"] and whole["cpu_cores"] < last["allocation"]["cpu_cores"]
+        assert "# process work pool" in whole["job_variables"]
+        # tracerctl and the workload together held more than the workload alone.
+        assert whole["memory_bytes"] >= rec["memory_bytes"]
         text = sidecar.tracerctl("recommendations").stdout
-        assert text.startswith("nightly-etl / light (policy default): ")
+        assert "nightly-etl / light (policy default): " in text
+        assert "nightly-etl / (flow run) (policy default): " in text
     finally:
         assert sidecar.stop() == 0
 
@@ -181,7 +192,17 @@ def test_policy_test_runs_recorded_cases(tmp_path):
     passing = subprocess.run([str(TRACERCTL), "policy", "test", str(REPO / "examples" / "policies"),
                               str(cases)], capture_output=True, text=True)
     assert passing.returncode == 0, passing.stdout + passing.stderr
-    assert "4 passed, 0 failed" in passing.stdout
+    assert "5 passed, 0 failed" in passing.stdout
+    # A flow run's case is judged as the flow run: the same figures as a task
+    # get the findings on the allocation.
+    task_case = tmp_path / "task.yaml"
+    task_case.write_text(cases.read_text().replace(
+        "flow_run: {flow: etl-sales, deployment: nightly-eu, tags: [etl]}",
+        "task: {flow: etl-sales, task: load, deployment: nightly-eu, tags: [etl]}"))
+    judged = subprocess.run([str(TRACERCTL), "policy", "test", str(REPO / "examples" / "policies"),
+                             str(task_case)], capture_output=True, text=True)
+    assert "FAIL a light nightly flow run is over-allocated" in judged.stdout
+    assert "got []" in judged.stdout
     wrong = tmp_path / "cases.yaml"
     wrong.write_text(cases.read_text().replace("policy: etl-nightly-heavy", "policy: etl-default"))
     failing = subprocess.run([str(TRACERCTL), "policy", "test", str(REPO / "examples" / "policies"),

@@ -2,7 +2,9 @@
 // to a fake sink, on a fake clock. No BPF, no SQLite, no Prefect.
 #include <capnp/message.h>
 #include <catch2/catch.hpp>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,8 +85,9 @@ class FakeSink final: public RunSink {
     KJ_IF_MAYBE(a, answer) { a->initFindings(1)[0].setKind("advised"); }
     finishedTasks.push_back(place.task);
   }
-  kj::Promise<void> flowRunFinished(TaskPlace, FlowRunSummary flow,
+  kj::Promise<void> flowRunFinished(TaskPlace, FlowRunSummary flow, kj::Own<KeptReport> whole,
                                     kj::Array<kj::Own<KeptReport>> tasks) override {
+    footprint = kj::mv(whole);
     flowState = flow.state.cStr();
     notKept = flow.tasksNotKept;
     for (auto& task: tasks) {
@@ -99,6 +102,7 @@ class FakeSink final: public RunSink {
 
   std::vector<std::string> opened, finishedTasks, flowTasks;
   std::string flowState;
+  kj::Maybe<kj::Own<KeptReport>> footprint;  // of the last flow run to finish
   uint64_t notKept = 0;
   uint32_t ticks = 0;
   size_t running = 0;  // flow runs running at the last tick
@@ -235,6 +239,99 @@ TEST_CASE("a task that ends after its flow run is not in that run's artifacts") 
   CHECK(stage.sink.flowTasks == std::vector<std::string>{"early"});
   CHECK(stage.sink.flowState == "failed");
   CHECK(stage.table.reportCount(10) == 2);
+}
+
+namespace {
+
+// A child that holds `bytes` resident until the parent closes `release[1]`;
+// it writes a byte to `ready` once it holds them.
+pid_t holdMemory(size_t bytes, int ready, const int release[2]) {
+  pid_t child = fork();
+  if (child == 0) {
+    close(release[1]);
+    auto* memory = static_cast<char*>(mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    for (size_t i = 0; i < bytes; i += 4096) memory[i] = 1;
+    char byte = 1;
+    if (write(ready, &byte, 1) != 1) _exit(1);
+    (void)read(release[0], &byte, 1);  // EOF once the parent closes its end
+    _exit(0);
+  }
+  return child;
+}
+
+const proto::TaskReport::Reader footprintOf(Stage& stage) {
+  return KJ_ASSERT_NONNULL(stage.sink.footprint)->message.getRoot<proto::TaskReport>().asReader();
+}
+
+}  // namespace
+
+TEST_CASE("a flow run's footprint is what its processes held and used together") {
+  Stage stage;
+  auto flow = stage.open("run-whole");
+  constexpr size_t HELD = 96 << 20;
+  int ready[2], release[2];
+  REQUIRE(pipe(ready) == 0);
+  REQUIRE(pipe(release) == 0);
+  pid_t first = holdMemory(HELD, ready[1], release);
+  pid_t second = holdMemory(HELD, ready[1], release);
+  close(release[0]);
+  char bytes[2];
+  REQUIRE(read(ready[0], bytes, 1) == 1);
+  REQUIRE(read(ready[0], bytes + 1, 1) == 1);
+  uint64_t ownRss = KJ_ASSERT_NONNULL(readRssBytes(getpid()));
+  stage.clock.time += 1 * kj::SECONDS;
+  stage.table.sample();  // both children hold their memory now
+  close(release[1]);
+  REQUIRE(waitpid(first, nullptr, 0) == first);
+  REQUIRE(waitpid(second, nullptr, 0) == second);
+  // A child that ran 300 ms of CPU and was reaped: its time is its parent's now.
+  pid_t busy = fork();
+  if (busy == 0) {
+    timespec start, now;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &start);
+    do clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+    while ((now.tv_sec - start.tv_sec) * 1000000000ll + now.tv_nsec - start.tv_nsec < 300000000);
+    _exit(0);
+  }
+  REQUIRE(waitpid(busy, nullptr, 0) == busy);
+  stage.clock.time += 1 * kj::SECONDS;
+  stage.table.sample();
+  flow->finish(proto::RunState::COMPLETED);
+
+  auto whole = footprintOf(stage);
+  CHECK(whole.getFlowRunId() == "run-whole");
+  CHECK(whole.getUnknownWhy().size() == 0);
+  // Both children's memory at once, with the flow-run process's own.
+  CHECK(whole.getMemory().getPeakRssBytes() >= 2 * HELD + ownRss * 9 / 10);
+  uint64_t cpu = whole.getCpu().getUserNs() + whole.getCpu().getSystemNs();
+  CHECK(cpu >= 280000000);
+  CHECK(whole.getCpu().getMaxCores() >= 0.28);  // the busy child's window, of a fake second
+  for (auto field: whole.getUnknown()) CHECK(field != "memory.peak_rss_bytes");
+}
+
+TEST_CASE("a flow run whose processes cannot be read has its footprint unknown, with the reason") {
+  Stage stage;
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  REQUIRE(waitpid(gone, nullptr, 0) == gone);
+  capnp::MallocMessageBuilder message;
+  auto info = message.initRoot<proto::FlowRunInfo>();
+  info.setFlowRunId("run-gone");
+  PeerCredentials them = stage.me;
+  them.pid = gone;
+  auto flow = stage.table.openFlowRun(info.asReader(), them);
+  stage.clock.time += 1 * kj::SECONDS;
+  stage.table.sample();
+  flow->finish(proto::RunState::COMPLETED);
+  auto whole = footprintOf(stage);
+  std::vector<std::string> unknown;
+  for (auto field: whole.getUnknown()) unknown.push_back(field.cStr());
+  CHECK(std::find(unknown.begin(), unknown.end(), "memory.peak_rss_bytes") != unknown.end());
+  CHECK(std::find(unknown.begin(), unknown.end(), "cpu.p95_cores") != unknown.end());
+  REQUIRE(whole.getUnknownWhy().size() == 1);
+  CHECK(std::string(whole.getUnknownWhy()[0].cStr()).find("could not be read from /proc") !=
+        std::string::npos);
 }
 
 TEST_CASE("the sink ticks once per sampler pass, with the flow runs running then") {

@@ -102,7 +102,7 @@ TEST_CASE("a flow run's finish resolves once its artifacts, with its tasks' advi
       pieces.place(""),
       FlowRunSummary{kj::str("flow-1"), kj::str("etl"), kj::str(), kj::str(),
                      kj::str("completed"), 2000000000},
-      tasks.finish());
+      pieces.measured("", policy::FLOW_RUN_TASK, 700000000), tasks.finish());
   CHECK(pieces.outbox.list(10).empty());
 
   // What the flow run's client waits for: its answer comes once they are stored.
@@ -127,4 +127,42 @@ TEST_CASE("what finished before the sidecar stops is advised and published by fi
   pieces.conductor.taskRunFinished(pieces.place("load"), "etl", kj::addRef(*kept), nullptr);
   pieces.conductor.finishPending();
   CHECK(rootOf(*kept).getPolicy() == "built-in-default");
+}
+
+TEST_CASE("a flow run's footprint is advised as the deployment's: job variables are its alone") {
+  Pieces pieces;
+  for (int run = 1; run <= 3; ++run) {  // the built-in policy's min_runs
+    auto task = pieces.measured(kj::str("t-", run), "load", 900000000);
+    pieces.conductor.taskRunFinished(pieces.place("load"), "etl", kj::addRef(*task), nullptr);
+    auto footprint = pieces.measured("", policy::FLOW_RUN_TASK, 1900000000);
+    auto& whole = *footprint;  // its processes together held more than the task
+    whole.message.getRoot<proto::TaskReport>().getMemory().setPeakRssBytes(800ull << 20);
+    whole.message.getRoot<proto::TaskReport>().getCpu().setP95Cores(1.9);
+    auto tasks = kj::heapArrayBuilder<kj::Own<KeptReport>>(1);
+    tasks.add(kj::addRef(*task));
+    pieces.conductor
+        .flowRunFinished(pieces.place(""),
+                         FlowRunSummary{kj::str("flow-", run), kj::str("etl"), kj::str(),
+                                        kj::str(), kj::str("completed"), 1000000000},
+                         kj::addRef(whole), tasks.finish())
+        .wait(pieces.io.waitScope);
+    auto advised = rootOf(whole).getRecommendation();
+    CHECK(advised.getRuns() == uint32_t(run));
+    CHECK(advised.getReady() == (run == 3));
+    CHECK(rootOf(*task).getRecommendation().getJobVariables().size() == 0);
+    if (run < 3) continue;
+    // memory: 800 MiB peak x 1.15 headroom, rounded up to 64 MiB; CPU: 1.9 x 1.15.
+    CHECK(advised.getMemoryBytes() == 960ull << 20);
+    CHECK(advised.getCpuCores() == Approx(2.2));
+    CHECK(std::string(advised.getJobVariables().cStr()).find("960 MiB") != std::string::npos);
+  }
+  CHECK(pieces.history.recent(TaskHistoryKey{"flow:etl", "(flow run)"}, 20).size() == 3);
+  auto artifacts = pieces.outbox.list(10);
+  bool headline = false;
+  for (auto& artifact: artifacts) {
+    headline = headline ||
+               artifact.body.find("together need about **2.20 cores** and **960 MiB**") !=
+                   std::string::npos;
+  }
+  CHECK(headline);
 }

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "policy/observation.h"
 #include "report/flow_artifacts.h"
 
 namespace {
@@ -22,6 +23,13 @@ std::string tableData(const kj::Vector<tracer::Artifact>& artifacts) {
   }
   return "";
 }
+
+// A flow run's footprint that nothing has advised yet.
+struct Footprint {
+  capnp::MallocMessageBuilder message;
+  tracer::proto::TaskReport::Builder report = message.initRoot<tracer::proto::TaskReport>();
+  operator tracer::proto::TaskReport::Reader() { return report.asReader(); }
+};
 
 std::string markdown(const kj::Vector<tracer::Artifact>& artifacts) {
   for (auto& artifact: artifacts) {
@@ -46,7 +54,7 @@ TEST_CASE("a field a task's report does not know is null in the table and ? in t
   tracer::FlowRunSummary flow{kj::str("f1"), kj::str("etl"), kj::str(), kj::str(),
                               kj::str("COMPLETED"), 300000000};
   tracer::proto::TaskReport::Reader tasks[] = {report.asReader()};
-  auto artifacts = tracer::renderFlowArtifacts(flow, tasks);
+  auto artifacts = tracer::renderFlowArtifacts(flow, Footprint(), tasks);
 
   auto rows = tableData(artifacts);
   CHECK(rows.find("\"tx_bytes\":null") != std::string::npos);
@@ -72,7 +80,7 @@ TEST_CASE("a row made when its task was advised goes into the table as made; oth
                               kj::str("COMPLETED"), 1000000};
   tracer::proto::TaskReport::Reader tasks[] = {reports.asReader(), lingering.asReader()};
   kj::StringPtr rows[] = {"{\"task\":\"as made\"}", nullptr};
-  auto data = tableData(tracer::renderFlowArtifacts(flow, tasks, rows));
+  auto data = tableData(tracer::renderFlowArtifacts(flow, Footprint(), tasks, rows));
   CHECK(data.find("{\"task\":\"as made\"}") != std::string::npos);
   CHECK(data.find("\"task\":\"updated since\"") != std::string::npos);
   CHECK(data.find("\"task\":\"advised\"") == std::string::npos);
@@ -95,7 +103,7 @@ TEST_CASE("where the time went: a pie of the run's thread time and a row per tas
   tracer::FlowRunSummary flow{kj::str("f1"), kj::str("etl"), kj::str(), kj::str(),
                               kj::str("COMPLETED"), 5000000000};
   tracer::proto::TaskReport::Reader tasks[] = {waiting.asReader(), late.asReader()};
-  auto md = markdown(tracer::renderFlowArtifacts(flow, tasks));
+  auto md = markdown(tracer::renderFlowArtifacts(flow, Footprint(), tasks));
   // The markdown is a JSON string in the artifact's body: its quotes escaped.
   CHECK(md.find("### Where the time went") != std::string::npos);
   CHECK(md.find("pie showData\\n  \\\"on-CPU\\\" : 1.00\\n  \\\"network\\\" : 2.00\\n"
@@ -130,7 +138,7 @@ TEST_CASE("a task whose finding reached its policy's task_artifact gets an artif
                               kj::str(), kj::str(), kj::str("COMPLETED"), 5000000000};
   tracer::proto::TaskReport::Reader tasks[] = {flagged.asReader(), quiet.asReader(),
                                                notPrefects.asReader()};
-  auto artifacts = tracer::renderFlowArtifacts(flow, tasks);
+  auto artifacts = tracer::renderFlowArtifacts(flow, Footprint(), tasks);
   REQUIRE(artifacts.size() == 3);
   auto& own = artifacts[2];
   CHECK(own.key == "tracer-etl-task-load-orders");
@@ -142,4 +150,58 @@ TEST_CASE("a task whose finding reached its policy's task_artifact gets an artif
   CHECK(body.find("### Where the time went") != std::string::npos);
   // The flow run's own artifacts name no task run.
   CHECK(std::string(artifacts[0].body.cStr()).find("task_run_id") == std::string::npos);
+}
+
+TEST_CASE("the deployment's recommendation is the flow run's footprint's, not one task's") {
+  Footprint whole;
+  whole.report.setTaskName(tracer::policy::FLOW_RUN_TASK);
+  whole.report.getCpu().setP95Cores(1.4);
+  whole.report.getCpu().setMaxCores(1.9);
+  whole.report.getMemory().setPeakRssBytes(850ull << 20);
+  whole.report.getAllocation().setCpuCores(2);
+  whole.report.getAllocation().setMemoryBytes(4096ull << 20);
+  whole.report.getAllocation().setSource("cgroup");
+  auto r = whole.report.initRecommendation();
+  r.setReady(true);
+  r.setRuns(3);
+  r.setMinRuns(3);
+  r.setCpuCores(1.7);
+  r.setMemoryBytes(1024ull << 20);
+  r.setJobVariables("deployments:\n  - name: nightly\n");
+  auto finding = whole.report.initFindings(1)[0];
+  finding.setKind("memory_over_allocation");
+  finding.setSeverity("warning");
+  finding.setSummary("the flow run's processes held at most 850 MiB of 4096 MiB allocated");
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<tracer::proto::TaskReport>();
+  task.setTaskName("slow-service");
+  auto own = task.initRecommendation();  // what the task alone needs
+  own.setReady(true);
+  own.setCpuCores(0.1);
+  own.setMemoryBytes(64ull << 20);
+  tracer::FlowRunSummary flow{kj::str("f1"), kj::str("etl"), kj::str(), kj::str(),
+                              kj::str("COMPLETED"), 5000000000};
+  tracer::proto::TaskReport::Reader tasks[] = {task.asReader()};
+  auto md = markdown(tracer::renderFlowArtifacts(flow, whole, tasks));
+  CHECK(md.find("The flow run's processes together need about **1.70 cores** and **1024 MiB** "
+                "(they had 2.00 cores and 4096 MiB, cgroup)") != std::string::npos);
+  CHECK(md.find("held at most **850 MiB** and used **1.40 cores**") != std::string::npos);
+  CHECK(md.find("deployments:\\n  - name: nightly") != std::string::npos);
+  CHECK(md.find("0.10 cores") == std::string::npos);
+  CHECK(md.find("`memory_over_allocation` in the flow run (its processes together)") !=
+        std::string::npos);
+
+  // Before min_runs runs: what this run used, and how many runs are still needed.
+  r.setReady(false);
+  r.setRuns(1);
+  md = markdown(tracer::renderFlowArtifacts(flow, whole, tasks));
+  CHECK(md.find("needs 3 such runs (the policy's history.min_runs); it has 1.") !=
+        std::string::npos);
+  // Unmeasured: said, with the reason; no figure.
+  whole.report.initUnknown(1).set(0, "memory.peak_rss_bytes");
+  whole.report.initUnknownWhy(1).set(0, "flow run footprint: no sampling of its processes");
+  md = markdown(tracer::renderFlowArtifacts(flow, whole, tasks));
+  CHECK(md.find("Not known: what the flow run's processes used together could not be measured "
+                "(flow run footprint: no sampling of its processes)") != std::string::npos);
+  CHECK(md.find("held at most **850 MiB**") == std::string::npos);
 }

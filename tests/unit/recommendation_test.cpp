@@ -153,15 +153,14 @@ TEST_CASE("detectors fire on their thresholds and carry their evidence") {
   auto findings = detectAfter(p, o, {});
   std::vector<std::string> kinds;
   for (auto& f: findings) kinds.push_back(f.kind);
-  CHECK(kinds == std::vector<std::string>{"cpu_over_allocation", "memory_over_allocation",
-                                          "external_wait", "cpu_contention", "idle",
+  // Use against the allocation is the flow run's to judge, not a task's.
+  CHECK(kinds == std::vector<std::string>{"external_wait", "cpu_contention", "idle",
                                           "subprocess_churn"});
   CHECK(findings[0].policy == "test");
-  CHECK(findings[0].evidence[2] == std::pair<std::string, std::string>{"utilization", "15%"});
 
   o.oomKills = 1;
-  CHECK(detectAfter(p, o, {})[2].kind == "memory_pressure");
-  CHECK(detectAfter(p, o, {})[2].severity == "critical");
+  CHECK(detectAfter(p, o, {})[0].kind == "memory_pressure");
+  CHECK(detectAfter(p, o, {})[0].severity == "critical");
 
   p.findings.idle = false;
   p.findings.churn = false;
@@ -256,4 +255,27 @@ TEST_CASE("slower than usual compares with the median of earlier runs") {
   earlier.pop_back();  // fewer than min_runs earlier runs: no verdict
   slow.wallNs = 100ull * 1000000000;
   CHECK_FALSE(has(detectAfter(p, slow, earlier), "slower_than_usual"));
+}
+
+TEST_CASE("use against the allocation is judged on the flow run's footprint, never on one task") {
+  auto p = basePolicy();
+  // A task of a flow run with 2 cores and 4 GiB: it alone used little of them.
+  Observation task = run(0.3, 500 * MiB);
+  for (auto& f: detect(p, task, {}, Scope::TASK_RUN)) {
+    CHECK(f.kind != "cpu_over_allocation");
+    CHECK(f.kind != "memory_over_allocation");
+    CHECK(f.kind != "memory_pressure");
+  }
+  // The run's processes together: little CPU, memory near the limit.
+  Observation whole = run(0.3, 3900 * MiB);
+  whole.oomKills = 1;  // a task's: that task has the critical finding
+  auto findings = detect(p, whole, {}, Scope::FLOW_RUN);
+  std::vector<std::string> kinds;
+  for (auto& f: findings) kinds.push_back(f.kind + "/" + f.severity);
+  CHECK(kinds == std::vector<std::string>{"cpu_over_allocation/warning", "memory_pressure/warning"});
+  CHECK(findings[0].evidence[2] == std::pair<std::string, std::string>{"utilization", "15%"});
+  whole.peakRssBytes = 1000 * MiB;
+  kinds.clear();
+  for (auto& f: detect(p, whole, {}, Scope::FLOW_RUN)) kinds.push_back(f.kind);
+  CHECK(kinds == std::vector<std::string>{"cpu_over_allocation", "memory_over_allocation"});
 }

@@ -1,0 +1,122 @@
+"""A deployment's CPU and memory advice comes from its flow run's footprint,
+what all its processes held and used together, never from one task: four
+thread tasks each holding 200 MiB at once get a memory recommendation of at
+least 800 MiB above the process's baseline, and the same flow run under that
+recommendation as its memory limit (a cgroup v1 memory group here; v2 in the
+kernel matrix, tests/kernels) is not OOM-killed. A limit below the footprint
+is: the cgroup's limit binds, so the test can fail."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prefect_artifacts import fetch_json, sidecar_with_policy
+from sidecar import wait_until
+
+FLOW = Path(__file__).resolve().parent / "flows" / "footprint.py"
+TASK_MIB = 200
+MEMORY_V1 = Path("/sys/fs/cgroup/memory")
+MIB = 1 << 20
+
+
+def run_flow(server, sidecar, group: Path | None = None) -> subprocess.CompletedProcess:
+    finished = sidecar.status()["finished_flow_runs"]
+    command = [sys.executable, str(FLOW), str(TASK_MIB)]
+    if group is not None:  # the flow-run process starts inside the group
+        command = ["/bin/sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$0" "$@"',
+                   *command]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180,
+                            env=server.env(PREFECT_PLUGINS_ENABLED="true",
+                                           TRACER_SOCKET=str(sidecar.socket)))
+    wait_until(lambda: sidecar.status()["finished_flow_runs"] + sidecar.status()[
+        "crashed_flow_runs"] > finished, timeout=30, what="the flow run's end in the sidecar")
+    return result
+
+
+def whole_run_advice(sidecar) -> dict:
+    listing = json.loads(sidecar.tracerctl("recommendations", "--json").stdout)
+    return next(e["recommendation"] for e in listing["recommendations"]
+                if e["task"] == "(flow run)")
+
+
+class MemoryGroup:
+    """A cgroup v1 memory group limited to `limit` bytes, swap included."""
+
+    def __init__(self, limit: int):
+        self.path = MEMORY_V1 / f"tracer-footprint-{limit}"
+        self.path.mkdir()
+        (self.path / "memory.limit_in_bytes").write_text(str(limit))
+        if (self.path / "memory.memsw.limit_in_bytes").exists():
+            (self.path / "memory.memsw.limit_in_bytes").write_text(str(limit))
+
+    def oom_kills(self) -> int:
+        for line in (self.path / "memory.oom_control").read_text().splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+        raise AssertionError("memory.oom_control has no oom_kill count")
+
+    def remove(self) -> None:
+        for pid in (self.path / "cgroup.procs").read_text().split():
+            (MEMORY_V1 / "cgroup.procs").write_text(pid)
+        self.path.rmdir()
+
+
+def test_the_deployment_is_advised_from_its_tasks_together(prefect_server, tmp_path):
+    if not (MEMORY_V1 / "cgroup.procs").exists():
+        pytest.fail("this test needs the cgroup v1 memory controller at /sys/fs/cgroup/memory "
+                    "(CI's machine has it; cgroup v2 is checked in the kernel matrix)")
+    sidecar = sidecar_with_policy(prefect_server, tmp_path, history="{runs: 20, min_runs: 1}")
+    try:
+        free = run_flow(prefect_server, sidecar)
+        assert free.stdout.splitlines()[-1] == "Completed", free.stderr[-3000:]
+        baseline = int(next(line.split()[1] for line in free.stdout.splitlines()
+                            if line.startswith("baseline ")))
+        advice = whole_run_advice(sidecar)
+        print(f"baseline {baseline / MIB:.0f} MiB; the flow run needs "
+              f"{advice['memory_bytes'] / MIB:.0f} MiB and {advice['cpu_cores']} cores")
+        assert advice["ready"], advice
+        assert advice["memory_bytes"] >= 4 * TASK_MIB * MIB + baseline, advice
+        assert "memory" in advice["job_variables"] or "MiB" in advice["job_variables"], advice
+
+        # The flow run's artifact in Prefect leads with that advice.
+        flow_run_id = json.loads(sidecar.tracerctl("reports", "--json", "--limit", "1").stdout)[
+            "reports"][0]["flow_run_id"]
+
+        def markdown():
+            found = fetch_json(f"{prefect_server.api_url}/artifacts/filter",
+                               {"artifacts": {"flow_run_id": {"any_": [flow_run_id]},
+                                              "type": {"any_": ["markdown"]}}})
+            return next((a["data"] for a in found if a["key"]), None)
+
+        text = wait_until(markdown, timeout=30, interval=0.5, what="the flow run's artifact")
+        assert (f"together need about **{advice['cpu_cores']:.2f} cores** and "
+                f"**{advice['memory_bytes'] // MIB} MiB**") in text, text[:2000]
+
+        # The same flow run under that advice as its memory limit completes.
+        group = MemoryGroup(advice["memory_bytes"])
+        try:
+            limited = run_flow(prefect_server, sidecar, group.path)
+            assert group.oom_kills() == 0
+            assert limited.stdout.splitlines()[-1] == "Completed", limited.stderr[-3000:]
+        finally:
+            group.remove()
+        reports = json.loads(sidecar.tracerctl("reports", "--json", "--limit", "4").stdout)[
+            "reports"]
+        assert {(r["allocation"]["memory_bytes"], r["allocation"]["memory_source"])
+                for r in reports} == {(advice["memory_bytes"], "cgroup")}
+
+        # Below the footprint (three tasks' worth) the run is OOM-killed: the limit binds.
+        group = MemoryGroup(3 * TASK_MIB * MIB + baseline)
+        try:
+            starved = run_flow(prefect_server, sidecar, group.path)
+            assert group.oom_kills() >= 1
+            assert starved.returncode != 0
+        finally:
+            group.remove()
+    finally:
+        assert sidecar.stop() == 0, sidecar.log()[-3000:]
