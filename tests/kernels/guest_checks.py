@@ -30,7 +30,8 @@ sys.path.insert(0, str(REPO / "prefect-plugin"))
 from prefect_tracer.client import SidecarClient  # noqa: E402
 from endpoint_waits import dns_lookup, listed, tcp_exchange  # noqa: E402
 from nested_tasks import outer_calling_inner  # noqa: E402
-from sidecar import WORKLOAD, Sidecar, observe_command, thread_task_in_a_fresh_process  # noqa: E402
+from sidecar import (WORKLOAD, Sidecar, observe_command, python_env,  # noqa: E402
+                     thread_task_in_a_fresh_process)
 from sleep_waits import CAUSES, WAITS  # noqa: E402
 from thread_memory import allocating_and_sleeping  # noqa: E402
 
@@ -263,6 +264,73 @@ def oom_kill(flow):
         group.rmdir()
 
 
+def v2_group(name, **limits):
+    """A cgroup v2 group under /sys/fs/cgroup with `limits` ({"memory.max": ...})."""
+    root = Path("/sys/fs/cgroup")
+    controllers = (root / "cgroup.controllers").read_text(errors="replace").split() \
+        if (root / "cgroup.controllers").exists() else []
+    if not {"memory", "cpu"} <= set(controllers):
+        raise SystemExit("the cgroup v2 checks need cgroup v2 with the memory and cpu "
+                         "controllers at /sys/fs/cgroup (the guest of tests/kernels/vm.py has it)")
+    (root / "cgroup.subtree_control").write_text("+memory +cpu")
+    group = root / f"matrix-{name}-{os.getpid()}"
+    group.mkdir()
+    for file, value in limits.items():
+        (group / file).write_text(str(value))
+    if (group / "memory.swap.max").exists():
+        (group / "memory.swap.max").write_text("0")
+    return group
+
+
+def held_together_in(group, tasks, mib):
+    """tests/support/held_together.py in a fresh process inside `group`:
+    its exit status, its output (None if it did not finish), and the group's
+    OOM kills."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "support" / "held_together.py"),
+         str(PASS["socket"]), "held-together", str(tasks), str(mib)],
+        env=python_env(), capture_output=True, text=True, timeout=120,
+        preexec_fn=lambda: (group / "cgroup.procs").write_text("0"))
+    events = dict(line.split() for line in (group / "memory.events").read_text().splitlines())
+    output = json.loads(done.stdout) if done.returncode == 0 else None
+    group.rmdir()
+    return done.returncode, output, int(events["oom_kill"])
+
+
+def cgroup_v2_footprint(_):
+    """cgroup v2: a flow run's allocation is its group's cpu.max and
+    memory.max; four thread tasks holding 64 MiB each at once get a flow run
+    recommendation of at least that and the baseline, and the same run under
+    it as memory.max is not OOM-killed; under less than the four held, it is."""
+    tasks, mib = 4, 64
+    check = "cgroup v2 allocation"
+    status, run, _ = held_together_in(
+        v2_group("allocation", **{"cpu.max": "50000 100000", "memory.max": 1024 * MIB}), tasks, mib)
+    assert status == 0, f"held_together exited {status}"
+    allocation = run["allocation"]
+    add_check(check, "allocation.cpu_cores", allocation["cpu_cores"], 0.5)
+    add_check(check, "allocation.memory_bytes", allocation["memory_bytes"], 1024 * MIB)
+    add_check(check, "allocation sources are the cgroup's",
+              int((allocation["source"], allocation["memory_source"]) == ("cgroup", "cgroup")), 1)
+    listing = json.loads(PASS["sidecar"].tracerctl("recommendations", "--json").stdout)
+    advice = next(e["recommendation"] for e in listing["recommendations"]
+                  if (e["flow"], e["task"]) == ("held-together", "(flow run)"))
+    held = tasks * mib * MIB + run["baseline"]
+    # At least what was held at once; at most twice that (headroom and rounding are less).
+    add_check("cgroup v2: flow run advice for 4 tasks x 64 MiB at once",
+              "recommendation.memory_bytes", advice["memory_bytes"] if advice["ready"] else None,
+              2 * held, truth_low=held)
+    status, _, kills = held_together_in(
+        v2_group("advised", **{"memory.max": advice["memory_bytes"]}), tasks, mib)
+    check = "cgroup v2: the same run under the advice as memory.max"
+    add_check(check, "exit status", status, 0)
+    add_check(check, "memory.events oom_kill", kills, 0)
+    status, _, kills = held_together_in(
+        v2_group("starved", **{"memory.max": held - 2 * mib * MIB}), tasks, mib)
+    add_check("cgroup v2: the same run under less than it held", "OOM-killed",
+              int(kills >= 1 and status == -signal.SIGKILL), 1)
+
+
 def sleep_causes(flow):
     """Each wait of tests/support/sleep_waits.py in its cause, the rest of the
     task's sleep near none."""
@@ -310,7 +378,7 @@ def thread_memory(flow):
 
 CHECKS = [short_children, forked_children, busy_threads, two_threads, nested_tasks,
           late_registration, sleep_causes, endpoints, thread_memory, peak_rss, disk_write, loopback_tcp,
-          oom_kill]
+          oom_kill, cgroup_v2_footprint]
 # The fallback without BPF, forced: the checks that are quick under emulation
 # (exec'ing 100 children takes 16 s there; sockets and OOM kills it cannot see).
 FALLBACK_CHECKS = [children_of_a_thread_task, busy_threads, two_threads, nested_tasks, peak_rss,
@@ -343,7 +411,14 @@ def main():
         # On 5.10 under emulation the sidecar's start has stalled in the kernel
         # for 20-90 s (soft lockups of one vCPU while it loads the observer;
         # docs/observer.md, "Supported kernels"): waited for, not failed on.
-        sidecar = Sidecar(Path(work)).start(timeout=120)
+        # One catch-all policy that recommends from the first run, for the
+        # cgroup v2 check's advice.
+        policies = Path(work) / "policies"
+        policies.mkdir()
+        (policies / "default.yaml").write_text(
+            "version: 1\npolicies:\n  - name: matrix\n    match: {}\n"
+            "    history: {runs: 20, min_runs: 1}\n")
+        sidecar = Sidecar(Path(work), "--policies", str(policies)).start(timeout=120)
         if locked_down:
             PASS.update(name="locked down: ")
         try:

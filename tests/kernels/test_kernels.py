@@ -85,6 +85,9 @@ def test_the_observer_is_exact_on_the_kernel(kernel, tmp_path):
     # And a thread task's own memory.
     own = [c for c in matrix["checks"] if c["field"] == "memory.own_peak_rss_bytes"]
     assert len(own) == 2 and all(verdict(c) == "exact" for c in own), column(matrix)
+    # And cgroup v2: the allocation read from it, the flow run advice that holds.
+    v2 = [c for c in matrix["checks"] if c["check"].startswith("cgroup v2")]
+    assert len(v2) == 7 and all(verdict(c) == "exact" for c in v2), column(matrix)
 
 
 # The README's Debian 12 kernel, locked down for confidentiality: a verifier
