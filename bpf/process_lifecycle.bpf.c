@@ -52,7 +52,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	__sync_fetch_and_add(&counters->spawned, 1);
 	/* Atomics whose result is used (fetch-add) need Linux 5.12: add, then read. */
 	__sync_fetch_and_add(&counters->live_processes, 1);
-	raise_to(&counters->max_concurrent, counters->live_processes);
+	raise_to(&counters->max_concurrent, processes_alive(counters));
 	return 0;
 }
 
@@ -94,7 +94,12 @@ static __always_inline int process_exited(struct task_struct *task)
 	raise_to(&counters->max_rss_pages, task->signal->maxrss);
 	if (state->flags & THREAD_REGISTERED)
 		return 0; /* the registered process itself is not one the task spawned */
-	if (counters->live_processes > 0)
+	/* Never below zero: the exit of a process it did not count (the
+	 * registered process, when a thread the task started is its last to
+	 * exit) finds it at 0 and leaves it. Two exits that both pass the check
+	 * can still take it past zero (task_state.h, processes_alive); exits then
+	 * leave it there, and forks bring it back up from zero. */
+	if (processes_alive(counters) > 0)
 		__sync_fetch_and_add(&counters->live_processes, -1ULL); /* sub is a fetch atomic */
 	__u64 lifetime = bpf_ktime_get_ns() - task->group_leader->start_time;
 	if (lifetime < short_lived_ns)

@@ -122,4 +122,18 @@ struct task_counters {
 	unsigned long long endpoints;
 };
 
+/* live_processes as a count, 0 where it went below zero. Each process it
+ * counts was first counted in `spawned`, so a value above that has wrapped:
+ * an exit it never counted (the registered process's, when a thread the task
+ * started is its last to exit) and another exit both passed the check before
+ * the decrement (process_lifecycle.bpf.c) with 1 left. No atomic on Linux
+ * 5.10 checks and subtracts at once, so the readers, in the kernel and in
+ * the sidecar, take a wrapped count for none alive. */
+static inline __attribute__((always_inline)) unsigned long long
+processes_alive(const struct task_counters *counters)
+{
+	unsigned long long live = counters->live_processes;
+	return live <= counters->spawned ? live : 0;
+}
+
 #endif

@@ -223,8 +223,8 @@ tracer_task* tracer_task_start(tracer_flow* flow, const char* infoJson, int tid,
       return task.release();
     }
     // Not an exception: a wedged sidecar makes this the common path.
-    setError(kj::str("dropped: the sidecar has not answered the last ",
-                     tracer::client::MAX_PENDING_STARTS, " starts"));
+    setError(tracer::client::PendingRequests::refusal(
+        tracer::client::PendingRequests::Kind::START));
     return nullptr;
   });
 }

@@ -33,6 +33,14 @@ capnp::FlatArrayMessageReader readerOf(kj::ArrayPtr<const capnp::word> words) {
   return capnp::FlatArrayMessageReader(words);
 }
 
+// A status or Admin call's token; none past MAX_PENDING_CALLS, its outcome failed.
+kj::Maybe<kj::Own<PendingRequests::Token>> takeCall(PendingRequests& pending,
+                                                    const Outcome& outcome) {
+  auto call = pending.take(PendingRequests::Kind::CALL);
+  if (call == nullptr) outcome.fail(PendingRequests::refusal(PendingRequests::Kind::CALL));
+  return call;
+}
+
 // The error branch of a request: the sidecar's refusal or the lost connection.
 auto failInto(kj::Own<const Outcome> outcome) {
   return [outcome = kj::mv(outcome)](kj::Exception&& e) {
@@ -45,8 +53,9 @@ auto failInto(kj::Own<const Outcome> outcome) {
 // Everything that lives on the event-loop thread. Only that thread touches it.
 class Loop final: private kj::TaskSet::ErrorHandler {
  public:
-  Loop(kj::AsyncIoContext& io, kj::String path, kj::MutexGuarded<Connection::Link>& link)
-      : io(io), path(kj::mv(path)), link(link), requests(*this) {}
+  Loop(kj::AsyncIoContext& io, kj::String path, kj::MutexGuarded<Connection::Link>& link,
+       PendingRequests& pending)
+      : io(io), path(kj::mv(path)), link(link), pending(pending), requests(*this) {}
 
   // Connects, and reconnects with backoff whenever the session ends. While an
   // attempt is under way, requests wait for it; between attempts they fail at
@@ -88,17 +97,21 @@ class Loop final: private kj::TaskSet::ErrorHandler {
   void stop() { stopping = true; }
   bool stopped() const { return stopping; }
 
-  void status(kj::Own<const Outcome> outcome) {
-    whenConnected(kj::mv(outcome), [this](auto& sidecar, kj::Own<const Outcome> outcome) {
+  // `call` stands for the call until the sidecar has answered it.
+  void status(kj::Own<const Outcome> outcome, kj::Own<PendingRequests::Token> call) {
+    whenConnected(kj::mv(outcome), [this, call = kj::mv(call)](
+                                       auto& sidecar, kj::Own<const Outcome> outcome) mutable {
       answer(sidecar.statusRequest().send(), kj::mv(outcome),
-             [](auto& response) { return toContractJson(capnp::toDynamic(response.getStatus())); });
+             [](auto& response) { return toContractJson(capnp::toDynamic(response.getStatus())); },
+             kj::mv(call));
     });
   }
 
   // Any Admin method, by its contract name ("recent_reports"), through Cap'n
   // Proto's dynamic API: its params from JSON, its whole results as JSON. A
   // method added to tracer.capnp is reachable here without another line.
-  void admin(kj::String method, kj::String paramsJson, kj::Own<const Outcome> outcome) {
+  void admin(kj::String method, kj::String paramsJson, kj::Own<const Outcome> outcome,
+             kj::Own<PendingRequests::Token> call) {
     auto schema = capnp::Schema::from<proto::Admin>();
     kj::Maybe<capnp::InterfaceSchema::Method> found;
     kj::Vector<kj::String> names;
@@ -108,7 +121,8 @@ class Loop final: private kj::TaskSet::ErrorHandler {
       names.add(kj::mv(name));
     }
     KJ_IF_MAYBE(m, found) {
-      whenConnected(kj::mv(outcome), [this, schema, m = *m, paramsJson = kj::mv(paramsJson)](
+      whenConnected(kj::mv(outcome), [this, schema, m = *m, paramsJson = kj::mv(paramsJson),
+                                      call = kj::mv(call)](
                                          auto& sidecar, kj::Own<const Outcome> outcome) mutable {
         auto admin = sidecar.adminRequest().send().getAdmin().template castAs<capnp::DynamicCapability>(schema);
         auto request = admin.newRequest(m);
@@ -119,7 +133,7 @@ class Loop final: private kj::TaskSet::ErrorHandler {
           return;
         }
         answer(request.send(), kj::mv(outcome),
-               [](auto& response) { return toContractJson(response); });
+               [](auto& response) { return toContractJson(response); }, kj::mv(call));
       });
     } else {
       outcome->fail(kj::str("no Admin method \"", method, "\" (one of: ",
@@ -127,10 +141,14 @@ class Loop final: private kj::TaskSet::ErrorHandler {
     }
   }
 
+  // Announced now within MAX_PENDING_FLOW_RUNS, else by its first task's
+  // start or with its finish.
   void openFlow(uint64_t flowId, kj::Own<const FlowInfo> info) {
     whenConnected(kj::atomicRefcounted<Outcome>(),
                   [this, flowId, info = kj::mv(info)](auto&, kj::Own<const Outcome>) {
-                    flowScope(flowId, *info);
+                    KJ_IF_MAYBE(announcing, pending.take(PendingRequests::Kind::FLOW_RUN)) {
+                      flowScope(flowId, *info, kj::mv(*announcing));
+                    }
                   });
   }
 
@@ -138,7 +156,18 @@ class Loop final: private kj::TaskSet::ErrorHandler {
                   kj::Own<const Outcome> outcome) {
     whenConnected(kj::mv(outcome), [this, flowId, info = kj::mv(info), state](
                                        auto&, kj::Own<const Outcome> outcome) {
-      auto request = flowScope(flowId, *info).finishRequest();
+      // A run announced on this session always gets its finish; one not yet
+      // announced is, with it, within MAX_PENDING_FLOW_RUNS, else never.
+      kj::Maybe<kj::Own<PendingRequests::Token>> announcing;
+      if (flows.find(flowId) == nullptr) {
+        announcing = pending.take(PendingRequests::Kind::FLOW_RUN);
+        if (announcing == nullptr) {
+          pending.countDropped();
+          outcome->fail(PendingRequests::refusal(PendingRequests::Kind::FLOW_RUN));
+          return;
+        }
+      }
+      auto request = flowScope(flowId, *info, kj::mv(announcing)).finishRequest();
       flows.erase(flowId);
       request.setState(static_cast<proto::RunState>(state));
       requests.add(request.send().then([outcome = outcome->addRef()](auto) { outcome->succeed(); },
@@ -151,14 +180,16 @@ class Loop final: private kj::TaskSet::ErrorHandler {
     });
   }
 
-  // `pending` stands for the start until the sidecar has answered it (or it
-  // failed): the bound on what a stopped sidecar can make us hold.
+  // `unanswered` stands for the start until the sidecar has answered it (or
+  // it failed): the bound on what a stopped sidecar can make us hold.
   void startTask(uint64_t flowId, kj::Own<const FlowInfo> flowInfo, uint64_t taskId,
-                 TaskStart start, kj::Own<const Outcome> outcome, kj::Own<PendingStart> pending) {
+                 TaskStart start, kj::Own<const Outcome> outcome,
+                 kj::Own<PendingRequests::Token> unanswered) {
     whenConnected(kj::mv(outcome), [this, flowId, flowInfo = kj::mv(flowInfo), taskId,
-                                    start = kj::mv(start), pending = kj::mv(pending)](
+                                    start = kj::mv(start), unanswered = kj::mv(unanswered)](
                                        auto&, kj::Own<const Outcome> outcome) mutable {
-      auto request = flowScope(flowId, *flowInfo).startTaskRequest();
+      // A run it announces is bounded by the starts.
+      auto request = flowScope(flowId, *flowInfo, nullptr).startTaskRequest();
       KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { fill(request.initTask(), start); })) {
         outcome->fail(kj::str("invalid task info: ", e->getDescription()));
         return;
@@ -178,7 +209,7 @@ class Loop final: private kj::TaskSet::ErrorHandler {
                              outcome->succeed();
                            },
                            failInto(outcome->addRef()))
-                       .attach(kj::mv(pending)));
+                       .attach(kj::mv(unanswered)));
     });
   }
 
@@ -270,10 +301,13 @@ class Loop final: private kj::TaskSet::ErrorHandler {
 
   // Settles `outcome` with the response turned into JSON, or with the error.
   template <typename Response, typename ToJson>
-  void answer(kj::Promise<Response>&& promise, kj::Own<const Outcome> outcome, ToJson toJson) {
-    requests.add(promise.then(
-        [outcome = outcome->addRef(), toJson](auto response) { outcome->succeed(toJson(response)); },
-        failInto(outcome->addRef())));
+  void answer(kj::Promise<Response>&& promise, kj::Own<const Outcome> outcome, ToJson toJson,
+              kj::Own<PendingRequests::Token> call) {
+    requests.add(promise
+                     .then([outcome = outcome->addRef(), toJson](
+                               auto response) { outcome->succeed(toJson(response)); },
+                           failInto(outcome->addRef()))
+                     .attach(kj::mv(call)));
   }
 
   // Runs `op` on the current session: now, after the connection attempt under
@@ -298,15 +332,17 @@ class Loop final: private kj::TaskSet::ErrorHandler {
     outcome->fail(kj::str(link.lockShared()->lastError));
   }
 
-  // The flow run's scope on the current session, opened (pipelined) if needed.
-  proto::FlowRunScope::Client flowScope(uint64_t flowId, const FlowInfo& info) {
+  // The flow run's scope on the current session, opened (pipelined) if
+  // needed; `announcing` stands for the opening until it is answered.
+  proto::FlowRunScope::Client flowScope(uint64_t flowId, const FlowInfo& info,
+                                        kj::Maybe<kj::Own<PendingRequests::Token>> announcing) {
     KJ_IF_MAYBE(scope, flows.find(flowId)) { return *scope; }
     auto& session = KJ_ASSERT_NONNULL(sessionSlot);
     auto request = session.sidecar.openFlowRunRequest();
     request.setRun(readerOf(info.words).getRoot<proto::FlowRunInfo>());
     auto response = request.send();
     proto::FlowRunScope::Client scope = response.getScope();
-    requests.add(response.ignoreResult());
+    requests.add(response.ignoreResult().attach(kj::mv(announcing)));
     flows.insert(flowId, scope);
     return scope;
   }
@@ -329,6 +365,7 @@ class Loop final: private kj::TaskSet::ErrorHandler {
   kj::AsyncIoContext& io;
   kj::String path;
   kj::MutexGuarded<Connection::Link>& link;
+  PendingRequests& pending;
   kj::Maybe<Session> sessionSlot;
   kj::Maybe<kj::ForkedPromise<void>> attempt;  // the connection attempt under way
   kj::Own<kj::PromiseFulfiller<void>> attemptDone;
@@ -377,7 +414,7 @@ void Connection::runLoop(kj::String path) {
   if (errno == 0) setpriority(PRIO_PROCESS, self, nice + LOOP_THREAD_NICE);
 
   auto io = kj::setupAsyncIo();
-  Loop loop(io, kj::mv(path), link);
+  Loop loop(io, kj::mv(path), link, pending);
   auto maintaining = loop.maintain().eagerlyEvaluate(nullptr);
   kj::UnixEventPort::FdObserver observer(io.unixEventPort, wakeup.get(),
                                          kj::UnixEventPort::FdObserver::OBSERVE_READ);
@@ -410,16 +447,22 @@ bool Connection::waitConnected(kj::Duration timeout, kj::String& error) const {
 
 kj::Own<const Outcome> Connection::status() {
   auto outcome = kj::atomicRefcounted<Outcome>();
-  post([outcome = outcome->addRef()](Loop& loop) mutable { loop.status(kj::mv(outcome)); });
+  KJ_IF_MAYBE(call, takeCall(pending, *outcome)) {
+    post([outcome = outcome->addRef(), call = kj::mv(*call)](Loop& loop) mutable {
+      loop.status(kj::mv(outcome), kj::mv(call));
+    });
+  }
   return outcome;
 }
 
 kj::Own<const Outcome> Connection::admin(kj::StringPtr method, kj::StringPtr paramsJson) {
   auto outcome = kj::atomicRefcounted<Outcome>();
-  post([method = kj::str(method), paramsJson = kj::str(paramsJson),
-        outcome = outcome->addRef()](Loop& loop) mutable {
-    loop.admin(kj::mv(method), kj::mv(paramsJson), kj::mv(outcome));
-  });
+  KJ_IF_MAYBE(call, takeCall(pending, *outcome)) {
+    post([method = kj::str(method), paramsJson = kj::str(paramsJson),
+          outcome = outcome->addRef(), call = kj::mv(*call)](Loop& loop) mutable {
+      loop.admin(kj::mv(method), kj::mv(paramsJson), kj::mv(outcome), kj::mv(call));
+    });
+  }
   return outcome;
 }
 
@@ -439,19 +482,17 @@ kj::Own<const Outcome> Connection::finishFlow(uint64_t flowId, const FlowInfo& i
 kj::Maybe<kj::Own<const Outcome>> Connection::startTask(uint64_t flowId,
                                                         const FlowInfo& flowInfo, uint64_t taskId,
                                                         TaskStart start) {
-  if (pendingStarts.fetch_add(1, std::memory_order_relaxed) >= MAX_PENDING_STARTS) {
-    pendingStarts.fetch_sub(1, std::memory_order_relaxed);
-    droppedStarts.fetch_add(1, std::memory_order_relaxed);
-    return nullptr;
+  KJ_IF_MAYBE(unanswered, pending.take(PendingRequests::Kind::START)) {
+    auto outcome = kj::atomicRefcounted<Outcome>();
+    post([flowId, flowInfo = flowInfo.addRef(), taskId, start = kj::mv(start),
+          outcome = outcome->addRef(), unanswered = kj::mv(*unanswered)](Loop& loop) mutable {
+      loop.startTask(flowId, kj::mv(flowInfo), taskId, kj::mv(start), kj::mv(outcome),
+                     kj::mv(unanswered));
+    });
+    return kj::mv(outcome);
   }
-  auto pending = kj::heap<PendingStart>(pendingStarts);
-  auto outcome = kj::atomicRefcounted<Outcome>();
-  post([flowId, flowInfo = flowInfo.addRef(), taskId, start = kj::mv(start),
-        outcome = outcome->addRef(), pending = kj::mv(pending)](Loop& loop) mutable {
-    loop.startTask(flowId, kj::mv(flowInfo), taskId, kj::mv(start), kj::mv(outcome),
-                   kj::mv(pending));
-  });
-  return kj::mv(outcome);
+  pending.countDropped();
+  return nullptr;
 }
 
 kj::Own<const Outcome> Connection::finishTask(uint64_t taskId, uint16_t state, bool reportWanted,

@@ -24,6 +24,7 @@
 
 #include "outcome.h"
 #include "own_thread.h"
+#include "pending_requests.h"
 
 namespace tracer::client {
 
@@ -36,23 +37,6 @@ class FlowInfo final: public kj::AtomicRefcounted {
   explicit FlowInfo(kj::Array<capnp::word> words): words(kj::mv(words)) {}
   kj::Own<const FlowInfo> addRef() const { return kj::atomicAddRef(*this); }
   const kj::Array<capnp::word> words;
-};
-
-// Task starts sent and not yet answered, at most: a stopped or wedged sidecar
-// answers none, and past this new starts are dropped (counted) rather than
-// held without bound. Each start's finish is always sent, so what is held
-// stays within twice this.
-constexpr uint32_t MAX_PENDING_STARTS = 1024;
-
-// One start the sidecar has not answered yet, for as long as it lives.
-class PendingStart {
- public:
-  explicit PendingStart(std::atomic<uint32_t>& pending): pending(pending) {}
-  ~PendingStart() { pending.fetch_sub(1, std::memory_order_relaxed); }
-  KJ_DISALLOW_COPY(PendingStart);
-
- private:
-  std::atomic<uint32_t>& pending;
 };
 
 // A task's start as its caller's thread knows it. The rest of its
@@ -75,7 +59,8 @@ class Connection {
   pid_t ownerPid() const { return owner; }
   bool waitConnected(kj::Duration timeout, kj::String& error) const;
 
-  // Each returns at once; the Outcome says how the sidecar answered.
+  // Each returns at once; the Outcome says how the sidecar answered (at once,
+  // failed, past MAX_PENDING_CALLS unanswered calls).
   kj::Own<const Outcome> status();
   // An Admin method by its contract name, params and results as contract JSON.
   kj::Own<const Outcome> admin(kj::StringPtr method, kj::StringPtr paramsJson);
@@ -88,8 +73,9 @@ class Connection {
   // `end`: the thread's reading as the task ended, when it is the task's thread.
   kj::Own<const Outcome> finishTask(uint64_t taskId, uint16_t state, bool reportWanted,
                                     kj::Maybe<OwnReading> end);
-  // Starts dropped so far because the sidecar had not answered earlier ones.
-  uint64_t dropped() const { return droppedStarts.load(std::memory_order_relaxed); }
+  // Starts and flow runs dropped so far because the sidecar had not answered
+  // earlier ones.
+  uint64_t dropped() const { return pending.dropped(); }
 
   // Shared with the loop thread: whether a session is up, and why not.
   struct Link {
@@ -106,8 +92,7 @@ class Connection {
   void runLoop(kj::String path);
 
   pid_t owner;
-  std::atomic<uint32_t> pendingStarts{0};
-  std::atomic<uint64_t> droppedStarts{0};
+  PendingRequests pending;  // before the jobs and the thread that hold its tokens
   kj::MutexGuarded<Link> link;
   kj::MutexGuarded<kj::Vector<Job>> inbox;
   kj::AutoCloseFd wakeup;  // eventfd the loop thread watches for new jobs

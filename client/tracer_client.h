@@ -33,7 +33,8 @@ void tracer_client_close(tracer_client* client);
 /* 1 once connected (waiting up to timeout_ms), else 0. */
 int tracer_client_wait_connected(tracer_client* client, int timeout_ms);
 
-/* SidecarStatus as JSON, or NULL. */
+/* SidecarStatus as JSON, or NULL (at once when the sidecar has not answered
+ * the last 64 status and Admin calls). */
 char* tracer_client_status(tracer_client* client, int timeout_ms);
 /* Calls the sidecar's Admin method `method` by its contract name (capnp/tracer.capnp,
  * snake_case: "live_tasks", "recent_reports", "reload_policies", "recommendations",
@@ -47,7 +48,10 @@ char* tracer_client_admin(tracer_client* client, const char* method, const char*
 tracer_flow* tracer_flow_open(tracer_client* client, const char* info_json);
 /* Finishes the flow run and frees the handle. 0 when the sidecar confirmed it
  * (which it does once the run's artifacts are in its outbox), 1 when that did
- * not come within timeout_ms (the finish is on its way), -1 when it failed. */
+ * not come within timeout_ms (the finish is on its way), -1 when it failed.
+ * While the sidecar has not answered 256 flow runs' opens, a flow run is not
+ * announced as it opens but by its first task's start or with its finish,
+ * and one never announced is dropped and counted (tracer_client_dropped). */
 int tracer_flow_finish(tracer_flow* flow, const char* state, int timeout_ms);
 
 /* Starts a task attributed to thread `tid` (0: info_json's "tid", else the calling
@@ -71,7 +75,8 @@ int tracer_task_finish(tracer_task* task, const char* state, tracer_report** rep
 /* The TaskReport JSON, waiting up to timeout_ms for it; NULL on timeout or failure. */
 char* tracer_report_wait(tracer_report* report, int timeout_ms);
 void tracer_report_free(tracer_report* report);
-/* Task starts this process dropped because the sidecar had not answered earlier ones. */
+/* Task starts and flow runs this process dropped because the sidecar had not
+ * answered earlier ones. */
 unsigned long long tracer_client_dropped(tracer_client* client);
 
 /* The calling thread's last error message ("" if none). */

@@ -26,6 +26,7 @@
 #include "ops/log.h"
 #include "ops/systemd.h"
 #include "ops/unix_socket.h"
+#include "policy/policy_loader.h"
 #include "prefect/api_client.h"
 #include "prefect/artifact_delivery.h"
 #include "prefect/history_seeder.h"
@@ -242,7 +243,9 @@ class SidecarMain {
   kj::MainBuilder::Validity setHistoryRuns(kj::StringPtr value) {
     char* end;
     unsigned long n = strtoul(value.cStr(), &end, 10);
-    if (*end != '\0' || n < 1 || n > 100000) return "--history-runs: expected 1 to 100000";
+    if (*end != '\0' || n < 1 || n > policy::HISTORY_RUNS_MAX) {
+      return kj::str("--history-runs: expected 1 to ", policy::HISTORY_RUNS_MAX);
+    }
     historyRuns = n;
     return true;
   }

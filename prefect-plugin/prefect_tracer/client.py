@@ -230,8 +230,9 @@ class SidecarClient:
         return TaskScope(self, handle, error)
 
     def dropped(self) -> int:
-        """Task starts dropped because the sidecar had not answered earlier
-        ones (a stopped or overwhelmed sidecar): those tasks ran unobserved."""
+        """Task starts and flow runs dropped because the sidecar had not
+        answered earlier ones (a stopped or overwhelmed sidecar): those ran
+        unobserved."""
         return self._lib.tracer_client_dropped(self._client) if self._client is not None else 0
 
     def _finish_task(self, handle: Optional[int], state: str, scope: TaskScope) -> Optional[int]:

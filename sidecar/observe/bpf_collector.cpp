@@ -444,7 +444,7 @@ class BpfCollector final: public Collector {
     TaskTotals totals;
     bpf_map__lookup_elem(counters, &slot, sizeof(slot), &totals.kernel, sizeof(totals.kernel), 0);
     applyCorrection(slot, totals.kernel);
-    totals.outlivingProcesses = totals.kernel.live_processes;
+    totals.outlivingProcesses = processes_alive(&totals.kernel);
     totals.endpointsUnlisted = totals.kernel.endpoints > ENDPOINTS_PER_TASK;
     forEachEndpoint(slot, totals.kernel.endpoints, [&](const endpoint_key& key) {
       endpoint_use use;

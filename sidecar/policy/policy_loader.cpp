@@ -26,7 +26,8 @@ namespace {
 // Walks one file's document, recording problems with their positions.
 class Walker final: public YamlReader {
  public:
-  using YamlReader::YamlReader;
+  Walker(std::string file, std::vector<Diagnostic>& errors, uint32_t historyRunsKept)
+      : YamlReader(std::move(file), errors), historyRunsKept(historyRunsKept) {}
 
   void policy(const YAML::Node& node, Policy& p) {
     bool named = false;
@@ -87,7 +88,14 @@ class Walker final: public YamlReader {
   void historyRule(const YAML::Node& node, History& h) {
     uint64_t runs = h.runs, minRuns = h.minRuns;
     mapping(node, "history", {"runs", "min_runs"}, [&](const std::string& key, const YAML::Node& v) {
-      count(v, "history." + key, 1, key == "runs" ? runs : minRuns);
+      uint64_t& asked = key == "runs" ? runs : minRuns;
+      size_t before = errors.size();
+      count(v, "history." + key, 1, asked);
+      if (errors.size() == before && asked > historyRunsKept) {
+        error(v, "history." + key + " (" + std::to_string(asked) + ") is more than the " +
+                     std::to_string(historyRunsKept) +
+                     " runs of each task the history keeps (--history-runs)");
+      }
     });
     if (minRuns > runs) {
       error(node, "history.min_runs (" + std::to_string(minRuns) + ") cannot exceed history.runs (" +
@@ -251,12 +259,14 @@ class Walker final: public YamlReader {
     if (root.IsMap() && !listed) error(root, "missing 'policies:'");
   }
 
+ private:
+  uint32_t historyRunsKept;
 };
 
 void loadOne(const std::string& name, const std::function<YAML::Node()>& parse,
-             LoadResult& result) {
+             uint32_t historyRunsKept, LoadResult& result) {
   try {
-    Walker(name, result.errors).document(parse(), result.set);
+    Walker(name, result.errors, historyRunsKept).document(parse(), result.set);
   } catch (const YAML::ParserException& e) {
     result.errors.push_back(Diagnostic{name, e.mark.line + 1, e.mark.column + 1, e.msg});
   } catch (const YAML::BadFile&) {
@@ -289,14 +299,16 @@ void finish(LoadResult& result, const std::string& where) {
 
 }  // namespace
 
-LoadResult loadPolicyFiles(const std::vector<std::string>& paths) {
+LoadResult loadPolicyFiles(const std::vector<std::string>& paths, uint32_t historyRunsKept) {
   LoadResult result;
-  for (auto& path: paths) loadOne(path, [&]() { return YAML::LoadFile(path); }, result);
+  for (auto& path: paths) {
+    loadOne(path, [&]() { return YAML::LoadFile(path); }, historyRunsKept, result);
+  }
   finish(result, paths.empty() ? std::string("(no files)") : paths.front());
   return result;
 }
 
-LoadResult loadPolicyDirectory(const std::string& directory) {
+LoadResult loadPolicyDirectory(const std::string& directory, uint32_t historyRunsKept) {
   std::vector<std::string> paths;
   DIR* dir = opendir(directory.c_str());
   if (dir == nullptr) {
@@ -314,7 +326,7 @@ LoadResult loadPolicyDirectory(const std::string& directory) {
   }
   closedir(dir);
   std::sort(paths.begin(), paths.end());
-  LoadResult result = loadPolicyFiles(paths);
+  LoadResult result = loadPolicyFiles(paths, historyRunsKept);
   if (paths.empty()) {
     result.errors.clear();
     result.errors.push_back(Diagnostic{directory, 0, 0, "no policy files (*.yaml) in the directory"});
@@ -322,9 +334,10 @@ LoadResult loadPolicyDirectory(const std::string& directory) {
   return result;
 }
 
-LoadResult loadPolicyText(const std::string& name, const std::string& text) {
+LoadResult loadPolicyText(const std::string& name, const std::string& text,
+                          uint32_t historyRunsKept) {
   LoadResult result;
-  loadOne(name, [&]() { return YAML::Load(text); }, result);
+  loadOne(name, [&]() { return YAML::Load(text); }, historyRunsKept, result);
   finish(result, name);
   return result;
 }

@@ -5,7 +5,6 @@
 #include <kj/debug.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "contract_json.h"
 #include "prefect/json_fields.h"
@@ -17,8 +16,6 @@ namespace tracer {
 
 namespace {
 
-constexpr int64_t FIRST_RETRY_NS = 1000000000;       // 1 s
-constexpr int64_t LONGEST_RETRY_NS = 60 * 1000000000ll;
 // Versions of one key for one flow run: normally one, a few after retries.
 constexpr uint32_t FOUND_LIMIT = 50;
 
@@ -54,15 +51,14 @@ kj::Promise<void> ArtifactDelivery::run() {
 
 void ArtifactDelivery::retry(const OutboxEntry& entry, kj::Maybe<uint64_t> notBeforeSeconds,
                              kj::StringPtr why, bool answered) {
-  int64_t backoff = std::min(LONGEST_RETRY_NS, FIRST_RETRY_NS << std::min<uint32_t>(entry.attempts, 6));
-  backoff = backoff / 2 + (rand() % (backoff / 2 + 1));  // jitter: between half and all of it
+  int64_t wait = backoff.delayNs(entry.attempts);
   KJ_IF_MAYBE(seconds, notBeforeSeconds) {
-    backoff = std::max<int64_t>(backoff, int64_t(*seconds) * 1000000000);
+    wait = std::max<int64_t>(wait, int64_t(*seconds) * 1000000000);
   }
-  outbox.retryLater(entry.id, realtimeNs() + backoff, why.cStr(), answered);
+  outbox.retryLater(entry.id, realtimeNs() + wait, why.cStr(), answered);
   ++tally.retried;
   log.warn(kj::str("artifact ", entry.key.c_str(), " not delivered (", why, "); retrying in ",
-                   backoff / 1000000, " ms"),
+                   wait / 1000000, " ms"),
            {entry.flowRunId.c_str(), nullptr});
 }
 

@@ -14,6 +14,7 @@
 #include "ops/log.h"
 #include "metrics/metrics_source.h"
 #include "prefect/api_client.h"
+#include "prefect/retry_backoff.h"
 #include "store/outbox.h"
 
 namespace tracer {
@@ -47,6 +48,7 @@ class ArtifactDelivery final: public MetricsSource {
   Outbox& outbox;
   kj::Timer& timer;
   PrefectApi& api;
+  RetryBackoff backoff;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> woken;
   Counts tally;
 };

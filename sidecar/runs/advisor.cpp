@@ -83,7 +83,7 @@ Advisor::Advisor(Log& log, std::string policyDirectory, History& history,
     log.info("no --policies directory: using the built-in default policy");
     return;
   }
-  auto loaded = policy::loadPolicyDirectory(directory);
+  auto loaded = policy::loadPolicyDirectory(directory, history.runsKept());
   if (!loaded.ok()) {
     startupProblem = joined(loaded.errors);
     policies = std::make_shared<const policy::PolicySet>();
@@ -97,7 +97,7 @@ Advisor::Advisor(Log& log, std::string policyDirectory, History& history,
 
 std::vector<std::string> Advisor::reload() {
   if (directory.empty()) return {"no --policies directory to reload"};
-  auto loaded = policy::loadPolicyDirectory(directory);
+  auto loaded = policy::loadPolicyDirectory(directory, history.runsKept());
   std::vector<std::string> errors;
   for (auto& e: loaded.errors) errors.push_back(e.text());
   if (!loaded.ok()) {

@@ -37,6 +37,9 @@ class History {
   History(const std::string& path, uint32_t keepRuns);
   ~History();  // commits what is pending
 
+  // The newest runs of each task it keeps: the most a policy can look at.
+  uint32_t runsKept() const { return keepRuns; }
+
   // Runs are written in batches: one transaction per flush() (the sampler
   // calls it every second; shutdown too), not one per finished task, which
   // would cost more than observing the task. A SIGKILL loses at most the

@@ -1,8 +1,10 @@
 """Under systemd the sidecar logs to journald with the run ids as fields.
 
-There is no journald on the test machines, so the test plays its part: it
-listens on journald's native socket and reads the datagrams sd_journal_send
-writes there (the native protocol: FIELD=value lines)."""
+The test plays journald's part: it listens on a socket of its own, and the
+sidecar runs in a mount namespace where that socket's directory is
+journald's, so the test reads the datagrams sd_journal_send writes there (the
+native protocol: FIELD=value lines) whether a real journald owns the
+machine's socket or not."""
 
 import os
 import socket
@@ -14,7 +16,7 @@ import pytest
 from prefect_tracer.client import SidecarClient
 from sidecar import Sidecar, wait_until
 
-JOURNAL_SOCKET = Path("/run/systemd/journal/socket")
+JOURNAL_DIR = Path("/run/systemd/journal")
 
 
 def parse_entry(datagram: bytes) -> dict:
@@ -32,12 +34,12 @@ def parse_entry(datagram: bytes) -> dict:
 
 
 @pytest.fixture
-def journal():
-    if JOURNAL_SOCKET.exists():
-        pytest.skip("a real journald owns the socket here")
-    JOURNAL_SOCKET.parent.mkdir(parents=True, exist_ok=True)
+def journal(tmp_path):
+    """The directory standing in for journald's, and a reader of what reached it."""
+    directory = tmp_path / "journal"
+    directory.mkdir()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    listener.bind(str(JOURNAL_SOCKET))
+    listener.bind(str(directory / "socket"))
     listener.setblocking(False)
     entries = []
 
@@ -48,14 +50,21 @@ def journal():
             except BlockingIOError:
                 return entries
 
-    yield read
+    yield directory, read
     listener.close()
-    JOURNAL_SOCKET.unlink()
+
+
+def with_journal_at(directory: Path) -> tuple:
+    """A wrapper that runs the sidecar with `directory` mounted over journald's."""
+    return ("unshare", "--mount", "--propagation", "private", "sh", "-c",
+            f'mkdir -p {JOURNAL_DIR} && mount --bind "$0" {JOURNAL_DIR} && exec "$@"',
+            str(directory))
 
 
 def test_log_lines_about_a_run_carry_its_ids(tmp_path, journal):
+    directory, journal = journal
     env = dict(os.environ, JOURNAL_STREAM="8:12345")
-    sidecar = Sidecar(tmp_path, env=env).start()
+    sidecar = Sidecar(tmp_path, env=env, wrapper=with_journal_at(directory)).start()
     try:
         client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
                                connect_wait_ms=2000)

@@ -2,10 +2,15 @@
 
 import json
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
+import pytest
+
+from prefect_tracer import _native
 from prefect_tracer.client import SidecarClient
 from sidecar import SIDECAR, Sidecar, python_env, wait_until
 
@@ -156,3 +161,64 @@ def test_a_hung_sidecar_costs_a_task_only_milliseconds(sidecar):
     # A start and a finish wait for nothing; reading the report waits 5 ms at most.
     assert per_task < 0.020, f"{per_task * 1000:.1f} ms per task with a hung sidecar"
     assert "did not answer within" in task.error
+
+
+
+# The client's caps on what a hung sidecar can make it hold (client/pending_requests.h).
+MAX_PENDING_FLOW_RUNS = 256
+MAX_PENDING_CALLS = 64
+
+
+@pytest.fixture
+def wedged_sidecar(tmp_path):
+    """A socket that reads every request and answers none: a wedged sidecar.
+    (A stopped one stops reading too, and once the socket is full each flow
+    run's finish waits its second to leave the process.)"""
+    path = tmp_path / "wedged.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen()
+
+    def read_all():
+        connection, _ = server.accept()
+        with connection:
+            while connection.recv(65536):
+                pass
+
+    threading.Thread(target=read_all, daemon=True).start()
+    lib, why = _native.load()
+    assert lib is not None, why
+    client = lib.tracer_client_open(str(path).encode())
+    assert lib.tracer_client_wait_connected(client, 2000), _native.last_error(lib)
+    yield lib, client
+    lib.tracer_client_close(client)
+    server.close()
+
+
+def test_a_wedged_sidecar_is_told_of_a_bounded_number_of_flow_runs(wedged_sidecar):
+    lib, client = wedged_sidecar
+    past_the_cap = 20
+    for i in range(MAX_PENDING_FLOW_RUNS + past_the_cap):
+        info = json.dumps({"flow_run_id": f"wedged-{i}", "flow_name": "etl"}).encode()
+        flow = lib.tracer_flow_open(client, info)
+        assert flow, _native.last_error(lib)
+        started = time.perf_counter()
+        finished = lib.tracer_flow_finish(flow, b"completed", 0)
+        assert time.perf_counter() - started < 0.5
+    # The runs past the cap were never announced, and are counted.
+    assert finished == -1
+    assert (f"has not answered the last {MAX_PENDING_FLOW_RUNS} flow-run requests"
+            in _native.last_error(lib))
+    assert lib.tracer_client_dropped(client) == past_the_cap
+
+
+def test_a_wedged_sidecar_fails_status_calls_past_the_cap_at_once(wedged_sidecar):
+    lib, client = wedged_sidecar
+    for _ in range(MAX_PENDING_CALLS):
+        assert lib.tracer_client_status(client, 0) is None
+        assert "did not answer within" in _native.last_error(lib)
+    started = time.perf_counter()
+    assert lib.tracer_client_status(client, 1000) is None
+    assert time.perf_counter() - started < 0.5
+    assert f"has not answered the last {MAX_PENDING_CALLS} calls" in _native.last_error(lib)
+    assert lib.tracer_client_dropped(client) == 0  # a call is not an observation

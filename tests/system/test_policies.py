@@ -147,6 +147,29 @@ def test_a_bad_set_stops_the_sidecar_from_starting(tmp_path):
     assert "bad.yaml:4:16: cpu.min: '2GG' is not a CPU quantity" in result.stderr
 
 
+def test_a_policy_asking_more_runs_than_the_history_keeps_is_refused(tmp_path):
+    directory = policy_dir(tmp_path, "first")  # history.runs: 20, at 10-main.yaml:5:21
+    result = subprocess.run([str(SIDECAR), "--socket", str(tmp_path / "s.sock"), "--state-dir",
+                             str(tmp_path / "state"), "--policies", str(directory),
+                             "--history-runs", "10"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert ("10-main.yaml:5:21: history.runs (20) is more than the 10 runs of each task the "
+            "history keeps (--history-runs)") in result.stderr
+
+    sidecar = Sidecar(tmp_path, "--policies", str(directory), "--history-runs", "20").start()
+    try:
+        (directory / "10-main.yaml").write_text(
+            "version: 1\npolicies:\n  - name: second\n    history: {min_runs: 3, runs: 21}\n")
+        refused = sidecar.tracerctl("reload", check=False)
+        assert refused.returncode != 0
+        assert ("10-main.yaml:4:34: history.runs (21) is more than the 20 runs of each task the "
+                "history keeps (--history-runs)") in refused.stderr
+        assert run_task(sidecar, "/bin/true")[1]["policy"] == "first"
+    finally:
+        assert sidecar.stop() == 0
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
 def test_history_survives_a_restart(tmp_path, stop):
     sidecar = Sidecar(tmp_path, "--policies", str(policy_dir(tmp_path))).start()

@@ -124,6 +124,31 @@ TEST_CASE("malformed policy files are reported with their exact location") {
   }
 }
 
+TEST_CASE("a policy asking more runs than the history keeps is refused where it asks") {
+  auto result =
+      loadPolicyText("bad.yaml", withPolicy("    history: {runs: 300, min_runs: 250}\n"), 200);
+  REQUIRE(result.errors.size() == 2);
+  CHECK(result.errors[0].text() ==
+        "bad.yaml:4:21: history.runs (300) is more than the 200 runs of each task the history "
+        "keeps (--history-runs)");
+  CHECK(result.errors[1].text() ==
+        "bad.yaml:4:36: history.min_runs (250) is more than the 200 runs of each task the "
+        "history keeps (--history-runs)");
+  CHECK(result.set.policies.empty());
+  CHECK(loadPolicyText("good.yaml", withPolicy("    history: {runs: 200, min_runs: 200}\n"), 200)
+            .ok());
+}
+
+TEST_CASE("without a sidecar's history, a policy may ask for the most any sidecar keeps") {
+  CHECK(loadPolicyText("good.yaml", withPolicy("    history: {runs: 100000}\n")).ok());
+  // 2^32 + 1 runs: refused, not read as 1.
+  auto result = loadPolicyText("bad.yaml", withPolicy("    history: {runs: 4294967297}\n"));
+  REQUIRE(result.errors.size() == 1);
+  CHECK(result.errors[0].text() ==
+        "bad.yaml:4:21: history.runs (4294967297) is more than the 100000 runs of each task the "
+        "history keeps (--history-runs)");
+}
+
 TEST_CASE("every problem in a file is reported, not just the first") {
   auto result = loadPolicyText(
       "bad.yaml", withPolicy("    memroy: {}\n    cpu: {percentile: 0, min: x}\n    cost: []\n"));
