@@ -384,7 +384,7 @@ class SidecarMain {
     KJ_IF_MAYBE(d, delivery) { metricsSources.add(d->get()); }
     metricsSources.addAll(
         std::initializer_list<MetricsSource*>{&advisor, &rpcMetrics, &taskMetrics});
-    MetricsEndpoint metrics(metricsSources.releaseAsArray(), metricsHeaders);
+    MetricsEndpoint metrics(metricsSources.releaseAsArray(), metricsHeaders, clock);
     kj::HttpServer metricsServer(io.provider->getTimer(), metricsHeaders, metrics);
     kj::Maybe<kj::Own<kj::ConnectionReceiver>> metricsPort;
     kj::Promise<void> servingMetrics = kj::NEVER_DONE;

@@ -479,8 +479,14 @@ class BpfCollector final: public Collector {
       auto& sample = samples.findOrCreate(state.slot, [&]() {
         return kj::HashMap<uint32_t, TaskSample>::Entry{state.slot, TaskSample{}};
       });
-      KJ_IF_MAYBE(runtime, readRuntimeNs(tid)) {
-        if (*runtime > state.runtime) sample.cpuNs += *runtime - state.runtime;
+      // A thread asleep was charged as it went off-CPU (the switch that set
+      // off_since): it has run nothing since. Only threads on a CPU or
+      // runnable have run what the kernel has not charged yet, so only theirs
+      // is read from /proc: most of a worker's threads sleep at any moment.
+      if (state.off_since == 0) {
+        KJ_IF_MAYBE(runtime, readRuntimeNs(tid)) {
+          if (*runtime > state.runtime) sample.cpuNs += *runtime - state.runtime;
+        }
       }
       if (state.tgid != 0 && (tid == state.tgid || (state.flags & THREAD_REGISTERED))) {
         auto& tgids = processes.findOrCreate(state.slot, [&]() {

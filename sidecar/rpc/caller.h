@@ -8,6 +8,7 @@
 #include <kj/refcount.h>
 
 #include "ops/peer_credentials.h"
+#include "rpc/namespace_tids.h"
 
 namespace tracer {
 
@@ -22,6 +23,9 @@ class Caller final: public kj::Refcounted {
   // and the tids under it, may by now belong to someone else.
   void requireStillRunning() const;
   int pidfd() const { return identity.pidfd.get(); }
+  // Its threads by their tids in its PID namespace, as resolved so far (a
+  // cache: mutable, it changes no answer).
+  NamespaceTids& namespaceTids() const { return tids; }
 
   // One flow-run or task scope counted against the limit while the returned
   // object lives; refuses (saying which limit) when the caller is at it.
@@ -33,6 +37,7 @@ class Caller final: public kj::Refcounted {
   bool admin;
   uint32_t maxLiveScopes;
   uint32_t liveScopes = 0;
+  mutable NamespaceTids tids;
 };
 
 class Caller::Scope {

@@ -1,13 +1,11 @@
 #include "rpc/thread_resolver.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <kj/debug.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 
 #include "proc_files.h"
 #include "ops/refuse.h"
@@ -17,22 +15,6 @@ namespace tracer {
 namespace {
 
 constexpr unsigned PIDFD_THREAD_FLAG = O_EXCL;  // PIDFD_THREAD, Linux 6.9
-
-// The host tid of the caller's thread whose innermost-namespace tid is `tid`.
-kj::Maybe<pid_t> hostTidInCallerNamespace(const PeerCredentials& caller, pid_t tid) {
-  DIR* dir = opendir(kj::str("/proc/", caller.pid, "/task").cStr());
-  if (dir == nullptr) return nullptr;
-  KJ_DEFER(closedir(dir));
-  while (auto* entry = readdir(dir)) {
-    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-    KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", caller.pid, "/task/", entry->d_name,
-                                             "/status"))) {
-      auto nspids = statusNumbers(*status, "NSpid");
-      if (nspids.size() > 0 && nspids.back() == tid) return static_cast<pid_t>(atoi(entry->d_name));
-    }
-  }
-  return nullptr;
-}
 
 // Holds the thread so its tid cannot be given to another thread while we
 // decide about it. Kernels before 6.9 cannot pin a non-leader thread: then
@@ -52,7 +34,7 @@ HostThread resolveTaskThread(const Caller& caller, pid_t tid) {
   if (tid <= 0) refuse(kj::str("task tid ", tid, " is not a thread id"));
   pid_t hostTid = tid;
   if (!credentials.sameNamespaceAsSidecar) {
-    KJ_IF_MAYBE(host, hostTidInCallerNamespace(credentials, tid)) {
+    KJ_IF_MAYBE(host, caller.namespaceTids().hostTid(credentials.pid, tid)) {
       hostTid = *host;
     } else {
       refuse(kj::str("refused: tid ", tid, " is not a thread of the calling process (",

@@ -30,6 +30,9 @@ def scrape(port):
             time.sleep(0.05)
 
 
+RENDER_EVERY_S = 1.0  # MetricsEndpoint::RENDER_EVERY
+
+
 def value(text, series):
     """The value of one series, e.g. 'tracer_live_tasks' or 'name{a="b"}'."""
     for line in text.splitlines():
@@ -97,6 +100,7 @@ def test_rpc_calls_tracked_threads_and_per_task_totals(tmp_path):
             for name in ["extract", "load", "load", "report"]:
                 with flow.task(task_run_id=f"run-{name}-{time.monotonic_ns()}", task_name=name):
                     subprocess.run(["true"], check=True)
+        time.sleep(RENDER_EVERY_S)  # a scrape sooner gets the text `during` got
         text = scrape(port)
         assert value(during, "tracer_tracked_threads") >= 1
         assert value(during, "tracer_tracked_processes") >= 1
@@ -118,5 +122,22 @@ def test_rpc_calls_tracked_threads_and_per_task_totals(tmp_path):
         check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                                text=True)
         assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        assert sidecar.stop() == 0
+
+
+def test_scrapes_within_a_second_get_the_last_text(tmp_path):
+    """Rendering reads every source; whoever reaches the port can scrape, so
+    the sidecar renders at most once a second and serves the last text between."""
+    port = free_port()
+    sidecar = Sidecar(tmp_path, "--metrics-listen", f"127.0.0.1:{port}").start()
+    try:
+        first = scrape(port)
+        again = [scrape(port) for _ in range(20)]  # well within a second
+        assert all(text == first for text in again)
+        time.sleep(RENDER_EVERY_S)
+        later = scrape(port)
+        assert value(later, 'tracer_metrics_scrapes_total{served="rendered"}') == 2  # this one
+        assert value(later, 'tracer_metrics_scrapes_total{served="cached"}') == 20
     finally:
         assert sidecar.stop() == 0

@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "rpc/thread_resolver.h"
 #include "rpc/access_policy.h"
@@ -113,4 +116,38 @@ TEST_CASE("only the opener's uid in the opener's PID namespace, or root, may joi
   }
   PeerCredentials unknown{106, 1000, 1000, true, 0};
   CHECK(joinRefusal("f", unknown, unknown) != nullptr);
+}
+
+TEST_CASE("a caller in another PID namespace has its threads read once, not on every start") {
+  // Our own threads, resolved as a namespaced caller's would be (by NSpid).
+  auto namespaced = caller(getpid(), 0, false);
+  std::vector<pid_t> tids;
+  std::mutex lock;
+  std::condition_variable changed;
+  bool stop = false;
+  std::vector<std::thread> workers;
+  for (int i = 0; i < 8; ++i) {
+    workers.emplace_back([&]() {
+      std::unique_lock<std::mutex> held(lock);
+      tids.push_back(currentTid());
+      changed.notify_all();
+      changed.wait(held, [&]() { return stop; });
+    });
+  }
+  {
+    std::unique_lock<std::mutex> held(lock);
+    changed.wait(held, [&]() { return tids.size() == 8; });
+  }
+  for (pid_t tid: tids) CHECK(resolveTaskThread(*namespaced, tid).tid == tid);
+  CHECK(namespaced->namespaceTids().scans() == 1);
+  {
+    std::lock_guard<std::mutex> held(lock);
+    stop = true;
+  }
+  changed.notify_all();
+  for (auto& worker: workers) worker.join();
+  // A kept thread that exited is not trusted: its tid is refused after a rescan.
+  CHECK_THROWS_WITH(resolveTaskThread(*namespaced, tids[0]),
+                    Catch::Contains("is not a thread of the calling process"));
+  CHECK(namespaced->namespaceTids().scans() == 2);
 }
