@@ -26,6 +26,9 @@ def test_kubernetes_manifests_parse_and_mount_the_socket_where_the_sidecar_serve
     assert pod["hostPID"] is True
     assert container["securityContext"]["privileged"] is False
     assert "ALL" in container["securityContext"]["capabilities"]["drop"]
+    # /metrics has no authentication: not on every address of the pod by default.
+    listen = container["args"][container["args"].index("--metrics-listen") + 1]
+    assert listen.startswith("127.0.0.1:"), listen
     policy = yaml.safe_load(documents["policies-configmap.yaml"]["data"]["default.yaml"])
     assert policy["version"] == 1
 
