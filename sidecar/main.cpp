@@ -94,6 +94,10 @@ class SidecarMain {
                           KJ_BIND_METHOD(*this, setMaxConnectionsPerUid), "<n>",
                           "Connections at once of one uid other than root (default: a quarter "
                           "of --max-connections).")
+        .addOptionWithArg({"max-live-tasks-per-uid"}, KJ_BIND_METHOD(*this, setMaxTasksPerUid),
+                          "<n>",
+                          "Live tasks at once of one uid other than root, across its "
+                          "connections (default: a quarter of --max-live-tasks).")
         .addOptionWithArg({"metrics-listen"}, KJ_BIND_METHOD(*this, setMetricsListen),
                           "<host:port>", "Serve Prometheus metrics at http://HOST:PORT/metrics.")
         .addOptionWithArg({"metrics-task-series"}, KJ_BIND_METHOD(*this, setTaskSeries), "<n>",
@@ -205,6 +209,13 @@ class SidecarMain {
       return true;
     }
     return "expected 1 to 1048576";
+  }
+  kj::MainBuilder::Validity setMaxTasksPerUid(kj::StringPtr value) {
+    KJ_IF_MAYBE(n, numberIn(value, 1, 1u << 18)) {
+      maxLiveTasksPerUid = *n;
+      return true;
+    }
+    return "expected 1 to 262144";
   }
   kj::MainBuilder::Validity setTaskSeries(kj::StringPtr value) {
     KJ_IF_MAYBE(n, numberIn(value, 0, 100000)) {
@@ -493,6 +504,8 @@ class SidecarMain {
     }
     access.maxConnectionsPerUid =
         maxConnectionsPerUid.orDefault(kj::max(1u, access.maxConnections / 4));
+    access.maxLiveTasksPerUid =
+        maxLiveTasksPerUid.orDefault(kj::max(1u, bpfSettings.tasksMaxEntries / 4));
     log.info(kj::str("connections: at most ", access.maxConnections, " (the last ",
                      AccessPolicy::ROOT_CONNECTIONS, " root's), ", access.maxConnectionsPerUid,
                      " per uid; descriptor limit ", files.rlim_cur));
@@ -531,6 +544,7 @@ class SidecarMain {
   uint32_t historyRuns = 200;
   kj::Maybe<uint32_t> maxConnections;
   kj::Maybe<uint32_t> maxConnectionsPerUid;
+  kj::Maybe<uint32_t> maxLiveTasksPerUid;
   uint32_t outboxRetentionDays = 30;
   AccessPolicy access;
   uint32_t taskSeries = 500;

@@ -33,6 +33,8 @@ struct AccessPolicy {
   static constexpr uint32_t ROOT_CONNECTIONS = 64;
   uint32_t maxConnections = 4096;
   uint32_t maxConnectionsPerUid = 1024;
+  // Live tasks of one uid at once, root's aside (rpc/live_tasks_by_uid.h).
+  uint32_t maxLiveTasksPerUid = 4096;
 
   // Why this peer may not connect, or nullptr if it may.
   kj::Maybe<kj::String> refusal(const PeerIdentity& peer) const;

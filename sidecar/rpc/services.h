@@ -10,6 +10,7 @@
 #include "ops/log.h"
 #include "report/artifact_admin.h"
 #include "rpc/access_policy.h"
+#include "rpc/live_tasks_by_uid.h"
 #include "runs/policy_admin.h"
 
 namespace tracer {
@@ -25,6 +26,7 @@ struct Services {
   const kj::MonotonicClock& clock;
   kj::TimePoint startedAt;
   uint32_t connectedClients = 0;
+  LiveTasksByUid liveTasksByUid = {};
 };
 
 }  // namespace tracer

@@ -7,6 +7,9 @@ void ServingMetrics::renderMetrics(PrometheusText& out) {
              (services.clock.now() - services.startedAt) / kj::SECONDS);
   out.single("tracer_connected_clients", "gauge", "Clients connected over the socket.",
              services.connectedClients);
+  out.single("tracer_tasks_refused_over_uid_quota_total", "counter",
+             "Task starts refused: their uid held --max-live-tasks-per-uid live tasks.",
+             services.liveTasksByUid.refused());
 }
 
 }  // namespace tracer

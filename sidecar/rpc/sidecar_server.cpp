@@ -32,8 +32,12 @@ proto::RunState knownState(proto::RunState state) {
 
 class TaskScopeServer final: public MeasuredServer<proto::TaskScope> {
  public:
-  TaskScopeServer(Services& services, kj::Own<Caller::Scope> held, kj::Own<LiveTask> task)
-      : MeasuredServer(services.rpcMetrics), held(kj::mv(held)), task(kj::mv(task)) {}
+  TaskScopeServer(Services& services, kj::Own<Caller::Scope> held,
+                  kj::Own<LiveTasksByUid::Held> quota, kj::Own<LiveTask> task)
+      : MeasuredServer(services.rpcMetrics),
+        held(kj::mv(held)),
+        quota(kj::mv(quota)),
+        task(kj::mv(task)) {}
 
   kj::Promise<void> finish(FinishContext context) override {
     auto params = context.getParams();
@@ -50,6 +54,7 @@ class TaskScopeServer final: public MeasuredServer<proto::TaskScope> {
 
  private:
   kj::Own<Caller::Scope> held;
+  kj::Own<LiveTasksByUid::Held> quota;
   kj::Own<LiveTask> task;  // dropping the scope unfinished ends the task as crashed
 };
 
@@ -70,13 +75,15 @@ class FlowRunScopeServer final: public MeasuredServer<proto::FlowRunScope> {
     }
     auto info = context.getParams().getTask();
     auto held = caller->holdScope(kj::str("task ", info.getTaskRunId()));
+    auto quota = services.liveTasksByUid.hold(caller->credentials(),
+                                              services.access.maxLiveTasksPerUid);
     // The caller's own threads, whoever opened the run: joining grants nothing.
     auto thread = resolveTaskThread(*caller, info.getTid());
     auto task = services.runs.startTask(flow, info, thread, caller->credentials());
     services.log.debug(kj::str("task ", info.getTaskName(), " started on tid ", thread.tid),
                        {flow.flowRunId(), info.getTaskRunId()});
     context.getResults(CAPABILITY_ONLY).setScope(
-        kj::heap<TaskScopeServer>(services, kj::mv(held), kj::mv(task)));
+        kj::heap<TaskScopeServer>(services, kj::mv(held), kj::mv(quota), kj::mv(task)));
     return kj::READY_NOW;
   }
 

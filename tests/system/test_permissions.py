@@ -239,3 +239,51 @@ def test_a_client_over_its_call_rate_is_slowed_not_failed(tmp_path):
         assert int(out) == 150  # every call answered, none refused
     finally:
         assert process.stop() == 0
+
+
+HOLD_TASKS = """
+import contextlib, json, sys
+from prefect_tracer.client import SidecarClient
+client = SidecarClient(sys.argv[1], start_wait_ms=5000, finish_wait_ms=5000, connect_wait_ms=5000)
+with client.flow_run(flow_run_id=sys.argv[2], flow_name="quota") as flow:
+    with contextlib.ExitStack() as stack:
+        held = [stack.enter_context(flow.task(task_run_id=f"{sys.argv[2]}-{n}"))
+                for n in range(int(sys.argv[3]))]
+        print(json.dumps([task.error for task in held]), flush=True)
+        sys.stdin.read()  # held until the test closes stdin
+"""
+
+
+def test_one_uid_holds_at_most_its_share_of_live_tasks_across_connections(open_socket_dir):
+    """The kernel's task maps are the node's: a user's live tasks, over all its
+    connections, stop at --max-live-tasks-per-uid; root's are not counted."""
+    process = Sidecar(open_socket_dir, "--socket-group", USER,
+                      "--max-live-tasks-per-uid", "2").start()
+    holders = []
+    try:
+        def hold(*command):
+            holder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      text=True, env=python_env())
+            holders.append(holder)
+            return json.loads(holder.stdout.readline())
+
+        first = hold("runuser", "-u", USER, "--", sys.executable, "-c", HOLD_TASKS,
+                     str(process.socket), "first", "2")
+        assert first == [None, None]
+        # Another connection of the same user: over its uid's share.
+        second = hold("runuser", "-u", USER, "--", sys.executable, "-c", HOLD_TASKS,
+                      str(process.socket), "second", "1")
+        assert "refused: uid" in second[0] and "(--max-live-tasks-per-uid)" in second[0]
+        # Root is not held to it.
+        assert hold(sys.executable, "-c", HOLD_TASKS, str(process.socket), "root", "3") == \
+            [None, None, None]
+        # Once the user lets go, it may start tasks again.
+        holders[0].communicate("", timeout=30)
+        third = hold("runuser", "-u", USER, "--", sys.executable, "-c", HOLD_TASKS,
+                     str(process.socket), "third", "2")
+        assert third == [None, None]
+    finally:
+        for holder in holders:
+            if holder.poll() is None:
+                holder.communicate("", timeout=30)
+        assert process.stop() == 0
