@@ -5,9 +5,13 @@ asserts nothing (shared, noisy machines).
    the workload not tracked, and tracked (registered before exec). Medians of
    ROUNDS runs, interleaved so drifting machine load hits all three alike.
 2. Exec storm: /bin/true as fast as possible, tracked: rate and events lost.
-3. Capture: a task whose CPU is spent in short-lived subprocesses, measured by
-   Tracer, by a psutil poller at 0.5 s (as Snakemake's benchmark directive
-   does) and by pidstat at 1 s, against the kernel's rusage from wait4.
+3. Capture: a task whose CPU is spent in short-lived subprocesses, measured
+   by Tracer and by what users run today, each in its best configuration:
+   a psutil poller at 0.5 s that also reads the CPU of the children the
+   process has reaped (children_user, children_system), `pidstat -u -T CHILD`
+   at 1 s (the task with its reaped children), and Snakemake's own benchmark
+   directive (SNAKEMAKE: its executable; skipped, saying so, without it);
+   each against the kernel's rusage of the same run.
 """
 
 import os
@@ -25,6 +29,8 @@ from prefect_tracer.client import SidecarClient  # noqa: E402
 from sidecar import WORKLOAD, Sidecar, observe_command  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
+# Which parts to run: overhead, exec, capture (default: all).
+SECTIONS = os.environ.get("OBSERVER_SECTIONS", "overhead exec capture").split()
 WORKLOADS = {
     "context-switch ping-pong": ["pingpong", "80000"],
     "exec storm (/bin/true)": ["execstorm", "2000"],
@@ -80,43 +86,79 @@ def exec_storm(flow):
 
 
 def psutil_poller(pid, stop, result):
-    """Snakemake-style: every 0.5 s, user+system of the process and its live
-    descendants; the last value seen per pid is summed."""
+    """Every 0.5 s, as Snakemake's benchmark directive polls: the process's
+    CPU with that of the children it has reaped, and its live descendants'.
+    The last complete reading is the answer."""
     import psutil
 
-    last = {}
     try:
         root = psutil.Process(pid)
     except psutil.NoSuchProcess:
         return
     while not stop.is_set():
         try:
-            for proc in [root] + root.children(recursive=True):
+            times = root.cpu_times()
+            total = times.user + times.system + times.children_user + times.children_system
+            for child in root.children(recursive=True):
                 try:
-                    times = proc.cpu_times()
-                    last[proc.pid] = times.user + times.system
+                    child_times = child.cpu_times()
+                    total += child_times.user + child_times.system
                 except psutil.NoSuchProcess:
-                    pass
+                    pass  # reaped meanwhile: in children_* at the next reading
+            result["psutil"] = total
         except psutil.NoSuchProcess:
             break
         time.sleep(0.5)
-    result["psutil"] = sum(last.values())
+
+
+CAPTURE = ["spawn", "400", "5", "15"]  # 400 subprocesses of 5-15 ms
+
+
+def snakemake_capture():
+    """The same workload as a Snakemake rule with a `benchmark:` directive: its
+    cpu_time column against the kernel's rusage of that run (the workload
+    under a wrapper that reports its children's)."""
+    snakemake = os.environ.get("SNAKEMAKE")
+    if not snakemake:
+        return None
+    with tempfile.TemporaryDirectory() as work:
+        rusage = Path(work) / "rusage"
+        (Path(work) / "wrapper.py").write_text(
+            "import resource, subprocess\n"
+            f"subprocess.run({[str(Path(WORKLOAD).resolve()), *CAPTURE]!r}, check=True)\n"
+            "children = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+            "own = resource.getrusage(resource.RUSAGE_SELF)\n"
+            f"open({str(rusage)!r}, 'w').write(str(children.ru_utime + children.ru_stime"
+            " + own.ru_utime + own.ru_stime))\n")
+        (Path(work) / "Snakefile").write_text(
+            "rule capture:\n"
+            "    output: 'done'\n"
+            "    benchmark: 'benchmark.tsv'\n"
+            f"    shell: '{sys.executable} wrapper.py && touch {{output}}'\n")
+        ran = subprocess.run([snakemake, "--cores", "1", "--quiet", "--directory", work,
+                              "--snakefile", str(Path(work) / "Snakefile")],
+                             capture_output=True, text=True)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        header, values = (Path(work) / "benchmark.tsv").read_text().splitlines()[:2]
+        row = dict(zip(header.split("\t"), values.split("\t")))
+        return float(row["cpu_time"]), float(rusage.read_text())
 
 
 def capture(flow):
-    pollers = {}
+    pollers, seen = {}, {}
     stop = threading.Event()
     pidstat_out = tempfile.TemporaryFile(mode="w+")
 
     def start_watchers(pid):
-        pollers["psutil"] = threading.Thread(target=psutil_poller, args=(pid, stop, pollers))
+        pollers["psutil"] = threading.Thread(target=psutil_poller, args=(pid, stop, seen))
         pollers["psutil"].start()
-        pollers["pidstat"] = subprocess.Popen(["pidstat", "-u", "-p", str(pid), "1"],
+        pollers["pidstat"] = subprocess.Popen(["pidstat", "-u", "-T", "CHILD", "-p", str(pid),
+                                               "1"],
                                               stdout=pidstat_out, text=True,
                                               env=dict(os.environ, LC_ALL="C"))
 
-    report, usage, status = observe_command(flow, [str(WORKLOAD), "spawn", "400", "5", "15"],
-                                             "capture", before_exec=start_watchers)
+    report, usage, status = observe_command(flow, [str(WORKLOAD), *CAPTURE], "capture",
+                                             before_exec=start_watchers)
     stop.set()
     pollers["psutil"].join()
     pollers["pidstat"].terminate()
@@ -124,29 +166,43 @@ def capture(flow):
     pidstat_out.seek(0)
     pidstat_cpu = 0.0
     for line in pidstat_out:
+        # time UID PID usr-ms system-ms guest-ms Command: each interval's own
         fields = line.split()
-        if len(fields) >= 9 and fields[-1] == "test_workload" and fields[2].isdigit():
-            pidstat_cpu += float(fields[-3]) / 100.0  # %CPU over a 1 s interval
+        if len(fields) == 7 and fields[2].isdigit() and fields[3].isdigit():
+            pidstat_cpu += (int(fields[3]) + int(fields[4])) / 1000.0
     truth = usage.cpu_ns / 1e9
     ours = (report["cpu"]["user_ns"] + report["cpu"]["system_ns"]) / 1e9
-    print("== capture: CPU of a task spent in 400 subprocesses of 5-15 ms ==")
-    print(f"kernel rusage (wait4)     {truth:8.3f} s")
-    for name, seen in [("tracer (bpf)", ours), ("psutil poller, 0.5 s", pollers.get("psutil", 0)),
-                       ("pidstat -u, 1 s", pidstat_cpu)]:
-        print(f"{name:<25} {seen:8.3f} s  = {seen / truth:7.1%} of the true CPU time")
+    print(f"== capture: CPU of a task spent in {CAPTURE[1]} subprocesses of "
+          f"{CAPTURE[2]}-{CAPTURE[3]} ms ==")
+    print(f"{'observer':<52} {'CPU seen':>9} {'true CPU':>9} {'share':>8}")
+    rows = [("tracer (bpf)", ours, truth),
+            ("psutil poller, 0.5 s, with children_user/system", seen.get("psutil", 0), truth),
+            ("pidstat -u -T CHILD, 1 s", pidstat_cpu, truth)]
+    snakemake = snakemake_capture()
+    for name, seen, real in rows + ([("snakemake benchmark: cpu_time", *snakemake)]
+                                     if snakemake else []):
+        print(f"{name:<52} {seen:8.3f}s {real:8.3f}s {seen / real:8.1%}")
+    if snakemake is None:
+        print("snakemake benchmark: not run (set SNAKEMAKE to its executable; "
+              "tests/bench/run.sh installs it)")
 
 
 def main():
     import faulthandler
     faulthandler.dump_traceback_later(int(os.environ.get("BENCH_TRACEBACK_AFTER", "100000")))
+    print(f"settings: ROUNDS={ROUNDS} OBSERVER_SECTIONS=\"{' '.join(SECTIONS)}\" "
+          f"SNAKEMAKE={os.environ.get('SNAKEMAKE', '')}; {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as directory:
-        overhead(Path(directory))
+        if "overhead" in SECTIONS:
+            overhead(Path(directory))
         sidecar = Sidecar(Path(directory)).start()
         client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
                                connect_wait_ms=5000)
         with client.flow_run(flow_run_id="bench-capture", flow_name="bench") as flow:
-            exec_storm(flow)
-            capture(flow)
+            if "exec" in SECTIONS:
+                exec_storm(flow)
+            if "capture" in SECTIONS:
+                capture(flow)
         client.close()
         sidecar.stop()
 

@@ -49,9 +49,18 @@ export TRACER_CLIENT_LIB="$build/lib/libtracer_client.so"
 export PYTHONPATH="$repo/prefect-plugin${PYTHONPATH:+:$PYTHONPATH}"
 if wanted client; then client_section; fi
 
+# Snakemake, for its benchmark directive as a peer in the capture comparison:
+# pinned, in a venv of its own (PuLP 2.8 removed what Snakemake 7 calls).
+snakemake_venv=$build/venv/bench-snakemake
+if wanted observer && [ ! -x "$snakemake_venv/bin/snakemake" ]; then
+  python3 -m venv "$snakemake_venv"
+  "$snakemake_venv/bin/pip" install -q "snakemake==7.32.4" "pulp==2.7.0"
+fi
+
 if wanted observer; then
   echo
-  TRACER_BUILD_DIR="$build" /usr/bin/python3 "$repo/tests/bench/observer_bench.py"
+  SNAKEMAKE="$snakemake_venv/bin/snakemake" TRACER_BUILD_DIR="$build" \
+    /usr/bin/python3 "$repo/tests/bench/observer_bench.py"
 fi
 
 # Footprint: its own sidecar, idle, then 50 client processes x 20 live tasks for LOAD_SECONDS.
