@@ -6,20 +6,16 @@ tasks start ("baseline BYTES") first, the flow's final state name last."""
 import sys
 import threading
 import time
+from pathlib import Path
 
 from prefect import flow, task
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))
+from held_together import resident_bytes  # noqa: E402
 
 MIB = int(sys.argv[1])
 TASKS = 4
 together = threading.Barrier(TASKS)
-
-
-def resident_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 @task
