@@ -10,9 +10,13 @@ namespace tracer {
 
 namespace {
 
-// Dozens of task messages per read; a larger frame grows it. Every
-// connection has one, so it is kept small.
+// Dozens of task messages per read; a larger frame grows it, until it is
+// read. Every connection has one, so it is kept small.
 constexpr size_t INITIAL_BUFFER = 16 * 1024;
+// Outgoing capacity kept between writes: the batches of a busy turn. An
+// answer larger than that (the outbox: up to 512 KiB) grows it for its write
+// alone, or every connection that ever got one would hold as much.
+constexpr size_t KEPT_OUTGOING = 64 * 1024;
 constexpr uint32_t MAX_SEGMENTS = 512;  // Cap'n Proto's own limit
 
 uint32_t readLe32(const kj::byte* p) {
@@ -58,7 +62,17 @@ kj::Promise<kj::Maybe<capnp::MessageReaderAndFds>> BufferedMessageStream::tryRea
     return kj::Maybe<capnp::MessageReaderAndFds>(
         capnp::MessageReaderAndFds{takeFrame(bytes, options), nullptr});
   }
-  // Make room: move what is left to the front, grow for a frame larger than the buffer.
+  // Make room: move what is left to the front (into a buffer of the initial
+  // size again, once a large frame that grew it is read), grow for a frame
+  // larger than the buffer.
+  size_t unread = filledTo - readFrom;
+  if (buffer.size() > INITIAL_BUFFER && unread < INITIAL_BUFFER) {
+    auto smaller = kj::heapArray<kj::byte>(INITIAL_BUFFER);
+    memcpy(smaller.begin(), buffer.begin() + readFrom, unread);
+    buffer = kj::mv(smaller);
+    readFrom = 0;
+    filledTo = unread;
+  }
   if (readFrom > 0) {
     memmove(buffer.begin(), buffer.begin() + readFrom, filledTo - readFrom);
     filledTo -= readFrom;
@@ -118,12 +132,14 @@ kj::Promise<void> BufferedMessageStream::sendQueued() {
     sentWaiters.clear();
     return kj::READY_NOW;
   }
-  // The buffers trade places, so each keeps the capacity it grew to.
+  // The buffers trade places, so each keeps the capacity it grew to (up to
+  // KEPT_OUTGOING).
   std::swap(queued, sending);
   queued.clear();
   sendingMessages = queuedMessages;
   queuedMessages = 0;
   return stream.write(sending.begin(), sending.size()).then([this]() {
+    if (sending.capacity() > KEPT_OUTGOING) sending = kj::Vector<kj::byte>();
     sending.clear();
     sendingMessages = 0;
     return sendQueued();  // what was written meanwhile
@@ -143,6 +159,10 @@ kj::Promise<void> BufferedMessageStream::whenSent() {
   auto paf = kj::newPromiseAndFulfiller<void>();
   sentWaiters.add(kj::mv(paf.fulfiller));
   return kj::mv(paf.promise);
+}
+
+size_t BufferedMessageStream::bufferBytes() const {
+  return buffer.size() + queued.capacity() + sending.capacity();
 }
 
 BufferedMessageStream::Unsent BufferedMessageStream::unsent() const {

@@ -85,8 +85,9 @@ class SidecarMain {
                           "<n>", "Live flow-run and task scopes one connection may hold "
                           "(default 4096).")
         .addOptionWithArg({"max-calls-per-second"}, KJ_BIND_METHOD(*this, setMaxCallRate), "<n>",
-                          "Calls one connection may make per second; above it the sidecar "
-                          "reads that client more slowly (default 20000).")
+                          "Calls one connection may make per second (and four times as many "
+                          "messages of any kind); above it the sidecar reads that client more "
+                          "slowly (default 20000).")
         .addOptionWithArg({"max-connections"}, KJ_BIND_METHOD(*this, setMaxConnections), "<n>",
                           "Connections at once, the last 64 for root only (default: what the "
                           "descriptor limit allows, at most 4096; docs/deployment.md).")

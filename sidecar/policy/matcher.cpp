@@ -46,9 +46,8 @@ const Policy* Matcher::match(const Subject& subject) {
   std::vector<std::string> tags = subject.tags;
   std::sort(tags.begin(), tags.end());
   for (auto& tag: tags) key += '\0' + tag;
-  auto found = remembered.find(key);
-  if (found != remembered.end()) return found->second;
-  return remembered.emplace(std::move(key), firstMatch(set, subject)).first->second;
+  if (const Policy* const* known = remembered.find(key)) return *known;
+  return remembered.put(key, firstMatch(set, subject));
 }
 
 std::vector<Verdict> explain(const PolicySet& set, const Subject& subject) {

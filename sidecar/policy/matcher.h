@@ -4,9 +4,9 @@
 // listed tag present). `explain` says why each earlier policy did not apply.
 
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "policy/lru_map.h"
 #include "policy/policy.h"
 
 namespace tracer::policy {
@@ -20,15 +20,20 @@ const Policy* firstMatch(const PolicySet& set, const Subject& subject);
 
 // firstMatch, remembered per subject: a task's runs recur, and with many
 // policies the regular expressions dominate the cost of advising. One Matcher
-// per policy set (a reload makes a new one).
+// per policy set (a reload makes a new one). Subjects are names clients
+// choose, so only the SUBJECTS_REMEMBERED used most recently are kept (some
+// 2 MiB); a forgotten one is matched again.
 class Matcher {
  public:
+  static constexpr size_t SUBJECTS_REMEMBERED = 8192;
+
   explicit Matcher(const PolicySet& set): set(set) {}
   const Policy* match(const Subject& subject);
+  size_t subjectsRemembered() const { return remembered.size(); }
 
  private:
   const PolicySet& set;
-  std::unordered_map<std::string, const Policy*> remembered;
+  LruMap<std::string, const Policy*> remembered{SUBJECTS_REMEMBERED};
 };
 
 struct Verdict {

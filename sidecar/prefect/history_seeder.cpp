@@ -23,7 +23,9 @@ void HistorySeeder::ErrorHandler::taskFailed(kj::Exception&& e) {
 void HistorySeeder::seedIfUnknown(const RunOwner& owner) {
   Destination destination{historyKey(owner), owner.flow.cStr(), owner.deploymentName.cStr()};
   auto& key = destination.historyKey;
-  if (!asked.insert(key).second || history.knows(key)) return;
+  if (asked.find(key) != nullptr) return;
+  asked.put(key, true);
+  if (history.knows(key)) return;
   auto tableKey = artifactKey(owner, ArtifactKind::TABLE);
   auto filter = kj::str("{\"artifacts\":{\"key\":{\"any_\":[", jsonQuoted(tableKey),
                         "]}},\"sort\":\"CREATED_DESC\",\"limit\":", versions, "}");

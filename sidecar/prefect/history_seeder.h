@@ -9,10 +9,10 @@
 
 #include <kj/async.h>
 
-#include <set>
 #include <string>
 
 #include "ops/log.h"
+#include "policy/lru_map.h"
 #include "prefect/api_client.h"
 #include "report/run_keys.h"
 #include "store/history.h"
@@ -21,6 +21,11 @@ namespace tracer {
 
 class HistorySeeder {
  public:
+  // Keys it remembers having asked about (some 1 MiB): flow names are the
+  // clients', so past this it forgets the one asked about least recently,
+  // which is asked about again if a run of it comes back.
+  static constexpr size_t ASKED_KEYS_MAX = 10000;
+
   HistorySeeder(Log& log, History& history, PrefectApi& api, uint32_t versions);
 
   // Reads the table artifact of `owner`'s key into its history, unless this
@@ -47,7 +52,9 @@ class HistorySeeder {
   History& history;
   PrefectApi& api;
   uint32_t versions;
-  std::set<std::string> asked;  // once per key and process: a miss is not retried every run
+  // Once per key (while remembered): a miss is not retried every run. The
+  // value is unused: a set kept in order of use.
+  policy::LruMap<std::string, bool> asked{ASKED_KEYS_MAX};
   bool unreadableSaid = false;  // a row it cannot read is logged once
   ErrorHandler errorHandler;
   kj::TaskSet requests;

@@ -23,8 +23,9 @@ struct AccessPolicy {
   // Per connection. A Prefect flow-run process holds one flow-run scope and one
   // task scope per task running at once; a client past this is broken or hostile.
   uint32_t maxLiveScopes = 4096;
-  // Per connection; over it, the sidecar stops reading from that client until
-  // the rate falls (backpressure, not errors). One task costs two calls.
+  // Per connection (and four times as many messages of any kind); over it,
+  // the sidecar stops reading from that client until the rate falls
+  // (backpressure, not errors). One task costs two calls.
   uint32_t maxCallsPerSecond = 20000;
   // Connections at once: each holds descriptors (its socket, the peer's
   // pidfd), so these keep any user from taking the sidecar's last ones. Root

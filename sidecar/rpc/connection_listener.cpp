@@ -9,6 +9,7 @@
 #include "rpc/caller.h"
 #include "ops/peer_credentials.h"
 #include "rpc/sidecar_server.h"
+#include "rpc/token_bucket.h"
 
 namespace tracer {
 
@@ -32,7 +33,9 @@ kj::Maybe<kj::String> abortReason(kj::ArrayPtr<const kj::ArrayPtr<const capnp::w
 // Reading is also where the call-rate limit applies: a client over its rate
 // is simply not read from until it is back under it (a token bucket holding
 // one second's worth of calls), so a flood costs the sidecar nothing and
-// slows only the flooder.
+// slows only the flooder. Every other message counts too, against a budget
+// of MESSAGES_PER_CALL per call: Bootstrap, Finish, Release and the rest cost
+// the sidecar as much to handle (a Bootstrap holds an answer like a call).
 // Answers one client may leave unread, at most: by size (a TaskReport is
 // some 2 KiB; the largest answer, the outbox, 512 KiB) and by count (each
 // queued answer holds a message builder of 8 KiB or more). And answers it may
@@ -42,6 +45,9 @@ constexpr size_t UNREAD_ANSWERS_MAX_BYTES = 8 * 1024 * 1024;
 constexpr size_t UNREAD_ANSWERS_MAX = 1024;
 constexpr uint64_t UNFINISHED_ANSWERS_MAX = 10000;
 constexpr kj::Duration WEDGED_CHECK_INTERVAL = 1 * kj::SECONDS;
+// A task's start and finish calls come with their Finishes and the task's
+// Release: some 2.5 messages a call; the rest is headroom.
+constexpr uint32_t MESSAGES_PER_CALL = 4;
 
 class ConnectionListener::Connection final: public capnp::MessageStream {
  public:
@@ -56,8 +62,8 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
         inner(*this->stream),
         network(*this, capnp::rpc::twoparty::Side::SERVER, limits),
         rpc(capnp::makeRpcServer(network, makeSidecarServer(services, kj::addRef(*caller)))),
-        callTokens(services.access.maxCallsPerSecond),
-        refilledAt(timer.now()) {
+        calls(services.access.maxCallsPerSecond, timer.now()),
+        messages(double(services.access.maxCallsPerSecond) * MESSAGES_PER_CALL, timer.now()) {
     ++services.connectedClients;
   }
   ~Connection() noexcept(false) { --services.connectedClients; }
@@ -87,7 +93,8 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
         .then([this](kj::Maybe<capnp::MessageReaderAndFds>&& message) {
           KJ_IF_MAYBE(m, message) {
             auto which = whichOf(*m->reader);
-            if (which == capnp::rpc::Message::CALL) callTokens -= 1;
+            messages.take();
+            if (which == capnp::rpc::Message::CALL) calls.take();
             if (which == capnp::rpc::Message::FINISH) ++finished;
           } else {
             peerClosed = true;
@@ -184,19 +191,19 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
 
   // How long to wait before reading on, if the client is over its call rate.
   kj::Maybe<kj::Duration> waitForCallRate() {
-    double rate = services.access.maxCallsPerSecond;
     auto now = timer.now();
-    callTokens = kj::min(rate, callTokens + rate * (double((now - refilledAt) / kj::NANOSECONDS) / 1e9));
-    refilledAt = now;
-    if (callTokens >= 1) return nullptr;
+    auto wait = kj::max(calls.waitAt(now), messages.waitAt(now));
+    if (wait == 0 * kj::NANOSECONDS) return nullptr;
     if (!throttled) {
       throttled = true;
       ++services.rpcMetrics.throttledConnections;
-      services.log.warn(kj::str("client ", peer.describe(), " exceeds ", rate,
-                                " calls/s (--max-calls-per-second); reading it more slowly"));
+      uint32_t rate = services.access.maxCallsPerSecond;
+      services.log.warn(kj::str("client ", peer.describe(), " exceeds ", rate, " calls/s or ",
+                                rate * MESSAGES_PER_CALL,
+                                " messages/s (--max-calls-per-second); reading it more slowly"));
     }
     ++services.rpcMetrics.throttledWaits;
-    return int64_t((1 - callTokens) / rate * 1e9) * kj::NANOSECONDS;
+    return wait;
   }
 
   Services& services;
@@ -210,8 +217,8 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
   kj::Maybe<kj::String> failure;
   bool peerClosed = false;
-  double callTokens;
-  kj::TimePoint refilledAt;
+  TokenBucket calls;
+  TokenBucket messages;  // of every kind, calls too
   bool throttled = false;
   uint64_t returned = 0;  // answers sent
   uint64_t finished = 0;  // of which the client has said it is done with

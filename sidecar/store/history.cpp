@@ -4,6 +4,8 @@
 
 #include <capnp/message.h>
 
+#include <algorithm>
+
 #include <kj/debug.h>
 
 #include "contract_json.h"
@@ -13,6 +15,10 @@ namespace tracer {
 namespace {
 
 constexpr int64_t SCHEMA_VERSION = 2;
+
+// Runs the cache may hold: an Observation is some 400 bytes with its names,
+// so some 40 MiB when every cached task has keepRuns runs.
+constexpr uint32_t CACHED_RUNS = 100000;
 
 // Version 1's task runs, one column per field, as versions 0 and 1 wrote them.
 constexpr const char* VERSION_1_TASK_RUNS = R"(CREATE TABLE IF NOT EXISTS task_runs (
@@ -70,7 +76,9 @@ std::vector<std::string> splitTags(const std::string& joined) {
 }  // namespace
 
 History::History(const std::string& path, uint32_t keepRuns)
-    : db(openDatabase(path)), keepRuns(keepRuns) {
+    : db(openDatabase(path)),
+      keepRuns(keepRuns),
+      cache(cachedTasksMax()) {
   upgrade(path);
   Statement aside(db.get(), "SELECT DISTINCT key, flow FROM version0_task_runs WHERE flow != ''");
   while (aside.step()) version0Owners.emplace(aside.text(0), aside.text(1));
@@ -145,10 +153,9 @@ void History::recordTask(const TaskHistoryKey& key, const RunContext& context,
   insert.step();
   auto id = std::make_pair(key.key, key.task);
   touched.insert(id);
-  auto cached = cache.find(id);
-  if (cached != cache.end()) {
-    cached->second.push_back(run);
-    while (cached->second.size() > keepRuns) cached->second.pop_front();
+  if (auto* cached = cache.find(id)) {
+    cached->push_back(run);
+    while (cached->size() > keepRuns) cached->pop_front();
   }
 }
 
@@ -161,12 +168,12 @@ void History::recordFlow(const std::string& key, const std::string& flowRunId,
 
 std::vector<policy::Observation> History::recent(const TaskHistoryKey& key, uint32_t limit) {
   auto id = std::make_pair(key.key, key.task);
-  auto cached = cache.find(id);
-  if (cached == cache.end()) {
+  auto* cached = cache.find(id);
+  if (cached == nullptr) {
     auto runs = load(key, keepRuns);
-    cached = cache.emplace(id, std::deque<policy::Observation>(runs.begin(), runs.end())).first;
+    cached = &cache.put(id, std::deque<policy::Observation>(runs.begin(), runs.end()));
   }
-  auto& runs = cached->second;
+  auto& runs = *cached;
   size_t take = std::min<size_t>(limit, runs.size());
   return std::vector<policy::Observation>(runs.end() - take, runs.end());
 }
@@ -206,9 +213,11 @@ size_t History::adoptVersion0Runs(const std::string& flow, const std::string& de
   // Runs of `key` cached before now would miss the adopted ones. (There are
   // none when its first run asks, as it does; else each task's next run
   // prunes it back to keepRuns.)
-  cache.erase(cache.lower_bound({key, ""}), cache.lower_bound({key + '\0', ""}));
+  cache.eraseIf([&](const std::pair<std::string, std::string>& id) { return id.first == key; });
   return moved;
 }
+
+size_t History::cachedTasksMax() const { return std::max<uint32_t>(1, CACHED_RUNS / keepRuns); }
 
 std::vector<TaskHistoryKey> History::tasks() {
   Statement query(db.get(), "SELECT DISTINCT key, task FROM task_runs ORDER BY key, task");

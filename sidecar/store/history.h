@@ -13,13 +13,13 @@
 // had a column per field; the upgrade rewrites version 1's rows so.
 
 #include <deque>
-#include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "policy/lru_map.h"
 #include "policy/observation.h"
 #include "store/run_record.h"
 #include "store/sqlite.h"
@@ -58,6 +58,9 @@ class History {
   std::vector<policy::Observation> recent(const TaskHistoryKey& key, uint32_t limit);
   // Every task with history.
   std::vector<TaskHistoryKey> tasks();
+  // Tasks whose runs are cached now (at most cachedTasksMax()).
+  size_t cachedTasks() const { return cache.size(); }
+  size_t cachedTasksMax() const;
   // Whether anything is known about a deployment (or flow) key.
   bool knows(const std::string& key);
 
@@ -80,9 +83,12 @@ class History {
   kj::Maybe<Statement> insertTaskRun;  // every finished task's: prepared once, after the schema
   uint32_t keepRuns;
   bool batchOpen = false;
-  // The newest runs of each task asked about, so advising a finished task
-  // does not query SQLite; runs recorded since the last flush, for pruning.
-  std::map<std::pair<std::string, std::string>, std::deque<policy::Observation>> cache;
+  // The newest runs of the tasks asked about most recently, so advising a
+  // finished task does not query SQLite. Task names are the clients', so the
+  // cache holds at most CACHED_RUNS runs' worth of tasks (keepRuns each); a
+  // task it forgot is read back from SQLite when next asked about.
+  policy::LruMap<std::pair<std::string, std::string>, std::deque<policy::Observation>> cache;
+  // Runs recorded since the last flush, for pruning.
   std::set<std::pair<std::string, std::string>> touched;
   // (deployment name, flow) of the version-0 runs still set aside.
   std::set<std::pair<std::string, std::string>> version0Owners;

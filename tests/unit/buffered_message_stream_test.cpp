@@ -10,13 +10,24 @@
 
 namespace {
 
-kj::Array<capnp::word> taskInfo(kj::StringPtr id, size_t tags) {
-  capnp::MallocMessageBuilder message;
+void buildTaskInfo(capnp::MessageBuilder& message, kj::StringPtr id, size_t tags) {
   auto info = message.initRoot<tracer::proto::TaskRunInfo>();
   info.setTaskRunId(id);
   auto list = info.initTags(tags);
   for (size_t i = 0; i < tags; ++i) list.set(i, "some-tag-text-to-make-it-longer");
+}
+
+kj::Array<capnp::word> taskInfo(kj::StringPtr id, size_t tags) {
+  capnp::MallocMessageBuilder message;
+  buildTaskInfo(message, id, tags);
   return capnp::messageToFlatArray(message);
+}
+
+void writeTaskInfo(tracer::BufferedMessageStream& out, kj::StringPtr id, size_t tags,
+                   kj::WaitScope& wait) {
+  capnp::MallocMessageBuilder message;
+  buildTaskInfo(message, id, tags);
+  out.writeMessage(nullptr, message.getSegmentsForOutput()).wait(wait);
 }
 
 kj::String readId(tracer::BufferedMessageStream& in, kj::WaitScope& wait) {
@@ -140,4 +151,24 @@ TEST_CASE("a stream that cannot be written fails the writes after it") {
   out.writeMessage(nullptr, segments).wait(io.waitScope);
   CHECK_THROWS(out.whenSent().wait(io.waitScope));
   CHECK_THROWS(out.writeMessage(nullptr, segments).wait(io.waitScope));
+}
+
+TEST_CASE("the buffers shrink back once a large message is through, either way") {
+  auto io = kj::setupAsyncIo();
+  auto pipe = io.provider->newTwoWayPipe();
+  tracer::BufferedMessageStream near(*pipe.ends[0]);
+  tracer::BufferedMessageStream far(*pipe.ends[1]);
+  size_t idle = near.bufferBytes();
+  CHECK(idle <= 16 * 1024);
+
+  writeTaskInfo(near, "big", 40000, io.waitScope);  // over a megabyte
+  CHECK(readId(far, io.waitScope) == "big");
+  near.whenSent().wait(io.waitScope);
+  writeTaskInfo(near, "small", 1, io.waitScope);
+  CHECK(readId(far, io.waitScope) == "small");
+  near.whenSent().wait(io.waitScope);
+
+  // Each holds what it held before, give or take a batch, not the megabyte.
+  CHECK(near.bufferBytes() < idle + 128 * 1024);
+  CHECK(far.bufferBytes() < idle + 128 * 1024);
 }

@@ -44,3 +44,21 @@ TEST_CASE("the Matcher remembers answers per subject, tags in any order") {
   CHECK(matcher.match(a)->name == "default");
   CHECK(matcher.match(ab) == firstMatch(result.set, ab));
 }
+
+TEST_CASE("the Matcher remembers a bounded number of subjects and still matches the rest") {
+  auto result = loadPolicyText("p.yaml",
+                               "version: 1\npolicies:\n"
+                               "  - name: etl\n    match: {flow: 'etl-.*'}\n"
+                               "  - name: default\n    match: {}\n");
+  REQUIRE(result.ok());
+  Matcher matcher(result.set);
+  size_t subjects = Matcher::SUBJECTS_REMEMBERED + 1000;
+  for (size_t i = 0; i < subjects; ++i) {
+    Subject subject{(i % 2 ? "etl-" : "other-") + std::to_string(i), "t", "", "", {}};
+    REQUIRE(matcher.match(subject)->name == (i % 2 ? "etl" : "default"));
+  }
+  CHECK(matcher.subjectsRemembered() == Matcher::SUBJECTS_REMEMBERED);
+  // The first subjects were forgotten: matched again, the same way.
+  CHECK(matcher.match(Subject{"etl-1", "t", "", "", {}})->name == "etl");
+  CHECK(matcher.match(Subject{"other-0", "t", "", "", {}})->name == "default");
+}
