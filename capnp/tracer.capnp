@@ -400,6 +400,12 @@ struct SidecarStatus {
   sharedThreadTasks @15 :UInt64;
   # Tasks that shared their thread with tasks not nested in them (async tasks
   # of one event loop): the fields that count their thread are unknown.
+  historyWriteFailures @16 :UInt64;
+  # History writes that failed (a full disk) since the start, each rolled back whole.
+  historyRunsHeld @17 :UInt64;
+  # Finished runs held in memory until the history can write them.
+  historyRunsDropped @18 :UInt64;
+  # Runs dropped unwritten, held past the in-memory cap while writes failed.
 }
 
 struct LiveTask {

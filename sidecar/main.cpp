@@ -391,7 +391,8 @@ class SidecarMain {
     ServingMetrics serving(services);
     ObserverMetrics observer(table, *collector);
     kj::Vector<MetricsSource*> metricsSources;
-    metricsSources.addAll(std::initializer_list<MetricsSource*>{&serving, &observer, &outbox});
+    metricsSources.addAll(
+        std::initializer_list<MetricsSource*>{&serving, &observer, &history, &outbox});
     KJ_IF_MAYBE(d, delivery) { metricsSources.add(d->get()); }
     metricsSources.addAll(
         std::initializer_list<MetricsSource*>{&advisor, &rpcMetrics, &taskMetrics});
