@@ -406,6 +406,12 @@ struct SidecarStatus {
   # Finished runs held in memory until the history can write them.
   historyRunsDropped @18 :UInt64;
   # Runs dropped unwritten, held past the in-memory cap while writes failed.
+  outboxWriteFailures @19 :UInt64;
+  # Artifacts the outbox could not store when tried (a full disk) since the start.
+  artifactsHeld @20 :UInt64;
+  # Artifacts held in memory until the outbox can store them.
+  artifactsDropped @21 :UInt64;
+  # Artifacts dropped unstored, held past the in-memory cap.
 }
 
 struct LiveTask {

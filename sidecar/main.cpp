@@ -331,6 +331,7 @@ class SidecarMain {
           KJ_IF_MAYBE(d, delivery) { (*d)->wake(); }
         },
         int64_t(outboxRetentionDays) * 24 * 3600 * 1000000000);
+    advisor.showInStatus(publisher);
     kj::Promise<void> delivering = kj::NEVER_DONE;
     KJ_IF_MAYBE(d, delivery) {
       delivering = (*d)->run().eagerlyEvaluate([&log](kj::Exception&& e) {
@@ -392,7 +393,7 @@ class SidecarMain {
     ObserverMetrics observer(table, *collector);
     kj::Vector<MetricsSource*> metricsSources;
     metricsSources.addAll(
-        std::initializer_list<MetricsSource*>{&serving, &observer, &history, &outbox});
+        std::initializer_list<MetricsSource*>{&serving, &observer, &history, &outbox, &publisher});
     KJ_IF_MAYBE(d, delivery) { metricsSources.add(d->get()); }
     metricsSources.addAll(
         std::initializer_list<MetricsSource*>{&advisor, &rpcMetrics, &taskMetrics});

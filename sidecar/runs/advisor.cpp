@@ -228,6 +228,7 @@ void Advisor::fillStatus(proto::SidecarStatus::Builder status) const {
                              directory.empty() ? "(built in)" : directory.c_str()));
   status.setPolicyReloadError(reloadError);
   history.fillStatus(status);
+  for (auto part: statusParts) part->fillStatus(status);
 }
 
 void Advisor::recommendations(const std::string& flowPattern, capnp::Orphanage orphanage,

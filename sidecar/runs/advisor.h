@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include <kj/vector.h>
+
 #include "metrics/metrics_source.h"
+#include "metrics/status_part.h"
 #include "observe/run_sink.h"
 #include "ops/log.h"
 #include "prefect/history_seeder.h"
@@ -54,8 +57,11 @@ class Advisor final: public PolicyAdmin, public MetricsSource {
   // How often a flow run at `place` that lasts gets its live artifact, in
   // ns (the policy matching its flow, for any task; 0: none).
   uint64_t liveArtifactEvery(const TaskPlace& place);
-  // The policies, and the history's writes.
+  // The policies, the history's writes, and what each part shown with them fills.
   void fillStatus(proto::SidecarStatus::Builder status) const override;
+  // The status call reaches the stages below through this and RunQueries
+  // only: the other parts of the state directory show in it through here.
+  void showInStatus(const StatusPart& part) { statusParts.add(&part); }
   // Policy reloads by result, and whether the last was refused.
   void renderMetrics(PrometheusText& out) override;
   // Commits the runs recorded since the last call (see History::flush); logs
@@ -79,6 +85,7 @@ class Advisor final: public PolicyAdmin, public MetricsSource {
     uint64_t refused = 0;
   };
   ReloadCounts reloads;
+  kj::Vector<const StatusPart*> statusParts;
 };
 
 }  // namespace tracer
