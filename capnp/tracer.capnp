@@ -412,6 +412,8 @@ struct SidecarStatus {
   # Artifacts held in memory until the outbox can store them.
   artifactsDropped @21 :UInt64;
   # Artifacts dropped unstored, held past the in-memory cap.
+  deliveryRestarts @22 :UInt64;
+  # Times artifact delivery stopped on an error and was restarted.
 }
 
 struct LiveTask {

@@ -334,9 +334,8 @@ class SidecarMain {
     advisor.showInStatus(publisher);
     kj::Promise<void> delivering = kj::NEVER_DONE;
     KJ_IF_MAYBE(d, delivery) {
-      delivering = (*d)->run().eagerlyEvaluate([&log](kj::Exception&& e) {
-        log.error(kj::str("artifact delivery stopped: ", e.getDescription()));
-      });
+      advisor.showInStatus(**d);
+      delivering = (*d)->run().eagerlyEvaluate(nullptr);  // restarts itself on errors
     }
     kj::Own<Collector> collector;
     kj::String whyNot;
