@@ -400,6 +400,20 @@ struct SidecarStatus {
   sharedThreadTasks @15 :UInt64;
   # Tasks that shared their thread with tasks not nested in them (async tasks
   # of one event loop): the fields that count their thread are unknown.
+  historyWriteFailures @16 :UInt64;
+  # History writes that failed (a full disk) since the start, each rolled back whole.
+  historyRunsHeld @17 :UInt64;
+  # Finished runs held in memory until the history can write them.
+  historyRunsDropped @18 :UInt64;
+  # Runs dropped unwritten, held past the in-memory cap while writes failed.
+  outboxWriteFailures @19 :UInt64;
+  # Artifacts the outbox could not store when tried (a full disk) since the start.
+  artifactsHeld @20 :UInt64;
+  # Artifacts held in memory until the outbox can store them.
+  artifactsDropped @21 :UInt64;
+  # Artifacts dropped unstored, held past the in-memory cap.
+  deliveryRestarts @22 :UInt64;
+  # Times artifact delivery stopped on an error and was restarted.
 }
 
 struct LiveTask {

@@ -332,11 +332,12 @@ class SidecarMain {
           KJ_IF_MAYBE(d, delivery) { (*d)->wake(); }
         },
         int64_t(outboxRetentionDays) * 24 * 3600 * 1000000000);
+    kj::Vector<const StatusPart*> statusParts;
+    statusParts.addAll(std::initializer_list<const StatusPart*>{&history, &publisher});
     kj::Promise<void> delivering = kj::NEVER_DONE;
     KJ_IF_MAYBE(d, delivery) {
-      delivering = (*d)->run().eagerlyEvaluate([&log](kj::Exception&& e) {
-        log.error(kj::str("artifact delivery stopped: ", e.getDescription()));
-      });
+      statusParts.add(d->get());
+      delivering = (*d)->run().eagerlyEvaluate(nullptr);  // restarts itself on errors
     }
     kj::Own<Collector> collector;
     kj::String whyNot;
@@ -353,6 +354,7 @@ class SidecarMain {
     AttributionTable table(*collector, clock, conductor, log);
     Services services{table, table, advisor, publisher, access, rpcMetrics, log, clock,
                       clock.now()};
+    services.statusParts = statusParts.asPtr();
     auto reloading = reloadOnHangup(io.unixEventPort, advisor).eagerlyEvaluate(nullptr);
     auto observing = collector->run(table).exclusiveJoin(
         sampleForever(table, io.provider->getTimer()));
@@ -392,7 +394,8 @@ class SidecarMain {
     ServingMetrics serving(services);
     ObserverMetrics observer(table, *collector);
     kj::Vector<MetricsSource*> metricsSources;
-    metricsSources.addAll(std::initializer_list<MetricsSource*>{&serving, &observer, &outbox});
+    metricsSources.addAll(
+        std::initializer_list<MetricsSource*>{&serving, &observer, &history, &outbox, &publisher});
     KJ_IF_MAYBE(d, delivery) { metricsSources.add(d->get()); }
     metricsSources.addAll(
         std::initializer_list<MetricsSource*>{&advisor, &rpcMetrics, &taskMetrics});

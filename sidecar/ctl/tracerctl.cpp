@@ -369,6 +369,12 @@ class Tracerctl {
         "tasks         ", s.getLiveTasks(), " live, ", s.getFinishedTasks(), " finished, ",
         s.getCrashedTasks(), " crashed\n",
         "events lost   ", s.getEventsLost(), "\n",
+        "history       ", s.getHistoryRunsHeld(), " runs held in memory, ",
+        s.getHistoryRunsDropped(), " dropped, ", s.getHistoryWriteFailures(),
+        " write failures\n",
+        "outbox        ", s.getArtifactsHeld(), " artifacts held in memory, ",
+        s.getArtifactsDropped(), " dropped, ", s.getOutboxWriteFailures(), " write failures; ",
+        s.getDeliveryRestarts(), " delivery restarts\n",
         "policies      ", s.getPolicies(),
         s.getPolicyReloadError().size()
             ? kj::str("\n              last reload refused:\n", s.getPolicyReloadError())

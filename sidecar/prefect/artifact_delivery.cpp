@@ -35,9 +35,19 @@ bool ArtifactDelivery::hasDue() {
 }
 
 kj::Promise<void> ArtifactDelivery::run() {
+  return kj::evalNow([this]() { return loop(); }).catch_([this](kj::Exception&& e) {
+    int64_t wait = backoff.delayNs(restartsSinceDelivered++);
+    ++tally.restarts;
+    log.error(kj::str("artifact delivery stopped (", e.getDescription(), "); restarting in ",
+                      wait / 1000000, " ms"));
+    return timer.afterDelay(wait * kj::NANOSECONDS).then([this]() { return run(); });
+  });
+}
+
+kj::Promise<void> ArtifactDelivery::loop() {
   auto due = outbox.due(realtimeNs(), 1);
   if (!due.empty()) {
-    return deliver(kj::mv(due[0])).then([this]() { return run(); });
+    return deliver(kj::mv(due[0])).then([this]() { return loop(); });
   }
   auto wakeUp = kj::newPromiseAndFulfiller<void>();
   woken = kj::mv(wakeUp.fulfiller);
@@ -46,7 +56,7 @@ kj::Promise<void> ArtifactDelivery::run() {
     int64_t wait = std::max<int64_t>(0, *at - realtimeNs());
     next = next.exclusiveJoin(timer.afterDelay(wait * kj::NANOSECONDS));
   }
-  return next.then([this]() { return run(); });
+  return next.then([this]() { return loop(); });
 }
 
 void ArtifactDelivery::retry(const OutboxEntry& entry, kj::Maybe<uint64_t> notBeforeSeconds,
@@ -158,6 +168,7 @@ kj::Promise<void> ArtifactDelivery::send(OutboxEntry entry) {
               }
               outbox.delivered(entry, prefectId);
               ++tally.delivered;
+              restartsSinceDelivered = 0;
               log.debug(kj::str("artifact ", entry.key.c_str(), " delivered"),
                         {entry.flowRunId.c_str(), nullptr});
             } else if (status == 429 || status >= 500) {
@@ -185,6 +196,13 @@ void ArtifactDelivery::renderMetrics(PrometheusText& out) {
   out.sample("tracer_artifact_deliveries_total", {{"result", "parked"}}, tally.parked);
   out.sample("tracer_artifact_deliveries_total", {{"result", "found_delivered"}},
              tally.foundDelivered);
+  out.single("tracer_delivery_restarts_total", "counter",
+             "Times artifact delivery stopped on an error (the outbox could not be written) "
+             "and was started again after a backoff.", tally.restarts);
+}
+
+void ArtifactDelivery::fillStatus(proto::SidecarStatus::Builder status) const {
+  status.setDeliveryRestarts(tally.restarts);
 }
 
 }  // namespace tracer

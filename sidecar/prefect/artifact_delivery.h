@@ -13,16 +13,20 @@
 
 #include "ops/log.h"
 #include "metrics/metrics_source.h"
+#include "metrics/status_part.h"
 #include "prefect/api_client.h"
 #include "prefect/retry_backoff.h"
 #include "store/outbox.h"
 
 namespace tracer {
 
-class ArtifactDelivery final: public MetricsSource {
+class ArtifactDelivery final: public MetricsSource, public StatusPart {
  public:
   ArtifactDelivery(Log& log, Outbox& outbox, kj::Timer& timer, PrefectApi& api);
 
+  // Never resolves: an error that stops delivery (the outbox cannot be
+  // written: a full disk) is logged and counted, and delivery starts again
+  // after a backoff (RetryBackoff, by the restarts since one was delivered).
   kj::Promise<void> run();
   void wake();  // something new is in the outbox
   bool hasDue();  // an artifact is waiting to be sent now (or being sent)
@@ -32,12 +36,15 @@ class ArtifactDelivery final: public MetricsSource {
     uint64_t retried = 0;         // 429, 5xx, network errors
     uint64_t parked = 0;          // refused by Prefect
     uint64_t foundDelivered = 0;  // an unanswered attempt had in fact been stored
+    uint64_t restarts = 0;        // delivery stopped on an error and started again
   };
   const Counts& counts() const { return tally; }
-  // Delivery attempts by result.
+  // Delivery attempts by result, and restarts.
   void renderMetrics(PrometheusText& out) override;
+  void fillStatus(proto::SidecarStatus::Builder status) const override;
 
  private:
+  kj::Promise<void> loop();
   kj::Promise<void> deliver(OutboxEntry entry);
   kj::Promise<kj::Maybe<kj::String>> alreadyStored(const OutboxEntry& entry);
   kj::Promise<void> send(OutboxEntry entry);
@@ -49,6 +56,7 @@ class ArtifactDelivery final: public MetricsSource {
   kj::Timer& timer;
   PrefectApi& api;
   RetryBackoff backoff;
+  uint32_t restartsSinceDelivered = 0;
   kj::Maybe<kj::Own<kj::PromiseFulfiller<void>>> woken;
   Counts tally;
 };

@@ -6,6 +6,7 @@
 #include <kj/time.h>
 
 #include "metrics/rpc_metrics.h"
+#include "metrics/status_part.h"
 #include "observe/run_intake.h"
 #include "ops/log.h"
 #include "report/artifact_admin.h"
@@ -27,6 +28,9 @@ struct Services {
   kj::TimePoint startedAt;
   uint32_t connectedClients = 0;
   LiveTasksByUid liveTasksByUid = {};
+  // What else shows in `tracerctl status` (the history, the outbox, delivery):
+  // each fills its own fields.
+  kj::ArrayPtr<const StatusPart* const> statusParts = nullptr;
 };
 
 }  // namespace tracer

@@ -226,6 +226,7 @@ class SidecarServer final: public MeasuredServer<proto::Sidecar> {
     status.setConnectedClients(services.connectedClients);
     services.queries.fillStatus(status);
     services.policies.fillStatus(status);
+    for (auto* part: services.statusParts) part->fillStatus(status);
     return kj::READY_NOW;
   }
 

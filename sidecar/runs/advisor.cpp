@@ -210,9 +210,17 @@ void Advisor::flowFinished(const TaskPlace& place, const std::string& flowRunId,
 }
 
 void Advisor::flush() {
+  bool wasFailing = history.failing();
+  size_t held = history.runsHeld();
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { history.flush(); })) {
-    log.error(kj::str("cannot write the history: ", e->getDescription()));
+    if (!wasFailing) {
+      log.error(kj::str("cannot write the history (", e->getDescription(), "); holding its runs "
+                        "in memory, at most ", History::HELD_RUNS_MAX, ", and retrying every "
+                        "second"));
+    }
+    return;
   }
+  if (wasFailing) log.info(kj::str("history written again, with the ", held, " runs it held"));
 }
 
 void Advisor::fillStatus(proto::SidecarStatus::Builder status) const {

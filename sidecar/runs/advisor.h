@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <kj/vector.h>
+
 #include "metrics/metrics_source.h"
 #include "observe/run_sink.h"
 #include "ops/log.h"
@@ -54,10 +56,12 @@ class Advisor final: public PolicyAdmin, public MetricsSource {
   // How often a flow run at `place` that lasts gets its live artifact, in
   // ns (the policy matching its flow, for any task; 0: none).
   uint64_t liveArtifactEvery(const TaskPlace& place);
+  // The policies, and the last reload's error.
   void fillStatus(proto::SidecarStatus::Builder status) const override;
   // Policy reloads by result, and whether the last was refused.
   void renderMetrics(PrometheusText& out) override;
-  // Commits the runs recorded since the last call (see History::flush).
+  // Commits the runs recorded since the last call (see History::flush); logs
+  // when writing starts failing and when it works again, not every failure.
   void flush();
   void recommendations(const std::string& flowPattern,
                        capnp::Orphanage orphanage,

@@ -91,6 +91,7 @@ void Conductor::finishPending() {
 void Conductor::tick(const LiveRuns& live) {
   adviseFinished();
   advisor.flush();
+  publisher.storeHeld();
   updateLiveArtifacts(live);
 }
 

@@ -36,8 +36,9 @@ class Conductor final: public RunSink, private kj::TaskSet::ErrorHandler {
   kj::Promise<void> flowRunFinished(TaskPlace where, FlowRunSummary flow,
                                     kj::Own<KeptReport> footprint,
                                     kj::Array<kj::Own<KeptReport>> tasks) override;
-  // Advises what finished, commits the history, and brings each lasting flow
-  // run's live artifact up to date at its policy's interval.
+  // Advises what finished, commits the history, stores the artifacts the
+  // outbox could not take before, and brings each lasting flow run's live
+  // artifact up to date at its policy's interval.
   void tick(const LiveRuns& live) override;
 
   // Every task run ended so far through advice, and every flow run through

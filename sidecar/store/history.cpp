@@ -119,41 +119,69 @@ void History::upgrade(const std::string& path) {
   transaction.commit();
 }
 
-History::~History() {
-  if (batchOpen) sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr);
-}
-
-void History::beginBatch() {
-  if (batchOpen) return;
-  exec(db.get(), "BEGIN");
-  batchOpen = true;
+History::~History() noexcept(false) {
+  // What it still holds is written if the disk has room by now; if not, it is
+  // lost with the process (the failures were counted and logged as they came).
+  (void)kj::runCatchingExceptions([this]() { flush(); });
 }
 
 void History::flush() {
-  if (!batchOpen) return;
-  // Retention: the newest keepRuns runs of each task recorded since the last flush.
+  if (runsHeld() == 0) return;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([this]() { write(); })) {
+    ++writeFailures;
+    writeFailing = true;
+    kj::throwFatalException(kj::mv(*e));
+  }
+  heldTasks.clear();
+  heldFlows.clear();
+  writeFailing = false;
+}
+
+void History::write() {
+  // All or nothing: a failed statement or COMMIT rolls the transaction back
+  // (Transaction's destructor), leaving no half-open transaction behind.
+  Transaction transaction(db.get());
+  std::set<std::pair<std::string, std::string>> touched;
+  for (auto& held: heldTasks) {
+    auto& insert = KJ_ASSERT_NONNULL(insertTaskRun).reset();
+    insert.bind(1, held.key.key).bind(2, held.key.task).bind(3, held.context.finishedAtNs)
+        .bind(4, held.context.flow).bind(5, held.context.deployment)
+        .bind(6, held.context.workPool).bind(7, held.context.workPoolType)
+        .bind(8, joinedTags(held.context.tags)).bind(9, held.rowJson);
+    insert.step();
+    touched.emplace(held.key.key, held.key.task);
+  }
+  Statement insertFlow(db.get(), "INSERT INTO flow_runs VALUES (?1, ?2, ?3, ?4, ?5)");
+  for (auto& flow: heldFlows) {
+    insertFlow.reset().bind(1, flow.key).bind(2, flow.flowRunId).bind(3, flow.finishedAtNs)
+        .bind(4, int64_t(flow.wallNs)).bind(5, flow.state).step();
+  }
+  // Retention: the newest keepRuns runs of each task recorded since the last write.
   for (auto& id: touched) {
     Statement prune(db.get(), R"(DELETE FROM task_runs WHERE key = ?1 AND task = ?2 AND rowid NOT IN
         (SELECT rowid FROM task_runs WHERE key = ?1 AND task = ?2
          ORDER BY finished_at_ns DESC LIMIT ?3))");
     prune.bind(1, id.first).bind(2, id.second).bind(3, int64_t(keepRuns)).step();
   }
-  touched.clear();
-  batchOpen = false;
-  exec(db.get(), "COMMIT");
+  transaction.commit();
+}
+
+void History::dropPastCap() {
+  while (runsHeld() > HELD_RUNS_MAX) {
+    if (!heldTasks.empty()) {
+      heldTasks.pop_front();
+    } else {
+      heldFlows.pop_front();
+    }
+    ++runsDropped;
+  }
 }
 
 void History::recordTask(const TaskHistoryKey& key, const RunContext& context,
                          const policy::Observation& run, kj::StringPtr rowJson) {
-  beginBatch();
-  auto& insert = KJ_ASSERT_NONNULL(insertTaskRun).reset();
-  insert.bind(1, key.key).bind(2, key.task).bind(3, context.finishedAtNs).bind(4, context.flow)
-      .bind(5, context.deployment).bind(6, context.workPool).bind(7, context.workPoolType)
-      .bind(8, joinedTags(context.tags)).bind(9, rowJson);
-  insert.step();
-  auto id = std::make_pair(key.key, key.task);
-  touched.insert(id);
-  if (auto* cached = cache.find(id)) {
+  heldTasks.push_back(HeldTask{key, context, run, rowJson.cStr()});
+  dropPastCap();
+  if (auto* cached = cache.find(std::make_pair(key.key, key.task))) {
     cached->push_back(run);
     while (cached->size() > keepRuns) cached->pop_front();
   }
@@ -161,9 +189,8 @@ void History::recordTask(const TaskHistoryKey& key, const RunContext& context,
 
 void History::recordFlow(const std::string& key, const std::string& flowRunId,
                          int64_t finishedAtNs, uint64_t wallNs, const std::string& state) {
-  Statement insert(db.get(), "INSERT INTO flow_runs VALUES (?1, ?2, ?3, ?4, ?5)");
-  insert.bind(1, key).bind(2, flowRunId).bind(3, finishedAtNs).bind(4, int64_t(wallNs))
-      .bind(5, state).step();
+  heldFlows.push_back(HeldFlow{key, flowRunId, state, finishedAtNs, wallNs});
+  dropPastCap();
 }
 
 std::vector<policy::Observation> History::recent(const TaskHistoryKey& key, uint32_t limit) {
@@ -171,7 +198,13 @@ std::vector<policy::Observation> History::recent(const TaskHistoryKey& key, uint
   auto* cached = cache.find(id);
   if (cached == nullptr) {
     auto runs = load(key, keepRuns);
-    cached = &cache.put(id, std::deque<policy::Observation>(runs.begin(), runs.end()));
+    std::deque<policy::Observation> newest(runs.begin(), runs.end());
+    // Runs not written yet are newer than any that were.
+    for (auto& held: heldTasks) {
+      if (held.key.key == key.key && held.key.task == key.task) newest.push_back(held.run);
+    }
+    while (newest.size() > keepRuns) newest.pop_front();
+    cached = &cache.put(id, kj::mv(newest));
   }
   auto& runs = *cached;
   size_t take = std::min<size_t>(limit, runs.size());
@@ -220,20 +253,39 @@ size_t History::adoptVersion0Runs(const std::string& flow, const std::string& de
 size_t History::cachedTasksMax() const { return std::max<uint32_t>(1, CACHED_RUNS / keepRuns); }
 
 std::vector<TaskHistoryKey> History::tasks() {
-  Statement query(db.get(), "SELECT DISTINCT key, task FROM task_runs ORDER BY key, task");
+  std::set<std::pair<std::string, std::string>> ids;
+  Statement query(db.get(), "SELECT DISTINCT key, task FROM task_runs");
+  while (query.step()) ids.emplace(query.text(0), query.text(1));
+  for (auto& held: heldTasks) ids.emplace(held.key.key, held.key.task);
   std::vector<TaskHistoryKey> keys;
-  while (query.step()) keys.push_back(TaskHistoryKey{query.text(0), query.text(1)});
+  for (auto& [key, task]: ids) keys.push_back(TaskHistoryKey{key, task});
   return keys;
 }
 
-}  // namespace tracer
-
-namespace tracer {
-
 bool History::knows(const std::string& key) {
+  for (auto& held: heldTasks) {
+    if (held.key.key == key) return true;
+  }
   Statement query(db.get(), "SELECT 1 FROM task_runs WHERE key = ?1 LIMIT 1");
   query.bind(1, key);
   return query.step();
+}
+
+void History::renderMetrics(PrometheusText& out) {
+  out.single("tracer_history_write_failures_total", "counter",
+             "History writes that failed (a full disk) and were rolled back; their runs stay "
+             "held in memory for the next write.", writeFailures);
+  out.single("tracer_history_runs_held_in_memory", "gauge",
+             "Finished runs the history holds in memory, not yet written.", uint64_t(runsHeld()));
+  out.single("tracer_history_runs_dropped_total", "counter",
+             "Runs dropped unwritten: held past the in-memory cap while writes failed.",
+             runsDropped);
+}
+
+void History::fillStatus(proto::SidecarStatus::Builder status) const {
+  status.setHistoryWriteFailures(writeFailures);
+  status.setHistoryRunsHeld(runsHeld());
+  status.setHistoryRunsDropped(runsDropped);
 }
 
 }  // namespace tracer

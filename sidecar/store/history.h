@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "metrics/metrics_source.h"
+#include "metrics/status_part.h"
 #include "policy/lru_map.h"
 #include "policy/observation.h"
 #include "store/run_record.h"
@@ -31,20 +33,29 @@ struct TaskHistoryKey {
   std::string task;  // task key, or task name when there is none
 };
 
-class History {
+class History final: public MetricsSource, public StatusPart {
  public:
   // Opens (creating if needed) `path`; throws with SQLite's message on failure.
   History(const std::string& path, uint32_t keepRuns);
-  ~History();  // commits what is pending
+  ~History() noexcept(false);  // writes what is held, if it can
 
   // The newest runs of each task it keeps: the most a policy can look at.
   uint32_t runsKept() const { return keepRuns; }
 
-  // Runs are written in batches: one transaction per flush() (the sampler
-  // calls it every second; shutdown too), not one per finished task, which
-  // would cost more than observing the task. A SIGKILL loses at most the
-  // last second of history; SIGTERM loses nothing.
+  // Runs are held in memory and written in batches: one transaction per
+  // flush() (the sampler calls it every second; shutdown too), not one per
+  // finished task, which would cost more than observing the task. A SIGKILL
+  // loses at most the last second of history; SIGTERM loses nothing.
+  // A write that fails (a full disk: SQLITE_FULL) is rolled back whole and
+  // throws; its runs stay held and the next flush() writes them, so nothing
+  // is lost once the disk has room. At most HELD_RUNS_MAX runs are held: past
+  // it the oldest are dropped (counted).
   void flush();
+  static constexpr size_t HELD_RUNS_MAX = 100000;
+
+  // Whether the last flush() failed, and the runs it holds.
+  bool failing() const { return writeFailing; }
+  size_t runsHeld() const { return heldTasks.size() + heldFlows.size(); }
 
   // A run measured in full: its record's contract JSON (a TaskRow,
   // report/task_row) and `run`, observationOf(context, that row), which the
@@ -74,22 +85,42 @@ class History {
   size_t adoptVersion0Runs(const std::string& flow, const std::string& deploymentName,
                            const std::string& key);
 
+  // Failed writes, the runs held in memory and those dropped past the cap.
+  void renderMetrics(PrometheusText& out) override;
+  void fillStatus(proto::SidecarStatus::Builder status) const override;
+
  private:
+  // A run recorded and not yet written.
+  struct HeldTask {
+    TaskHistoryKey key;
+    RunContext context;
+    policy::Observation run;
+    std::string rowJson;
+  };
+  struct HeldFlow {
+    std::string key, flowRunId, state;
+    int64_t finishedAtNs;
+    uint64_t wallNs;
+  };
+
   void upgrade(const std::string& path);
-  void beginBatch();
+  void write();
+  void dropPastCap();
   std::vector<policy::Observation> load(const TaskHistoryKey& key, uint32_t limit);
 
   Database db;
   kj::Maybe<Statement> insertTaskRun;  // every finished task's: prepared once, after the schema
   uint32_t keepRuns;
-  bool batchOpen = false;
-  // The newest runs of the tasks asked about most recently, so advising a
-  // finished task does not query SQLite. Task names are the clients', so the
-  // cache holds at most CACHED_RUNS runs' worth of tasks (keepRuns each); a
-  // task it forgot is read back from SQLite when next asked about.
+  std::deque<HeldTask> heldTasks;
+  std::deque<HeldFlow> heldFlows;
+  // The newest runs of the tasks asked about most recently (held runs
+  // included), so advising a finished task does not query SQLite. Task names
+  // are the clients', so the cache holds at most CACHED_RUNS runs' worth of
+  // tasks (keepRuns each); a task it forgot is read back when next asked about.
   policy::LruMap<std::pair<std::string, std::string>, std::deque<policy::Observation>> cache;
-  // Runs recorded since the last flush, for pruning.
-  std::set<std::pair<std::string, std::string>> touched;
+  bool writeFailing = false;
+  uint64_t writeFailures = 0;
+  uint64_t runsDropped = 0;
   // (deployment name, flow) of the version-0 runs still set aside.
   std::set<std::pair<std::string, std::string>> version0Owners;
 };

@@ -11,6 +11,13 @@
 
 namespace tracer {
 
+// One line saying what failed and SQLite's reason ("database or disk is
+// full"), without the check's source text: it goes into log lines.
+[[noreturn]] inline void sqliteFailed(const char* what, const char* reason) {
+  kj::throwFatalException(
+      kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__, kj::str(what, ": ", reason)));
+}
+
 struct DatabaseCloser {
   void operator()(sqlite3* db) const { sqlite3_close(db); }
 };
@@ -32,7 +39,7 @@ inline void exec(sqlite3* db, const char* sql) {
   int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
   std::string message = error ? error : "";
   sqlite3_free(error);
-  KJ_REQUIRE(rc == SQLITE_OK, "database statement failed", message);
+  if (rc != SQLITE_OK) sqliteFailed("database statement failed", message.c_str());
 }
 
 // BEGIN IMMEDIATE ... commit(); rolled back if it goes out of scope before
@@ -81,7 +88,7 @@ class Statement {
   }
   bool step() {
     int rc = sqlite3_step(statement);
-    KJ_REQUIRE(rc == SQLITE_ROW || rc == SQLITE_DONE, "query failed", sqlite3_errmsg(db));
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) sqliteFailed("query failed", sqlite3_errmsg(db));
     return rc == SQLITE_ROW;
   }
   // Ready to run again with new bindings: a statement kept for a hot path

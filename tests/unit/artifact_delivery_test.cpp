@@ -164,3 +164,24 @@ TEST_CASE("a live artifact whose making got no answer is found by its id and upd
   // Looked for among the flow run's artifacts, whatever their key.
   CHECK(pieces.api.bodies[1].find("\"key\"") == std::string::npos);
 }
+
+TEST_CASE("delivery that an error stopped starts again after a backoff, counted, and delivers") {
+  Pieces pieces;
+  auto id = pieces.add("run-summary");
+  // Nothing programmed: the fake throws as the artifact is sent, as an outbox
+  // that cannot be written does.
+  auto running = pieces.delivery.run().eagerlyEvaluate(nullptr);
+  auto& timer = pieces.io.provider->getTimer();
+  for (int i = 0; i < 100 && pieces.delivery.counts().restarts == 0; ++i) {
+    timer.afterDelay(10 * kj::MILLISECONDS).wait(pieces.io.waitScope);
+  }
+  REQUIRE(pieces.delivery.counts().restarts == 1);
+  // Sent and unanswered: looked for first, not there, sent again.
+  pieces.api.answers = {{200, "[]"}, {201, "{}"}};
+  for (int i = 0; i < 300 && pieces.delivery.counts().delivered == 0; ++i) {
+    timer.afterDelay(10 * kj::MILLISECONDS).wait(pieces.io.waitScope);
+  }
+  CHECK(pieces.delivery.counts().delivered == 1);
+  CHECK(pieces.statusOf(id) == "delivered");
+  CHECK(pieces.delivery.counts().restarts == 1);
+}
