@@ -178,11 +178,12 @@ kj::OneOf<kj::Own<Skeleton>, kj::String> loadConcern(
 
 class BpfCollector final: public Collector {
  public:
-  BpfCollector(kj::UnixEventPort& events, kj::Own<process_lifecycle_bpf> lifecycle,
+  BpfCollector(Log& log, kj::UnixEventPort& events, kj::Own<process_lifecycle_bpf> lifecycle,
                kj::Own<scheduling_bpf> scheduling, kj::Maybe<kj::Own<network_bpf>> network,
                kj::Maybe<kj::Own<memory_bpf>> memory, kj::Maybe<kj::Own<task_start_bpf>> starts,
                kj::String degraded, kj::Array<kj::StringPtr> unknown)
-      : events(events),
+      : log(log),
+        events(events),
         lifecycle(kj::mv(lifecycle)),
         scheduling(kj::mv(scheduling)),
         network(kj::mv(network)),
@@ -664,7 +665,15 @@ class BpfCollector final: public Collector {
   uint32_t ownerOf(uid_t uid) {
     if (uid == 0) return 0;
     KJ_IF_MAYBE(known, owners.find(uid)) { return *known; }
-    if (nextOwner == SHARED_OWNER) return SHARED_OWNER;
+    if (nextOwner == SHARED_OWNER) {
+      if (!ownersShared) {
+        ownersShared = true;
+        log.warn(kj::str("uid ", uid, " and every new uid after it share one count of tracked "
+                         "threads (--max-tracked-threads-per-uid): the kernel counts ",
+                         SHARED_OWNER - 1, " uids apart"));
+      }
+      return SHARED_OWNER;
+    }
     owners.insert(uid, nextOwner);
     return nextOwner++;
   }
@@ -916,6 +925,7 @@ class BpfCollector final: public Collector {
     return 0;
   }
 
+  Log& log;
   kj::UnixEventPort& events;
   kj::Own<process_lifecycle_bpf> lifecycle;  // owns the shared maps
   kj::Own<scheduling_bpf> scheduling;
@@ -955,6 +965,7 @@ class BpfCollector final: public Collector {
   int64_t* ownerCounts = nullptr;
   kj::HashMap<uid_t, uint32_t> owners;
   uint32_t nextOwner = 1;
+  bool ownersShared = false;  // said so once
   kj::Own<kj::UnixEventPort::FdObserver> observer;
   ExitListener* listener = nullptr;
 };
@@ -1092,7 +1103,7 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
   for (auto& variant: variants) log.info(kj::str("kernel observer: ", variant));
   log.info(kj::str("kernel observer loaded (BPF: process lifecycle, scheduling, network, memory",
                    starts == nullptr ? "" : ", task start marks", ")"));
-  auto collector = kj::Own<Collector>(kj::heap<BpfCollector>(events, kj::mv(lifecycle.get<kj::Own<process_lifecycle_bpf>>()),
+  auto collector = kj::Own<Collector>(kj::heap<BpfCollector>(log, events, kj::mv(lifecycle.get<kj::Own<process_lifecycle_bpf>>()),
                                 kj::mv(scheduling.get<kj::Own<scheduling_bpf>>()),
                                 kj::mv(network), kj::mv(memory), kj::mv(starts),
                                 kj::strArray(degraded, "; "),
