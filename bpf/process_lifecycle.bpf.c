@@ -9,6 +9,16 @@
 
 /* Set by the sidecar before load. */
 const volatile __u64 short_lived_ns = 100000000; /* 100 ms */
+/* Threads one owner's tracked threads may have forked and still have (0: no quota). */
+const volatile __u64 max_threads_per_uid = 0;
+
+/* Forks not tracked because their owner held max_threads_per_uid threads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} threads_over_quota SEC(".maps");
 
 /* When each untracked thread last started a thread or process (ns,
  * monotonic): a task whose registration reaches the sidecar after it began
@@ -38,9 +48,40 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	struct thread_state state = {
 		.slot = parent_state->slot,
 		.tgid = child->tgid,
+		.owner = parent_state->owner,
 	};
+	/* One owner's forks fill at most its share of `threads`. Counted before
+	 * the insert, so the thread's death never comes first. Racy: CPUs that
+	 * fork at once may each pass the check, by one thread each. */
+	__s64 *count = NULL;
+	if (state.owner) {
+		count = bpf_map_lookup_elem(&threads_by_owner, &state.owner);
+		if (count) {
+			__s64 held = *count;
+			if (max_threads_per_uid && held > 0 && (__u64)held >= max_threads_per_uid) {
+				count_lost(state.slot);
+				__u32 zero = 0;
+				__u64 *refused = bpf_map_lookup_elem(&threads_over_quota, &zero);
+				if (refused)
+					*refused += 1; /* per-CPU: no atomics needed */
+				return 0;
+			}
+			state.flags = THREAD_COUNTED;
+			__sync_fetch_and_add(count, 1);
+		}
+	}
 	__u32 child_tid = child->pid;
+	/* An entry of a thread whose death went unseen (it died before the
+	 * scheduling programs were attached) is replaced: off its owner's count. */
+	struct thread_state *stale = bpf_map_lookup_elem(&threads, &child_tid);
+	if (stale) {
+		__u32 stale_owner = stale->owner, stale_flags = stale->flags;
+		if (!bpf_map_delete_elem(&threads, &child_tid))
+			uncount_thread(stale_owner, stale_flags);
+	}
 	if (bpf_map_update_elem(&threads, &child_tid, &state, BPF_ANY)) {
+		if (count)
+			uncount_thread(state.owner, state.flags);
 		count_lost(state.slot);
 		return 0;
 	}
@@ -67,10 +108,21 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid)
 	__u32 slot = state->slot;
 	__u32 new_tid = task->pid;
 	if (new_tid != old_tid) {
+		/* Owner and count move with it. */
 		struct thread_state moved = *state;
-		bpf_map_delete_elem(&threads, &old_tid);
-		if (bpf_map_update_elem(&threads, &new_tid, &moved, BPF_ANY))
+		if (bpf_map_delete_elem(&threads, &old_tid))
+			moved.flags &= ~THREAD_COUNTED; /* taken out meanwhile: uncounted by who took it */
+		/* The old leader's entry, if its death went unseen, is replaced. */
+		struct thread_state *leader = bpf_map_lookup_elem(&threads, &new_tid);
+		if (leader) {
+			__u32 leader_owner = leader->owner, leader_flags = leader->flags;
+			if (!bpf_map_delete_elem(&threads, &new_tid))
+				uncount_thread(leader_owner, leader_flags);
+		}
+		if (bpf_map_update_elem(&threads, &new_tid, &moved, BPF_ANY)) {
+			uncount_thread(moved.owner, moved.flags);
 			count_lost(slot);
+		}
 	}
 	struct task_counters *counters = counters_of(slot);
 	if (counters)

@@ -144,7 +144,10 @@ static __always_inline int switched(bool preempt, struct task_struct *prev,
 			/* Its last switch: the counters above are final. */
 			if (counters)
 				report_exit(state, prev);
-			bpf_map_delete_elem(&threads, &prev_tid);
+			/* Read first: a deleted entry may be reused at once. */
+			__u32 owner = state->owner, flags = state->flags;
+			if (!bpf_map_delete_elem(&threads, &prev_tid))
+				uncount_thread(owner, flags);
 		} else if (!preempt && (prev_state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE))) {
 			/* A preempted thread stays runnable, whatever its state says. */
 			state->off_since = now;

@@ -27,7 +27,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MARKING_PROCESSES_MAX_ENTRIES);
 	__type(key, __u32); /* tgid, in the sidecar's PID namespace */
-	__type(value, __u8);
+	__type(value, __u32); /* its owner (thread_state.owner) */
 } marking_processes SEC(".maps");
 
 struct {
@@ -61,7 +61,8 @@ int BPF_PROG(mark_task_start, int option, unsigned long cookie)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
 	__u32 tgid = id >> 32;
-	if (!bpf_map_lookup_elem(&marking_processes, &tgid))
+	__u32 *owner = bpf_map_lookup_elem(&marking_processes, &tgid);
+	if (!owner)
 		return 0;
 	/* Counted for a task already (one it is nested in, or shares the thread
 	 * with): its registration says how. */
@@ -97,6 +98,7 @@ int BPF_PROG(mark_task_start, int option, unsigned long cookie)
 		.wchar = mark.wchar,
 		.read_bytes = mark.read_bytes,
 		.write_bytes = mark.write_bytes,
+		.owner = *owner, /* a registered thread: not counted (live tasks per uid bound them) */
 	};
 	struct task_counters zero = {};
 	if (bpf_map_update_elem(&task_counters, &slot, &zero, BPF_NOEXIST))

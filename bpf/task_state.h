@@ -11,6 +11,7 @@
 #define WATCHED_MMS_MAX_ENTRIES 4096    /* address spaces with tracked threads: their RSS counters as last seen */
 #define ENDPOINTS_MAX_ENTRIES 16384     /* endpoints of live tasks, all tasks together */
 #define ENDPOINTS_PER_TASK 64           /* one task's table: past it, an endpoint's use is only in the task's totals */
+#define THREAD_OWNERS_MAX_ENTRIES 1024  /* thread_state.owner: 0 (root, none) and the sidecar's index of each other uid */
 
 /* thread_state.flags */
 #define THREAD_BASELINE_PENDING 1u /* registered by the sidecar with the counters its task started from;
@@ -18,6 +19,7 @@
 #define THREAD_REGISTERED 2u       /* the thread the sidecar registered (not a descendant) */
 #define THREAD_OFF_BLOCKED 4u      /* switched out in D state (disk, page faults) */
 #define THREAD_OFF_SLEEPING 8u     /* switched out in S state (network, locks, timers) */
+#define THREAD_COUNTED 16u         /* forked by a tracked thread: one of its owner's threads_by_owner */
 
 /* Why a thread sleeps in S state (thread_state.off_cause, the index of
  * task_counters.sleep_by_cause_ns). */
@@ -86,6 +88,9 @@ struct thread_state {
 	/* While asleep on an IP socket (off_cause SLEEP_NETWORK): its endpoint
 	 * (slot unset), read at switch-out; family 0 if it has none. */
 	struct endpoint_key off_endpoint;
+	/* Whose it is: the sidecar's index of the uid that registered its task
+	 * (0: root, or nobody's), inherited by every thread it forks. */
+	unsigned int owner;
 };
 
 /* Everything a task did, keyed by the task's slot (never reused). */

@@ -49,6 +49,20 @@ struct {
 	__type(value, __u64);
 } unattributed_lost SEC(".maps");
 
+/* Threads in `threads` that tracked threads forked (THREAD_COUNTED), by their
+ * owner (thread_state.owner): a fork past --max-tracked-threads-per-uid is not
+ * tracked. Who takes a counted entry out of `threads` takes it off here: the
+ * kernel at a thread's death, the sidecar (which maps this array) when it
+ * takes a thread over. Signed: two decrements that both pass the check at 1
+ * can take it below zero, which counts as none. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, THREAD_OWNERS_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __s64);
+} threads_by_owner SEC(".maps");
+
 static __always_inline struct task_counters *counters_of(__u32 slot)
 {
 	return bpf_map_lookup_elem(&task_counters, &slot);
@@ -65,6 +79,17 @@ static __always_inline void count_lost(__u32 slot)
 	__u64 *lost = bpf_map_lookup_elem(&unattributed_lost, &zero);
 	if (lost)
 		*lost += 1; /* per-CPU: no atomics needed */
+}
+
+/* A counted thread's entry left `threads` (the caller's delete succeeded). */
+static __always_inline void uncount_thread(__u32 owner, __u32 flags)
+{
+	if (!(flags & THREAD_COUNTED))
+		return;
+	__s64 *count = bpf_map_lookup_elem(&threads_by_owner, &owner);
+	/* Atomics whose result is used need Linux 5.12: check, then subtract. */
+	if (count && *count > 0)
+		__sync_fetch_and_add(count, -1);
 }
 
 static __always_inline void raise_to(unsigned long long *target, unsigned long long value)

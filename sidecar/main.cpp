@@ -99,6 +99,12 @@ class SidecarMain {
                           "<n>",
                           "Live tasks at once of one uid other than root, across its "
                           "connections (default: a quarter of --max-live-tasks).")
+        .addOptionWithArg({"max-tracked-threads-per-uid"},
+                          KJ_BIND_METHOD(*this, setMaxThreadsPerUid), "<n>",
+                          "Threads the tracked threads of one uid's tasks (root's are not "
+                          "counted) may have started and not yet ended; a thread started past "
+                          "it is not tracked, and counted as lost for its task (default: a "
+                          "quarter of --max-tracked-threads).")
         .addOptionWithArg({"metrics-listen"}, KJ_BIND_METHOD(*this, setMetricsListen),
                           "<host:port>", "Serve Prometheus metrics at http://HOST:PORT/metrics.")
         .addOptionWithArg({"metrics-task-series"}, KJ_BIND_METHOD(*this, setTaskSeries), "<n>",
@@ -217,6 +223,13 @@ class SidecarMain {
       return true;
     }
     return "expected 1 to 262144";
+  }
+  kj::MainBuilder::Validity setMaxThreadsPerUid(kj::StringPtr value) {
+    KJ_IF_MAYBE(n, numberIn(value, 1, 1u << 20)) {
+      maxTrackedThreadsPerUid = *n;
+      return true;
+    }
+    return "expected 1 to 1048576";
   }
   kj::MainBuilder::Validity setTaskSeries(kj::StringPtr value) {
     KJ_IF_MAYBE(n, numberIn(value, 0, 100000)) {
@@ -521,6 +534,8 @@ class SidecarMain {
                                                 kj::String& whyNot) {
     whyNot = kj::str("forced with --collector procfs");
     if (forcedCollector != "procfs") {
+      bpfSettings.threadsPerUid =
+          maxTrackedThreadsPerUid.orDefault(kj::max(1u, bpfSettings.threadsMaxEntries / 4));
       KJ_IF_MAYBE(bpf, loadBpfCollector(log, events, bpfSettings, whyNot)) {
         return kj::mv(*bpf);
       }
@@ -549,6 +564,7 @@ class SidecarMain {
   kj::Maybe<uint32_t> maxConnections;
   kj::Maybe<uint32_t> maxConnectionsPerUid;
   kj::Maybe<uint32_t> maxLiveTasksPerUid;
+  kj::Maybe<uint32_t> maxTrackedThreadsPerUid;
   uint32_t outboxRetentionDays = 30;
   AccessPolicy access;
   uint32_t taskSeries = 500;

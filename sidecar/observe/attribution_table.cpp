@@ -251,7 +251,7 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
     unobservedNs = gap / kj::NANOSECONDS;
     bool unseenSleepMatters = false;
     if (counted) {
-      unfollowed = table.collector.track(slot, thread, reading, ownProcess, outerSlot);
+      unfollowed = table.collector.track(slot, thread, reading, ownProcess, outerSlot, caller.uid);
       // Whether that was negligible for the task's causes is known at its
       // finish (how long a sleep that began before went on, its wall time);
       // an outer task and the count of late tasks take OFF_CPU_UNSEEN_MAX.
@@ -273,7 +273,7 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
       ++table.lateTasks;
     }
   } else if (counted) {
-    table.collector.track(slot, thread, nullptr, ownProcess, outerSlot);
+    table.collector.track(slot, thread, nullptr, ownProcess, outerSlot, caller.uid);
   }
   table.live.insert(slot, this);
 }

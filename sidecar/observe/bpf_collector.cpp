@@ -10,6 +10,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <malloc.h>
+#include <sys/mman.h>
 #include <string>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +45,7 @@ static_assert(offsetof(thread_state, charged) == 88, "thread_state layout is sha
 static_assert(offsetof(thread_state, hiwater_base) == 96, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, last_socket) == 112, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, off_cause) == 12, "thread_state layout is shared with BPF");
+static_assert(offsetof(thread_state, owner) == 156, "thread_state layout is shared with BPF");
 static_assert(sizeof(task_counters) == (23 + SLEEP_CAUSES) * 8,
               "task_counters layout is shared with BPF");
 static_assert(offsetof(task_counters, own_rss_pages) == (20 + SLEEP_CAUSES) * 8,
@@ -71,8 +73,14 @@ constexpr uint64_t START_CLAIM_NS = 60ull * 1000 * 1000 * 1000;
 constexpr size_t HELD_EXITS_MAX = 256;
 
 // The maps every program shares (bpf/tracked.bpf.h), created by the first one.
-constexpr const char* SHARED_MAPS[] = {"threads",        "task_counters", "exit_events",
-                                       "unattributed_lost", "endpoints",   "endpoint_lists"};
+constexpr const char* SHARED_MAPS[] = {"threads",          "task_counters",   "exit_events",
+                                       "unattributed_lost", "endpoints",       "endpoint_lists",
+                                       "threads_by_owner"};
+
+// thread_state.owner: 0 for root, then one index for each other uid as it
+// first registers a task or connects a process, up to the last, which every
+// uid past those shares (their forks are held to one quota together).
+constexpr uint32_t SHARED_OWNER = THREAD_OWNERS_MAX_ENTRIES - 1;
 
 template <typename Skeleton, void (*destroy)(Skeleton*)>
 class SkeletonDisposer final: public kj::Disposer {
@@ -170,11 +178,12 @@ kj::OneOf<kj::Own<Skeleton>, kj::String> loadConcern(
 
 class BpfCollector final: public Collector {
  public:
-  BpfCollector(kj::UnixEventPort& events, kj::Own<process_lifecycle_bpf> lifecycle,
+  BpfCollector(Log& log, kj::UnixEventPort& events, kj::Own<process_lifecycle_bpf> lifecycle,
                kj::Own<scheduling_bpf> scheduling, kj::Maybe<kj::Own<network_bpf>> network,
                kj::Maybe<kj::Own<memory_bpf>> memory, kj::Maybe<kj::Own<task_start_bpf>> starts,
                kj::String degraded, kj::Array<kj::StringPtr> unknown)
-      : events(events),
+      : log(log),
+        events(events),
         lifecycle(kj::mv(lifecycle)),
         scheduling(kj::mv(scheduling)),
         network(kj::mv(network)),
@@ -186,11 +195,18 @@ class BpfCollector final: public Collector {
         counters(this->lifecycle->maps.task_counters),
         endpoints(this->lifecycle->maps.endpoints),
         endpointLists(this->lifecycle->maps.endpoint_lists) {
+    // The kernel's count of each owner's forked threads, shared with it: the
+    // sidecar takes a thread off it when it takes that thread's entry out.
+    void* counts = mmap(nullptr, OWNER_COUNTS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+                        bpf_map__fd(this->lifecycle->maps.threads_by_owner), 0);
+    KJ_REQUIRE(counts != MAP_FAILED, "cannot map the threads-by-owner counts", strerror(errno));
+    ownerCounts = static_cast<int64_t*>(counts);
     setAsideStartSlots();
   }
 
   ~BpfCollector() noexcept(false) {
     if (exits != nullptr) ring_buffer__free(exits);
+    munmap(ownerCounts, OWNER_COUNTS_BYTES);
   }
 
   kj::StringPtr name() const override { return "bpf"; }
@@ -242,7 +258,7 @@ class BpfCollector final: public Collector {
   // Follows every clone of the thread itself, so whether the task owns its
   // process does not matter here.
   Unfollowed track(uint32_t slot, HostThread thread, kj::Maybe<const ClientReading&> reading,
-                   bool, kj::Maybe<uint32_t> outer) override {
+                   bool, kj::Maybe<uint32_t> outer, uid_t uid) override {
     KJ_IF_MAYBE(mark, claimed.find(slot)) {
       // The kernel has counted the thread since the mark, just before its
       // client's reading: the count starts at the reading instead (a
@@ -268,6 +284,8 @@ class BpfCollector final: public Collector {
     thread_state state{};
     state.slot = slot;
     state.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
+    // Not counted: live tasks per uid bound registered threads. What it forks is.
+    state.owner = ownerOf(uid);
     KJ_REQUIRE(baseline(state, thread, reading), "the thread has exited", hostTid);
     task_counters zero{};
     int err = bpf_map__update_elem(counters, &slot, sizeof(slot), &zero, sizeof(zero), BPF_NOEXIST);
@@ -297,6 +315,16 @@ class BpfCollector final: public Collector {
                                           sizeof(unclaimed), 0) == 0 &&
                      unclaimed.slot >= MARKED_SLOTS_FROM && takeThread(tid, unclaimed);
     }
+    if (!suspending && !markedBefore) {
+      // A thread another task's thread forked (a worker of a pool), counted
+      // for its owner: taken out, and off that count, rather than overwritten.
+      thread_state forked;
+      if (bpf_map__lookup_elem(threads, &tid, sizeof(tid), &forked, sizeof(forked), 0) == 0 &&
+          (forked.flags & THREAD_COUNTED)) {
+        takeThread(tid, forked);
+      }
+    }
+    if (suspending) outerState.flags &= ~THREAD_COUNTED;  // off its count if it was (takeThread)
     err = bpf_map__update_elem(threads, &tid, sizeof(tid), &state, sizeof(state), BPF_ANY);
     if (err != 0) {
       if (suspending) {
@@ -525,6 +553,7 @@ class BpfCollector final: public Collector {
     load.startMarksClaimed = startMarksClaimed;
     load.startMarksReleased = startMarksReleased;
     KJ_IF_MAYBE(s, starts) { load.startMarksRefused = perCpuSum((*s)->maps.start_marks_refused); }
+    load.threadsOverQuota = perCpuSum(lifecycle->maps.threads_over_quota);
     return load;
   }
 
@@ -602,14 +631,51 @@ class BpfCollector final: public Collector {
 
   // Takes a thread's entry out of the map and returns its last state. Hash
   // maps have lookup-and-delete since Linux 5.14; before, a lookup then a
-  // delete, where a switch in between goes uncharged.
+  // delete, where a switch in between goes uncharged. A counted thread goes
+  // off its owner's count: whoever's delete succeeds (the kernel's at the
+  // thread's death, or this) takes it off.
   bool takeThread(uint32_t tid, thread_state& state) {
     int err = bpf_map__lookup_and_delete_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0);
-    if (err == 0) return true;
+    if (err == 0) {
+      uncount(state);
+      return true;
+    }
     constexpr int KERNEL_ENOTSUPP = 524;  // the kernel's own, which bpf() can pass on
     if (err != -EINVAL && err != -KERNEL_ENOTSUPP && err != -EOPNOTSUPP) return false;
-    return bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) == 0 &&
-           bpf_map__delete_elem(threads, &tid, sizeof(tid), 0) == 0;
+    if (bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) != 0 ||
+        bpf_map__delete_elem(threads, &tid, sizeof(tid), 0) != 0) {
+      return false;
+    }
+    uncount(state);
+    return true;
+  }
+
+  // A counted thread's entry left the map: one fewer for its owner. Never
+  // below zero (the kernel's check-then-subtract can be, which counts as none).
+  void uncount(const thread_state& state) {
+    if (!(state.flags & THREAD_COUNTED) || state.owner >= THREAD_OWNERS_MAX_ENTRIES) return;
+    int64_t* count = &ownerCounts[state.owner];
+    int64_t held = __atomic_load_n(count, __ATOMIC_RELAXED);
+    while (held > 0 && !__atomic_compare_exchange_n(count, &held, held - 1, false,
+                                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+  }
+
+  // The uid's index in the kernel's counts (thread_state.owner).
+  uint32_t ownerOf(uid_t uid) {
+    if (uid == 0) return 0;
+    KJ_IF_MAYBE(known, owners.find(uid)) { return *known; }
+    if (nextOwner == SHARED_OWNER) {
+      if (!ownersShared) {
+        ownersShared = true;
+        log.warn(kj::str("uid ", uid, " and every new uid after it share one count of tracked "
+                         "threads (--max-tracked-threads-per-uid): the kernel counts ",
+                         SHARED_OWNER - 1, " uids apart"));
+      }
+      return SHARED_OWNER;
+    }
+    owners.insert(uid, nextOwner);
+    return nextOwner++;
   }
 
   // Sets when `tid` was last seen in `recent`, unless that is later already.
@@ -690,10 +756,16 @@ class BpfCollector final: public Collector {
           return kj::HashMap<pid_t, uint32_t>::Entry{process, 0};
         });
         if (held++ == 0) {
+          // Whose its marked threads are, and so the threads they fork: the
+          // process's effective uid (its connection's), root's if unreadable.
           uint32_t tgid = process;
-          uint8_t yes = 1;
-          bpf_map__update_elem((*s)->maps.marking_processes, &tgid, sizeof(tgid), &yes,
-                               sizeof(yes), BPF_ANY);
+          uint32_t owner = 0;
+          KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", process, "/status"))) {
+            auto uids = statusNumbers(*status, "Uid");
+            if (uids.size() >= 2) owner = collector.ownerOf(static_cast<uid_t>(uids[1]));
+          }
+          bpf_map__update_elem((*s)->maps.marking_processes, &tgid, sizeof(tgid), &owner,
+                               sizeof(owner), BPF_ANY);
         }
       }
     }
@@ -807,7 +879,7 @@ class BpfCollector final: public Collector {
         thread_state state;
         if (bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) == 0 &&
             state.slot == slot) {
-          bpf_map__delete_elem(threads, &tid, sizeof(tid), 0);
+          takeThread(tid, state);
         }
         releaseMarked(slot);
       }
@@ -853,6 +925,7 @@ class BpfCollector final: public Collector {
     return 0;
   }
 
+  Log& log;
   kj::UnixEventPort& events;
   kj::Own<process_lifecycle_bpf> lifecycle;  // owns the shared maps
   kj::Own<scheduling_bpf> scheduling;
@@ -886,6 +959,13 @@ class BpfCollector final: public Collector {
   kj::HashMap<uint32_t, kj::Vector<HeldExit>> heldExits;
   uint64_t startMarksClaimed = 0;
   uint64_t startMarksReleased = 0;
+  // Each owner's count of forked threads, the kernel's threads_by_owner
+  // mapped; the owner index of each uid seen, and the next one free.
+  static constexpr size_t OWNER_COUNTS_BYTES = THREAD_OWNERS_MAX_ENTRIES * sizeof(int64_t);
+  int64_t* ownerCounts = nullptr;
+  kj::HashMap<uid_t, uint32_t> owners;
+  uint32_t nextOwner = 1;
+  bool ownersShared = false;  // said so once
   kj::Own<kj::UnixEventPort::FdObserver> observer;
   ExitListener* listener = nullptr;
 };
@@ -925,6 +1005,7 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
         bpf_map__set_max_entries(skeleton.maps.threads, settings.threadsMaxEntries);
         bpf_map__set_max_entries(skeleton.maps.task_counters, settings.tasksMaxEntries);
         skeleton.rodata->short_lived_ns = settings.shortLivedNs;
+        skeleton.rodata->max_threads_per_uid = settings.threadsPerUid;
         bpf_program__set_autoload(skeleton.progs.handle_exit, exitSaysGroupDead);
         bpf_program__set_autoload(skeleton.progs.handle_exit_without_group_dead, !exitSaysGroupDead);
         bpf_map__set_autocreate(skeleton.maps.dead_processes, !exitSaysGroupDead);
@@ -1022,7 +1103,7 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
   for (auto& variant: variants) log.info(kj::str("kernel observer: ", variant));
   log.info(kj::str("kernel observer loaded (BPF: process lifecycle, scheduling, network, memory",
                    starts == nullptr ? "" : ", task start marks", ")"));
-  auto collector = kj::Own<Collector>(kj::heap<BpfCollector>(events, kj::mv(lifecycle.get<kj::Own<process_lifecycle_bpf>>()),
+  auto collector = kj::Own<Collector>(kj::heap<BpfCollector>(log, events, kj::mv(lifecycle.get<kj::Own<process_lifecycle_bpf>>()),
                                 kj::mv(scheduling.get<kj::Own<scheduling_bpf>>()),
                                 kj::mv(network), kj::mv(memory), kj::mv(starts),
                                 kj::strArray(degraded, "; "),

@@ -14,6 +14,9 @@ struct BpfSettings {
   uint32_t threadsMaxEntries;
   uint32_t tasksMaxEntries;
   uint64_t shortLivedNs;
+  // Threads one uid's tracked threads may have forked and not yet ended
+  // (root's are not counted); past it a fork is not tracked. 0: no quota.
+  uint64_t threadsPerUid = 0;
 };
 
 // The BPF collector, or nothing and (in whyNot) the reason it could not load.

@@ -122,6 +122,8 @@ struct CollectorLoad {
   uint64_t startMarksClaimed = 0;
   uint64_t startMarksReleased = 0;
   uint64_t startMarksRefused = 0;
+  // Forks not tracked: their uid's tracked threads held --max-tracked-threads-per-uid.
+  uint64_t threadsOverQuota = 0;
 };
 
 // Held while what it stands for lasts; dropping it ends that.
@@ -161,11 +163,13 @@ class Collector {
   // process's only one (every thread of it is the task's). `outer`: the slot
   // the thread counts for now, of a task this one is called inside; it stops
   // counting for it where this one starts (and counts for it again when this
-  // one finishes). Returns what the thread did since the reading that only
-  // following it would have counted.
+  // one finishes). `uid`: the registering caller's, whose quota of tracked
+  // threads the ones the thread forks count against (root's: none).
+  // Returns what the thread did since the reading that only following it
+  // would have counted.
   virtual Unfollowed track(uint32_t slot, HostThread thread,
                            kj::Maybe<const ClientReading&> reading, bool ownsProcess,
-                           kj::Maybe<uint32_t> outer) = 0;
+                           kj::Maybe<uint32_t> outer, uid_t uid) = 0;
   // Stops attributing `hostTid` (a pooled thread moves on) and returns the
   // slot's totals; pending exits reach the listener first. `end`: the
   // thread's own reading as its task ended (finish is one-way: the thread has

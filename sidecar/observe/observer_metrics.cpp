@@ -40,6 +40,10 @@ void ObserverMetrics::renderMetrics(PrometheusText& out) {
   out.sample("tracer_task_start_marks_total", {{"outcome", "claimed"}}, load.startMarksClaimed);
   out.sample("tracer_task_start_marks_total", {{"outcome", "released"}}, load.startMarksReleased);
   out.sample("tracer_task_start_marks_total", {{"outcome", "refused"}}, load.startMarksRefused);
+  out.single("tracer_threads_over_uid_quota_total", "counter",
+             "Threads a tracked thread started that were not tracked: their uid's tracked "
+             "threads held --max-tracked-threads-per-uid (each also a lost event of its task).",
+             load.threadsOverQuota);
   out.single("tracer_events_lost_total", "counter",
              "Kernel events dropped (ring buffer full, tracking map full).",
              status.getEventsLost());

@@ -102,7 +102,7 @@ class ProcfsCollector final: public Collector {
   kj::Own<Permit> allowStartMarks(pid_t) override { return kj::heap<Permit>(); }
 
   Unfollowed track(uint32_t slot, HostThread thread, kj::Maybe<const ClientReading&> reading,
-                   bool ownsProcess, kj::Maybe<uint32_t> outer) override {
+                   bool ownsProcess, kj::Maybe<uint32_t> outer, uid_t) override {
     KJ_IF_MAYBE(listener, exits) { readExits(**listener); }  // the exits before this, first
     pid_t hostTid = thread.tid, tgid = thread.tgid;
     pid_t parent = 0;

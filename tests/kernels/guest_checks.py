@@ -34,6 +34,7 @@ from sidecar import (WORKLOAD, Sidecar, observe_command, python_env,  # noqa: E4
                      thread_task_in_a_fresh_process)
 from sleep_waits import CAUSES, WAITS  # noqa: E402
 from thread_memory import allocating_and_sleeping  # noqa: E402
+import thread_quota as quota_tasks  # noqa: E402
 
 MIB = 1 << 20
 checks = []
@@ -376,9 +377,26 @@ def thread_memory(flow):
            floor=10 * MIB)
 
 
+# The sidecar's --max-tracked-threads-per-uid for thread_quota.
+QUOTA, QUOTA_THREADS = 16, 64
+
+
+def thread_quota(flow):
+    """A user's tasks (the host's test user: the guest's /etc is the host's)
+    start 64 threads at once, twice: 16 tracked, 48 lost, each time (the
+    uid's count is back at 0 in between); root's lose none."""
+    if not quota_tasks.user_exists():
+        return
+    user = quota_tasks.start_threads(PASS["socket"], "quota-user", QUOTA_THREADS, as_user=True)
+    for n, report in enumerate(user):
+        record(f"thread quota: user, task {n + 1}", report, "events.lost", QUOTA_THREADS - QUOTA)
+    root = quota_tasks.hold_threads(flow, "quota-root", QUOTA_THREADS)
+    record("thread quota: root", root, "events.lost", 0)
+
+
 CHECKS = [short_children, forked_children, busy_threads, two_threads, nested_tasks,
           late_registration, sleep_causes, endpoints, thread_memory, peak_rss, disk_write, loopback_tcp,
-          oom_kill, cgroup_v2_footprint]
+          oom_kill, cgroup_v2_footprint, thread_quota]
 # The fallback without BPF, forced: the checks that are quick under emulation
 # (exec'ing 100 children takes 16 s there; sockets and OOM kills it cannot see).
 FALLBACK_CHECKS = [children_of_a_thread_task, busy_threads, two_threads, nested_tasks, peak_rss,
@@ -418,7 +436,12 @@ def main():
         (policies / "default.yaml").write_text(
             "version: 1\npolicies:\n  - name: matrix\n    match: {}\n"
             "    history: {runs: 20, min_runs: 1}\n")
-        sidecar = Sidecar(Path(work), "--policies", str(policies)).start(timeout=120)
+        # Reachable by the test user (thread_quota), whose forks it holds to a quota.
+        Path(work).chmod(0o755)
+        quota = ["--max-tracked-threads-per-uid", str(QUOTA)]
+        if quota_tasks.user_exists():
+            quota += ["--socket-group", quota_tasks.USER]
+        sidecar = Sidecar(Path(work), "--policies", str(policies), *quota).start(timeout=120)
         if locked_down:
             PASS.update(name="locked down: ")
         try:

@@ -20,6 +20,9 @@ sys.path.insert(0, str(HERE))
 
 import vm  # noqa: E402
 
+sys.path.insert(0, str(HERE.parent / "support"))
+import thread_quota  # noqa: E402
+
 CHOSEN = [name for name in os.environ.get("TRACER_KERNELS", "").split(",") if name]
 KERNELS = [k for k in vm.kernels() if not CHOSEN or k.name in CHOSEN]
 
@@ -52,6 +55,7 @@ def column(result: dict) -> str:
 
 @pytest.mark.parametrize("kernel", KERNELS, ids=[k.name for k in KERNELS])
 def test_the_observer_is_exact_on_the_kernel(kernel, tmp_path):
+    thread_quota.add_user()  # the guest's /etc is the host's, read-only
     guest = vm.VM(kernel, scratch_mib=512)
     # Debian's Python, as the system tests use: the guest's root is this host's.
     command = ["/usr/bin/python3", str(HERE / "guest_checks.py"), str(tmp_path / "matrix.json")]
@@ -88,6 +92,9 @@ def test_the_observer_is_exact_on_the_kernel(kernel, tmp_path):
     # And cgroup v2: the allocation read from it, the flow run advice that holds.
     v2 = [c for c in matrix["checks"] if c["check"].startswith("cgroup v2")]
     assert len(v2) == 7 and all(verdict(c) == "exact" for c in v2), column(matrix)
+    # And a user's quota of tracked threads.
+    quota = [c for c in matrix["checks"] if c["check"].startswith("thread quota")]
+    assert len(quota) == 3 and all(verdict(c) == "exact" for c in quota), column(matrix)
 
 
 # The README's Debian 12 kernel, locked down for confidentiality: a verifier

@@ -32,7 +32,7 @@ class FakeCollector final: public Collector {
   }
   kj::Own<Permit> allowStartMarks(pid_t) override { return kj::heap<Permit>(); }
   Unfollowed track(uint32_t slot, HostThread, kj::Maybe<const ClientReading&> reading, bool,
-                   kj::Maybe<uint32_t> outer) override {
+                   kj::Maybe<uint32_t> outer, uid_t) override {
     KJ_REQUIRE(!refuse, "the thread has exited");
     ++tracked;
     KJ_IF_MAYBE(r, reading) { readAtNs = r->atMonotonicNs; }
