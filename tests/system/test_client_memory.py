@@ -4,6 +4,7 @@ read their answers leave it within a bounded footprint (docs/performance.md,
 "Memory a client can make it hold"), still serving everyone else; a client
 that sends anything but calls is held to its rate all the same."""
 
+import os
 import socket
 import struct
 import subprocess
@@ -35,9 +36,11 @@ client.close()
 
 # The sidecar takes 4,200 to 7,400 distinct task names a second on a 2-core
 # machine (the names come one-way; each new one is a history row, a history
-# lookup and a policy match), so 1,000,000 would take some three minutes:
-# 300,000 take 40 to 72 s.
-PROCESSES, FLOWS, TASKS = 2, 300, 500
+# lookup and a policy match), so 1,000,000 take some three minutes: the suite
+# runs 300,000 (40 to 72 s); TRACER_CLIENT_MEMORY_NAMES=1000000 runs the
+# issue's million (docs/performance.md has both).
+PROCESSES, TASKS = 2, 500
+FLOWS = int(os.environ.get("TRACER_CLIENT_MEMORY_NAMES", "300000")) // (PROCESSES * TASKS)
 NAMES = PROCESSES * FLOWS * TASKS
 UNREAD_CLIENTS = 3
 # Measured 36 and 41 MiB peak (VmHWM) for this test; before the caches were
@@ -52,7 +55,7 @@ def status_kib(pid: int, field: str) -> int:
     raise AssertionError(f"no {field} in /proc/{pid}/status")
 
 
-def test_300000_names_and_clients_that_never_read_leave_the_sidecar_bounded(tmp_path):
+def test_distinct_names_and_clients_that_never_read_leave_the_sidecar_bounded(tmp_path):
     port = free_port()
     sidecar = Sidecar(tmp_path, "--metrics-listen", f"127.0.0.1:{port}").start()
     try:
