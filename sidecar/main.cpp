@@ -391,6 +391,7 @@ class SidecarMain {
         }
       }
       auto path = socketPath.size() > 0 ? kj::str(socketPath) : defaultSocketPath();
+      KJ_IF_MAYBE(why, unsafeSocketDirectory(path)) { return kj::str("--socket ", path, ": ", *why); }
       auto socket = kj::heap<ListeningSocket>(*io.lowLevelProvider, path, group);
       receiver = socket->takeReceiver();
       ownSocket = kj::mv(socket);

@@ -1,6 +1,7 @@
 #include "ops/unix_socket.h"
 
 #include <kj/debug.h>
+#include <fcntl.h>
 #include <kj/io.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -46,6 +48,28 @@ void makeParentDirectory(kj::StringPtr path) {
 
 }  // namespace
 
+kj::Maybe<kj::String> unsafeSocketDirectory(kj::StringPtr path) {
+  makeParentDirectory(path);
+  auto directory = kj::str(".");
+  KJ_IF_MAYBE(slash, path.findLast('/')) {
+    directory = *slash == 0 ? kj::str("/") : kj::str(path.slice(0, *slash));
+  }
+  struct stat info;
+  if (stat(directory.cStr(), &info) != 0) {
+    return kj::str("cannot read its directory ", directory, ": ", strerror(errno));
+  }
+  bool othersOwn = info.st_uid != 0 && info.st_uid != geteuid();
+  bool othersWrite = (info.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (info.st_mode & S_ISVTX) == 0;
+  if (othersOwn || othersWrite) {
+    char mode[8];
+    snprintf(mode, sizeof(mode), "%04o", unsigned(info.st_mode & 07777));
+    return kj::str("its directory ", directory, " can be changed by others (owner uid ",
+                   info.st_uid, ", mode ", mode,
+                   "): use one only root can write to, or a sticky one");
+  }
+  return nullptr;
+}
+
 ListeningSocket::ListeningSocket(kj::LowLevelAsyncIoProvider& io, kj::StringPtr pathIn,
                                  kj::Maybe<gid_t> group)
     : path(kj::str(pathIn)) {
@@ -70,8 +94,11 @@ ListeningSocket::ListeningSocket(kj::LowLevelAsyncIoProvider& io, kj::StringPtr 
   int bindErrno = errno;
   umask(previous);
   if (bound != 0) KJ_FAIL_SYSCALL("bind", bindErrno, path);
-  KJ_SYSCALL(chmod(path.cStr(), 0660), path);
-  KJ_IF_MAYBE(gid, group) { KJ_SYSCALL(chown(path.cStr(), -1, *gid), path); }
+  // By path, but never through a link: the directory is ours (see
+  // unsafeSocketDirectory), and a link put there anyway is changed itself.
+  KJ_IF_MAYBE(gid, group) {
+    KJ_SYSCALL(fchownat(AT_FDCWD, path.cStr(), -1, *gid, AT_SYMLINK_NOFOLLOW), path);
+  }
   KJ_SYSCALL(listen(fd, SOMAXCONN));
   receiver = io.wrapListenSocketFd(kj::mv(owned));
 }

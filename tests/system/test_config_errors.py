@@ -4,6 +4,7 @@ that retries forever."""
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -69,3 +70,32 @@ def test_a_collector_that_cannot_load_is_one_line(tmp_path):
     assert len(said) == 1 and "--collector bpf: the kernel observer cannot load (" in said[0], \
         result.stderr
     assert "Uncaught exception" not in result.stderr and "stack:" not in result.stderr
+
+
+def test_a_socket_in_a_directory_others_can_change_is_refused(tmp_path):
+    """There, the socket could be swapped for a link between its bind and its
+    chown, and the sidecar would give a file of their choosing to its group;
+    a sticky directory (as /tmp) is fine: others cannot rename what is ours."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    result = start(tmp_path, "--socket", str(shared / "tracer.sock"))
+    said = error_lines(result)
+    assert result.returncode != 0
+    assert len(said) == 1 and f"--socket {shared}/tracer.sock: its directory {shared} can be " \
+        "changed by others (owner uid 0, mode 0777)" in said[0], result.stderr
+    assert not (shared / "tracer.sock").exists()
+
+    shared.chmod(0o1777)
+    process = subprocess.Popen([str(SIDECAR), "--socket", str(shared / "tracer.sock"),
+                                "--state-dir", str(tmp_path / "state")],
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not (shared / "tracer.sock").exists():
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+            time.sleep(0.05)
+        assert (shared / "tracer.sock").stat().st_mode & 0o777 == 0o660
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
