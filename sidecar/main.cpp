@@ -211,25 +211,22 @@ class SidecarMain {
     return kj::str("expected ", AccessPolicy::ROOT_CONNECTIONS + 1, " to 1048576");
   }
   kj::MainBuilder::Validity setMaxConnectionsPerUid(kj::StringPtr value) {
-    KJ_IF_MAYBE(n, numberIn(value, 1, 1u << 20)) {
-      maxConnectionsPerUid = *n;
-      return true;
-    }
-    return "expected 1 to 1048576";
+    return perUidLimit(value, 1u << 20, maxConnectionsPerUid);
   }
   kj::MainBuilder::Validity setMaxTasksPerUid(kj::StringPtr value) {
-    KJ_IF_MAYBE(n, numberIn(value, 1, 1u << 18)) {
-      maxLiveTasksPerUid = *n;
-      return true;
-    }
-    return "expected 1 to 262144";
+    return perUidLimit(value, 1u << 18, maxLiveTasksPerUid);
   }
   kj::MainBuilder::Validity setMaxThreadsPerUid(kj::StringPtr value) {
-    KJ_IF_MAYBE(n, numberIn(value, 1, 1u << 20)) {
-      maxTrackedThreadsPerUid = *n;
+    return perUidLimit(value, 1u << 20, maxTrackedThreadsPerUid);
+  }
+  // A per-uid limit from 1 to `most`; unset, it defaults to a share of the node's.
+  static kj::MainBuilder::Validity perUidLimit(kj::StringPtr value, uint32_t most,
+                                               kj::Maybe<uint32_t>& into) {
+    KJ_IF_MAYBE(n, numberIn(value, 1, most)) {
+      into = *n;
       return true;
     }
-    return "expected 1 to 1048576";
+    return kj::str("expected 1 to ", most);
   }
   kj::MainBuilder::Validity setTaskSeries(kj::StringPtr value) {
     KJ_IF_MAYBE(n, numberIn(value, 0, 100000)) {
