@@ -255,6 +255,55 @@ struct TaskReport {
     # tasks of one event loop): then what its thread did cannot be told
     # apart, and every field that counts it is in `unknown`.
   }
+
+  cost :group {
+    # What the run's execution window cost at its policy's prices
+    # (docs/policies.md, "Cost"). A task shares its flow run's allocation with
+    # the tasks beside it, so its `allocated` is that allocation over its own
+    # wall time, and tasks' costs do not add up to their flow run's: the flow
+    # run's is its footprint's (task `(flow run)`), what its processes used
+    # together over the run. Unknown (null) when no policy applies or what it
+    # used is not known.
+    allocated @59 :Float64;
+    # allocation.cpuCores and allocation.memoryBytes held for wallNs.
+    used @60 :Float64;
+    # Its CPU time (cpu.userNs + cpu.systemNs), and its peak memory held for
+    # wallNs: a limit has to hold the peak, so memory under it is not spare.
+    waste @61 :Float64;
+    # What was allocated and not used, CPU and memory each at least 0.
+    cpuCoreHour @62 :Float64;
+    memoryGibHour @63 :Float64;
+    currency @64 :Text;
+    # The prices that applied: the policy's, or those it sets for the run's work pool.
+  }
+
+  profile @65 :Text;
+  # What bounds the run, from its time and resources (docs/policies.md,
+  # "Placement"): compute, memory, disk, external, idle or balanced; empty
+  # when no policy applies.
+
+  placement :group {
+    # Set on a flow run's footprint when its tasks belong on different work
+    # pools (the `separate_tasks` finding): each group and what it needs.
+    groups @66 :List(TaskGroup);
+    neededGibPerCore @67 :Float64;
+    # The shape the deployment's recommendation has (memory GiB per core),
+    # against the one its allocation has: an instance family's shape.
+    allocatedGibPerCore @68 :Float64;
+  }
+}
+
+struct TaskGroup {
+  # Tasks of one flow run that belong on one kind of work pool (docs/policies.md, "Placement").
+  kind @0 :Text;
+  # "heavy" (compute, memory or disk bound) or "light" (waiting on external systems, or idle).
+  tasks @1 :List(Text);
+  profiles @2 :List(Text);
+  cpuCores @3 :Float64;
+  memoryBytes @4 :UInt64;
+  # What the group's tasks need at once, with the policy's headroom and rounding.
+  jobVariables @5 :Text;
+  # The prefect.yaml snippet for that work pool, in the deployment's work pool type.
 }
 
 struct TaskRow {
@@ -308,13 +357,20 @@ struct TaskRow {
   topEndpoint @33 :Text;
   # "address:port" the task waited on longest (TaskReport.net.endpoints), "" if none.
   topEndpointWaitS @34 :Float64;
+  costAllocated @35 :Float64;
+  costUsed @36 :Float64;
+  costWaste @37 :Float64;
+  # TaskReport.cost, in `currency`.
+  currency @38 :Text;
+  profile @39 :Text;
+  # TaskReport.profile.
 }
 
 struct Finding {
   kind @0 :Text;
   # cpu_over_allocation, memory_over_allocation, memory_pressure, io_bound,
   # external_wait, lock_wait, gil_contention, cpu_contention, idle, subprocess_churn,
-  # slower_than_usual
+  # slower_than_usual, separate_tasks
   severity @1 :Text;
   # info, warning, critical
   summary @2 :Text;
@@ -341,6 +397,10 @@ struct Recommendation {
   wastedCostPerRun @8 :Float64;
   jobVariables @9 :Text;
   # The prefect.yaml snippet for the run's work pool type.
+  runsPerMonth @10 :Float64;
+  # The observed run rate (runs - 1 over their span, per 730 h); 0 when not
+  # known (fewer than two runs, or all at one moment). wastedCostPerRun times
+  # this is what the recommendation would save per month.
 }
 
 struct TaskRecommendation {

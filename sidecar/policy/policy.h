@@ -6,6 +6,7 @@
 #include <re2/re2.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,8 +59,12 @@ struct FindingRules {
   uint64_t idleMinWallNs = 60ull * 1000000000;
   uint64_t churnShortLivedAbove = 100;
   double slowerWallVsMedianAbove = 1.5;
+  // separate_tasks: a flow run with heavy tasks (compute, memory or disk
+  // bound) and light ones (external or idle) whose light tasks held the
+  // allocation for more than this share of its wall time.
+  double separateLightWallShareAbove = 0.25;
   bool ioBound = true, externalWait = true, lockWait = true, gil = true, contention = true,
-       idle = true, churn = true, slower = true;
+       idle = true, churn = true, slower = true, separateTasks = true;
   // A task with a finding at least this severe gets an artifact of its own,
   // on its task run's page: "info", "warning", "critical", or "" (off).
   std::string taskArtifact = "critical";
@@ -68,9 +73,40 @@ struct FindingRules {
   uint64_t liveArtifactNs = 30ull * 1000000000;
 };
 
+// What an hour of a core and of a GiB of memory cost (docs/policies.md,
+// "Cost"). The defaults are AWS Fargate's on-demand prices (Linux/x86, US East,
+// N. Virginia: $0.04048 per vCPU-hour and $0.004445 per GB-hour, Fargate's GB
+// being 1024 MiB), as published in 2026 and read on 2026-12-06: a container's
+// CPU and memory priced apart, which is what a work pool's job variables set.
+struct Prices {
+  double cpuCoreHour = 0.04048;
+  double memoryGibHour = 0.004445;
+};
+
 struct Cost {
-  double cpuCoreHour = 0;
-  double memoryGibHour = 0;
+  Prices prices;
+  std::string currency = "USD";
+  // Where the prices come from, for people (tracerctl policy explain, the artifacts).
+  std::string source = "AWS Fargate on-demand, Linux/x86, us-east-1 (2026)";
+  // Prices of runs on these work pools (by name), where they differ.
+  std::map<std::string, Prices> workPools;
+
+  const Prices& pricesFor(const std::string& workPool) const {
+    auto found = workPools.find(workPool);
+    return found == workPools.end() ? prices : found->second;
+  }
+};
+
+// What bounds a run (its profile), from its time and resources: the first
+// that holds of compute, memory, disk, external, idle; else balanced
+// (docs/policies.md, "Placement").
+struct PlacementRules {
+  double computeCoresAbove = 0.7;        // average cores over its wall time
+  double memoryGibPerCoreAbove = 8;      // peak GiB per core it used (cores at least 0.1)
+  uint64_t memoryMinBytes = 1ull << 30;  // and at least this peak
+  double diskShareAbove = 0.30;          // blocked on disk, share of wall time
+  double externalShareAbove = 0.50;      // waiting on the network, share of wall time
+  double idleCpuShareBelow = 0.05;       // average cores
 };
 
 struct Policy {
@@ -83,6 +119,7 @@ struct Policy {
   MemoryRule memory;
   FindingRules findings;
   Cost cost;
+  PlacementRules placement;
 };
 
 // In evaluation order: files by name, policies in file order; first match wins.

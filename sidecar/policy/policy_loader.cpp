@@ -52,15 +52,65 @@ class Walker final: public YamlReader {
               } else if (key == "findings") {
                 findingRules(value, p.findings);
               } else if (key == "cost") {
-                mapping(value, "cost", {"cpu_core_hour", "memory_gib_hour"},
-                        [&](const std::string& k, const YAML::Node& v) {
-                          number(v, "cost." + k, 0, 1e6,
-                                 k == "cpu_core_hour" ? p.cost.cpuCoreHour
-                                                      : p.cost.memoryGibHour);
-                        });
+                costRule(value, p.cost);
               }
             });
     if (node.IsMap() && !named && !node["name"]) error(node, "a policy needs a name");
+  }
+
+  // Prices are per hour: the bounds catch a monthly price or a typo, far
+  // above any cloud's on-demand price of a core or a GiB (docs/policies.md, "Cost").
+  static constexpr double CORE_HOUR_MAX = 10, GIB_HOUR_MAX = 1;
+
+  // One price of a mapping that must have both: one of the user's beside
+  // one of the defaults would price runs at a mix nobody pays.
+  void price(const YAML::Node& v, const std::string& what, const std::string& key, Prices& out,
+             bool& cpu, bool& memory) {
+    bool isCpu = key == "cpu_core_hour";
+    (isCpu ? cpu : memory) = true;
+    number(v, what + "." + key, 0, isCpu ? CORE_HOUR_MAX : GIB_HOUR_MAX,
+           isCpu ? out.cpuCoreHour : out.memoryGibHour);
+  }
+
+  void bothPrices(const YAML::Node& node, const std::string& what, bool cpu, bool memory) {
+    if (!cpu) error(node, what + " needs cpu_core_hour (a price per core-hour)");
+    if (!memory) error(node, what + " needs memory_gib_hour (a price per GiB-hour)");
+  }
+
+  void costRule(const YAML::Node& node, Cost& c) {
+    bool cpu = false, memory = false, source = false;
+    bool ok = mapping(
+        node, "cost", {"cpu_core_hour", "memory_gib_hour", "currency", "source", "work_pools"},
+        [&](const std::string& k, const YAML::Node& v) {
+          if (k == "cpu_core_hour" || k == "memory_gib_hour") {
+            price(v, "cost", k, c.prices, cpu, memory);
+          } else if (k == "currency") {
+            if (text(v, "cost.currency", c.currency) && c.currency.empty()) {
+              error(v, "cost.currency must not be empty");
+            }
+          } else if (k == "source") {
+            source = text(v, "cost.source", c.source);
+          } else if (!v.IsMap()) {
+            error(v, "cost.work_pools must be a mapping of work pool names to prices, not " +
+                         yaml_detail::describe(v));
+          } else {
+            for (auto pool: v) {
+              std::string what = "cost.work_pools." + pool.first.Scalar();
+              bool poolCpu = false, poolMemory = false;
+              auto& prices = c.workPools[pool.first.Scalar()];
+              if (mapping(pool.second, what, {"cpu_core_hour", "memory_gib_hour"},
+                          [&](const std::string& pk, const YAML::Node& pv) {
+                            price(pv, what, pk, prices, poolCpu, poolMemory);
+                          })) {
+                bothPrices(pool.second, what, poolCpu, poolMemory);
+              }
+            }
+          }
+        });
+    if (!ok) return;
+    bothPrices(node, "cost", cpu, memory);
+    // The defaults' source would not say where these prices come from.
+    if (!source) c.source = "policy file " + file;
   }
 
   void matchRule(const YAML::Node& node, Match& m) {

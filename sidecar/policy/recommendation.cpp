@@ -58,8 +58,11 @@ Recommendation recommend(const Policy& policy, kj::ArrayPtr<const Observation> a
   double spareCores = std::max(0.0, r.allocatedCores - r.cpuCores);
   double spareGib = r.allocatedBytes > r.memoryBytes
                         ? double(r.allocatedBytes - r.memoryBytes) / (1ull << 30) : 0;
-  r.wastedCostPerRun = meanWallHours * (spareCores * policy.cost.cpuCoreHour +
-                                        spareGib * policy.cost.memoryGibHour);
+  auto& prices = policy.cost.pricesFor(runs.back().workPool);
+  r.wastedCostPerRun = meanWallHours * (spareCores * prices.cpuCoreHour +
+                                        spareGib * prices.memoryGibHour);
+  // n runs over a span are n - 1 intervals apart.
+  if (r.spanHours > 0) r.runsPerMonth = (runs.size() - 1) / r.spanHours * HOURS_PER_MONTH;
   return r;
 }
 

@@ -28,7 +28,11 @@ struct Recommendation {
   double allocatedCores = 0;  // of the newest run
   uint64_t allocatedBytes = 0;
   double wastedCostPerRun = 0;  // allocation above the targets, at the policy's prices
+  double runsPerMonth = 0;      // the observed run rate; 0: not known (no span)
 };
+
+// A month of cloud billing: 365 × 24 / 12 hours.
+constexpr double HOURS_PER_MONTH = 730;
 
 // `runs`: the task's runs, oldest first (the newest is the one just finished).
 Recommendation recommend(const Policy& policy, kj::ArrayPtr<const Observation> runs);

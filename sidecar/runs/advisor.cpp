@@ -60,6 +60,7 @@ void fillRecommendation(proto::Recommendation::Builder out, const policy::Recomm
   out.setMemoryBytes(r.memoryBytes);
   out.setOomSeen(r.oomSeen);
   out.setWastedCostPerRun(r.wastedCostPerRun);
+  out.setRunsPerMonth(r.runsPerMonth);
   if (r.ready && scope == policy::Scope::FLOW_RUN) {
     out.setJobVariables(policy::jobVariablesSnippet(
         workPoolType.empty() ? "process" : workPoolType, deployment, r));
