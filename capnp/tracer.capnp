@@ -275,6 +275,8 @@ struct TaskReport {
     memoryGibHour @63 :Float64;
     currency @64 :Text;
     # The prices that applied: the policy's, or those it sets for the run's work pool.
+    priceSource @69 :Text;
+    # Where they come from (the policy's cost.source).
   }
 
   profile @65 :Text;
@@ -401,6 +403,10 @@ struct Recommendation {
   # The observed run rate (runs - 1 over their span, per 730 h); 0 when not
   # known (fewer than two runs, or all at one moment). wastedCostPerRun times
   # this is what the recommendation would save per month.
+  recentUsedCost @11 :Float64;
+  recentAllocatedCost @12 :Float64;
+  # What the `runs` runs used and had allocated, at the prices that apply now
+  # (TaskReport.cost).
 }
 
 struct TaskRecommendation {

@@ -12,6 +12,7 @@
 #include "policy/matcher.h"
 #include "policy/policy_cases.h"
 #include "policy/policy_loader.h"
+#include "policy/run_cost.h"
 
 namespace tracer {
 
@@ -156,6 +157,7 @@ class PolicyCommand {
         for (auto& line: policy::describeFindingRules(verdict.policy->findings)) {
           printf("  %s\n", line.c_str());
         }
+        printf("prices: %s\n", policy::describePrices(verdict.policy->cost, subject.workPool).c_str());
       }
       applied = applied || verdict.applies;
     }

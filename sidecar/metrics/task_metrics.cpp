@@ -35,6 +35,26 @@ void TaskMetrics::add(kj::StringPtr flowName, proto::TaskReport::Reader report) 
   add(totals.rxBytes, "net.rx_bytes", net.getRxBytes());
   add(totals.processes, "proc.spawned", report.getProc().getSpawned());
   add(totals.oomKills, "memory.oom_kills", report.getMemory().getOomKills());
+  addCost(flowName, report);
+}
+
+void TaskMetrics::addFootprint(kj::StringPtr flowName, proto::TaskReport::Reader footprint) {
+  addCost(flowName, footprint);
+}
+
+void TaskMetrics::addCost(kj::StringPtr flowName, proto::TaskReport::Reader report) {
+  auto cost = report.getCost();
+  // Unknown (no prices, or what it used unknown): nothing to add.
+  if (listsUnknown(report.getUnknown(), "cost.used") || cost.getCurrency().size() == 0) return;
+  std::tuple<std::string, std::string, std::string> key{
+      flowName.cStr(), report.getTaskName().cStr(), cost.getCurrency().cStr()};
+  auto found = costs.find(key);
+  if (found == costs.end()) {
+    if (costs.size() >= maxSeries) key = {"other", "other", cost.getCurrency().cStr()};
+    found = costs.try_emplace(key).first;
+  }
+  found->second.used += cost.getUsed();
+  found->second.allocated += cost.getAllocated();
 }
 
 void TaskMetrics::renderMetrics(PrometheusText& out) {
@@ -82,6 +102,22 @@ void TaskMetrics::renderMetrics(PrometheusText& out) {
   count("tracer_task_processes_total", "Processes finished task runs started.",
         &Totals::processes);
   count("tracer_task_oom_kills_total", "OOM kills in finished task runs.", &Totals::oomKills);
+  auto money = [&](kj::StringPtr name, kj::StringPtr help, double CostTotals::*field) {
+    out.family(name, "counter", help);
+    for (auto& [key, totals]: costs) {
+      out.sample(name, {{"flow", std::get<0>(key).c_str()}, {"task", std::get<1>(key).c_str()},
+                        {"currency", std::get<2>(key).c_str()}},
+                 totals.*field);
+    }
+  };
+  money("tracer_cost_used_total",
+        "Cost of what finished runs used, at their policies' prices (task=\"(flow run)\": "
+        "a flow run's processes together, the figure a flow's cost is).",
+        &CostTotals::used);
+  money("tracer_cost_allocated_total",
+        "Cost of what finished runs had allocated for their wall time (a task's is its flow "
+        "run's allocation over the task's window: tasks overlap; task=\"(flow run)\" does not).",
+        &CostTotals::allocated);
 }
 
 }  // namespace tracer

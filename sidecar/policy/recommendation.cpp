@@ -1,5 +1,7 @@
 #include "policy/recommendation.h"
 
+#include "policy/run_cost.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -32,6 +34,14 @@ Recommendation recommend(const Policy& policy, kj::ArrayPtr<const Observation> a
   r.allocatedBytes = runs.back().allocatedBytes;
   r.spanHours = (runs.back().finishedAtNs - runs.front().finishedAtNs) / 3.6e12;
   r.confidence = std::min(1.0, double(runs.size()) / policy.history.runs);
+  // n runs over a span are n - 1 intervals apart.
+  if (r.spanHours > 0) r.runsPerMonth = (runs.size() - 1) / r.spanHours * HOURS_PER_MONTH;
+  auto& prices = policy.cost.pricesFor(runs.back().workPool);
+  for (auto& run: runs) {
+    auto cost = runCost(prices, run);
+    r.recentUsedCost += cost.used;
+    r.recentAllocatedCost += cost.allocated;
+  }
   if (runs.size() < policy.history.minRuns) return r;
   r.ready = true;
 
@@ -58,11 +68,9 @@ Recommendation recommend(const Policy& policy, kj::ArrayPtr<const Observation> a
   double spareCores = std::max(0.0, r.allocatedCores - r.cpuCores);
   double spareGib = r.allocatedBytes > r.memoryBytes
                         ? double(r.allocatedBytes - r.memoryBytes) / (1ull << 30) : 0;
-  auto& prices = policy.cost.pricesFor(runs.back().workPool);
   r.wastedCostPerRun = meanWallHours * (spareCores * prices.cpuCoreHour +
                                         spareGib * prices.memoryGibHour);
-  // n runs over a span are n - 1 intervals apart.
-  if (r.spanHours > 0) r.runsPerMonth = (runs.size() - 1) / r.spanHours * HOURS_PER_MONTH;
+
   return r;
 }
 

@@ -29,6 +29,8 @@ struct Recommendation {
   uint64_t allocatedBytes = 0;
   double wastedCostPerRun = 0;  // allocation above the targets, at the policy's prices
   double runsPerMonth = 0;      // the observed run rate; 0: not known (no span)
+  // What the runs used and had allocated, at the policy's prices now.
+  double recentUsedCost = 0, recentAllocatedCost = 0;
 };
 
 // A month of cloud billing: 365 × 24 / 12 hours.

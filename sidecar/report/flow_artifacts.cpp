@@ -112,6 +112,77 @@ kj::String recommendationSection(proto::TaskReport::Reader footprint) {
                  "tasks run side by side within these limits.");
 }
 
+// An amount of money: cents and up to the cent, less with enough places to
+// show it (a short run's cost is a fraction of a cent).
+kj::String money(double amount, kj::StringPtr currency) {
+  char text[64];
+  int places = amount >= 1 || amount == 0 ? 2 : amount >= 0.01 ? 4 : 6;
+  snprintf(text, sizeof(text), "%.*f %s", places, amount, currency.cStr());
+  return kj::str(text);
+}
+
+// The first reason the report gives for its cost being unknown.
+kj::StringPtr costUnknownWhy(proto::TaskReport::Reader report) {
+  for (auto why: report.getUnknownWhy()) {
+    if (why.startsWith("cost: ")) return why.slice(6);
+  }
+  auto whys = report.getUnknownWhy();
+  return whys.size() > 0 ? whys[0] : "no reason given"_kj;
+}
+
+// What the run cost and wasted, from its footprint (its processes together:
+// tasks share the allocation, so their own costs overlap); the last runs';
+// and what the recommendation would save, per run and per month at the
+// observed run rate.
+kj::String costSection(proto::TaskReport::Reader footprint) {
+  auto section = kj::str("\n### Cost\n\n");
+  if (listsUnknown(footprint.getUnknown(), "cost.used")) {
+    return kj::str(section, "Not known: ", costUnknownWhy(footprint), ".");
+  }
+  auto cost = footprint.getCost();
+  auto currency = cost.getCurrency();
+  auto alloc = footprint.getAllocation();
+  double share = cost.getAllocated() > 0 ? cost.getWaste() / cost.getAllocated() * 100 : 0;
+  kj::Vector<kj::String> lines;
+  lines.add(kj::str("This run had **", money(cost.getAllocated(), currency), "** allocated (",
+                    fixed(alloc.getCpuCores(), 2), " cores and ", mib(alloc.getMemoryBytes()),
+                    " for ", seconds(footprint.getWallNs()), ") and used **",
+                    money(cost.getUsed(), currency), "** of it: **",
+                    money(cost.getWaste(), currency), "** (", fixed(share, 0),
+                    "%) was not used."));
+  auto r = footprint.getRecommendation();
+  if (r.getRuns() > 1) {
+    lines.add(kj::str("Its last ", r.getRuns(), " runs used ",
+                      money(r.getRecentUsedCost(), currency), " of ",
+                      money(r.getRecentAllocatedCost(), currency), " allocated (at today's prices)."));
+  }
+  if (!r.getReady()) {
+    lines.add(kj::str("What the recommendation would save is known from ", r.getMinRuns(),
+                      " runs; there are ", r.getRuns(), "."));
+  } else {
+    auto perMonth = r.getRunsPerMonth() > 0
+        ? kj::str("**", money(r.getWastedCostPerRun() * r.getRunsPerMonth(), currency),
+                  " a month** at the observed rate of ", fixed(r.getRunsPerMonth(), 0),
+                  " runs a month (", r.getRuns(), " runs over ", fixed(r.getSpanHours(), 2), " h)")
+        : kj::str("a month: not known (its runs so far span no time)");
+    lines.add(kj::str("The recommendation would save about **",
+                      money(r.getWastedCostPerRun(), currency), " a run**; ", perMonth, "."));
+  }
+  // Prices as the policy gives them, every digit.
+  auto price = [&](double value) {
+    char text[64];
+    snprintf(text, sizeof(text), "%g %s", value, currency.cStr());
+    return kj::str(text);
+  };
+  lines.add(kj::str("Prices: ", price(cost.getCpuCoreHour()), " per core-hour and ",
+                    price(cost.getMemoryGibHour()), " per GiB-hour (",
+                    cost.getPriceSource(), "; policy `", footprint.getPolicy(), "`). CPU is "
+                    "priced as used, memory at its peak for the whole run. Each task's cost in the "
+                    "table artifact is the run's allocation over the task's own time: tasks side "
+                    "by side overlap, so they do not add up to the run's."));
+  return kj::str(section, kj::strArray(lines, "\n\n"));
+}
+
 // A task's own artifact (TaskReport.taskArtifact): its findings and where
 // its time went, on its task run's page.
 kj::String taskMarkdown(const FlowRunSummary& flow, proto::TaskReport::Reader t) {
@@ -167,6 +238,7 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
     if (!seen && t.getPolicy().size()) policies.add(kj::str(t.getPolicy()));
   }
   md.add(recommendationSection(footprint));
+  md.add(costSection(footprint));
 
   // Units in the header and pairs in one column: eleven columns with units in
   // every cell did not fit beside the details panel of Prefect's artifact page.

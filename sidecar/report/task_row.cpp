@@ -34,6 +34,9 @@ const std::pair<kj::StringPtr, kj::StringPtr> ROW_FIELD_OF[] = {
     {"net.endpoints", "top_endpoint"},
     {"net.endpoints", "top_endpoint_wait_s"},
     {"proc.short_lived", "short_lived"},
+    {"cost.allocated", "cost_allocated"},
+    {"cost.used", "cost_used"},
+    {"cost.waste", "cost_waste"},
 };
 
 double rounded(double value, int decimals) {
@@ -89,12 +92,21 @@ void fillTaskRow(proto::TaskReport::Reader t, proto::TaskRow::Builder row) {
   row.setAllocatedBytes(t.getAllocation().getMemoryBytes());
   row.setPolicy(t.getPolicy());
   row.setTopFinding(topFinding(t));
+  fillRowCost(t, row);
   kj::Vector<kj::StringPtr> unknown;
   for (auto& [reportField, rowField]: ROW_FIELD_OF) {
     if (listsUnknown(t.getUnknown(), reportField)) unknown.add(rowField);
   }
   auto out = row.initUnknown(unknown.size());
   for (auto i: kj::indices(unknown)) out.set(i, unknown[i]);
+}
+
+void fillRowCost(proto::TaskReport::Reader t, proto::TaskRow::Builder row) {
+  auto cost = t.getCost();
+  row.setCostAllocated(cost.getAllocated());
+  row.setCostUsed(cost.getUsed());
+  row.setCostWaste(cost.getWaste());
+  row.setCurrency(cost.getCurrency());
 }
 
 kj::String stateName(proto::RunState state) {

@@ -10,6 +10,8 @@
 namespace tracer {
 
 void fillTaskRow(proto::TaskReport::Reader report, proto::TaskRow::Builder row);
+// The cost fields alone: set again when the advice priced the run after its row was made.
+void fillRowCost(proto::TaskReport::Reader report, proto::TaskRow::Builder row);
 
 // A run state's name as rows and artifacts show it ("completed", ...).
 kj::String stateName(proto::RunState state);

@@ -7,6 +7,7 @@
 #include "policy/matcher.h"
 #include "policy/policy_loader.h"
 #include "policy/recommendation.h"
+#include "policy/run_cost.h"
 #include "report/task_row.h"
 
 #include "ops/wall_clock.h"
@@ -61,10 +62,45 @@ void fillRecommendation(proto::Recommendation::Builder out, const policy::Recomm
   out.setOomSeen(r.oomSeen);
   out.setWastedCostPerRun(r.wastedCostPerRun);
   out.setRunsPerMonth(r.runsPerMonth);
+  out.setRecentUsedCost(r.recentUsedCost);
+  out.setRecentAllocatedCost(r.recentAllocatedCost);
   if (r.ready && scope == policy::Scope::FLOW_RUN) {
     out.setJobVariables(policy::jobVariablesSnippet(
         workPoolType.empty() ? "process" : workPoolType, deployment, r));
   }
+}
+
+// The run's cost at the prices that apply to its work pool.
+void price(proto::TaskReport::Builder report, const policy::Cost& cost,
+           const policy::Observation& run) {
+  auto& prices = cost.pricesFor(run.workPool);
+  auto figures = policy::runCost(prices, run);
+  auto out = report.getCost();
+  out.setAllocated(figures.allocated);
+  out.setUsed(figures.used);
+  out.setWaste(figures.waste);
+  out.setCpuCoreHour(prices.cpuCoreHour);
+  out.setMemoryGibHour(prices.memoryGibHour);
+  out.setCurrency(cost.currency);
+  out.setPriceSource(cost.source);
+}
+
+// The cost figures are null in the report, with the reason: never a 0 that
+// reads as free.
+void costUnknown(proto::TaskReport::Builder report, kj::StringPtr why) {
+  static constexpr kj::StringPtr FIELDS[] = {"cost.allocated"_kj, "cost.used"_kj,
+                                             "cost.waste"_kj};
+  auto unknown = report.asReader().getUnknown();
+  auto whys = report.asReader().getUnknownWhy();
+  kj::Vector<kj::String> fields, reasons;
+  for (auto f: unknown) fields.add(kj::str(f));
+  for (auto f: FIELDS) fields.add(kj::str(f));
+  for (auto w: whys) reasons.add(kj::str(w));
+  reasons.add(kj::str("cost: ", why));
+  auto outFields = report.initUnknown(fields.size());
+  for (auto i: kj::indices(fields)) outFields.set(i, fields[i]);
+  auto outWhy = report.initUnknownWhy(reasons.size());
+  for (auto i: kj::indices(reasons)) outWhy.set(i, reasons[i]);
 }
 
 }  // namespace
@@ -73,6 +109,18 @@ void copyAdvice(proto::TaskReport::Reader advised, proto::TaskReport::Builder to
   to.setPolicy(advised.getPolicy());
   if (advised.hasFindings()) to.setFindings(advised.getFindings());
   if (advised.hasRecommendation()) to.setRecommendation(advised.getRecommendation());
+  auto cost = advised.getCost();
+  auto toCost = to.getCost();
+  toCost.setAllocated(cost.getAllocated());
+  toCost.setUsed(cost.getUsed());
+  toCost.setWaste(cost.getWaste());
+  toCost.setCpuCoreHour(cost.getCpuCoreHour());
+  toCost.setMemoryGibHour(cost.getMemoryGibHour());
+  toCost.setCurrency(cost.getCurrency());
+  toCost.setPriceSource(cost.getPriceSource());
+  // The cost may be unknown, and why.
+  to.setUnknown(advised.getUnknown());
+  to.setUnknownWhy(advised.getUnknownWhy());
 }
 
 Advisor::Advisor(Log& log, std::string policyDirectory, History& history,
@@ -126,7 +174,10 @@ kj::String Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder re
                            policy::Scope scope) {
   policy::Subject subject{place.flow, place.task, place.deployment, place.workPool, place.tags};
   const policy::Policy* applied = matcher->match(subject);
-  if (applied == nullptr) return nullptr;  // no catch-all in the set: nothing to say
+  if (applied == nullptr) {  // no catch-all in the set: nothing to say
+    costUnknown(report, "no policy applies, so no prices do");
+    return nullptr;
+  }
   report.setPolicy(applied->name);
 
   auto key = taskHistoryKey(place);
@@ -145,6 +196,12 @@ kj::String Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder re
   KJ_IF_MAYBE(e, kj::runCatchingExceptions(
                      [&]() { runs = history.recent(key, applied->history.runs); })) {
     log.error(kj::str("history unavailable, advising from this run only: ", e->getDescription()));
+  }
+  if (measured) {
+    price(report, applied->cost, run);
+    fillRowCost(report.asReader(), row);
+  } else {
+    costUnknown(report, "what the run used is not known (its CPU time or its memory peak)");
   }
   std::vector<policy::Finding> findings;
   if (measured) {

@@ -24,7 +24,8 @@
 
 namespace tracer {
 
-// Copies what advise() added to `advised` (policy, findings, recommendation) into `to`.
+// Copies what advise() added to `advised` (policy, findings, recommendation,
+// cost, and the unknown fields with the cost's) into `to`.
 void copyAdvice(proto::TaskReport::Reader advised, proto::TaskReport::Builder to);
 
 class Advisor final: public PolicyAdmin, public MetricsSource {

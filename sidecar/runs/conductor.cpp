@@ -64,6 +64,7 @@ void Conductor::finishPending() {
     auto footprint = run.footprint->message.getRoot<proto::TaskReport>();
     footprint.setTaskName(policy::FLOW_RUN_TASK);
     run.footprint->row = advisor.advise(whole, footprint, policy::Scope::FLOW_RUN);
+    taskMetrics.addFootprint(run.flow.flowName, footprint.asReader());
     advisor.flowFinished(run.where, run.flow.flowRunId.cStr(), run.flow.wallNs,
                          run.flow.state.cStr());
   }

@@ -9,6 +9,8 @@
 
 #include <string>
 
+#include "contract_json.h"
+#include "metrics/prometheus_text.h"
 #include "metrics/task_metrics.h"
 #include "report/artifact_publisher.h"
 #include "runs/advisor.h"
@@ -165,4 +167,68 @@ TEST_CASE("a flow run's footprint is advised as the deployment's: job variables 
                    std::string::npos;
   }
   CHECK(headline);
+}
+
+TEST_CASE("a flow run's cost is its footprint's, not its tasks' views of the allocation added up") {
+  Pieces pieces;
+  // 4 cores and 8 GiB for a second; two tasks side by side for all of it.
+  auto allocate = [](KeptReport& kept) {
+    auto allocation = kept.message.getRoot<proto::TaskReport>().getAllocation();
+    allocation.setCpuCores(4);
+    allocation.setMemoryBytes(8ull << 30);
+  };
+  auto first = pieces.measured("t-1", "load", 500000000);
+  auto second = pieces.measured("t-2", "load", 500000000);
+  allocate(*first);
+  allocate(*second);
+  pieces.conductor.taskRunFinished(pieces.place("load"), "etl", kj::addRef(*first), nullptr);
+  pieces.conductor.taskRunFinished(pieces.place("load"), "etl", kj::addRef(*second), nullptr);
+  auto footprint = pieces.measured("", policy::FLOW_RUN_TASK, 1500000000);
+  allocate(*footprint);
+  footprint->message.getRoot<proto::TaskReport>().getMemory().setPeakRssBytes(2ull << 30);
+  auto tasks = kj::heapArrayBuilder<kj::Own<KeptReport>>(2);
+  tasks.add(kj::addRef(*first));
+  tasks.add(kj::addRef(*second));
+  pieces.conductor
+      .flowRunFinished(pieces.place(""),
+                       FlowRunSummary{kj::str("flow-1"), kj::str("etl"), kj::str(), kj::str(),
+                                      kj::str("completed"), 1000000000},
+                       kj::addRef(*footprint), tasks.finish())
+      .wait(pieces.io.waitScope);
+  // At the built-in prices (0.04048 per core-hour, 0.004445 per GiB-hour), for 1/3600 h:
+  // allocated (4 x 0.04048 + 8 x 0.004445) / 3600 = 0.19748 / 3600
+  // used (1.5 x 0.04048 + 2 x 0.004445) / 3600 = 0.06961 / 3600
+  auto flowCost = rootOf(*footprint).getCost();
+  CHECK(flowCost.getAllocated() == Approx(0.19748 / 3600));
+  CHECK(flowCost.getUsed() == Approx(0.06961 / 3600));
+  CHECK(flowCost.getWaste() == Approx((0.19748 - 0.06961) / 3600));
+  CHECK(flowCost.getCurrency() == "USD");
+  // Each task's view is the whole allocation over its second: the same
+  // figure, which twice over would be twice what the run cost.
+  CHECK(rootOf(*first).getCost().getAllocated() == Approx(0.19748 / 3600));
+  // used: 0.5 s of CPU and its 64 MiB peak for a second
+  CHECK(rootOf(*first).getCost().getUsed() ==
+        Approx((0.5 * 0.04048 + 0.0625 * 0.004445) / 3600));
+  // /metrics sums the flow run's cost under task="(flow run)", apart from its tasks'.
+  PrometheusText text;
+  pieces.taskMetrics.renderMetrics(text);
+  auto rendered = std::string(text.finish().cStr());
+  CHECK(rendered.find("tracer_cost_allocated_total{flow=\"etl\",task=\"(flow run)\",currency=\"USD\"} 5.4855") !=
+        std::string::npos);
+}
+
+TEST_CASE("a run whose use is not known has no cost: null, with the reason, not 0") {
+  Pieces pieces;
+  auto kept = pieces.measured("t-1", "load", 500000000);
+  kept->message.getRoot<proto::TaskReport>().initUnknown(1).set(0, "cpu.user_ns");
+  pieces.conductor.taskRunFinished(pieces.place("load"), "etl", kj::addRef(*kept), nullptr);
+  pieces.conductor.finishPending();
+  auto json = toContractJson(rootOf(*kept));
+  CHECK(std::string(json.cStr()).find("\"allocated\":null,\"used\":null,\"waste\":null") !=
+        std::string::npos);
+  bool said = false;
+  for (auto why: rootOf(*kept).getUnknownWhy()) {
+    said = said || why == "cost: what the run used is not known (its CPU time or its memory peak)";
+  }
+  CHECK(said);
 }

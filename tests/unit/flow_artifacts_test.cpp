@@ -205,3 +205,54 @@ TEST_CASE("the deployment's recommendation is the flow run's footprint's, not on
                 "(flow run footprint: no sampling of its processes)") != std::string::npos);
   CHECK(md.find("held at most **850 MiB**") == std::string::npos);
 }
+
+TEST_CASE("the cost section: this run's from its footprint, the last runs', the saving a month") {
+  Footprint whole;
+  whole.report.setTaskName(tracer::policy::FLOW_RUN_TASK);
+  whole.report.setPolicy("default");
+  whole.report.setWallNs(1800ull * 1000000000);
+  whole.report.getAllocation().setCpuCores(2);
+  whole.report.getAllocation().setMemoryBytes(4096ull << 20);
+  auto cost = whole.report.getCost();
+  cost.setAllocated(0.05);
+  cost.setUsed(0.0225);
+  cost.setWaste(0.0275);
+  cost.setCpuCoreHour(0.04);
+  cost.setMemoryGibHour(0.005);
+  cost.setCurrency("USD");
+  cost.setPriceSource("our own racks");
+  auto r = whole.report.initRecommendation();
+  r.setReady(true);
+  r.setRuns(3);
+  r.setMinRuns(3);
+  r.setSpanHours(2);
+  r.setWastedCostPerRun(0.0700625);
+  r.setRunsPerMonth(730);
+  r.setRecentUsedCost(0.075);
+  r.setRecentAllocatedCost(0.3);
+  tracer::FlowRunSummary flow{kj::str("f1"), kj::str("etl"), kj::str(), kj::str(),
+                              kj::str("COMPLETED"), 1800ull * 1000000000};
+  auto md = markdown(tracer::renderFlowArtifacts(flow, whole, nullptr));
+  CHECK(md.find("### Cost") != std::string::npos);
+  CHECK(md.find("This run had **0.0500 USD** allocated (2.00 cores and 4096 MiB for 1800.00 s) "
+                "and used **0.0225 USD** of it: **0.0275 USD** (55%) was not used.") !=
+        std::string::npos);
+  CHECK(md.find("Its last 3 runs used 0.0750 USD of 0.3000 USD allocated") != std::string::npos);
+  // 0.0700625 a run x 730 runs a month = 51.145625
+  CHECK(md.find("would save about **0.0701 USD a run**; **51.15 USD a month** at the observed "
+                "rate of 730 runs a month (3 runs over 2.00 h)") != std::string::npos);
+  CHECK(md.find("Prices: 0.04 USD per core-hour and 0.005 USD per GiB-hour (our own racks; "
+                "policy `default`)") != std::string::npos);
+
+  r.setRunsPerMonth(0);
+  md = markdown(tracer::renderFlowArtifacts(flow, whole, nullptr));
+  CHECK(md.find("a month: not known (its runs so far span no time)") != std::string::npos);
+
+  // Unknown: said, with the reason, and no figure.
+  auto unknown = whole.report.initUnknown(1);
+  unknown.set(0, "cost.used");
+  whole.report.initUnknownWhy(1).set(0, "cost: no policy applies, so no prices do");
+  md = markdown(tracer::renderFlowArtifacts(flow, whole, nullptr));
+  CHECK(md.find("### Cost\\n\\nNot known: no policy applies, so no prices do.") != std::string::npos);
+  CHECK(md.find("USD") == std::string::npos);
+}

@@ -105,8 +105,21 @@ TEST_CASE("malformed policy files are reported with their exact location") {
       {"renamed external_wait threshold",
        withPolicy("    findings: {external_wait: {sleep_share_above: 0.5}}\n"),
        "bad.yaml:4:32: unknown key 'sleep_share_above' in findings.external_wait"},
-      {"negative price", withPolicy("    cost: {cpu_core_hour: -1}\n"),
-       "bad.yaml:4:27: cost.cpu_core_hour must be between 0 and 1e+06, not -1"},
+      {"negative price", withPolicy("    cost: {cpu_core_hour: -1, memory_gib_hour: 0.004}\n"),
+       "bad.yaml:4:27: cost.cpu_core_hour must be between 0 and 10, not -1"},
+      {"a monthly price", withPolicy("    cost: {cpu_core_hour: 29.5, memory_gib_hour: 0.0045}\n"),
+       "bad.yaml:4:27: cost.cpu_core_hour must be between 0 and 10, not 29.5"},
+      {"one price of two", withPolicy("    cost: {cpu_core_hour: 0.05}\n"),
+       "bad.yaml:4:11: cost needs memory_gib_hour (a price per GiB-hour)"},
+      {"a price that is not a number", withPolicy("    cost: {cpu_core_hour: cheap, memory_gib_hour: 0}\n"),
+       "bad.yaml:4:27: cost.cpu_core_hour must be a number, not 'cheap'"},
+      {"a work pool's missing price",
+       withPolicy("    cost:\n      cpu_core_hour: 0.05\n      memory_gib_hour: 0.005\n"
+                  "      work_pools: {gpu: {cpu_core_hour: 1.2}}\n"),
+       "bad.yaml:7:25: cost.work_pools.gpu needs memory_gib_hour (a price per GiB-hour)"},
+      {"an empty currency",
+       withPolicy("    cost: {cpu_core_hour: 0.05, memory_gib_hour: 0.005, currency: ''}\n"),
+       "bad.yaml:4:67: cost.currency must not be empty"},
       {"duplicate names", "version: 1\npolicies:\n  - name: p\n  - name: p\n",
        "bad.yaml:4:3: duplicate policy name 'p' (first defined at bad.yaml:3)"},
       {"an empty set", "version: 1\npolicies: []\n", "bad.yaml: no policies: the set is empty"},
@@ -184,4 +197,25 @@ TEST_CASE("a valid policy loads with its settings and defaults") {
   CHECK_FALSE(p.findings.idle);
   CHECK(p.findings.churnShortLivedAbove == 50);
   CHECK(p.match.tags == std::vector<std::string>{"etl"});
+}
+
+TEST_CASE("prices: the defaults without cost; a policy's own, per work pool, with their source") {
+  auto result = loadPolicyText(
+      "prices.yaml",
+      "version: 1\npolicies:\n  - name: plain\n    match: {flow: plain}\n"
+      "  - name: priced\n    cost:\n      cpu_core_hour: 0.031611\n      memory_gib_hour: 0.004237\n"
+      "      currency: EUR\n      work_pools: {big-pool: {cpu_core_hour: 0.05, memory_gib_hour: 0}}\n"
+      "  - name: sourced\n    cost: {cpu_core_hour: 0, memory_gib_hour: 0, source: our own racks}\n");
+  REQUIRE(result.ok());
+  auto& plain = result.set.policies[0].cost;
+  CHECK(plain.prices.cpuCoreHour == 0.04048);
+  CHECK(plain.source.find("AWS Fargate") != std::string::npos);
+  auto& priced = result.set.policies[1].cost;
+  CHECK(priced.prices.cpuCoreHour == 0.031611);
+  CHECK(priced.prices.memoryGibHour == 0.004237);
+  CHECK(priced.currency == "EUR");
+  CHECK(priced.pricesFor("big-pool").cpuCoreHour == 0.05);
+  CHECK(priced.pricesFor("big-pool").memoryGibHour == 0);
+  CHECK(priced.source == "policy file prices.yaml");
+  CHECK(result.set.policies[2].cost.source == "our own racks");
 }

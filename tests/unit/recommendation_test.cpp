@@ -31,7 +31,7 @@ Policy basePolicy() {
   p.history = {20, 3};
   p.cpu = CpuRule{95, 0.15, 0.5, 0.1, 0.05};
   p.memory = MemoryRule{0.15, 1.2, 64 * MiB, 64 * MiB, 0.5};
-  p.cost = Cost{0.04, 0.005};
+  p.cost.prices = Prices{0.04, 0.005};
   return p;
 }
 
