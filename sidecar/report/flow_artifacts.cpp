@@ -5,6 +5,7 @@
 #include <kj/debug.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "contract_json.h"
@@ -112,11 +113,12 @@ kj::String recommendationSection(proto::TaskReport::Reader footprint) {
                  "tasks run side by side within these limits.");
 }
 
-// An amount of money: cents and up to the cent, less with enough places to
-// show it (a short run's cost is a fraction of a cent).
+// An amount of money: to the cent from 1 up, three significant digits below
+// (a short run costs a fraction of a cent).
 kj::String money(double amount, kj::StringPtr currency) {
   char text[64];
-  int places = amount >= 1 || amount == 0 ? 2 : amount >= 0.01 ? 4 : 6;
+  int places = 2;
+  if (amount > 0 && amount < 1) places = std::min(9, 2 - int(std::floor(std::log10(amount))));
   snprintf(text, sizeof(text), "%.*f %s", places, amount, currency.cStr());
   return kj::str(text);
 }

@@ -94,6 +94,15 @@ function readMarkdown() {
     url: location.href,
     activeTab: text(document.querySelector("[role=tab][aria-selected=true]") ?? md),
     headings: [...md.querySelectorAll("h2, h3")].map(text),
+    // The paragraphs of the "Cost" section, as the page shows them.
+    cost: (() => {
+      const heading = [...md.querySelectorAll("h3")].find((h) => text(h) === "Cost");
+      const paragraphs = [];
+      for (let e = heading?.nextElementSibling; e && e.tagName === "P"; e = e.nextElementSibling) {
+        paragraphs.push(text(e));
+      }
+      return paragraphs;
+    })(),
     tables: tables.length,
     columns: tables.length ? [...tables[0].querySelectorAll("thead th")].map(text) : [],
     rows,

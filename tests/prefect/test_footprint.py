@@ -4,11 +4,13 @@ thread tasks each holding 200 MiB at once get a memory recommendation of at
 least 800 MiB above the process's baseline, and the same flow run under that
 recommendation as its memory limit (a cgroup v1 memory group here; v2 in the
 kernel matrix, tests/kernels) is not OOM-killed. A limit below the footprint
-is: the cgroup's limit binds, so the test can fail."""
+is: the cgroup's limit binds, so the test can fail. The run under that limit
+has its cost in its artifact: that allocation over its wall time."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +68,43 @@ class MemoryGroup:
         self.path.rmdir()
 
 
+def latest_markdown(server, sidecar) -> str:
+    """The markdown artifact in Prefect of the flow run the sidecar saw end last."""
+    flow_run_id = json.loads(sidecar.tracerctl("reports", "--json", "--limit", "1").stdout)[
+        "reports"][0]["flow_run_id"]
+
+    def markdown():
+        found = fetch_json(f"{server.api_url}/artifacts/filter",
+                           {"artifacts": {"flow_run_id": {"any_": [flow_run_id]},
+                                          "type": {"any_": ["markdown"]}}})
+        return next((a["data"] for a in found if a["key"]), None)
+
+    return wait_until(markdown, timeout=30, interval=0.5, what="the flow run's artifact")
+
+
+COST_LINE = re.compile(r"This run had \*\*([0-9.]+) USD\*\* allocated \(([0-9.]+) cores and "
+                       r"([0-9]+) MiB for ([0-9.]+) s\) and used \*\*([0-9.]+) USD\*\* of it: "
+                       r"\*\*([0-9.]+) USD\*\*")
+
+
+def check_cost_section(text: str) -> None:
+    """The run's cost, as Prefect has it, is its allocation over its wall time
+    at the default prices (the policy sets none), computed here from the
+    figures the same sentence shows."""
+    found = COST_LINE.search(text)
+    assert found, text[text.find("### Cost"):][:1500]
+    allocated, cores, mib, seconds, used, waste = (float(g) for g in found.groups())
+    hours = seconds / 3600
+    expected = cores * hours * 0.04048 + mib / 1024 * hours * 0.004445
+    print(f"cost: {allocated} USD allocated for {cores} cores, {mib:.0f} MiB, {seconds} s "
+          f"(expected {expected:.6f}); used {used}, not used {waste}")
+    assert allocated == pytest.approx(expected, rel=0.01)  # three significant digits
+    assert 0 < used < allocated
+    # Neither the CPU nor the memory went past the allocation: waste is the difference.
+    assert waste == pytest.approx(allocated - used, rel=0.02)
+    assert "Prices: 0.04048 USD per core-hour and 0.004445 USD per GiB-hour (AWS Fargate" in text
+
+
 def test_the_deployment_is_advised_from_its_tasks_together(prefect_server, tmp_path):
     if not (MEMORY_V1 / "cgroup.procs").exists():
         pytest.fail("this test needs the cgroup v1 memory controller at /sys/fs/cgroup/memory "
@@ -84,16 +123,7 @@ def test_the_deployment_is_advised_from_its_tasks_together(prefect_server, tmp_p
         assert "memory" in advice["job_variables"] or "MiB" in advice["job_variables"], advice
 
         # The flow run's artifact in Prefect leads with that advice.
-        flow_run_id = json.loads(sidecar.tracerctl("reports", "--json", "--limit", "1").stdout)[
-            "reports"][0]["flow_run_id"]
-
-        def markdown():
-            found = fetch_json(f"{prefect_server.api_url}/artifacts/filter",
-                               {"artifacts": {"flow_run_id": {"any_": [flow_run_id]},
-                                              "type": {"any_": ["markdown"]}}})
-            return next((a["data"] for a in found if a["key"]), None)
-
-        text = wait_until(markdown, timeout=30, interval=0.5, what="the flow run's artifact")
+        text = latest_markdown(prefect_server, sidecar)
         assert (f"together need about **{advice['cpu_cores']:.2f} cores** and "
                 f"**{advice['memory_bytes'] // MIB} MiB**") in text, text[:2000]
 
@@ -109,6 +139,7 @@ def test_the_deployment_is_advised_from_its_tasks_together(prefect_server, tmp_p
             "reports"]
         assert {(r["allocation"]["memory_bytes"], r["allocation"]["memory_source"])
                 for r in reports} == {(advice["memory_bytes"], "cgroup")}
+        check_cost_section(latest_markdown(prefect_server, sidecar))
 
         # Below the footprint (three tasks' worth) the run is OOM-killed: the limit binds.
         group = MemoryGroup(3 * TASK_MIB * MIB + baseline)

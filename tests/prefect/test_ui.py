@@ -155,7 +155,12 @@ def test_the_real_prefect_ui_renders_the_artifacts(playwright_installed, prefect
     # mermaid gantt drawn as an SVG with a bar per task.
     markdown = seen["markdown"]
     assert markdown["headings"][0].startswith(f"Tracer: {FLOW_NAME} (completed"), report
-    assert {"Tasks", "Timeline", "Where the time went"} <= set(markdown["headings"][1:]), report
+    assert {"Tasks", "Timeline", "Where the time went", "Cost"} <= set(markdown["headings"][1:]), \
+        report
+    # What the run cost, in the page as text: at the built-in prices, whose source it names.
+    assert markdown["cost"][0].startswith("This run had "), report
+    assert any(p.startswith("Prices: 0.04048 USD per core-hour and 0.004445 USD per GiB-hour "
+                            "(AWS Fargate") for p in markdown["cost"]), report
     assert markdown["tables"] == 2 and markdown["columns"][:2] == ["task", "state"], report
     assert markdown["taskCells"] == TASKS, report
     assert all(cells[1] == "completed" for cells in markdown["rows"]), report
