@@ -7,6 +7,7 @@
 
 #include "contract_json.h"
 #include "endpoint_name.h"
+#include "policy/run_cost.h"
 
 namespace tracer {
 
@@ -116,6 +117,13 @@ kj::String reportText(proto::TaskReport::Reader r) {
          kj::str(top.getComm(), " x", top.getCount(), ": ", humanDuration(top.getCpuNs()), " CPU"));
   }
   line("events lost", "events.lost", kj::str(r.getEvents().getLost()));
+  auto cost = r.getCost();
+  std::string currency = cost.getCurrency().cStr();
+  line("cost", "cost.used",
+       kj::str("allocated ", policy::formatMoney(cost.getAllocated(), currency), ", used ",
+               policy::formatMoney(cost.getUsed(), currency), ", not used ",
+               policy::formatMoney(cost.getWaste(), currency), " (", cost.getCpuCoreHour(),
+               " per core-hour, ", cost.getMemoryGibHour(), " per GiB-hour)"));
   if (r.getPolicy().size() == 0) return kj::strArray(lines, "\n");
   lines.add(kj::str("policy ", r.getPolicy()));
   for (auto finding: r.getFindings()) {

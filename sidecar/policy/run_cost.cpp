@@ -1,6 +1,7 @@
 #include "policy/run_cost.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 namespace tracer::policy {
@@ -31,6 +32,14 @@ std::string describePrices(const Cost& cost, const std::string& workPool) {
   snprintf(text, sizeof(text), "%g %s per core-hour, %g %s per GiB-hour", prices.cpuCoreHour,
            cost.currency.c_str(), prices.memoryGibHour, cost.currency.c_str());
   return std::string(text) + (own ? " (work pool " + workPool + "'s; " : " (") + cost.source + ")";
+}
+
+std::string formatMoney(double amount, const std::string& currency) {
+  int places = 2;
+  if (amount > 0 && amount < 1) places = std::min(9, 2 - int(std::floor(std::log10(amount))));
+  char text[64];
+  snprintf(text, sizeof(text), "%.*f %s", places, amount, currency.c_str());
+  return text;
 }
 
 }  // namespace tracer::policy

@@ -24,4 +24,8 @@ RunCost runCost(const Prices& prices, const Observation& run);
 // "0.04048 USD per core-hour, 0.004445 USD per GiB-hour (AWS Fargate ...)".
 std::string describePrices(const Cost& cost, const std::string& workPool);
 
+// An amount of money: to the cent from 1 up, three significant digits below
+// (a short run costs a fraction of a cent): "51.15 USD", "0.0000774 USD".
+std::string formatMoney(double amount, const std::string& currency);
+
 }  // namespace tracer::policy

@@ -5,10 +5,10 @@
 #include <kj/debug.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 
 #include "contract_json.h"
+#include "policy/run_cost.h"
 #include "report/markdown_text.h"
 #include "report/run_keys.h"
 #include "report/task_row.h"
@@ -113,14 +113,8 @@ kj::String recommendationSection(proto::TaskReport::Reader footprint) {
                  "tasks run side by side within these limits.");
 }
 
-// An amount of money: to the cent from 1 up, three significant digits below
-// (a short run costs a fraction of a cent).
 kj::String money(double amount, kj::StringPtr currency) {
-  char text[64];
-  int places = 2;
-  if (amount > 0 && amount < 1) places = std::min(9, 2 - int(std::floor(std::log10(amount))));
-  snprintf(text, sizeof(text), "%.*f %s", places, amount, currency.cStr());
-  return kj::str(text);
+  return kj::str(policy::formatMoney(amount, currency.cStr()));
 }
 
 // The first reason the report gives for its cost being unknown.
