@@ -148,7 +148,7 @@ kj::String costSection(proto::TaskReport::Reader footprint) {
                     "%) was not used."));
   auto r = footprint.getRecommendation();
   if (r.getRuns() > 1) {
-    lines.add(kj::str("Its last ", r.getRuns(), " runs used ",
+    lines.add(kj::str("Its last ", r.getRuns(), " measured runs used ",
                       money(r.getRecentUsedCost(), currency), " of ",
                       money(r.getRecentAllocatedCost(), currency), " allocated (at today's prices)."));
   }

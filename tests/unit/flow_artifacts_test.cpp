@@ -237,7 +237,7 @@ TEST_CASE("the cost section: this run's from its footprint, the last runs', the 
   CHECK(md.find("This run had **0.0500 USD** allocated (2.00 cores and 4096 MiB for 1800.00 s) "
                 "and used **0.0225 USD** of it: **0.0275 USD** (55%) was not used.") !=
         std::string::npos);
-  CHECK(md.find("Its last 3 runs used 0.0750 USD of 0.300 USD allocated") != std::string::npos);
+  CHECK(md.find("Its last 3 measured runs used 0.0750 USD of 0.300 USD allocated") != std::string::npos);
   // 0.0700625 a run x 730 runs a month = 51.145625
   CHECK(md.find("would save about **0.0701 USD a run**; **51.15 USD a month** at the observed "
                 "rate of 730 runs a month (3 runs over 2.00 h)") != std::string::npos);
