@@ -1,5 +1,6 @@
 #include "runs/advisor.h"
 
+#include <capnp/dynamic.h>
 #include <kj/debug.h>
 
 #include "contract_json.h"
@@ -109,15 +110,10 @@ void copyAdvice(proto::TaskReport::Reader advised, proto::TaskReport::Builder to
   to.setPolicy(advised.getPolicy());
   if (advised.hasFindings()) to.setFindings(advised.getFindings());
   if (advised.hasRecommendation()) to.setRecommendation(advised.getRecommendation());
-  auto cost = advised.getCost();
-  auto toCost = to.getCost();
-  toCost.setAllocated(cost.getAllocated());
-  toCost.setUsed(cost.getUsed());
-  toCost.setWaste(cost.getWaste());
-  toCost.setCpuCoreHour(cost.getCpuCoreHour());
-  toCost.setMemoryGibHour(cost.getMemoryGibHour());
-  toCost.setCurrency(cost.getCurrency());
-  toCost.setPriceSource(cost.getPriceSource());
+  // A group has no setter of its own: field by field, whatever fields it has.
+  auto cost = capnp::toDynamic(advised).get("cost").as<capnp::DynamicStruct>();
+  auto toCost = capnp::toDynamic(to).get("cost").as<capnp::DynamicStruct>();
+  for (auto field: cost.getSchema().getFields()) toCost.set(field, cost.get(field));
   // The cost may be unknown, and why.
   to.setUnknown(advised.getUnknown());
   to.setUnknownWhy(advised.getUnknownWhy());

@@ -89,6 +89,10 @@ TEST_CASE("a client that waits for its report gets the advice in it at once") {
   CHECK(answer.asReader().getPolicy() == "built-in-default");
   CHECK(answer.asReader().getRecommendation().getRuns() == 1);
   CHECK(rootOf(*kept).getPolicy() == "built-in-default");
+  // Its cost too: 64 MiB for a second at 0.004445 per GiB-hour, and 0.5 s of CPU at 0.04048.
+  CHECK(answer.asReader().getCost().getUsed() ==
+        Approx((0.5 * 0.04048 + 0.0625 * 0.004445) / 3600));
+  CHECK(answer.asReader().getCost().getCurrency() == "USD");
 }
 
 TEST_CASE("a flow run's finish resolves once its artifacts, with its tasks' advice, are stored") {
