@@ -10,6 +10,7 @@
 
 #include "policy/detectors.h"
 #include "policy/matcher.h"
+#include "policy/placement.h"
 #include "policy/policy_cases.h"
 #include "policy/policy_loader.h"
 
@@ -154,6 +155,10 @@ class PolicyCommand {
       if (verdict.applies) {
         printf("findings of %s:\n", verdict.policy->name.c_str());
         for (auto& line: policy::describeFindingRules(verdict.policy->findings)) {
+          printf("  %s\n", line.c_str());
+        }
+        printf("profiles of %s (placement):\n", verdict.policy->name.c_str());
+        for (auto& line: policy::describePlacementRules(verdict.policy->placement)) {
           printf("  %s\n", line.c_str());
         }
       }

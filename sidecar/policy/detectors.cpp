@@ -159,6 +159,8 @@ std::vector<std::string> describeFindingRules(const FindingRules& f) {
            "short_lived_above " + std::to_string(f.churnShortLivedAbove)),
       rule("slower_than_usual", f.slower,
            "wall_vs_median_above " + fixed(f.slowerWallVsMedianAbove)),
+      rule("separate_tasks", f.separateTasks,
+           "light_wall_share_above " + fixed(f.separateLightWallShareAbove)),
       rule("task_artifact", !f.taskArtifact.empty(), "for findings at " + f.taskArtifact +
                                                          " or above"),
       rule("live_artifact", f.liveArtifactNs > 0,
