@@ -199,15 +199,24 @@ std::string shapeText(double gibPerCore, const std::string& unknownWhy) {
 
 }  // namespace
 
-std::string profileOf(const PlacementRules& rules, const Observation& run) {
+std::string profileOf(const PlacementRules& rules, const Observation& run,
+                      const Unmeasured& unmeasured) {
   double cores = averageCores(run);
-  double gibPerCore = run.peakRssBytes / GIB / std::max(cores, MEMORY_RULE_MIN_CORES);
   if (cores > rules.computeCoresAbove) return "compute";
+  // Unmeasured own memory: the process's peak bounds it, and a bound that
+  // does not reach the rule settles it.
+  double gibPerCore = run.peakRssBytes / GIB / std::max(cores, MEMORY_RULE_MIN_CORES);
   if (run.peakRssBytes >= rules.memoryMinBytes && gibPerCore > rules.memoryGibPerCoreAbove) {
-    return "memory";
+    return unmeasured.ownMemory ? "" : "memory";
   }
+  if (unmeasured.blockedIo) return "";
   if (share(run.blockedIoNs, run.wallNs) > rules.diskShareAbove) return "disk";
-  if (share(run.networkWaitNs, run.wallNs) > rules.externalShareAbove) return "external";
+  if (unmeasured.sleepCauses) {
+    // All of its sleep would not be enough to make it external: it is not.
+    if (unmeasured.sleep || share(run.sleepNs, run.wallNs) > rules.externalShareAbove) return "";
+  } else if (share(run.networkWaitNs, run.wallNs) > rules.externalShareAbove) {
+    return "external";
+  }
   if (cores < rules.idleCpuShareBelow) return "idle";
   return "balanced";
 }

@@ -21,9 +21,22 @@
 
 namespace tracer::policy {
 
+// What a run's profile reads that was not measured. A rule that cannot be
+// judged leaves the profile unknown unless a rule before it holds, or a
+// measured bound settles it: a thread task's own memory is at most its
+// process's peak, its network wait at most its sleep.
+struct Unmeasured {
+  bool ownMemory = false;    // a thread task's own: run.peakRssBytes is its process's
+  bool sleepCauses = false;  // run.networkWaitNs not known
+  bool sleep = false;        // run.sleepNs not known either
+  bool blockedIo = false;
+};
+
 // The first that holds of "compute", "memory", "disk", "external", "idle";
-// else "balanced" (the rules: PlacementRules).
-std::string profileOf(const PlacementRules& rules, const Observation& run);
+// else "balanced" (the rules: PlacementRules); "" when that cannot be told.
+// `run`'s CPU time and wall time are measured.
+std::string profileOf(const PlacementRules& rules, const Observation& run,
+                      const Unmeasured& unmeasured = {});
 
 // The profile thresholds as the policy sets them, one line each ("compute:
 // compute_cores_above 0.70"), as the policy file spells them.

@@ -70,20 +70,20 @@ void fillRecommendation(proto::Recommendation::Builder out, const policy::Recomm
   }
 }
 
-// What bounds a task run (policy/placement.h), or "" when what that rests
-// on was not measured: its time blocked on disk, its sleep causes, or, for a
-// thread of a shared process, its own memory (its peak is the process's).
+// What bounds a task run (policy/placement.h), from what of it was measured;
+// a thread task of a shared process by its own memory, not its process's.
 std::string profileOf(const policy::PlacementRules& rules, policy::Observation run,
                       proto::TaskReport::Reader report) {
   auto unknown = report.getUnknown();
-  if (listsUnknown(unknown, "sched.blocked_io_ns") || listsUnknown(unknown, "sched.sleep_by_cause")) {
-    return "";
-  }
+  policy::Unmeasured unmeasured;
+  unmeasured.sleepCauses = listsUnknown(unknown, "sched.sleep_by_cause");
+  unmeasured.sleep = listsUnknown(unknown, "sched.sleep_ns");
+  unmeasured.blockedIo = listsUnknown(unknown, "sched.blocked_io_ns");
   if (run.sharedProcess) {
-    if (listsUnknown(unknown, "memory.own_peak_rss_bytes")) return "";
-    run.peakRssBytes = report.getMemory().getOwnPeakRssBytes();
+    unmeasured.ownMemory = listsUnknown(unknown, "memory.own_peak_rss_bytes");
+    if (!unmeasured.ownMemory) run.peakRssBytes = report.getMemory().getOwnPeakRssBytes();
   }
-  return policy::profileOf(rules, run);
+  return policy::profileOf(rules, run, unmeasured);
 }
 
 // Whether a flow run's tasks belong on different work pools, from its

@@ -278,3 +278,32 @@ TEST_CASE("a task name with runs of several profiles in a group lists each profi
   CHECK(found->finding.summary.rfind("wait sits idle and has the allocation to itself for 50% "
                                      "of the run, needing 0.1 cores and 128 MiB: run it on", 0) == 0);
 }
+
+TEST_CASE("profile: what was not measured leaves it unknown, unless a rule before it holds or a "
+          "measured bound settles it") {
+  Unmeasured none;
+  none.ownMemory = none.sleepCauses = none.sleep = none.blockedIo = true;
+  CHECK(profileOf(PlacementRules{}, tenSeconds(8), none) == "compute");  // the first rule holds
+  CHECK(profileOf(PlacementRules{}, tenSeconds(2), none) == "");  // 0.2 cores: disk? unknown
+
+  // A thread task's own memory unmeasured: its process's peak bounds it.
+  Unmeasured ownMemory;
+  ownMemory.ownMemory = true;
+  auto run = tenSeconds(2);  // 0.2 cores
+  run.peakRssBytes = 4 * GiB;  // the process's: 20 GiB per core, it might be the task's
+  CHECK(profileOf(PlacementRules{}, run, ownMemory) == "");
+  run.peakRssBytes = 1536 * MiB;  // 7.5 GiB per core: the task's own is no more
+  CHECK(profileOf(PlacementRules{}, run, ownMemory) == "balanced");
+
+  // Sleep causes unmeasured: its sleep bounds its network wait.
+  Unmeasured causes;
+  causes.sleepCauses = true;
+  auto quiet = tenSeconds(0.1);  // 0.01 cores
+  quiet.sleepNs = 5 * S;         // 0.50: even all of it network, not above
+  CHECK(profileOf(PlacementRules{}, quiet, causes) == "idle");
+  quiet.sleepNs = 6 * S;  // it might be external, or idle
+  CHECK(profileOf(PlacementRules{}, quiet, causes) == "");
+  causes.sleep = true;
+  quiet.sleepNs = 0;  // a zero never measured bounds nothing
+  CHECK(profileOf(PlacementRules{}, quiet, causes) == "");
+}
