@@ -281,8 +281,7 @@ struct TaskReport {
   # What bounds the run, from its time and resources (docs/policies.md,
   # "Placement"): compute, memory, disk, external, idle or balanced; empty
   # when no policy applies, on a flow run's footprint, or when what it rests
-  # on was not measured (CPU, peak memory, a thread task's own memory,
-  # blocked I/O, sleep causes).
+  # on was not measured and no measured bound settles it.
 
   placement :group {
     # Set on a flow run's footprint when its tasks belong on different work
