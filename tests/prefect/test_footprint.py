@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_artifacts import fetch_json, sidecar_with_policy
+from prefect_artifacts import flow_run_markdown, sidecar_with_policy
 from sidecar import wait_until
 
 FLOW = Path(__file__).resolve().parent / "flows" / "footprint.py"
@@ -87,13 +87,8 @@ def test_the_deployment_is_advised_from_its_tasks_together(prefect_server, tmp_p
         flow_run_id = json.loads(sidecar.tracerctl("reports", "--json", "--limit", "1").stdout)[
             "reports"][0]["flow_run_id"]
 
-        def markdown():
-            found = fetch_json(f"{prefect_server.api_url}/artifacts/filter",
-                               {"artifacts": {"flow_run_id": {"any_": [flow_run_id]},
-                                              "type": {"any_": ["markdown"]}}})
-            return next((a["data"] for a in found if a["key"]), None)
-
-        text = wait_until(markdown, timeout=30, interval=0.5, what="the flow run's artifact")
+        text = wait_until(lambda: flow_run_markdown(prefect_server.api_url, flow_run_id),
+                          timeout=30, interval=0.5, what="the flow run's artifact")
         assert (f"together need about **{advice['cpu_cores']:.2f} cores** and "
                 f"**{advice['memory_bytes'] // MIB} MiB**") in text, text[:2000]
 

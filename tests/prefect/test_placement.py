@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prefect_artifacts import fetch_json, sidecar_with_policy
+from prefect_artifacts import flow_run_markdown, sidecar_with_policy
 from sidecar import wait_until
 
 FLOW = Path(__file__).resolve().parent / "flows" / "placement.py"
@@ -47,13 +47,8 @@ def test_a_compute_task_and_a_waiting_one_belong_on_two_work_pools(prefect_serve
         assert profiles["fetch"] == "external", profiles
         flow_run_id = next(r["flow_run_id"] for r in reports if r["task_name"] == "fetch")
 
-        def markdown():
-            found = fetch_json(f"{prefect_server.api_url}/artifacts/filter",
-                               {"artifacts": {"flow_run_id": {"any_": [flow_run_id]},
-                                              "type": {"any_": ["markdown"]}}})
-            return next((a["data"] for a in found if a["key"]), None)
-
-        text = wait_until(markdown, timeout=30, interval=0.5, what="the flow run's artifact")
+        text = wait_until(lambda: flow_run_markdown(prefect_server.api_url, flow_run_id),
+                          timeout=30, interval=0.5, what="the flow run's artifact")
         print(text[text.find("### Placement"):][:1500])
         assert "### Placement" in text, text[:3000]
         assert "**Heavy tasks, a larger work pool**: crunch (compute)" in text

@@ -6,34 +6,17 @@ flow's final state name last."""
 
 import socket
 import sys
-import threading
 import time
+from pathlib import Path
 
 from prefect import flow, task
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))
+from late_server import late_server  # noqa: E402
+
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
 
-
-def late_server() -> tuple:
-    """Answers each connection's question after SECONDS."""
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def answer(connection: socket.socket) -> None:
-        with connection:
-            connection.recv(64)
-            time.sleep(SECONDS)
-            connection.sendall(b"late answer\n")
-
-    def serve() -> None:
-        while True:
-            connection, _ = listener.accept()
-            threading.Thread(target=answer, args=(connection,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return listener.getsockname()
-
-
-SERVER = late_server()
+SERVER = late_server(SECONDS)
 
 
 def spin(seconds: float) -> int:
