@@ -282,7 +282,8 @@ struct TaskReport {
   profile @65 :Text;
   # What bounds the run, from its time and resources (docs/policies.md,
   # "Placement"): compute, memory, disk, external, idle or balanced; empty
-  # when no policy applies.
+  # when no policy applies, on a flow run's footprint, or when what it rests
+  # on was not measured and no measured bound settles it.
 
   placement :group {
     # Set on a flow run's footprint when its tasks belong on different work
@@ -290,7 +291,8 @@ struct TaskReport {
     groups @66 :List(TaskGroup);
     neededGibPerCore @67 :Float64;
     # The shape the deployment's recommendation has (memory GiB per core),
-    # against the one its allocation has: an instance family's shape.
+    # against the one its allocation has: an instance family's shape. 0: not
+    # known (the recommendation not ready; the allocation not known).
     allocatedGibPerCore @68 :Float64;
   }
 }
@@ -301,6 +303,8 @@ struct TaskGroup {
   # "heavy" (compute, memory or disk bound) or "light" (waiting on external systems, or idle).
   tasks @1 :List(Text);
   profiles @2 :List(Text);
+  # Each task's profile, parallel to tasks; "compute+disk" when its runs in
+  # the group had several.
   cpuCores @3 :Float64;
   memoryBytes @4 :UInt64;
   # What the group's tasks need at once, with the policy's headroom and rounding.

@@ -10,6 +10,7 @@
 
 #include "policy/detectors.h"
 #include "policy/matcher.h"
+#include "policy/placement.h"
 #include "policy/policy_cases.h"
 #include "policy/policy_loader.h"
 #include "policy/run_cost.h"
@@ -158,6 +159,10 @@ class PolicyCommand {
           printf("  %s\n", line.c_str());
         }
         printf("prices: %s\n", policy::describePrices(verdict.policy->cost, subject.workPool).c_str());
+        printf("profiles of %s (placement):\n", verdict.policy->name.c_str());
+        for (auto& line: policy::describePlacementRules(verdict.policy->placement)) {
+          printf("  %s\n", line.c_str());
+        }
       }
       applied = applied || verdict.applies;
     }

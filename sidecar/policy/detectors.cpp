@@ -1,29 +1,10 @@
 #include "policy/detectors.h"
 
 #include <algorithm>
-#include <cstdio>
+
+#include "policy/finding_text.h"
 
 namespace tracer::policy {
-
-namespace {
-
-std::string fixed(double value, int decimals = 2) {
-  char text[64];
-  snprintf(text, sizeof(text), "%.*f", decimals, value);
-  return text;
-}
-
-std::string percent(double share) { return fixed(share * 100, 0) + "%"; }
-
-std::string mib(uint64_t bytes) { return fixed(bytes / 1048576.0, 0) + " MiB"; }
-
-std::string seconds(uint64_t ns) { return fixed(ns / 1e9, 2) + " s"; }
-
-double share(uint64_t part, uint64_t whole) {
-  return whole == 0 ? 0 : std::min(1.0, double(part) / double(whole));
-}
-
-}  // namespace
 
 std::vector<Finding> detect(const Policy& policy, const Observation& run,
                             kj::ArrayPtr<const Observation> earlier, Scope scope) {
@@ -178,6 +159,8 @@ std::vector<std::string> describeFindingRules(const FindingRules& f) {
            "short_lived_above " + std::to_string(f.churnShortLivedAbove)),
       rule("slower_than_usual", f.slower,
            "wall_vs_median_above " + fixed(f.slowerWallVsMedianAbove)),
+      rule("separate_tasks", f.separateTasks,
+           "light_wall_share_above " + fixed(f.separateLightWallShareAbove)),
       rule("task_artifact", !f.taskArtifact.empty(), "for findings at " + f.taskArtifact +
                                                          " or above"),
       rule("live_artifact", f.liveArtifactNs > 0,

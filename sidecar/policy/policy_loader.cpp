@@ -32,7 +32,8 @@ class Walker final: public YamlReader {
   void policy(const YAML::Node& node, Policy& p) {
     bool named = false;
     mapping(node, "a policy",
-            {"name", "description", "match", "history", "cpu", "memory", "findings", "cost"},
+            {"name", "description", "match", "history", "cpu", "memory", "findings", "cost",
+             "placement"},
             [&](const std::string& key, const YAML::Node& value) {
               if (key == "name") {
                 named = text(value, "name", p.name);
@@ -53,6 +54,8 @@ class Walker final: public YamlReader {
                 findingRules(value, p.findings);
               } else if (key == "cost") {
                 costRule(value, p.cost);
+              } else if (key == "placement") {
+                placementRules(value, p.placement);
               }
             });
     if (node.IsMap() && !named && !node["name"]) error(node, "a policy needs a name");
@@ -111,6 +114,27 @@ class Walker final: public YamlReader {
     bothPrices(node, "cost", cpu, memory);
     // The defaults' source would not say where these prices come from.
     if (!source) c.source = "policy file " + file;
+  }
+
+  // Cores a task can average are bounded by the largest machines; a GiB-per-core
+  // bound above any instance family's catches a typo (a byte count).
+  static constexpr double CORES_MAX = 1024, GIB_PER_CORE_MAX = 1024;
+
+  void placementRules(const YAML::Node& node, PlacementRules& r) {
+    mapping(node, "placement",
+            {"compute_cores_above", "memory_gib_per_core_above", "memory_min", "disk_share_above",
+             "external_share_above", "idle_cpu_share_below"},
+            [&](const std::string& k, const YAML::Node& v) {
+              std::string at = "placement." + k;
+              if (k == "compute_cores_above") number(v, at, 0, CORES_MAX, r.computeCoresAbove);
+              if (k == "memory_gib_per_core_above") {
+                number(v, at, 0, GIB_PER_CORE_MAX, r.memoryGibPerCoreAbove);
+              }
+              if (k == "memory_min") quantity<uint64_t>(v, at, parseBytes, r.memoryMinBytes);
+              if (k == "disk_share_above") number(v, at, 0, 1, r.diskShareAbove);
+              if (k == "external_share_above") number(v, at, 0, 1, r.externalShareAbove);
+              if (k == "idle_cpu_share_below") number(v, at, 0, 1, r.idleCpuShareBelow);
+            });
   }
 
   void matchRule(const YAML::Node& node, Match& m) {
@@ -200,8 +224,8 @@ class Walker final: public YamlReader {
     };
     mapping(node, "findings",
             {"io_bound", "external_wait", "lock_wait", "gil_contention", "cpu_contention",
-             "idle", "subprocess_churn", "slower_than_usual", "task_artifact",
-             "live_artifact"},
+             "idle", "subprocess_churn", "slower_than_usual", "separate_tasks",
+             "task_artifact", "live_artifact"},
             [&](const std::string& key, const YAML::Node& value) {
               std::string at = "findings." + key + ".";
               if (key == "live_artifact") {
@@ -272,6 +296,11 @@ class Walker final: public YamlReader {
                 detector(value, key, f.slower, {"wall_vs_median_above"},
                          [&](const std::string& k, const YAML::Node& v) {
                            number(v, at + k, 1, 1000, f.slowerWallVsMedianAbove);
+                         });
+              } else if (key == "separate_tasks") {
+                detector(value, key, f.separateTasks, {"light_wall_share_above"},
+                         [&](const std::string& k, const YAML::Node& v) {
+                           number(v, at + k, 0, 1, f.separateLightWallShareAbove);
                          });
               }
             });

@@ -54,15 +54,8 @@ Recommendation recommend(const Policy& policy, kj::ArrayPtr<const Observation> a
     r.oomSeen = r.oomSeen || run.oomKills > 0;
     wallHours += run.wallNs / 3.6e12;
   }
-  double cpu = percentile(cores, policy.cpu.percentile) * (1 + policy.cpu.headroom);
-  r.cpuCores = std::max(roundUp(cpu, policy.cpu.roundTo), policy.cpu.min);
-
-  double memory = peak * (1 + policy.memory.headroom);
-  if (r.oomSeen) {
-    memory = std::max({memory, peak * policy.memory.oomBump, double(peak + OOM_MIN_EXTRA)});
-  }
-  uint64_t rounded = static_cast<uint64_t>(roundUp(memory, double(policy.memory.roundTo)));
-  r.memoryBytes = std::max(rounded, policy.memory.min);
+  r.cpuCores = cpuTarget(policy.cpu, percentile(cores, policy.cpu.percentile));
+  r.memoryBytes = memoryTarget(policy.memory, peak, r.oomSeen);
 
   double meanWallHours = wallHours / runs.size();
   double spareCores = std::max(0.0, r.allocatedCores - r.cpuCores);
@@ -72,6 +65,17 @@ Recommendation recommend(const Policy& policy, kj::ArrayPtr<const Observation> a
                                         spareGib * prices.memoryGibHour);
 
   return r;
+}
+
+double cpuTarget(const CpuRule& rule, double cores) {
+  return std::max(roundUp(cores * (1 + rule.headroom), rule.roundTo), rule.min);
+}
+
+uint64_t memoryTarget(const MemoryRule& rule, uint64_t peak, bool oomSeen) {
+  double memory = peak * (1 + rule.headroom);
+  if (oomSeen) memory = std::max({memory, peak * rule.oomBump, double(peak + OOM_MIN_EXTRA)});
+  uint64_t rounded = static_cast<uint64_t>(roundUp(memory, double(rule.roundTo)));
+  return std::max(rounded, rule.min);
 }
 
 std::string kubernetesCpu(double cores) {

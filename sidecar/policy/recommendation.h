@@ -39,6 +39,13 @@ constexpr double HOURS_PER_MONTH = 730;
 // `runs`: the task's runs, oldest first (the newest is the one just finished).
 Recommendation recommend(const Policy& policy, kj::ArrayPtr<const Observation> runs);
 
+// What `cores` of use need as a request: × (1 + headroom), rounded up to
+// round_to, at least min. And what a `peak` of memory needs: × (1 +
+// headroom), after an OOM at least max(peak × oom_bump, peak + 100 MiB),
+// rounded up, at least min. The recommendation's maths, for any use.
+double cpuTarget(const CpuRule& rule, double cores);
+uint64_t memoryTarget(const MemoryRule& rule, uint64_t peak, bool oomSeen);
+
 // The work pool job variables to change, as a prefect.yaml snippet, for a
 // work pool type: kubernetes, ecs, docker or process (advisory only).
 std::string jobVariablesSnippet(const std::string& workPoolType, const std::string& deployment,

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "contract_json.h"
+#include "policy/placement.h"
 #include "policy/run_cost.h"
 #include "report/markdown_text.h"
 #include "report/run_keys.h"
@@ -179,6 +180,47 @@ kj::String costSection(proto::TaskReport::Reader footprint) {
   return kj::str(section, kj::strArray(lines, "\n\n"));
 }
 
+kj::String shapeText(double gibPerCore) {
+  return kj::str(fixed(gibPerCore, 1), " GiB per core (",
+                 policy::instanceFamily(gibPerCore).c_str(), ")");
+}
+
+// Which tasks belong on which work pool (the footprint's `separate_tasks`
+// finding): each group, what it needs at once and its job variables, and the
+// CPU:memory shape the deployment needs against the one it has. Empty when
+// the run's tasks are not to be separated.
+kj::String placementSection(proto::TaskReport::Reader footprint) {
+  auto placement = footprint.getPlacement();
+  if (placement.getGroups().size() == 0) return kj::str();
+  kj::Vector<kj::String> md;
+  md.add(kj::str("\n### Placement\n\nThis run's light tasks had its allocation to themselves "
+                 "for much of it (`separate_tasks` below): run them as a deployment of their "
+                 "own on a small work pool, and the others on a larger one."));
+  for (auto group: placement.getGroups()) {
+    kj::Vector<kj::String> names;
+    for (size_t i = 0; i < group.getTasks().size(); ++i) {
+      auto profile = i < group.getProfiles().size() ? group.getProfiles()[i] : "";
+      names.add(kj::str(markdownName(group.getTasks()[i]), " (", profile, ")"));
+    }
+    bool heavy = group.getKind() == "heavy";
+    md.add(kj::str("\n**", heavy ? "Heavy tasks, a larger work pool" : "Light tasks, a small "
+                   "work pool", "**: ", kj::strArray(names, ", "), ". At most **",
+                   fixed(group.getCpuCores(), 2), " cores** and **", mib(group.getMemoryBytes()),
+                   "** at once (with the policy's headroom):\n\n```yaml\n",
+                   group.getJobVariables(), "```"));
+  }
+  auto needed = placement.getNeededGibPerCore();
+  auto allocated = placement.getAllocatedGibPerCore();
+  md.add(kj::str("\nShape: the deployment needs ",
+                 needed > 0 ? shapeText(needed) : kj::str("a shape not known yet (its "
+                                                          "recommendation is not ready)"),
+                 "; its allocation has ",
+                 allocated > 0 ? shapeText(allocated) : kj::str("a shape not known"),
+                 ". Compute-optimised instances have about 2 GiB per core, general purpose 4, "
+                 "memory-optimised 8."));
+  return kj::strArray(md, "\n");
+}
+
 // A task's own artifact (TaskReport.taskArtifact): its findings and where
 // its time went, on its task run's page.
 kj::String taskMarkdown(const FlowRunSummary& flow, proto::TaskReport::Reader t) {
@@ -235,12 +277,14 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
   }
   md.add(recommendationSection(footprint));
   md.add(costSection(footprint));
+  auto placement = placementSection(footprint);
+  if (placement.size() > 0) md.add(kj::mv(placement));
 
   // Units in the header and pairs in one column: eleven columns with units in
   // every cell did not fit beside the details panel of Prefect's artifact page.
   md.add(kj::str("\n### Tasks\n\n| task | state | wall (s) | cores avg / p95 | peak memory (MiB) | "
                  "disk read / written (MiB) | net sent / received (MiB) | "
-                 "blocked on I/O / sleeping (s) | top finding |\n|---|---|---|---|---|---|---|---|---|"));
+                 "blocked on I/O / sleeping (s) | profile / top finding |\n|---|---|---|---|---|---|---|---|---|"));
   // The markdown shows the MARKDOWN_TASKS_MAX longest task runs, in the order
   // they finished; the table artifact has every one.
   auto shown = kj::heapArray<bool>(tasks.size());
@@ -276,8 +320,8 @@ kj::Vector<Artifact> renderFlowArtifacts(const FlowRunSummary& flow,
                    k.text("net.tx_bytes", inMib(net.getTxBytes())), " / ",
                    k.text("net.rx_bytes", inMib(net.getRxBytes())), " | ",
                    k.text("sched.blocked_io_ns", inSeconds(sched.getBlockedIoNs())), " / ",
-                   k.text("sched.sleep_ns", inSeconds(sched.getSleepNs())), " | ", topFinding(t),
-                   " |"));
+                   k.text("sched.sleep_ns", inSeconds(sched.getSleepNs())), " | ",
+                   t.getProfile().size() ? t.getProfile() : "-", " / ", topFinding(t), " |"));
     bool made = i < madeRows.size() && madeRows[i] != nullptr;
     rows.add(made ? kj::str(madeRows[i]) : rowJson(t));
   }

@@ -91,6 +91,7 @@ void fillTaskRow(proto::TaskReport::Reader t, proto::TaskRow::Builder row) {
   row.setAllocatedCores(cores(t.getAllocation().getCpuCores()));
   row.setAllocatedBytes(t.getAllocation().getMemoryBytes());
   row.setPolicy(t.getPolicy());
+  row.setProfile(t.getProfile());
   row.setTopFinding(topFinding(t));
   fillRowCost(t, row);
   kj::Vector<kj::StringPtr> unknown;

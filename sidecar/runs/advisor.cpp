@@ -3,9 +3,12 @@
 #include <capnp/dynamic.h>
 #include <kj/debug.h>
 
+#include <optional>
+
 #include "contract_json.h"
 #include "policy/detectors.h"
 #include "policy/matcher.h"
+#include "policy/placement.h"
 #include "policy/policy_loader.h"
 #include "policy/recommendation.h"
 #include "policy/run_cost.h"
@@ -104,6 +107,59 @@ void costUnknown(proto::TaskReport::Builder report, kj::StringPtr why) {
   for (auto i: kj::indices(reasons)) outWhy.set(i, reasons[i]);
 }
 
+// What bounds a task run (policy/placement.h), from what of it was measured;
+// a thread task of a shared process by its own memory, not its process's.
+std::string profileOf(const policy::PlacementRules& rules, policy::Observation run,
+                      proto::TaskReport::Reader report) {
+  auto unknown = report.getUnknown();
+  policy::Unmeasured unmeasured;
+  unmeasured.sleepCauses = listsUnknown(unknown, "sched.sleep_by_cause");
+  unmeasured.sleep = listsUnknown(unknown, "sched.sleep_ns");
+  unmeasured.blockedIo = listsUnknown(unknown, "sched.blocked_io_ns");
+  if (run.sharedProcess) {
+    unmeasured.ownMemory = listsUnknown(unknown, "memory.own_peak_rss_bytes");
+    if (!unmeasured.ownMemory) run.peakRssBytes = report.getMemory().getOwnPeakRssBytes();
+  }
+  return policy::profileOf(rules, run, unmeasured);
+}
+
+// Whether a flow run's tasks belong on different work pools, from its
+// footprint `run` and its task runs as advised (each with its profile).
+std::optional<policy::Separation> separationOf(const policy::Policy& applied,
+                                               const RunContext& context,
+                                               const policy::Observation& run,
+                                               const policy::Recommendation& recommendation,
+                                               kj::ArrayPtr<const proto::TaskReport::Reader> tasks) {
+  std::vector<policy::PlacedTask> placed;
+  placed.reserve(tasks.size());
+  for (auto task: tasks) {
+    capnp::MallocMessageBuilder message(256);
+    auto row = message.initRoot<proto::TaskRow>();
+    fillTaskRow(task, row);
+    placed.push_back(policy::PlacedTask{observationOf(context, row.asReader()),
+                                        task.getStartTimeNs(), task.getProfile()});
+  }
+  return policy::separateTasks(applied, run, recommendation,
+                               kj::arrayPtr(placed.data(), placed.size()));
+}
+
+void fillPlacement(proto::TaskReport::Placement::Builder out, const policy::Separation& s) {
+  out.setNeededGibPerCore(s.shape.neededGibPerCore);
+  out.setAllocatedGibPerCore(s.shape.allocatedGibPerCore);
+  auto groups = out.initGroups(s.groups.size());
+  for (size_t i = 0; i < s.groups.size(); ++i) {
+    auto& group = s.groups[i];
+    groups[i].setKind(group.kind);
+    auto names = groups[i].initTasks(group.tasks.size());
+    auto profiles = groups[i].initProfiles(group.profiles.size());
+    for (size_t j = 0; j < group.tasks.size(); ++j) names.set(j, group.tasks[j]);
+    for (size_t j = 0; j < group.profiles.size(); ++j) profiles.set(j, group.profiles[j]);
+    groups[i].setCpuCores(group.cpuCores);
+    groups[i].setMemoryBytes(group.memoryBytes);
+    groups[i].setJobVariables(group.jobVariables);
+  }
+}
+
 }  // namespace
 
 void copyAdvice(proto::TaskReport::Reader advised, proto::TaskReport::Builder to) {
@@ -117,6 +173,7 @@ void copyAdvice(proto::TaskReport::Reader advised, proto::TaskReport::Builder to
   // The cost may be unknown, and why.
   to.setUnknown(advised.getUnknown());
   to.setUnknownWhy(advised.getUnknownWhy());
+  to.setProfile(advised.getProfile());
 }
 
 Advisor::Advisor(Log& log, std::string policyDirectory, History& history,
@@ -167,7 +224,8 @@ uint64_t Advisor::liveArtifactEvery(const TaskPlace& place) {
 }
 
 kj::String Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder report,
-                           policy::Scope scope) {
+                           policy::Scope scope,
+                           kj::ArrayPtr<const proto::TaskReport::Reader> flowTasks) {
   policy::Subject subject{place.flow, place.task, place.deployment, place.workPool, place.tags};
   const policy::Policy* applied = matcher->match(subject);
   if (applied == nullptr) {  // no catch-all in the set: nothing to say
@@ -205,6 +263,16 @@ kj::String Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder re
     runs.push_back(run);
   }
   auto recommendation = policy::recommend(*applied, kj::arrayPtr(runs.data(), runs.size()));
+  if (measured && scope == policy::Scope::TASK_RUN) {
+    auto profile = profileOf(applied->placement, run, report.asReader());
+    report.setProfile(profile);
+    row.setProfile(profile);
+  }
+  std::optional<policy::Separation> separation;
+  if (measured && scope == policy::Scope::FLOW_RUN && flowTasks.size() > 0) {
+    separation = separationOf(*applied, context, run, recommendation, flowTasks);
+    if (separation) findings.push_back(separation->finding);
+  }
 
   auto out = report.initFindings(findings.size());
   bool ownArtifact = false;
@@ -225,6 +293,7 @@ kj::String Advisor::advise(const TaskPlace& place, proto::TaskReport::Builder re
   }
   fillRecommendation(report.initRecommendation(), recommendation, place.workPoolType,
                      place.deployment, scope);
+  if (separation) fillPlacement(report.getPlacement(), *separation);
   if (!measured) return nullptr;
   row.setTopFinding(topFinding(report.asReader()));  // found after the row was made
   auto json = toContractJson(row.asReader());

@@ -44,9 +44,13 @@ class Advisor final: public PolicyAdmin, public MetricsSource {
   // row, contract JSON), or null when it records none (no policy applies,
   // or the run was measured only in part). A flow run's footprint
   // (Scope::FLOW_RUN, place.task policy::FLOW_RUN_TASK) is advised as a task
-  // run is, with the findings and the job variables of a deployment.
+  // run is, with the findings and the job variables of a deployment; given
+  // its task runs (advised already), also whether they belong on different
+  // work pools (separate_tasks, TaskReport.placement). A task run gets its
+  // profile.
   kj::String advise(const TaskPlace& place, proto::TaskReport::Builder report,
-                    policy::Scope scope = policy::Scope::TASK_RUN);
+                    policy::Scope scope = policy::Scope::TASK_RUN,
+                    kj::ArrayPtr<const proto::TaskReport::Reader> flowTasks = nullptr);
   // A flow run started: a deployment's first run with its id takes over the
   // history a version-0 state directory kept under its name; then, with a
   // Prefect API, the history other nodes left is fetched if this node has none

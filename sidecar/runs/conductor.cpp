@@ -5,6 +5,14 @@
 
 namespace tracer {
 
+namespace {
+
+kj::Array<proto::TaskReport::Reader> readersOf(kj::ArrayPtr<kj::Own<KeptReport>> kept) {
+  return KJ_MAP(one, kept) { return one->message.getRoot<proto::TaskReport>().asReader(); };
+}
+
+}  // namespace
+
 void Conductor::flowRunOpened(const TaskPlace& where) { advisor.flowOpened(where); }
 
 void Conductor::taskRunFinished(const TaskPlace& place, kj::StringPtr flowName,
@@ -63,7 +71,9 @@ void Conductor::finishPending() {
     whole.task = policy::FLOW_RUN_TASK;
     auto footprint = run.footprint->message.getRoot<proto::TaskReport>();
     footprint.setTaskName(policy::FLOW_RUN_TASK);
-    run.footprint->row = advisor.advise(whole, footprint, policy::Scope::FLOW_RUN);
+    // Its tasks, advised above, say whether they belong on different work pools.
+    auto tasks = readersOf(run.tasks);
+    run.footprint->row = advisor.advise(whole, footprint, policy::Scope::FLOW_RUN, tasks);
     taskMetrics.addFootprint(run.flow.flowName, footprint.asReader());
     advisor.flowFinished(run.where, run.flow.flowRunId.cStr(), run.flow.wallNs,
                          run.flow.state.cStr());
@@ -72,12 +82,9 @@ void Conductor::finishPending() {
   // are committed before its artifacts are built, so a SIGKILL cannot lose them.
   if (ended.size() > 0) advisor.flush();
   for (auto& run: ended) {
-    kj::Vector<proto::TaskReport::Reader> tasks(run.tasks.size());
+    auto tasks = readersOf(run.tasks);
     kj::Vector<kj::StringPtr> rows(run.tasks.size());
-    for (auto& kept: run.tasks) {
-      tasks.add(kept->message.getRoot<proto::TaskReport>().asReader());
-      rows.add(kept->row);
-    }
+    for (auto& kept: run.tasks) rows.add(kept->row);
     publisher.flowRunFinished(run.flow,
                               run.footprint->message.getRoot<proto::TaskReport>().asReader(),
                               tasks, rows);

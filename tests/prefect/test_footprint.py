@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_artifacts import fetch_json, sidecar_with_policy
+from prefect_artifacts import flow_run_markdown, sidecar_with_policy
 from sidecar import wait_until
 
 FLOW = Path(__file__).resolve().parent / "flows" / "footprint.py"
@@ -73,13 +73,8 @@ def latest_markdown(server, sidecar) -> str:
     flow_run_id = json.loads(sidecar.tracerctl("reports", "--json", "--limit", "1").stdout)[
         "reports"][0]["flow_run_id"]
 
-    def markdown():
-        found = fetch_json(f"{server.api_url}/artifacts/filter",
-                           {"artifacts": {"flow_run_id": {"any_": [flow_run_id]},
-                                          "type": {"any_": ["markdown"]}}})
-        return next((a["data"] for a in found if a["key"]), None)
-
-    return wait_until(markdown, timeout=30, interval=0.5, what="the flow run's artifact")
+    return wait_until(lambda: flow_run_markdown(server.api_url, flow_run_id), timeout=30,
+                      interval=0.5, what="the flow run's artifact")
 
 
 COST_LINE = re.compile(r"This run had \*\*([0-9.]+) USD\*\* allocated \(([0-9.]+) cores and "

@@ -117,6 +117,15 @@ def in_prefect(api_url: str, flow_run_ids: Iterable[str], headers: Optional[dict
     return found
 
 
+def flow_run_markdown(api_url: str, flow_run_id: str) -> Optional[str]:
+    """The text of the flow run's markdown artifact (the keyed one), or None
+    while the server has none."""
+    found = fetch_json(f"{api_url}/artifacts/filter",
+                       {"artifacts": {"flow_run_id": {"any_": [flow_run_id]},
+                                      "type": {"any_": ["markdown"]}}})
+    return next((a["data"] for a in found if a["key"]), None)
+
+
 def stored(api_url: str, flow_run_ids: Iterable[str], headers: Optional[dict] = None) -> Counter:
     """The versions the server holds for these flow runs, by identity."""
     return Counter(identity(a["key"], a["flow_run_id"], a["metadata_"])

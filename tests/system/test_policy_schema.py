@@ -28,6 +28,9 @@ def test_shipped_policy_files_validate(path):
     "version: 1\npolicies:\n  - name: p\n    memory: {min: 2GG}\n",
     "version: 1\npolicies:\n  - name: p\n    cpu: {percentile: 150}\n",
     "version: 2\npolicies:\n  - name: p\n",
+    "version: 1\npolicies:\n  - name: p\n    placement: {disk_share_above: 1.5}\n",
+    "version: 1\npolicies:\n  - name: p\n    placement: {extrenal_share_above: 0.5}\n",
+    "version: 1\npolicies:\n  - name: p\n    findings: {separate_tasks: {light_wall_share_above: 2}}\n",
 ])
 def test_what_the_loader_refuses_the_schema_refuses(tmp_path, text):
     (tmp_path / "p.yaml").write_text(text)

@@ -236,3 +236,49 @@ TEST_CASE("a run whose use is not known has no cost: null, with the reason, not 
   }
   CHECK(said);
 }
+
+TEST_CASE("at a flow run's finish its tasks' profiles decide whether they belong on two work "
+          "pools, before its record is kept") {
+  Pieces pieces;
+  constexpr int64_t START = 1800000000ll * 1000000000ll;  // wall clock
+  constexpr uint64_t S = 1000000000;
+  // crunch: 0-10 s at 1 core (compute); fetch: 10-20 s, 8 s of it waiting on
+  // the network (external). fetch has the allocation alone 10 of 20 s: 50%.
+  auto crunch = pieces.measured("t-1", "crunch", 10 * S);
+  auto fetch = pieces.measured("t-2", "fetch", S / 10);
+  for (auto* kept: {crunch.get(), fetch.get()}) {
+    auto report = kept->message.getRoot<proto::TaskReport>();
+    report.setWallNs(10 * S);
+    report.setStartTimeNs(kept == crunch.get() ? START : START + int64_t(10 * S));
+  }
+  fetch->message.getRoot<proto::TaskReport>().getSched().getSleepByCause().setNetworkNs(8 * S);
+  pieces.conductor.taskRunFinished(pieces.place("crunch"), "etl", kj::addRef(*crunch), nullptr);
+  pieces.conductor.taskRunFinished(pieces.place("fetch"), "etl", kj::addRef(*fetch), nullptr);
+  auto footprint = pieces.measured("", policy::FLOW_RUN_TASK, 10 * S);
+  footprint->message.getRoot<proto::TaskReport>().setWallNs(20 * S);
+  auto tasks = kj::heapArrayBuilder<kj::Own<KeptReport>>(2);
+  tasks.add(kj::addRef(*crunch));
+  tasks.add(kj::addRef(*fetch));
+  pieces.conductor
+      .flowRunFinished(pieces.place(""),
+                       FlowRunSummary{kj::str("flow-1"), kj::str("etl"), kj::str(), kj::str(),
+                                      kj::str("completed"), 20 * S},
+                       kj::addRef(*footprint), tasks.finish())
+      .wait(pieces.io.waitScope);
+  CHECK(rootOf(*crunch).getProfile() == "compute");
+  CHECK(rootOf(*fetch).getProfile() == "external");
+  CHECK(std::string(crunch->row.cStr()).find("\"profile\":\"compute\"") != std::string::npos);
+  auto whole = rootOf(*footprint);
+  REQUIRE(whole.getFindings().size() == 1);
+  CHECK(whole.getFindings()[0].getKind() == "separate_tasks");
+  REQUIRE(whole.getPlacement().getGroups().size() == 2);
+  CHECK(whole.getPlacement().getGroups()[1].getTasks()[0] == "fetch");
+  // The flow run's record has it as its top finding: advised before it was kept.
+  CHECK(std::string(footprint->row.cStr()).find("\"top_finding\":\"separate_tasks\"") !=
+        std::string::npos);
+  bool placement = false;
+  for (auto& artifact: pieces.outbox.list(10)) {
+    placement = placement || artifact.body.find("### Placement") != std::string::npos;
+  }
+  CHECK(placement);
+}

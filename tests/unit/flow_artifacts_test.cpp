@@ -256,3 +256,58 @@ TEST_CASE("the cost section: this run's from its footprint, the last runs', the 
   CHECK(md.find("### Cost\\n\\nNot known: no policy applies, so no prices do.") != std::string::npos);
   CHECK(md.find("USD") == std::string::npos);
 }
+
+TEST_CASE("a flow run whose tasks belong on two work pools gets a Placement section") {
+  Footprint whole;
+  whole.report.setTaskName(tracer::policy::FLOW_RUN_TASK);
+  auto placement = whole.report.getPlacement();
+  placement.setNeededGibPerCore(2.0);
+  placement.setAllocatedGibPerCore(4.0);
+  auto groups = placement.initGroups(2);
+  groups[0].setKind("heavy");
+  groups[0].initTasks(2).set(0, "crunch");
+  groups[0].getTasks().set(1, "train");
+  groups[0].initProfiles(2).set(0, "compute");
+  groups[0].getProfiles().set(1, "compute+disk");
+  groups[0].setCpuCores(3.8);
+  groups[0].setMemoryBytes(2944ull << 20);
+  groups[0].setJobVariables("deployments:\n  - name: nightly-heavy\n");
+  groups[1].setKind("light");
+  groups[1].initTasks(1).set(0, "fetch_orders");
+  groups[1].initProfiles(1).set(0, "external");
+  groups[1].setCpuCores(0.15);
+  groups[1].setMemoryBytes(256ull << 20);
+  groups[1].setJobVariables("deployments:\n  - name: nightly-light\n");
+  capnp::MallocMessageBuilder message;
+  auto task = message.initRoot<tracer::proto::TaskReport>();
+  task.setTaskName("crunch");
+  task.setProfile("compute");
+  tracer::FlowRunSummary flow{kj::str("f1"), kj::str("etl"), kj::str(), kj::str(),
+                              kj::str("COMPLETED"), 100000000000};
+  tracer::proto::TaskReport::Reader tasks[] = {task.asReader()};
+  auto md = markdown(tracer::renderFlowArtifacts(flow, whole, tasks));
+  auto at = md.find("### Placement");
+  REQUIRE(at != std::string::npos);
+  CHECK(md.find("### Recommendation") < at);
+  CHECK(at < md.find("### Tasks"));
+  CHECK(md.find("**Heavy tasks, a larger work pool**: crunch (compute), train (compute+disk). "
+                "At most **3.80 cores** and **2944 MiB** at once") != std::string::npos);
+  // markdown escapes the name's _ (markdownName), and the body is JSON: fetch\\_orders.
+  CHECK(md.find("**Light tasks, a small work pool**: fetch\\\\_orders (external). At most **0.15 "
+                "cores** and **256 MiB** at once") != std::string::npos);
+  CHECK(md.find("```yaml\\ndeployments:\\n  - name: nightly-light\\n```") != std::string::npos);
+  CHECK(md.find("Shape: the deployment needs 2.0 GiB per core (compute-optimised); its "
+                "allocation has 4.0 GiB per core (general purpose).") != std::string::npos);
+  CHECK(md.find("| compute / - |") != std::string::npos);  // the task's profile in its row
+
+  // Before the deployment's recommendation is ready: its shape is not known, not 0.
+  placement.setNeededGibPerCore(0);
+  md = markdown(tracer::renderFlowArtifacts(flow, whole, tasks));
+  CHECK(md.find("the deployment needs a shape not known yet") != std::string::npos);
+  CHECK(md.find("0.0 GiB per core") == std::string::npos);
+
+  // No groups, no section.
+  Footprint plain;
+  md = markdown(tracer::renderFlowArtifacts(flow, plain, tasks));
+  CHECK(md.find("### Placement") == std::string::npos);
+}

@@ -120,6 +120,27 @@ TEST_CASE("malformed policy files are reported with their exact location") {
       {"an empty currency",
        withPolicy("    cost: {cpu_core_hour: 0.05, memory_gib_hour: 0.005, currency: ''}\n"),
        "bad.yaml:4:67: cost.currency must not be empty"},
+      {"placement not a mapping", withPolicy("    placement: off\n"),
+       "bad.yaml:4:16: placement must be a mapping, not 'off'"},
+      {"misspelt placement key", withPolicy("    placement: {extrenal_share_above: 0.5}\n"),
+       "bad.yaml:4:17: unknown key 'extrenal_share_above' in placement (did you mean "
+       "'external_share_above'?)"},
+      {"negative compute threshold", withPolicy("    placement: {compute_cores_above: -1}\n"),
+       "bad.yaml:4:38: placement.compute_cores_above must be between 0 and 1024, not -1"},
+      {"GiB per core past any machine",
+       withPolicy("    placement: {memory_gib_per_core_above: 2000}\n"),
+       "bad.yaml:4:44: placement.memory_gib_per_core_above must be between 0 and 1024, not 2000"},
+      {"disk share above one", withPolicy("    placement: {disk_share_above: 1.5}\n"),
+       "bad.yaml:4:35: placement.disk_share_above must be between 0 and 1, not 1.5"},
+      {"idle share above one", withPolicy("    placement: {idle_cpu_share_below: 2}\n"),
+       "bad.yaml:4:39: placement.idle_cpu_share_below must be between 0 and 1, not 2"},
+      {"bad placement memory_min", withPolicy("    placement: {memory_min: 2GG}\n"),
+       "bad.yaml:4:29: placement.memory_min: '2GG' is not a byte quantity (expected e.g. 512Mi, "
+       "2Gi, 1G or 1048576)"},
+      {"separate_tasks share above one",
+       withPolicy("    findings: {separate_tasks: {light_wall_share_above: 2}}\n"),
+       "bad.yaml:4:57: findings.separate_tasks.light_wall_share_above must be between 0 and 1, "
+       "not 2"},
       {"duplicate names", "version: 1\npolicies:\n  - name: p\n  - name: p\n",
        "bad.yaml:4:3: duplicate policy name 'p' (first defined at bad.yaml:3)"},
       {"an empty set", "version: 1\npolicies: []\n", "bad.yaml: no policies: the set is empty"},
@@ -218,4 +239,28 @@ TEST_CASE("prices: the defaults without cost; a policy's own, per work pool, wit
   CHECK(priced.pricesFor("big-pool").memoryGibHour == 0);
   CHECK(priced.source == "policy file prices.yaml");
   CHECK(result.set.policies[2].cost.source == "our own racks");
+}
+
+TEST_CASE("placement thresholds and separate_tasks load; off turns the finding off") {
+  auto result = loadPolicyText("good.yaml", withPolicy(
+      "    placement: {compute_cores_above: 1.5, memory_gib_per_core_above: 6, memory_min: 2Gi,\n"
+      "                disk_share_above: 0.4, external_share_above: 0.6, idle_cpu_share_below: 0.1}\n"
+      "    findings: {separate_tasks: {light_wall_share_above: 0.4}}\n"
+      "  - name: q\n"
+      "    findings: {separate_tasks: off}\n"));
+  REQUIRE(result.ok());
+  REQUIRE(result.set.policies.size() == 2);
+  auto& p = result.set.policies[0].placement;
+  CHECK(p.computeCoresAbove == Approx(1.5));
+  CHECK(p.memoryGibPerCoreAbove == Approx(6));
+  CHECK(p.memoryMinBytes == 2ull << 30);
+  CHECK(p.diskShareAbove == Approx(0.4));
+  CHECK(p.externalShareAbove == Approx(0.6));
+  CHECK(p.idleCpuShareBelow == Approx(0.1));
+  CHECK(result.set.policies[0].findings.separateTasks);
+  CHECK(result.set.policies[0].findings.separateLightWallShareAbove == Approx(0.4));
+  auto& q = result.set.policies[1];
+  CHECK_FALSE(q.findings.separateTasks);
+  CHECK(q.placement.computeCoresAbove == Approx(0.7));  // the defaults
+  CHECK(q.placement.memoryMinBytes == 1ull << 30);
 }

@@ -11,36 +11,19 @@ Prints the flow's final state name last."""
 import hashlib
 import socket
 import sys
-import threading
 import time
+from pathlib import Path
 
 from prefect import flow, task
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))
+from late_server import late_server  # noqa: E402
 
 MODE = sys.argv[1]
 # How long each task works or waits (argv[2], if given).
 SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 1.5 if MODE == "network" else 3.0
 
-
-def late_server() -> tuple:
-    """Answers each connection's question after SECONDS."""
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def answer(connection: socket.socket) -> None:
-        with connection:
-            connection.recv(64)
-            time.sleep(SECONDS)
-            connection.sendall(b"late answer\n")
-
-    def serve() -> None:
-        while True:
-            connection, _ = listener.accept()
-            threading.Thread(target=answer, args=(connection,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return listener.getsockname()
-
-
-SERVER = late_server() if MODE == "network" else None
+SERVER = late_server(SECONDS) if MODE == "network" else None
 
 
 @task
