@@ -16,15 +16,18 @@ inline int64_t realtimeNs() {
   return int64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
 }
 
-// "2026-12-06 16:13 UTC": a moment for people, in the sidecar's answers and
-// tracerctl's text alike (inline: tracerctl links none of the sidecar).
-inline kj::String utcMinute(int64_t ns) {
+// A moment for people in UTC, by strftime's `format` (at most 63 characters
+// long); inline: tracerctl links none of the sidecar.
+inline kj::String utcText(int64_t ns, const char* format) {
   time_t seconds = ns / 1000000000;
   struct tm utc;
   gmtime_r(&seconds, &utc);
-  char text[32];
-  strftime(text, sizeof(text), "%Y-%m-%d %H:%M UTC", &utc);
+  char text[64];
+  strftime(text, sizeof(text), format, &utc);
   return kj::str(text);
 }
+
+// "2026-12-06 16:13 UTC", in the sidecar's answers and tracerctl's text alike.
+inline kj::String utcMinute(int64_t ns) { return utcText(ns, "%Y-%m-%d %H:%M UTC"); }
 
 }  // namespace tracer
