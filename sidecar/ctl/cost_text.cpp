@@ -34,6 +34,8 @@ kj::String trendText(proto::CostRow::Reader row) {
 }
 
 kj::String rowName(kj::StringPtr by, proto::CostRow::Reader row) {
+  // A deployment the history has flow runs of and no run: known by its key alone.
+  if (row.getFlow().size() == 0) return kj::str(row.getKey());
   auto owner = displayName(RunOwner{row.getFlow(), "", row.getDeployment()});
   if (by == "task") return kj::str(owner, " / ", row.getTask());
   return owner;

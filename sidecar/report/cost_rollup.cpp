@@ -131,7 +131,7 @@ class Rollup {
       group.flow = run.flow;
       group.deployment = grouping == Grouping::FLOW ? "" : run.deployment;
     }
-    keyFlows.emplace(run.key.key, run.flow);
+    keyFlows[run.key.key] = run.flow;  // runs come oldest first
     return group;
   }
 
@@ -159,7 +159,7 @@ class Rollup {
       capnp::MallocMessageBuilder message(256);
       auto& group = groupOf(run);
       Window window = windowOf(run.finishedAtNs);
-      ++footprints[run.key.key][window];
+      if (kind == RunKind::FLOW_RUN_FOOTPRINTS) ++footprints[run.key.key][window];
       auto row = message.initRoot<proto::TaskRow>();
       // A record this build cannot read has no cost it can add.
       bool read = kj::runCatchingExceptions([&]() {
@@ -313,7 +313,7 @@ class Rollup {
   std::array<Bounds, 2> windows;
   std::map<std::pair<std::string, std::string>, Group> groups;
   std::map<std::string, std::string> keyFlows;  // a key's flow, from its newest run seen
-  std::map<std::string, std::array<uint32_t, 2>> footprints;  // runs per key and window
+  std::map<std::string, std::array<uint32_t, 2>> footprints;  // per key and window
   std::map<std::string, int64_t> footprintsKeptSince;  // keys whose older footprints are gone
 };
 
