@@ -546,6 +546,64 @@ interface Admin {
   # One per task in the history (flow: RE2 on the flow name, empty = all).
   artifacts @4 (retryParked :Bool) -> (artifacts :List(OutboxItem));
   # The artifact outbox, newest first; retryParked puts parked items back in line.
+  costs @5 (by :Text, sinceNs :UInt64, nowNs :Int64) -> (costs :CostReport);
+  # What the runs in the history cost over the last sinceNs (0: 7 days) up to
+  # nowNs (0: the sidecar's clock), against the window before it
+  # (docs/policies.md, "Costs over time"). by: deployment (empty), flow or task.
+}
+
+struct CostReport {
+  # The cost of the runs that finished in a window, from the history, by
+  # deployment, flow or task (tracerctl costs).
+  by @0 :Text;
+  # deployment, flow or task.
+  windowStartNs @1 :Int64;
+  windowEndNs @2 :Int64;
+  # Runs that finished after the start and at or before the end (wall clock,
+  # ns since the epoch). The previous window is as long and ends at the start.
+  rows @3 :List(CostRow);
+  notes @4 :List(Text);
+  # What the rows mean together, e.g. that tasks' costs overlap.
+}
+
+struct CostRow {
+  # One deployment, flow or task in one currency: costs in different
+  # currencies are never added. Runs without a cost are counted, not summed.
+  deployment @0 :Text;
+  flow @1 :Text;
+  # The names in its latest run, for people; no deployment: runs of the flow
+  # without one (or, by flow, all of the flow's).
+  key @2 :Text;
+  # The history key, "deployment:<id>" or "flow:<name>"; empty by flow.
+  task @3 :Text;
+  # By task: the task (its key, or its name without one); empty otherwise.
+  currency @4 :Text;
+  # Empty on a row of unpriced runs only.
+  runs @5 :UInt32;
+  # Runs in the window with a cost: what used, allocated and waste add up.
+  used @6 :Float64;
+  allocated @7 :Float64;
+  waste @8 :Float64;
+  # TaskRow.costUsed, costAllocated and costWaste summed over those runs.
+  previousRuns @9 :UInt32;
+  previousUsed @10 :Float64;
+  # The same of the previous window.
+  trend @11 :Float64;
+  # used / previousUsed - 1 (0.12: 12 % more). Unknown when either window is
+  # partial or has unpriced runs, or the previous one has no cost.
+  partial @12 :Bool;
+  # Runs of the window are missing from the history: the sums are less than
+  # what the window cost.
+  partialWhy @13 :List(Text);
+  # One line per cause: runs past the history's retention, flow runs without
+  # a footprint.
+  unpricedRuns @14 :UInt32;
+  # Runs in the window without a cost (the policy has no prices, what they
+  # used is unknown, or an earlier version recorded them): left out of the sums.
+  unknown @15 :List(Text);
+  # Fields not known (JSON null): "trend".
+  unknownWhy @16 :List(Text);
+  # Why, one line per cause.
 }
 
 struct OutboxItem {

@@ -31,6 +31,7 @@
 #include "prefect/artifact_delivery.h"
 #include "prefect/history_seeder.h"
 #include "report/artifact_publisher.h"
+#include "report/cost_rollup.h"
 #include "rpc/connection_listener.h"
 #include "rpc/services.h"
 #include "rpc/serving_metrics.h"
@@ -362,7 +363,8 @@ class SidecarMain {
     RpcMetrics rpcMetrics(clock);
     Conductor conductor(advisor, taskMetrics, publisher, io.provider->getTimer(), log);
     AttributionTable table(*collector, clock, conductor, log);
-    Services services{table, table, advisor, publisher, access, rpcMetrics, log, clock,
+    CostRollup costs(history);
+    Services services{table, table, advisor, publisher, costs, access, rpcMetrics, log, clock,
                       clock.now()};
     services.statusParts = statusParts.asPtr();
     auto reloading = reloadOnHangup(io.unixEventPort, advisor).eagerlyEvaluate(nullptr);

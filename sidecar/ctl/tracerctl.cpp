@@ -9,12 +9,17 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "contract_json.h"
 #include "endpoint_name.h"
+#include "ctl/cost_text.h"
 #include "ctl/policy_command.h"
 #include "ctl/report_text.h"
 #include "ctl/run_command.h"
+#include "policy/quantity.h"
 #include "report/run_keys.h"
 #include "tracer.capnp.h"
 #include "tracer_client.h"
@@ -25,6 +30,14 @@ namespace {
 
 constexpr int CONNECT_TIMEOUT_MS = 2000;
 constexpr int ANSWER_TIMEOUT_MS = 5000;
+
+// Bad input on a command line: one line naming the option and what it
+// expects, exit status 2 (a usage error's), nothing else printed.
+[[noreturn]] void usageError(kj::StringPtr command, kj::StringPtr line) {
+  fprintf(stderr, "%s: %s\n", command.cStr(), line.cStr());
+  fflush(stderr);
+  _exit(2);
+}
 
 kj::String duration(uint64_t ns) {
   uint64_t s = ns / 1000000000;
@@ -57,6 +70,9 @@ class Tracerctl {
                        "Reports of recently finished tasks (root only).")
         .addSubCommand("recommendations", KJ_BIND_METHOD(*this, recommendationsMain),
                        "Right-sizing recommendations from the history (root only).")
+        .addSubCommand("costs", KJ_BIND_METHOD(*this, costsMain),
+                       "What runs cost over time, by deployment, flow or task, from the "
+                       "history (root only).")
         .addSubCommand("outbox", KJ_BIND_METHOD(*this, outboxMain),
                        "Artifacts kept locally or on their way to Prefect (root only).")
         .addSubCommand("reload", KJ_BIND_METHOD(*this, reloadMain),
@@ -169,6 +185,54 @@ class Tracerctl {
                           "Only flows whose name matches (RE2, full match).")
         .callAfterParsing(KJ_BIND_METHOD(*this, printRecommendations))
         .build();
+  }
+
+  kj::MainFunc costsMain() {
+    return kj::MainBuilder(context, "tracerctl costs",
+                           "What the runs in the history cost over the last --since (used, "
+                           "allocated and the waste between), against the window as long before "
+                           "it: by deployment (their flow runs' footprints), flow or task. "
+                           "Costs in different currencies are never added; runs without a cost "
+                           "and runs the history no longer has are said under the table.")
+        .addOption({"json"}, KJ_BIND_METHOD(*this, setJson), "Print the CostReport as JSON.")
+        .addOptionWithArg({"by"}, KJ_BIND_METHOD(*this, setCostsBy), "<deployment|flow|task>",
+                          "One row per deployment (default), flow or task, and currency.")
+        .addOptionWithArg({"since"}, KJ_BIND_METHOD(*this, setCostsSince), "<duration>",
+                          "The window's length: 12h, 7d, 2w ... (default 7d).")
+        .callAfterParsing(KJ_BIND_METHOD(*this, printCosts))
+        .build();
+  }
+
+  kj::MainBuilder::Validity setCostsBy(kj::StringPtr value) {
+    if (value != "deployment" && value != "flow" && value != "task") {
+      usageError("tracerctl costs",
+                 kj::str("--by: '", value, "' is not one of deployment, flow, task"));
+    }
+    costsBy = kj::str(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setCostsSince(kj::StringPtr value) {
+    std::string error;
+    auto ns = policy::parseDuration(value.cStr(), error);
+    if (!ns) usageError("tracerctl costs", kj::str("--since: ", error.c_str()));
+    if (*ns == 0) {
+      usageError("tracerctl costs",
+                 kj::str("--since: '", value, "' is no window (expected a duration above 0, "
+                         "e.g. 7d)"));
+    }
+    costsSinceNs = *ns;
+    return true;
+  }
+
+  kj::MainBuilder::Validity printCosts() {
+    auto answer = askAdmin("costs", kj::str("{\"by\":", jsonQuoted(costsBy), ",\"since_ns\":",
+                                            costsSinceNs, "}"));
+    capnp::MallocMessageBuilder message;
+    auto results = message.initRoot<proto::Admin::CostsResults>();
+    fromContractJson(answer, capnp::toDynamic(results));
+    if (json) context.exitInfo(toContractJson(results.getCosts().asReader()));
+    context.exitInfo(costText(results.getCosts()));
+    return true;
   }
 
   kj::MainFunc outboxMain() {
@@ -440,6 +504,8 @@ class Tracerctl {
   kj::String method = kj::str("");
   kj::String params = kj::str("");
   kj::String flowFilter = kj::str("");
+  kj::String costsBy = kj::str("deployment");
+  uint64_t costsSinceNs = 0;  // the sidecar's default, 7 days
   bool retryParked = false;
   bool latest = false;
   tracer_client* client = nullptr;
@@ -448,4 +514,38 @@ class Tracerctl {
 
 }  // namespace tracer
 
-KJ_MAIN(tracer::Tracerctl)
+namespace {
+
+// KJ's parser reads "costs --since -1d" as an option missing its value:
+// joined into "--since=-1d", the value reaches the option's own check and
+// its one-line error. Only costs' options: other commands' arguments (a
+// command `tracerctl run` runs) pass as they are.
+std::vector<char*> withSinceJoined(int argc, char* argv[], std::vector<std::string>& joined) {
+  std::vector<char*> args(argv, argv + argc);
+  int command = 1;  // the subcommand, after tracerctl's own --socket
+  while (command < argc && argv[command][0] == '-') {
+    command += strcmp(argv[command], "--socket") == 0 ? 2 : 1;
+  }
+  if (command >= argc || strcmp(argv[command], "costs") != 0) return args;
+  joined.reserve(argc);
+  args.resize(command + 1);
+  for (int i = command + 1; i < argc; ++i) {
+    if (strcmp(argv[i], "--since") == 0 && i + 1 < argc && argv[i + 1][0] == '-') {
+      joined.push_back(std::string("--since=") + argv[++i]);
+      args.push_back(joined.back().data());
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  std::vector<std::string> joined;
+  auto args = withSinceJoined(argc, argv, joined);
+  kj::TopLevelProcessContext context(argv[0]);
+  tracer::Tracerctl tracerctl(context);
+  return kj::runMainAndExit(context, tracerctl.getMain(), args.size(), args.data());
+}

@@ -56,15 +56,22 @@ std::optional<uint64_t> parseDuration(const std::string& text, std::string& erro
   static const struct {
     const char* suffix;
     double ns;
-  } units[] = {{"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+  } units[] = {{"ms", 1e6},         {"s", 1e9},           {"m", 60e9},
+               {"h", 3600e9},       {"d", 24 * 3600e9},   {"w", 7 * 24 * 3600e9}};
   std::string rest;
   auto number = leadingNumber(text, rest);
   if (number) {
     for (auto& unit: units) {
-      if (rest == unit.suffix) return static_cast<uint64_t>(*number * unit.ns);
+      if (rest != unit.suffix) continue;
+      double ns = *number * unit.ns;
+      if (ns > 1.8e19) {
+        error = "'" + text + "' is too long";
+        return std::nullopt;
+      }
+      return static_cast<uint64_t>(ns);
     }
   }
-  error = "'" + text + "' is not a duration (expected e.g. 500ms, 60s, 5m or 1h)";
+  error = "'" + text + "' is not a duration (expected e.g. 500ms, 60s, 5m, 1h, 7d or 2w)";
   return std::nullopt;
 }
 

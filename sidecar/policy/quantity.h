@@ -13,7 +13,7 @@ namespace tracer::policy {
 // On failure returns nullopt and sets `error`.
 std::optional<uint64_t> parseBytes(const std::string& text, std::string& error);
 
-// Durations: a number with ms, s, m or h ("60s", "1.5h"). Returns nanoseconds.
+// Durations: a number with ms, s, m, h, d or w ("60s", "1.5h", "7d"). Returns nanoseconds.
 std::optional<uint64_t> parseDuration(const std::string& text, std::string& error);
 
 // CPU: cores as a number ("0.25") or Kubernetes millicores ("250m").

@@ -1,10 +1,10 @@
 #include "report/live_artifact.h"
 
 #include <algorithm>
-#include <ctime>
 
 #include "contract_json.h"
 #include "endpoint_name.h"
+#include "ops/wall_clock.h"
 #include "report/markdown_text.h"
 
 namespace tracer {
@@ -13,14 +13,7 @@ namespace {
 
 constexpr const char* DESCRIPTION = "Tracer: what this flow run is doing now";
 
-kj::String utcTime(int64_t wallNs) {
-  time_t seconds = wallNs / 1000000000;
-  struct tm utc;
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  strftime(text, sizeof(text), "%H:%M:%S UTC", &utc);
-  return kj::str(text);
-}
+kj::String utcTime(int64_t wallNs) { return utcText(wallNs, "%H:%M:%S UTC"); }
 
 kj::String waitingOn(proto::LiveTask::Reader t) {
   if (t.getWaitingOn().size() == 0) return kj::str("(running)");

@@ -10,6 +10,7 @@
 #include "observe/run_intake.h"
 #include "ops/log.h"
 #include "report/artifact_admin.h"
+#include "report/cost_admin.h"
 #include "rpc/access_policy.h"
 #include "rpc/live_tasks_by_uid.h"
 #include "runs/policy_admin.h"
@@ -21,6 +22,7 @@ struct Services {
   RunQueries& queries;
   PolicyAdmin& policies;
   ArtifactAdmin& artifacts;
+  CostAdmin& costs;
   const AccessPolicy& access;
   RpcMetrics& rpcMetrics;
   Log& log;

@@ -157,6 +157,13 @@ class AdminServer final: public MeasuredServer<proto::Admin> {
     return kj::READY_NOW;
   }
 
+  kj::Promise<void> costs(CostsContext context) override {
+    auto params = context.getParams();
+    services.costs.costs(params.getBy(), params.getSinceNs(), params.getNowNs(),
+                         context.getResults().initCosts());
+    return kj::READY_NOW;
+  }
+
   kj::Promise<void> recentReports(RecentReportsContext context) override {
     uint32_t limit = context.getParams().getLimit();
     services.queries.recentReports(

@@ -63,6 +63,7 @@
 #include "ops/unix_socket.h"
 #include "runs/advisor.h"
 #include "report/artifact_publisher.h"
+#include "report/cost_rollup.h"
 #include "rpc/access_policy.h"
 #include "rpc/connection_listener.h"
 #include "metrics/rpc_metrics.h"
@@ -490,7 +491,9 @@ class SidecarStack {
                                       kj::str("no taskstats: exits are not fuzzed"))),
         conductor(advisor, taskMetrics, publisher, io.provider->getTimer(), log),
         table(*collector, clock, conductor, log),
-        services{table, table, advisor, publisher, access, rpcMetrics, log, clock, clock.now()},
+        costs(history),
+        services{table, table, advisor, publisher, costs, access, rpcMetrics, log, clock,
+                 clock.now()},
         socket(kj::heap<ListeningSocket>(*io.lowLevelProvider, scratch.file("tracer.sock"),
                                          nullptr)),
         listener(services, io.provider->getTimer(), socket->takeReceiver(), limits()) {
@@ -536,6 +539,7 @@ class SidecarStack {
   RpcMetrics rpcMetrics{clock};
   Conductor conductor;
   AttributionTable table;
+  CostRollup costs;
   Services services;
   kj::Own<ListeningSocket> socket;  // removes the socket file
   ConnectionListener listener;

@@ -16,7 +16,8 @@ BELOW_OBSERVE = {"ops", "metrics"}
 # interfaces and the handles they give out, never the classes behind them.
 RPC_SEES = {
     "observe/run_intake.h", "observe/live_runs.h", "observe/collector.h",
-    "runs/policy_admin.h", "report/artifact_admin.h", "report/run_keys.h",
+    "runs/policy_admin.h", "report/artifact_admin.h", "report/cost_admin.h",
+    "report/run_keys.h",
 }
 # Folders rpc/ uses whole: its own, logging and sockets, its counters.
 RPC_USES = {"rpc", "ops", "metrics"}

@@ -86,7 +86,7 @@ TEST_CASE("malformed policy files are reported with their exact location") {
       {"min_runs above runs", withPolicy("    history: {runs: 3, min_runs: 5}\n"),
        "bad.yaml:4:14: history.min_runs (5) cannot exceed history.runs (3)"},
       {"bad duration", withPolicy("    findings: {idle: {min_wall: 60 sec}}\n"),
-       "bad.yaml:4:33: findings.idle.min_wall: '60 sec' is not a duration (expected e.g. 500ms, 60s, 5m or 1h)"},
+       "bad.yaml:4:33: findings.idle.min_wall: '60 sec' is not a duration (expected e.g. 500ms, 60s, 5m, 1h, 7d or 2w)"},
       {"misspelt detector", withPolicy("    findings: {io_bund: {blocked_io_share_above: 0.3}}\n"),
        "bad.yaml:4:16: unknown key 'io_bund' in findings (did you mean 'io_bound'?)"},
       {"misspelt threshold", withPolicy("    findings: {io_bound: {blocked_share_above: 0.3}}\n"),
@@ -101,7 +101,7 @@ TEST_CASE("malformed policy files are reported with their exact location") {
        "bad.yaml:4:31: findings.live_artifact must be at least 1s, or off"},
       {"live artifact not a duration", withPolicy("    findings: {live_artifact: soon}\n"),
        "bad.yaml:4:31: findings.live_artifact: 'soon' is not a duration (expected e.g. 500ms, 60s, "
-       "5m or 1h)"},
+       "5m, 1h, 7d or 2w)"},
       {"renamed external_wait threshold",
        withPolicy("    findings: {external_wait: {sleep_share_above: 0.5}}\n"),
        "bad.yaml:4:32: unknown key 'sleep_share_above' in findings.external_wait"},

@@ -1,0 +1,25 @@
+#pragma once
+// What the Admin interface asks of the costs the history holds: their rollup
+// over a window of time. The serving side (rpc/) holds this, not the history
+// behind it.
+
+#include <kj/string.h>
+
+#include <cstdint>
+
+#include "tracer.capnp.h"
+
+namespace tracer {
+
+class CostAdmin {
+ public:
+  virtual ~CostAdmin() noexcept(false) = default;
+
+  // Admin.costs (capnp/tracer.capnp): by "deployment" (or empty), "flow" or
+  // "task"; sinceNs 0 is 7 days, nowNs 0 the wall clock. Anything else is
+  // refused in one sentence (ops/refuse.h).
+  virtual void costs(kj::StringPtr by, uint64_t sinceNs, int64_t nowNs,
+                     proto::CostReport::Builder out) = 0;
+};
+
+}  // namespace tracer

@@ -1,0 +1,25 @@
+#pragma once
+// The cost of the runs in the history over a window of time, against the
+// window before it: by deployment or flow (their flow runs' footprints, what a
+// flow run's allocation cost), or by task. It never adds what it does not
+// know: currencies are kept apart, runs without a cost are counted and left
+// out, and a row whose runs the history no longer has all of says so
+// (docs/policies.md, "Costs over time").
+
+#include "report/cost_admin.h"
+#include "store/history.h"
+
+namespace tracer {
+
+class CostRollup final: public CostAdmin {
+ public:
+  explicit CostRollup(History& history): history(history) {}
+
+  void costs(kj::StringPtr by, uint64_t sinceNs, int64_t nowNs,
+             proto::CostReport::Builder out) override;
+
+ private:
+  History& history;
+};
+
+}  // namespace tracer
