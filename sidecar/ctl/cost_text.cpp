@@ -10,6 +10,7 @@
 #include "contract_json.h"
 #include "ctl/report_text.h"
 #include "ops/wall_clock.h"
+#include "policy/run_cost.h"
 #include "report/run_keys.h"
 
 namespace tracer {
@@ -18,7 +19,7 @@ namespace {
 
 kj::String money(double amount, kj::StringPtr currency) {
   if (currency.size() == 0) return kj::str("-");
-  return kj::str(fixed(amount, 2), " ", currency);
+  return kj::str(policy::formatMoney(amount, currency.cStr()));
 }
 
 kj::String share(double part, double whole) {
@@ -138,8 +139,8 @@ kj::String costText(proto::CostReport::Reader report) {
   if (by == "task") return kj::strArray(out, "\n");
   out.add(kj::str());
   for (auto& [currency, total]: totals) {
-    out.add(kj::str("total ", currency, ": used ", fixed(total.used, 2), ", allocated ",
-                    fixed(total.allocated, 2), ", waste ", fixed(total.waste, 2),
+    out.add(kj::str("total: used ", money(total.used, currency), ", allocated ",
+                    money(total.allocated, currency), ", waste ", money(total.waste, currency),
                     share(total.waste, total.allocated),
                     total.notWhole.size() == 0
                         ? kj::str()

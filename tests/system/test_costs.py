@@ -80,10 +80,12 @@ def test_the_costs_a_history_holds(sidecar):
     assert (report["runs"], report["used"], report["unpriced_runs"]) == (1, 0.5, 1)
 
     table = sidecar.tracerctl("costs").stdout
-    assert "etl/nightly [1]  2     2.00 USD  8.00 USD   6.00 USD (75%)  1.00 USD  ?" in table
+    assert "etl/nightly [1]  2     2.00 USD   8.00 USD   6.00 USD (75%)  1.00 USD  ?" in table
     assert "[1] partial: 1 of 3 flow runs has no footprint" in table
     assert "[2] 1 run without a cost, left out of the sums" in table
-    assert "total USD: used 2.00, allocated 8.00, waste 6.00 (75%); at least: [1] partial" in table
-    assert "total EUR: used 0.50, allocated 2.00, waste 1.50 (75%); at least: [2] partial" in table
+    assert ("total: used 2.00 USD, allocated 8.00 USD, waste 6.00 USD (75%); at least: [1] "
+            "partial") in table
+    assert ("total: used 0.500 EUR, allocated 2.00 EUR, waste 1.50 EUR (75%); at least: [2] "
+            "partial") in table
     by_task = sidecar.tracerctl("costs", "--by", "task").stdout
     assert "etl/nightly / extract" in by_task and "total" not in by_task
