@@ -564,6 +564,9 @@ struct CostReport {
   rows @3 :List(CostRow);
   notes @4 :List(Text);
   # What the rows mean together, e.g. that tasks' costs overlap.
+  rowsNotListed @5 :UInt32;
+  # Rows past the most an answer lists (the ones that used most are listed):
+  # a sum of the listed rows is then not the whole.
 }
 
 struct CostRow {

@@ -135,11 +135,18 @@ kj::String costText(proto::CostReport::Reader report) {
     for (auto& label: labels) out.add(kj::mv(label));
   }
   for (auto note: report.getNotes()) out.add(kj::str("note: ", note));
+  auto notListed = report.getRowsNotListed();
+  if (notListed > 0) {
+    out.add(kj::str("not listed: ", notListed, notListed == 1 ? " row" : " rows",
+                    " that used less (an answer lists the ", report.getRows().size(),
+                    " that used most); the totals are of the listed rows only"));
+  }
   // Tasks' costs overlap (the note): a sum of them is no cost anything had.
   if (by == "task") return kj::strArray(out, "\n");
   out.add(kj::str());
   for (auto& [currency, total]: totals) {
-    out.add(kj::str("total: used ", money(total.used, currency), ", allocated ",
+    out.add(kj::str(notListed > 0 ? "total of the listed rows: used " : "total: used ",
+                    money(total.used, currency), ", allocated ",
                     money(total.allocated, currency), ", waste ", money(total.waste, currency),
                     share(total.waste, total.allocated),
                     total.notWhole.size() == 0

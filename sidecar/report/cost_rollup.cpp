@@ -249,6 +249,11 @@ class Rollup {
       return a.current.used != b.current.used ? a.current.used > b.current.used
                                               : a.previous.used > b.previous.used;
     });
+    // An answer is one RPC message (at most 512 KiB); a row is some 200 bytes.
+    if (rows.size() > COST_ROWS_MAX) {
+      out.setRowsNotListed(rows.size() - COST_ROWS_MAX);
+      rows.resize(COST_ROWS_MAX);
+    }
     auto list = out.initRows(rows.size());
     for (size_t i = 0; i < rows.size(); ++i) fillRow(rows[i], list[i]);
   }

@@ -11,6 +11,9 @@
 
 namespace tracer {
 
+// The most rows an answer lists, those that used most; the rest are counted.
+constexpr size_t COST_ROWS_MAX = 1000;
+
 class CostRollup final: public CostAdmin {
  public:
   explicit CostRollup(History& history): history(history) {}

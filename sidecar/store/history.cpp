@@ -80,6 +80,9 @@ History::History(const std::string& path, uint32_t keepRuns)
       keepRuns(keepRuns),
       cache(cachedTasksMax()) {
   upgrade(path);
+  // What tracerctl costs reads by time (a database of any version since 0).
+  exec(db.get(), "CREATE INDEX IF NOT EXISTS task_runs_by_time ON task_runs (finished_at_ns)");
+  exec(db.get(), "CREATE INDEX IF NOT EXISTS flow_runs_by_time ON flow_runs (finished_at_ns)");
   Statement aside(db.get(), "SELECT DISTINCT key, flow FROM version0_task_runs WHERE flow != ''");
   while (aside.step()) version0Owners.emplace(aside.text(0), aside.text(1));
   insertTaskRun.emplace(db.get(), "INSERT INTO task_runs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");

@@ -327,3 +327,18 @@ TEST_CASE("costs refuse a grouping they do not know, and default to deployments 
   CHECK(answer.getWindowStartNs() == NOW - 7 * int64_t(DAY));
   CHECK(answer.getRows().size() == 0);
 }
+
+TEST_CASE("an answer lists the rows that used most, and counts the rest", "[costs]") {
+  testing::TempDirectory state;
+  History history(state.file("history.db"), 20);
+  // One flow run each of COST_ROWS_MAX + 1 flows, flow i having used i + 1.
+  for (size_t i = 0; i <= COST_ROWS_MAX; ++i) {
+    recordFlowRun(history, Run{kj::str("flow:f", i).cStr(), "", kj::str("f", i).cStr(), "", 1,
+                               double(i + 1), 10000, 10000 - double(i + 1)});
+  }
+  Report report(history, "flow");
+  REQUIRE(report.get().getRows().size() == COST_ROWS_MAX);
+  CHECK(report.get().getRowsNotListed() == 1);
+  CHECK(report.get().getRows()[0].getFlow() == kj::str("f", COST_ROWS_MAX));  // used most
+  for (auto row: report.get().getRows()) CHECK(row.getFlow() != "f0");       // used least
+}
