@@ -36,8 +36,11 @@ def test_report_uses_contract_field_names(sidecar):
                                 "collector", "cpu", "sched", "memory", "io", "net", "proc",
                                 "allocation", "events", "unknown", "policy", "findings",
                                 "task_artifact", "recommendation", "start_time_ns", "task_key",
-                                "unobserved_ns", "unknown_why", "thread"}
+                                "unobserved_ns", "unknown_why", "thread", "cost", "profile",
+                                "placement"}
     assert task.report["policy"] == "built-in-default"
+    assert set(task.report["cost"]) == {"allocated", "used", "waste", "cpu_core_hour",
+                                        "memory_gib_hour", "currency", "price_source"}
     assert set(task.report["cpu"]) == {"user_ns", "system_ns", "avg_cores", "p95_cores",
                                        "max_cores"}
     assert set(task.report["sched"]) == {"runqueue_wait_ns", "blocked_io_ns", "sleep_ns",
