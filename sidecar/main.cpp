@@ -451,6 +451,7 @@ class SidecarMain {
     kj::Maybe<ArtifactDelivery&> deliveryIfAny;
     KJ_IF_MAYBE(d, delivery) { deliveryIfAny = **d; }
     drain(kj::mv(listener), table, conductor, deliveryIfAny, outbox, io, log);
+    reportUnwritten(advisor, history, publisher, log);
     return true;
   }
 
@@ -475,6 +476,19 @@ class SidecarMain {
     auto counts = outbox.countsByStatus();
     log.info(kj::str("drained: ", live, " live tasks ended, ", counts["pending"],
                      " artifacts left pending for the next start"));
+  }
+
+  // What a full state disk still holds in memory at the stop is lost with the
+  // process: one last try, then one line that says how much.
+  static void reportUnwritten(Advisor& advisor, History& history, ArtifactPublisher& publisher,
+                              Log& log) {
+    advisor.flush();
+    publisher.storeHeld();
+    size_t runs = history.runsHeld(), artifacts = publisher.artifactsHeld();
+    if (runs == 0 && artifacts == 0) return;
+    log.error(kj::str("stopping with ", runs, " finished runs the history could not write and ",
+                      artifacts, " artifacts the outbox could not store (the state directory's "
+                      "disk is full): they are lost"));
   }
 
   // The event loop itself pets the watchdog: if it stalls, systemd restarts us.

@@ -94,3 +94,30 @@ def test_a_full_state_disk_loses_nothing_it_can_take_once_there_is_room(tmp_path
         if sidecar.alive():
             sidecar.stop()
         subprocess.run(["umount", "-l", str(sidecar.state_dir)], check=False)
+
+
+def test_a_stop_while_the_disk_is_full_says_what_it_loses(tmp_path):
+    sidecar = Sidecar(tmp_path)
+    sidecar.state_dir.mkdir(mode=0o700)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs",
+                    str(sidecar.state_dir)], check=True)
+    try:
+        sidecar.start()
+        client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=5000,
+                               connect_wait_ms=2000)
+        flow_run(client, "before")
+        fill(sidecar.state_dir)
+        flow_run(client, "full")
+        wait_until(lambda: sidecar.status()["artifacts_held"] == 2, what="the run's artifacts held")
+        held_runs = sidecar.status()["history_runs_held"]
+        client.close()
+        assert sidecar.stop() == 0, sidecar.log()
+        # Three tasks, the flow run's footprint and the flow run itself; its two artifacts.
+        assert held_runs == 5
+        assert (f"stopping with {held_runs} finished runs the history could not write and 2 "
+                "artifacts the outbox could not store (the state directory's disk is full): "
+                "they are lost") in sidecar.log()
+    finally:
+        if sidecar.alive():
+            sidecar.stop()
+        subprocess.run(["umount", "-l", str(sidecar.state_dir)], check=False)
