@@ -479,16 +479,15 @@ class SidecarMain {
   }
 
   // What a full state disk still holds in memory at the stop is lost with the
-  // process: one last try, then one line that says how much.
+  // process: one last try, then one line that says how much (the artifacts'
+  // line is the publisher's, as it goes).
   static void reportUnwritten(Advisor& advisor, History& history, ArtifactPublisher& publisher,
                               Log& log) {
     advisor.flush();
     publisher.storeHeld();
-    size_t runs = history.runsHeld(), artifacts = publisher.artifactsHeld();
-    if (runs == 0 && artifacts == 0) return;
-    log.error(kj::str("stopping with ", runs, " finished runs the history could not write and ",
-                      artifacts, " artifacts the outbox could not store (the state directory's "
-                      "disk is full): they are lost"));
+    if (history.runsHeld() == 0) return;
+    log.error(kj::str(history.runsHeld(), " finished runs held in memory are lost: the history "
+                      "could not write them before the sidecar stopped"));
   }
 
   // The event loop itself pets the watchdog: if it stalls, systemd restarts us.

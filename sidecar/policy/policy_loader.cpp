@@ -59,6 +59,16 @@ class Walker final: public YamlReader {
               }
             });
     if (node.IsMap() && !named && !node["name"]) error(node, "a policy needs a name");
+    // A default the history cannot feed is as wrong as an asked-for one.
+    if (!node.IsMap()) return;
+    YAML::Node history = node["history"];  // undefined, not an error, when absent
+    bool runsGiven = history && history.IsMap() && history["runs"];
+    if (!runsGiven && p.history.runs > historyRunsKept) {
+      error(history ? history : node,
+            "history.runs is " + std::to_string(p.history.runs) + " by default, more than the " +
+                std::to_string(historyRunsKept) +
+                " runs of each task the history keeps (--history-runs): set history.runs");
+    }
   }
 
   // Prices are per hour: the bounds catch a monthly price or a typo, far

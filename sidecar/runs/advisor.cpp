@@ -3,6 +3,7 @@
 #include <capnp/dynamic.h>
 #include <kj/debug.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "contract_json.h"
@@ -20,12 +21,15 @@ namespace tracer {
 
 namespace {
 
-std::shared_ptr<const policy::PolicySet> builtInDefaults() {
+// The defaults, looking at no more runs than the history keeps (--history-runs).
+std::shared_ptr<const policy::PolicySet> builtInDefaults(uint32_t runsKept) {
   auto set = std::make_shared<policy::PolicySet>();
   policy::Policy fallback;
   fallback.name = "built-in-default";
   fallback.description = "No --policies directory: the defaults of policies/default.yaml.";
   fallback.origin = policy::Origin{"(built in)", 0};
+  fallback.history.runs = std::min(fallback.history.runs, runsKept);
+  fallback.history.minRuns = std::min(fallback.history.minRuns, fallback.history.runs);
   set->policies.push_back(std::move(fallback));
   return set;
 }
@@ -180,7 +184,7 @@ Advisor::Advisor(Log& log, std::string policyDirectory, History& history,
                  kj::Maybe<HistorySeeder&> seeder)
     : log(log), directory(std::move(policyDirectory)), history(history), seeder(seeder) {
   if (directory.empty()) {
-    policies = builtInDefaults();
+    policies = builtInDefaults(history.runsKept());
     matcher = std::make_unique<policy::Matcher>(*policies);
     log.info("no --policies directory: using the built-in default policy");
     return;

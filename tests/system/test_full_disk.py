@@ -114,9 +114,11 @@ def test_a_stop_while_the_disk_is_full_says_what_it_loses(tmp_path):
         assert sidecar.stop() == 0, sidecar.log()
         # Three tasks, the flow run's footprint and the flow run itself; its two artifacts.
         assert held_runs == 5
-        assert (f"stopping with {held_runs} finished runs the history could not write and 2 "
-                "artifacts the outbox could not store (the state directory's disk is full): "
-                "they are lost") in sidecar.log()
+        log = sidecar.log()
+        assert (f"{held_runs} finished runs held in memory are lost: the history could not "
+                "write them before the sidecar stopped") in log, log
+        assert ("2 artifacts held in memory are lost: the outbox could not store them before "
+                "the sidecar stopped") in log, log
     finally:
         if sidecar.alive():
             sidecar.stop()

@@ -282,3 +282,27 @@ TEST_CASE("at a flow run's finish its tasks' profiles decide whether they belong
   }
   CHECK(placement);
 }
+
+TEST_CASE("the built-in policy looks at no more runs than the history keeps") {
+  kj::AsyncIoContext io = kj::setupAsyncIo();
+  testing::TempDirectory state;
+  Log log{false};
+  History history{state.file("history.db"), 2};  // --history-runs 2: fewer than its 20 and 3
+  Advisor advisor{log, "", history};
+  TaskPlace place;
+  place.flow = "etl";
+  place.task = "load";
+  for (uint32_t run = 1; run <= 2; ++run) {
+    capnp::MallocMessageBuilder message;
+    auto report = message.initRoot<proto::TaskReport>();
+    report.setTaskName("load");
+    report.setWallNs(1000000000);
+    report.getCpu().setUserNs(500000000);
+    report.getMemory().setPeakRssBytes(64 << 20);
+    advisor.advise(place, report);
+    CHECK(report.getRecommendation().getRuns() == run);
+    CHECK(report.getRecommendation().getMinRuns() == 2);
+    CHECK(report.getRecommendation().getReady() == (run == 2));
+    CHECK(report.getRecommendation().getConfidence() == Approx(run / 2.0));
+  }
+}

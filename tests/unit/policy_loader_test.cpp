@@ -158,6 +158,18 @@ TEST_CASE("malformed policy files are reported with their exact location") {
   }
 }
 
+TEST_CASE("a policy whose default history.runs the history cannot feed is refused where it is") {
+  auto none = loadPolicyText("bad.yaml", withPolicy("    cpu: {headroom: 0.2}\n"), 5);
+  REQUIRE(none.errors.size() == 1);
+  CHECK(none.errors[0].text() == "bad.yaml:3:5: history.runs is 20 by default, more than the 5 "
+                                 "runs of each task the history keeps (--history-runs): set "
+                                 "history.runs");
+  auto onlyMin = loadPolicyText("bad.yaml", withPolicy("    history: {min_runs: 2}\n"), 5);
+  REQUIRE(onlyMin.errors.size() == 1);
+  CHECK(onlyMin.errors[0].text().rfind("bad.yaml:4:14: history.runs is 20 by default", 0) == 0);
+  CHECK(loadPolicyText("ok.yaml", withPolicy("    history: {runs: 5, min_runs: 2}\n"), 5).ok());
+}
+
 TEST_CASE("a policy asking more runs than the history keeps is refused where it asks") {
   auto result =
       loadPolicyText("bad.yaml", withPolicy("    history: {runs: 300, min_runs: 250}\n"), 200);
