@@ -9,6 +9,7 @@ import json
 import sqlite3
 import subprocess
 import time
+from contextlib import contextmanager
 
 from prefect_tracer.client import SidecarClient
 from sidecar import Sidecar, wait_until
@@ -36,14 +37,25 @@ def flow_run(client, name, tasks=3):
                 sum(range(10000))
 
 
-def test_a_full_state_disk_loses_nothing_it_can_take_once_there_is_room(tmp_path):
-    port = free_port()
-    sidecar = Sidecar(tmp_path, "--metrics-listen", f"127.0.0.1:{port}")
+@contextmanager
+def on_a_small_disk(sidecar):
+    """The sidecar started with its state directory on a 4 MiB tmpfs of its
+    own; stopped and unmounted at the end."""
     sidecar.state_dir.mkdir(mode=0o700)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs",
                     str(sidecar.state_dir)], check=True)
     try:
         sidecar.start()
+        yield sidecar
+    finally:
+        if sidecar.alive():
+            sidecar.stop()
+        subprocess.run(["umount", "-l", str(sidecar.state_dir)], check=False)
+
+
+def test_a_full_state_disk_loses_nothing_it_can_take_once_there_is_room(tmp_path):
+    port = free_port()
+    with on_a_small_disk(Sidecar(tmp_path, "--metrics-listen", f"127.0.0.1:{port}")) as sidecar:
         client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=5000,
                                connect_wait_ms=2000)
         flow_run(client, "before")
@@ -90,19 +102,10 @@ def test_a_full_state_disk_loses_nothing_it_can_take_once_there_is_room(tmp_path
                             ("outbox stores artifacts again", 1)):
             assert log.count(line) == times, (line, log)
         assert "disk is full" in log
-    finally:
-        if sidecar.alive():
-            sidecar.stop()
-        subprocess.run(["umount", "-l", str(sidecar.state_dir)], check=False)
 
 
 def test_a_stop_while_the_disk_is_full_says_what_it_loses(tmp_path):
-    sidecar = Sidecar(tmp_path)
-    sidecar.state_dir.mkdir(mode=0o700)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs",
-                    str(sidecar.state_dir)], check=True)
-    try:
-        sidecar.start()
+    with on_a_small_disk(Sidecar(tmp_path)) as sidecar:
         client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=5000,
                                connect_wait_ms=2000)
         flow_run(client, "before")
@@ -119,7 +122,3 @@ def test_a_stop_while_the_disk_is_full_says_what_it_loses(tmp_path):
                 "write them before the sidecar stopped") in log, log
         assert ("2 artifacts held in memory are lost: the outbox could not store them before "
                 "the sidecar stopped") in log, log
-    finally:
-        if sidecar.alive():
-            sidecar.stop()
-        subprocess.run(["umount", "-l", str(sidecar.state_dir)], check=False)
