@@ -28,10 +28,9 @@ RunCost runCost(const Prices& prices, const Observation& run) {
 std::string describePrices(const Cost& cost, const std::string& workPool) {
   auto& prices = cost.pricesFor(workPool);
   bool own = &prices != &cost.prices;
-  char text[160];
-  snprintf(text, sizeof(text), "%g %s per core-hour, %g %s per GiB-hour", prices.cpuCoreHour,
-           cost.currency.c_str(), prices.memoryGibHour, cost.currency.c_str());
-  return std::string(text) + (own ? " (work pool " + workPool + "'s; " : " (") + cost.source + ")";
+  return formatPrice(prices.cpuCoreHour, cost.currency) + " per core-hour, " +
+         formatPrice(prices.memoryGibHour, cost.currency) + " per GiB-hour" +
+         (own ? " (work pool " + workPool + "'s; " : " (") + cost.source + ")";
 }
 
 std::string formatMoney(double amount, const std::string& currency) {
@@ -39,6 +38,12 @@ std::string formatMoney(double amount, const std::string& currency) {
   if (amount > 0 && amount < 1) places = std::min(9, 2 - int(std::floor(std::log10(amount))));
   char text[64];
   snprintf(text, sizeof(text), "%.*f %s", places, amount, currency.c_str());
+  return text;
+}
+
+std::string formatPrice(double price, const std::string& currency) {
+  char text[64];
+  snprintf(text, sizeof(text), "%g %s", price, currency.c_str());
   return text;
 }
 

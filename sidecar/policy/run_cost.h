@@ -27,5 +27,7 @@ std::string describePrices(const Cost& cost, const std::string& workPool);
 // An amount of money: to the cent from 1 up, three significant digits below
 // (a short run costs a fraction of a cent): "51.15 USD", "0.0000774 USD".
 std::string formatMoney(double amount, const std::string& currency);
+// A price as the policy gives it, every digit: "0.04048 USD".
+std::string formatPrice(double price, const std::string& currency);
 
 }  // namespace tracer::policy

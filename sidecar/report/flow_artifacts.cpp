@@ -165,14 +165,9 @@ kj::String costSection(proto::TaskReport::Reader footprint) {
     lines.add(kj::str("The recommendation would save about **",
                       money(r.getWastedCostPerRun(), currency), " a run**; ", perMonth, "."));
   }
-  // Prices as the policy gives them, every digit.
-  auto price = [&](double value) {
-    char text[64];
-    snprintf(text, sizeof(text), "%g %s", value, currency.cStr());
-    return kj::str(text);
-  };
-  lines.add(kj::str("Prices: ", price(cost.getCpuCoreHour()), " per core-hour and ",
-                    price(cost.getMemoryGibHour()), " per GiB-hour (",
+  lines.add(kj::str("Prices: ", policy::formatPrice(cost.getCpuCoreHour(), currency.cStr()),
+                    " per core-hour and ",
+                    policy::formatPrice(cost.getMemoryGibHour(), currency.cStr()), " per GiB-hour (",
                     cost.getPriceSource(), "; policy `", footprint.getPolicy(), "`). CPU is "
                     "priced as used, memory at its peak for the whole run. Each task's cost in the "
                     "table artifact is the run's allocation over the task's own time: tasks side "
