@@ -19,9 +19,13 @@ from prefect_server import PrefectServer  # noqa: E402
 from sidecar import sidecar  # noqa: E402,F401  (the fixture)
 
 SERVER = PrefectServer(Path(tempfile.mkdtemp(prefix="tracer-prefect-")))
+# The suite's own choices (TRACER_PREFECT_SCENARIOS, TRACER_PREFECT_SHAPES:
+# tests/CMakeLists.txt) survive; any other Tracer, Prefect or OpenTelemetry
+# setting of the caller's would reach the flows and workers, and does not.
+_choices = {key: value for key, value in os.environ.items() if key.startswith("TRACER_PREFECT_")}
 _environment = SERVER.env()
 os.environ.clear()
-os.environ.update(_environment)
+os.environ.update(_environment, **_choices)
 
 
 @pytest.fixture(scope="session")
