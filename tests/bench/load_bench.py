@@ -7,7 +7,9 @@
 1. Idle: a sidecar started as run.sh starts it (no --debug), nothing connected:
    its CPU (utime+stime from /proc/PID/stat, % of one core) over IDLE_SECONDS
    (with the nanosecond figure from /proc/PID/task/*/schedstat beside it: a
-   10 ms tick is 0.1 % of 10 s), its VmRSS and VmHWM (/proc/PID/status).
+   10 ms tick is 0.1 % of 10 s), its VmRSS and VmHWM (/proc/PID/status), and
+   how much of the RSS is file pages (RssFile: the binary and the shared
+   libraries it touched, shared with other processes that map them).
 2. Load: CLIENTS Python processes, each holding TASKS live tasks (one per
    thread: 50 x 20 = 1,000 live), each task's thread working in short bursts so
    BPF events flow (CPU, a small file written and read back, now and then a
@@ -77,7 +79,7 @@ def memory(pid: int) -> dict[str, int]:
     values = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
+        if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             values[name] = int(rest.split()[0]) * 1024
     return values
 
@@ -187,6 +189,9 @@ def main() -> None:
           f"   (schedstat: {idle_scheduled:.3f}% of a core)")
     print(f"{f'{live_at_ready} tasks live (before cycling)':<34} {'':>16} "
           f"{memory_at_ready['VmRSS'] / MIB:>6.1f} MiB {memory_at_ready['VmHWM'] / MIB:>6.1f} MiB")
+    print(f"{'  of which file pages (binary, libraries)':<34} {'':>16} "
+          f"{idle_memory['RssFile'] / MIB:>6.1f} MiB (idle), "
+          f"{memory_at_ready['RssFile'] / MIB:.1f} MiB ({live_at_ready} live)")
     print(f"{'under load, mean over the window':<34} {load_cpu:>15.2f}% "
           f"{max(sampler.rss) / MIB:>6.1f} MiB {final_memory['VmHWM'] / MIB:>6.1f} MiB"
           f"   (VmRSS: max of 1 s samples; VmHWM: at the end)")
