@@ -2,12 +2,12 @@
 # Benchmarks, side by side in one run, against a real sidecar. Prints figures;
 # asserts nothing (these machines are shared and noisy).
 #   tests/bench/run.sh [BUILD_DIR [SECTION...]]
-# SECTION: client observer load policy prefect fuzz (default: all of them).
+# SECTION: client observer load memory policy prefect fuzz (default: all of them).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$repo/build}
 shift || true
-sections=" ${*:-client observer load policy prefect fuzz} "
+sections=" ${*:-client observer load memory policy prefect fuzz} "
 wanted() { [[ $sections == *" $1 "* ]]; }
 # The client's cost and the sidecar's intake, against a sidecar of its own.
 client_section() {
@@ -67,6 +67,12 @@ fi
 if wanted load; then
   echo
   LOAD_SECONDS=${LOAD_SECONDS:-60} /usr/bin/python3 "$repo/tests/bench/load_bench.py" "$build"
+fi
+
+# A live task's memory with nothing else per task (one connection, one thread).
+if wanted memory; then
+  echo
+  /usr/bin/python3 "$repo/tests/bench/task_memory.py" "$build"
 fi
 
 if wanted policy; then
