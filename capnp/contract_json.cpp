@@ -22,6 +22,25 @@ void appendSnake(kj::Vector<char>& out, kj::StringPtr camel) {
   }
 }
 
+// Whether `snake` is camelToSnake(camel), without building it: reading a
+// JSON object compares each key with every field's name, and allocating each
+// name made a history row of ~50 keys cost ~100 us to read.
+bool isSnakeOf(kj::StringPtr snake, kj::StringPtr camel) {
+  size_t at = 0;
+  for (char c: camel) {
+    if (c >= 'A' && c <= 'Z') {
+      if (at + 1 >= snake.size() || snake[at] != '_' || snake[at + 1] != c - 'A' + 'a') {
+        return false;
+      }
+      at += 2;
+    } else {
+      if (at >= snake.size() || snake[at] != c) return false;
+      ++at;
+    }
+  }
+  return at == snake.size();
+}
+
 }  // namespace
 
 kj::String camelToSnake(kj::StringPtr camel) {
@@ -234,7 +253,7 @@ void setField(capnp::DynamicStruct::Builder out, capnp::StructSchema::Field fiel
       KJ_REQUIRE(json.isString(), "expected a name", structName, key);
       bool found = false;
       for (auto enumerant: type.asEnum().getEnumerants()) {
-        if (camelToSnake(enumerant.getProto().getName()) == json.getString()) {
+        if (isSnakeOf(json.getString(), enumerant.getProto().getName())) {
           out.set(field, capnp::DynamicEnum(enumerant));
           found = true;
         }
@@ -253,11 +272,20 @@ void setField(capnp::DynamicStruct::Builder out, capnp::StructSchema::Field fiel
 void fillStruct(capnp::JsonValue::Reader json, capnp::DynamicStruct::Builder out) {
   auto structName = out.getSchema().getShortDisplayName();
   KJ_REQUIRE(json.isObject(), "expected a JSON object", structName);
+  auto fields = out.getSchema().getFields();
+  // Looked for from the field after the last one found: what this file
+  // writes comes in field order, so a key is most often the next field.
+  uint next = 0;
   for (auto member: json.getObject()) {
     auto key = member.getName();
     kj::Maybe<capnp::StructSchema::Field> match;
-    for (auto field: out.getSchema().getFields()) {
-      if (camelToSnake(field.getProto().getName()) == key) match = field;
+    for (uint n = 0; n < fields.size(); ++n) {
+      auto field = fields[(next + n) % fields.size()];
+      if (isSnakeOf(key, field.getProto().getName())) {
+        match = field;
+        next = field.getIndex() + 1;
+        break;
+      }
     }
     KJ_IF_MAYBE(field, match) {
       if (member.getValue().isNull()) {

@@ -75,6 +75,12 @@ TEST_CASE("bad info JSON is refused with the key and the struct named") {
   CHECK_THROWS_WITH(fromContractJson(R"({"task_run_idd":"x"})", task),
                     Catch::Contains("unknown key") && Catch::Contains("task_run_idd") &&
                         Catch::Contains("TaskRunInfo"));
+  // Keys match a field's snake_case name exactly: not a prefix of it, not
+  // more than it, not its camelCase spelling.
+  for (auto key: {"task_run", "task_run_id_", "taskRunId", "task_run_i"}) {
+    CHECK_THROWS_WITH(fromContractJson(kj::str("{\"", key, "\":\"x\"}"), task),
+                      Catch::Contains("unknown key") && Catch::Contains(key));
+  }
   CHECK_THROWS_WITH(fromContractJson(R"({"tid":"seven"})", task),
                     Catch::Contains("expected a number") && Catch::Contains("tid"));
   CHECK_THROWS_WITH(fromContractJson(R"({"tid":1.5})", task),
