@@ -79,12 +79,56 @@ std::string joined(const std::vector<std::string>& lines) {
   return text;
 }
 
+// What a run's cost needs of its TaskRow, in this order: the history reads
+// them (History::runsFinishedBetween) by their contract JSON names.
+enum CostField : uint { CURRENCY, USED, ALLOCATED, WASTE, UNKNOWN, COST_FIELDS };
+const kj::StringPtr COST_FIELD_NAMES[COST_FIELDS] = {"currency", "costUsed", "costAllocated",
+                                                      "costWaste", "unknown"};
+
+// Their contract JSON names ("cost_used"); getFieldByName throws for a name
+// TaskRow does not have.
+kj::Array<kj::String> costFieldNames() {
+  auto schema = capnp::Schema::from<proto::TaskRow>();
+  return KJ_MAP(name, COST_FIELD_NAMES) {
+    return camelToSnake(schema.getFieldByName(name).getProto().getName());
+  };
+}
+
+struct RunCost {
+  std::string currency;
+  double used = 0, allocated = 0, waste = 0;
+};
+
 // A run's cost is known when its policy priced it and what it used is known;
-// rows an earlier version wrote have no currency.
-bool priced(proto::TaskRow::Reader row) {
-  auto unknown = row.getUnknown();
-  return row.getCurrency().size() > 0 && !listsUnknown(unknown, "cost_used") &&
-         !listsUnknown(unknown, "cost_allocated") && !listsUnknown(unknown, "cost_waste");
+// rows an earlier version wrote have no currency, and a row that is not JSON
+// (or whose fields are not what TaskRow says) has no cost to add.
+kj::Maybe<RunCost> runCost(const std::string& values, kj::ArrayPtr<const kj::String> names) {
+  if (values.empty()) return nullptr;
+  capnp::MallocMessageBuilder message(64);
+  auto json = message.initRoot<capnp::JsonValue>();
+  if (kj::runCatchingExceptions([&]() { decodeJson(values, json); }) != nullptr) return nullptr;
+  auto fields = json.asReader().getArray();
+  if (fields.size() != COST_FIELDS || !fields[CURRENCY].isString() ||
+      fields[CURRENCY].getString().size() == 0) {
+    return nullptr;
+  }
+  RunCost cost{fields[CURRENCY].getString().cStr()};
+  double* sums[] = {&cost.used, &cost.allocated, &cost.waste};
+  for (CostField field: {USED, ALLOCATED, WASTE}) {
+    if (!fields[field].isNumber()) return nullptr;
+    *sums[field - USED] = fields[field].getNumber();
+  }
+  if (fields[UNKNOWN].isArray()) {
+    for (auto unknown: fields[UNKNOWN].getArray()) {
+      if (!unknown.isString()) return nullptr;
+      for (CostField field: {USED, ALLOCATED, WASTE}) {
+        if (unknown.getString() == names[field]) return nullptr;
+      }
+    }
+  } else if (!fields[UNKNOWN].isNull()) {
+    return nullptr;
+  }
+  return kj::mv(cost);
 }
 
 class Rollup {
@@ -154,30 +198,25 @@ class Rollup {
   }
 
   void addRuns() {
+    auto names = costFieldNames();
+    auto paths = KJ_MAP(name, names) { return kj::str("$.", name); };
     for (auto& run: history.runsFinishedBetween(kind, windows[PREVIOUS].startNs,
-                                                windows[CURRENT].endNs)) {
-      capnp::MallocMessageBuilder message(256);
+                                                windows[CURRENT].endNs, paths)) {
       auto& group = groupOf(run);
       Window window = windowOf(run.finishedAtNs);
       if (kind == RunKind::FLOW_RUN_FOOTPRINTS) ++footprints[run.key.key][window];
-      auto row = message.initRoot<proto::TaskRow>();
-      // A record this build cannot read has no cost it can add.
-      bool read = kj::runCatchingExceptions([&]() {
-                    fromContractJson(run.rowJson, capnp::toDynamic(row));
-                  }) == nullptr;
-      if (!read || !priced(row.asReader())) {
+      KJ_IF_MAYBE(cost, runCost(run.values, names)) {
+        auto& sums = group.byCurrency[cost->currency][window];
+        ++sums.runs;
+        sums.used += cost->used;
+        sums.allocated += cost->allocated;
+        sums.waste += cost->waste;
+        if (run.finishedAtNs >= group.newestPricedNs) {
+          group.newestPricedNs = run.finishedAtNs;
+          group.newestCurrency = cost->currency;
+        }
+      } else {
         ++group.unpriced[window];
-        continue;
-      }
-      std::string currency = row.getCurrency().cStr();
-      auto& sums = group.byCurrency[currency][window];
-      ++sums.runs;
-      sums.used += row.getCostUsed();
-      sums.allocated += row.getCostAllocated();
-      sums.waste += row.getCostWaste();
-      if (run.finishedAtNs >= group.newestPricedNs) {
-        group.newestPricedNs = run.finishedAtNs;
-        group.newestCurrency = currency;
       }
     }
   }
