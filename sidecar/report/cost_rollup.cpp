@@ -288,13 +288,23 @@ class Rollup {
       return a.current.used != b.current.used ? a.current.used > b.current.used
                                               : a.previous.used > b.previous.used;
     });
-    // An answer is one RPC message (at most 512 KiB); a row is some 200 bytes.
-    if (rows.size() > COST_ROWS_MAX) {
-      out.setRowsNotListed(rows.size() - COST_ROWS_MAX);
-      rows.resize(COST_ROWS_MAX);
+    // An answer is one RPC message (at most 512 KiB), and a row's size
+    // depends on its names and on why it is partial: rows are built aside
+    // first, and listed while they fit.
+    capnp::MallocMessageBuilder aside;
+    std::vector<capnp::Orphan<proto::CostRow>> listed;
+    uint64_t words = 0;
+    for (auto& row: rows) {
+      auto built = aside.getOrphanage().newOrphan<proto::CostRow>();
+      fillRow(row, built.get());
+      uint64_t size = built.getReader().totalSize().wordCount;
+      if (listed.size() == COST_ROWS_MAX || words + size > COST_ROWS_WORDS_MAX) break;
+      words += size;
+      listed.push_back(kj::mv(built));
     }
-    auto list = out.initRows(rows.size());
-    for (size_t i = 0; i < rows.size(); ++i) fillRow(rows[i], list[i]);
+    out.setRowsNotListed(rows.size() - listed.size());
+    auto list = out.initRows(listed.size());
+    for (size_t i = 0; i < listed.size(); ++i) list.setWithCaveats(i, listed[i].getReader());
   }
 
   static void fillRow(const Row& row, proto::CostRow::Builder out) {

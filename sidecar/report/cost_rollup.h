@@ -12,7 +12,10 @@
 namespace tracer {
 
 // The most rows an answer lists, those that used most; the rest are counted.
+// The rows are also at most COST_ROWS_WORDS_MAX words (384 KiB), well inside
+// the RPC's 512 KiB message limit: long names and reasons make fewer.
 constexpr size_t COST_ROWS_MAX = 1000;
+constexpr uint64_t COST_ROWS_WORDS_MAX = 384 * 1024 / 8;
 
 class CostRollup final: public CostAdmin {
  public:

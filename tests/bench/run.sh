@@ -2,12 +2,12 @@
 # Benchmarks, side by side in one run, against a real sidecar. Prints figures;
 # asserts nothing (these machines are shared and noisy).
 #   tests/bench/run.sh [BUILD_DIR [SECTION...]]
-# SECTION: client observer load memory policy prefect fuzz (default: all of them).
+# SECTION: client observer load memory costs policy prefect fuzz (default: all of them).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$repo/build}
 shift || true
-sections=" ${*:-client observer load memory policy prefect fuzz} "
+sections=" ${*:-client observer load memory costs policy prefect fuzz} "
 wanted() { [[ $sections == *" $1 "* ]]; }
 # The client's cost and the sidecar's intake, against a sidecar of its own.
 client_section() {
@@ -73,6 +73,12 @@ fi
 if wanted memory; then
   echo
   /usr/bin/python3 "$repo/tests/bench/task_memory.py" "$build"
+fi
+
+# tracerctl costs on histories of 20,000 to 400,000 task runs.
+if wanted costs; then
+  echo
+  /usr/bin/python3 "$repo/tests/bench/cost_bench.py" "$build"
 fi
 
 if wanted policy; then

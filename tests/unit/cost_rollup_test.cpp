@@ -352,3 +352,21 @@ TEST_CASE("an answer lists the rows that used most, and counts the rest", "[cost
   CHECK(report.get().getRows()[0].getFlow() == kj::str("f", COST_ROWS_MAX));  // used most
   for (auto row: report.get().getRows()) CHECK(row.getFlow() != "f0");       // used least
 }
+
+TEST_CASE("an answer lists no more rows than fit in one RPC message", "[costs]") {
+  testing::TempDirectory state;
+  History history(state.file("history.db"), 20);
+  // Flows whose 2,000-character names make each row some 2 KiB: 300 of them
+  // would be past the RPC's 512 KiB message limit.
+  size_t flows = 300;
+  for (size_t i = 0; i < flows; ++i) {
+    std::string name = kj::str(i, "-").cStr() + std::string(2000, 'x');
+    recordFlowRun(history, Run{"flow:" + name, "", name, "", 1, double(i + 1), 10, 1});
+  }
+  Report report(history, "flow");
+  auto rows = report.get().getRows();
+  CHECK(rows.size() < flows);
+  CHECK(rows.size() + report.get().getRowsNotListed() == flows);
+  CHECK(report.get().totalSize().wordCount <= COST_ROWS_WORDS_MAX + 64);
+  CHECK(std::string(rows[0].getFlow()).rfind(kj::str(flows - 1, "-").cStr(), 0) == 0);
+}
