@@ -363,7 +363,7 @@ class SidecarMain {
     RpcMetrics rpcMetrics(clock);
     Conductor conductor(advisor, taskMetrics, publisher, io.provider->getTimer(), log);
     AttributionTable table(*collector, clock, conductor, log);
-    CostRollup costs(history);
+    CostRollup costs(history.path(), history.runsKept());
     Services services{table, table, advisor, publisher, costs, access, rpcMetrics, log, clock,
                       clock.now()};
     services.statusParts = statusParts.asPtr();

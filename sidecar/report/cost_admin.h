@@ -3,6 +3,8 @@
 // over a window of time. The serving side (rpc/) holds this, not the history
 // behind it.
 
+#include <capnp/message.h>
+#include <kj/async.h>
 #include <kj/string.h>
 
 #include <cstdint>
@@ -17,9 +19,10 @@ class CostAdmin {
 
   // Admin.costs (capnp/tracer.capnp): by "deployment" (or empty), "flow" or
   // "task"; sinceNs 0 is 7 days, nowNs 0 the wall clock. Anything else is
-  // refused in one sentence (ops/refuse.h).
-  virtual void costs(kj::StringPtr by, uint64_t sinceNs, int64_t nowNs,
-                     proto::CostReport::Builder out) = 0;
+  // refused in one sentence (ops/refuse.h), before this returns. Answers a
+  // message whose root is the CostReport.
+  virtual kj::Promise<kj::Own<capnp::MessageBuilder>> costs(kj::StringPtr by, uint64_t sinceNs,
+                                                            int64_t nowNs) = 0;
 };
 
 }  // namespace tracer

@@ -2,6 +2,7 @@
 
 #include <capnp/message.h>
 #include <kj/debug.h>
+#include <kj/thread.h>
 
 #include <algorithm>
 #include <array>
@@ -15,6 +16,7 @@
 #include "ops/refuse.h"
 #include "ops/wall_clock.h"
 #include "policy/observation.h"
+#include "store/history_reader.h"
 
 namespace tracer {
 
@@ -133,7 +135,7 @@ kj::Maybe<RunCost> runCost(const std::string& values, kj::ArrayPtr<const kj::Str
 
 class Rollup {
  public:
-  Rollup(History& history, Grouping grouping, uint64_t sinceNs, int64_t nowNs)
+  Rollup(HistoryReader& history, Grouping grouping, uint64_t sinceNs, int64_t nowNs)
       : history(history),
         grouping(grouping),
         kind(grouping == Grouping::TASK ? RunKind::TASK_RUNS : RunKind::FLOW_RUN_FOOTPRINTS),
@@ -361,7 +363,7 @@ class Rollup {
     for (size_t i = 0; i < trendUnknown.size(); ++i) unknownWhy.set(i, trendUnknown[i]);
   }
 
-  History& history;
+  HistoryReader& history;
   Grouping grouping;
   RunKind kind;
   std::array<Bounds, 2> windows;
@@ -373,12 +375,29 @@ class Rollup {
 
 }  // namespace
 
-void CostRollup::costs(kj::StringPtr by, uint64_t sinceNs, int64_t nowNs,
-                       proto::CostReport::Builder out) {
+kj::Promise<kj::Own<capnp::MessageBuilder>> CostRollup::costs(kj::StringPtr by, uint64_t sinceNs,
+                                                              int64_t nowNs) {
   Grouping grouping = groupingNamed(by);
   if (sinceNs == 0) sinceNs = DEFAULT_SINCE_NS;
   if (sinceNs > MAX_SINCE_NS) refuse(kj::str("costs: since is at most 100 years"));
-  Rollup(history, grouping, sinceNs, nowNs == 0 ? realtimeNs() : nowNs).fill(out);
+  if (running) refuse(kj::str("costs: another rollup is running; ask again once it has answered"));
+  if (nowNs == 0) nowNs = realtimeNs();
+  auto answer = kj::newPromiseAndCrossThreadFulfiller<kj::Own<capnp::MessageBuilder>>();
+  auto thread = kj::heap<kj::Thread>([fulfiller = kj::mv(answer.fulfiller), path = historyPath,
+                                      keep = keepRuns, grouping, sinceNs, nowNs]() mutable {
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() {
+      auto message = kj::heap<capnp::MallocMessageBuilder>();
+      HistoryReader history(path, keep);
+      Rollup(history, grouping, sinceNs, nowNs).fill(message->initRoot<proto::CostReport>());
+      fulfiller->fulfill(kj::Own<capnp::MessageBuilder>(kj::mv(message)));
+    })) {
+      fulfiller->reject(kj::mv(*e));
+    }
+  });
+  running = true;
+  // The thread ends right after it answers; dropped unanswered (the caller
+  // went away), the rollup is waited for.
+  return answer.promise.attach(kj::mv(thread), kj::defer([this]() { running = false; }));
 }
 
 }  // namespace tracer

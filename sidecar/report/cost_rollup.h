@@ -6,8 +6,9 @@
 // out, and a row whose runs the history no longer has all of says so
 // (docs/policies.md, "Costs over time").
 
+#include <string>
+
 #include "report/cost_admin.h"
-#include "store/history.h"
 
 namespace tracer {
 
@@ -17,15 +18,23 @@ namespace tracer {
 constexpr size_t COST_ROWS_MAX = 1000;
 constexpr uint64_t COST_ROWS_WORDS_MAX = 384 * 1024 / 8;
 
+// Each rollup runs on a thread of its own with a connection of its own to
+// the history (store/history_reader.h): over hundreds of thousands of runs it
+// takes seconds, which the event loop spends on task starts meanwhile. One at
+// a time: another call while one runs is refused.
 class CostRollup final: public CostAdmin {
  public:
-  explicit CostRollup(History& history): history(history) {}
+  // The history at `historyPath`, which keeps `keepRuns` runs of a task.
+  CostRollup(std::string historyPath, uint32_t keepRuns)
+      : historyPath(kj::mv(historyPath)), keepRuns(keepRuns) {}
 
-  void costs(kj::StringPtr by, uint64_t sinceNs, int64_t nowNs,
-             proto::CostReport::Builder out) override;
+  kj::Promise<kj::Own<capnp::MessageBuilder>> costs(kj::StringPtr by, uint64_t sinceNs,
+                                                    int64_t nowNs) override;
 
  private:
-  History& history;
+  std::string historyPath;
+  uint32_t keepRuns;
+  bool running = false;
 };
 
 }  // namespace tracer

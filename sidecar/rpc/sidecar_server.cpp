@@ -159,9 +159,10 @@ class AdminServer final: public MeasuredServer<proto::Admin> {
 
   kj::Promise<void> costs(CostsContext context) override {
     auto params = context.getParams();
-    services.costs.costs(params.getBy(), params.getSinceNs(), params.getNowNs(),
-                         context.getResults().initCosts());
-    return kj::READY_NOW;
+    return services.costs.costs(params.getBy(), params.getSinceNs(), params.getNowNs())
+        .then([context](kj::Own<capnp::MessageBuilder> answer) mutable {
+          context.getResults().setCosts(answer->getRoot<proto::CostReport>().asReader());
+        });
   }
 
   kj::Promise<void> recentReports(RecentReportsContext context) override {

@@ -33,29 +33,6 @@ struct TaskHistoryKey {
   std::string task;  // task key, or task name when there is none
 };
 
-// A run as the history keeps it, and where it is filed: what a rollup over
-// time (report/cost_rollup) reads.
-struct StoredRun {
-  TaskHistoryKey key;
-  std::string flow, deployment;  // names in that run, for people
-  int64_t finishedAtNs = 0;
-  // What was asked of its TaskRow (runsFinishedBetween): the values at the
-  // paths, as a JSON array; empty if the row is not JSON.
-  std::string values;
-};
-
-// How many runs the history keeps of a task, and the oldest one's finish: a
-// task that keeps runsKept() of them has lost those before that.
-struct KeptRuns {
-  TaskHistoryKey key;
-  uint32_t count = 0;
-  int64_t oldestNs = 0;
-};
-
-// Flow runs' footprints are filed as tasks (policy::FLOW_RUN_TASK) beside
-// the task runs: a query over time asks for one kind or the other.
-enum class RunKind { TASK_RUNS, FLOW_RUN_FOOTPRINTS };
-
 class History final: public MetricsSource, public StatusPart {
  public:
   // Opens (creating if needed) `path`; throws with SQLite's message on failure.
@@ -64,6 +41,8 @@ class History final: public MetricsSource, public StatusPart {
 
   // The newest runs of each task it keeps: the most a policy can look at.
   uint32_t runsKept() const { return keepRuns; }
+  // Its database, for readers of their own (store/history_reader.h).
+  const std::string& path() const { return file; }
 
   // Runs are held in memory and written in batches: one transaction per
   // flush() (the sampler calls it every second; shutdown too), not one per
@@ -98,21 +77,6 @@ class History final: public MetricsSource, public StatusPart {
   // Whether anything is known about a deployment (or flow) key.
   bool knows(const std::string& key);
 
-  // Queries over time read what is written (within a second of a run's
-  // finish, see flush()), each within (fromNs, toNs] of the wall clock.
-  // The runs of `kind` that finished then, oldest first, each with the
-  // values at `paths` (two or more JSON paths into its row, "$.cost_used"):
-  // SQLite reads them, some 30 times faster than decoding every row here,
-  // on the event loop, would.
-  std::vector<StoredRun> runsFinishedBetween(RunKind kind, int64_t fromNs, int64_t toNs,
-                                             kj::ArrayPtr<const kj::String> paths);
-  // The finish of each flow run (recordFlow) then, by key.
-  std::vector<std::pair<std::string, int64_t>> flowRunsFinishedBetween(int64_t fromNs,
-                                                                       int64_t toNs);
-  // What is kept of every task of `kind`.
-  std::vector<KeptRuns> keptRuns(RunKind kind);
-  // The newest run written under a deployment (or flow) key, of any task.
-  kj::Maybe<StoredRun> latestRun(const std::string& key);
 
   // A run of `flow`'s deployment `deploymentName` arrived with its id, whose
   // key is `key`: the version-0 runs under that name that `flow` recorded
@@ -149,6 +113,7 @@ class History final: public MetricsSource, public StatusPart {
 
   Database db;
   kj::Maybe<Statement> insertTaskRun;  // every finished task's: prepared once, after the schema
+  std::string file;
   uint32_t keepRuns;
   std::deque<HeldTask> heldTasks;
   std::deque<HeldFlow> heldFlows;

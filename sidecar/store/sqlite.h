@@ -23,6 +23,17 @@ struct DatabaseCloser {
 };
 using Database = std::unique_ptr<sqlite3, DatabaseCloser>;
 
+// An existing database, for reading only: a writer elsewhere made it and
+// keeps it (WAL, so both go on at once).
+inline Database openReadOnly(const std::string& path) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+  Database db(raw);
+  KJ_REQUIRE(rc == SQLITE_OK, "cannot open the database", path, sqlite3_errmsg(raw));
+  sqlite3_busy_timeout(raw, 1000);
+  return db;
+}
+
 inline Database openDatabase(const std::string& path) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open(path.c_str(), &raw);

@@ -491,7 +491,7 @@ class SidecarStack {
                                       kj::str("no taskstats: exits are not fuzzed"))),
         conductor(advisor, taskMetrics, publisher, io.provider->getTimer(), log),
         table(*collector, clock, conductor, log),
-        costs(history),
+        costs(history.path(), history.runsKept()),
         services{table, table, advisor, publisher, costs, access, rpcMetrics, log, clock,
                  clock.now()},
         socket(kj::heap<ListeningSocket>(*io.lowLevelProvider, scratch.file("tracer.sock"),

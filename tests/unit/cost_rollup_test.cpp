@@ -4,6 +4,7 @@
 // whose runs the history does not all have, said so.
 #include <capnp/message.h>
 #include <catch2/catch.hpp>
+#include <kj/async-io.h>
 
 #include <string>
 #include <vector>
@@ -68,9 +69,11 @@ void recordFlowRun(History& history, Run run) {
 struct Report {
   explicit Report(History& history, kj::StringPtr by, uint64_t since = DAY) {
     history.flush();
-    CostRollup(history).costs(by, since, NOW, message.initRoot<proto::CostReport>());
+    auto io = kj::setupAsyncIo();  // the rollup answers from a thread of its own
+    message = CostRollup(history.path(), history.runsKept()).costs(by, since, NOW)
+                  .wait(io.waitScope);
   }
-  proto::CostReport::Reader get() { return message.getRoot<proto::CostReport>(); }
+  proto::CostReport::Reader get() { return message->getRoot<proto::CostReport>(); }
   // The row of `name` (deployment, flow, or task by --by) in `currency`.
   proto::CostRow::Reader row(kj::StringPtr name, kj::StringPtr currency = "USD") {
     for (auto row: get().getRows()) {
@@ -82,7 +85,7 @@ struct Report {
                    << toContractJson(get()).cStr());
     KJ_UNREACHABLE;
   }
-  capnp::MallocMessageBuilder message;
+  kj::Own<capnp::MessageBuilder> message;
 };
 
 std::vector<std::string> texts(capnp::List<capnp::Text>::Reader list) {
@@ -326,13 +329,12 @@ TEST_CASE("by flow adds up a flow's deployments; by task, each task of each depl
 TEST_CASE("costs refuse a grouping they do not know, and default to deployments and 7 days", "[costs]") {
   testing::TempDirectory state;
   History history(state.file("history.db"), 200);
-  capnp::MallocMessageBuilder message;
-  CostRollup rollup(history);
-  auto report = message.initRoot<proto::CostReport>();
-  CHECK_THROWS_WITH(rollup.costs("owner", DAY, NOW, report),
+  CostRollup rollup(history.path(), history.runsKept());
+  auto io = kj::setupAsyncIo();
+  CHECK_THROWS_WITH(rollup.costs("owner", DAY, NOW),
                     Catch::Contains("costs: by 'owner' is not one of deployment, flow, task"));
-  rollup.costs("", 0, NOW, report);
-  auto answer = report.asReader();
+  auto report = rollup.costs("", 0, NOW).wait(io.waitScope);
+  auto answer = report->getRoot<proto::CostReport>().asReader();
   CHECK(answer.getBy() == "deployment");
   CHECK(answer.getWindowStartNs() == NOW - 7 * int64_t(DAY));
   CHECK(answer.getRows().size() == 0);
@@ -369,4 +371,30 @@ TEST_CASE("an answer lists no more rows than fit in one RPC message", "[costs]")
   CHECK(rows.size() + report.get().getRowsNotListed() == flows);
   CHECK(report.get().totalSize().wordCount <= COST_ROWS_WORDS_MAX + 64);
   CHECK(std::string(rows[0].getFlow()).rfind(kj::str(flows - 1, "-").cStr(), 0) == 0);
+}
+
+TEST_CASE("a rollup answers from its own thread while the event loop goes on, one rollup at a time", "[costs]") {
+  testing::TempDirectory state;
+  History history(state.file("history.db"), 200);
+  for (int i = 0; i < 5000; ++i) {
+    record(history, {"deployment:d", kj::str("task-", i % 25).cStr(), "etl", "nightly", 1 + i % 20,
+                     0.01, 0.02, 0.01});
+  }
+  history.flush();
+  CostRollup rollup(history.path(), history.runsKept());
+  auto io = kj::setupAsyncIo();
+  auto answer = rollup.costs("task", DAY, NOW);
+  // The rollup of 5,000 runs is not done the moment it starts, and the loop
+  // is free meanwhile: a second rollup is refused rather than queued.
+  CHECK_FALSE(answer.poll(io.waitScope));
+  CHECK_THROWS_WITH(rollup.costs("task", DAY, NOW), Catch::Contains("another rollup is running"));
+  auto report = answer.wait(io.waitScope);
+  auto rows = report->getRoot<proto::CostReport>().getRows();
+  REQUIRE(rows.size() == 25);
+  uint32_t runs = 0;
+  for (auto row: rows) runs += row.getRuns();
+  CHECK(runs == 5000);
+  // Answered, the next one may start.
+  CHECK(rollup.costs("task", DAY, NOW).wait(io.waitScope)->getRoot<proto::CostReport>()
+            .getRows().size() == 25);
 }
