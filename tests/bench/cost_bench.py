@@ -117,23 +117,25 @@ def main() -> None:
             fill(sidecar.state_dir, template, size)
             sidecar.start(timeout=60)
             watch = StatusWatch(sidecar.socket)
-            watch.start()
-            time.sleep(0.5)
-            took = []
-            for _ in range(3):
-                began = time.monotonic()
-                shown = sidecar.tracerctl("costs", "--since", "30d", "--by", "task", "--json")
-                took.append(time.monotonic() - began)
-            watch.done.set()
-            watch.join()
+            try:
+                watch.start()
+                time.sleep(0.5)
+                took = []
+                for _ in range(3):
+                    began = time.monotonic()
+                    shown = sidecar.tracerctl("costs", "--since", "30d", "--by", "task", "--json")
+                    took.append(time.monotonic() - began)
+            finally:
+                watch.done.set()
+                watch.join()
+                watch.client.close()
+                sidecar.stop()
             report = json.loads(shown.stdout)
             runs = sum(row["runs"] for row in report["rows"])
             print(f"{size:>7} task runs in the history: {len(report['rows'])} rows listed "
                   f"({report['rows_not_listed']} more counted), {runs} runs in them; costs took "
                   f"{min(took):.2f}-{max(took):.2f} s; the longest status call meanwhile waited "
                   f"{watch.longest:.2f} s")
-            watch.client.close()
-            sidecar.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
