@@ -16,6 +16,7 @@
 #include <cstring>
 #include <cstdlib>
 
+#include "message_limits.h"
 #include "metrics/metrics_endpoint.h"
 #include "observe/attribution_table.h"
 #include "observe/bpf_collector.h"
@@ -398,7 +399,7 @@ class SidecarMain {
     }
 
     capnp::ReaderOptions limits;
-    limits.traversalLimitInWords = 64 * 1024;  // 512 KiB: our largest message is a few KiB
+    limits.traversalLimitInWords = RPC_MESSAGE_WORDS_MAX;  // most messages are a few KiB
     limits.nestingLimit = 16;
     auto listener =
         kj::heap<ConnectionListener>(services, io.provider->getTimer(), kj::mv(receiver), limits);

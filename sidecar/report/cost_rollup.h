@@ -8,15 +8,16 @@
 
 #include <string>
 
+#include "message_limits.h"
 #include "report/cost_admin.h"
 
 namespace tracer {
 
 // The most rows an answer lists, those that used most; the rest are counted.
-// The rows are also at most COST_ROWS_WORDS_MAX words (384 KiB), well inside
-// the RPC's 512 KiB message limit: long names and reasons make fewer.
+// The rows are also at most COST_ROWS_WORDS_MAX words (capnp/message_limits.h):
+// long names and reasons make fewer.
 constexpr size_t COST_ROWS_MAX = 1000;
-constexpr uint64_t COST_ROWS_WORDS_MAX = 384 * 1024 / 8;
+constexpr uint64_t COST_ROWS_WORDS_MAX = ANSWER_PAYLOAD_BYTES_MAX / sizeof(capnp::word);
 
 // Each rollup runs on a thread of its own with a connection of its own to
 // the history (store/history_reader.h): over hundreds of thousands of runs it

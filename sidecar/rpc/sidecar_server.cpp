@@ -3,6 +3,7 @@
 #include <kj/debug.h>
 
 #include "contract_json.h"
+#include "message_limits.h"
 #include "rpc/thread_resolver.h"
 #include "ops/refuse.h"
 #include "report/run_keys.h"
@@ -10,10 +11,6 @@
 namespace tracer {
 
 namespace {
-
-// Artifact bodies one outbox answer carries at most: well inside the RPC's
-// 512 KiB message limit, with room for the rest of the answer.
-constexpr size_t ARTIFACTS_ANSWER_BODY_BYTES = 384 * 1024;
 
 // The size of an answer that is one capability. The answer stays in memory
 // until the client lets go of the question, for the whole life of a live task:
@@ -147,7 +144,7 @@ class AdminServer final: public MeasuredServer<proto::Admin> {
       list[i].setAttempts(e.attempts);
       list[i].setLastError(e.lastError);
       list[i].setCreatedAtNs(e.createdAtNs);
-      if (bodyBytes + e.body.size() > ARTIFACTS_ANSWER_BODY_BYTES) {
+      if (bodyBytes + e.body.size() > ANSWER_PAYLOAD_BYTES_MAX) {
         list[i].setBodyOmitted(true);
         continue;
       }
