@@ -23,25 +23,26 @@ struct DatabaseCloser {
 };
 using Database = std::unique_ptr<sqlite3, DatabaseCloser>;
 
-// An existing database, for reading only: a writer elsewhere made it and
-// keeps it (WAL, so both go on at once).
-inline Database openReadOnly(const std::string& path) {
+// `flags` as sqlite3_open_v2 takes them; waits up to 1 s for a lock.
+inline Database openWith(const std::string& path, int flags) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   Database db(raw);
   KJ_REQUIRE(rc == SQLITE_OK, "cannot open the database", path, sqlite3_errmsg(raw));
   sqlite3_busy_timeout(raw, 1000);
   return db;
 }
 
+// An existing database, for reading only: a writer elsewhere made it and
+// keeps it (WAL, so both go on at once).
+inline Database openReadOnly(const std::string& path) {
+  return openWith(path, SQLITE_OPEN_READONLY);
+}
+
 inline Database openDatabase(const std::string& path) {
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open(path.c_str(), &raw);
-  Database db(raw);
-  KJ_REQUIRE(rc == SQLITE_OK, "cannot open the database", path, sqlite3_errmsg(raw));
-  sqlite3_busy_timeout(raw, 1000);
-  sqlite3_exec(raw, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
-  sqlite3_exec(raw, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+  Database db = openWith(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  sqlite3_exec(db.get(), "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+  sqlite3_exec(db.get(), "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
   return db;
 }
 
