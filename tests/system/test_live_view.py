@@ -63,7 +63,13 @@ def test_top_shows_what_each_live_task_is_doing(sidecar):
     tasks = {t["task_name"]: t for t in snapshot["tasks"]}
     print(json.dumps(tasks, indent=1))
     assert set(tasks) == set(workers)
-    assert tasks["spin"]["waiting_on"] == "" and tasks["spin"]["cores"] > 0.5
+    # The spinning thread runs Python, so whenever another thread of this process
+    # (the one calling tracerctl) wants the GIL, it waits a few milliseconds on the
+    # GIL's futex: caught then, its current wait is a short "lock" wait, truly.
+    assert tasks["spin"]["cores"] > 0.5, tasks["spin"]
+    assert tasks["spin"]["waiting_on"] == "" or (
+        tasks["spin"]["waiting_on"] == "lock" and tasks["spin"]["waiting_ns"] < 100_000_000), \
+        tasks["spin"]
     assert tasks["pipe"]["waiting_on"] == "pipe"
     assert tasks["lock"]["waiting_on"] == "lock"
     assert tasks["timer"]["waiting_on"] == "timer"
