@@ -44,11 +44,17 @@ def test_200_concurrent_clients_50_tasks_each(sidecar):
     assert sum(r["reports"] for r in results) == CLIENTS * TASKS_PER_CLIENT
     # A client waits 100 ms for its flow run's finish, then exits: the
     # sidecar may still be storing the last runs' artifacts.
-    def every_flow_run_finished():
-        status = sidecar.status()
-        return status if status["finished_flow_runs"] == CLIENTS else None
+    last = {}
 
-    status = wait_until(every_flow_run_finished, timeout=60, what=f"{CLIENTS} flow runs finished")
+    def every_flow_run_finished():
+        last.update(sidecar.status())
+        return dict(last) if last["finished_flow_runs"] == CLIENTS else None
+
+    try:
+        status = wait_until(every_flow_run_finished, timeout=60, what=f"{CLIENTS} flow runs finished")
+    except AssertionError as timeout:
+        crashed = [line for line in sidecar.log().splitlines() if "flow run crashed" in line]
+        raise AssertionError(f"{timeout}; last status: {last}; sidecar log: {crashed}") from None
     assert status["finished_tasks"] == CLIENTS * TASKS_PER_CLIENT
     assert status["crashed_tasks"] == 0 and status["crashed_flow_runs"] == 0
     assert status["live_tasks"] == 0
