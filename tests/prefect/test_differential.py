@@ -83,7 +83,12 @@ def plain_outcomes(setup):
 
 @pytest.fixture(scope="module")
 def present_runs(setup):
-    return run_corpus(setup["deployments"]["traced"])
+    runs = run_corpus(setup["deployments"]["traced"])
+    # Their reports, read now: the "killed" scenario restarts the sidecar, and
+    # the new one has none of them.
+    setup["present_reports"] = json.loads(
+        setup["sidecar"].tracerctl("reports", "--json", "--limit", "1000").stdout)["reports"]
+    return runs
 
 
 def _restart_sidecar(setup) -> None:
@@ -184,10 +189,10 @@ def test_task_measurements_are_the_tasks_own(present_runs):
     assert_measured_or_unknown(file_io, "write_bytes", 20 << 20)
 
 
-def _why_unknown(sidecar, task_run_id: str) -> list:
-    reports = json.loads(sidecar.tracerctl("reports", "--json", "--limit", "1000").stdout)
-    return [line for r in reports["reports"] if r["task_run_id"] == task_run_id
-            for line in r.get("unknown_why") or []]
+def _why_unknown(setup, task_run_id: str) -> list:
+    reports = [r for r in setup["present_reports"] if r["task_run_id"] == task_run_id]
+    assert reports, f"no report of {task_run_id} among the sidecar's last 1,000"
+    return [line for r in reports for line in r.get("unknown_why") or []]
 
 
 # Why a nested task's CPU may be unknown: the thread cloned while a one-way
@@ -208,7 +213,7 @@ def test_tasks_that_share_a_thread_are_reported_as_documented(setup, present_run
     assert 0.5 <= outer["nested_cpu_s"] < 0.75, outer
     for row in (outer, inner):
         if row["cpu_s"] is None:
-            why = _why_unknown(setup["sidecar"], row["task_run_id"])
+            why = _why_unknown(setup, row["task_run_id"])
             assert any(reason in line for line in why for reason in LATE_MESSAGE), (row, why)
     if inner["cpu_s"] is not None:
         assert 0.5 <= inner["cpu_s"] < 0.75, inner
