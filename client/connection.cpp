@@ -173,7 +173,7 @@ class Loop final: private kj::TaskSet::ErrorHandler {
       requests.add(request.send().then([outcome = outcome->addRef()](auto) { outcome->succeed(); },
                                        failInto(outcome->addRef())));
       KJ_IF_MAYBE(session, sessionSlot) {
-        requests.add(session->messages.whenSent().then(
+        requests.add(session->flushed().then(
             [outcome = outcome->addRef()]() { outcome->markSent(); },
             [](kj::Exception&&) {}));  // a failed send fails the request above
       }
@@ -248,6 +248,16 @@ class Loop final: private kj::TaskSet::ErrorHandler {
           sidecar(bootstrap()) {}
     // Why the session ended: the sidecar's reason when it refused us (it
     // aborts with one before closing), else that it closed.
+    // Resolves once every message sent so far is in the socket. Cap'n Proto
+    // hands a sent message to the stream a turn or more later, so the stream
+    // alone could call a finish sent before it has it (and the process, then
+    // exiting, loses it).
+    kj::Promise<void> flushed() {
+      if (network.getCurrentQueueCount() > 0) {
+        return kj::evalLater([this]() { return flushed(); });
+      }
+      return messages.whenSent();
+    }
     kj::Promise<kj::String> ended() {
       return network.onDisconnect().then([this]() {
         return sidecar.whenResolved().then(

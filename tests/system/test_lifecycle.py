@@ -94,6 +94,37 @@ def test_client_killed_mid_task_is_reported_crashed(sidecar):
     assert task.report["state"] == "completed"
 
 
+# A flow run's process that exits the moment its finish call returns, waiting
+# for no answer (timeout 0): the call returns once the finish is in the socket.
+# Its task's report is awaited first: the sidecar takes a flow run only from a
+# process still running, so the opening must have been read.
+EXITING_AT_FINISH = """
+import ctypes, json, os, sys
+from prefect_tracer import _native
+lib, _ = _native.load()
+client = lib.tracer_client_open(sys.argv[1].encode())
+flow = lib.tracer_flow_open(client, json.dumps({"flow_run_id": sys.argv[2], "flow_name": "exits"}).encode())
+report = ctypes.c_void_p()
+task = lib.tracer_task_start(flow, b'{"task_run_id": "t"}', 0, 5000)
+assert lib.tracer_task_finish(task, b"completed", ctypes.byref(report)) == 0
+assert lib.tracer_report_wait(report, 5000) is not None
+assert lib.tracer_flow_finish(flow, b"completed", 0) in (0, 1)
+os._exit(0)
+"""
+
+
+def test_a_flow_runs_finish_is_out_before_its_process_exits(sidecar):
+    runs = 40
+    for batch in range(0, runs, 10):
+        children = [subprocess.Popen([sys.executable, "-c", EXITING_AT_FINISH, str(sidecar.socket),
+                                      f"exits-{i}"], env=python_env())
+                    for i in range(batch, batch + 10)]
+        assert [child.wait() for child in children] == [0] * 10
+    status = wait_until(lambda: (s := sidecar.status())["live_flow_runs"] == 0 and s,
+                        what="every flow run to end")
+    assert (status["finished_flow_runs"], status["crashed_flow_runs"]) == (runs, 0)
+
+
 def test_sigterm_stops_cleanly_and_removes_the_socket(tmp_path):
     process = Sidecar(tmp_path).start()
     assert process.stop(signal.SIGTERM) == 0
