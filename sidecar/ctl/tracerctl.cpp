@@ -20,6 +20,7 @@
 #include "ctl/report_text.h"
 #include "ctl/run_command.h"
 #include "policy/quantity.h"
+#include "report/cost_admin.h"
 #include "report/run_keys.h"
 #include "tracer.capnp.h"
 #include "tracer_client.h"
@@ -219,6 +220,10 @@ class Tracerctl {
       usageError("tracerctl costs",
                  kj::str("--since: '", value, "' is no window (expected a duration above 0, "
                          "e.g. 7d)"));
+    }
+    if (*ns > COSTS_SINCE_NS_MAX) {
+      usageError("tracerctl costs",
+                 kj::str("--since: '", value, "' is longer than the 100 years a window may be"));
     }
     costsSinceNs = *ns;
     return true;

@@ -13,6 +13,11 @@
 
 namespace tracer {
 
+// The longest window asked for: both windows have to lie after the start of
+// int64 nanoseconds' 292-year range. tracerctl checks it too, to refuse it in
+// its own words.
+constexpr uint64_t COSTS_SINCE_NS_MAX = 100ull * 365 * 24 * 3600 * 1000000000;
+
 class CostAdmin {
  public:
   virtual ~CostAdmin() noexcept(false) = default;

@@ -24,8 +24,6 @@ namespace {
 
 constexpr uint64_t DAY_NS = 24ull * 3600 * 1000000000;
 constexpr uint64_t DEFAULT_SINCE_NS = 7 * DAY_NS;
-// Both windows have to lie after the epoch's 292-year range of int64 ns starts.
-constexpr uint64_t MAX_SINCE_NS = 100 * 365 * DAY_NS;
 
 constexpr const char* TASK_COSTS_OVERLAP =
     "a task's allocated cost is its flow run's allocation over the task's own window: tasks "
@@ -379,7 +377,7 @@ kj::Promise<kj::Own<capnp::MessageBuilder>> CostRollup::costs(kj::StringPtr by, 
                                                               int64_t nowNs) {
   Grouping grouping = groupingNamed(by);
   if (sinceNs == 0) sinceNs = DEFAULT_SINCE_NS;
-  if (sinceNs > MAX_SINCE_NS) refuse(kj::str("costs: since is at most 100 years"));
+  if (sinceNs > COSTS_SINCE_NS_MAX) refuse(kj::str("costs: since is at most 100 years"));
   if (running) refuse(kj::str("costs: another rollup is running; ask again once it has answered"));
   if (nowNs == 0) nowNs = realtimeNs();
   auto answer = kj::newPromiseAndCrossThreadFulfiller<kj::Own<capnp::MessageBuilder>>();

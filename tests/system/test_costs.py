@@ -20,6 +20,7 @@ HOUR = 3600 * 10**9
     (["--since", "-1d"], "--since: '-1d' is not a duration (expected e.g. 500ms, 60s, 5m, 1h, 7d or 2w)"),
     (["--since", "0"], "--since: '0' is not a duration (expected e.g. 500ms, 60s, 5m, 1h, 7d or 2w)"),
     (["--since", "0d"], "--since: '0d' is no window (expected a duration above 0, e.g. 7d)"),
+    (["--since", "5300w"], "--since: '5300w' is longer than the 100 years a window may be"),
     (["--by", "owner"], "--by: 'owner' is not one of deployment, flow, task"),
 ])
 def test_bad_options_get_one_line_and_status_2(tmp_path, args, error):
