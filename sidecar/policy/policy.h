@@ -87,7 +87,7 @@ struct Cost {
   Prices prices;
   std::string currency = "USD";
   // Where the prices come from, for people (tracerctl policy explain, the artifacts).
-  std::string source = "AWS Fargate on-demand, Linux/x86, us-east-1 (2026)";
+  std::string source = "AWS Fargate on-demand, Linux/x86, us-east-1, read 2026-12-06";
   // Prices of runs on these work pools (by name), where they differ.
   std::map<std::string, Prices> workPools;
 

@@ -208,6 +208,27 @@ def test_policy_explain(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("skipped  etl-nightly-heavy") and "tag 'heavy' is missing" in lines[0]
     assert lines[1].startswith("APPLIES  etl-default")
+    assert "prices: 0.048 USD per core-hour, 0.0053 USD per GiB-hour (policy file " \
+        f"{REPO / 'examples' / 'policies' / '10-etl.yaml'})" in lines
+
+
+def test_policy_explain_shows_the_prices_of_the_runs_work_pool(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        "version: 1\npolicies:\n  - name: priced\n    cost:\n      cpu_core_hour: 0.04\n"
+        "      memory_gib_hour: 0.005\n      source: our price list\n"
+        "      work_pools: {gpu-pool: {cpu_core_hour: 0.5, memory_gib_hour: 0.01}}\n")
+
+    def prices(*pool):
+        explained = subprocess.run([str(TRACERCTL), "policy", "explain", "--policies", str(tmp_path),
+                                    "--flow", "f", "--task", "t", *pool],
+                                   capture_output=True, text=True)
+        assert explained.returncode == 0, explained.stderr
+        return [line for line in explained.stdout.splitlines() if line.startswith("prices: ")]
+
+    assert prices() == ["prices: 0.04 USD per core-hour, 0.005 USD per GiB-hour (our price list)"]
+    assert prices("--work-pool", "gpu-pool") == [
+        "prices: 0.5 USD per core-hour, 0.01 USD per GiB-hour (work pool gpu-pool's; our price list)"]
+    assert prices("--work-pool", "cpu-pool") == prices()
 
 
 def test_policy_test_runs_recorded_cases(tmp_path):

@@ -3,7 +3,10 @@
 
 #include <string>
 
+#include "policy/detectors.h"
+#include "policy/placement.h"
 #include "policy/policy_loader.h"
+#include "policy/run_cost.h"
 
 using tracer::policy::loadPolicyText;
 
@@ -275,4 +278,34 @@ TEST_CASE("placement thresholds and separate_tasks load; off turns the finding o
   CHECK_FALSE(q.findings.separateTasks);
   CHECK(q.placement.computeCoresAbove == Approx(0.7));  // the defaults
   CHECK(q.placement.memoryMinBytes == 1ull << 30);
+}
+
+// The sidecar without --policies uses a default-made Policy and says it is
+// "the defaults of policies/default.yaml": the file must say the same.
+TEST_CASE("policies/default.yaml holds the built-in defaults") {
+  using namespace tracer::policy;
+  auto loaded = loadPolicyFiles({std::string(TRACER_SOURCE_DIR) + "/policies/default.yaml"});
+  REQUIRE(loaded.errors.empty());
+  REQUIRE(loaded.set.policies.size() == 1);
+  const Policy& file = loaded.set.policies[0];
+  const Policy builtIn;
+  CHECK(file.history.runs == builtIn.history.runs);
+  CHECK(file.history.minRuns == builtIn.history.minRuns);
+  CHECK(file.cpu.percentile == builtIn.cpu.percentile);
+  CHECK(file.cpu.headroom == builtIn.cpu.headroom);
+  CHECK(file.cpu.flagBelowUtilization == builtIn.cpu.flagBelowUtilization);
+  CHECK(file.cpu.min == builtIn.cpu.min);
+  CHECK(file.cpu.roundTo == builtIn.cpu.roundTo);
+  CHECK(file.memory.headroom == builtIn.memory.headroom);
+  CHECK(file.memory.oomBump == builtIn.memory.oomBump);
+  CHECK(file.memory.min == builtIn.memory.min);
+  CHECK(file.memory.roundTo == builtIn.memory.roundTo);
+  CHECK(file.memory.flagBelowUtilization == builtIn.memory.flagBelowUtilization);
+  CHECK(describeFindingRules(file.findings) == describeFindingRules(builtIn.findings));
+  CHECK(describePlacementRules(file.placement) == describePlacementRules(builtIn.placement));
+  CHECK(describePrices(file.cost, "") == describePrices(builtIn.cost, ""));
+  CHECK(describePrices(builtIn.cost, "") ==
+        "0.04048 USD per core-hour, 0.004445 USD per GiB-hour (AWS Fargate on-demand, "
+        "Linux/x86, us-east-1, read 2026-12-06)");
+  CHECK(file.cost.workPools.empty());
 }
