@@ -75,6 +75,7 @@ kj::String costText(proto::CostReport::Reader report) {
                   "; PREVIOUS: the window as long before it"));
   if (report.getRows().size() == 0) {
     out.add(kj::str("(no runs in the history in either window)"));
+    for (auto note: report.getNotes()) out.add(kj::str("note: ", note));
     return kj::strArray(out, "\n");
   }
 

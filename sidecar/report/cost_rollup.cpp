@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <utility>
@@ -29,6 +30,12 @@ constexpr const char* TASK_COSTS_OVERLAP =
     "a task's allocated cost is its flow run's allocation over the task's own window: tasks "
     "that run at once each count it, so tasks' costs overlap and do not add up to their flow "
     "run's (tracerctl costs --by deployment)";
+
+// Stretches nobody watched that are shorter than this are not said: an idle
+// history writes that the sidecar watches every 10 s
+// (History::WATCHED_REWRITE_NS), so a killed sidecar's last seconds, and the
+// current window's, are not known to have been watched.
+constexpr int64_t UNWATCHED_SAID_ABOVE_NS = 30ll * 1000000000;
 
 enum class Grouping { DEPLOYMENT, FLOW, TASK };
 
@@ -72,6 +79,20 @@ struct Group {
 };
 
 kj::String runsText(uint32_t runs) { return kj::str(runs, runs == 1 ? " run" : " runs"); }
+
+// A length of time for people: "3.5 h", "2.0 d", "40 min".
+std::string lengthText(int64_t ns) {
+  char text[32];
+  double minutes = ns / 60e9;
+  if (minutes < 60) {
+    snprintf(text, sizeof(text), "%.0f min", minutes);
+  } else if (minutes < 48 * 60) {
+    snprintf(text, sizeof(text), "%.1f h", minutes / 60);
+  } else {
+    snprintf(text, sizeof(text), "%.1f d", minutes / (24 * 60));
+  }
+  return text;
+}
 
 std::string joined(const std::vector<std::string>& lines) {
   std::string text;
@@ -144,10 +165,18 @@ class Rollup {
     addRuns();
     markRetention();
     if (grouping != Grouping::TASK) markFootprintless();
+    markUnwatched();
     out.setBy(nameOf(grouping));
     out.setWindowStartNs(windows[CURRENT].startNs);
     out.setWindowEndNs(windows[CURRENT].endNs);
-    if (grouping == Grouping::TASK) out.initNotes(1).set(0, TASK_COSTS_OVERLAP);
+    std::vector<std::string> notes;
+    if (grouping == Grouping::TASK) notes.push_back(TASK_COSTS_OVERLAP);
+    if (!unwatched[CURRENT].empty()) notes.push_back("the window is partial: " + unwatched[CURRENT]);
+    if (!unwatched[PREVIOUS].empty()) {
+      notes.push_back("the previous window is partial: " + unwatched[PREVIOUS]);
+    }
+    auto list = out.initNotes(notes.size());
+    for (size_t i = 0; i < notes.size(); ++i) list.set(i, notes[i]);
     fillRows(out);
   }
 
@@ -270,6 +299,31 @@ class Rollup {
     }
   }
 
+  // The stretches of each window no sidecar watched (History::watchedUntil),
+  // said when longer than UNWATCHED_SAID_ABOVE_NS: runs that finished then
+  // are not in the history, so every row of that window is partial.
+  void markUnwatched() {
+    for (Window window: {CURRENT, PREVIOUS}) {
+      auto bounds = windows[window];
+      int64_t unseen = 0, from = bounds.startNs, longestFrom = 0, longestTo = 0;
+      auto gap = [&](int64_t gapFrom, int64_t gapTo) {
+        if (gapTo - gapFrom <= UNWATCHED_SAID_ABOVE_NS) return;
+        unseen += gapTo - gapFrom;
+        if (gapTo - gapFrom > longestTo - longestFrom) longestFrom = gapFrom, longestTo = gapTo;
+      };
+      for (auto [since, until]: history.watchedBetween(bounds.startNs, bounds.endNs)) {
+        if (since > from) gap(from, since);
+        from = std::max(from, until);
+      }
+      if (from < bounds.endNs) gap(from, bounds.endNs);
+      if (unseen == 0) continue;
+      unwatched[window] = kj::str(
+          "no sidecar watched ", lengthText(unseen).c_str(), " of it (the longest stretch from ",
+          utcMinute(longestFrom), " to ", utcMinute(longestTo),
+          "): runs that finished then are not in the history").cStr();
+    }
+  }
+
   struct Row {
     const Group* group;
     std::string currency;
@@ -307,8 +361,13 @@ class Rollup {
     for (size_t i = 0; i < listed.size(); ++i) list.setWithCaveats(i, listed[i].getReader());
   }
 
-  static void fillRow(const Row& row, proto::CostRow::Builder out) {
+  void fillRow(const Row& row, proto::CostRow::Builder out) const {
     auto& group = *row.group;
+    // Why runs of each window are missing: its own causes, then the window's.
+    std::array<std::vector<std::string>, 2> missingOf = group.missing;
+    for (Window window: {CURRENT, PREVIOUS}) {
+      if (!unwatched[window].empty()) missingOf[window].push_back(unwatched[window]);
+    }
     out.setDeployment(group.deployment);
     out.setFlow(group.flow);
     out.setKey(group.key);
@@ -320,7 +379,7 @@ class Rollup {
     out.setWaste(row.current.waste);
     out.setPreviousRuns(row.previous.runs);
     out.setPreviousUsed(row.previous.used);
-    auto& missing = group.missing[CURRENT];
+    auto& missing = missingOf[CURRENT];
     out.setPartial(!missing.empty());
     auto why = out.initPartialWhy(missing.size());
     for (size_t i = 0; i < missing.size(); ++i) why.set(i, missing[i]);
@@ -331,9 +390,9 @@ class Rollup {
     // The previous window's sum is not its cost when runs of it are missing
     // or unpriced, and a trend needs both windows whole.
     std::vector<std::string> previousNotWhole;
-    if (!group.missing[PREVIOUS].empty()) {
+    if (!missingOf[PREVIOUS].empty()) {
       previousNotWhole.push_back("the previous window is partial: " +
-                                 joined(group.missing[PREVIOUS]));
+                                 joined(missingOf[PREVIOUS]));
     }
     if (group.unpriced[PREVIOUS] > 0) {
       previousNotWhole.push_back(
@@ -369,6 +428,7 @@ class Rollup {
   std::map<std::string, std::string> keyFlows;  // a key's flow, from its newest run seen
   std::map<std::string, std::array<uint32_t, 2>> footprints;  // per key and window
   std::map<std::string, int64_t> footprintsKeptSince;  // keys whose older footprints are gone
+  std::array<std::string, 2> unwatched;  // per window, empty when watched throughout
 };
 
 }  // namespace

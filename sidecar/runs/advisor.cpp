@@ -183,6 +183,7 @@ void copyAdvice(proto::TaskReport::Reader advised, proto::TaskReport::Builder to
 Advisor::Advisor(Log& log, std::string policyDirectory, History& history,
                  kj::Maybe<HistorySeeder&> seeder)
     : log(log), directory(std::move(policyDirectory)), history(history), seeder(seeder) {
+  flush();  // the history has it at once that a sidecar watches from now on
   if (directory.empty()) {
     policies = builtInDefaults(history.runsKept());
     matcher = std::make_unique<policy::Matcher>(*policies);
@@ -339,6 +340,7 @@ void Advisor::flowFinished(const TaskPlace& place, const std::string& flowRunId,
 void Advisor::flush() {
   bool wasFailing = history.failing();
   size_t held = history.runsHeld();
+  history.watchedUntil(realtimeNs());
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { history.flush(); })) {
     if (!wasFailing) {
       log.error(kj::str("cannot write the history (", e->getDescription(), "); holding its runs "

@@ -65,8 +65,9 @@ class Advisor final: public PolicyAdmin, public MetricsSource {
   void fillStatus(proto::SidecarStatus::Builder status) const override;
   // Policy reloads by result, and whether the last was refused.
   void renderMetrics(PrometheusText& out) override;
-  // Commits the runs recorded since the last call (see History::flush); logs
-  // when writing starts failing and when it works again, not every failure.
+  // Commits the runs recorded since the last call (see History::flush), and
+  // that the sidecar is watching now (History::watchedUntil); logs when
+  // writing starts failing and when it works again, not every failure.
   void flush();
   void recommendations(const std::string& flowPattern,
                        capnp::Orphanage orphanage,

@@ -84,6 +84,10 @@ History::History(const std::string& path, uint32_t keepRuns)
   // What tracerctl costs reads by time (a database of any version since 0).
   exec(db.get(), "CREATE INDEX IF NOT EXISTS task_runs_by_time ON task_runs (finished_at_ns)");
   exec(db.get(), "CREATE INDEX IF NOT EXISTS flow_runs_by_time ON flow_runs (finished_at_ns)");
+  // When a sidecar was watching (watchedUntil): one row per sidecar's life.
+  // A history from before it has none, so all before its first is unwatched.
+  exec(db.get(), R"(CREATE TABLE IF NOT EXISTS watched (
+            since_ns INTEGER NOT NULL, until_ns INTEGER NOT NULL))");
   Statement aside(db.get(), "SELECT DISTINCT key, flow FROM version0_task_runs WHERE flow != ''");
   while (aside.step()) version0Owners.emplace(aside.text(0), aside.text(1));
   insertTaskRun.emplace(db.get(), "INSERT INTO task_runs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
@@ -126,11 +130,20 @@ void History::upgrade(const std::string& path) {
 History::~History() noexcept(false) {
   // What it still holds is written if the disk has room by now; if not, it is
   // lost with the process (the failures were counted and logged as they came).
-  (void)kj::runCatchingExceptions([this]() { flush(); });
+  // The watched span's last seconds too: this sidecar watched until its stop.
+  (void)kj::runCatchingExceptions([this]() { flushIfWatchedFor(1); });
 }
 
-void History::flush() {
-  if (runsHeld() == 0) return;
+void History::watchedUntil(int64_t nowNs) {
+  if (watchedSinceNs == 0) watchedSinceNs = nowNs;
+  watchedToNs = std::max(watchedToNs, nowNs);
+}
+
+void History::flush() { flushIfWatchedFor(WATCHED_REWRITE_NS); }
+
+void History::flushIfWatchedFor(int64_t unwrittenNs) {
+  bool watchedDue = watchedToNs - watchedWrittenToNs >= unwrittenNs;
+  if (runsHeld() == 0 && !watchedDue) return;
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([this]() { write(); })) {
     ++writeFailures;
     writeFailing = true;
@@ -167,7 +180,18 @@ void History::write() {
          ORDER BY finished_at_ns DESC LIMIT ?3))");
     prune.bind(1, id.first).bind(2, id.second).bind(3, int64_t(keepRuns)).step();
   }
+  int64_t row = watchedRow;
+  if (watchedSinceNs != 0 && row == 0) {
+    Statement insert(db.get(), "INSERT INTO watched VALUES (?1, ?2)");
+    insert.bind(1, watchedSinceNs).bind(2, watchedToNs).step();
+    row = sqlite3_last_insert_rowid(db.get());
+  } else if (row != 0) {
+    Statement update(db.get(), "UPDATE watched SET until_ns = ?1 WHERE rowid = ?2");
+    update.bind(1, watchedToNs).bind(2, row).step();
+  }
   transaction.commit();
+  watchedRow = row;
+  watchedWrittenToNs = watchedToNs;
 }
 
 void History::dropPastCap() {

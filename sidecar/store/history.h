@@ -55,6 +55,14 @@ class History final: public MetricsSource, public StatusPart {
   void flush();
   static constexpr size_t HELD_RUNS_MAX = 100000;
 
+  // The sidecar was watching up to `nowNs` (wall clock), since this
+  // history's first such call: the span is written with the next flush(), by
+  // an idle history every WATCHED_REWRITE_NS. A rollup over time
+  // (report/cost_rollup) says which stretches of its windows nobody watched:
+  // runs that finished then are not in the history.
+  void watchedUntil(int64_t nowNs);
+  static constexpr int64_t WATCHED_REWRITE_NS = 10ll * 1000000000;
+
   // Whether the last flush() failed, and the runs it holds.
   bool failing() const { return writeFailing; }
   size_t runsHeld() const { return heldTasks.size() + heldFlows.size(); }
@@ -107,6 +115,8 @@ class History final: public MetricsSource, public StatusPart {
   };
 
   void upgrade(const std::string& path);
+  // flush(), writing the watched span if it grew by `unwrittenNs` or more.
+  void flushIfWatchedFor(int64_t unwrittenNs);
   void write();
   void dropPastCap();
   std::vector<policy::Observation> load(const TaskHistoryKey& key, uint32_t limit);
@@ -122,6 +132,9 @@ class History final: public MetricsSource, public StatusPart {
   // are the clients', so the cache holds at most CACHED_RUNS runs' worth of
   // tasks (keepRuns each); a task it forgot is read back when next asked about.
   policy::LruMap<std::pair<std::string, std::string>, std::deque<policy::Observation>> cache;
+  // The span watched (watchedUntil), how much of it is written, and its row.
+  int64_t watchedSinceNs = 0, watchedToNs = 0, watchedWrittenToNs = 0;
+  int64_t watchedRow = 0;  // 0: not written yet
   bool writeFailing = false;
   uint64_t writeFailures = 0;
   uint64_t runsDropped = 0;

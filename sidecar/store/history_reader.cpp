@@ -61,6 +61,16 @@ std::vector<KeptRuns> HistoryReader::keptRuns(RunKind kind) {
   return kept;
 }
 
+std::vector<std::pair<int64_t, int64_t>> HistoryReader::watchedBetween(int64_t fromNs,
+                                                                      int64_t toNs) {
+  Statement query(db.get(), R"(SELECT since_ns, until_ns FROM watched
+      WHERE until_ns > ?1 AND since_ns < ?2 ORDER BY since_ns)");
+  query.bind(1, fromNs).bind(2, toNs);
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  while (query.step()) spans.emplace_back(query.integer(0), query.integer(1));
+  return spans;
+}
+
 kj::Maybe<StoredRun> HistoryReader::latestRun(const std::string& key) {
   Statement query(db.get(), R"(SELECT key, task, flow, deployment, finished_at_ns
       FROM task_runs WHERE key = ?1 ORDER BY finished_at_ns DESC LIMIT 1)");

@@ -59,6 +59,9 @@ class HistoryReader {
                                                                        int64_t toNs);
   // What is kept of every task of `kind`.
   std::vector<KeptRuns> keptRuns(RunKind kind);
+  // The spans a sidecar watched (History::watchedUntil) that overlap
+  // (fromNs, toNs], as (since, until), by their start.
+  std::vector<std::pair<int64_t, int64_t>> watchedBetween(int64_t fromNs, int64_t toNs);
   // The newest run written under a deployment (or flow) key, of any task.
   kj::Maybe<StoredRun> latestRun(const std::string& key);
 

@@ -34,12 +34,35 @@ def test_bad_options_get_one_line_and_status_2(tmp_path, args, error):
 def test_an_empty_history(sidecar):
     shown = sidecar.tracerctl("costs")
     assert shown.stdout.startswith("costs by deployment of the runs that finished from ")
-    assert shown.stdout.endswith("(no runs in the history in either window)\n")
+    assert "\n(no runs in the history in either window)\nnote: the window is partial: " \
+        "no sidecar watched 7.0 d of it" in shown.stdout
     report = json.loads(sidecar.tracerctl("costs", "--json", "--by", "task", "--since", "2w").stdout)
     assert report["by"] == "task"
     assert report["rows"] == []
     assert report["window_end_ns"] - report["window_start_ns"] == 14 * 24 * HOUR
     assert "tasks' costs overlap" in report["notes"][0]
+
+
+def test_a_new_sidecar_says_it_did_not_watch_the_windows(sidecar):
+    """Runs of the days before the sidecar's first start are in no history:
+    both windows are partial, and say so, in the JSON and in the table."""
+    report = json.loads(sidecar.tracerctl("costs", "--json", "--since", "1d").stdout)
+    start = report["window_start_ns"]
+    with sqlite3.connect(sidecar.state_dir / "history.db") as db:
+        [(started,)] = db.execute("SELECT since_ns FROM watched").fetchall()
+    assert report["notes"] == [
+        f"the window is partial: no sidecar watched 24.0 h of it (the longest stretch from "
+        f"{utc_minute(start)} to {utc_minute(started)}): "
+        "runs that finished then are not in the history",
+        f"the previous window is partial: no sidecar watched 24.0 h of it (the longest stretch "
+        f"from {utc_minute(start - 24 * HOUR)} to {utc_minute(start)}): runs that finished then "
+        "are not in the history"]
+    assert "the previous window is partial: no sidecar watched 24.0 h" in \
+        sidecar.tracerctl("costs", "--since", "1d").stdout
+
+
+def utc_minute(ns: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ns // 10**9))
 
 
 def row(key, task, flow, deployment, finished_at_ns, used, allocated, waste, currency):
@@ -66,6 +89,8 @@ def test_the_costs_a_history_holds(sidecar):
         ])
         db.executemany("INSERT INTO flow_runs VALUES (?, ?, ?, ?, ?)", [
             (ETL, f"run-{hours}", now - hours * HOUR, HOUR, "completed") for hours in (1, 2, 3)])
+        # A sidecar watched all that time: no stretch of either window is unwatched.
+        db.execute("INSERT INTO watched VALUES (?, ?)", (now - 400 * HOUR, now))
     sidecar.start()
 
     rows = {(r["flow"], r["currency"]): r

@@ -13,6 +13,7 @@
 #include "policy/observation.h"
 #include "report/cost_rollup.h"
 #include "store/history.h"
+#include "store/history_reader.h"
 #include "store/run_record.h"
 #include "temp_directory.h"
 #include "tracer.capnp.h"
@@ -65,9 +66,16 @@ void recordFlowRun(History& history, Run run) {
   history.recordFlow(run.key, "id", NOW - run.hoursAgo * HOUR, 1, "completed");
 }
 
-// The report as tracerctl --json prints it, to compare whole rows by.
+// The report as tracerctl --json prints it, to compare whole rows by. Unless
+// a case says otherwise, a sidecar watched throughout both windows.
 struct Report {
-  explicit Report(History& history, kj::StringPtr by, uint64_t since = DAY) {
+  explicit Report(History& history, kj::StringPtr by, uint64_t since = DAY,
+                  bool watchedThroughout = true) {
+    if (watchedThroughout) {
+      History watcher(history.path(), history.runsKept());  // another sidecar's life
+      watcher.watchedUntil(NOW - 2 * int64_t(since));
+      watcher.watchedUntil(NOW);
+    }
     history.flush();
     auto io = kj::setupAsyncIo();  // the rollup answers from a thread of its own
     message = CostRollup(history.path(), history.runsKept()).costs(by, since, NOW)
@@ -234,6 +242,93 @@ TEST_CASE("a task whose history is full since after the window's start is partia
   CHECK(texts(calm.getUnknownWhy()) ==
         std::vector<std::string>{"the previous window is partial: the history keeps the newest 3 "
                                  "runs of each task; its runs before 2026-12-04 18:00 UTC are gone"});
+}
+
+TEST_CASE("stretches no sidecar watched make each row of their window partial", "[costs]") {
+  testing::TempDirectory state;
+  std::string d = "flow:etl";
+  {
+    // One sidecar's life: 30 h to 20 h ago.
+    History first(state.file("history.db"), 200);
+    first.watchedUntil(NOW - 30 * HOUR);
+    recordFlowRun(first, {d, "", "etl", "", 25, 1, 2, 1});
+    first.watchedUntil(NOW - 20 * HOUR);
+    first.flush();
+  }
+  // The next one's, from 2 h ago; and a gap of 20 s in it, too short to say.
+  History history(state.file("history.db"), 200);
+  history.watchedUntil(NOW - 2 * HOUR);
+  recordFlowRun(history, {d, "", "etl", "", 1, 1, 2, 1});
+  history.watchedUntil(NOW);
+  Report report(history, "deployment", DAY, false);
+
+  const std::string current =
+      "no sidecar watched 18.0 h of it (the longest stretch from 2026-12-05 04:00 UTC to "
+      "2026-12-05 22:00 UTC): runs that finished then are not in the history";
+  const std::string previous =
+      "no sidecar watched 18.0 h of it (the longest stretch from 2026-12-04 00:00 UTC to "
+      "2026-12-04 18:00 UTC): runs that finished then are not in the history";
+  auto etl = report.row("etl");
+  CHECK((etl.getRuns() == 1 && etl.getPreviousRuns() == 1));
+  CHECK(etl.getPartial());
+  CHECK(texts(etl.getPartialWhy()) == std::vector<std::string>{current});
+  CHECK(texts(etl.getUnknown()) == std::vector<std::string>{"trend", "previous_used"});
+  CHECK(texts(etl.getUnknownWhy()) ==
+        std::vector<std::string>{"the previous window is partial: " + previous,
+                                 "the window is partial"});
+  CHECK(texts(report.get().getNotes()) ==
+        std::vector<std::string>{"the window is partial: " + current,
+                                 "the previous window is partial: " + previous});
+
+  // Watched throughout but for 20 s between two lives: nothing to say.
+  {
+    History again(state.file("history.db"), 200);
+    again.watchedUntil(NOW - 20 * HOUR + 20 * 1000000000ll);
+    again.watchedUntil(NOW - 2 * HOUR - 20 * 1000000000ll);
+    again.flush();
+  }
+  History before(state.file("history.db"), 200);
+  before.watchedUntil(NOW - 60 * HOUR);
+  before.watchedUntil(NOW - 30 * HOUR);
+  before.flush();
+  Report whole(history, "deployment", DAY, false);
+  CHECK_FALSE(whole.row("etl").getPartial());
+  CHECK(whole.row("etl").getTrend() == Approx(0.0));
+  CHECK(whole.get().getNotes().size() == 0);
+}
+
+TEST_CASE("an idle sidecar writes that it watches at its start, then every 10 s", "[costs]") {
+  testing::TempDirectory state;
+  History history(state.file("history.db"), 200);
+  auto watched = [&]() {
+    HistoryReader reader(history.path(), history.runsKept());
+    return reader.watchedBetween(0, NOW);
+  };
+  using Span = std::pair<int64_t, int64_t>;
+  history.watchedUntil(NOW - 60 * 1000000000ll);
+  history.flush();  // nothing held: its start is written at once
+  CHECK(watched() == std::vector<Span>{{NOW - 60 * 1000000000ll, NOW - 60 * 1000000000ll}});
+  history.watchedUntil(NOW - 55 * 1000000000ll);
+  history.flush();  // 5 s more: not written yet
+  CHECK(watched() == std::vector<Span>{{NOW - 60 * 1000000000ll, NOW - 60 * 1000000000ll}});
+  history.watchedUntil(NOW - 45 * 1000000000ll);
+  history.flush();
+  CHECK(watched() == std::vector<Span>{{NOW - 60 * 1000000000ll, NOW - 45 * 1000000000ll}});
+  history.watchedUntil(NOW - 40 * 1000000000ll);
+  history.flush();  // 5 s more: not written yet
+  CHECK(watched() == std::vector<Span>{{NOW - 60 * 1000000000ll, NOW - 45 * 1000000000ll}});
+  history.watchedUntil(NOW - 35 * 1000000000ll);
+  history.flush();  // one row per life, rewritten
+  CHECK(watched() == std::vector<Span>{{NOW - 60 * 1000000000ll, NOW - 35 * 1000000000ll}});
+  {
+    // At its stop, a sidecar writes its last seconds too.
+    History stopping(state.file("history.db"), 200);
+    stopping.watchedUntil(NOW - 10 * 1000000000ll);
+    stopping.flush();
+    stopping.watchedUntil(NOW - 7 * 1000000000ll);
+  }
+  CHECK(watched() == std::vector<Span>{{NOW - 60 * 1000000000ll, NOW - 35 * 1000000000ll},
+                                       {NOW - 10 * 1000000000ll, NOW - 7 * 1000000000ll}});
 }
 
 TEST_CASE("flow runs without a footprint make their deployment's row partial", "[costs]") {
