@@ -47,6 +47,13 @@ kj::String mib(uint64_t bytes) { return kj::str(inMib(bytes), " MiB"); }
 
 kj::String seconds(uint64_t ns) { return kj::str(inSeconds(ns), " s"); }
 
+// How long runs span, for people: two runs a few seconds apart are not "0.00 h".
+kj::String spanText(double hours) {
+  if (hours < 1.0 / 60) return kj::str(fixed(hours * 3600, 1), " s");
+  if (hours < 2) return kj::str(fixed(hours * 60, 1), " min");
+  return kj::str(fixed(hours, 2), " h");
+}
+
 // Mermaid task names: no characters that end a gantt line.
 kj::String ganttLabel(kj::StringPtr text) {
   kj::Vector<char> out(text.size() + 1);
@@ -107,7 +114,7 @@ kj::String recommendationSection(proto::TaskReport::Reader footprint) {
                  fixed(r.getCpuCores(), 2), " cores** and **", mib(r.getMemoryBytes()),
                  "** (they had ", fixed(alloc.getCpuCores(), 2), " cores and ",
                  mib(alloc.getMemoryBytes()), ", ", alloc.getSource(), "): from ", r.getRuns(),
-                 " runs over ", fixed(r.getSpanHours(), 1), " h, confidence ",
+                 " runs over ", spanText(r.getSpanHours()), ", confidence ",
                  fixed(r.getConfidence() * 100, 0), "%", r.getOomSeen() ? ", after an OOM" : "",
                  ". ", measured, " Set in `prefect.yaml`:\n\n```yaml\n", r.getJobVariables(),
                  "```\n\nThe tasks' own figures (the table below) are each task's alone: its "
@@ -160,7 +167,7 @@ kj::String costSection(proto::TaskReport::Reader footprint) {
     auto perMonth = r.getRunsPerMonth() > 0
         ? kj::str("**", money(r.getWastedCostPerRun() * r.getRunsPerMonth(), currency),
                   " a month** at the observed rate of ", fixed(r.getRunsPerMonth(), 0),
-                  " runs a month (", r.getRuns(), " runs over ", fixed(r.getSpanHours(), 2), " h)")
+                  " runs a month (", r.getRuns(), " runs over ", spanText(r.getSpanHours()), ")")
         : kj::str("a month: not known (its runs so far span no time)");
     lines.add(kj::str("The recommendation would save about **",
                       money(r.getWastedCostPerRun(), currency), " a run**; ", perMonth, "."));
