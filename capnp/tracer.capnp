@@ -300,7 +300,8 @@ struct TaskReport {
 struct TaskGroup {
   # Tasks of one flow run that belong on one kind of work pool (docs/policies.md, "Placement").
   kind @0 :Text;
-  # "heavy" (compute, memory or disk bound) or "light" (waiting on external systems, or idle).
+  # "heavy" (compute, memory or disk bound) or "light" (waiting on external systems, or
+  # idle); when a flow run is split by shape, "compute" or "memory".
   tasks @1 :List(Text);
   profiles @2 :List(Text);
   # Each task's profile, parallel to tasks; "compute+disk" when its runs in

@@ -197,6 +197,66 @@ std::string shapeText(double gibPerCore, const std::string& unknownWhy) {
   return fixed(gibPerCore, 1) + " GiB per core (" + instanceFamily(gibPerCore) + ")";
 }
 
+// The deployment's shape and its allocation's, after each split's own evidence.
+void addShapes(Separation& s) {
+  s.finding.evidence.push_back({"needed_shape",
+                                shapeText(s.shape.neededGibPerCore,
+                                          "the deployment's recommendation is not ready")});
+  s.finding.evidence.push_back(
+      {"allocated_shape", shapeText(s.shape.allocatedGibPerCore, "the allocation is not known")});
+}
+
+// Heavy and light tasks: the light ones had the allocation, sized for the
+// heavy ones, to themselves for `alone` of the run.
+void bySize(Separation& s, uint64_t alone, double aloneShare, uint64_t wallNs) {
+  auto& big = s.groups[0];
+  auto& small = s.groups[1];
+  bool one = small.tasks.size() == 1;
+  s.finding.summary = namesText(small.tasks) + " " + lightDoing(small) +
+                      (one ? " and has the allocation to itself for "
+                           : " and have the allocation to themselves for ") +
+                      percent(aloneShare) + " of the run, needing " + needsText(small) +
+                      (one ? ": run it" : ": run them") + " on a small work pool, and " +
+                      namesText(big.tasks) + " (" + needsText(big) + ") on a larger one";
+  s.finding.evidence = {
+      {"light_alone", seconds(alone)},
+      {"wall", seconds(wallNs)},
+      {"light_alone_share", percent(aloneShare)},
+      {"heavy_needs", needsText(big)},
+      {"light_needs", needsText(small)},
+  };
+  addShapes(s);
+}
+
+double gibPerCoreOf(const TaskGroup& group) {
+  return group.cpuCores > 0 ? group.memoryBytes / GIB / group.cpuCores : 0;
+}
+
+// Compute-bound and memory-bound tasks whose needs fit different instance
+// families: one allocation for both has the shape of neither. False when
+// both fit one family.
+bool byShape(Separation& s) {
+  auto& compute = s.groups[0];
+  auto& memory = s.groups[1];
+  double computeShape = gibPerCoreOf(compute), memoryShape = gibPerCoreOf(memory);
+  if (instanceFamily(computeShape) == instanceFamily(memoryShape)) return false;
+  auto bound = [](const TaskGroup& group, const std::string& by, double shape) {
+    return namesText(group.tasks) + (group.tasks.size() == 1 ? " is " : " are ") + by +
+           "-bound (" + needsText(group) + ": " + shapeText(shape, "") + ")";
+  };
+  s.finding.summary = bound(compute, "compute", computeShape) + " and " +
+                      bound(memory, "memory", memoryShape) +
+                      ": run them as two deployments, each on a work pool of its shape";
+  s.finding.evidence = {
+      {"compute_needs", needsText(compute)},
+      {"memory_needs", needsText(memory)},
+      {"compute_shape", shapeText(computeShape, "")},
+      {"memory_shape", shapeText(memoryShape, "")},
+  };
+  addShapes(s);
+  return true;
+}
+
 }  // namespace
 
 std::string profileOf(const PlacementRules& rules, const Observation& run,
@@ -245,26 +305,20 @@ std::optional<Separation> separateTasks(const Policy& policy, const Observation&
                                         const Recommendation& deployment,
                                         kj::ArrayPtr<const PlacedTask> tasks) {
   if (!policy.findings.separateTasks || flowRun.wallNs == 0) return std::nullopt;
-  std::vector<const PlacedTask*> heavy, light;
+  std::vector<const PlacedTask*> heavy, light, compute, memory;
   bool bound = false;  // by compute, memory or disk: balanced tasks alone need no larger pool
   for (auto& task: tasks) {
     if (task.profile.empty() || task.startNs == 0) return std::nullopt;
     (isLight(task.profile) ? light : heavy).push_back(&task);
     bound = bound || (!isLight(task.profile) && task.profile != "balanced");
+    if (task.profile == "compute") compute.push_back(&task);
+    if (task.profile == "memory") memory.push_back(&task);
   }
-  if (!bound || light.empty()) return std::nullopt;
-  uint64_t alone = lightAloneNs(tasks);
-  double aloneShare = share(alone, flowRun.wallNs);
-  if (aloneShare <= policy.findings.separateLightWallShareAbove) return std::nullopt;
-
   auto byStart = [](const PlacedTask* a, const PlacedTask* b) { return a->startNs < b->startNs; };
-  std::stable_sort(heavy.begin(), heavy.end(), byStart);
-  std::stable_sort(light.begin(), light.end(), byStart);
+  for (auto* group: {&heavy, &light, &compute, &memory}) {
+    std::stable_sort(group->begin(), group->end(), byStart);
+  }
   Separation s;
-  s.groups.push_back(groupOf(policy, flowRun, "heavy", heavy));
-  s.groups.push_back(groupOf(policy, flowRun, "light", light));
-  auto& big = s.groups[0];
-  auto& small = s.groups[1];
   if (deployment.ready && deployment.cpuCores > 0) {
     s.shape.neededGibPerCore = deployment.memoryBytes / GIB / deployment.cpuCores;
   }
@@ -273,26 +327,24 @@ std::optional<Separation> separateTasks(const Policy& policy, const Observation&
   }
   s.finding.kind = "separate_tasks";
   // Nothing is wrong with the run: splitting a flow run is a change to its
-  // design, worth it for what a small pool saves over the light tasks' time.
+  // design, worth it for what a pool of the right size or shape saves.
   s.finding.severity = "info";
   s.finding.policy = policy.name;
-  bool one = small.tasks.size() == 1;
-  s.finding.summary = namesText(small.tasks) + " " + lightDoing(small) +
-                      (one ? " and has the allocation to itself for "
-                           : " and have the allocation to themselves for ") +
-                      percent(aloneShare) + " of the run, needing " + needsText(small) +
-                      (one ? ": run it" : ": run them") + " on a small work pool, and " +
-                      namesText(big.tasks) + " (" + needsText(big) + ") on a larger one";
-  s.finding.evidence = {
-      {"light_alone", seconds(alone)},
-      {"wall", seconds(flowRun.wallNs)},
-      {"light_alone_share", percent(aloneShare)},
-      {"heavy_needs", needsText(big)},
-      {"light_needs", needsText(small)},
-      {"needed_shape", shapeText(s.shape.neededGibPerCore,
-                                 "the deployment's recommendation is not ready")},
-      {"allocated_shape", shapeText(s.shape.allocatedGibPerCore, "the allocation is not known")},
-  };
+  uint64_t alone = bound && !light.empty() ? lightAloneNs(tasks) : 0;
+  double aloneShare = share(alone, flowRun.wallNs);
+  if (aloneShare > policy.findings.separateLightWallShareAbove) {
+    s.groups.push_back(groupOf(policy, flowRun, "heavy", heavy));
+    s.groups.push_back(groupOf(policy, flowRun, "light", light));
+    bySize(s, alone, aloneShare, flowRun.wallNs);
+    return s;
+  }
+  // Only compute-bound and memory-bound tasks: each group's own shape.
+  if (compute.empty() || memory.empty() || compute.size() + memory.size() != tasks.size()) {
+    return std::nullopt;
+  }
+  s.groups.push_back(groupOf(policy, flowRun, "compute", compute));
+  s.groups.push_back(groupOf(policy, flowRun, "memory", memory));
+  if (!byShape(s)) return std::nullopt;
   return s;
 }
 

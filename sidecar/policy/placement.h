@@ -1,11 +1,14 @@
 #pragma once
 // Which tasks of a flow run belong on which work pool (docs/policies.md,
 // "Placement"). Each task run gets a profile, what bounds it, from its time
-// and resources. A flow run whose heavy tasks (compute, memory or disk bound)
-// share an allocation sized for them with light ones (waiting on external
-// systems, or idle) that hold it alone for a large share of the run gets the
-// `separate_tasks` finding: the two groups, what each needs as job variables,
-// and the CPU:memory shape the deployment needs against the one it has.
+// and resources. A flow run gets the `separate_tasks` finding, with the two
+// groups, what each needs as job variables, and the CPU:memory shape the
+// deployment needs against the one it has, when
+// - by size: its heavy tasks (compute, memory or disk bound) share an
+//   allocation sized for them with light ones (waiting on external systems,
+//   or idle) that hold it alone for a large share of the run; or
+// - by shape: its tasks are all compute bound or memory bound, and the two
+//   groups' needs fit different instance families.
 
 #include <kj/array.h>
 
@@ -55,7 +58,7 @@ struct PlacedTask {
 };
 
 struct TaskGroup {
-  std::string kind;                   // "heavy" or "light"
+  std::string kind;                   // "heavy" or "light"; "compute" or "memory"
   std::vector<std::string> tasks;     // task names, in the order they first started
   std::vector<std::string> profiles;  // each name's profiles there ("compute", "compute+disk")
   double cpuCores = 0;                // what the group's tasks need at once, with the
@@ -75,7 +78,7 @@ std::string instanceFamily(double gibPerCore);
 
 struct Separation {
   Finding finding;                // separate_tasks
-  std::vector<TaskGroup> groups;  // heavy, then light
+  std::vector<TaskGroup> groups;  // heavy, then light; or compute, then memory
   Shape shape;
 };
 
@@ -83,9 +86,10 @@ struct Separation {
 // `deployment`: its recommendation, `tasks`: the flow run's task runs. None
 // when the policy turns the finding off, when a task is not fully measured
 // (its profile or start unknown: a heavy task no one saw could fill the time
-// the light ones seem to have alone), when the run is of one kind only, or
-// when the light tasks have the allocation alone for no more than
-// findings.separate_tasks.light_wall_share_above of the run.
+// the light ones seem to have alone), when the run is of one kind only, when
+// the light tasks have the allocation alone for no more than
+// findings.separate_tasks.light_wall_share_above of the run, and it is not
+// split by shape either.
 std::optional<Separation> separateTasks(const Policy& policy, const Observation& flowRun,
                                         const Recommendation& deployment,
                                         kj::ArrayPtr<const PlacedTask> tasks);

@@ -195,18 +195,29 @@ kj::String placementSection(proto::TaskReport::Reader footprint) {
   auto placement = footprint.getPlacement();
   if (placement.getGroups().size() == 0) return kj::str();
   kj::Vector<kj::String> md;
-  md.add(kj::str("\n### Placement\n\nThis run's light tasks had its allocation to themselves "
-                 "for much of it (`separate_tasks` below): run them as a deployment of their "
-                 "own on a small work pool, and the others on a larger one."));
+  // Split by size (heavy and light tasks) or by shape (compute and memory).
+  bool bySize = placement.getGroups()[0].getKind() == "heavy";
+  md.add(kj::str("\n### Placement\n\n", bySize
+      ? "This run's light tasks had its allocation to themselves for much of it "
+        "(`separate_tasks` below): run them as a deployment of their own on a small work "
+        "pool, and the others on a larger one."
+      : "This run's compute-bound and memory-bound tasks need machines of different shapes "
+        "(`separate_tasks` below): run them as two deployments, each on a work pool of its "
+        "shape."));
   for (auto group: placement.getGroups()) {
     kj::Vector<kj::String> names;
     for (size_t i = 0; i < group.getTasks().size(); ++i) {
       auto profile = i < group.getProfiles().size() ? group.getProfiles()[i] : "";
       names.add(kj::str(markdownName(group.getTasks()[i]), " (", profile, ")"));
     }
-    bool heavy = group.getKind() == "heavy";
-    md.add(kj::str("\n**", heavy ? "Heavy tasks, a larger work pool" : "Light tasks, a small "
-                   "work pool", "**: ", kj::strArray(names, ", "), ". At most **",
+    auto kind = group.getKind();
+    double gibPerCore = group.getCpuCores() > 0
+        ? group.getMemoryBytes() / double(1ull << 30) / group.getCpuCores() : 0;
+    auto title = kind == "heavy" ? kj::str("Heavy tasks, a larger work pool")
+               : kind == "light" ? kj::str("Light tasks, a small work pool")
+               : kj::str(kind == "compute" ? "Compute" : "Memory", "-bound tasks, a work pool of ",
+                         shapeText(gibPerCore));
+    md.add(kj::str("\n**", title, "**: ", kj::strArray(names, ", "), ". At most **",
                    fixed(group.getCpuCores(), 2), " cores** and **", mib(group.getMemoryBytes()),
                    "** at once (with the policy's headroom):\n\n```yaml\n",
                    group.getJobVariables(), "```"));

@@ -257,6 +257,36 @@ TEST_CASE("the cost section: this run's from its footprint, the last runs', the 
   CHECK(md.find("USD") == std::string::npos);
 }
 
+TEST_CASE("a flow run split by shape names each group's shape in its Placement section") {
+  Footprint whole;
+  whole.report.setTaskName(tracer::policy::FLOW_RUN_TASK);
+  auto placement = whole.report.getPlacement();
+  placement.setNeededGibPerCore(2.0);
+  placement.setAllocatedGibPerCore(4.0);
+  auto groups = placement.initGroups(2);
+  groups[0].setKind("compute");
+  groups[0].initTasks(1).set(0, "crunch");
+  groups[0].initProfiles(1).set(0, "compute");
+  groups[0].setCpuCores(2.1);
+  groups[0].setMemoryBytes(1216ull << 20);
+  groups[1].setKind("memory");
+  groups[1].initTasks(1).set(0, "cache");
+  groups[1].initProfiles(1).set(0, "memory");
+  groups[1].setCpuCores(0.35);
+  groups[1].setMemoryBytes(14144ull << 20);
+  tracer::FlowRunSummary flow{kj::str("f1"), kj::str("etl"), kj::str(), kj::str(),
+                              kj::str("COMPLETED"), 100000000000};
+  auto md = markdown(tracer::renderFlowArtifacts(flow, whole, {}));
+  CHECK(md.find("This run's compute-bound and memory-bound tasks need machines of different "
+                "shapes") != std::string::npos);
+  // 1216 MiB / 2.1 cores = 0.6 GiB per core; 14144 MiB / 0.35 cores = 39.5.
+  CHECK(md.find("**Compute-bound tasks, a work pool of 0.6 GiB per core (compute-optimised)**: "
+                "crunch (compute). At most **2.10 cores** and **1216 MiB**") != std::string::npos);
+  CHECK(md.find("**Memory-bound tasks, a work pool of 39.5 GiB per core (memory-optimised)**: "
+                "cache (memory). At most **0.35 cores** and **14144 MiB**") != std::string::npos);
+  CHECK(md.find("light tasks") == std::string::npos);
+}
+
 TEST_CASE("a flow run whose tasks belong on two work pools gets a Placement section") {
   Footprint whole;
   whole.report.setTaskName(tracer::policy::FLOW_RUN_TASK);

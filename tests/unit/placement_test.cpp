@@ -201,6 +201,52 @@ TEST_CASE("a mixed flow run: its light tasks go to a small work pool, with what 
         "not known: the deployment's recommendation is not ready");
 }
 
+TEST_CASE("compute-bound and memory-bound tasks of different shapes: each on a pool of its shape") {
+  // crunch 0-50 s: 1.8 cores, 1 GiB; cache_build 50-100 s: 0.3 cores, 12 GiB.
+  std::vector<PlacedTask> tasks = {task("crunch", "compute", 0, 50, 1.8, 1 * GiB),
+                                   task("cache_build", "memory", 50, 50, 0.3, 12 * GiB)};
+  auto found = separate(defaults(), tasks);
+  REQUIRE(found);
+  REQUIRE(found->groups.size() == 2);
+  auto& compute = found->groups[0];
+  auto& memory = found->groups[1];
+  CHECK(compute.kind == "compute");
+  CHECK(compute.tasks == std::vector<std::string>{"crunch"});
+  // 1.8 x 1.15 = 2.07, up to 50m: 2.1 cores; 1024 MiB x 1.15 = 1177.6, up to 64 MiB: 1216 MiB.
+  CHECK(compute.cpuCores == Approx(2.1));
+  CHECK(compute.memoryBytes == 1216 * MiB);
+  CHECK(memory.kind == "memory");
+  // 0.3 x 1.15 = 0.345: 0.35 cores; 12288 MiB x 1.15 = 14131.2, up to 64 MiB: 14144 MiB.
+  CHECK(memory.cpuCores == Approx(0.35));
+  CHECK(memory.memoryBytes == 14144 * MiB);
+  CHECK(memory.jobVariables.find("- name: nightly-memory") != std::string::npos);
+  auto& f = found->finding;
+  // 1216 / 1024 / 2.1 = 0.57 GiB per core; 14144 / 1024 / 0.35 = 39.47.
+  CHECK(f.summary ==
+        "crunch is compute-bound (2.1 cores and 1216 MiB: 0.6 GiB per core (compute-optimised)) "
+        "and cache_build is memory-bound (0.35 cores and 14144 MiB: 39.5 GiB per core "
+        "(memory-optimised)): run them as two deployments, each on a work pool of its shape");
+  CHECK(evidence(f, "compute_shape") == "0.6 GiB per core (compute-optimised)");
+  CHECK(evidence(f, "memory_shape") == "39.5 GiB per core (memory-optimised)");
+  CHECK(evidence(f, "needed_shape") == "2.0 GiB per core (compute-optimised)");
+  CHECK(evidence(f, "light_alone") == "(none)");
+
+  // Needs of one family (a memory-bound task that needs 2 GiB a core at its
+  // p95): one pool of that shape fits both.
+  tasks[1] = task("cache_build", "memory", 50, 50, 1, 2 * GiB);
+  CHECK_FALSE(separate(defaults(), tasks));
+  // A task of another profile beside them: no split by shape.
+  tasks[1] = task("cache_build", "memory", 50, 40, 0.3, 12 * GiB);
+  tasks.push_back(task("write", "disk", 90, 10, 0.2, 100 * MiB));
+  CHECK_FALSE(separate(defaults(), tasks));
+  // And the policy's off turns it off too.
+  tasks.pop_back();
+  auto off = defaults();
+  off.findings.separateTasks = false;
+  CHECK_FALSE(separate(off, tasks));
+  CHECK(separate(defaults(), tasks));
+}
+
 TEST_CASE("a flow run of one kind of task is not separated") {
   std::vector<PlacedTask> compute = {task("a", "compute", 0, 50, 1, GiB),
                                      task("b", "disk", 50, 50, 0.3, GiB)};
