@@ -1,10 +1,13 @@
 """GET /metrics: Prometheus text format, valid for promtool."""
 
+import re
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+
+import pytest
 
 from prefect_tracer.client import SidecarClient
 from sidecar import Sidecar
@@ -93,13 +96,16 @@ def test_rpc_calls_tracked_threads_and_per_task_totals(tmp_path):
         client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
                                connect_wait_ms=2000)
         with client.flow_run(flow_run_id="m", flow_name="etl \"nightly\"") as flow:
-            with flow.task(task_run_id="live", task_name="held"):
+            with flow.task(task_run_id="live", task_name="held") as held:
                 # While a task is live its thread is tracked by the kernel observer.
                 during = scrape(port)
                 subprocess.run(["true"], check=True)
+            others = []
             for name in ["extract", "load", "load", "report"]:
-                with flow.task(task_run_id=f"run-{name}-{time.monotonic_ns()}", task_name=name):
+                with flow.task(task_run_id=f"run-{name}-{time.monotonic_ns()}",
+                               task_name=name) as task:
                     subprocess.run(["true"], check=True)
+                others.append(task)
         time.sleep(RENDER_EVERY_S)  # a scrape sooner gets the text `during` got
         text = scrape(port)
         assert value(during, "tracer_tracked_threads") >= 1
@@ -118,6 +124,16 @@ def test_rpc_calls_tracked_threads_and_per_task_totals(tmp_path):
         assert value(text, 'tracer_task_runs_total{flow="other",task="other",state="completed"}') == 3
         assert value(text, 'tracer_task_processes_total{flow="other",task="other"}') >= 3
         assert 'task="load"' not in text
+        # Cost series have the same cap: held and extract, then "other" (the
+        # loads, the report and the flow run's footprint), at the built-in prices.
+        cost = lambda kind, task: value(  # noqa: E731
+            text, f'tracer_cost_{kind}_total{{{flow},task="{task}",currency="USD"}}')
+        for kind in ("used", "allocated"):
+            assert cost(kind, "held") == pytest.approx(held.report["cost"][kind], rel=1e-6)
+            assert cost(kind, "extract") == pytest.approx(others[0].report["cost"][kind], rel=1e-6)
+            other = value(text, f'tracer_cost_{kind}_total{{flow="other",task="other",currency="USD"}}')
+            assert other >= sum(t.report["cost"][kind] for t in others[1:]) > 0
+        assert len(re.findall(r'^tracer_cost_used_total\{', text, re.M)) == 3
         assert value(text, 'tracer_policy_reloads_total{result="refused"}') == 0
         check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                                text=True)
