@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "policy/observation.h"
 #include "report/flow_artifacts.h"
@@ -257,23 +259,42 @@ TEST_CASE("the cost section: this run's from its footprint, the last runs', the 
   CHECK(md.find("USD") == std::string::npos);
 }
 
-TEST_CASE("a flow run split by shape names each group's shape in its Placement section") {
-  Footprint whole;
+// One group of a flow run's Placement: its kind, tasks with their profiles, needs.
+struct GroupSpec {
+  const char* kind;
+  std::vector<std::pair<const char*, const char*>> tasks;
+  double cpuCores;
+  uint64_t memoryBytes;
+  const char* jobVariables;
+};
+
+// The flow run's footprint with a Placement of these groups: the deployment
+// needs 2.0 GiB per core, its allocation has 4.0.
+void setPlacement(Footprint& whole, const std::vector<GroupSpec>& specs) {
   whole.report.setTaskName(tracer::policy::FLOW_RUN_TASK);
   auto placement = whole.report.getPlacement();
   placement.setNeededGibPerCore(2.0);
   placement.setAllocatedGibPerCore(4.0);
-  auto groups = placement.initGroups(2);
-  groups[0].setKind("compute");
-  groups[0].initTasks(1).set(0, "crunch");
-  groups[0].initProfiles(1).set(0, "compute");
-  groups[0].setCpuCores(2.1);
-  groups[0].setMemoryBytes(1216ull << 20);
-  groups[1].setKind("memory");
-  groups[1].initTasks(1).set(0, "cache");
-  groups[1].initProfiles(1).set(0, "memory");
-  groups[1].setCpuCores(0.35);
-  groups[1].setMemoryBytes(14144ull << 20);
+  auto groups = placement.initGroups(specs.size());
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto& spec = specs[i];
+    groups[i].setKind(spec.kind);
+    auto tasks = groups[i].initTasks(spec.tasks.size());
+    auto profiles = groups[i].initProfiles(spec.tasks.size());
+    for (size_t j = 0; j < spec.tasks.size(); ++j) {
+      tasks.set(j, spec.tasks[j].first);
+      profiles.set(j, spec.tasks[j].second);
+    }
+    groups[i].setCpuCores(spec.cpuCores);
+    groups[i].setMemoryBytes(spec.memoryBytes);
+    groups[i].setJobVariables(spec.jobVariables);
+  }
+}
+
+TEST_CASE("a flow run split by shape names each group's shape in its Placement section") {
+  Footprint whole;
+  setPlacement(whole, {{"compute", {{"crunch", "compute"}}, 2.1, 1216ull << 20, ""},
+                       {"memory", {{"cache", "memory"}}, 0.35, 14144ull << 20, ""}});
   tracer::FlowRunSummary flow{kj::str("f1"), kj::str("etl"), kj::str(), kj::str(),
                               kj::str("COMPLETED"), 100000000000};
   auto md = markdown(tracer::renderFlowArtifacts(flow, whole, {}));
@@ -289,25 +310,11 @@ TEST_CASE("a flow run split by shape names each group's shape in its Placement s
 
 TEST_CASE("a flow run whose tasks belong on two work pools gets a Placement section") {
   Footprint whole;
-  whole.report.setTaskName(tracer::policy::FLOW_RUN_TASK);
+  setPlacement(whole, {{"heavy", {{"crunch", "compute"}, {"train", "compute+disk"}}, 3.8,
+                        2944ull << 20, "deployments:\n  - name: nightly-heavy\n"},
+                       {"light", {{"fetch_orders", "external"}}, 0.15, 256ull << 20,
+                        "deployments:\n  - name: nightly-light\n"}});
   auto placement = whole.report.getPlacement();
-  placement.setNeededGibPerCore(2.0);
-  placement.setAllocatedGibPerCore(4.0);
-  auto groups = placement.initGroups(2);
-  groups[0].setKind("heavy");
-  groups[0].initTasks(2).set(0, "crunch");
-  groups[0].getTasks().set(1, "train");
-  groups[0].initProfiles(2).set(0, "compute");
-  groups[0].getProfiles().set(1, "compute+disk");
-  groups[0].setCpuCores(3.8);
-  groups[0].setMemoryBytes(2944ull << 20);
-  groups[0].setJobVariables("deployments:\n  - name: nightly-heavy\n");
-  groups[1].setKind("light");
-  groups[1].initTasks(1).set(0, "fetch_orders");
-  groups[1].initProfiles(1).set(0, "external");
-  groups[1].setCpuCores(0.15);
-  groups[1].setMemoryBytes(256ull << 20);
-  groups[1].setJobVariables("deployments:\n  - name: nightly-light\n");
   capnp::MallocMessageBuilder message;
   auto task = message.initRoot<tracer::proto::TaskReport>();
   task.setTaskName("crunch");

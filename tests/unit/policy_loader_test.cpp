@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "policy/detectors.h"
 #include "policy/placement.h"
@@ -289,18 +290,16 @@ TEST_CASE("policies/default.yaml holds the built-in defaults") {
   REQUIRE(loaded.set.policies.size() == 1);
   const Policy& file = loaded.set.policies[0];
   const Policy builtIn;
-  CHECK(file.history.runs == builtIn.history.runs);
-  CHECK(file.history.minRuns == builtIn.history.minRuns);
-  CHECK(file.cpu.percentile == builtIn.cpu.percentile);
-  CHECK(file.cpu.headroom == builtIn.cpu.headroom);
-  CHECK(file.cpu.flagBelowUtilization == builtIn.cpu.flagBelowUtilization);
-  CHECK(file.cpu.min == builtIn.cpu.min);
-  CHECK(file.cpu.roundTo == builtIn.cpu.roundTo);
-  CHECK(file.memory.headroom == builtIn.memory.headroom);
-  CHECK(file.memory.oomBump == builtIn.memory.oomBump);
-  CHECK(file.memory.min == builtIn.memory.min);
-  CHECK(file.memory.roundTo == builtIn.memory.roundTo);
-  CHECK(file.memory.flagBelowUtilization == builtIn.memory.flagBelowUtilization);
+  // The history's and the cpu and memory rules' numbers, in one list.
+  auto numbers = [](const Policy& p) {
+    return std::vector<double>{double(p.history.runs),  double(p.history.minRuns),
+                               p.cpu.percentile,        p.cpu.headroom,
+                               p.cpu.flagBelowUtilization, p.cpu.min,
+                               p.cpu.roundTo,           p.memory.headroom,
+                               p.memory.oomBump,        double(p.memory.min),
+                               double(p.memory.roundTo), p.memory.flagBelowUtilization};
+  };
+  CHECK(numbers(file) == numbers(builtIn));
   CHECK(describeFindingRules(file.findings) == describeFindingRules(builtIn.findings));
   CHECK(describePlacementRules(file.placement) == describePlacementRules(builtIn.placement));
   CHECK(describePrices(file.cost, "") == describePrices(builtIn.cost, ""));
