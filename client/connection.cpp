@@ -246,18 +246,13 @@ class Loop final: private kj::TaskSet::ErrorHandler {
           network(messages, capnp::rpc::twoparty::Side::CLIENT),
           rpc(capnp::makeRpcClient(network)),
           sidecar(bootstrap()) {}
-    // Why the session ended: the sidecar's reason when it refused us (it
-    // aborts with one before closing), else that it closed.
     // Resolves once every message sent so far is in the socket. Cap'n Proto
     // hands a sent message to the stream a turn or more later, so the stream
     // alone could call a finish sent before it has it (and the process, then
-    // exiting, loses it).
-    kj::Promise<void> flushed() {
-      if (network.getCurrentQueueCount() > 0) {
-        return kj::evalLater([this]() { return flushed(); });
-      }
-      return messages.whenSent();
-    }
+    // exiting, loses it). Rejected if the session ends first.
+    kj::Promise<void> flushed() { return flushing.wrap(untilFlushed()); }
+    // Why the session ended: the sidecar's reason when it refused us (it
+    // aborts with one before closing), else that it closed.
     kj::Promise<kj::String> ended() {
       return network.onDisconnect().then([this]() {
         return sidecar.whenResolved().then(
@@ -271,8 +266,18 @@ class Loop final: private kj::TaskSet::ErrorHandler {
     capnp::TwoPartyVatNetwork network;
     capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
     proto::Sidecar::Client sidecar;
+    // Last, so destroyed first: drops the flushes under way (they read the
+    // network and the stream) before either goes.
+    kj::Canceler flushing;
 
    private:
+    kj::Promise<void> untilFlushed() {
+      if (network.getCurrentQueueCount() > 0) {
+        return kj::evalLater([this]() { return untilFlushed(); });
+      }
+      return messages.whenSent();
+    }
+
     proto::Sidecar::Client bootstrap() {
       capnp::word scratch[4];
       memset(scratch, 0, sizeof(scratch));
