@@ -228,17 +228,14 @@ void bySize(Separation& s, uint64_t alone, double aloneShare, uint64_t wallNs) {
   addShapes(s);
 }
 
-double gibPerCoreOf(const TaskGroup& group) {
-  return group.cpuCores > 0 ? group.memoryBytes / GIB / group.cpuCores : 0;
-}
-
 // Compute-bound and memory-bound tasks whose needs fit different instance
 // families: one allocation for both has the shape of neither. False when
 // both fit one family.
 bool byShape(Separation& s) {
   auto& compute = s.groups[0];
   auto& memory = s.groups[1];
-  double computeShape = gibPerCoreOf(compute), memoryShape = gibPerCoreOf(memory);
+  double computeShape = gibPerCore(compute.memoryBytes, compute.cpuCores);
+  double memoryShape = gibPerCore(memory.memoryBytes, memory.cpuCores);
   if (instanceFamily(computeShape) == instanceFamily(memoryShape)) return false;
   auto bound = [](const TaskGroup& group, const std::string& by, double shape) {
     return namesText(group.tasks) + (group.tasks.size() == 1 ? " is " : " are ") + by +
@@ -292,6 +289,8 @@ std::vector<std::string> describePlacementRules(const PlacementRules& r) {
   };
 }
 
+double gibPerCore(uint64_t bytes, double cores) { return cores > 0 ? bytes / GIB / cores : 0; }
+
 bool isLight(const std::string& profile) { return profile == "external" || profile == "idle"; }
 
 std::string instanceFamily(double gibPerCore) {
@@ -319,12 +318,10 @@ std::optional<Separation> separateTasks(const Policy& policy, const Observation&
     std::stable_sort(group->begin(), group->end(), byStart);
   }
   Separation s;
-  if (deployment.ready && deployment.cpuCores > 0) {
-    s.shape.neededGibPerCore = deployment.memoryBytes / GIB / deployment.cpuCores;
+  if (deployment.ready) {
+    s.shape.neededGibPerCore = gibPerCore(deployment.memoryBytes, deployment.cpuCores);
   }
-  if (flowRun.allocatedCores > 0 && flowRun.allocatedBytes > 0) {
-    s.shape.allocatedGibPerCore = flowRun.allocatedBytes / GIB / flowRun.allocatedCores;
-  }
+  s.shape.allocatedGibPerCore = gibPerCore(flowRun.allocatedBytes, flowRun.allocatedCores);
   s.finding.kind = "separate_tasks";
   // Nothing is wrong with the run: splitting a flow run is a change to its
   // design, worth it for what a pool of the right size or shape saves.

@@ -72,6 +72,9 @@ struct Shape {
   double allocatedGibPerCore = 0;  // its allocation; 0: not known
 };
 
+// Memory GiB per core of `bytes` over `cores`; 0 (not known) without cores.
+double gibPerCore(uint64_t bytes, double cores);
+
 // "compute-optimised" (about 2 GiB a core), "general purpose" (4) or
 // "memory-optimised" (8): the nearest on a log scale.
 std::string instanceFamily(double gibPerCore);

@@ -211,12 +211,11 @@ kj::String placementSection(proto::TaskReport::Reader footprint) {
       names.add(kj::str(markdownName(group.getTasks()[i]), " (", profile, ")"));
     }
     auto kind = group.getKind();
-    double gibPerCore = group.getCpuCores() > 0
-        ? group.getMemoryBytes() / double(1ull << 30) / group.getCpuCores() : 0;
+    double shape = policy::gibPerCore(group.getMemoryBytes(), group.getCpuCores());
     auto title = kind == "heavy" ? kj::str("Heavy tasks, a larger work pool")
                : kind == "light" ? kj::str("Light tasks, a small work pool")
                : kj::str(kind == "compute" ? "Compute" : "Memory", "-bound tasks, a work pool of ",
-                         shapeText(gibPerCore));
+                         shapeText(shape));
     md.add(kj::str("\n**", title, "**: ", kj::strArray(names, ", "), ". At most **",
                    fixed(group.getCpuCores(), 2), " cores** and **", mib(group.getMemoryBytes()),
                    "** at once (with the policy's headroom):\n\n```yaml\n",
