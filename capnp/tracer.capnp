@@ -2,10 +2,13 @@
 # The only contract between the Prefect plugin (through libtracer_client.so),
 # tracerctl and tracer-sidecar.
 #
-# Capabilities are lifetimes: a FlowRunScope or TaskScope stands for a run that
-# is in progress. Dropping one without calling finish() (the client crashed, the
-# connection was lost) ends that run as `crashed`; the sidecar still reports what
-# it saw.
+# Capabilities are lifetimes: a FlowRunScope stands for a flow run that is in
+# progress, and for the task runs started on it. Dropping one without calling
+# finish() (the client crashed, the connection was lost) ends that run, and its
+# tasks not finished, as `crashed`; the sidecar still reports what it saw. A
+# task is not a capability of its own (one costs the sidecar some 500 bytes for
+# the task's life): it is a key its client chooses, unique among the scope's
+# live tasks.
 #
 # Evolve by adding fields at the end (new ordinals); never rename or renumber.
 # Field names map to snake_case JSON names (docs/architecture.md; taskRunId <->
@@ -519,17 +522,17 @@ interface Sidecar {
 }
 
 interface FlowRunScope {
-  startTask @0 (task :TaskRunInfo) -> (scope :TaskScope);
-  # Registers task.tid; refused unless the thread belongs to the caller's own
-  # process, or to a process of the caller's uid, or the caller is root. The
+  startTask @0 (task :TaskRunInfo, key :UInt64) -> ();
+  # Registers task.tid as the task `key` of this scope; refused unless the
+  # thread belongs to the caller's own process, or to a process of the caller's
+  # uid, or the caller is root, and when `key` is already a live task here. The
   # caller is the one that opened (or joined) this scope, whoever opened the run.
   finish @1 (state :RunState) -> ();
   # A joined scope (FlowRunInfo.joinRunningFlowRun) ignores the state. The
   # opener's is answered once the run's artifacts are in the sidecar's outbox.
-}
-
-interface TaskScope {
-  finish @0 (state :RunState, reportWanted :Bool, end :ThreadBaseline) -> (report :TaskReport);
+  finishTask @2 (key :UInt64, state :RunState, reportWanted :Bool, end :ThreadBaseline)
+      -> (report :TaskReport);
+  # Ends the live task `key` of this scope; refused for a key that is not one.
   # The report is in the answer only when wanted (the plugin does not read it).
   # `end`: the thread's counters as the task ended, read on that thread by the
   # client library (a task started with a baseline, finished on its thread):

@@ -189,26 +189,23 @@ class Loop final: private kj::TaskSet::ErrorHandler {
                                     start = kj::mv(start), unanswered = kj::mv(unanswered)](
                                        auto&, kj::Own<const Outcome> outcome) mutable {
       // A run it announces is bounded by the starts.
-      auto request = flowScope(flowId, *flowInfo, nullptr).startTaskRequest();
+      auto scope = flowScope(flowId, *flowInfo, nullptr);
+      auto request = scope.startTaskRequest();
       KJ_IF_MAYBE(e, kj::runCatchingExceptions([&]() { fill(request.initTask(), start); })) {
         outcome->fail(kj::str("invalid task info: ", e->getDescription()));
         return;
       }
-      auto response = request.send();
-      // Pipelined: finish() can be sent before the start is even acknowledged.
-      tasks.insert(taskId, response.getScope());
-      requests.add(response
-                       .then(
-                           [this, taskId, outcome = outcome->addRef()](auto answered) {
-                             // Hold the answered scope, not the pipelined one: the
-                             // pipelined one keeps the question open, and the sidecar
-                             // keeps its answer (some 2 KiB) for the task's life.
-                             KJ_IF_MAYBE(scope, tasks.find(taskId)) {
-                               *scope = answered.getScope();
-                             }
-                             outcome->succeed();
-                           },
-                           failInto(outcome->addRef()))
+      request.setKey(taskId);
+      // The task lives on its flow run's scope (which it keeps while it is
+      // live): its finish follows its start on the same capability, in order.
+      tasks.insert(taskId, scope);
+      requests.add(request.send()
+                       .then([outcome = outcome->addRef()](auto) { outcome->succeed(); },
+                             [this, taskId, fail = failInto(outcome->addRef())](
+                                 kj::Exception&& e) mutable {
+                               tasks.erase(taskId);  // its finish is then not sent
+                               fail(kj::mv(e));
+                             })
                        .attach(kj::mv(unanswered)));
     });
   }
@@ -217,11 +214,13 @@ class Loop final: private kj::TaskSet::ErrorHandler {
                   kj::Own<const Outcome> outcome) {
     whenConnected(kj::mv(outcome), [this, taskId, state, reportWanted, end](
                                        auto&, kj::Own<const Outcome> outcome) {
-      kj::Maybe<capnp::Request<proto::TaskScope::FinishParams, proto::TaskScope::FinishResults>>
+      kj::Maybe<capnp::Request<proto::FlowRunScope::FinishTaskParams,
+                               proto::FlowRunScope::FinishTaskResults>>
           maybeRequest;
-      KJ_IF_MAYBE(scope, tasks.find(taskId)) { maybeRequest = scope->finishRequest(); }
+      KJ_IF_MAYBE(scope, tasks.find(taskId)) { maybeRequest = scope->finishTaskRequest(); }
       KJ_IF_MAYBE(request, maybeRequest) {
         tasks.erase(taskId);
+        request->setKey(taskId);
         request->setState(static_cast<proto::RunState>(state));
         request->setReportWanted(reportWanted);
         KJ_IF_MAYBE(reading, end) { setReading(request->initEnd(), *reading); }
@@ -232,8 +231,8 @@ class Loop final: private kj::TaskSet::ErrorHandler {
             },
             failInto(outcome->addRef())));
       } else {
-        outcome->fail(
-            kj::str("the task's registration was lost with its connection to the sidecar"));
+        outcome->fail(kj::str("the task is not registered with the sidecar: its start was "
+                              "refused, or lost with its connection"));
       }
     });
   }
@@ -386,7 +385,7 @@ class Loop final: private kj::TaskSet::ErrorHandler {
   kj::Own<kj::PromiseFulfiller<void>> attemptDone;
   kj::Duration retryDelay = FIRST_RETRY;
   kj::HashMap<uint64_t, proto::FlowRunScope::Client> flows;
-  kj::HashMap<uint64_t, proto::TaskScope::Client> tasks;
+  kj::HashMap<uint64_t, proto::FlowRunScope::Client> tasks;  // a live task's flow run scope
   kj::TaskSet requests;
   bool stopping = false;
 };

@@ -84,7 +84,7 @@ class SidecarMain {
                           "Members may use Admin (tracerctl status of all runs, reports, "
                           "reload, outbox) besides root (repeatable).")
         .addOptionWithArg({"max-scopes-per-connection"}, KJ_BIND_METHOD(*this, setMaxScopes),
-                          "<n>", "Live flow-run and task scopes one connection may hold "
+                          "<n>", "Live flow-run scopes and tasks one connection may hold "
                           "(default 4096).")
         .addOptionWithArg({"max-calls-per-second"}, KJ_BIND_METHOD(*this, setMaxCallRate), "<n>",
                           "Calls one connection may make per second (and four times as many "

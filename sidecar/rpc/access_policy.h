@@ -21,7 +21,7 @@ struct AccessPolicy {
   // the sidecar's PID namespace and, when set, members of this group.
   std::vector<gid_t> adminGids;
   // Per connection. A Prefect flow-run process holds one flow-run scope and one
-  // task scope per task running at once; a client past this is broken or hostile.
+  // live task per task running at once; a client past this is broken or hostile.
   uint32_t maxLiveScopes = 4096;
   // Per connection (and four times as many messages of any kind); over it,
   // the sidecar stops reading from that client until the rate falls

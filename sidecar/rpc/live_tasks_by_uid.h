@@ -2,7 +2,7 @@
 // Live tasks per uid, across all of a user's connections: the kernel's maps
 // are the node's (--max-live-tasks), so one user's tasks must not take them
 // all. Each uid but root may hold at most AccessPolicy::maxLiveTasksPerUid
-// task scopes at once; a start past that is refused (the client counts it
+// live tasks at once; a start past that is refused (the client counts it
 // dropped and the task runs unobserved, as with any refusal).
 
 #include <kj/map.h>

@@ -13,8 +13,8 @@ namespace tracer {
 namespace {
 
 // The size of an answer that is one capability. The answer stays in memory
-// until the client lets go of the question, for the whole life of a live task:
-// without the hint, Cap'n Proto gives each one an 8 KiB first segment.
+// until the client lets go of the question, for as long as the run it opens is
+// live: without the hint, Cap'n Proto gives each one an 8 KiB first segment.
 constexpr capnp::MessageSize CAPABILITY_ONLY{1, 1};
 
 // A state is stored, rendered into artifacts and shown by tracerctl by name:
@@ -26,34 +26,6 @@ proto::RunState knownState(proto::RunState state) {
   }
   return state;
 }
-
-class TaskScopeServer final: public MeasuredServer<proto::TaskScope> {
- public:
-  TaskScopeServer(Services& services, kj::Own<Caller::Scope> held,
-                  kj::Own<LiveTasksByUid::Held> quota, kj::Own<LiveTask> task)
-      : MeasuredServer(services.rpcMetrics),
-        held(kj::mv(held)),
-        quota(kj::mv(quota)),
-        task(kj::mv(task)) {}
-
-  kj::Promise<void> finish(FinishContext context) override {
-    auto params = context.getParams();
-    auto state = knownState(params.getState());
-    kj::Maybe<proto::ThreadBaseline::Reader> end;
-    if (params.hasEnd()) end = params.getEnd();
-    if (params.getReportWanted()) {
-      task->finish(state, context.getResults().initReport(), end);
-    } else {
-      task->finish(state, nullptr, end);
-    }
-    return kj::READY_NOW;
-  }
-
- private:
-  kj::Own<Caller::Scope> held;
-  kj::Own<LiveTasksByUid::Held> quota;
-  kj::Own<LiveTask> task;  // dropping the scope unfinished ends the task as crashed
-};
 
 class FlowRunScopeServer final: public MeasuredServer<proto::FlowRunScope> {
  public:
@@ -70,7 +42,12 @@ class FlowRunScopeServer final: public MeasuredServer<proto::FlowRunScope> {
     if (hold->isFinished() || flow.isFinished()) {
       refuse(kj::str("flow run ", flow.flowRunId(), " is finished"));
     }
-    auto info = context.getParams().getTask();
+    auto params = context.getParams();
+    auto info = params.getTask();
+    if (tasks.find(params.getKey()) != nullptr) {
+      refuse(kj::str("startTask: key ", params.getKey(), " is already a live task of flow run ",
+                     flow.flowRunId(), " on this connection"));
+    }
     auto held = caller->holdScope(kj::str("task ", info.getTaskRunId()));
     auto quota = services.liveTasksByUid.hold(caller->credentials(),
                                               services.access.maxLiveTasksPerUid);
@@ -79,9 +56,26 @@ class FlowRunScopeServer final: public MeasuredServer<proto::FlowRunScope> {
     auto task = services.runs.startTask(flow, info, thread, caller->credentials());
     services.log.debug(kj::str("task ", info.getTaskName(), " started on tid ", thread.tid),
                        {flow.flowRunId(), info.getTaskRunId()});
-    context.getResults(CAPABILITY_ONLY).setScope(
-        kj::heap<TaskScopeServer>(services, kj::mv(held), kj::mv(quota), kj::mv(task)));
+    tasks.insert(params.getKey(), HeldTask{kj::mv(held), kj::mv(quota), kj::mv(task)});
     return kj::READY_NOW;
+  }
+
+  kj::Promise<void> finishTask(FinishTaskContext context) override {
+    auto params = context.getParams();
+    auto state = knownState(params.getState());
+    KJ_IF_MAYBE(entry, tasks.find(params.getKey())) {
+      kj::Maybe<proto::ThreadBaseline::Reader> end;
+      if (params.hasEnd()) end = params.getEnd();
+      if (params.getReportWanted()) {
+        entry->task->finish(state, context.getResults().initReport(), end);
+      } else {
+        entry->task->finish(state, nullptr, end);
+      }
+      tasks.erase(params.getKey());
+      return kj::READY_NOW;
+    }
+    refuse(kj::str("finishTask: key ", params.getKey(), " is not a live task of flow run ",
+                   hold->run().flowRunId(), " on this connection"));
   }
 
   kj::Promise<void> finish(FinishContext context) override {
@@ -93,10 +87,19 @@ class FlowRunScopeServer final: public MeasuredServer<proto::FlowRunScope> {
   }
 
  private:
+  // A live task and what it holds against its caller's limits.
+  struct HeldTask {
+    kj::Own<Caller::Scope> held;
+    kj::Own<LiveTasksByUid::Held> quota;
+    kj::Own<LiveTask> task;  // dropped unfinished (with the scope), it ends as crashed
+  };
+
   Services& services;
   kj::Own<Caller> caller;
   kj::Own<Caller::Scope> held;
   kj::Own<FlowRunHold> hold;
+  // Last, so its tasks end before the run's hold lets go.
+  kj::HashMap<uint64_t, HeldTask> tasks;
 };
 
 class AdminServer final: public MeasuredServer<proto::Admin> {

@@ -13,8 +13,8 @@
 //             and the handlers make of well-framed nonsense.
 //   2 rpc     genuine rpc.capnp messages (Bootstrap, Call, Finish, Release,
 //             Disembargo) addressed to tracer.capnp's interfaces, params filled
-//             field by field, so openFlowRun, startTask, finish, status and
-//             the Admin methods really run.
+//             field by field, so openFlowRun, startTask, finishTask, finish,
+//             status and the Admin methods really run.
 // Input is read front to back and reads as zeros past its end, so every
 // prefix of an input is an input; the byte grammar of each mode is next to
 // the code that reads it (seeds in rpc_corpus/ follow it).
@@ -275,9 +275,9 @@ void fillRawStruct(capnp::AnyPointer::Builder out, Input& in, uint depth) {
 
 // The interfaces the sidecar serves, which a Call's interface id picks from.
 struct Interfaces {
-  capnp::InterfaceSchema schemas[4] = {
-      capnp::Schema::from<proto::Sidecar>(), capnp::Schema::from<proto::FlowRunScope>(),
-      capnp::Schema::from<proto::TaskScope>(), capnp::Schema::from<proto::Admin>()};
+  capnp::InterfaceSchema schemas[3] = {capnp::Schema::from<proto::Sidecar>(),
+                                       capnp::Schema::from<proto::FlowRunScope>(),
+                                       capnp::Schema::from<proto::Admin>()};
 };
 
 // Builds a connection's worth of client messages. Question 0 is always a
@@ -292,7 +292,7 @@ struct Interfaces {
 //   target: promised answer -> question:u8 (index into the questions asked
 //   so far), transform length:u8 % 3, per op u8 (0xff noop, else
 //   getPointerField(u8 % 4)); imported cap -> id:u8.
-//   interface % 5: Sidecar, FlowRunScope, TaskScope, Admin, or any (u64).
+//   interface % 4: Sidecar, FlowRunScope, Admin, or any (u64).
 //   method: u8 % 8. params: the method's params struct filled by
 //   fillStruct() when interface and method are real and bit 2 is clear,
 //   fillRawStruct() otherwise.
@@ -356,9 +356,9 @@ class RpcScript {
     uint8_t flags = in.u8();
     call.setQuestionId((flags & 0x80) != 0 ? in.number<uint32_t>() : nextQuestion());
     target(call.initTarget(), flags);
-    uint pick = in.u8() % 5;
+    uint pick = in.u8() % 4;
     kj::Maybe<capnp::InterfaceSchema> known;
-    if (pick < 4) {
+    if (pick < 3) {
       known = interfaces.schemas[pick];
       call.setInterfaceId(interfaces.schemas[pick].getProto().getId());
     } else {

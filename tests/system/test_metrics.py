@@ -114,9 +114,9 @@ def test_rpc_calls_tracked_threads_and_per_task_totals(tmp_path):
         assert value(text, "tracer_ringbuf_events_total") >= 5  # one `true` per task at least
         assert value(text, 'tracer_rpc_calls_total{method="Sidecar.openFlowRun",result="ok"}') == 1
         assert value(text, 'tracer_rpc_calls_total{method="FlowRunScope.startTask",result="ok"}') == 5
-        assert value(text, 'tracer_rpc_calls_total{method="TaskScope.finish",result="ok"}') == 5
-        assert value(text, 'tracer_rpc_call_duration_seconds_count{method="TaskScope.finish"}') == 5
-        assert value(text, 'tracer_rpc_call_duration_seconds_bucket{method="TaskScope.finish",le="+Inf"}') == 5
+        assert value(text, 'tracer_rpc_calls_total{method="FlowRunScope.finishTask",result="ok"}') == 5
+        assert value(text, 'tracer_rpc_call_duration_seconds_count{method="FlowRunScope.finishTask"}') == 5
+        assert value(text, 'tracer_rpc_call_duration_seconds_bucket{method="FlowRunScope.finishTask",le="+Inf"}') == 5
         # Two (flow, task) pairs get their own series; the rest are summed as "other".
         flow = 'flow="etl \\"nightly\\""'
         assert value(text, f'tracer_task_runs_total{{{flow},task="held",state="completed"}}') == 1
