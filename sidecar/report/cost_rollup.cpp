@@ -438,7 +438,7 @@ kj::Promise<kj::Own<capnp::MessageBuilder>> CostRollup::costs(kj::StringPtr by, 
   Grouping grouping = groupingNamed(by);
   if (sinceNs == 0) sinceNs = DEFAULT_SINCE_NS;
   if (sinceNs > COSTS_SINCE_NS_MAX) refuse(kj::str("costs: since is at most 100 years"));
-  if (running) refuse(kj::str("costs: another rollup is running; ask again once it has answered"));
+  if (running->now) refuse(kj::str("costs: another rollup is running; ask again once it has answered"));
   if (nowNs == 0) nowNs = realtimeNs();
   auto answer = kj::newPromiseAndCrossThreadFulfiller<kj::Own<capnp::MessageBuilder>>();
   auto thread = kj::heap<kj::Thread>([fulfiller = kj::mv(answer.fulfiller), path = historyPath,
@@ -452,10 +452,11 @@ kj::Promise<kj::Own<capnp::MessageBuilder>> CostRollup::costs(kj::StringPtr by, 
       fulfiller->reject(kj::mv(*e));
     }
   });
-  running = true;
+  running->now = true;
   // The thread ends right after it answers; dropped unanswered (the caller
   // went away), the rollup is waited for.
-  return answer.promise.attach(kj::mv(thread), kj::defer([this]() { running = false; }));
+  return answer.promise.attach(
+      kj::mv(thread), kj::defer([running = kj::addRef(*running)]() mutable { running->now = false; }));
 }
 
 }  // namespace tracer

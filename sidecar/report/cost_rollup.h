@@ -6,6 +6,8 @@
 // out, and a row whose runs the history no longer has all of says so
 // (docs/policies.md, "Costs over time").
 
+#include <kj/refcount.h>
+
 #include <string>
 
 #include "message_limits.h"
@@ -35,7 +37,13 @@ class CostRollup final: public CostAdmin {
  private:
   std::string historyPath;
   uint32_t keepRuns;
-  bool running = false;
+  // Whether a rollup is under way; shared with the call's promise, which the
+  // RPC system may drop after this is gone (a call in flight as the sidecar
+  // shuts down outlives its connection until the event loop goes).
+  struct Running final: public kj::Refcounted {
+    bool now = false;
+  };
+  kj::Own<Running> running = kj::refcounted<Running>();
 };
 
 }  // namespace tracer
