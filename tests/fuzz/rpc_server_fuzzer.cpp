@@ -17,7 +17,8 @@
 //             status and the Admin methods really run.
 // Input is read front to back and reads as zeros past its end, so every
 // prefix of an input is an input; the byte grammar of each mode is next to
-// the code that reads it (seeds in rpc_corpus/ follow it).
+// the code that reads it (seeds in rpc_corpus/ follow it; tests/fuzz/rpc_corpus_seeds.py
+// writes them: re-run it when tracer.capnp or this grammar changes).
 //
 // Besides ASan and UBSan, two checks trap (the reason is printed as a
 // SUMMARY line): once the client is gone the server must let go of it (no
