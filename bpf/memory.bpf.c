@@ -57,8 +57,7 @@ static __always_inline int rss_changed(struct mm_struct *mm, int member, long lo
 	struct unwatched *cache = bpf_map_lookup_elem(&last_unwatched, &zero);
 	if (!generation || !cache)
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	struct thread_state *state = thread_of((__u32)bpf_get_current_pid_tgid());
 	if (!state && cache->mm == key && cache->generation == *generation)
 		return 0;
 	struct watched_mm *watched = bpf_map_lookup_elem(&watched_mms, &key);
@@ -119,7 +118,7 @@ int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 
 static __always_inline int oom_killed(__u32 tid)
 {
-	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	struct thread_state *state = thread_of(tid);
 	if (!state)
 		return 0;
 	struct task_counters *counters = counters_of(state->slot);

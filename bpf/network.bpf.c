@@ -36,7 +36,7 @@ static __always_inline struct socket_use socket_use_of(struct sock *sk, int byte
 	if (family != AF_INET && family != AF_INET6)
 		return use;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	struct thread_state *state = thread_of(tid);
 	if (!state) {
 		__u64 now = bpf_ktime_get_ns();
 		bpf_map_update_elem(&recent_socket_users, &tid, &now, BPF_ANY);
@@ -80,7 +80,7 @@ int BPF_PROG(handle_state, struct sock *sk, int oldstate, int newstate)
 	if (newstate != TCP_SYN_SENT)
 		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	struct thread_state *state = thread_of(tid);
 	__u64 now = bpf_ktime_get_ns();
 	if (!state) {
 		/* A connect is a use of a socket its task, registered later, did not see. */

@@ -37,7 +37,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
 	/* `parent` is the forking thread (current), not necessarily the group leader. */
 	__u32 parent_tid = parent->pid;
-	struct thread_state *parent_state = bpf_map_lookup_elem(&threads, &parent_tid);
+	struct thread_state *parent_state = thread_of(parent_tid);
 	if (!parent_state) {
 		__u64 now = bpf_ktime_get_ns();
 		bpf_map_update_elem(&recent_cloners, &parent_tid, &now, BPF_ANY);
@@ -79,6 +79,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		if (!bpf_map_delete_elem(&threads, &child_tid))
 			uncount_thread(stale_owner, stale_flags);
 	}
+	note_tracked(child_tid);
 	if (bpf_map_update_elem(&threads, &child_tid, &state, BPF_ANY)) {
 		if (count)
 			uncount_thread(state.owner, state.flags);
@@ -102,7 +103,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid)
 {
 	/* A non-leader thread that execs takes over the leader's pid: follow it. */
 	__u32 old_tid = old_pid;
-	struct thread_state *state = bpf_map_lookup_elem(&threads, &old_tid);
+	struct thread_state *state = thread_of(old_tid);
 	if (!state)
 		return 0;
 	__u32 slot = state->slot;
@@ -119,6 +120,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid)
 			if (!bpf_map_delete_elem(&threads, &new_tid))
 				uncount_thread(leader_owner, leader_flags);
 		}
+		note_tracked(new_tid);
 		if (bpf_map_update_elem(&threads, &new_tid, &moved, BPF_ANY)) {
 			uncount_thread(moved.owner, moved.flags);
 			count_lost(slot);
@@ -135,8 +137,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid)
  * which is also where it leaves `threads`.) */
 static __always_inline int process_exited(struct task_struct *task)
 {
-	__u32 tid = task->pid;
-	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	struct thread_state *state = thread_of(task->pid);
 	if (!state)
 		return 0;
 	struct task_counters *counters = counters_of(state->slot);

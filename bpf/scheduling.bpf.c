@@ -131,10 +131,11 @@ static __always_inline unsigned int state_of(struct task_struct *task)
 static __always_inline int switched(bool preempt, struct task_struct *prev,
 				    struct task_struct *next, unsigned int prev_state)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = 0;
 	__u32 prev_tid = prev->pid;
-	struct thread_state *state = bpf_map_lookup_elem(&threads, &prev_tid);
+	struct thread_state *state = thread_of(prev_tid);
 	if (state) {
+		now = bpf_ktime_get_ns();
 		struct task_counters *counters = counters_of(state->slot);
 		if (state->flags & THREAD_BASELINE_PENDING)
 			complete_baseline(state, prev);
@@ -148,6 +149,7 @@ static __always_inline int switched(bool preempt, struct task_struct *prev,
 			__u32 owner = state->owner, flags = state->flags;
 			if (!bpf_map_delete_elem(&threads, &prev_tid))
 				uncount_thread(owner, flags);
+			forget_dead(prev_tid);
 		} else if (!preempt && (prev_state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE))) {
 			/* A preempted thread stays runnable, whatever its state says. */
 			state->off_since = now;
@@ -158,14 +160,16 @@ static __always_inline int switched(bool preempt, struct task_struct *prev,
 				state->off_cause = sleep_cause(prev, &state->off_endpoint);
 			}
 		}
+	} else if (prev_state & TASK_DEAD) {
+		forget_dead(prev_tid); /* tracked once, its entry gone since */
 	}
 
 	__u32 next_tid = next->pid;
-	state = bpf_map_lookup_elem(&threads, &next_tid);
+	state = thread_of(next_tid);
 	if (state) {
 		if (state->flags & THREAD_BASELINE_PENDING)
 			complete_baseline(state, next);
-		end_sleep(state, now); /* in case its wakeup went unseen */
+		end_sleep(state, now ? now : bpf_ktime_get_ns()); /* in case its wakeup went unseen */
 	}
 	return 0;
 }
@@ -190,8 +194,7 @@ int BPF_PROG(handle_switch_without_prev_state, bool preempt, struct task_struct 
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(handle_wakeup, struct task_struct *task)
 {
-	__u32 tid = task->pid;
-	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	struct thread_state *state = thread_of(task->pid);
 	if (!state)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
@@ -205,8 +208,7 @@ int BPF_PROG(handle_wakeup, struct task_struct *task)
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(handle_wakeup_new, struct task_struct *task)
 {
-	__u32 tid = task->pid;
-	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	struct thread_state *state = thread_of(task->pid);
 	if (state)
 		end_sleep(state, bpf_ktime_get_ns());
 	return 0;
@@ -227,8 +229,7 @@ int BPF_PROG(handle_hrtimer_expire, struct hrtimer *timer)
 	struct task_struct *task = BPF_CORE_READ(sleeper, task);
 	if (!task)
 		return 0;
-	__u32 tid = BPF_CORE_READ(task, pid);
-	struct thread_state *state = bpf_map_lookup_elem(&threads, &tid);
+	struct thread_state *state = thread_of(BPF_CORE_READ(task, pid));
 	if (state && state->off_since && (state->off_cause & SLEEP_WAIT_SET))
 		state->off_cause = SLEEP_WAIT_SET | SLEEP_TIMER;
 	return 0;

@@ -66,7 +66,7 @@ int BPF_PROG(mark_task_start, int option, unsigned long cookie)
 		return 0;
 	/* Counted for a task already (one it is nested in, or shares the thread
 	 * with): its registration says how. */
-	if (bpf_map_lookup_elem(&threads, &tid))
+	if (thread_of(tid))
 		return 0;
 	__u32 slot;
 	if (bpf_map_pop_elem(&start_slots, &slot)) {
@@ -105,6 +105,7 @@ int BPF_PROG(mark_task_start, int option, unsigned long cookie)
 		goto full;
 	if (bpf_map_update_elem(&start_marks, &slot, &mark, BPF_NOEXIST))
 		goto no_mark;
+	note_tracked(tid);
 	if (bpf_map_update_elem(&threads, &tid, &state, BPF_NOEXIST))
 		goto no_thread;
 	return 0;

@@ -63,6 +63,56 @@ struct {
 	__type(value, __s64);
 } threads_by_owner SEC(".maps");
 
+/* A byte per tid, set before its first entry in `threads` is made and
+ * cleared when the thread dies: the switch, wake-up and per-event paths read
+ * it before any hash lookup, so a thread that was never tracked (most of a
+ * host's) costs them one load, not a lookup. Past its end (pid_max raised
+ * after load) a tid reads as maybe tracked. Sized by the sidecar to pid_max;
+ * mmapped there, which sets the bytes of the threads it registers. */
+struct tid_filter_block {
+	__u8 tids[TID_FILTER_BLOCK];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* set before load */
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct tid_filter_block);
+} maybe_tracked SEC(".maps");
+
+static __always_inline __u8 *tid_flag(__u32 tid)
+{
+	__u32 block = tid / TID_FILTER_BLOCK;
+	struct tid_filter_block *flags = bpf_map_lookup_elem(&maybe_tracked, &block);
+	return flags ? &flags->tids[tid & (TID_FILTER_BLOCK - 1)] : NULL;
+}
+
+/* The thread's entry in `threads`, if it has one. */
+static __always_inline struct thread_state *thread_of(__u32 tid)
+{
+	__u8 *flag = tid_flag(tid);
+	if (flag && !*flag)
+		return NULL;
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+/* Before any insert into `threads`. */
+static __always_inline void note_tracked(__u32 tid)
+{
+	__u8 *flag = tid_flag(tid);
+	if (flag)
+		*flag = 1;
+}
+
+/* At the thread's death, once its entry is gone: no new thread can have its
+ * tid yet, so nobody sets the byte meanwhile. */
+static __always_inline void forget_dead(__u32 tid)
+{
+	__u8 *flag = tid_flag(tid);
+	if (flag && *flag)
+		*flag = 0;
+}
+
 static __always_inline struct task_counters *counters_of(__u32 slot)
 {
 	return bpf_map_lookup_elem(&task_counters, &slot);

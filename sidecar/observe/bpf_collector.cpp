@@ -75,7 +75,21 @@ constexpr size_t HELD_EXITS_MAX = 256;
 // The maps every program shares (bpf/tracked.bpf.h), created by the first one.
 constexpr const char* SHARED_MAPS[] = {"threads",          "task_counters",   "exit_events",
                                        "unattributed_lost", "endpoints",       "endpoint_lists",
-                                       "threads_by_owner"};
+                                       "threads_by_owner",  "maybe_tracked"};
+
+// Linux's largest pid_max on 64-bit machines (PID_MAX_LIMIT), for a pid_max
+// that cannot be read.
+constexpr uint32_t PID_MAX_LIMIT = 4u << 20;
+
+// maybe_tracked's entries (bpf/tracked.bpf.h): a byte for each tid up to
+// pid_max, as it is now (raised later, the tids past it go unfiltered).
+uint32_t tidFilterBlocks() {
+  uint32_t pidMax = PID_MAX_LIMIT;
+  KJ_IF_MAYBE(text, readProcFile("/proc/sys/kernel/pid_max")) {
+    pidMax = kj::max(1u, static_cast<uint32_t>(strtoul(text->cStr(), nullptr, 10)));
+  }
+  return (kj::min(pidMax, PID_MAX_LIMIT) + TID_FILTER_BLOCK - 1) / TID_FILTER_BLOCK;
+}
 
 // thread_state.owner: 0 for root, then one index for each other uid as it
 // first registers a task or connects a process, up to the last, which every
@@ -201,12 +215,21 @@ class BpfCollector final: public Collector {
                         bpf_map__fd(this->lifecycle->maps.threads_by_owner), 0);
     KJ_REQUIRE(counts != MAP_FAILED, "cannot map the threads-by-owner counts", strerror(errno));
     ownerCounts = static_cast<int64_t*>(counts);
+    // The kernel's byte per tid that says a thread may be tracked: set here
+    // before a registered thread's entry is made.
+    tidFlagCount = size_t(bpf_map__max_entries(this->lifecycle->maps.maybe_tracked)) *
+                   TID_FILTER_BLOCK;
+    void* flags = mmap(nullptr, tidFlagCount, PROT_READ | PROT_WRITE, MAP_SHARED,
+                       bpf_map__fd(this->lifecycle->maps.maybe_tracked), 0);
+    KJ_REQUIRE(flags != MAP_FAILED, "cannot map the tracked-thread filter", strerror(errno));
+    tidFlags = static_cast<uint8_t*>(flags);
     setAsideStartSlots();
   }
 
   ~BpfCollector() noexcept(false) {
     if (exits != nullptr) ring_buffer__free(exits);
     munmap(ownerCounts, OWNER_COUNTS_BYTES);
+    munmap(tidFlags, tidFlagCount);
   }
 
   kj::StringPtr name() const override { return "bpf"; }
@@ -325,6 +348,7 @@ class BpfCollector final: public Collector {
       }
     }
     if (suspending) outerState.flags &= ~THREAD_COUNTED;  // off its count if it was (takeThread)
+    if (tid < tidFlagCount) __atomic_store_n(&tidFlags[tid], 1, __ATOMIC_RELEASE);
     err = bpf_map__update_elem(threads, &tid, sizeof(tid), &state, sizeof(state), BPF_ANY);
     if (err != 0) {
       if (suspending) {
@@ -963,6 +987,9 @@ class BpfCollector final: public Collector {
   // mapped; the owner index of each uid seen, and the next one free.
   static constexpr size_t OWNER_COUNTS_BYTES = THREAD_OWNERS_MAX_ENTRIES * sizeof(int64_t);
   int64_t* ownerCounts = nullptr;
+  // maybe_tracked mapped: a byte per tid, which the kernel clears at its death.
+  uint8_t* tidFlags = nullptr;
+  size_t tidFlagCount = 0;
   kj::HashMap<uid_t, uint32_t> owners;
   uint32_t nextOwner = 1;
   bool ownersShared = false;  // said so once
@@ -1003,6 +1030,7 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
                                process_lifecycle_bpf__destroy>(
       "process lifecycle", nullptr, [&](process_lifecycle_bpf& skeleton) {
         bpf_map__set_max_entries(skeleton.maps.threads, settings.threadsMaxEntries);
+        bpf_map__set_max_entries(skeleton.maps.maybe_tracked, tidFilterBlocks());
         bpf_map__set_max_entries(skeleton.maps.task_counters, settings.tasksMaxEntries);
         skeleton.rodata->short_lived_ns = settings.shortLivedNs;
         skeleton.rodata->max_threads_per_uid = settings.threadsPerUid;

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# What each of the sidecar's BPF programs costs per run, as the kernel counts
+# it (kernel.bpf_stats_enabled: run_cnt and run_time_ns of each program), while
+# a workload that is not a task runs beside it: what every thread of the host
+# pays for the hooks. Builds side by side, each with a sidecar of its own.
+#   tests/bench/program_costs.sh BUILD [BUILD...]
+# WORKLOAD: test_workload's arguments (default "pingpong 80000"). The kernel's
+# own accounting adds two clock reads to each run it times: compare builds,
+# not these figures with a run that is not timed.
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: $0 BUILD [BUILD...]" >&2; exit 2; }
+read -r -a workload <<<"${WORKLOAD:-pingpong 80000}"
+work=$(mktemp -d)
+sidecar=
+stats_before=$(sysctl -n kernel.bpf_stats_enabled)
+cleanup() {
+  [ -n "$sidecar" ] && kill "$sidecar" 2>/dev/null
+  sysctl -q kernel.bpf_stats_enabled="$stats_before"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+echo "== BPF programs while \"${workload[*]}\" runs untracked, $(nproc) cores, kernel $(uname -r) =="
+for build in "$@"; do
+  rm -rf "$work/state" "$work/tracer.sock"
+  bpftool prog show --json >"$work/before.json"
+  "$build/bin/tracer-sidecar" --socket "$work/tracer.sock" --state-dir "$work/state" 2>"$work/sidecar.log" &
+  sidecar=$!
+  for _ in $(seq 100); do [ -S "$work/tracer.sock" ] && break; sleep 0.05; done
+  sysctl -q kernel.bpf_stats_enabled=1
+  "$build/bin/test_workload" "${workload[@]}" >/dev/null
+  echo "$build:"
+  # Only this sidecar's programs: those loaded since it started.
+  bpftool prog show --json | /usr/bin/python3 -c '
+import json, sys
+before = {prog["id"] for prog in json.load(open(sys.argv[1]))}
+for prog in json.load(sys.stdin):
+    if prog["id"] in before or not prog.get("run_cnt"):
+        continue
+    runs, ns = prog["run_cnt"], prog["run_time_ns"]
+    print(f"  {prog[\"name\"]:<32} {runs:>10} runs {ns / runs:>8.1f} ns a run {ns / 1e6:>8.1f} ms in all")
+' "$work/before.json"
+  sysctl -q kernel.bpf_stats_enabled="$stats_before"
+  kill "$sidecar"; wait "$sidecar" 2>/dev/null || true
+  sidecar=
+done
