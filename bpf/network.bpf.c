@@ -20,6 +20,36 @@ struct {
 	__type(value, __u64);
 } recent_socket_users SEC(".maps");
 
+/* The untracked threads each CPU last noted there, one per tid & 7 (a
+ * stream's two ends take turns on a CPU), and when: a thread's uses within
+ * SOCKET_NOTE_SLACK_NS of its note are not noted again, so a stream's
+ * thousands of sends cost a per-CPU load each, not a hash update. The sidecar
+ * reads the time with that slack. */
+struct socket_note {
+	__u32 tid;
+	__u64 at;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 8);
+	__type(key, __u32);
+	__type(value, struct socket_note);
+} last_socket_note SEC(".maps");
+
+static __always_inline void note_untracked_socket_use(__u32 tid)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 index = tid & 7;
+	struct socket_note *last = bpf_map_lookup_elem(&last_socket_note, &index);
+	if (last && last->tid == tid && now - last->at < SOCKET_NOTE_SLACK_NS)
+		return;
+	bpf_map_update_elem(&recent_socket_users, &tid, &now, BPF_ANY);
+	if (last) {
+		last->tid = tid;
+		last->at = now;
+	}
+}
+
 /* The thread's task's counters, for bytes it moved on an IP socket, and the
  * use of the socket's endpoint, if it has one and the task's table room. */
 struct socket_use {
@@ -38,8 +68,7 @@ static __always_inline struct socket_use socket_use_of(struct sock *sk, int byte
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct thread_state *state = thread_of(tid);
 	if (!state) {
-		__u64 now = bpf_ktime_get_ns();
-		bpf_map_update_elem(&recent_socket_users, &tid, &now, BPF_ANY);
+		note_untracked_socket_use(tid);
 		return use;
 	}
 	state->last_socket = bpf_ktime_get_ns();
@@ -81,13 +110,12 @@ int BPF_PROG(handle_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct thread_state *state = thread_of(tid);
-	__u64 now = bpf_ktime_get_ns();
 	if (!state) {
 		/* A connect is a use of a socket its task, registered later, did not see. */
-		bpf_map_update_elem(&recent_socket_users, &tid, &now, BPF_ANY);
+		note_untracked_socket_use(tid);
 		return 0;
 	}
-	state->last_socket = now;
+	state->last_socket = bpf_ktime_get_ns();
 	__u32 slot = state->slot;
 	struct task_counters *counters = counters_of(slot);
 	struct endpoint_key key = {};

@@ -379,7 +379,7 @@ class BpfCollector final: public Collector {
           (markedBefore && unclaimed.last_clone >= r->atMonotonicNs);
       KJ_IF_MAYBE(n, network) {
         unfollowed.usedSocket =
-            lastUntrackedAt((*n)->maps.recent_socket_users, tid) >= r->atMonotonicNs ||
+            lastSocketUseBy(**n, tid) >= r->atMonotonicNs ||
             (suspending && outerState.last_socket >= r->atMonotonicNs) ||
             (markedBefore && unclaimed.last_socket >= r->atMonotonicNs);
       }
@@ -467,8 +467,7 @@ class BpfCollector final: public Collector {
         KJ_IF_MAYBE(n, network) {
           totals.pastEnd.usedSocket =
               state.last_socket >= e->atMonotonicNs ||
-              (handedBack &&
-               lastUntrackedAt((*n)->maps.recent_socket_users, tid) >= e->atMonotonicNs);
+              (handedBack && lastSocketUseBy(**n, tid) >= e->atMonotonicNs);
         }
       }
     }
@@ -713,6 +712,13 @@ class BpfCollector final: public Collector {
     uint64_t last = 0;
     if (bpf_map__lookup_elem(recent, &tid, sizeof(tid), &last, sizeof(last), 0) != 0) return 0;
     return last;
+  }
+
+  // When an untracked thread last used a socket, at the latest: the kernel
+  // notes one thread's uses on a CPU at most every SOCKET_NOTE_SLACK_NS.
+  static uint64_t lastSocketUseBy(network_bpf& network, uint32_t tid) {
+    uint64_t at = lastUntrackedAt(network.maps.recent_socket_users, tid);
+    return at == 0 ? 0 : at + SOCKET_NOTE_SLACK_NS;
   }
 
   // The registered thread's process's RSS: its high-water mark if that grew

@@ -36,8 +36,8 @@ before = {prog["id"] for prog in json.load(open(sys.argv[1]))}
 for prog in json.load(sys.stdin):
     if prog["id"] in before or not prog.get("run_cnt"):
         continue
-    runs, ns = prog["run_cnt"], prog["run_time_ns"]
-    print(f"  {prog[\"name\"]:<32} {runs:>10} runs {ns / runs:>8.1f} ns a run {ns / 1e6:>8.1f} ms in all")
+    name, runs, ns = prog["name"], prog["run_cnt"], prog["run_time_ns"]
+    print(f"  {name:<32} {runs:>10} runs {ns / runs:>8.1f} ns a run {ns / 1e6:>8.1f} ms in all")
 ' "$work/before.json"
   sysctl -q kernel.bpf_stats_enabled="$stats_before"
   kill "$sidecar"; wait "$sidecar" 2>/dev/null || true
