@@ -11,7 +11,8 @@ import tempfile
 import threading
 import time
 
-from sleep_waits import late_tcp_server, run_task
+from late_server import late_server_process
+from sleep_waits import run_task
 
 QUESTION, ANSWER = b"question\n", b"late answer\n"
 
@@ -26,7 +27,7 @@ def listed(report, truth):
 
 def tcp_exchange(flow):
     """One connection to a server that answers after 1 s: (report, truth)."""
-    address = late_tcp_server(1.0)
+    address = late_server_process(1.0)
     waited = {}
 
     def ask():

@@ -12,6 +12,8 @@ import sys
 import threading
 import time
 
+from late_server import late_server_process
+
 CAUSES = ("network_ns", "lock_ns", "child_ns", "timer_ns", "pipe_ns", "other_ns")
 
 
@@ -24,24 +26,8 @@ def run_task(flow, name, wait):
     return task.report, truth
 
 
-def late_tcp_server(delay_s):
-    """A server on 127.0.0.1 that accepts and answers one line after delay_s."""
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve():
-        with listener:
-            connection, _ = listener.accept()
-            with connection:
-                connection.recv(64)
-                time.sleep(delay_s)
-                connection.sendall(b"late answer\n")
-
-    threading.Thread(target=serve, daemon=True).start()
-    return listener.getsockname()
-
-
 def tcp_read(flow):
-    address = late_tcp_server(1.0)
+    address = late_server_process(1.0)
 
     def ask():
         with socket.create_connection(address) as connection:
@@ -52,7 +38,7 @@ def tcp_read(flow):
 
 
 def asyncio_tcp_read(flow):
-    address = late_tcp_server(1.0)
+    address = late_server_process(1.0)
     waited = {}
 
     async def ask():
