@@ -223,7 +223,8 @@ const volatile __u64 hrtimer_wakeup_fn = 0;
 SEC("tp_btf/hrtimer_expire_entry")
 int BPF_PROG(handle_hrtimer_expire, struct hrtimer *timer)
 {
-	if ((__u64)BPF_CORE_READ(timer, function) != hrtimer_wakeup_fn)
+	/* Every timer of the host expires here: a direct load, not a probe read. */
+	if ((__u64)timer->function != hrtimer_wakeup_fn)
 		return 0;
 	struct hrtimer_sleeper *sleeper = container_of(timer, struct hrtimer_sleeper, timer);
 	struct task_struct *task = BPF_CORE_READ(sleeper, task);
