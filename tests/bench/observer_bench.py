@@ -3,7 +3,8 @@ asserts nothing (shared, noisy machines).
 
 1. Overhead: each workload run with no sidecar, with the sidecar running but
    the workload not tracked, and tracked (registered before exec). Medians of
-   ROUNDS runs, interleaved so drifting machine load hits all three alike.
+   ROUNDS runs, interleaved, and who goes first alternating, so drifting
+   machine load hits all three alike; with the cost per context switch.
 2. Exec storm: /bin/true as fast as possible, tracked: rate and events lost.
 3. Capture: a task whose CPU is spent in short-lived subprocesses, measured
    by Tracer and by what users run today, each in its best configuration:
@@ -25,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
+from compare_observers import context_switches  # noqa: E402
 from prefect_tracer.client import SidecarClient  # noqa: E402
 from sidecar import WORKLOAD, Sidecar, observe_command  # noqa: E402
 
@@ -54,27 +56,46 @@ def timed_tracked(flow, argv):
 
 def overhead(directory):
     times = {name: {"none": [], "untracked": [], "tracked": []} for name in WORKLOADS}
-    for _ in range(ROUNDS):
+    switches = {name: [] for name in WORKLOADS}  # in the no-sidecar runs
+
+    def without_sidecar():
         for name, args in WORKLOADS.items():
+            before = context_switches()
             times[name]["none"].append(timed([str(WORKLOAD), *args]))
+            switches[name].append(context_switches() - before)
+
+    for round_ in range(ROUNDS):
+        # Who goes first alternates: the first run of a round is often slower.
+        if round_ % 2 == 0:
+            without_sidecar()
         sidecar = Sidecar(directory).start()
         client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
                                connect_wait_ms=5000)
         with client.flow_run(flow_run_id=f"bench-{time.time_ns()}", flow_name="bench") as flow:
             for name, args in WORKLOADS.items():
-                times[name]["untracked"].append(timed([str(WORKLOAD), *args]))
-                elapsed, _ = timed_tracked(flow, [str(WORKLOAD), *args])
-                times[name]["tracked"].append(elapsed)
+                for how in (("untracked", "tracked") if round_ % 4 < 2 else
+                            ("tracked", "untracked")):
+                    if how == "untracked":
+                        times[name][how].append(timed([str(WORKLOAD), *args]))
+                    else:
+                        times[name][how].append(timed_tracked(flow, [str(WORKLOAD), *args])[0])
         client.close()
         sidecar.stop()
-    print(f"== overhead: median of {ROUNDS} runs each ==")
+        if round_ % 2 == 1:
+            without_sidecar()
+    print(f"== overhead: median of {ROUNDS} interleaved rounds each, {os.cpu_count()} cores, "
+          f"kernel {os.uname().release}; ns/switch: the extra time over the context switches "
+          f"/proc/stat counted in the no-sidecar runs ==")
     print(f"{'workload':<28} {'no sidecar':>11} {'untracked':>11} {'tracked':>11} "
-          f"{'tracked/none':>13} {'untracked/none':>15}")
+          f"{'untracked/none':>15} {'ns/switch':>10} {'tracked/none':>13} {'ns/switch':>10}")
     for name, runs in times.items():
         none, untracked, tracked = (statistics.median(runs[k])
                                     for k in ("none", "untracked", "tracked"))
+        per_run = statistics.median(switches[name])
         print(f"{name:<28} {none:>10.3f}s {untracked:>10.3f}s {tracked:>10.3f}s "
-              f"{tracked / none:>13.3f} {untracked / none:>15.3f}")
+              f"{untracked / none:>15.3f} {(untracked - none) / per_run * 1e9:>10.0f} "
+              f"{tracked / none:>13.3f} {(tracked - none) / per_run * 1e9:>10.0f}   "
+              f"({per_run:,} switches)")
 
 
 def exec_storm(flow):
