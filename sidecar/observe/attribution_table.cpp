@@ -62,9 +62,9 @@ ClientReading readingOf(proto::ThreadBaseline::Reader baseline, kj::TimePoint at
 // Whether the thread has left a CPU of its own accord since the reading: by
 // its count of such switches, read once the collector follows it (any switch
 // from then on is counted). True when the client did not send the count.
-bool sleptSince(proto::ThreadBaseline::Reader baseline, pid_t hostTid) {
+bool sleptSince(proto::ThreadBaseline::Reader baseline, pid_t hostTid, ThreadSwitches& switches) {
   if (baseline.getProcessHiwaterBytes() == 0) return true;  // an earlier client: no count
-  KJ_IF_MAYBE(now, readVoluntarySwitches(hostTid)) {
+  KJ_IF_MAYBE(now, switches.voluntary(hostTid)) {
     return *now != baseline.getVoluntarySwitches();
   }
   return true;
@@ -257,7 +257,7 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
       // an outer task and the count of late tasks take OFF_CPU_UNSEEN_MAX.
       sleptUnfollowed = !unfollowed.followed &&
                         gap > info.getStartWaitNs() * kj::NANOSECONDS &&
-                        sleptSince(baseline, hostTid);
+                        sleptSince(baseline, hostTid, table.switches);
       unseenSleepMatters = sleptUnfollowed && !negligible;
       faultsUnseen = !unfollowed.followed && !negligible;
       if (unfollowed.followed) unobservedNs = 0;  // the kernel saw it from the mark on

@@ -11,6 +11,7 @@
 #include <kj/time.h>
 #include <kj/vector.h>
 
+#include "observe/thread_switches.h"
 #include "observe/live_runs.h"
 #include "observe/run_intake.h"
 #include "ops/log.h"
@@ -102,6 +103,7 @@ class AttributionTable final: public RunIntake,
   uint64_t lostInTasks = 0;
   uint64_t lateTasks = 0;  // tasks that did, before their registration, what nothing followed
   uint64_t sharedThreadTasks = 0;  // tasks that shared their thread with others not nested in them
+  ThreadSwitches switches;  // whether a thread slept before its registration
 };
 
 // Fills a report's measurements from the collector's totals. Shared by a

@@ -94,9 +94,17 @@ void fillTaskRow(proto::TaskReport::Reader t, proto::TaskRow::Builder row) {
   row.setProfile(t.getProfile());
   row.setTopFinding(topFinding(t));
   fillRowCost(t, row);
+  // The report's unknown paths, read out of the message once for the row's
+  // two dozen lookups (each read checks bounds: a tenth of a busy intake).
+  auto unknownPaths = KJ_MAP(path, t.getUnknown()) -> kj::StringPtr { return path; };
   kj::Vector<kj::StringPtr> unknown;
   for (auto& [reportField, rowField]: ROW_FIELD_OF) {
-    if (listsUnknown(t.getUnknown(), reportField)) unknown.add(rowField);
+    for (auto path: unknownPaths) {
+      if (path == reportField) {
+        unknown.add(rowField);
+        break;
+      }
+    }
   }
   auto out = row.initUnknown(unknown.size());
   for (auto i: kj::indices(unknown)) out.set(i, unknown[i]);
