@@ -27,7 +27,10 @@ class ThreadSwitches {
   kj::StringPtr source() const;
 
  private:
-  kj::OneOf<TaskstatsSocket, kj::String> taskstats;
+  // Taskstats' answer for one thread; null if it gives none.
+  kj::Maybe<uint64_t> query(pid_t tid);
+
+  kj::OneOf<TaskstatsSocket, kj::String> taskstats;  // or why not
   uint32_t sequence = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <kj/debug.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <thread>
@@ -43,6 +44,28 @@ TEST_CASE("a thread's voluntary switches are the kernel's count of them, by task
   sleeper.join();  // gone: neither source has it
   CHECK(counted >= 5);
   CHECK(switches.voluntary(other) == nullptr);
+}
+
+TEST_CASE("a sidecar that may not ask taskstats reads /proc, and says why") {
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // Not root: taskstats refuses every query.
+    bool ok = setgid(65534) == 0 && setuid(65534) == 0;
+    ThreadSwitches switches;
+    ok = ok && switches.source() == "taskstats refused a query of the sidecar's own thread";
+    uint64_t before = ownVoluntarySwitches();
+    KJ_IF_MAYBE(count, switches.voluntary(syscall(SYS_gettid))) {
+      ok = ok && *count == before;
+    } else {
+      ok = false;
+    }
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
 
 TEST_CASE("a thread that does not exist has no count") {
