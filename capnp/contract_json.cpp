@@ -404,4 +404,8 @@ bool listsUnknown(capnp::List<capnp::Text>::Reader unknown, kj::StringPtr path) 
   return isUnknown(unknown, path);
 }
 
+bool listsUnknown(kj::ArrayPtr<const kj::StringPtr> unknown, kj::StringPtr path) {
+  return isUnknown(unknown, path);
+}
+
 }  // namespace tracer

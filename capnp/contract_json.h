@@ -35,6 +35,8 @@ kj::Maybe<kj::StringPtr> enumName(Enum value) {
 // Whether a struct's `unknown` list (TaskReport.unknown) names this dotted
 // field path ("net.tx_bytes"): such a field is not a number to show or add up.
 bool listsUnknown(capnp::List<capnp::Text>::Reader unknown, kj::StringPtr path);
+// The same, of the list read out of its message (to look up many paths).
+bool listsUnknown(kj::ArrayPtr<const kj::StringPtr> unknown, kj::StringPtr path);
 
 // `text` as a JSON string literal, quotes included.
 kj::String jsonQuoted(kj::StringPtr text);

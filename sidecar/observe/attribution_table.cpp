@@ -541,7 +541,12 @@ void LiveTask::describe(proto::LiveTask::Builder out) const {
 
 AttributionTable::AttributionTable(Collector& collector, const kj::MonotonicClock& clock,
                                    RunSink& sink, Log& log)
-    : collector(collector), clock(clock), sink(sink), log(log) {}
+    : collector(collector), clock(clock), sink(sink), log(log) {
+  if (switches.source() != "taskstats") {
+    log.info(kj::str("a late registration's voluntary switches come from /proc (",
+                     switches.source(), ")"));
+  }
+}
 
 kj::Own<FlowRunHold> AttributionTable::openFlowRun(proto::FlowRunInfo::Reader info,
                                                    const PeerCredentials& caller) {

@@ -12,7 +12,8 @@ ThreadSwitches::ThreadSwitches(): taskstats(openTaskstatsSocket()) {
   // A sidecar that may not ask (not root in the initial namespaces) learns
   // it once, here, rather than with a refusal at every registration.
   if (taskstats.is<TaskstatsSocket>() && query(syscall(SYS_gettid)) == nullptr) {
-    taskstats = kj::str("taskstats refused a query of the sidecar's own thread");
+    taskstats = kj::str("taskstats gave no record of the sidecar's own thread: refused "
+                        "(not root in the initial namespaces), or in a layout not read (v15)");
   }
 }
 

@@ -99,12 +99,7 @@ void fillTaskRow(proto::TaskReport::Reader t, proto::TaskRow::Builder row) {
   auto unknownPaths = KJ_MAP(path, t.getUnknown()) -> kj::StringPtr { return path; };
   kj::Vector<kj::StringPtr> unknown;
   for (auto& [reportField, rowField]: ROW_FIELD_OF) {
-    for (auto path: unknownPaths) {
-      if (path == reportField) {
-        unknown.add(rowField);
-        break;
-      }
-    }
+    if (listsUnknown(unknownPaths.asPtr(), reportField)) unknown.add(rowField);
   }
   auto out = row.initUnknown(unknown.size());
   for (auto i: kj::indices(unknown)) out.set(i, unknown[i]);

