@@ -9,10 +9,10 @@
 
 #define TCP_SYN_SENT 2
 
-/* When each untracked thread of a client (is_client) last sent or received on
- * a TCP or UDP socket (ns, monotonic): a task whose registration reaches the
- * sidecar after it began learns whether its socket bytes before it went
- * uncounted. Least recently used first out, as recent_cloners. */
+/* When each untracked thread last sent or received on a TCP or UDP socket
+ * (ns, monotonic): a task whose registration reaches the sidecar after it
+ * began learns whether its socket bytes before it went uncounted. Least
+ * recently used first out, as recent_cloners. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, RECENT_SOCKET_USERS_MAX_ENTRIES);
@@ -38,8 +38,6 @@ struct {
 
 static __always_inline void note_untracked_socket_use(__u32 tid)
 {
-	if (!is_client(bpf_get_current_pid_tgid() >> 32))
-		return;
 	__u64 now = bpf_ktime_get_ns();
 	__u32 index = tid & 7;
 	struct socket_note *last = bpf_map_lookup_elem(&last_socket_note, &index);

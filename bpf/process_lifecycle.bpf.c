@@ -20,8 +20,8 @@ struct {
 	__type(value, __u64);
 } threads_over_quota SEC(".maps");
 
-/* When each untracked thread of a client (is_client) last started a thread
- * or process (ns, monotonic): a task whose registration reaches the sidecar after it began
+/* When each untracked thread last started a thread or process (ns,
+ * monotonic): a task whose registration reaches the sidecar after it began
  * learns whether something it started in between went unfollowed. Least
  * recently used first out: a thread that cloned within that window is among
  * the newest entries. */
@@ -39,10 +39,8 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 parent_tid = parent->pid;
 	struct thread_state *parent_state = thread_of(parent_tid);
 	if (!parent_state) {
-		if (is_client(parent->tgid)) {
-			__u64 now = bpf_ktime_get_ns();
-			bpf_map_update_elem(&recent_cloners, &parent_tid, &now, BPF_ANY);
-		}
+		__u64 now = bpf_ktime_get_ns();
+		bpf_map_update_elem(&recent_cloners, &parent_tid, &now, BPF_ANY);
 		return 0;
 	}
 	parent_state->last_clone = bpf_ktime_get_ns();

@@ -12,7 +12,7 @@
 #define ENDPOINTS_MAX_ENTRIES 16384     /* endpoints of live tasks, all tasks together */
 #define ENDPOINTS_PER_TASK 64           /* one task's table: past it, an endpoint's use is only in the task's totals */
 #define THREAD_OWNERS_MAX_ENTRIES 1024  /* thread_state.owner: 0 (root, none) and the sidecar's index of each other uid */
-#define TID_FILTER_BLOCK 4096           /* ids per element of maybe_tracked and client_processes, a byte each (their entries: pid_max / this) */
+#define TID_FILTER_BLOCK 4096           /* tids per element of maybe_tracked, a byte each (its entries: pid_max / this) */
 #define SOCKET_NOTE_SLACK_NS 100000ULL  /* recent_socket_users: an untracked thread's last socket use is at most this much after its time there */
 
 /* thread_state.flags */

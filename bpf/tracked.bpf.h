@@ -80,38 +80,11 @@ struct {
 	__type(value, struct tid_filter_block);
 } maybe_tracked SEC(".maps");
 
-/* A byte per pid, set while the process has a connection to the sidecar:
- * only a client's own threads register with a reading of their counters
- * (ThreadBaseline), so only theirs need their untracked clones and socket
- * uses noted (recent_cloners, recent_socket_users); every other thread of the
- * host skips that. Sized and mapped as maybe_tracked; set and cleared by the
- * sidecar alone. Past its end a pid reads as a client. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1); /* set before load */
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__type(key, __u32);
-	__type(value, struct tid_filter_block);
-} client_processes SEC(".maps");
-
-static __always_inline __u8 *flag_of(void *map, __u32 id)
-{
-	__u32 block = id / TID_FILTER_BLOCK;
-	struct tid_filter_block *flags = bpf_map_lookup_elem(map, &block);
-	return flags ? &flags->tids[id & (TID_FILTER_BLOCK - 1)] : NULL;
-}
-
 static __always_inline __u8 *tid_flag(__u32 tid)
 {
-	return flag_of(&maybe_tracked, tid);
-}
-
-/* Whether an untracked thread of process `tgid` is to have its clones and
- * socket uses noted. */
-static __always_inline bool is_client(__u32 tgid)
-{
-	__u8 *flag = flag_of(&client_processes, tgid);
-	return !flag || *flag;
+	__u32 block = tid / TID_FILTER_BLOCK;
+	struct tid_filter_block *flags = bpf_map_lookup_elem(&maybe_tracked, &block);
+	return flags ? &flags->tids[tid & (TID_FILTER_BLOCK - 1)] : NULL;
 }
 
 /* The thread's entry in `threads`, if it has one. */

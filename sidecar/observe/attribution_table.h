@@ -31,8 +31,8 @@ class AttributionTable final: public RunIntake,
   kj::Maybe<LiveFlowRun&> liveFlowRun(kj::StringPtr flowRunId) override;
   kj::Maybe<proto::RunState> endedFlowRun(kj::StringPtr flowRunId) const override;
   kj::Own<FlowRunHold> joinFlowRun(LiveFlowRun& flow, const PeerCredentials& joiner) override;
-  kj::Own<Permit> watchClient(pid_t process) override {
-    return collector.watchClient(process);
+  kj::Own<Permit> allowStartMarks(pid_t process) override {
+    return collector.allowStartMarks(process);
   }
   kj::Own<LiveTask> startTask(LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
                               HostThread thread, const PeerCredentials& caller) override;

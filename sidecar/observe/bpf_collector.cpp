@@ -75,15 +75,14 @@ constexpr size_t HELD_EXITS_MAX = 256;
 // The maps every program shares (bpf/tracked.bpf.h), created by the first one.
 constexpr const char* SHARED_MAPS[] = {"threads",          "task_counters",   "exit_events",
                                        "unattributed_lost", "endpoints",       "endpoint_lists",
-                                       "threads_by_owner",  "maybe_tracked",   "client_processes"};
+                                       "threads_by_owner",  "maybe_tracked"};
 
 // Linux's largest pid_max on 64-bit machines (PID_MAX_LIMIT), for a pid_max
 // that cannot be read.
 constexpr uint32_t PID_MAX_LIMIT = 4u << 20;
 
-// maybe_tracked's and client_processes' entries (bpf/tracked.bpf.h): a byte
-// for each id up to pid_max, as it is now (raised later, the ids past it go
-// unfiltered).
+// maybe_tracked's entries (bpf/tracked.bpf.h): a byte for each tid up to
+// pid_max, as it is now (raised later, the tids past it go unfiltered).
 uint32_t tidFilterBlocks() {
   uint32_t pidMax = PID_MAX_LIMIT;
   KJ_IF_MAYBE(text, readProcFile("/proc/sys/kernel/pid_max")) {
@@ -191,36 +190,6 @@ kj::OneOf<kj::Own<Skeleton>, kj::String> loadConcern(
   return kj::mv(skeleton);
 }
 
-// CLOCK_MONOTONIC in ns: the kernel's bpf_ktime_get_ns(), and the clients'.
-uint64_t monotonicNs() {
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return uint64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
-}
-
-// A BPF_F_MMAPABLE array of bytes, one per id (bpf/tracked.bpf.h), mapped
-// into the sidecar, which sets them.
-class IdFlags {
- public:
-  IdFlags(bpf_map* map, const char* what)
-      : count(size_t(bpf_map__max_entries(map)) * TID_FILTER_BLOCK) {
-    void* mapped = mmap(nullptr, count, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
-    KJ_REQUIRE(mapped != MAP_FAILED, "cannot map", what, strerror(errno));
-    flags = static_cast<uint8_t*>(mapped);
-  }
-  ~IdFlags() { munmap(flags, count); }
-  KJ_DISALLOW_COPY(IdFlags);
-
-  // Ids past the end need no byte: the kernel takes them as set.
-  void set(uint32_t id, uint8_t value) {
-    if (id < count) __atomic_store_n(&flags[id], value, __ATOMIC_RELEASE);
-  }
-
- private:
-  size_t count;
-  uint8_t* flags;
-};
-
 class BpfCollector final: public Collector {
  public:
   BpfCollector(Log& log, kj::UnixEventPort& events, kj::Own<process_lifecycle_bpf> lifecycle,
@@ -246,12 +215,21 @@ class BpfCollector final: public Collector {
                         bpf_map__fd(this->lifecycle->maps.threads_by_owner), 0);
     KJ_REQUIRE(counts != MAP_FAILED, "cannot map the threads-by-owner counts", strerror(errno));
     ownerCounts = static_cast<int64_t*>(counts);
+    // The kernel's byte per tid that says a thread may be tracked: set here
+    // before a registered thread's entry is made.
+    tidFlagCount = size_t(bpf_map__max_entries(this->lifecycle->maps.maybe_tracked)) *
+                   TID_FILTER_BLOCK;
+    void* flags = mmap(nullptr, tidFlagCount, PROT_READ | PROT_WRITE, MAP_SHARED,
+                       bpf_map__fd(this->lifecycle->maps.maybe_tracked), 0);
+    KJ_REQUIRE(flags != MAP_FAILED, "cannot map the tracked-thread filter", strerror(errno));
+    tidFlags = static_cast<uint8_t*>(flags);
     setAsideStartSlots();
   }
 
   ~BpfCollector() noexcept(false) {
     if (exits != nullptr) ring_buffer__free(exits);
     munmap(ownerCounts, OWNER_COUNTS_BYTES);
+    munmap(tidFlags, tidFlagCount);
   }
 
   kj::StringPtr name() const override { return "bpf"; }
@@ -296,8 +274,8 @@ class BpfCollector final: public Collector {
     return nullptr;
   }
 
-  kj::Own<Permit> watchClient(pid_t process) override {
-    return kj::heap<ClientPermit>(*this, process);
+  kj::Own<Permit> allowStartMarks(pid_t process) override {
+    return kj::heap<MarkingPermit>(*this, process);
   }
 
   // Follows every clone of the thread itself, so whether the task owns its
@@ -370,7 +348,7 @@ class BpfCollector final: public Collector {
       }
     }
     if (suspending) outerState.flags &= ~THREAD_COUNTED;  // off its count if it was (takeThread)
-    mayBeTracked.set(tid, 1);
+    if (tid < tidFlagCount) __atomic_store_n(&tidFlags[tid], 1, __ATOMIC_RELEASE);
     err = bpf_map__update_elem(threads, &tid, sizeof(tid), &state, sizeof(state), BPF_ANY);
     if (err != 0) {
       if (suspending) {
@@ -395,14 +373,13 @@ class BpfCollector final: public Collector {
     // Tracked for the outer task meanwhile: its own state has the times.
     Unfollowed unfollowed;
     KJ_IF_MAYBE(r, reading) {
-      bool unnoted = r->atMonotonicNs < notedSince(thread.tgid);
       unfollowed.startedThreadOrProcess =
-          unnoted || lastUntrackedAt(lifecycle->maps.recent_cloners, tid) >= r->atMonotonicNs ||
+          lastUntrackedAt(lifecycle->maps.recent_cloners, tid) >= r->atMonotonicNs ||
           (suspending && outerState.last_clone >= r->atMonotonicNs) ||
           (markedBefore && unclaimed.last_clone >= r->atMonotonicNs);
       KJ_IF_MAYBE(n, network) {
         unfollowed.usedSocket =
-            unnoted || lastSocketUseBy(**n, tid) >= r->atMonotonicNs ||
+            lastSocketUseBy(**n, tid) >= r->atMonotonicNs ||
             (suspending && outerState.last_socket >= r->atMonotonicNs) ||
             (markedBefore && unclaimed.last_socket >= r->atMonotonicNs);
       }
@@ -483,14 +460,13 @@ class BpfCollector final: public Collector {
       KJ_IF_MAYBE(e, end) {
         // Counted here, or (between taking this task's entry out and handing
         // the thread back) not at all: either way not the outer task's.
-        bool unnoted = handedBack && e->atMonotonicNs < notedSince(state.tgid);
         totals.pastEnd.startedThreadOrProcess =
-            state.last_clone >= e->atMonotonicNs || unnoted ||
+            state.last_clone >= e->atMonotonicNs ||
             (handedBack && lastUntrackedAt(lifecycle->maps.recent_cloners, tid) >= e->atMonotonicNs);
         totals.pastEnd.usedSocket = false;
         KJ_IF_MAYBE(n, network) {
           totals.pastEnd.usedSocket =
-              state.last_socket >= e->atMonotonicNs || unnoted ||
+              state.last_socket >= e->atMonotonicNs ||
               (handedBack && lastSocketUseBy(**n, tid) >= e->atMonotonicNs);
         }
       }
@@ -731,13 +707,6 @@ class BpfCollector final: public Collector {
     bpf_map__update_elem(recent, &tid, sizeof(tid), &at, sizeof(at), BPF_ANY);
   }
 
-  // From when the kernel notes the untracked clones and socket uses of
-  // process `tgid`'s threads: since it became a client, if it is one.
-  uint64_t notedSince(uint32_t tgid) {
-    KJ_IF_MAYBE(client, clientConnections.find(tgid)) { return client->since; }
-    return UINT64_MAX;
-  }
-
   // When an untracked thread was last seen in `recent` (0: not lately).
   static uint64_t lastUntrackedAt(bpf_map* recent, uint32_t tid) {
     uint64_t last = 0;
@@ -807,44 +776,40 @@ class BpfCollector final: public Collector {
   kj::Array<uint32_t> batchKeys = kj::heapArray<uint32_t>(THREAD_BATCH);
   kj::Array<thread_state> batchStates = kj::heapArray<thread_state>(THREAD_BATCH);
 
-  // A connected process's standing as a client while any of its connections
-  // lasts: its untracked threads' clones and socket uses are noted from
-  // `since` on, and it may mark starts.
-  class ClientPermit final: public Permit {
+  // A connected process's leave to mark starts: the kernel's map has it
+  // while any of the process's connections lasts.
+  class MarkingPermit final: public Permit {
    public:
-    ClientPermit(BpfCollector& collector, pid_t process): collector(collector), process(process) {
-      auto& held = collector.clientConnections.findOrCreate(process, [&]() {
-        return kj::HashMap<pid_t, Client>::Entry{process, {}};
-      });
-      if (held.connections++ > 0) return;
-      collector.clients.set(process, 1);
-      // Read after the byte is set: a reading later than this is noted after.
-      held.since = monotonicNs();
+    MarkingPermit(BpfCollector& collector, pid_t process): collector(collector), process(process) {
       KJ_IF_MAYBE(s, collector.starts) {
-        // Whose its marked threads are, and so the threads they fork: the
-        // process's effective uid (its connection's), root's if unreadable.
-        uint32_t tgid = process;
-        uint32_t owner = 0;
-        KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", process, "/status"))) {
-          auto uids = statusNumbers(*status, "Uid");
-          if (uids.size() >= 2) owner = collector.ownerOf(static_cast<uid_t>(uids[1]));
+        auto& held = collector.markingConnections.findOrCreate(process, [&]() {
+          return kj::HashMap<pid_t, uint32_t>::Entry{process, 0};
+        });
+        if (held++ == 0) {
+          // Whose its marked threads are, and so the threads they fork: the
+          // process's effective uid (its connection's), root's if unreadable.
+          uint32_t tgid = process;
+          uint32_t owner = 0;
+          KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", process, "/status"))) {
+            auto uids = statusNumbers(*status, "Uid");
+            if (uids.size() >= 2) owner = collector.ownerOf(static_cast<uid_t>(uids[1]));
+          }
+          bpf_map__update_elem((*s)->maps.marking_processes, &tgid, sizeof(tgid), &owner,
+                               sizeof(owner), BPF_ANY);
         }
-        bpf_map__update_elem((*s)->maps.marking_processes, &tgid, sizeof(tgid), &owner,
-                             sizeof(owner), BPF_ANY);
       }
     }
-    ~ClientPermit() noexcept(false) {
-      KJ_IF_MAYBE(held, collector.clientConnections.find(process)) {
-        if (--held->connections > 0) return;
-        collector.clientConnections.erase(process);
-        collector.clients.set(process, 0);
+    ~MarkingPermit() noexcept(false) {
+      KJ_IF_MAYBE(held, collector.markingConnections.find(process)) {
+        if (--*held > 0) return;
+        collector.markingConnections.erase(process);
         KJ_IF_MAYBE(s, collector.starts) {
           uint32_t tgid = process;
           bpf_map__delete_elem((*s)->maps.marking_processes, &tgid, sizeof(tgid), 0);
         }
       }
     }
-    KJ_DISALLOW_COPY(ClientPermit);
+    KJ_DISALLOW_COPY(MarkingPermit);
 
    private:
     BpfCollector& collector;
@@ -923,7 +888,9 @@ class BpfCollector final: public Collector {
   void releaseUnclaimedMarks() {
     KJ_IF_MAYBE(s, starts) {
       auto* marks = (*s)->maps.start_marks;
-      uint64_t nowNs = monotonicNs();
+      timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      uint64_t nowNs = uint64_t(now.tv_sec) * 1000000000 + now.tv_nsec;
       kj::Vector<std::pair<uint32_t, start_mark>> stale;
       uint32_t key, next;
       uint32_t* previous = nullptr;
@@ -1011,11 +978,7 @@ class BpfCollector final: public Collector {
   // (pages; the kernel's entry, made at the mark, has none), whose presence
   // also says a marked slot was claimed; exits held until then.
   uint32_t nextStartSlot = MARKED_SLOTS_FROM;
-  struct Client {
-    uint32_t connections = 0;
-    uint64_t since = 0;  // CLOCK_MONOTONIC ns: its clones and socket uses are noted from here on
-  };
-  kj::HashMap<pid_t, Client> clientConnections;
+  kj::HashMap<pid_t, uint32_t> markingConnections;  // connections of each marking process
   kj::HashMap<uint32_t, start_mark> claimed;
   kj::HashMap<uint32_t, uint64_t> hiwaterBases;
   struct HeldExit {
@@ -1030,12 +993,9 @@ class BpfCollector final: public Collector {
   // mapped; the owner index of each uid seen, and the next one free.
   static constexpr size_t OWNER_COUNTS_BYTES = THREAD_OWNERS_MAX_ENTRIES * sizeof(int64_t);
   int64_t* ownerCounts = nullptr;
-  // The kernel's byte per tid that says a thread may be tracked: set here
-  // before a registered thread's entry is made, cleared by the kernel at its
-  // death.
-  IdFlags mayBeTracked{lifecycle->maps.maybe_tracked, "the tracked-thread filter"};
-  // The kernel's byte per pid that says a process is a client (ClientPermit).
-  IdFlags clients{lifecycle->maps.client_processes, "the client-process filter"};
+  // maybe_tracked mapped: a byte per tid, which the kernel clears at its death.
+  uint8_t* tidFlags = nullptr;
+  size_t tidFlagCount = 0;
   kj::HashMap<uid_t, uint32_t> owners;
   uint32_t nextOwner = 1;
   bool ownersShared = false;  // said so once
@@ -1077,7 +1037,6 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
       "process lifecycle", nullptr, [&](process_lifecycle_bpf& skeleton) {
         bpf_map__set_max_entries(skeleton.maps.threads, settings.threadsMaxEntries);
         bpf_map__set_max_entries(skeleton.maps.maybe_tracked, tidFilterBlocks());
-        bpf_map__set_max_entries(skeleton.maps.client_processes, tidFilterBlocks());
         bpf_map__set_max_entries(skeleton.maps.task_counters, settings.tasksMaxEntries);
         skeleton.rodata->short_lived_ns = settings.shortLivedNs;
         skeleton.rodata->max_threads_per_uid = settings.threadsPerUid;

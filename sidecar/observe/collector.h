@@ -151,13 +151,11 @@ class Collector {
   // unfollowed. Nothing where the collector cannot see marks, or the kernel
   // did not take this one (no slot left, the thread counted for a task already).
   virtual kj::Maybe<uint32_t> claimMarkedStart(HostThread thread, uint32_t mark) = 0;
-  // While the permit lives, `process` (a connected client's tgid, in the
-  // sidecar's PID namespace) is a client: it may mark its tasks' starts (the
-  // kernel ignores every other process's marks, so nobody who cannot reach
-  // the sidecar's socket puts threads in its maps), and its untracked
-  // threads' clones and socket uses are noted for its late registrations
-  // (nobody else's are: only a client's own threads register with a reading).
-  virtual kj::Own<Permit> watchClient(pid_t process) = 0;
+  // Lets `process` (a connected client's tgid, in the sidecar's PID
+  // namespace) mark its tasks' starts while the permit lives: the kernel
+  // ignores every other process's marks, so nobody who cannot reach the
+  // sidecar's socket puts threads in its maps.
+  virtual kj::Own<Permit> allowStartMarks(pid_t process) = 0;
 
   // Starts attributing `thread` and everything it forks from now on to `slot`,
   // counting from `reading` (the thread's own, as its task began, sent by its

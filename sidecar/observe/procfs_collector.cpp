@@ -99,7 +99,7 @@ class ProcfsCollector final: public Collector {
   // task's, and its record went by unattributed.
   // /proc sees no marks: a task counts from its client's reading.
   kj::Maybe<uint32_t> claimMarkedStart(HostThread, uint32_t) override { return nullptr; }
-  kj::Own<Permit> watchClient(pid_t) override { return kj::heap<Permit>(); }
+  kj::Own<Permit> allowStartMarks(pid_t) override { return kj::heap<Permit>(); }
 
   Unfollowed track(uint32_t slot, HostThread thread, kj::Maybe<const ClientReading&> reading,
                    bool ownsProcess, kj::Maybe<uint32_t> outer, uid_t) override {

@@ -25,9 +25,9 @@ class RunIntake {
   virtual kj::Maybe<proto::RunState> endedFlowRun(kj::StringPtr flowRunId) const = 0;
   // `joiner`'s processes count toward the run's footprint from now on.
   virtual kj::Own<FlowRunHold> joinFlowRun(LiveFlowRun& flow, const PeerCredentials& joiner) = 0;
-  // While the permit lives, `process` (a connected client's tgid, in the
-  // sidecar's namespace) is a client (Collector::watchClient).
-  virtual kj::Own<Permit> watchClient(pid_t process) = 0;
+  // While the permit lives, the kernel follows `process`'s threads from the
+  // starts they mark (a connected client's tgid, in the sidecar's namespace).
+  virtual kj::Own<Permit> allowStartMarks(pid_t process) = 0;
   // `thread`: the caller's thread, resolved and authorized by the RPC side.
   virtual kj::Own<LiveTask> startTask(LiveFlowRun& flow, proto::TaskRunInfo::Reader info,
                                       HostThread thread, const PeerCredentials& caller) = 0;

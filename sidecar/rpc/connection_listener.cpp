@@ -58,7 +58,7 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
         stream(kj::mv(stream)),
         caller(kj::mv(callerIn)),
         peer(caller->credentials()),
-        client(services.runs.watchClient(peer.pid)),
+        marking(services.runs.allowStartMarks(peer.pid)),
         inner(*this->stream),
         network(*this, capnp::rpc::twoparty::Side::SERVER, limits),
         rpc(capnp::makeRpcServer(network, makeSidecarServer(services, kj::addRef(*caller)))),
@@ -211,7 +211,7 @@ class ConnectionListener::Connection final: public capnp::MessageStream {
   kj::Own<kj::AsyncIoStream> stream;
   kj::Own<Caller> caller;
   const PeerCredentials& peer;
-  kj::Own<Permit> client;  // its process is a client: its marked starts count, its clones and socket uses are noted
+  kj::Own<Permit> marking;  // its process's task starts, marked in the kernel, count
   BufferedMessageStream inner;
   capnp::TwoPartyVatNetwork network;
   capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;

@@ -25,7 +25,7 @@ class FakeCollector final: public Collector {
     claimedMark = mark;
     return markedSlot;
   }
-  kj::Own<Permit> watchClient(pid_t) override { return kj::heap<Permit>(); }
+  kj::Own<Permit> allowStartMarks(pid_t) override { return kj::heap<Permit>(); }
   Unfollowed track(uint32_t slot, HostThread, kj::Maybe<const ClientReading&> reading, bool,
                    kj::Maybe<uint32_t> outer, uid_t) override {
     KJ_REQUIRE(!refuse, "the thread has exited");
