@@ -204,6 +204,11 @@ tracer_task* tracer_task_start(tracer_flow* flow, const char* infoJson, int tid,
     tracer::client::TaskStart start{kj::str(infoJson), tid != 0 ? tid : self, realtimeNs(),
                                     static_cast<uint64_t>(millis(waitMs) / kj::NANOSECONDS),
                                     nullptr};
+    // Before the reading: in a forked child this starts the library's thread
+    // for the child's own connection, which is not the task's doing (read
+    // after, a late registration would find the thread's clone and leave the
+    // task's totals unknown).
+    auto& connection = connectionOf(flow->client);
     // A caller that waits for its registration has it before its task goes on:
     // no mark, which would count the wait as the task's sleep.
     if (start.tid == self) {
@@ -211,7 +216,6 @@ tracer_task* tracer_task_start(tracer_flow* flow, const char* infoJson, int tid,
                                  : tracer::client::markAndReadOwnThread();
     }
     pid_t readOn = start.reading == nullptr ? 0 : self;
-    auto& connection = connectionOf(flow->client);
     uint64_t id = flow->client.nextId.fetch_add(1);
     KJ_IF_MAYBE(started, connection.startTask(flow->id, *flow->info, id, kj::mv(start))) {
       auto task =

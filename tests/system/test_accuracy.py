@@ -1,6 +1,7 @@
 """The observer against the kernel's own accounting: wait4's rusage, or bytes
 the workload itself moved. Tolerances are the issue's."""
 
+import json
 import os
 import resource
 import signal
@@ -242,11 +243,6 @@ def test_a_registration_that_reaches_the_sidecar_late_loses_nothing(unwaited_flo
     target = Path("/var/tmp") / f"tracer-late-{os.getpid()}"
     block = b"u" * (1 << 20)
 
-    def spin(seconds):
-        until = time.thread_time() + seconds
-        while time.thread_time() < until:
-            pass
-
     sidecar.process.send_signal(signal.SIGSTOP)
     try:
         with unwaited_flow.task(task_run_id="late", task_name="late") as task:
@@ -282,6 +278,13 @@ def test_a_registration_that_reaches_the_sidecar_late_loses_nothing(unwaited_flo
         assert report["unknown"] == own_memory, report["unknown_why"]
     assert "the memory its thread faulted in then was not seen" in " ".join(report["unknown_why"])
     assert report["net"]["tx_bytes"] == 0 and report["memory"]["peak_rss_bytes"] > 0
+
+
+def spin(seconds):
+    """Runs on a CPU for `seconds` of this thread's CPU time."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
 
 
 def voluntary_switches() -> int:
@@ -331,6 +334,45 @@ def test_a_late_registration_after_the_task_started_a_thread_leaves_its_totals_u
     assert {"cpu.user_ns", "io.wchar", "proc.spawned"} <= set(report["unknown"]), report["unknown"]
     assert report["cpu"]["user_ns"] is None and report["proc"]["spawned"] is None
     assert report["findings"] == [], "a run measured in part is not judged"
+
+
+def test_a_forked_childs_first_task_is_measured_in_full_though_its_registration_is_late(
+        unwaited_flow, sidecar):
+    """A forked child's first task starts its own connection to the sidecar
+    (which is stopped, so the registration comes late). The client library
+    starts the child's connection thread before it reads the task's counters:
+    that thread is the library's, not a clone of the task's, and the task,
+    which only spins, is measured in full but for its memory faults."""
+    readable, writable = os.pipe()
+    sidecar.process.send_signal(signal.SIGSTOP)
+    try:
+        child = os.fork()
+        if child == 0:
+            status = 1
+            try:
+                os.close(readable)
+                with unwaited_flow.task(task_run_id="forked", task_name="forked") as task:
+                    spin(0.1)
+                    os.kill(sidecar.process.pid, signal.SIGCONT)
+                    spin(0.1)
+                answer = json.dumps({"report": task.report, "error": task.error})
+                os.write(writable, answer.encode())
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(writable)
+        with os.fdopen(readable, "rb") as answer:
+            result = json.loads(answer.read() or b"{}")
+        _, status = os.waitpid(child, 0)
+    finally:
+        sidecar.process.send_signal(signal.SIGCONT)
+    assert status == 0 and result["error"] is None, result
+    report = result["report"]
+    print("unknown:", report["unknown"], report["unknown_why"])
+    assert report["unobserved_ns"] >= 0.1 * NS
+    assert "cpu.user_ns" not in report["unknown"] and "net.tx_bytes" not in report["unknown"], \
+        report["unknown_why"]
+    assert_within(cpu_ns(report), 0.2 * NS, 0.1, "cpu")
 
 
 def test_of_two_thread_tasks_the_one_that_allocates_has_the_memory(flow):
