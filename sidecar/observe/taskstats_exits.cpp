@@ -20,6 +20,7 @@ constexpr int RECEIVE_BUFFER_BYTES = 8 << 20;
 
 kj::Maybe<ExitRecord> parseMessage(const nlmsghdr* message) {
   KJ_IF_MAYBE(stats, threadRecordIn(message)) {
+    if (!laidOutAsOurs(*stats)) return nullptr;
     ExitRecord record;
     record.pid = stats->ac_pid;
     record.ppid = stats->ac_ppid;
@@ -60,14 +61,8 @@ kj::OneOf<kj::Own<TaskstatsExits>, kj::String> TaskstatsExits::open(kj::UnixEven
   kj::Maybe<ExitRecord> own;
   uint16_t version = 0;
   KJ_IF_MAYBE(error, exchangeTaskstats(fd, query, [&](const nlmsghdr* m) {
+    KJ_IF_MAYBE(record, threadRecordIn(m)) { version = record->version; }
     own = parseMessage(m);
-    const char* payload = static_cast<const char*>(NLMSG_DATA(m)) + GENL_HDRLEN;
-    forNetlinkAttributes(payload, m->nlmsg_len - NLMSG_LENGTH(GENL_HDRLEN),
-                  [&](uint16_t, const char* data, size_t size) {
-                    forNetlinkAttributes(data, size, [&](uint16_t inner, const char* value, size_t n) {
-                      if (inner == TASKSTATS_TYPE_STATS && n >= 2) memcpy(&version, value, 2);
-                    });
-                  });
   })) {
     return kj::str("taskstats: the kernel refused a query (", *error,
                    "; needs root in the initial user and PID namespaces)");
@@ -89,7 +84,8 @@ kj::OneOf<kj::Own<TaskstatsExits>, kj::String> TaskstatsExits::open(kj::UnixEven
     cpus = kj::str(possible->asPtr().slice(0, strcspn(possible->cStr(), "\n")));
   }
   auto subscribe = taskstatsRequest(family, TASKSTATS_CMD_GET);
-  addTaskstatsAttribute(subscribe, TASKSTATS_CMD_ATTR_REGISTER_CPUMASK, cpus.cStr(), cpus.size() + 1);
+  addTaskstatsAttribute(subscribe, TASKSTATS_CMD_ATTR_REGISTER_CPUMASK, cpus.cStr(),
+                        cpus.size() + 1);
   KJ_IF_MAYBE(error, exchangeTaskstats(fd, subscribe, [](const nlmsghdr*) {})) {
     return kj::str("taskstats: cannot register for exit records of CPUs ", cpus, ": ", *error);
   }

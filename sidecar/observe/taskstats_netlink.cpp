@@ -81,7 +81,7 @@ kj::Maybe<taskstats> threadRecordIn(const nlmsghdr* message) {
       if (inner != TASKSTATS_TYPE_STATS) return;
       taskstats stats{};
       memcpy(&stats, value, kj::min(valueLength, sizeof(stats)));
-      if (stats.version != MISLAID_TASKSTATS_VERSION) found = stats;
+      found = stats;
     });
   });
   return found;

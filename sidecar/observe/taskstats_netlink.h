@@ -57,8 +57,12 @@ kj::OneOf<TaskstatsSocket, kj::String> openTaskstatsSocket();
 
 // The per-thread record in a TASKSTATS_CMD_NEW message, if it has one (a
 // thread group's total, sent when a group dies, is skipped: its threads come
-// one by one; so is version 15's layout). Fields an older kernel's layout
-// lacks are zero.
+// one by one). Fields an older kernel's layout lacks are zero.
 kj::Maybe<taskstats> threadRecordIn(const nlmsghdr* message);
+
+// Whether a record's fields are where struct taskstats says (not version 15's).
+inline bool laidOutAsOurs(const taskstats& record) {
+  return record.version != MISLAID_TASKSTATS_VERSION;
+}
 
 }  // namespace tracer

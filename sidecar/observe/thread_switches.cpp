@@ -43,7 +43,9 @@ kj::Maybe<uint64_t> ThreadSwitches::query(pid_t tid) {
     size_t left = got;
     if (!NLMSG_OK(message, left) || message->nlmsg_seq != sequence) continue;
     if (message->nlmsg_type != socket.family) return nullptr;  // an error
-    KJ_IF_MAYBE(stats, threadRecordIn(message)) { return uint64_t(stats->nvcsw); }
+    KJ_IF_MAYBE(stats, threadRecordIn(message)) {
+      if (laidOutAsOurs(*stats)) return uint64_t(stats->nvcsw);
+    }
     return nullptr;
   }
 }
