@@ -80,8 +80,8 @@ def child(flow):
     """The child says when it exits, and that is the wait's end: timed in the
     parent, the wait would also hold the time the parent, woken, then waited
     for a CPU, which under emulation on a busy host reached 60 ms and is no
-    sleep. (schedstat's run delay cannot take it out: 6.12's delayed dequeue
-    counts a sleep there.) Started before the task, so the task is its wait
+    sleep. (schedstat's run delay cannot take it out: on 6.12 it grew by a
+    whole lock wait.) Started before the task, so the task is its wait
     alone: starting a process takes tens of milliseconds under emulation."""
     process = subprocess.Popen(
         [sys.executable, "-c", "import os, time\n"
@@ -89,11 +89,17 @@ def child(flow):
          "os.write(1, str(time.monotonic_ns()).encode())\n"
          "os._exit(0)"],
         stdout=subprocess.PIPE)
+    began = None
+
+    def wait():
+        nonlocal began
+        began = time.monotonic_ns()
+        process.wait()
+
     try:
-        began = []
-        report, _ = run_task(flow, "child", lambda: began.append(time.monotonic_ns()) or process.wait())
+        report, _ = run_task(flow, "child", wait)
         exited = int(process.stdout.read())
-        return report, (exited - began[0]) / 1e9
+        return report, (exited - began) / 1e9
     finally:
         process.wait()
         process.stdout.close()
