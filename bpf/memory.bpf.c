@@ -47,10 +47,26 @@ struct {
 	__type(value, __u64);
 } watch_generation SEC(".maps");
 
-static __always_inline int rss_changed(struct mm_struct *mm, int member, long long count)
+/* The counter's value, for kernels that do not pass it (6.2+): its shared
+ * part, which each CPU's share joins in batches (percpu_counter_batch pages). */
+static __always_inline long long rss_counter(struct mm_struct *mm, int member)
+{
+	if (member == MM_FILEPAGES)
+		return mm->rss_stat[MM_FILEPAGES].count;
+	if (member == MM_ANONPAGES)
+		return mm->rss_stat[MM_ANONPAGES].count;
+	return mm->rss_stat[MM_SHMEMPAGES].count;
+}
+
+/* `given` is the counter's new value where the tracepoint passes it; else
+ * (read_counter) it is read here, once a change turns out to matter: this
+ * runs on every page fault of the host, most of them of address spaces no
+ * task's thread uses. */
+static __always_inline int rss_changed(struct mm_struct *mm, int member, long long given,
+				       bool read_counter)
 {
 	if (member != MM_FILEPAGES && member != MM_ANONPAGES && member != MM_SHMEMPAGES)
-		return 0;
+		return 0; /* swap entries are not resident */
 	__u32 zero = 0;
 	__u64 key = (__u64)mm;
 	__u64 *generation = bpf_map_lookup_elem(&watch_generation, &zero);
@@ -61,12 +77,13 @@ static __always_inline int rss_changed(struct mm_struct *mm, int member, long lo
 	if (!state && cache->mm == key && cache->generation == *generation)
 		return 0;
 	struct watched_mm *watched = bpf_map_lookup_elem(&watched_mms, &key);
+	if (!watched && !state) {
+		cache->mm = key;
+		cache->generation = *generation;
+		return 0;
+	}
+	long long count = read_counter ? rss_counter(mm, member) : given;
 	if (!watched) {
-		if (!state) {
-			cache->mm = key;
-			cache->generation = *generation;
-			return 0;
-		}
 		/* First seen: where the counters stand, nothing charged yet. */
 		struct watched_mm fresh = {};
 		fresh.last[member & (MM_COUNTERS - 1)] = count;
@@ -95,25 +112,14 @@ static __always_inline int rss_changed(struct mm_struct *mm, int member, long lo
 SEC("tp_btf/rss_stat")
 int BPF_PROG(handle_rss_stat_with_count, struct mm_struct *mm, int member, long count)
 {
-	return rss_changed(mm, member, count);
+	return rss_changed(mm, member, count, false);
 }
 
-/* 6.2+: every change, the counter itself read here: its shared part, which
- * each CPU's share joins in batches (percpu_counter_batch pages). */
+/* 6.2+: every change, the counter read here. */
 SEC("tp_btf/rss_stat")
 int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 {
-	/* One read, of the counter that changed (this runs on every page fault). */
-	long long count;
-	if (member == MM_FILEPAGES)
-		count = BPF_CORE_READ(mm, rss_stat[MM_FILEPAGES].count);
-	else if (member == MM_ANONPAGES)
-		count = BPF_CORE_READ(mm, rss_stat[MM_ANONPAGES].count);
-	else if (member == MM_SHMEMPAGES)
-		count = BPF_CORE_READ(mm, rss_stat[MM_SHMEMPAGES].count);
-	else
-		return 0; /* swap entries are not resident */
-	return rss_changed(mm, member, count);
+	return rss_changed(mm, member, 0, true);
 }
 
 static __always_inline int oom_killed(__u32 tid)
