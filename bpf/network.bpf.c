@@ -9,46 +9,29 @@
 
 #define TCP_SYN_SENT 2
 
-/* When each untracked thread last sent or received on a TCP or UDP socket
- * (ns, monotonic): a task whose registration reaches the sidecar after it
- * began learns whether its socket bytes before it went uncounted. Least
- * recently used first out, as recent_cloners. */
+/* When untracked threads last sent, received or connected on a TCP or UDP
+ * socket: note_untracked (tracked.bpf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UNTRACKED_NOTE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct untracked_note);
+} socket_notes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, EVICTED_NOTES_MAX_ENTRIES);
+	__type(key, __u32); /* host tid */
+	__type(value, __u64);
+} socket_notes_evicted SEC(".maps");
+
+/* Written by the sidecar only. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, RECENT_SOCKET_USERS_MAX_ENTRIES);
 	__type(key, __u32); /* host tid */
 	__type(value, __u64);
 } recent_socket_users SEC(".maps");
-
-/* The untracked threads each CPU last noted there, one per tid & 7 (a
- * stream's two ends take turns on a CPU), and when: a thread's uses within
- * SOCKET_NOTE_SLACK_NS of its note are not noted again, so a stream's
- * thousands of sends cost a per-CPU load each, not a hash update. The sidecar
- * reads the time with that slack. */
-struct socket_note {
-	__u32 tid;
-	__u64 at;
-};
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 8);
-	__type(key, __u32);
-	__type(value, struct socket_note);
-} last_socket_note SEC(".maps");
-
-static __always_inline void note_untracked_socket_use(__u32 tid)
-{
-	__u64 now = bpf_ktime_get_ns();
-	__u32 index = tid & 7;
-	struct socket_note *last = bpf_map_lookup_elem(&last_socket_note, &index);
-	if (last && last->tid == tid && now - last->at < SOCKET_NOTE_SLACK_NS)
-		return;
-	bpf_map_update_elem(&recent_socket_users, &tid, &now, BPF_ANY);
-	if (last) {
-		last->tid = tid;
-		last->at = now;
-	}
-}
 
 /* The thread's task's counters, for bytes it moved on an IP socket, and the
  * use of the socket's endpoint, if it has one and the task's table room. */
@@ -68,7 +51,7 @@ static __always_inline struct socket_use socket_use_of(struct sock *sk, int byte
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct thread_state *state = thread_of(tid);
 	if (!state) {
-		note_untracked_socket_use(tid);
+		note_untracked(&socket_notes, &socket_notes_evicted, tid);
 		return use;
 	}
 	state->last_socket = bpf_ktime_get_ns();
@@ -112,7 +95,7 @@ int BPF_PROG(handle_state, struct sock *sk, int oldstate, int newstate)
 	struct thread_state *state = thread_of(tid);
 	if (!state) {
 		/* A connect is a use of a socket its task, registered later, did not see. */
-		note_untracked_socket_use(tid);
+		note_untracked(&socket_notes, &socket_notes_evicted, tid);
 		return 0;
 	}
 	state->last_socket = bpf_ktime_get_ns();

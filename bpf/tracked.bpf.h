@@ -113,6 +113,39 @@ static __always_inline void forget_dead(__u32 tid)
 		*flag = 0;
 }
 
+/* When an untracked thread last started a thread or process, or used a TCP
+ * or UDP socket (ns, monotonic): a task whose registration reaches the
+ * sidecar after it began learns whether what it did meanwhile went
+ * unfollowed. Each kind has three maps, and the newest time in them is exact:
+ *  - each CPU's newest of one thread per tid & (UNTRACKED_NOTE_SLOTS - 1)
+ *    (`notes`, a per-CPU array: a stream's thousands of sends cost a load and
+ *    a store each, not a hash update; a stream's two ends take turns);
+ *  - a thread whose note another took the place of: its time, as that CPU's
+ *    value (`evicted`, an LRU per-CPU hash), so no CPU overwrites another's
+ *    later time;
+ *  - the sidecar's own note, as a task ends, of its thread's last while it
+ *    was tracked. */
+static __always_inline void note_untracked(void *notes, void *evicted, __u32 tid)
+{
+	__u32 index = tid & (UNTRACKED_NOTE_SLOTS - 1);
+	struct untracked_note *note = bpf_map_lookup_elem(notes, &index);
+	if (!note)
+		return;
+	if (note->tid != tid) {
+		if (note->at)
+			bpf_map_update_elem(evicted, &note->tid, &note->at, BPF_ANY);
+		note->tid = tid;
+	}
+	__u64 now = bpf_ktime_get_ns();
+	note->at = now;
+	/* A thread that preempted this one on this CPU (fexit programs may be
+	 * preempted) took the note meanwhile: this time goes where an evicted
+	 * one would. The other thread's note may then carry this later time,
+	 * which errs towards unknown, never towards something missed. */
+	if (note->tid != tid)
+		bpf_map_update_elem(evicted, &tid, &now, BPF_ANY);
+}
+
 static __always_inline struct task_counters *counters_of(__u32 slot)
 {
 	return bpf_map_lookup_elem(&task_counters, &slot);

@@ -46,6 +46,8 @@ static_assert(offsetof(thread_state, hiwater_base) == 96, "thread_state layout i
 static_assert(offsetof(thread_state, last_socket) == 112, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, off_cause) == 12, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, owner) == 156, "thread_state layout is shared with BPF");
+static_assert(offsetof(untracked_note, at) == 8 && sizeof(untracked_note) == 16,
+              "untracked_note layout is shared with BPF (and a per-CPU value: 8-byte aligned)");
 static_assert(sizeof(task_counters) == (23 + SLEEP_CAUSES) * 8,
               "task_counters layout is shared with BPF");
 static_assert(offsetof(task_counters, own_rss_pages) == (20 + SLEEP_CAUSES) * 8,
@@ -374,7 +376,7 @@ class BpfCollector final: public Collector {
     Unfollowed unfollowed;
     KJ_IF_MAYBE(r, reading) {
       unfollowed.startedThreadOrProcess =
-          lastUntrackedAt(lifecycle->maps.recent_cloners, tid) >= r->atMonotonicNs ||
+          lastCloneBy(tid) >= r->atMonotonicNs ||
           (suspending && outerState.last_clone >= r->atMonotonicNs) ||
           (markedBefore && unclaimed.last_clone >= r->atMonotonicNs);
       KJ_IF_MAYBE(n, network) {
@@ -462,7 +464,7 @@ class BpfCollector final: public Collector {
         // the thread back) not at all: either way not the outer task's.
         totals.pastEnd.startedThreadOrProcess =
             state.last_clone >= e->atMonotonicNs ||
-            (handedBack && lastUntrackedAt(lifecycle->maps.recent_cloners, tid) >= e->atMonotonicNs);
+            (handedBack && lastCloneBy(tid) >= e->atMonotonicNs);
         totals.pastEnd.usedSocket = false;
         KJ_IF_MAYBE(n, network) {
           totals.pastEnd.usedSocket =
@@ -701,24 +703,54 @@ class BpfCollector final: public Collector {
     return nextOwner++;
   }
 
-  // Sets when `tid` was last seen in `recent`, unless that is later already.
-  static void noteUntracked(bpf_map* recent, uint32_t tid, uint64_t at) {
-    if (at == 0 || lastUntrackedAt(recent, tid) >= at) return;
-    bpf_map__update_elem(recent, &tid, sizeof(tid), &at, sizeof(at), BPF_ANY);
+  // Our note (a map only we write) of when a thread whose task ended last did
+  // what `ours` is for while it was tracked, unless a later one is there.
+  static void noteUntracked(bpf_map* ours, uint32_t tid, uint64_t at) {
+    if (at == 0 || lastNotedAt(ours, tid) >= at) return;
+    bpf_map__update_elem(ours, &tid, sizeof(tid), &at, sizeof(at), BPF_ANY);
   }
 
-  // When an untracked thread was last seen in `recent` (0: not lately).
-  static uint64_t lastUntrackedAt(bpf_map* recent, uint32_t tid) {
+  static uint64_t lastNotedAt(bpf_map* ours, uint32_t tid) {
     uint64_t last = 0;
-    if (bpf_map__lookup_elem(recent, &tid, sizeof(tid), &last, sizeof(last), 0) != 0) return 0;
+    if (bpf_map__lookup_elem(ours, &tid, sizeof(tid), &last, sizeof(last), 0) != 0) return 0;
     return last;
   }
 
-  // When an untracked thread last used a socket, at the latest: the kernel
-  // notes one thread's uses on a CPU at most every SOCKET_NOTE_SLACK_NS.
+  // When an untracked thread last did what `notes`, `evicted` and `ours` note
+  // (0: not lately), exactly: the newest of the kernel's note on each CPU, of
+  // those it moved out, and of ours from the thread's last task
+  // (bpf/tracked.bpf.h, note_untracked). The notes first: one moved out
+  // meanwhile is then in `evicted` (the kernel writes it there first).
+  static uint64_t lastUntrackedAt(bpf_map* notes, bpf_map* evicted, bpf_map* ours,
+                                  uint32_t tid) {
+    int cpus = libbpf_num_possible_cpus();
+    KJ_REQUIRE(cpus > 0, "cannot count CPUs", strerror(-cpus));
+    uint64_t last = lastNotedAt(ours, tid);
+    auto perCpu = kj::heapArray<untracked_note>(cpus);
+    uint32_t slot = tid & (UNTRACKED_NOTE_SLOTS - 1);
+    if (bpf_map__lookup_elem(notes, &slot, sizeof(slot), perCpu.begin(),
+                             perCpu.size() * sizeof(untracked_note), 0) == 0) {
+      for (auto& note: perCpu) {
+        if (note.tid == tid) last = kj::max(last, note.at);
+      }
+    }
+    auto movedOut = kj::heapArray<uint64_t>(cpus);
+    if (bpf_map__lookup_elem(evicted, &tid, sizeof(tid), movedOut.begin(),
+                             movedOut.size() * sizeof(uint64_t), 0) == 0) {
+      for (auto at: movedOut) last = kj::max(last, at);
+    }
+    return last;
+  }
+
+  uint64_t lastCloneBy(uint32_t tid) {
+    auto& maps = lifecycle->maps;
+    return lastUntrackedAt(maps.clone_notes, maps.clone_notes_evicted, maps.recent_cloners, tid);
+  }
+
   static uint64_t lastSocketUseBy(network_bpf& network, uint32_t tid) {
-    uint64_t at = lastUntrackedAt(network.maps.recent_socket_users, tid);
-    return at == 0 ? 0 : at + SOCKET_NOTE_SLACK_NS;
+    auto& maps = network.maps;
+    return lastUntrackedAt(maps.socket_notes, maps.socket_notes_evicted,
+                           maps.recent_socket_users, tid);
   }
 
   // The registered thread's process's RSS: its high-water mark if that grew

@@ -316,6 +316,80 @@ def test_a_late_registration_marks_unknown_what_the_thread_did_meanwhile(unwaite
     assert report["cpu"]["user_ns"] is not None and report["proc"]["spawned"] == 0
 
 
+def send_a_byte(address):
+    with socket.create_connection(address) as connection:
+        connection.sendall(b"x")
+
+
+def start_a_thread(_address):
+    helper = threading.Thread(target=lambda: None)
+    helper.start()
+    helper.join()
+
+
+@pytest.mark.parametrize("action, why", [(send_a_byte, "it used a socket"),
+                                         (start_a_thread, "it started a thread or process")])
+def test_a_late_registration_sees_what_the_thread_did_though_another_took_its_note(
+        unwaited_flow, sidecar, action, why):
+    """The kernel keeps each CPU's newest socket use, and clone, of one
+    untracked thread per tid mod 8, and moves it out when another such thread
+    does the same on that CPU. Here the task does it, then a thread of the
+    same tid mod 8 does it on the same CPU, all before the task's
+    registration reaches the stopped sidecar: the task's is still seen."""
+    tid = threading.get_native_id()
+    cpu = min(os.sched_getaffinity(0))
+    go, done = threading.Event(), threading.Event()
+
+    def take_the_note(address):
+        os.sched_setaffinity(0, {cpu})
+        go.wait()
+        action(address)
+        done.set()
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        # Started before the task, so that it is not the task's clone.
+        taker = same_slot_thread(tid, take_the_note, server.getsockname())
+        affinity = os.sched_getaffinity(0)
+        sidecar.process.send_signal(signal.SIGSTOP)
+        try:
+            with unwaited_flow.task(task_run_id=f"late-{action.__name__}",
+                                    task_name="late-noted") as task:
+                os.sched_setaffinity(0, {cpu})
+                action(server.getsockname())
+                go.set()
+                assert done.wait(5)
+                sidecar.process.send_signal(signal.SIGCONT)
+                time.sleep(0.2)
+        finally:
+            sidecar.process.send_signal(signal.SIGCONT)
+            os.sched_setaffinity(0, affinity)
+            go.set()
+            taker.join()
+    report = task.report
+    assert any(why in reason for reason in report["unknown_why"]), report["unknown_why"]
+    assert report["net"]["tx_bytes"] is None
+
+
+def same_slot_thread(tid, target, *args) -> threading.Thread:
+    """A started thread whose tid equals `tid` mod 8, running `target`."""
+    for _ in range(1000):
+        ready, verdict = threading.Event(), []
+
+        def run():
+            verdict.append(threading.get_native_id() % 8 == tid % 8)
+            ready.set()
+            if verdict[0]:
+                target(*args)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        ready.wait()
+        if verdict[0]:
+            return thread
+        thread.join()
+    raise AssertionError(f"no thread's tid was {tid} mod 8 in 1000 tries")
+
+
 def test_a_late_registration_after_the_task_started_a_thread_leaves_its_totals_unknown(
         unwaited_flow, sidecar):
     """A thread the task started before its registration arrived was followed
