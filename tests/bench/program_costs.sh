@@ -4,7 +4,8 @@
 # a workload that is not a task runs beside it: what every thread of the host
 # pays for the hooks. Builds side by side, each with a sidecar of its own.
 #   tests/bench/program_costs.sh BUILD [BUILD...]
-# WORKLOAD: test_workload's arguments (default "pingpong 80000"). The kernel's
+# WORKLOAD: test_workload's arguments (default "pingpong 80000"); TRACKED=1
+# runs it as a task (`tracerctl run`), for the tracked path. The kernel's
 # own accounting adds two clock reads to each run it times: compare builds,
 # not these figures with a run that is not timed. The last line puts all of
 # them against the workload's wall time, between two bounds: as timed, and
@@ -22,7 +23,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-echo "== BPF programs while \"${workload[*]}\" runs untracked, $(nproc) cores, kernel $(uname -r) =="
+how=untracked
+[ "${TRACKED:-0}" = 1 ] && how="tracked (tracerctl run)"
+echo "== BPF programs while \"${workload[*]}\" runs $how, $(nproc) cores, kernel $(uname -r) =="
 for build in "$@"; do
   rm -rf "$work/state" "$work/tracer.sock"
   bpftool prog show --json >"$work/before.json"
@@ -31,7 +34,13 @@ for build in "$@"; do
   for _ in $(seq 100); do [ -S "$work/tracer.sock" ] && break; sleep 0.05; done
   sysctl -q kernel.bpf_stats_enabled=1
   started=$(date +%s%N)
-  "$build/bin/test_workload" "${workload[@]}" >/dev/null
+  if [ "${TRACKED:-0}" = 1 ]; then
+    "$build/bin/tracerctl" --socket "$work/tracer.sock" run -- \
+      "$build/bin/test_workload" "${workload[@]}" >/dev/null 2>"$work/run.log" ||
+      { cat "$work/run.log" >&2; exit 1; }
+  else
+    "$build/bin/test_workload" "${workload[@]}" >/dev/null
+  fi
   elapsed_ns=$(( $(date +%s%N) - started ))
   echo "$build:"
   # Only this sidecar's programs: those loaded since it started.
