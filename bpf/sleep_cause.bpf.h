@@ -54,20 +54,43 @@
  * which lack bpf_task_pt_regs (16 KiB on x86-64 without KASAN). */
 #define KERNEL_THREAD_SIZE (16 * 1024)
 
-static __always_inline struct pt_regs *user_regs(struct task_struct *task)
+/* The system call a task sleeps in, and its first arguments. This runs at
+ * every sleep of a tracked thread: where the kernel gives the registers as a
+ * pointer of known type (bpf_task_pt_regs, 5.15+), they are direct loads,
+ * not probe reads. */
+struct syscall_at {
+	long nr;
+	unsigned long arg0, arg1, arg2;
+};
+
+static __always_inline struct syscall_at syscall_of(struct task_struct *task)
 {
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
-		return (struct pt_regs *)bpf_task_pt_regs(task);
+	struct syscall_at call;
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		call.nr = regs->orig_ax;
+		call.arg0 = regs->di;
+		call.arg1 = regs->si;
+		call.arg2 = regs->dx;
+		return call;
+	}
 	void *stack = BPF_CORE_READ(task, stack);
-	return (struct pt_regs *)(stack + KERNEL_THREAD_SIZE) - 1;
+	struct pt_regs *regs = (struct pt_regs *)(stack + KERNEL_THREAD_SIZE) - 1;
+	call.nr = BPF_CORE_READ(regs, orig_ax);
+	call.arg0 = BPF_CORE_READ(regs, di);
+	call.arg1 = BPF_CORE_READ(regs, si);
+	call.arg2 = BPF_CORE_READ(regs, dx);
+	return call;
 }
 
+/* The task's file at `fd`. Up to the table, direct loads (the task is a
+ * pointer of known type); its slot is a probe read (a variable index). */
 static __always_inline struct file *file_of(struct task_struct *task, long fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	struct fdtable *fdt = task->files->fdt;
+	if (!fdt || fd < 0 || fd >= fdt->max_fds)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds = fdt->fd;
 	struct file *file = NULL;
 	bpf_probe_read_kernel(&file, sizeof(file), fds + fd);
 	return file;
@@ -210,11 +233,9 @@ static __always_inline __u32 cause_of_epoll(struct task_struct *task, long epfd,
 
 static __always_inline __u32 cause_of_syscall(struct task_struct *task, struct sock **ip_sock)
 {
-	struct pt_regs *regs = user_regs(task);
-	long nr = BPF_CORE_READ(regs, orig_ax);
-	unsigned long arg0 = BPF_CORE_READ(regs, di);
-	unsigned long arg1 = BPF_CORE_READ(regs, si);
-	switch (nr) {
+	struct syscall_at call = syscall_of(task);
+	unsigned long arg0 = call.arg0, arg1 = call.arg1;
+	switch (call.nr) {
 	case NR_futex:
 	case NR_futex_waitv:
 	case NR_flock:
@@ -251,8 +272,7 @@ static __always_inline __u32 cause_of_syscall(struct task_struct *task, struct s
 	case NR_select:
 	case NR_pselect6:
 		return SLEEP_WAIT_SET | cause_of_select(task, arg0, (unsigned long *)arg1,
-							(unsigned long *)BPF_CORE_READ(regs, dx),
-							ip_sock);
+							(unsigned long *)call.arg2, ip_sock);
 	case NR_epoll_wait:
 	case NR_epoll_pwait:
 	case NR_epoll_pwait2:
