@@ -9,30 +9,6 @@
 
 #define TCP_SYN_SENT 2
 
-/* When untracked threads last sent, received or connected on a TCP or UDP
- * socket: note_untracked (tracked.bpf.h). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, UNTRACKED_NOTE_SLOTS);
-	__type(key, __u32);
-	__type(value, struct untracked_note);
-} socket_notes SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, EVICTED_NOTES_MAX_ENTRIES);
-	__type(key, __u32); /* host tid */
-	__type(value, __u64);
-} socket_notes_evicted SEC(".maps");
-
-/* Written by the sidecar only. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, RECENT_SOCKET_USERS_MAX_ENTRIES);
-	__type(key, __u32); /* host tid */
-	__type(value, __u64);
-} recent_socket_users SEC(".maps");
-
 /* The thread's task's counters, for bytes it moved on an IP socket, and the
  * use of the socket's endpoint, if it has one and the task's table room. */
 struct socket_use {
@@ -51,7 +27,7 @@ static __always_inline struct socket_use socket_use_of(struct sock *sk, int byte
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct thread_state *state = thread_of(tid);
 	if (!state) {
-		note_untracked(&socket_notes, &socket_notes_evicted, tid);
+		note_untracked(tid, UNTRACKED_SOCKET);
 		return use;
 	}
 	state->last_socket = bpf_ktime_get_ns();
@@ -95,7 +71,7 @@ int BPF_PROG(handle_state, struct sock *sk, int oldstate, int newstate)
 	struct thread_state *state = thread_of(tid);
 	if (!state) {
 		/* A connect is a use of a socket its task, registered later, did not see. */
-		note_untracked(&socket_notes, &socket_notes_evicted, tid);
+		note_untracked(tid, UNTRACKED_SOCKET);
 		return 0;
 	}
 	state->last_socket = bpf_ktime_get_ns();

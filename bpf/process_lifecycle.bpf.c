@@ -20,30 +20,6 @@ struct {
 	__type(value, __u64);
 } threads_over_quota SEC(".maps");
 
-/* When untracked threads last started a thread or process: note_untracked
- * (tracked.bpf.h). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, UNTRACKED_NOTE_SLOTS);
-	__type(key, __u32);
-	__type(value, struct untracked_note);
-} clone_notes SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__uint(max_entries, EVICTED_NOTES_MAX_ENTRIES);
-	__type(key, __u32); /* host tid */
-	__type(value, __u64);
-} clone_notes_evicted SEC(".maps");
-
-/* Written by the sidecar only. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, RECENT_CLONERS_MAX_ENTRIES);
-	__type(key, __u32); /* host tid */
-	__type(value, __u64);
-} recent_cloners SEC(".maps");
-
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -51,7 +27,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 parent_tid = parent->pid;
 	struct thread_state *parent_state = thread_of(parent_tid);
 	if (!parent_state) {
-		note_untracked(&clone_notes, &clone_notes_evicted, parent_tid);
+		note_untracked(parent_tid, UNTRACKED_CLONE);
 		return 0;
 	}
 	parent_state->last_clone = bpf_ktime_get_ns();

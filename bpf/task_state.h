@@ -6,15 +6,14 @@
 /* Default map sizes; the sidecar may resize them before load. */
 #define THREADS_MAX_ENTRIES 65536       /* live threads attributed to some task */
 #define TASK_COUNTERS_MAX_ENTRIES 16384 /* live tasks (and finished tasks with live children) */
-#define RECENT_CLONERS_MAX_ENTRIES 16384 /* threads whose task ended: the last time they started a thread or process while tracked */
-#define RECENT_SOCKET_USERS_MAX_ENTRIES 16384 /* threads whose task ended: their last socket use while tracked */
-#define EVICTED_NOTES_MAX_ENTRIES 2048 /* untracked threads' clones, and socket uses, whose note another thread took the place of (per CPU; a registration's delay sees far fewer) */
+#define UNTRACKED_AT_END_MAX_ENTRIES 16384 /* threads whose task ended: when they last cloned and used a socket while tracked */
+#define UNTRACKED_EVICTED_MAX_ENTRIES 2048 /* untracked threads whose note another thread took the place of (per CPU; a registration's delay sees far fewer) */
 #define WATCHED_MMS_MAX_ENTRIES 4096    /* address spaces with tracked threads: their RSS counters as last seen */
 #define ENDPOINTS_MAX_ENTRIES 16384     /* endpoints of live tasks, all tasks together */
 #define ENDPOINTS_PER_TASK 64           /* one task's table: past it, an endpoint's use is only in the task's totals */
 #define THREAD_OWNERS_MAX_ENTRIES 1024  /* thread_state.owner: 0 (root, none) and the sidecar's index of each other uid */
 #define TID_FILTER_BLOCK 4096           /* tids per element of maybe_tracked, a byte each (its entries: pid_max / this) */
-#define UNTRACKED_NOTE_SLOTS 8          /* clone_notes, socket_notes: the untracked threads each CPU keeps the newest time of (a power of two) */
+#define UNTRACKED_NOTE_SLOTS 8          /* untracked_notes: the untracked threads each CPU keeps the newest times of (a power of two) */
 
 /* thread_state.flags */
 #define THREAD_BASELINE_PENDING 1u /* registered by the sidecar with the counters its task started from;
@@ -35,11 +34,22 @@
 #define SLEEP_CAUSES 6u
 #define SLEEP_WAIT_SET 0x10u /* off_cause flag: poll, select or epoll: a timeout ending it makes it a timer sleep */
 
-/* When an untracked thread last cloned, or used a TCP or UDP socket, on one
- * CPU (an entry of clone_notes, socket_notes: tracked.bpf.h). */
+/* What an untracked thread did that a late registration of its task must
+ * know of (tracked.bpf.h, note_untracked): the index of its time. */
+#define UNTRACKED_CLONE 0u  /* started a thread or process */
+#define UNTRACKED_SOCKET 1u /* sent, received or connected on a TCP or UDP socket */
+#define UNTRACKED_KINDS 2u
+
+/* When a thread last did each (ns, monotonic; 0: not lately). */
+struct untracked_times {
+	unsigned long long at[UNTRACKED_KINDS];
+};
+
+/* One CPU's newest times of one untracked thread (an entry of untracked_notes). */
 struct untracked_note {
 	unsigned int tid;
-	unsigned long long at; /* ns, monotonic; 0: none yet */
+	unsigned int pad;
+	struct untracked_times times;
 };
 
 /* The far end of an IP socket a task used or waited on: its peer's address

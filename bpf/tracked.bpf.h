@@ -114,36 +114,83 @@ static __always_inline void forget_dead(__u32 tid)
 }
 
 /* When an untracked thread last started a thread or process, or used a TCP
- * or UDP socket (ns, monotonic): a task whose registration reaches the
+ * or UDP socket (untracked_times): a task whose registration reaches the
  * sidecar after it began learns whether what it did meanwhile went
- * unfollowed. Each kind has three maps, and the newest time in them is exact:
- *  - each CPU's newest of one thread per tid & (UNTRACKED_NOTE_SLOTS - 1)
- *    (`notes`, a per-CPU array: a stream's thousands of sends cost a load and
- *    a store each, not a hash update; a stream's two ends take turns);
- *  - a thread whose note another took the place of: its time, as that CPU's
- *    value (`evicted`, an LRU per-CPU hash), so no CPU overwrites another's
+ * unfollowed. Three maps, and the newest time in them is exact:
+ *  - each CPU's newest times of one thread per tid & (UNTRACKED_NOTE_SLOTS - 1)
+ *    (a per-CPU array: a stream's thousands of sends cost a load and a store
+ *    each, not a hash update; a stream's two ends take turns);
+ *  - a thread whose note another took the place of: its times, raised into
+ *    that CPU's value (an LRU per-CPU hash), so no CPU overwrites another's
  *    later time;
- *  - the sidecar's own note, as a task ends, of its thread's last while it
- *    was tracked. */
-static __always_inline void note_untracked(void *notes, void *evicted, __u32 tid)
+ *  - the sidecar's own (it alone writes it): a thread's last times while it
+ *    was tracked, as its task ended. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UNTRACKED_NOTE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct untracked_note);
+} untracked_notes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, UNTRACKED_EVICTED_MAX_ENTRIES);
+	__type(key, __u32); /* host tid */
+	__type(value, struct untracked_times);
+} untracked_evicted SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, UNTRACKED_AT_END_MAX_ENTRIES);
+	__type(key, __u32); /* host tid */
+	__type(value, struct untracked_times);
+} untracked_at_end SEC(".maps");
+
+static __always_inline void raise_to(unsigned long long *target, unsigned long long value)
+{
+	/* Racy max is fine: a lost update only ever keeps a smaller, earlier maximum
+	 * that the next update (or the sidecar's own sample) overtakes. */
+	if (value > *target)
+		*target = value;
+}
+
+/* Into this CPU's value in untracked_evicted: written by this CPU only. */
+static __always_inline void move_out(__u32 tid, struct untracked_times *times)
+{
+	struct untracked_times *held = bpf_map_lookup_elem(&untracked_evicted, &tid);
+	if (!held) {
+		/* Created meanwhile by another CPU or not, this sets this CPU's value. */
+		bpf_map_update_elem(&untracked_evicted, &tid, times, BPF_ANY);
+		return;
+	}
+	for (int kind = 0; kind < UNTRACKED_KINDS; kind++)
+		if (times->at[kind] > held->at[kind])
+			held->at[kind] = times->at[kind];
+}
+
+static __always_inline void note_untracked(__u32 tid, __u32 kind)
 {
 	__u32 index = tid & (UNTRACKED_NOTE_SLOTS - 1);
-	struct untracked_note *note = bpf_map_lookup_elem(notes, &index);
+	struct untracked_note *note = bpf_map_lookup_elem(&untracked_notes, &index);
 	if (!note)
 		return;
 	if (note->tid != tid) {
-		if (note->at)
-			bpf_map_update_elem(evicted, &note->tid, &note->at, BPF_ANY);
+		if (note->tid)
+			move_out(note->tid, &note->times);
 		note->tid = tid;
+		note->times = (struct untracked_times){};
 	}
 	__u64 now = bpf_ktime_get_ns();
-	note->at = now;
+	note->times.at[kind & (UNTRACKED_KINDS - 1)] = now;
 	/* A thread that preempted this one on this CPU (fexit programs may be
-	 * preempted) took the note meanwhile: this time goes where an evicted
+	 * preempted) took the note meanwhile: this time goes where a moved-out
 	 * one would. The other thread's note may then carry this later time,
 	 * which errs towards unknown, never towards something missed. */
-	if (note->tid != tid)
-		bpf_map_update_elem(evicted, &tid, &now, BPF_ANY);
+	if (note->tid != tid) {
+		struct untracked_times mine = {};
+		mine.at[kind & (UNTRACKED_KINDS - 1)] = now;
+		move_out(tid, &mine);
+	}
 }
 
 static __always_inline struct task_counters *counters_of(__u32 slot)
@@ -173,14 +220,6 @@ static __always_inline void uncount_thread(__u32 owner, __u32 flags)
 	/* Atomics whose result is used need Linux 5.12: check, then subtract. */
 	if (count && *count > 0)
 		__sync_fetch_and_add(count, -1);
-}
-
-static __always_inline void raise_to(unsigned long long *target, unsigned long long value)
-{
-	/* Racy max is fine: a lost update only ever keeps a smaller, earlier maximum
-	 * that the next update (or the sidecar's own sample) overtakes. */
-	if (value > *target)
-		*target = value;
 }
 
 #endif

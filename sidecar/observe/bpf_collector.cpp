@@ -46,8 +46,9 @@ static_assert(offsetof(thread_state, hiwater_base) == 96, "thread_state layout i
 static_assert(offsetof(thread_state, last_socket) == 112, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, off_cause) == 12, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, owner) == 156, "thread_state layout is shared with BPF");
-static_assert(offsetof(untracked_note, at) == 8 && sizeof(untracked_note) == 16,
-              "untracked_note layout is shared with BPF (and a per-CPU value: 8-byte aligned)");
+static_assert(offsetof(untracked_note, times) == 8 && sizeof(untracked_note) == 24 &&
+                  sizeof(untracked_times) == 16,
+              "untracked_note layout is shared with BPF (and per-CPU values: 8-byte aligned)");
 static_assert(sizeof(task_counters) == (23 + SLEEP_CAUSES) * 8,
               "task_counters layout is shared with BPF");
 static_assert(offsetof(task_counters, own_rss_pages) == (20 + SLEEP_CAUSES) * 8,
@@ -75,9 +76,10 @@ constexpr uint64_t START_CLAIM_NS = 60ull * 1000 * 1000 * 1000;
 constexpr size_t HELD_EXITS_MAX = 256;
 
 // The maps every program shares (bpf/tracked.bpf.h), created by the first one.
-constexpr const char* SHARED_MAPS[] = {"threads",          "task_counters",   "exit_events",
-                                       "unattributed_lost", "endpoints",       "endpoint_lists",
-                                       "threads_by_owner",  "maybe_tracked"};
+constexpr const char* SHARED_MAPS[] = {
+    "threads",          "task_counters", "exit_events",     "unattributed_lost", "endpoints",
+    "endpoint_lists",   "threads_by_owner", "maybe_tracked", "untracked_notes",  "untracked_evicted",
+    "untracked_at_end"};
 
 // Linux's largest pid_max on 64-bit machines (PID_MAX_LIMIT), for a pid_max
 // that cannot be read.
@@ -375,13 +377,14 @@ class BpfCollector final: public Collector {
     // Tracked for the outer task meanwhile: its own state has the times.
     Unfollowed unfollowed;
     KJ_IF_MAYBE(r, reading) {
+      untracked_times untracked = untrackedTimes(tid);
       unfollowed.startedThreadOrProcess =
-          lastCloneBy(tid) >= r->atMonotonicNs ||
+          untracked.at[UNTRACKED_CLONE] >= r->atMonotonicNs ||
           (suspending && outerState.last_clone >= r->atMonotonicNs) ||
           (markedBefore && unclaimed.last_clone >= r->atMonotonicNs);
       KJ_IF_MAYBE(n, network) {
         unfollowed.usedSocket =
-            lastSocketUseBy(**n, tid) >= r->atMonotonicNs ||
+            untracked.at[UNTRACKED_SOCKET] >= r->atMonotonicNs ||
             (suspending && outerState.last_socket >= r->atMonotonicNs) ||
             (markedBefore && unclaimed.last_socket >= r->atMonotonicNs);
       }
@@ -430,10 +433,7 @@ class BpfCollector final: public Collector {
       // Untracked from here on: the thread's next task learns from these maps
       // whether it cloned or used a socket since its reading, and that may
       // have been just now, counted in this task.
-      noteUntracked(lifecycle->maps.recent_cloners, tid, state.last_clone);
-      KJ_IF_MAYBE(n, network) {
-        noteUntracked((*n)->maps.recent_socket_users, tid, state.last_socket);
-      }
+      noteAtTaskEnd(tid, state);
     }
     suspended.erase(slot);  // it ended before a task nested in it did (a crashed client)
     if (exits != nullptr) ring_buffer__consume(exits);  // their exits first
@@ -462,14 +462,14 @@ class BpfCollector final: public Collector {
       KJ_IF_MAYBE(e, end) {
         // Counted here, or (between taking this task's entry out and handing
         // the thread back) not at all: either way not the outer task's.
+        untracked_times between = handedBack ? untrackedTimes(tid) : untracked_times{};
         totals.pastEnd.startedThreadOrProcess =
             state.last_clone >= e->atMonotonicNs ||
-            (handedBack && lastCloneBy(tid) >= e->atMonotonicNs);
+            between.at[UNTRACKED_CLONE] >= e->atMonotonicNs;
         totals.pastEnd.usedSocket = false;
-        KJ_IF_MAYBE(n, network) {
-          totals.pastEnd.usedSocket =
-              state.last_socket >= e->atMonotonicNs ||
-              (handedBack && lastSocketUseBy(**n, tid) >= e->atMonotonicNs);
+        if (network != nullptr) {
+          totals.pastEnd.usedSocket = state.last_socket >= e->atMonotonicNs ||
+                                      between.at[UNTRACKED_SOCKET] >= e->atMonotonicNs;
         }
       }
     }
@@ -703,54 +703,61 @@ class BpfCollector final: public Collector {
     return nextOwner++;
   }
 
-  // Our note (a map only we write) of when a thread whose task ended last did
-  // what `ours` is for while it was tracked, unless a later one is there.
-  static void noteUntracked(bpf_map* ours, uint32_t tid, uint64_t at) {
-    if (at == 0 || lastNotedAt(ours, tid) >= at) return;
-    bpf_map__update_elem(ours, &tid, sizeof(tid), &at, sizeof(at), BPF_ANY);
-  }
-
-  static uint64_t lastNotedAt(bpf_map* ours, uint32_t tid) {
-    uint64_t last = 0;
-    if (bpf_map__lookup_elem(ours, &tid, sizeof(tid), &last, sizeof(last), 0) != 0) return 0;
-    return last;
-  }
-
-  // When an untracked thread last did what `notes`, `evicted` and `ours` note
-  // (0: not lately), exactly: the newest of the kernel's note on each CPU, of
-  // those it moved out, and of ours from the thread's last task
-  // (bpf/tracked.bpf.h, note_untracked). The notes first: one moved out
-  // meanwhile is then in `evicted` (the kernel writes it there first).
-  static uint64_t lastUntrackedAt(bpf_map* notes, bpf_map* evicted, bpf_map* ours,
-                                  uint32_t tid) {
-    int cpus = libbpf_num_possible_cpus();
-    KJ_REQUIRE(cpus > 0, "cannot count CPUs", strerror(-cpus));
-    uint64_t last = lastNotedAt(ours, tid);
-    auto perCpu = kj::heapArray<untracked_note>(cpus);
-    uint32_t slot = tid & (UNTRACKED_NOTE_SLOTS - 1);
-    if (bpf_map__lookup_elem(notes, &slot, sizeof(slot), perCpu.begin(),
-                             perCpu.size() * sizeof(untracked_note), 0) == 0) {
-      for (auto& note: perCpu) {
-        if (note.tid == tid) last = kj::max(last, note.at);
+  // Our note (in untracked_at_end, which only we write) of a thread whose task
+  // ended: when it last cloned and used a socket while it was tracked, unless
+  // later times are there.
+  void noteAtTaskEnd(uint32_t tid, const thread_state& state) {
+    untracked_times times = atTaskEnd(tid);
+    bool later = false;
+    for (auto [kind, at]: {std::pair{UNTRACKED_CLONE, state.last_clone},
+                           std::pair{UNTRACKED_SOCKET, state.last_socket}}) {
+      if (at > times.at[kind]) {
+        times.at[kind] = at;
+        later = true;
       }
     }
-    auto movedOut = kj::heapArray<uint64_t>(cpus);
-    if (bpf_map__lookup_elem(evicted, &tid, sizeof(tid), movedOut.begin(),
-                             movedOut.size() * sizeof(uint64_t), 0) == 0) {
-      for (auto at: movedOut) last = kj::max(last, at);
+    if (later) {
+      bpf_map__update_elem(lifecycle->maps.untracked_at_end, &tid, sizeof(tid), &times,
+                           sizeof(times), BPF_ANY);
+    }
+  }
+
+  untracked_times atTaskEnd(uint32_t tid) {
+    untracked_times times{};
+    bpf_map__lookup_elem(lifecycle->maps.untracked_at_end, &tid, sizeof(tid), &times,
+                         sizeof(times), 0);
+    return times;
+  }
+
+  // When an untracked thread last cloned and used a socket (0: not lately),
+  // exactly: the newest of the kernel's note on each CPU, of those it moved
+  // out, and of ours from the thread's last task (bpf/tracked.bpf.h). The
+  // notes first: one moved out meanwhile is then in untracked_evicted (the
+  // kernel writes it there first).
+  untracked_times untrackedTimes(uint32_t tid) {
+    int cpus = libbpf_num_possible_cpus();
+    KJ_REQUIRE(cpus > 0, "cannot count CPUs", strerror(-cpus));
+    auto& maps = lifecycle->maps;
+    untracked_times last = atTaskEnd(tid);
+    auto raise = [&last](const untracked_times& times) {
+      for (uint32_t kind = 0; kind < UNTRACKED_KINDS; ++kind) {
+        last.at[kind] = kj::max(last.at[kind], times.at[kind]);
+      }
+    };
+    auto notes = kj::heapArray<untracked_note>(cpus);
+    uint32_t slot = tid & (UNTRACKED_NOTE_SLOTS - 1);
+    if (bpf_map__lookup_elem(maps.untracked_notes, &slot, sizeof(slot), notes.begin(),
+                             notes.size() * sizeof(untracked_note), 0) == 0) {
+      for (auto& note: notes) {
+        if (note.tid == tid) raise(note.times);
+      }
+    }
+    auto evicted = kj::heapArray<untracked_times>(cpus);
+    if (bpf_map__lookup_elem(maps.untracked_evicted, &tid, sizeof(tid), evicted.begin(),
+                             evicted.size() * sizeof(untracked_times), 0) == 0) {
+      for (auto& times: evicted) raise(times);
     }
     return last;
-  }
-
-  uint64_t lastCloneBy(uint32_t tid) {
-    auto& maps = lifecycle->maps;
-    return lastUntrackedAt(maps.clone_notes, maps.clone_notes_evicted, maps.recent_cloners, tid);
-  }
-
-  static uint64_t lastSocketUseBy(network_bpf& network, uint32_t tid) {
-    auto& maps = network.maps;
-    return lastUntrackedAt(maps.socket_notes, maps.socket_notes_evicted,
-                           maps.recent_socket_users, tid);
   }
 
   // The registered thread's process's RSS: its high-water mark if that grew
