@@ -212,7 +212,9 @@ class BpfCollector final: public Collector {
         threads(this->lifecycle->maps.threads),
         counters(this->lifecycle->maps.task_counters),
         endpoints(this->lifecycle->maps.endpoints),
-        endpointLists(this->lifecycle->maps.endpoint_lists) {
+        endpointLists(this->lifecycle->maps.endpoint_lists),
+        notesPerCpu(kj::heapArray<untracked_note>(possibleCpus())),
+        evictedPerCpu(kj::heapArray<untracked_times>(possibleCpus())) {
     // The kernel's count of each owner's forked threads, shared with it: the
     // sidecar takes a thread off it when it takes that thread's entry out.
     void* counts = mmap(nullptr, OWNER_COUNTS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -735,8 +737,6 @@ class BpfCollector final: public Collector {
   // notes first: one moved out meanwhile is then in untracked_evicted (the
   // kernel writes it there first).
   untracked_times untrackedTimes(uint32_t tid) {
-    int cpus = libbpf_num_possible_cpus();
-    KJ_REQUIRE(cpus > 0, "cannot count CPUs", strerror(-cpus));
     auto& maps = lifecycle->maps;
     untracked_times last = atTaskEnd(tid);
     auto raise = [&last](const untracked_times& times) {
@@ -744,18 +744,16 @@ class BpfCollector final: public Collector {
         last.at[kind] = kj::max(last.at[kind], times.at[kind]);
       }
     };
-    auto notes = kj::heapArray<untracked_note>(cpus);
     uint32_t slot = tid & (UNTRACKED_NOTE_SLOTS - 1);
-    if (bpf_map__lookup_elem(maps.untracked_notes, &slot, sizeof(slot), notes.begin(),
-                             notes.size() * sizeof(untracked_note), 0) == 0) {
-      for (auto& note: notes) {
+    if (bpf_map__lookup_elem(maps.untracked_notes, &slot, sizeof(slot), notesPerCpu.begin(),
+                             notesPerCpu.size() * sizeof(untracked_note), 0) == 0) {
+      for (auto& note: notesPerCpu) {
         if (note.tid == tid) raise(note.times);
       }
     }
-    auto evicted = kj::heapArray<untracked_times>(cpus);
-    if (bpf_map__lookup_elem(maps.untracked_evicted, &tid, sizeof(tid), evicted.begin(),
-                             evicted.size() * sizeof(untracked_times), 0) == 0) {
-      for (auto& times: evicted) raise(times);
+    if (bpf_map__lookup_elem(maps.untracked_evicted, &tid, sizeof(tid), evictedPerCpu.begin(),
+                             evictedPerCpu.size() * sizeof(untracked_times), 0) == 0) {
+      for (auto& times: evictedPerCpu) raise(times);
     }
     return last;
   }
@@ -856,10 +854,14 @@ class BpfCollector final: public Collector {
   };
 
   // The one count of a per-CPU array of one entry, summed over the CPUs.
-  static uint64_t perCpuSum(bpf_map* map) {
+  static size_t possibleCpus() {
     int cpus = libbpf_num_possible_cpus();
     KJ_REQUIRE(cpus > 0, "cannot count CPUs", strerror(-cpus));
-    auto perCpu = kj::heapArray<uint64_t>(cpus);
+    return cpus;
+  }
+
+  static uint64_t perCpuSum(bpf_map* map) {
+    auto perCpu = kj::heapArray<uint64_t>(possibleCpus());
     uint32_t zero = 0;
     if (bpf_map__lookup_elem(map, &zero, sizeof(zero), perCpu.begin(),
                              perCpu.size() * sizeof(uint64_t), 0) != 0) {
@@ -1007,6 +1009,9 @@ class BpfCollector final: public Collector {
   bpf_map* counters;
   bpf_map* endpoints;
   bpf_map* endpointLists;
+  // A per-CPU entry of untracked_notes and of untracked_evicted, as read.
+  kj::Array<untracked_note> notesPerCpu;
+  kj::Array<untracked_times> evictedPerCpu;
   ring_buffer* exits = nullptr;
   uint64_t exitEvents = 0;
   // Tasks whose thread a nested task has now, as their thread was then.
