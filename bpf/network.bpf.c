@@ -16,7 +16,8 @@ struct socket_use {
 	struct endpoint_use *endpoint;
 };
 
-static __always_inline struct socket_use socket_use_of(struct sock *sk, int bytes)
+/* `in_fexit`: see note_untracked. */
+static __always_inline struct socket_use socket_use_of(struct sock *sk, int bytes, bool in_fexit)
 {
 	struct socket_use use = {};
 	if (bytes <= 0)
@@ -27,7 +28,7 @@ static __always_inline struct socket_use socket_use_of(struct sock *sk, int byte
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct thread_state *state = thread_of(tid);
 	if (!state) {
-		note_untracked(tid, UNTRACKED_SOCKET);
+		note_untracked(tid, UNTRACKED_SOCKET, in_fexit);
 		return use;
 	}
 	state->last_socket = bpf_ktime_get_ns();
@@ -39,21 +40,21 @@ static __always_inline struct socket_use socket_use_of(struct sock *sk, int byte
 	return use;
 }
 
-static __always_inline void sent(struct sock *sk, int bytes)
+static __always_inline void sent(struct sock *sk, int bytes, bool in_fexit)
 {
-	struct socket_use use = socket_use_of(sk, bytes);
+	struct socket_use use = socket_use_of(sk, bytes, in_fexit);
 	if (use.counters)
 		__sync_fetch_and_add(&use.counters->tx_bytes, bytes);
 	if (use.endpoint)
 		__sync_fetch_and_add(&use.endpoint->tx_bytes, bytes);
 }
 
-static __always_inline void received(struct sock *sk, int bytes, int flags)
+static __always_inline void received(struct sock *sk, int bytes, int flags, bool in_fexit)
 {
 	/* MSG_PEEK reads leave the data in place: it will be received again. */
 	if (flags & 2 /* MSG_PEEK */)
 		return;
-	struct socket_use use = socket_use_of(sk, bytes);
+	struct socket_use use = socket_use_of(sk, bytes, in_fexit);
 	if (use.counters)
 		__sync_fetch_and_add(&use.counters->rx_bytes, bytes);
 	if (use.endpoint)
@@ -71,7 +72,7 @@ int BPF_PROG(handle_state, struct sock *sk, int oldstate, int newstate)
 	struct thread_state *state = thread_of(tid);
 	if (!state) {
 		/* A connect is a use of a socket its task, registered later, did not see. */
-		note_untracked(tid, UNTRACKED_SOCKET);
+		note_untracked(tid, UNTRACKED_SOCKET, false);
 		return 0;
 	}
 	state->last_socket = bpf_ktime_get_ns();
@@ -90,14 +91,14 @@ int BPF_PROG(handle_state, struct sock *sk, int oldstate, int newstate)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(handle_send, struct sock *sk, int ret, int flags)
 {
-	sent(sk, ret);
+	sent(sk, ret, false);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(handle_recv, struct sock *sk, int ret, int flags)
 {
-	received(sk, ret, flags);
+	received(sk, ret, flags, false);
 	return 0;
 }
 
@@ -107,14 +108,14 @@ int BPF_PROG(handle_recv, struct sock *sk, int ret, int flags)
 SEC("fexit/inet_sendmsg")
 int BPF_PROG(handle_inet_send, struct socket *sock, struct msghdr *msg, size_t size, int ret)
 {
-	sent(sock->sk, ret);
+	sent(sock->sk, ret, true);
 	return 0;
 }
 
 SEC("fexit/inet6_sendmsg")
 int BPF_PROG(handle_inet6_send, struct socket *sock, struct msghdr *msg, size_t size, int ret)
 {
-	sent(sock->sk, ret);
+	sent(sock->sk, ret, true);
 	return 0;
 }
 
@@ -122,7 +123,7 @@ SEC("fexit/inet_recvmsg")
 int BPF_PROG(handle_inet_recv, struct socket *sock, struct msghdr *msg, size_t size, int flags,
 	     int ret)
 {
-	received(sock->sk, ret, flags);
+	received(sock->sk, ret, flags, true);
 	return 0;
 }
 
@@ -130,7 +131,7 @@ SEC("fexit/inet6_recvmsg")
 int BPF_PROG(handle_inet6_recv, struct socket *sock, struct msghdr *msg, size_t size, int flags,
 	     int ret)
 {
-	received(sock->sk, ret, flags);
+	received(sock->sk, ret, flags, true);
 	return 0;
 }
 

@@ -27,7 +27,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 parent_tid = parent->pid;
 	struct thread_state *parent_state = thread_of(parent_tid);
 	if (!parent_state) {
-		note_untracked(parent_tid, UNTRACKED_CLONE);
+		note_untracked(parent_tid, UNTRACKED_CLONE, false);
 		return 0;
 	}
 	parent_state->last_clone = bpf_ktime_get_ns();

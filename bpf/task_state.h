@@ -13,7 +13,7 @@
 #define ENDPOINTS_PER_TASK 64           /* one task's table: past it, an endpoint's use is only in the task's totals */
 #define THREAD_OWNERS_MAX_ENTRIES 1024  /* thread_state.owner: 0 (root, none) and the sidecar's index of each other uid */
 #define TID_FILTER_BLOCK 4096           /* tids per element of maybe_tracked, a byte each (its entries: pid_max / this) */
-#define UNTRACKED_NOTE_SLOTS 8          /* untracked_notes: the untracked threads each CPU keeps the newest times of (a power of two) */
+#define UNTRACKED_NOTE_SLOTS 256        /* untracked_notes: the untracked threads each CPU keeps the newest times of (a power of two) */
 
 /* thread_state.flags */
 #define THREAD_BASELINE_PENDING 1u /* registered by the sidecar with the counters its task started from;
@@ -38,7 +38,7 @@
  * know of (tracked.bpf.h, note_untracked): the index of its time. */
 #define UNTRACKED_CLONE 0u  /* started a thread or process */
 #define UNTRACKED_SOCKET 1u /* sent, received or connected on a TCP or UDP socket */
-#define UNTRACKED_KINDS 2u
+#define UNTRACKED_KINDS 2u /* a power of two: a kind is masked with it for the verifier */
 
 /* When a thread last did each (ns, monotonic; 0: not lately). */
 struct untracked_times {

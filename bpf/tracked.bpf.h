@@ -168,8 +168,20 @@ static __always_inline void move_out(__u32 tid, struct untracked_times *times)
 			held->at[kind] = times->at[kind];
 }
 
-static __always_inline void note_untracked(__u32 tid, __u32 kind)
+/* `preemptible`: the caller is an fentry/fexit program, which (unlike a
+ * tracepoint's) another thread may preempt on this CPU midway through a
+ * slot; it raises its CPU's value in untracked_evicted instead, a lookup
+ * rather than a load and a store, where each thread has its own entry. */
+static __always_inline void note_untracked(__u32 tid, __u32 kind, bool preemptible)
 {
+	__u64 now = bpf_ktime_get_ns();
+	kind &= UNTRACKED_KINDS - 1;
+	if (preemptible) {
+		struct untracked_times mine = {};
+		mine.at[kind] = now;
+		move_out(tid, &mine);
+		return;
+	}
 	__u32 index = tid & (UNTRACKED_NOTE_SLOTS - 1);
 	struct untracked_note *note = bpf_map_lookup_elem(&untracked_notes, &index);
 	if (!note)
@@ -180,17 +192,7 @@ static __always_inline void note_untracked(__u32 tid, __u32 kind)
 		note->tid = tid;
 		note->times = (struct untracked_times){};
 	}
-	__u64 now = bpf_ktime_get_ns();
-	note->times.at[kind & (UNTRACKED_KINDS - 1)] = now;
-	/* A thread that preempted this one on this CPU (fexit programs may be
-	 * preempted) took the note meanwhile: this time goes where a moved-out
-	 * one would. The other thread's note may then carry this later time,
-	 * which errs towards unknown, never towards something missed. */
-	if (note->tid != tid) {
-		struct untracked_times mine = {};
-		mine.at[kind & (UNTRACKED_KINDS - 1)] = now;
-		move_out(tid, &mine);
-	}
+	note->times.at[kind] = now;
 }
 
 static __always_inline struct task_counters *counters_of(__u32 slot)

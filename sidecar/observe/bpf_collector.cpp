@@ -46,6 +46,9 @@ static_assert(offsetof(thread_state, hiwater_base) == 96, "thread_state layout i
 static_assert(offsetof(thread_state, last_socket) == 112, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, off_cause) == 12, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, owner) == 156, "thread_state layout is shared with BPF");
+static_assert((UNTRACKED_NOTE_SLOTS & (UNTRACKED_NOTE_SLOTS - 1)) == 0 &&
+                  (UNTRACKED_KINDS & (UNTRACKED_KINDS - 1)) == 0,
+              "the BPF side masks slots and kinds with these: powers of two");
 static_assert(offsetof(untracked_note, times) == 8 && sizeof(untracked_note) == 24 &&
                   sizeof(untracked_times) == 16,
               "untracked_note layout is shared with BPF (and per-CPU values: 8-byte aligned)");

@@ -3,6 +3,7 @@ the workload itself moved. Tolerances are the issue's."""
 
 import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -332,10 +333,11 @@ def start_a_thread(_address):
 def test_a_late_registration_sees_what_the_thread_did_though_another_took_its_note(
         unwaited_flow, sidecar, action, why):
     """The kernel keeps each CPU's newest socket use, and clone, of one
-    untracked thread per tid mod 8, and moves it out when another such thread
-    does the same on that CPU. Here the task does it, then a thread of the
-    same tid mod 8 does it on the same CPU, all before the task's
-    registration reaches the stopped sidecar: the task's is still seen."""
+    untracked thread per tid mod NOTE_SLOTS, and moves it out when another
+    such thread does the same on that CPU. Here the task does it, then a
+    thread of the same tid mod NOTE_SLOTS does it on the same CPU, all before
+    the task's registration reaches the stopped sidecar: the task's is still
+    seen."""
     tid = threading.get_native_id()
     cpu = min(os.sched_getaffinity(0))
     go, done = threading.Event(), threading.Event()
@@ -370,13 +372,19 @@ def test_a_late_registration_sees_what_the_thread_did_though_another_took_its_no
     assert report["net"]["tx_bytes"] is None
 
 
+# The kernel's slots of untracked threads' notes on each CPU (bpf/task_state.h).
+NOTE_SLOTS = int(re.search(r"#define UNTRACKED_NOTE_SLOTS (\d+)",
+                           (Path(__file__).parents[2] / "bpf" / "task_state.h").read_text())[1])
+
+
 def same_slot_thread(tid, target, *args) -> threading.Thread:
-    """A started thread whose tid equals `tid` mod 8, running `target`."""
-    for _ in range(1000):
+    """A started thread whose tid equals `tid` mod NOTE_SLOTS, running `target`."""
+    tries = 20 * NOTE_SLOTS
+    for _ in range(tries):
         ready, verdict = threading.Event(), []
 
         def run():
-            verdict.append(threading.get_native_id() % 8 == tid % 8)
+            verdict.append(threading.get_native_id() % NOTE_SLOTS == tid % NOTE_SLOTS)
             ready.set()
             if verdict[0]:
                 target(*args)
@@ -387,7 +395,7 @@ def same_slot_thread(tid, target, *args) -> threading.Thread:
         if verdict[0]:
             return thread
         thread.join()
-    raise AssertionError(f"no thread's tid was {tid} mod 8 in 1000 tries")
+    raise AssertionError(f"no thread's tid was {tid} mod {NOTE_SLOTS} in {tries} tries")
 
 
 def test_a_late_registration_after_the_task_started_a_thread_leaves_its_totals_unknown(
