@@ -12,6 +12,7 @@
 #define MM_ANONPAGES 1
 #define MM_SHMEMPAGES 3
 #define MM_COUNTERS 4
+#define RSS_UNSEEN (-1LL << 62) /* watched_mm.last: no value seen yet */
 
 /* An address space a tracked thread changed the RSS of: its counters as last
  * seen, so the next change is a difference. */
@@ -84,15 +85,23 @@ static __always_inline int rss_changed(struct mm_struct *mm, int member, long lo
 	}
 	long long count = read_counter ? rss_counter(mm, member) : given;
 	if (!watched) {
-		/* First seen: where the counters stand, nothing charged yet. */
-		struct watched_mm fresh = {};
+		/* First seen: where the counters stand, nothing charged yet. Where
+		 * the kernel passes only the changed one, the others are set at
+		 * their first change, which is not charged either (a batch of at
+		 * most 64 pages): never the whole counter as one change. */
+		struct watched_mm fresh = {.last = {RSS_UNSEEN, RSS_UNSEEN, RSS_UNSEEN, RSS_UNSEEN}};
+		if (read_counter) {
+			fresh.last[MM_FILEPAGES] = rss_counter(mm, MM_FILEPAGES);
+			fresh.last[MM_ANONPAGES] = rss_counter(mm, MM_ANONPAGES);
+			fresh.last[MM_SHMEMPAGES] = rss_counter(mm, MM_SHMEMPAGES);
+		}
 		fresh.last[member & (MM_COUNTERS - 1)] = count;
 		bpf_map_update_elem(&watched_mms, &key, &fresh, BPF_NOEXIST);
 		__sync_fetch_and_add(generation, 1);
 		return 0;
 	}
 	long long *last = &watched->last[member & (MM_COUNTERS - 1)];
-	long long delta = count - *last;
+	long long delta = *last == RSS_UNSEEN ? 0 : count - *last;
 	*last = count;
 	if (!state || !delta)
 		return 0;

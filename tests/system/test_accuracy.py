@@ -8,6 +8,7 @@ import resource
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from prefect_tracer.client import SidecarClient
 from nested_tasks import assert_cpu_within_truths, outer_calling_inner
 from thread_memory import allocating_and_sleeping
-from sidecar import WORKLOAD, Sidecar, observe_command
+from sidecar import WORKLOAD, Sidecar, observe_command, python_env
 
 NS = 1_000_000_000
 
@@ -455,6 +456,38 @@ def test_a_forked_childs_first_task_is_measured_in_full_though_its_registration_
     assert "cpu.user_ns" not in report["unknown"] and "net.tx_bytes" not in report["unknown"], \
         report["unknown_why"]
     assert_within(cpu_ns(report), 0.2 * NS, 0.1, "cpu")
+
+
+FIRST_TASK_FAULTING_ANON_THEN_FILE = """
+import json, mmap, sys, tempfile
+from prefect_tracer.client import SidecarClient
+
+client = SidecarClient(sys.argv[1], start_wait_ms=5000, finish_wait_ms=5000,
+                       connect_wait_ms=5000)
+with tempfile.TemporaryFile() as backing:
+    backing.truncate(16 << 20)
+    with client.flow_run(flow_run_id="own-memory-file", flow_name="accuracy") as flow:
+        with flow.task(task_run_id="anon-then-file", task_name="anon-then-file") as task:
+            block = bytearray(64 << 20)
+            block[::4096] = b"\x01" * (len(block) // 4096)
+            with mmap.mmap(backing.fileno(), 16 << 20, access=mmap.ACCESS_READ) as pages:
+                sum(pages[offset] for offset in range(0, len(pages), 4096))
+print(json.dumps(task.report))
+"""
+
+
+def test_a_threads_own_memory_counts_the_file_pages_it_faults_in_not_the_processs(sidecar):
+    """A fresh process's first task faults in 64 MiB of its own memory, then
+    16 MiB of a file: the first change of its process's file pages that the
+    kernel shows is one of many, so its own memory is the 80 MiB, not that
+    plus every file page the process had (its interpreter and libraries)."""
+    child = subprocess.run([sys.executable, "-c", FIRST_TASK_FAULTING_ANON_THEN_FILE,
+                            str(sidecar.socket)], env=python_env(), capture_output=True,
+                           text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout)
+    assert_within(report["memory"]["own_peak_rss_bytes"], 80 << 20, 0.05,
+                  "memory.own_peak_rss_bytes")
 
 
 def test_of_two_thread_tasks_the_one_that_allocates_has_the_memory(flow):
