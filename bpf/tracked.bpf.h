@@ -164,8 +164,7 @@ static __always_inline void move_out(__u32 tid, struct untracked_times *times)
 		return;
 	}
 	for (int kind = 0; kind < UNTRACKED_KINDS; kind++)
-		if (times->at[kind] > held->at[kind])
-			held->at[kind] = times->at[kind];
+		raise_to(&held->at[kind], times->at[kind]);
 }
 
 /* `preemptible`: the caller is an fentry/fexit program, which (unlike a

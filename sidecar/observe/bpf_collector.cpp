@@ -713,18 +713,25 @@ class BpfCollector final: public Collector {
   // later times are there.
   void noteAtTaskEnd(uint32_t tid, const thread_state& state) {
     untracked_times times = atTaskEnd(tid);
-    bool later = false;
-    for (auto [kind, at]: {std::pair{UNTRACKED_CLONE, state.last_clone},
-                           std::pair{UNTRACKED_SOCKET, state.last_socket}}) {
-      if (at > times.at[kind]) {
-        times.at[kind] = at;
-        later = true;
-      }
-    }
-    if (later) {
+    untracked_times tracked{};
+    tracked.at[UNTRACKED_CLONE] = state.last_clone;
+    tracked.at[UNTRACKED_SOCKET] = state.last_socket;
+    if (raiseTimes(times, tracked)) {
       bpf_map__update_elem(lifecycle->maps.untracked_at_end, &tid, sizeof(tid), &times,
                            sizeof(times), BPF_ANY);
     }
+  }
+
+  // Raises each of `times` to `to`'s where that is later; whether any was.
+  static bool raiseTimes(untracked_times& times, const untracked_times& to) {
+    bool later = false;
+    for (uint32_t kind = 0; kind < UNTRACKED_KINDS; ++kind) {
+      if (to.at[kind] > times.at[kind]) {
+        times.at[kind] = to.at[kind];
+        later = true;
+      }
+    }
+    return later;
   }
 
   untracked_times atTaskEnd(uint32_t tid) {
@@ -742,21 +749,16 @@ class BpfCollector final: public Collector {
   untracked_times untrackedTimes(uint32_t tid) {
     auto& maps = lifecycle->maps;
     untracked_times last = atTaskEnd(tid);
-    auto raise = [&last](const untracked_times& times) {
-      for (uint32_t kind = 0; kind < UNTRACKED_KINDS; ++kind) {
-        last.at[kind] = kj::max(last.at[kind], times.at[kind]);
-      }
-    };
     uint32_t slot = tid & (UNTRACKED_NOTE_SLOTS - 1);
     if (bpf_map__lookup_elem(maps.untracked_notes, &slot, sizeof(slot), notesPerCpu.begin(),
                              notesPerCpu.size() * sizeof(untracked_note), 0) == 0) {
       for (auto& note: notesPerCpu) {
-        if (note.tid == tid) raise(note.times);
+        if (note.tid == tid) raiseTimes(last, note.times);
       }
     }
     if (bpf_map__lookup_elem(maps.untracked_evicted, &tid, sizeof(tid), evictedPerCpu.begin(),
                              evictedPerCpu.size() * sizeof(untracked_times), 0) == 0) {
-      for (auto& times: evictedPerCpu) raise(times);
+      for (auto& times: evictedPerCpu) raiseTimes(last, times);
     }
     return last;
   }
