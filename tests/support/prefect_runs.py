@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 from uuid import UUID
@@ -73,6 +73,10 @@ class Outcome:
     state: tuple[str, str]
     result: Any
     task_runs: Counter  # (task name, state type, state name, run count) -> how many
+    # Shown, not compared: Prefect's word on the final state (e.g. why a run
+    # crashed) and the run's name, which its worker's log lines carry.
+    message: str = field(default="", compare=False)
+    name: str = field(default="", compare=False)
 
     @property
     def task_run_count(self) -> int:
@@ -94,7 +98,7 @@ def outcome(flow_run_id: UUID) -> Outcome:
     # of its parent too): keep the stable part.
     rows = Counter((run.name.rsplit("-", 1)[0], run.state.type.value, run.state.name, run.run_count)
                    for run in task_runs)
-    return Outcome((state.type.value, state.name), result, rows)
+    return Outcome((state.type.value, state.name), result, rows, state.message or "", run.name)
 
 
 def tracer_artifacts_of(flow_run_id: UUID) -> list:
