@@ -130,6 +130,10 @@ class SidecarMain {
         .addOptionWithArg({"collector"}, KJ_BIND_METHOD(*this, setCollector), "<bpf|procfs>",
                           "Force a collector (default: bpf, falling back to procfs when BPF "
                           "cannot load).")
+        .addOption({"without-start-marks"}, KJ_BIND_METHOD(*this, setWithoutStartMarks),
+                   "Do not load the fentry program that marks task starts (a registration "
+                   "that arrives late then leaves unknown what its thread did meanwhile; "
+                   "docs/observer.md).")
         .addOption({"debug"}, KJ_BIND_METHOD(*this, setVerbose), "Log debug messages.")
         .callAfterParsing(KJ_BIND_METHOD(*this, run))
         .build();
@@ -292,6 +296,10 @@ class SidecarMain {
   kj::MainBuilder::Validity setCollector(kj::StringPtr value) {
     if (value != "bpf" && value != "procfs") return "--collector: expected bpf or procfs";
     forcedCollector = kj::str(value);
+    return true;
+  }
+  kj::MainBuilder::Validity setWithoutStartMarks() {
+    bpfSettings.withoutStartMarks = true;
     return true;
   }
   kj::MainBuilder::Validity setVerbose() {

@@ -387,7 +387,7 @@ class BpfCollector final: public Collector {
           untracked.at[UNTRACKED_CLONE] >= r->atMonotonicNs ||
           (suspending && outerState.last_clone >= r->atMonotonicNs) ||
           (markedBefore && unclaimed.last_clone >= r->atMonotonicNs);
-      KJ_IF_MAYBE(n, network) {
+      if (network != nullptr) {
         unfollowed.usedSocket =
             untracked.at[UNTRACKED_SOCKET] >= r->atMonotonicNs ||
             (suspending && outerState.last_socket >= r->atMonotonicNs) ||
@@ -1172,15 +1172,23 @@ kj::Maybe<kj::Own<Collector>> loadBpfCollector(Log& log, kj::UnixEventPort& even
   // Without marks a late registration still counts from its client's
   // reading: only what the kernel counts as it happens is unknown meanwhile.
   kj::Maybe<kj::Own<task_start_bpf>> starts;
-  auto loadedStarts = loadConcern<task_start_bpf, task_start_bpf__open, task_start_bpf__load,
-                                  task_start_bpf__attach, task_start_bpf__destroy>(
-      "task start marks", shared, [](task_start_bpf&) {});
-  if (loadedStarts.is<kj::String>()) {
-    variants.add(kj::str("no marked task starts (", loadedStarts.get<kj::String>(), "): what a ",
-                         "task does before its registration reaches the sidecar is counted ",
-                         "from its client's reading, its sleeps, sockets and children unknown"));
+  kj::Maybe<kj::String> noStarts;
+  if (settings.withoutStartMarks) {
+    noStarts = kj::str("--without-start-marks");
   } else {
-    starts = kj::mv(loadedStarts.get<kj::Own<task_start_bpf>>());
+    auto loadedStarts = loadConcern<task_start_bpf, task_start_bpf__open, task_start_bpf__load,
+                                    task_start_bpf__attach, task_start_bpf__destroy>(
+        "task start marks", shared, [](task_start_bpf&) {});
+    if (loadedStarts.is<kj::String>()) {
+      noStarts = kj::mv(loadedStarts.get<kj::String>());
+    } else {
+      starts = kj::mv(loadedStarts.get<kj::Own<task_start_bpf>>());
+    }
+  }
+  KJ_IF_MAYBE(why, noStarts) {
+    variants.add(kj::str("no marked task starts (", *why, "): what a task does before its ",
+                         "registration reaches the sidecar is counted from its client's ",
+                         "reading, its sleeps, sockets and children unknown"));
   }
   for (auto& reason: degraded) log.warn(kj::str("kernel observer degraded: ", reason));
   for (auto& variant: variants) log.info(kj::str("kernel observer: ", variant));

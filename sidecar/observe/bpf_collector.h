@@ -17,6 +17,9 @@ struct BpfSettings {
   // Threads one uid's tracked threads may have forked and not yet ended
   // (root's are not counted); past it a fork is not tracked. 0: no quota.
   uint64_t threadsPerUid = 0;
+  // Leave the fentry program that marks task starts unloaded, where the
+  // kernel could take it (--without-start-marks).
+  bool withoutStartMarks = false;
 };
 
 // The BPF collector, or nothing and (in whyNot) the reason it could not load.
