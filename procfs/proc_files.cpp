@@ -136,15 +136,6 @@ kj::Maybe<uint64_t> readRuntimeNs(pid_t tid) {
   return nullptr;
 }
 
-kj::Maybe<uint64_t> readRssBytes(pid_t pid) {
-  KJ_IF_MAYBE(statm, readProcFile(kj::str("/proc/", pid, "/statm"))) {
-    char* end;
-    strtoull(statm->cStr(), &end, 10);  // size
-    return strtoull(end, nullptr, 10) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  }
-  return nullptr;
-}
-
 kj::Maybe<ProcessMemory> readProcessMemory(pid_t pid) {
   KJ_IF_MAYBE(status, readProcFile(kj::str("/proc/", pid, "/status"))) {
     auto rss = statusNumbers(*status, "VmRSS");

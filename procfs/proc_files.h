@@ -57,9 +57,6 @@ kj::Maybe<uint64_t> readRuntimeNs(pid_t tid);
 // A process's peak resident set size: VmHWM of /proc/<pid>/status.
 kj::Maybe<uint64_t> readHiwaterBytes(pid_t pid);
 
-// Resident set size of a process, from /proc/<pid>/statm.
-kj::Maybe<uint64_t> readRssBytes(pid_t pid);
-
 // A process's resident memory now and at its most (VmRSS, VmHWM of
 // /proc/<pid>/status; both 0 for a zombie, which holds none).
 struct ProcessMemory {

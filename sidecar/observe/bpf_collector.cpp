@@ -21,6 +21,7 @@
 #include "observe/kernel_btf.h"
 #include "observe/kernel_symbols.h"
 #include "proc_files.h"
+#include "process_rss.h"
 #include "process_lifecycle.h"
 #include "process_lifecycle.skel.h"
 #include "scheduling.skel.h"
@@ -564,7 +565,7 @@ class BpfCollector final: public Collector {
       }
       KJ_IF_MAYBE(tgids, processes.find(slot)) {
         for (auto tgid: *tgids) {
-          KJ_IF_MAYBE(rss, readRssBytes(tgid)) { entry.value.rssBytes += *rss; }
+          KJ_IF_MAYBE(bytes, rss.bytesOf(tgid)) { entry.value.rssBytes += *bytes; }
         }
       }
     }
@@ -766,7 +767,7 @@ class BpfCollector final: public Collector {
   // The registered thread's process's RSS: its high-water mark if that grew
   // during the task (a peak reached and freed again), else its RSS now. The
   // mark as the task ended is its client's, or ours to read (an earlier client).
-  static uint64_t peakSince(const thread_state& state, kj::Maybe<const ClientReading&> end) {
+  uint64_t peakSince(const thread_state& state, kj::Maybe<const ClientReading&> end) {
     uint64_t page = sysconf(_SC_PAGESIZE);
     kj::Maybe<uint64_t> hiwater;
     KJ_IF_MAYBE(e, end) {
@@ -776,7 +777,7 @@ class BpfCollector final: public Collector {
     KJ_IF_MAYBE(hwm, hiwater) {
       if (*hwm > state.hiwater_base * page) return *hwm;
     }
-    KJ_IF_MAYBE(rss, readRssBytes(state.tgid)) { return *rss; }
+    KJ_IF_MAYBE(bytes, rss.bytesOf(state.tgid)) { return *bytes; }
     return 0;
   }
 
@@ -1008,6 +1009,7 @@ class BpfCollector final: public Collector {
   kj::Maybe<kj::Own<network_bpf>> network;
   kj::Maybe<kj::Own<memory_bpf>> memory;
   kj::Maybe<kj::Own<task_start_bpf>> starts;  // none where fentry cannot attach
+  ProcessRss rss;
   kj::String degraded;
   kj::Array<kj::StringPtr> unknown;
   bpf_map* threads;

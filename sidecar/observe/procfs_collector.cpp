@@ -9,6 +9,7 @@
 
 #include "observe/exit_tree.h"
 #include "proc_files.h"
+#include "process_rss.h"
 
 namespace tracer {
 
@@ -184,7 +185,7 @@ class ProcfsCollector final: public Collector {
         exitedPeak = std::max(exitedPeak, exited->peakRssBytes);
       }
       k.max_rss_pages = exitedPeak / sysconf(_SC_PAGESIZE);
-      KJ_IF_MAYBE(rss, readRssBytes(t->tgid)) { totals.registeredRssBytes = *rss; }
+      KJ_IF_MAYBE(bytes, rss.bytesOf(t->tgid)) { totals.registeredRssBytes = *bytes; }
       if (closed.unknownWhy.size() > 0) {
         addDescendantsUnknown(totals, kj::mv(closed.unknownWhy));
       } else if (startedAChildStillRunning(*t)) {
@@ -230,7 +231,7 @@ class ProcfsCollector final: public Collector {
       TaskSample sample;
       sample.cpuNs = grown(entry.value.latest.runtimeNs, entry.value.baseline.runtimeNs);
       if (auto* children = tree.peek(entry.key)) sample.cpuNs += children->cpuNs;
-      KJ_IF_MAYBE(rss, readRssBytes(entry.value.tgid)) { sample.rssBytes = *rss; }
+      KJ_IF_MAYBE(bytes, rss.bytesOf(entry.value.tgid)) { sample.rssBytes = *bytes; }
       samples.insert(entry.key, sample);
     }
     return samples;
@@ -369,6 +370,7 @@ class ProcfsCollector final: public Collector {
   kj::Vector<kj::StringPtr> unknown;
   ExitTree tree;
   kj::HashMap<uint32_t, Tracked> tracked;
+  ProcessRss rss;
   uint64_t lostBursts = 0;
   // When an exit record of each process's thread or child was last read
   // (CLOCK_MONOTONIC), and before when such times were forgotten.

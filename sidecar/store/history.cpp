@@ -236,7 +236,10 @@ std::vector<policy::Observation> History::recent(const TaskHistoryKey& key, uint
   }
   auto& runs = *cached;
   size_t take = std::min<size_t>(limit, runs.size());
-  return std::vector<policy::Observation>(runs.end() - take, runs.end());
+  std::vector<policy::Observation> newest;
+  newest.reserve(take + 1);
+  newest.insert(newest.end(), runs.end() - take, runs.end());
+  return newest;
 }
 
 std::vector<policy::Observation> History::load(const TaskHistoryKey& key, uint32_t limit) {

@@ -75,7 +75,8 @@ class History final: public MetricsSource, public StatusPart {
   void recordFlow(const std::string& key, const std::string& flowRunId, int64_t finishedAtNs,
                   uint64_t wallNs, const std::string& state);
 
-  // The newest `limit` runs of a task, oldest first.
+  // The newest `limit` runs of a task, oldest first, with room for one more
+  // (the run being advised joins them without a reallocation).
   std::vector<policy::Observation> recent(const TaskHistoryKey& key, uint32_t limit);
   // Every task with history.
   std::vector<TaskHistoryKey> tasks();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "proc_files.h"
+#include "process_rss.h"
 
 #include "fake_stage.h"
 #include "observe/attribution_table.h"
@@ -193,7 +194,7 @@ TEST_CASE("a flow run's footprint is what its processes held and used together")
   char bytes[2];
   REQUIRE(read(ready[0], bytes, 1) == 1);
   REQUIRE(read(ready[0], bytes + 1, 1) == 1);
-  uint64_t ownRss = KJ_ASSERT_NONNULL(readRssBytes(getpid()));
+  uint64_t ownRss = KJ_ASSERT_NONNULL(ProcessRss().bytesOf(getpid()));
   stage.clock.time += 1 * kj::SECONDS;
   stage.table.sample();  // both children hold their memory now
   close(release[1]);
