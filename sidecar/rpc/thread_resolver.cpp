@@ -43,7 +43,11 @@ HostThread resolveTaskThread(const Caller& caller, pid_t tid) {
     }
   }
   auto pinned = pinThread(credentials, hostTid);
-  bool own = access(kj::str("/proc/", credentials.pid, "/task/", hostTid).cStr(), F_OK) == 0;
+  // Whether the thread is in the caller's thread group: tgkill with no
+  // signal sends nothing and fails with ESRCH unless it is (EPERM: it is,
+  // and may not be signalled). One system call, where /proc/<pid>/task/<tid>
+  // is a path to walk.
+  bool own = syscall(SYS_tgkill, credentials.pid, hostTid, 0) == 0 || errno == EPERM;
   // Only now is /proc/<caller pid> known to have been the caller all along.
   caller.requireStillRunning();
   if (own) return HostThread{hostTid, credentials.pid};
