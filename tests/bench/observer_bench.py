@@ -42,19 +42,26 @@ WORKLOADS = {
 
 
 def timed(argv):
+    """Wall time, and the workload's own CPU time (user + system, from wait4):
+    the hooks run on its threads and are charged to it, while the time it
+    waits for a CPU (most of a shared machine's noise) is not."""
     started = time.perf_counter()
-    subprocess.run(argv, check=True)
-    return time.perf_counter() - started
+    process = subprocess.Popen(argv)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.returncode == 0, argv
+    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
 
 
 def timed_tracked(flow, argv):
     started = time.perf_counter()
-    report, _, status = observe_command(flow, argv, "bench")
+    report, usage, status = observe_command(flow, argv, "bench")
     assert status == 0
-    return time.perf_counter() - started, report
+    return time.perf_counter() - started, usage.cpu_ns / 1e9, report
 
 
 def overhead(directory):
+    # name -> how -> [(wall, cpu) of each round]
     times = {name: {"none": [], "untracked": [], "tracked": []} for name in WORKLOADS}
     switches = {name: [] for name in WORKLOADS}  # in the no-sidecar runs
 
@@ -78,28 +85,38 @@ def overhead(directory):
                     if how == "untracked":
                         times[name][how].append(timed([str(WORKLOAD), *args]))
                     else:
-                        times[name][how].append(timed_tracked(flow, [str(WORKLOAD), *args])[0])
+                        times[name][how].append(timed_tracked(flow, [str(WORKLOAD), *args])[:2])
         client.close()
         sidecar.stop()
         if round_ % 2 == 1:
             without_sidecar()
     print(f"== overhead: median of {ROUNDS} interleaved rounds each, {os.cpu_count()} cores, "
           f"kernel {os.uname().release}; ns/switch: the extra time over the context switches "
-          f"/proc/stat counted in the no-sidecar runs ==")
-    print(f"{'workload':<28} {'no sidecar':>11} {'untracked':>11} {'tracked':>11} "
-          f"{'untracked/none':>15} {'ns/switch':>10} {'tracked/none':>13} {'ns/switch':>10}")
+          f"/proc/stat counted in the no-sidecar runs; cpu: the workload's own user + system "
+          f"time, which the hooks are charged to ==")
+    print(f"{'workload':<34} {'no sidecar':>11} {'untracked':>11} {'tracked':>11} "
+          f"{'untracked/none (rounds)':>25} {'ns/switch':>10} {'tracked/none (rounds)':>23} "
+          f"{'ns/switch':>10}")
     for name, runs in times.items():
-        none, untracked, tracked = (statistics.median(runs[k])
-                                    for k in ("none", "untracked", "tracked"))
         per_run = statistics.median(switches[name])
-        print(f"{name:<28} {none:>10.3f}s {untracked:>10.3f}s {tracked:>10.3f}s "
-              f"{untracked / none:>15.3f} {(untracked - none) / per_run * 1e9:>10.0f} "
-              f"{tracked / none:>13.3f} {(tracked - none) / per_run * 1e9:>10.0f}   "
-              f"({per_run:,} switches)")
+        for measure, index in (("wall", 0), ("cpu", 1)):
+            of = {k: [run[index] for run in runs[k]] for k in ("none", "untracked", "tracked")}
+            none, untracked, tracked = (statistics.median(of[k])
+                                        for k in ("none", "untracked", "tracked"))
+
+            def ratio(how, median):
+                # Each round's against its own no-sidecar run: how far rounds spread.
+                rounds = [run / alone for run, alone in zip(of[how], of["none"])]
+                return f"{median / none:.3f} ({min(rounds):.3f}-{max(rounds):.3f})"
+
+            print(f"{name + ', ' + measure:<34} {none:>10.3f}s {untracked:>10.3f}s "
+                  f"{tracked:>10.3f}s {ratio('untracked', untracked):>25} "
+                  f"{(untracked - none) / per_run * 1e9:>10.0f} {ratio('tracked', tracked):>23} "
+                  f"{(tracked - none) / per_run * 1e9:>10.0f}   ({per_run:,} switches)")
 
 
 def exec_storm(flow):
-    elapsed, report = timed_tracked(flow, [str(WORKLOAD), "execstorm", "20000"])
+    elapsed, _, report = timed_tracked(flow, [str(WORKLOAD), "execstorm", "20000"])
     print("== exec storm, tracked ==")
     print(f"{report['proc']['execs'] - 1} execs in {elapsed:.2f} s = "
           f"{(report['proc']['execs'] - 1) / elapsed:,.0f} execs/s; "
