@@ -25,17 +25,21 @@ kj::Maybe<uint64_t> readStatm(int fd) {
 }  // namespace
 
 kj::Maybe<uint64_t> ProcessRss::bytesOf(pid_t pid) {
-  KJ_IF_MAYBE(fd, open.find(pid)) {
-    KJ_IF_MAYBE(bytes, readStatm(fd->get())) { return *bytes; }
-    open.erase(pid);  // that process is gone; this pid may be another's now
+  KJ_IF_MAYBE(fd, kept.find(pid)) {
+    auto bytes = readStatm(fd->get());
+    if (bytes == nullptr) kept.erase(pid);  // gone: its pid may be another's now
+    return bytes;
   }
-  int fd = ::open(kj::str("/proc/", pid, "/statm").cStr(), O_RDONLY | O_CLOEXEC);
+  int fd = open(kj::str("/proc/", pid, "/statm").cStr(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return nullptr;
   kj::AutoCloseFd owned(fd);
   auto bytes = readStatm(fd);
   if (bytes != nullptr) {
-    if (open.size() >= OPEN_MAX) open.clear();
-    open.insert(pid, kj::mv(owned));
+    if (kept.size() >= KEPT_OPEN_MOST) {
+      pid_t evicted = kept.begin()->key;
+      kept.erase(evicted);
+    }
+    kept.insert(pid, kj::mv(owned));
   }
   return bytes;
 }

@@ -453,7 +453,7 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
   uint64_t startNs = (startedAt - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS;
   if (wokeUnseenNs > startNs) unseenSleepNs = kj::max(unseenSleepNs, wokeUnseenNs - startNs);
   bool sleepUnseen = sleptUnfollowed &&
-                     unseenSleepNs > kj::max(OFF_CPU_UNSEEN_MAX / kj::NANOSECONDS,
+                     unseenSleepNs > kj::max(uint64_t(OFF_CPU_UNSEEN_MAX / kj::NANOSECONDS),
                                              wall / OFF_CPU_UNSEEN_SHARE);
   unfollowedBefore(sleepUnseen, OFF_CPU_CAUSES,
                    unseenSleepNs > unobservedNs

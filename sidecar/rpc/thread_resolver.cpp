@@ -44,10 +44,13 @@ HostThread resolveTaskThread(const Caller& caller, pid_t tid) {
   }
   auto pinned = pinThread(credentials, hostTid);
   // Whether the thread is in the caller's thread group: tgkill with no
-  // signal sends nothing and fails with ESRCH unless it is (EPERM: it is,
-  // and may not be signalled). One system call, where /proc/<pid>/task/<tid>
-  // is a path to walk.
-  bool own = syscall(SYS_tgkill, credentials.pid, hostTid, 0) == 0 || errno == EPERM;
+  // signal sends nothing, and succeeds only if it is (one system call, where
+  // /proc/<pid>/task/<tid> is a path to walk). A refusal to signal (no
+  // CAP_KILL for another uid's thread, a seccomp filter, an LSM) proves
+  // nothing either way: then the path says.
+  bool own = syscall(SYS_tgkill, credentials.pid, hostTid, 0) == 0 ||
+             ((errno == EPERM || errno == EACCES) &&
+              access(kj::str("/proc/", credentials.pid, "/task/", hostTid).cStr(), F_OK) == 0);
   // Only now is /proc/<caller pid> known to have been the caller all along.
   caller.requireStillRunning();
   if (own) return HostThread{hostTid, credentials.pid};

@@ -84,12 +84,15 @@ def plain_outcomes(setup):
     the worker's log of it shown as a warning. A second crash stays, and
     fails the comparison."""
     deployments = setup["deployments"]["plain"]
-    outcomes = {name: prefect_runs.outcome(run)
-                for name, run in run_corpus(deployments).items()}
+    runs = run_corpus(deployments)
+    outcomes = {name: prefect_runs.outcome(run) for name, run in runs.items()}
     crashed = {name: outcome for name, outcome in outcomes.items() if outcome.state[0] == "CRASHED"}
     if crashed:
+        # The worker's lines name a run by its name, or by its id.
+        marks = [mark for name, outcome in crashed.items()
+                 for mark in (outcome.name, str(runs[name])) if mark]
         log = setup["plain_worker"].log().splitlines()
-        said = [line for line in log if any(o.name and o.name in line for o in crashed.values())]
+        said = [line for line in log if any(mark in line for mark in marks)]
         warnings.warn(f"without the plugin, Prefect crashed {crashed}; run again. The plain "
                       f"worker's log of them: {said}; its last lines: {log[-40:]}")
         again = run_corpus({name: deployments[name] for name in crashed})

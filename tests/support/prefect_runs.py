@@ -96,8 +96,8 @@ def outcome(flow_run_id: UUID) -> Outcome:
         result = type(error).__name__
     # A task run's name is the task's name and a random suffix (a subflow is a task run
     # of its parent too): keep the stable part.
-    rows = Counter((run.name.rsplit("-", 1)[0], run.state.type.value, run.state.name, run.run_count)
-                   for run in task_runs)
+    rows = Counter((task_run.name.rsplit("-", 1)[0], task_run.state.type.value,
+                    task_run.state.name, task_run.run_count) for task_run in task_runs)
     return Outcome((state.type.value, state.name), result, rows, state.message or "", run.name)
 
 

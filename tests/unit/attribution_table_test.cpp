@@ -322,7 +322,8 @@ TEST_CASE("a registration that lands after the task began marks unknown only wha
                                              "then was not seen"});
   CHECK(unobservedNs == 3000000);
   CHECK(stage.collector.readAtNs ==
-        (stage.clock.now() - 3 * kj::MILLISECONDS - kj::origin<kj::TimePoint>()) / kj::NANOSECONDS);
+        uint64_t((stage.clock.now() - 3 * kj::MILLISECONDS - kj::origin<kj::TimePoint>()) /
+                 kj::NANOSECONDS));
   // Within 1 ms, nothing.
   auto [prompt, promptWhy] = stage.unknownOf(
       stage.startRead(*flow, "prompt", 500 * kj::MICROSECONDS), unobservedNs);

@@ -4,6 +4,7 @@
 #include <kj/debug.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <cerrno>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -44,6 +45,29 @@ TEST_CASE("a caller may register each of its own threads") {
   worker.join();
   // The worker is gone: its tid is no longer a thread of ours.
   CHECK_THROWS_WITH(resolveTaskThread(*self(1000), other), Catch::Contains("no thread with tid"));
+}
+
+TEST_CASE("a sidecar that may not signal a caller's thread still finds it the caller's own") {
+  // A child that dropped root may not signal this process's threads (EPERM):
+  // the check falls back to /proc, and a caller of uid 1000 may still
+  // register its own thread, which the fallback to /proc/<tid>/status would
+  // refuse (this process is root's).
+  pid_t parent = getpid(), thread = currentTid();
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+    if (syscall(SYS_tgkill, parent, thread, 0) == 0 || errno != EPERM) _exit(2);
+    try {
+      _exit(resolveTaskThread(*caller(parent, 1000), thread).tgid == parent ? 0 : 1);
+    } catch (...) {
+      _exit(1);
+    }
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);  // 2: no EPERM to test; 3: could not drop root
 }
 
 TEST_CASE("a non-root caller may not register another user's process") {
