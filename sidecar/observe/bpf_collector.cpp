@@ -333,24 +333,29 @@ class BpfCollector final: public Collector {
     // an outer task's entry is below.
     thread_state unclaimed;
     bool markedBefore = false;
+    bool present;  // the thread had an entry (most have none: then one lookup)
     KJ_IF_MAYBE(o, outer) {
       // Taken out first, so the state read is the last the kernel charged the
       // outer task (a switch between a read and an overwrite would be counted
       // twice: a sidecar preempted there let a guest's thread run 45 ms). What
       // the thread starts or sends before the insert below is in the
       // untracked maps, read after it.
-      suspending = bpf_map__lookup_elem(threads, &tid, sizeof(tid), &outerState,
-                                        sizeof(outerState), 0) == 0 &&
-                   outerState.slot == *o &&
-                   takeThread(tid, outerState);
+      present = bpf_map__lookup_elem(threads, &tid, sizeof(tid), &outerState,
+                                     sizeof(outerState), 0) == 0;
+      suspending = present && outerState.slot == *o && takeThread(tid, outerState);
     } else {
-      markedBefore = bpf_map__lookup_elem(threads, &tid, sizeof(tid), &unclaimed,
-                                          sizeof(unclaimed), 0) == 0 &&
-                     unclaimed.slot >= MARKED_SLOTS_FROM && takeThread(tid, unclaimed);
+      present = bpf_map__lookup_elem(threads, &tid, sizeof(tid), &unclaimed,
+                                     sizeof(unclaimed), 0) == 0;
+      markedBefore = present && unclaimed.slot >= MARKED_SLOTS_FROM && takeThread(tid, unclaimed);
     }
-    if (!suspending && !markedBefore) {
+    if (present && !suspending && !markedBefore) {
       // A thread another task's thread forked (a worker of a pool), counted
       // for its owner: taken out, and off that count, rather than overwritten.
+      // (Read again: the entry may have changed since. One made since the
+      // first read, when the thread had none, is not looked for: it would be
+      // a mark of a later start, never counted, or, if another thread of the
+      // process exec'd meanwhile and moved its entry to this tid, the end of
+      // this thread anyway.)
       thread_state forked;
       if (bpf_map__lookup_elem(threads, &tid, sizeof(tid), &forked, sizeof(forked), 0) == 0 &&
           (forked.flags & THREAD_COUNTED)) {
