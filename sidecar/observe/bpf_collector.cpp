@@ -424,11 +424,12 @@ class BpfCollector final: public Collector {
     // (as at track()).
     if (mine) {
       mine = takeThread(tid, state);
+      if (!mine) stop = nullptr;  // it moved on meanwhile: nothing of it ends here
     }
     bool handedBack = false;
     KJ_IF_MAYBE(o, outer) {
       KJ_IF_MAYBE(resumed, suspended.find(*o)) {
-        KJ_IF_MAYBE(at, mine ? stop : nullptr) {
+        KJ_IF_MAYBE(at, stop) {
           // From exactly where this task's count ends.
           thread_state back = *resumed;
           back.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
@@ -450,7 +451,7 @@ class BpfCollector final: public Collector {
     if (exits != nullptr) ring_buffer__consume(exits);  // their exits first
     deliverHeldExits(slot);
     TaskTotals totals = lingering(slot);
-    KJ_IF_MAYBE(at, mine ? stop : nullptr) {
+    KJ_IF_MAYBE(at, stop) {
       // The kernel may have charged past the client's reading at the end
       // already (a switch after it): that is taken off. Our own reading
       // (schedstat) can lag the CPU clock a baseline came from: not below it.

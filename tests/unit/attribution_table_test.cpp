@@ -194,7 +194,8 @@ TEST_CASE("a flow run's footprint is what its processes held and used together")
   char bytes[2];
   REQUIRE(read(ready[0], bytes, 1) == 1);
   REQUIRE(read(ready[0], bytes + 1, 1) == 1);
-  uint64_t ownRss = KJ_ASSERT_NONNULL(ProcessRss().bytesOf(getpid()));
+  uint64_t ownRss = ProcessRss().bytesOf(getpid()).orDefault(0);
+  REQUIRE(ownRss > 0);
   stage.clock.time += 1 * kj::SECONDS;
   stage.table.sample();  // both children hold their memory now
   close(release[1]);
