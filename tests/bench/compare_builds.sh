@@ -2,7 +2,8 @@
 # Task start+finish cost of two builds, interleaved round by round on one
 # machine (so both see the same noise): each round starts each build's own
 # sidecar and runs its client_bench against it, and prints the sidecar's CPU
-# time (user + system) per pair it took in.
+# time (user + system) per pair it took in, and the share of the machine
+# that sat idle meanwhile.
 #   tests/bench/compare_builds.sh BUILD_A BUILD_B [ROUNDS [CLIENT_BENCH_ARGS...]]
 # CLIENT_BENCH_ARGS: after the socket (default: 1 4000 2000, one process
 # paced at 2,000 pairs/s; a build before one-way starts takes PROCESSES PAIRS).
@@ -13,6 +14,9 @@ rounds=${3:-5}
 shift $(( $# < 3 ? $# : 3 ))
 args=("$@")
 [ $# -gt 0 ] || args=(1 4000 2000)
+# The machine's idle and total ticks (/proc/stat's cpu line): how much of
+# it the sidecar and clients left unused, which a second thread could use.
+host_ticks() { awk '/^cpu /{print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit}' /proc/stat; }
 work=$(mktemp -d)
 sidecar=
 trap '[ -n "$sidecar" ] && kill "$sidecar" 2>/dev/null; rm -rf "$work"' EXIT
@@ -24,13 +28,18 @@ for round in $(seq "$rounds"); do
     sidecar=$!
     for _ in $(seq 100); do [ -S "$work/tracer.sock" ] && break; sleep 0.05; done
     cpu_before=$(awk '{print $14 + $15}' "/proc/$sidecar/stat")
+    host_before=$(host_ticks)
     result=$("$build/bin/client_bench" "$work/tracer.sock" "${args[@]}" | tail -1)
     cpu_ticks=$(( $(awk '{print $14 + $15}' "/proc/$sidecar/stat") - cpu_before ))
+    read -r idle all <<<"$(host_ticks)"
+    read -r idle_before all_before <<<"$host_before"
+    idle_share=$(( 100 * (idle - idle_before) / ((all - all_before) > 0 ? all - all_before : 1) ))
     offered=$(( args[0] * args[1] ))
     dropped=$(grep -oE '[0-9]+ (of [0-9]+ )?starts dropped' <<<"$result" | cut -d' ' -f1)
     taken=$(( offered - ${dropped:-0} ))
     per_pair=$(( cpu_ticks * 1000000000 / $(getconf CLK_TCK) / (taken > 0 ? taken : 1) / 1000 ))
-    echo "round $round $build: $result; sidecar CPU $per_pair us per pair taken in"
+    echo "round $round $build: $result; sidecar CPU $per_pair us per pair taken in;" \
+         "host idle $idle_share %"
     kill "$sidecar"; wait "$sidecar" 2>/dev/null || true
     sidecar=
   done

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Where the sidecar's CPU goes while it takes in a flood of task starts and
+# finishes: perf records its calls (DWARF unwinding) while client_bench
+# floods it, and the share of the sidecar's samples under each stage is
+# printed (a stage's own and its callees').
+#   tests/bench/flood_profile.sh BUILD [PROCESSES PAIRS]   (default: 8 8000)
+# Needs perf (Debian: linux-perf); a benchmark, not run by the suite.
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: $0 BUILD [PROCESSES PAIRS]" >&2; exit 2; }
+build=$1 processes=${2:-8} pairs=${3:-8000}
+command -v perf >/dev/null || { echo "$0: needs perf (apt-get install linux-perf)" >&2; exit 2; }
+work=$(mktemp -d)
+sidecar= recorder=
+trap '[ -n "$recorder" ] && kill -INT "$recorder" 2>/dev/null; [ -n "$sidecar" ] && kill "$sidecar" 2>/dev/null; rm -rf "$work"' EXIT
+"$build/bin/tracer-sidecar" --socket "$work/tracer.sock" --state-dir "$work/state" 2>"$work/sidecar.log" &
+sidecar=$!
+for _ in $(seq 100); do [ -S "$work/tracer.sock" ] && break; sleep 0.05; done
+perf record -F 4000 --call-graph dwarf,16384 -p "$sidecar" -o "$work/perf.data" 2>/dev/null &
+recorder=$!
+sleep 1
+echo "== $processes processes x $pairs pairs, flood, $(nproc) cores, kernel $(uname -r) =="
+"$build/bin/client_bench" "$work/tracer.sock" "$processes" "$pairs" 0 | tail -1
+sleep 1  # the flow runs' artifacts, built after their finish
+kill -INT "$recorder"; wait "$recorder" 2>/dev/null || true
+recorder=
+# The stages, as the data flows: intake (registration, finish), then the
+# finishing of runs off the RPC path and the pieces of it.
+perf report -i "$work/perf.data" --children --sort symbol -g none --stdio 2>/dev/null |
+  awk '
+    BEGIN {
+      n = split("FlowRunScopeServer::startTask|registration (startTask)," \
+                "BpfCollector::track|  its BPF map updates (track)," \
+                "ThreadSwitches::voluntary|  its taskstats query," \
+                "resolveTaskThread|  its thread check," \
+                "FlowRunScopeServer::finishTask|finish (finishTask)," \
+                "Conductor::finishPending|finishing runs (finishPending)," \
+                "Advisor::advise|  advice," \
+                "History::write|  history writes (SQLite)," \
+                "renderFlowArtifacts|  flow run artifacts," \
+                "Outbox::add|  outbox", stages, ",")
+    }
+    /^ +[0-9.]+%/ {
+      for (i = 1; i <= n; i++) {
+        split(stages[i], part, "|")
+        if (index($0, "tracer::" part[1]) || index($0, "tracer::(anonymous namespace)::" part[1])) {
+          share = $1; sub("%", "", share)
+          if (!(i in seen)) { seen[i] = share }
+        }
+      }
+    }
+    END {
+      for (i = 1; i <= n; i++) {
+        split(stages[i], part, "|")
+        printf "  %-36s %5.1f %% of the sidecar'"'"'s samples\n", part[2], (i in seen) ? seen[i] : 0
+      }
+    }'
