@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "buffered_message_stream.h"
@@ -393,8 +394,10 @@ class Loop final: private kj::TaskSet::ErrorHandler {
 Connection::Connection(kj::StringPtr socketPath)
     : owner(getpid()),
       wakeup(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      gatherTimer(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)),
       thread([this, path = kj::str(socketPath)]() mutable { runLoop(kj::mv(path)); }) {
   KJ_REQUIRE(wakeup.get() >= 0, "eventfd failed", strerror(errno));
+  KJ_REQUIRE(gatherTimer.get() >= 0, "timerfd_create failed", strerror(errno));
 }
 
 Connection::~Connection() noexcept(false) {
@@ -402,18 +405,39 @@ Connection::~Connection() noexcept(false) {
   post([](Loop& loop) { loop.stop(); });
 }
 
-void Connection::post(Job job) {
-  bool wasIdle;
+void Connection::post(Job job, Wake wake) {
+  bool writeEvent = false, armTimer = false;
   {
-    auto jobs = inbox.lockExclusive();
-    wasIdle = jobs->empty();
-    jobs->add(kj::mv(job));
+    auto locked = inbox.lockExclusive();
+    locked->jobs.add(kj::mv(job));
+    if (wake == Wake::NOW) {
+      writeEvent = !locked->woken;
+      locked->woken = true;
+    } else if (!locked->woken && !locked->timerArmed) {
+      armTimer = locked->timerArmed = true;
+    }
   }
-  if (wasIdle) {
+  if (writeEvent) {
     uint64_t one = 1;
     KJ_SYSCALL(write(wakeup.get(), &one, sizeof(one)));
   }
+  if (armTimer) {
+    itimerspec once{};
+    once.it_value.tv_nsec = GATHER_DELAY / kj::NANOSECONDS;
+    KJ_SYSCALL(timerfd_settime(gatherTimer.get(), 0, &once, nullptr));
+  }
 }
+
+namespace {
+
+// Takes what an edge-triggered eventfd or timerfd has to say: whether it had
+// been written or had fired since the last time.
+bool consume(int fd) {
+  uint64_t count;
+  return read(fd, &count, sizeof(count)) == sizeof(count);
+}
+
+}  // namespace
 
 void Connection::runLoop(kj::String path) {
   // The host process (Python) handles signals; this thread never should.
@@ -434,20 +458,25 @@ void Connection::runLoop(kj::String path) {
   auto io = kj::setupAsyncIo();
   Loop loop(io, kj::mv(path), link, pending);
   auto maintaining = loop.maintain().eagerlyEvaluate(nullptr);
-  kj::UnixEventPort::FdObserver observer(io.unixEventPort, wakeup.get(),
-                                         kj::UnixEventPort::FdObserver::OBSERVE_READ);
+  using Observer = kj::UnixEventPort::FdObserver;
+  Observer woken(io.unixEventPort, wakeup.get(), Observer::OBSERVE_READ);
+  Observer timedOut(io.unixEventPort, gatherTimer.get(), Observer::OBSERVE_READ);
   while (!loop.stopped()) {
-    uint64_t count;
-    if (read(wakeup.get(), &count, sizeof(count)) < 0) {
-      // Nothing posted since the last drain: sleep until there is (edge-triggered).
-      observer.whenBecomesReadable().wait(io.waitScope);
+    // Both are read before the jobs are taken: a hand-off after this sets
+    // them again, and wakes the wait below (edge-triggered).
+    bool signalled = consume(wakeup.get());
+    signalled = consume(gatherTimer.get()) || signalled;
+    if (!signalled) {
+      // Nothing posted since the last drain: sleep until there is.
+      woken.whenBecomesReadable().exclusiveJoin(timedOut.whenBecomesReadable()).wait(io.waitScope);
       continue;
     }
     kj::Vector<Job> jobs;
     {
       auto locked = inbox.lockExclusive();
-      jobs = kj::mv(*locked);
-      *locked = kj::Vector<Job>();
+      jobs = kj::mv(locked->jobs);
+      locked->jobs = kj::Vector<Job>();
+      locked->woken = locked->timerArmed = false;
     }
     for (auto& job: jobs) job(loop);
     io.waitScope.poll();  // let the jobs' requests go out before sleeping
@@ -485,7 +514,8 @@ kj::Own<const Outcome> Connection::admin(kj::StringPtr method, kj::StringPtr par
 }
 
 void Connection::openFlow(uint64_t flowId, const FlowInfo& info) {
-  post([flowId, info = info.addRef()](Loop& loop) mutable { loop.openFlow(flowId, kj::mv(info)); });
+  post([flowId, info = info.addRef()](Loop& loop) mutable { loop.openFlow(flowId, kj::mv(info)); },
+       Wake::GATHERED);
 }
 
 kj::Own<const Outcome> Connection::finishFlow(uint64_t flowId, const FlowInfo& info,
@@ -502,11 +532,12 @@ kj::Maybe<kj::Own<const Outcome>> Connection::startTask(uint64_t flowId,
                                                         TaskStart start) {
   KJ_IF_MAYBE(unanswered, pending.take(PendingRequests::Kind::START)) {
     auto outcome = kj::atomicRefcounted<Outcome>();
+    auto wake = start.waitNs > 0 ? Wake::NOW : Wake::GATHERED;  // a caller waits for it
     post([flowId, flowInfo = flowInfo.addRef(), taskId, start = kj::mv(start),
           outcome = outcome->addRef(), unanswered = kj::mv(*unanswered)](Loop& loop) mutable {
       loop.startTask(flowId, kj::mv(flowInfo), taskId, kj::mv(start), kj::mv(outcome),
                      kj::mv(unanswered));
-    });
+    }, wake);
     return kj::mv(outcome);
   }
   pending.countDropped();
@@ -518,7 +549,7 @@ kj::Own<const Outcome> Connection::finishTask(uint64_t taskId, uint16_t state, b
   auto outcome = kj::atomicRefcounted<Outcome>();
   post([taskId, state, reportWanted, end, outcome = outcome->addRef()](Loop& loop) mutable {
     loop.finishTask(taskId, state, reportWanted, end, kj::mv(outcome));
-  });
+  }, reportWanted ? Wake::NOW : Wake::GATHERED);
   return outcome;
 }
 

@@ -86,3 +86,23 @@ def test_top_shows_what_each_live_task_is_doing(sidecar):
     assert screens.count("FLOW/TASK") == 2, screens
     assert "live/pipe" in screens and "pipe for " in screens and "(running)" in screens
     assert f"network {server_address['address']}:{server_address['port']} for " in screens
+
+
+def test_a_start_nobody_waits_for_reaches_the_sidecar_by_itself(sidecar):
+    """The plugin's way, no wait for the start: the library's thread takes
+    such a hand-off by a timer (at most a millisecond later, gathering what
+    else comes meanwhile). Nothing follows this start in its process, so it
+    shows in `tracerctl top` only if that timer woke the thread."""
+    client = SidecarClient(str(sidecar.socket), start_wait_ms=0, finish_wait_ms=0,
+                           connect_wait_ms=5000)
+    with client.flow_run(flow_run_id="gathered", flow_name="live") as flow:
+        scope = flow.start_task("gathered-task", "alone")
+        try:
+            def listed():
+                snapshot = json.loads(sidecar.tracerctl("top", "--json").stdout)
+                return [t for t in snapshot["tasks"] if t["task_name"] == "alone"]
+
+            assert wait_until(listed, timeout=5, what="the start in tracerctl top")
+        finally:
+            scope.finish()
+    client.close()
