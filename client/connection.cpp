@@ -16,7 +16,6 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "buffered_message_stream.h"
@@ -394,10 +393,8 @@ class Loop final: private kj::TaskSet::ErrorHandler {
 Connection::Connection(kj::StringPtr socketPath)
     : owner(getpid()),
       wakeup(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-      gatherTimer(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)),
       thread([this, path = kj::str(socketPath)]() mutable { runLoop(kj::mv(path)); }) {
   KJ_REQUIRE(wakeup.get() >= 0, "eventfd failed", strerror(errno));
-  KJ_REQUIRE(gatherTimer.get() >= 0, "timerfd_create failed", strerror(errno));
 }
 
 Connection::~Connection() noexcept(false) {
@@ -406,38 +403,20 @@ Connection::~Connection() noexcept(false) {
 }
 
 void Connection::post(Job job, Wake wake) {
-  bool writeEvent = false, armTimer = false;
+  bool writeEvent;
   {
     auto locked = inbox.lockExclusive();
     locked->jobs.add(kj::mv(job));
-    if (wake == Wake::NOW) {
-      writeEvent = !locked->woken;
-      locked->woken = true;
-    } else if (!locked->woken && !locked->timerArmed) {
-      armTimer = locked->timerArmed = true;
-    }
+    using State = Inbox::LoopState;
+    writeEvent = !locked->woken && (locked->loopState == State::SLEEPING ||
+                                    (locked->loopState == State::POLLING && wake == Wake::NOW));
+    locked->woken = locked->woken || writeEvent;
   }
   if (writeEvent) {
     uint64_t one = 1;
     KJ_SYSCALL(write(wakeup.get(), &one, sizeof(one)));
   }
-  if (armTimer) {
-    itimerspec once{};
-    once.it_value.tv_nsec = GATHER_DELAY / kj::NANOSECONDS;
-    KJ_SYSCALL(timerfd_settime(gatherTimer.get(), 0, &once, nullptr));
-  }
 }
-
-namespace {
-
-// Takes what an edge-triggered eventfd or timerfd has to say: whether it had
-// been written or had fired since the last time.
-bool consume(int fd) {
-  uint64_t count;
-  return read(fd, &count, sizeof(count)) == sizeof(count);
-}
-
-}  // namespace
 
 void Connection::runLoop(kj::String path) {
   // The host process (Python) handles signals; this thread never should.
@@ -458,28 +437,47 @@ void Connection::runLoop(kj::String path) {
   auto io = kj::setupAsyncIo();
   Loop loop(io, kj::mv(path), link, pending);
   auto maintaining = loop.maintain().eagerlyEvaluate(nullptr);
-  using Observer = kj::UnixEventPort::FdObserver;
-  Observer woken(io.unixEventPort, wakeup.get(), Observer::OBSERVE_READ);
-  Observer timedOut(io.unixEventPort, gatherTimer.get(), Observer::OBSERVE_READ);
+  kj::UnixEventPort::FdObserver woken(io.unixEventPort, wakeup.get(),
+                                      kj::UnixEventPort::FdObserver::OBSERVE_READ);
+  uint32_t emptyPolls = 0;
   while (!loop.stopped()) {
-    // Both are read before the jobs are taken: a hand-off after this sets
-    // them again, and wakes the wait below (edge-triggered).
-    bool signalled = consume(wakeup.get());
-    signalled = consume(gatherTimer.get()) || signalled;
-    if (!signalled) {
-      // Nothing posted since the last drain: sleep until there is.
-      woken.whenBecomesReadable().exclusiveJoin(timedOut.whenBecomesReadable()).wait(io.waitScope);
-      continue;
-    }
+    // The eventfd is read before the inbox is looked at: a write after this
+    // is a new edge, which ends the wait below.
+    uint64_t count;
+    (void)read(wakeup.get(), &count, sizeof(count));
     kj::Vector<Job> jobs;
+    Inbox::LoopState next;
     {
       auto locked = inbox.lockExclusive();
-      jobs = kj::mv(locked->jobs);
-      locked->jobs = kj::Vector<Job>();
-      locked->woken = locked->timerArmed = false;
+      locked->woken = false;
+      if (!locked->jobs.empty()) {
+        jobs = kj::mv(locked->jobs);
+        locked->jobs = kj::Vector<Job>();
+        next = Inbox::LoopState::RUNNING;
+        emptyPolls = 0;
+      } else if (emptyPolls < EMPTY_POLLS_BEFORE_SLEEP) {
+        next = Inbox::LoopState::POLLING;
+        ++emptyPolls;
+      } else {
+        next = Inbox::LoopState::SLEEPING;
+      }
+      locked->loopState = next;
     }
-    for (auto& job: jobs) job(loop);
-    io.waitScope.poll();  // let the jobs' requests go out before sleeping
+    switch (next) {
+      case Inbox::LoopState::RUNNING:
+        for (auto& job: jobs) job(loop);
+        io.waitScope.poll();  // let the jobs' requests go out before looking again
+        break;
+      case Inbox::LoopState::POLLING:
+        io.provider->getTimer()
+            .afterDelay(POLL_INTERVAL)
+            .exclusiveJoin(woken.whenBecomesReadable())
+            .wait(io.waitScope);
+        break;
+      case Inbox::LoopState::SLEEPING:
+        woken.whenBecomesReadable().wait(io.waitScope);
+        break;
+    }
   }
 }
 

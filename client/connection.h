@@ -51,9 +51,11 @@ struct TaskStart {
   kj::Maybe<OwnReading> reading;  // the calling thread's, when tid is the caller
 };
 
-// The longest a task's start, or a finish nobody waits for, waits before the
-// library's thread takes it (Connection::Wake).
-constexpr kj::Duration GATHER_DELAY = 1 * kj::MILLISECONDS;
+// While jobs keep coming, the library's thread looks for more this often
+// instead of sleeping until woken (Connection::Wake), and goes to sleep
+// after this many looks that found none.
+constexpr kj::Duration POLL_INTERVAL = 1 * kj::MILLISECONDS;
+constexpr uint32_t EMPTY_POLLS_BEFORE_SLEEP = 2;
 
 class Connection {
  public:
@@ -91,17 +93,18 @@ class Connection {
  private:
   using Job = kj::Function<void(Loop&)>;
 
-  // How soon the loop thread must take a job. Waking it at once (an eventfd
-  // write) makes the caller's thread pay a wake-up of an idle CPU, the
-  // largest part of a task's start or finish (some 5 us in a VM); a task's
-  // start and a finish nobody waits for arm a timer instead, once per
-  // GATHER_DELAY, which wakes the loop thread for every job handed over
-  // meanwhile.
+  // How soon the loop thread must take a job. Waking it (an eventfd write)
+  // makes the caller's thread pay an idle CPU's wake-up, the largest part
+  // of a task's start or finish (in a virtual machine, an exit to
+  // the host); so does arming a timer. A task's start, a finish nobody
+  // waits for and a flow run's opening are GATHERED: they wake the thread
+  // only when it sleeps until woken, not while it looks for jobs every
+  // POLL_INTERVAL (as it does for a while after each job). What a caller
+  // waits for is taken NOW.
   enum class Wake { NOW, GATHERED };
 
   // Hands a job to the loop thread without waiting for it to run: a caller
-  // pays a lock and, when the loop thread is asleep, one eventfd write
-  // (NOW) or timer arming (GATHERED).
+  // pays a lock and, at most, one eventfd write.
   void post(Job job, Wake wake = Wake::NOW);
   void runLoop(kj::String path);
 
@@ -110,14 +113,13 @@ class Connection {
   kj::MutexGuarded<Link> link;
   struct Inbox {
     kj::Vector<Job> jobs;
-    // Since the loop thread last took the jobs: the eventfd was written, the
-    // timer was armed.
-    bool woken = false;
-    bool timerArmed = false;
+    // What the loop thread does since it last found no jobs: RUNNING, it
+    // has not looked yet (and will, before it waits).
+    enum class LoopState { RUNNING, POLLING, SLEEPING } loopState = LoopState::RUNNING;
+    bool woken = false;  // the eventfd was written since the loop thread last looked
   };
   kj::MutexGuarded<Inbox> inbox;
   kj::AutoCloseFd wakeup;  // eventfd the loop thread watches for new jobs
-  kj::AutoCloseFd gatherTimer;  // timerfd it watches for gathered ones
   kj::Thread thread;       // last: joined before anything it uses is destroyed
 };
 

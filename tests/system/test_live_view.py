@@ -89,10 +89,11 @@ def test_top_shows_what_each_live_task_is_doing(sidecar):
 
 
 def test_a_start_nobody_waits_for_reaches_the_sidecar_by_itself(sidecar):
-    """The plugin's way, no wait for the start: the library's thread takes
-    such a hand-off by a timer (at most a millisecond later, gathering what
-    else comes meanwhile). Nothing follows this start in its process, so it
-    shows in `tracerctl top` only if that timer woke the thread."""
+    """The plugin's way, no wait for the start: a start handed over while
+    the library's thread looks for jobs every millisecond (as it does just
+    after taking the flow run's opening) does not wake it. Nothing follows
+    this start in its process, so it shows in `tracerctl top` only if that
+    thread looked again by itself."""
     client = SidecarClient(str(sidecar.socket), start_wait_ms=0, finish_wait_ms=0,
                            connect_wait_ms=5000)
     with client.flow_run(flow_run_id="gathered", flow_name="live") as flow:
