@@ -12,7 +12,7 @@
 #define MM_ANONPAGES 1
 #define MM_SHMEMPAGES 3
 #define MM_COUNTERS 4
-#define RSS_UNSEEN (-1LL << 62) /* watched_mm.last: no value seen yet */
+#define RSS_UNSEEN (-(1LL << 62)) /* watched_mm.last: no value seen yet */
 
 /* An address space a tracked thread changed the RSS of: its counters as last
  * seen, so the next change is a difference. */

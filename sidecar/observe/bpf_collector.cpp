@@ -412,29 +412,35 @@ class BpfCollector final: public Collector {
     thread_state state;
     bool mine = bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) == 0 &&
                 state.slot == slot;
-    kj::Maybe<ThreadCounters> stop;  // where the thread's count for this task ends
+    // Where the thread's count for this task ends, if it `stops` here. A
+    // plain value, not a kj::Maybe: GCC takes the Maybe's unset storage for
+    // uninitialized once countFrom() is inlined.
+    ThreadCounters stop{};
+    bool stops = false;
     if (mine) {
       KJ_IF_MAYBE(e, end) {
         stop = e->counters;
-      } else {
-        stop = readThreadCounters(state.tgid, hostTid);
+        stops = true;
+      } else KJ_IF_MAYBE(now, readThreadCounters(state.tgid, hostTid)) {
+        stop = *now;
+        stops = true;
       }
     }
     // Taken out first, so `state` is the last the kernel charged this task
     // (as at track()).
     if (mine) {
       mine = takeThread(tid, state);
-      if (!mine) stop = nullptr;  // it moved on meanwhile: nothing of it ends here
+      stops = stops && mine;  // it moved on meanwhile: nothing of it ends here
     }
     bool handedBack = false;
     KJ_IF_MAYBE(o, outer) {
       KJ_IF_MAYBE(resumed, suspended.find(*o)) {
-        KJ_IF_MAYBE(at, stop) {
+        if (stops) {
           // From exactly where this task's count ends.
           thread_state back = *resumed;
           back.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
           back.off_since = 0;
-          countFrom(back, *at);
+          countFrom(back, stop);
           handedBack = bpf_map__update_elem(threads, &tid, sizeof(tid), &back, sizeof(back),
                                             BPF_ANY) == 0;
         }
@@ -451,23 +457,23 @@ class BpfCollector final: public Collector {
     if (exits != nullptr) ring_buffer__consume(exits);  // their exits first
     deliverHeldExits(slot);
     TaskTotals totals = lingering(slot);
-    KJ_IF_MAYBE(at, stop) {
+    if (stops) {
       // The kernel may have charged past the client's reading at the end
       // already (a switch after it): that is taken off. Our own reading
       // (schedstat) can lag the CPU clock a baseline came from: not below it.
       bool exact = end != nullptr;
       auto& k = totals.kernel;
-      auto add = [exact](unsigned long long& total, uint64_t stop, uint64_t charged) {
-        int64_t by = int64_t(stop) - int64_t(charged);
+      auto add = [exact](unsigned long long& total, uint64_t endsAt, uint64_t charged) {
+        int64_t by = int64_t(endsAt) - int64_t(charged);
         if (by < 0 && !exact) return;
         total = by < 0 && uint64_t(-by) > total ? 0 : total + by;
       };
-      add(k.runtime_ns, at->runtimeNs, state.runtime);
-      add(k.run_delay_ns, at->runDelayNs, state.run_delay);
-      add(k.rchar, at->rchar, state.rchar);
-      add(k.wchar, at->wchar, state.wchar);
-      add(k.read_bytes, at->readBytes, state.read_bytes);
-      add(k.write_bytes, at->writeBytes, state.write_bytes);
+      add(k.runtime_ns, stop.runtimeNs, state.runtime);
+      add(k.run_delay_ns, stop.runDelayNs, state.run_delay);
+      add(k.rchar, stop.rchar, state.rchar);
+      add(k.wchar, stop.wchar, state.wchar);
+      add(k.read_bytes, stop.readBytes, state.read_bytes);
+      add(k.write_bytes, stop.writeBytes, state.write_bytes);
       KJ_IF_MAYBE(base, hiwaterBases.find(slot)) { state.hiwater_base = *base; }
       totals.wokeUnseenNs = state.woke_unseen;
       totals.registeredRssBytes = peakSince(state, end);
