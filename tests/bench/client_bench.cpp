@@ -14,9 +14,11 @@
 // which it does only after every earlier message of that connection: pairs/s
 // is over the time until the last process's confirmation, so it is what the
 // sidecar ingested. --no-confirm (for a SIGSTOPped sidecar) skips that wait.
-// Prints pairs/s, p50/p99 per task, and the starts the clients dropped.
+// Prints pairs/s, p50/p99 per task, the starts the clients dropped, and the
+// clients' CPU per pair: all their threads' (the library's too) and pacing.
 
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,16 +180,24 @@ int main(int argc, char** argv) {
   }
   double p50 = percentile(costs, 50) / 1000, p99 = percentile(costs, 99) / 1000;
   auto paced = rate > 0 ? pacedAt(rate) : std::string("flood");
+  // All the clients' CPU, their library threads' included (what a task's
+  // own thread does not pay can still cost its process), and their pacing.
+  rusage clients;
+  getrusage(RUSAGE_CHILDREN, &clients);
+  double clientCpuUs = (clients.ru_utime.tv_sec + clients.ru_stime.tv_sec) * 1e6 +
+                       clients.ru_utime.tv_usec + clients.ru_stime.tv_usec;
+  double clientCpuPerPair = clientCpuUs / costs.size();
   if (confirm) {
     printf("C ABI      %2d process(es) x %d pairs (%s): %6.0f pairs/s ingested (%.0f of %d flow "
            "runs confirmed), per task start+finish p50 %.1f us, p99 %.1f us, %.0f starts "
-           "dropped\n",
+           "dropped; clients' CPU %.1f us a pair\n",
            processes, pairs, paced.c_str(), (costs.size() - dropped) / seconds, confirmed,
-           processes, p50, p99, dropped);
+           processes, p50, p99, dropped, clientCpuPerPair);
   } else {
     printf("C ABI      %2d process(es) x %d pairs (%s), sidecar stopped: per task start+finish "
-           "p50 %.1f us, p99 %.1f us, %.0f of %zu starts dropped\n",
-           processes, pairs, paced.c_str(), p50, p99, dropped, costs.size());
+           "p50 %.1f us, p99 %.1f us, %.0f of %zu starts dropped; clients' CPU %.1f us a "
+           "pair\n",
+           processes, pairs, paced.c_str(), p50, p99, dropped, costs.size(), clientCpuPerPair);
   }
   return 0;
 }
