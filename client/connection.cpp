@@ -402,17 +402,14 @@ Connection::~Connection() noexcept(false) {
   post([](Loop& loop) { loop.stop(); });
 }
 
-void Connection::post(Job job, Wake wake) {
-  bool writeEvent;
+void Connection::post(Job job) {
+  bool wasIdle;
   {
-    auto locked = inbox.lockExclusive();
-    locked->jobs.add(kj::mv(job));
-    using State = Inbox::LoopState;
-    writeEvent = !locked->woken && (locked->loopState == State::SLEEPING ||
-                                    (locked->loopState == State::POLLING && wake == Wake::NOW));
-    locked->woken = locked->woken || writeEvent;
+    auto jobs = inbox.lockExclusive();
+    wasIdle = jobs->empty();
+    jobs->add(kj::mv(job));
   }
-  if (writeEvent) {
+  if (wasIdle) {
     uint64_t one = 1;
     KJ_SYSCALL(write(wakeup.get(), &one, sizeof(one)));
   }
@@ -437,47 +434,23 @@ void Connection::runLoop(kj::String path) {
   auto io = kj::setupAsyncIo();
   Loop loop(io, kj::mv(path), link, pending);
   auto maintaining = loop.maintain().eagerlyEvaluate(nullptr);
-  kj::UnixEventPort::FdObserver woken(io.unixEventPort, wakeup.get(),
-                                      kj::UnixEventPort::FdObserver::OBSERVE_READ);
-  uint32_t emptyPolls = 0;
+  kj::UnixEventPort::FdObserver observer(io.unixEventPort, wakeup.get(),
+                                         kj::UnixEventPort::FdObserver::OBSERVE_READ);
   while (!loop.stopped()) {
-    // The eventfd is read before the inbox is looked at: a write after this
-    // is a new edge, which ends the wait below.
     uint64_t count;
-    (void)read(wakeup.get(), &count, sizeof(count));
+    if (read(wakeup.get(), &count, sizeof(count)) < 0) {
+      // Nothing posted since the last drain: sleep until there is (edge-triggered).
+      observer.whenBecomesReadable().wait(io.waitScope);
+      continue;
+    }
     kj::Vector<Job> jobs;
-    Inbox::LoopState next;
     {
       auto locked = inbox.lockExclusive();
-      locked->woken = false;
-      if (!locked->jobs.empty()) {
-        jobs = kj::mv(locked->jobs);
-        locked->jobs = kj::Vector<Job>();
-        next = Inbox::LoopState::RUNNING;
-        emptyPolls = 0;
-      } else if (emptyPolls < EMPTY_POLLS_BEFORE_SLEEP) {
-        next = Inbox::LoopState::POLLING;
-        ++emptyPolls;
-      } else {
-        next = Inbox::LoopState::SLEEPING;
-      }
-      locked->loopState = next;
+      jobs = kj::mv(*locked);
+      *locked = kj::Vector<Job>();
     }
-    switch (next) {
-      case Inbox::LoopState::RUNNING:
-        for (auto& job: jobs) job(loop);
-        io.waitScope.poll();  // let the jobs' requests go out before looking again
-        break;
-      case Inbox::LoopState::POLLING:
-        io.provider->getTimer()
-            .afterDelay(POLL_INTERVAL)
-            .exclusiveJoin(woken.whenBecomesReadable())
-            .wait(io.waitScope);
-        break;
-      case Inbox::LoopState::SLEEPING:
-        woken.whenBecomesReadable().wait(io.waitScope);
-        break;
-    }
+    for (auto& job: jobs) job(loop);
+    io.waitScope.poll();  // let the jobs' requests go out before sleeping
   }
 }
 
@@ -512,8 +485,7 @@ kj::Own<const Outcome> Connection::admin(kj::StringPtr method, kj::StringPtr par
 }
 
 void Connection::openFlow(uint64_t flowId, const FlowInfo& info) {
-  post([flowId, info = info.addRef()](Loop& loop) mutable { loop.openFlow(flowId, kj::mv(info)); },
-       Wake::GATHERED);
+  post([flowId, info = info.addRef()](Loop& loop) mutable { loop.openFlow(flowId, kj::mv(info)); });
 }
 
 kj::Own<const Outcome> Connection::finishFlow(uint64_t flowId, const FlowInfo& info,
@@ -530,12 +502,11 @@ kj::Maybe<kj::Own<const Outcome>> Connection::startTask(uint64_t flowId,
                                                         TaskStart start) {
   KJ_IF_MAYBE(unanswered, pending.take(PendingRequests::Kind::START)) {
     auto outcome = kj::atomicRefcounted<Outcome>();
-    auto wake = start.waitNs > 0 ? Wake::NOW : Wake::GATHERED;  // a caller waits for it
     post([flowId, flowInfo = flowInfo.addRef(), taskId, start = kj::mv(start),
           outcome = outcome->addRef(), unanswered = kj::mv(*unanswered)](Loop& loop) mutable {
       loop.startTask(flowId, kj::mv(flowInfo), taskId, kj::mv(start), kj::mv(outcome),
                      kj::mv(unanswered));
-    }, wake);
+    });
     return kj::mv(outcome);
   }
   pending.countDropped();
@@ -547,7 +518,7 @@ kj::Own<const Outcome> Connection::finishTask(uint64_t taskId, uint16_t state, b
   auto outcome = kj::atomicRefcounted<Outcome>();
   post([taskId, state, reportWanted, end, outcome = outcome->addRef()](Loop& loop) mutable {
     loop.finishTask(taskId, state, reportWanted, end, kj::mv(outcome));
-  }, reportWanted ? Wake::NOW : Wake::GATHERED);
+  });
   return outcome;
 }
 

@@ -17,7 +17,6 @@
 #include <kj/function.h>
 #include <kj/io.h>
 #include <kj/thread.h>
-#include <kj/time.h>
 #include <kj/vector.h>
 #include <sys/types.h>
 
@@ -50,12 +49,6 @@ struct TaskStart {
   uint64_t waitNs;      // how long the caller waits for the answer
   kj::Maybe<OwnReading> reading;  // the calling thread's, when tid is the caller
 };
-
-// While jobs keep coming, the library's thread looks for more this often
-// instead of sleeping until woken (Connection::Wake), and goes to sleep
-// after this many looks that found none.
-constexpr kj::Duration POLL_INTERVAL = 1 * kj::MILLISECONDS;
-constexpr uint32_t EMPTY_POLLS_BEFORE_SLEEP = 2;
 
 class Connection {
  public:
@@ -93,32 +86,15 @@ class Connection {
  private:
   using Job = kj::Function<void(Loop&)>;
 
-  // How soon the loop thread must take a job. Waking it (an eventfd write)
-  // makes the caller's thread pay an idle CPU's wake-up, the largest part
-  // of a task's start or finish (in a virtual machine, an exit to
-  // the host); so does arming a timer. A task's start, a finish nobody
-  // waits for and a flow run's opening are GATHERED: they wake the thread
-  // only when it sleeps until woken, not while it looks for jobs every
-  // POLL_INTERVAL (as it does for a while after each job). What a caller
-  // waits for is taken NOW.
-  enum class Wake { NOW, GATHERED };
-
   // Hands a job to the loop thread without waiting for it to run: a caller
-  // pays a lock and, at most, one eventfd write.
-  void post(Job job, Wake wake = Wake::NOW);
+  // pays a lock and, when the loop is idle, one eventfd write.
+  void post(Job job);
   void runLoop(kj::String path);
 
   pid_t owner;
   PendingRequests pending;  // before the jobs and the thread that hold its tokens
   kj::MutexGuarded<Link> link;
-  struct Inbox {
-    kj::Vector<Job> jobs;
-    // What the loop thread does since it last found no jobs: RUNNING, it
-    // has not looked yet (and will, before it waits).
-    enum class LoopState { RUNNING, POLLING, SLEEPING } loopState = LoopState::RUNNING;
-    bool woken = false;  // the eventfd was written since the loop thread last looked
-  };
-  kj::MutexGuarded<Inbox> inbox;
+  kj::MutexGuarded<kj::Vector<Job>> inbox;
   kj::AutoCloseFd wakeup;  // eventfd the loop thread watches for new jobs
   kj::Thread thread;       // last: joined before anything it uses is destroyed
 };

@@ -57,10 +57,7 @@ int tracer_flow_finish(tracer_flow* flow, const char* state, int timeout_ms);
 /* Starts a task attributed to thread `tid` (0: info_json's "tid", else the calling
  * thread by gettid()). One-way with wait_ms 0: the calling thread's counters are
  * read here, so a registration that reaches the sidecar a moment later loses
- * none of them (it may leave a millisecond or two later: a library thread
- * busy a moment ago looks for hand-offs every millisecond rather than being
- * woken for each); wait_ms > 0 sends it at once and waits that long for the
- * sidecar to confirm.
+ * none of them; wait_ms > 0 also waits that long for the sidecar to confirm.
  * NULL when flow or info_json is NULL, or when the sidecar has not answered
  * the last 1,024 starts (the start is dropped and counted:
  * tracer_client_dropped). Invalid JSON fails the registration on the

@@ -89,15 +89,13 @@ def test_top_shows_what_each_live_task_is_doing(sidecar):
 
 
 def test_a_start_nobody_waits_for_reaches_the_sidecar_by_itself(sidecar):
-    """The plugin's way, no wait for the start: a start handed over while
-    the library's thread looks for jobs every millisecond (as it does just
-    after taking the flow run's opening) does not wake it. Nothing follows
-    this start in its process, so it shows in `tracerctl top` only if that
-    thread looked again by itself."""
+    """The plugin's way, no wait for the start: the hand-off to the
+    library's thread must wake it by itself. Nothing follows this start in
+    its process, so it shows in `tracerctl top` only if it did."""
     client = SidecarClient(str(sidecar.socket), start_wait_ms=0, finish_wait_ms=0,
                            connect_wait_ms=5000)
-    with client.flow_run(flow_run_id="gathered", flow_name="live") as flow:
-        scope = flow.start_task("gathered-task", "alone")
+    with client.flow_run(flow_run_id="alone", flow_name="live") as flow:
+        scope = flow.start_task("alone-task", "alone")
         try:
             def listed():
                 snapshot = json.loads(sidecar.tracerctl("top", "--json").stdout)
