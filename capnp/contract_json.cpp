@@ -11,15 +11,17 @@ namespace tracer {
 
 namespace {
 
+// Runs of lowercase go out whole: a row has some fifty names.
 void appendSnake(kj::Vector<char>& out, kj::StringPtr camel) {
-  for (char c: camel) {
-    if (c >= 'A' && c <= 'Z') {
-      out.add('_');
-      out.add(c - 'A' + 'a');
-    } else {
-      out.add(c);
-    }
+  const char* run = camel.begin();
+  for (const char* at = camel.begin(); at != camel.end(); ++at) {
+    if (*at < 'A' || *at > 'Z') continue;
+    out.addAll(run, at);
+    out.add('_');
+    out.add(*at - 'A' + 'a');
+    run = at + 1;
   }
+  out.addAll(run, camel.end());
 }
 
 // Whether `snake` is camelToSnake(camel), without building it: reading a
@@ -52,26 +54,31 @@ kj::String camelToSnake(kj::StringPtr camel) {
 
 namespace {
 
+// What needs no escape goes out in runs, not a character at a time: an
+// artifact's markdown is quoted whole.
 void appendQuoted(kj::Vector<char>& out, kj::StringPtr text) {
   out.add('"');
-  for (unsigned char c: text) {
+  const char* run = text.begin();
+  for (const char* at = text.begin(); at != text.end(); ++at) {
+    unsigned char c = *at;
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.addAll(run, at);
+    run = at + 1;
     switch (c) {
       case '"': out.addAll(kj::StringPtr("\\\"")); break;
       case '\\': out.addAll(kj::StringPtr("\\\\")); break;
       case '\n': out.addAll(kj::StringPtr("\\n")); break;
       case '\r': out.addAll(kj::StringPtr("\\r")); break;
       case '\t': out.addAll(kj::StringPtr("\\t")); break;
-      default:
-        if (c < 0x20) {
-          static const char hex[] = "0123456789abcdef";
-          out.addAll(kj::StringPtr("\\u00"));
-          out.add(hex[c >> 4]);
-          out.add(hex[c & 0xf]);
-        } else {
-          out.add(c);
-        }
+      default: {
+        static const char hex[] = "0123456789abcdef";
+        out.addAll(kj::StringPtr("\\u00"));
+        out.add(hex[c >> 4]);
+        out.add(hex[c & 0xf]);
+      }
     }
   }
+  out.addAll(run, text.end());
   out.add('"');
 }
 
@@ -80,42 +87,46 @@ void appendQuoted(kj::Vector<char>& out, kj::StringPtr text) {
 using UnknownPaths = kj::ArrayPtr<const capnp::Text::Reader>;
 
 template <typename Paths>
-bool isUnknown(Paths unknown, kj::StringPtr path) {
+bool isUnknown(Paths unknown, kj::ArrayPtr<const char> path) {
   for (auto entry: unknown) {
-    if (entry == path) return true;
+    if (entry.asArray() == path) return true;
   }
   return false;
 }
 
 void appendValue(kj::Vector<char>& out, capnp::DynamicValue::Reader value);
 
-void appendFields(kj::Vector<char>& out, capnp::DynamicStruct::Reader value, kj::StringPtr prefix,
-                  UnknownPaths unknown) {
+// `path`: the dotted path of `value` from the root ("" there), grown by each
+// field's name and cut back after it, where a path is needed at all (something
+// is unknown, or the field is a group): no allocation per field.
+void appendFields(kj::Vector<char>& out, capnp::DynamicStruct::Reader value,
+                  kj::Vector<char>& path, UnknownPaths unknown) {
   out.add('{');
   bool first = true;
   auto emit = [&](capnp::StructSchema::Field field) {
     if (!first) out.add(',');
     first = false;
+    auto proto = field.getProto();
+    bool group = proto.isGroup();
     // Contract names are plain identifiers: snake_case needs no escaping.
     size_t nameAt = out.size() + 1;
     out.add('"');
-    appendSnake(out, field.getProto().getName());
-    kj::ArrayPtr<const char> name(out.begin() + nameAt, out.size() - nameAt);
-    // A path is needed only where something is unknown, or for a group's
-    // fields; made before `out` grows again (`name` points into it).
-    kj::String path;
-    if (unknown.size() > 0 || field.getProto().isGroup()) {
-      path = prefix.size() ? kj::str(prefix, ".", name) : kj::str(name);
+    appendSnake(out, proto.getName());
+    size_t pathAt = path.size();
+    if (unknown.size() > 0 || group) {
+      if (pathAt > 0) path.add('.');
+      path.addAll(out.begin() + nameAt, out.end());
     }
     out.add('"');
     out.add(':');
-    if (unknown.size() > 0 && isUnknown(unknown, path)) {
+    if (unknown.size() > 0 && isUnknown(unknown, path.asPtr())) {
       out.addAll(kj::StringPtr("null"));
-    } else if (field.getProto().isGroup()) {
+    } else if (group) {
       appendFields(out, value.get(field).as<capnp::DynamicStruct>(), path, unknown);
     } else {
       appendValue(out, value.get(field));
     }
+    path.resize(pathAt);
   };
   for (auto field: value.getSchema().getNonUnionFields()) emit(field);
   KJ_IF_MAYBE(active, value.which()) { emit(*active); }
@@ -150,7 +161,8 @@ void appendStruct(kj::Vector<char>& out, capnp::DynamicStruct::Reader value) {
       }
     }
   }
-  appendFields(out, value, "", unknown);
+  kj::Vector<char> path;
+  appendFields(out, value, path, unknown);
 }
 
 void appendValue(kj::Vector<char>& out, capnp::DynamicValue::Reader value) {
@@ -401,11 +413,11 @@ void fromContractJson(kj::StringPtr json, capnp::DynamicStruct::Builder out) {
 }
 
 bool listsUnknown(capnp::List<capnp::Text>::Reader unknown, kj::StringPtr path) {
-  return isUnknown(unknown, path);
+  return isUnknown(unknown, path.asArray());
 }
 
 bool listsUnknown(kj::ArrayPtr<const kj::StringPtr> unknown, kj::StringPtr path) {
-  return isUnknown(unknown, path);
+  return isUnknown(unknown, path.asArray());
 }
 
 }  // namespace tracer
