@@ -83,11 +83,22 @@ class Outcome:
         return sum(self.task_runs.values())
 
 
+# Prefect records a task run's states from the events its client sends, apart
+# from the flow run's own state: read right after the flow run ended, a task
+# run may have no state yet.
+TASK_STATES_WAIT_S = 30
+
+
 def outcome(flow_run_id: UUID) -> Outcome:
+    deadline = time.monotonic() + TASK_STATES_WAIT_S
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(flow_run_id)
-        task_runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        while True:
+            task_runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            if all(task_run.state for task_run in task_runs) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     state = run.state
     try:
         result = state.result(raise_on_failure=False)
@@ -96,8 +107,10 @@ def outcome(flow_run_id: UUID) -> Outcome:
         result = type(error).__name__
     # A task run's name is the task's name and a random suffix (a subflow is a task run
     # of its parent too): keep the stable part.
-    rows = Counter((task_run.name.rsplit("-", 1)[0], task_run.state.type.value,
-                    task_run.state.name, task_run.run_count) for task_run in task_runs)
+    rows = Counter((task_run.name.rsplit("-", 1)[0],
+                    task_run.state.type.value if task_run.state else "no state",
+                    task_run.state.name if task_run.state else "", task_run.run_count)
+                   for task_run in task_runs)
     return Outcome((state.type.value, state.name), result, rows, state.message or "", run.name)
 
 
