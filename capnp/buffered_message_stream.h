@@ -45,8 +45,8 @@ class BufferedMessageStream final: public capnp::MessageStream,
     size_t messages, bytes;
   };
   Unsent unsent() const;
-  // Bytes its buffers hold, in and out: between large messages 16 KiB in
-  // and at most 128 KiB out, whatever the largest was.
+  // Bytes its buffers hold, in and out: between large messages 4 KiB in
+  // and at most 8 KiB out, whatever the largest was.
   size_t bufferBytes() const;
 
  private:

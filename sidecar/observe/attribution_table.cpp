@@ -227,9 +227,9 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
       taskKey(kj::str(info.getTaskKey())),
       tags(KJ_MAP(tag, info.getTags()) { return kj::str(tag); }),
       flow(kj::addRef(flow)),
-      ownProcess(info.getOwnProcess()),
       startedAt(table.clock.now()),
-      lastSampleAt(startedAt) {
+      lastSampleAt(startedAt),
+      ownProcess(info.getOwnProcess()) {
   startTimeNs = info.getStartTimeNs();
   LiveTask* outer = joinThread(info.getNestedIn());
   // A registration the collector refuses (the thread is gone, a map is full)
@@ -289,10 +289,9 @@ LiveTask* LiveTask::joinThread(kj::StringPtr nestedIn) {
     return kj::HashMap<pid_t, AttributionTable::ThreadTasks>::Entry{hostTid, {}};
   });
   LiveTask* outer = nullptr;
-  if (!on.shared && on.tasks.size() > 0) {
-    auto* innermost = on.tasks.back();
-    if (nestedIn.size() > 0 && innermost->taskRunId == nestedIn) {
-      outer = innermost;
+  if (!on.shared && on.latest != nullptr) {
+    if (nestedIn.size() > 0 && on.latest->taskRunId == nestedIn) {
+      outer = on.latest;
     } else {
       on.shared = true;
     }
@@ -300,28 +299,26 @@ LiveTask* LiveTask::joinThread(kj::StringPtr nestedIn) {
   if (on.shared) {
     counted = false;
     if (sharedWith == 0) ++table.sharedThreadTasks;
-    sharedWith = on.tasks.size();
-    for (auto* other: on.tasks) {
+    for (auto* other = on.latest; other != nullptr; other = other->startedBefore) {
+      ++sharedWith;
       if (other->sharedWith++ == 0) ++table.sharedThreadTasks;
     }
   }
-  on.tasks.add(this);
+  startedBefore = on.latest;
+  on.latest = this;
   return outer;
 }
 
 LiveTask* LiveTask::leaveThread() {
   auto& on = KJ_ASSERT_NONNULL(table.threads.find(hostTid));
   LiveTask* outer = nullptr;
-  size_t n = on.tasks.size();
-  if (!on.shared && n >= 2 && on.tasks[n - 1] == this) outer = on.tasks[n - 2];
-  for (size_t i = 0; i < n; ++i) {
-    if (on.tasks[i] == this) {
-      for (size_t j = i + 1; j < n; ++j) on.tasks[j - 1] = on.tasks[j];
-      on.tasks.removeLast();
-      break;
-    }
+  if (!on.shared && on.latest == this) outer = startedBefore;
+  LiveTask** link = &on.latest;
+  while (*link != this) {
+    link = &KJ_ASSERT_NONNULL(*link, "a task left a thread it was not on").startedBefore;
   }
-  if (on.tasks.size() == 0) table.threads.erase(hostTid);
+  *link = startedBefore;
+  if (on.latest == nullptr) table.threads.erase(hostTid);
   return outer;
 }
 
@@ -351,8 +348,9 @@ void LiveTask::addSample(const TaskSample& sample, kj::TimePoint now) {
 void LiveTask::threadExited(const ThreadExit& exit) {
   // Command names are the task's to choose: past a bound they share one entry.
   kj::StringPtr name = exit.comm;
-  if (commands.size() >= MAX_COMMANDS && commands.find(name) == nullptr) name = "(others)";
-  auto& command = commands.findOrCreate(name, [&]() {
+  if (commands.get() == nullptr) commands = kj::heap<kj::HashMap<kj::String, CommandCpu>>();
+  if (commands->size() >= MAX_COMMANDS && commands->find(name) == nullptr) name = "(others)";
+  auto& command = commands->findOrCreate(name, [&]() {
     return kj::HashMap<kj::String, CommandCpu>::Entry{kj::str(name), CommandCpu{}};
   });
   if (exit.isLeader) ++command.count;
@@ -410,7 +408,9 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
 
   report.getMemory().setSharedProcess(!ownProcess);
   kj::Vector<std::pair<kj::StringPtr, const CommandCpu*>> ranked;
-  for (auto& entry: commands) ranked.add(entry.key, &entry.value);
+  if (commands.get() != nullptr) {
+    for (auto& entry: *commands) ranked.add(entry.key, &entry.value);
+  }
   std::sort(ranked.begin(), ranked.end(),
             [](auto& a, auto& b) { return a.second->cpuNs > b.second->cpuNs; });
   auto top = report.getProc().initTop(std::min(ranked.size(), TOP_COMMANDS));

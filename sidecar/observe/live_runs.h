@@ -130,19 +130,14 @@ class LiveTask {
   void addSample(const TaskSample& sample, kj::TimePoint now);
   void threadExited(const ThreadExit& exit);
 
+  // Ordered so that no field leaves a hole (10,000 live tasks are 10,000 of these).
   AttributionTable& table;
+  LiveTask* startedBefore = nullptr;  // the task started on its thread before it, if live
   uint32_t slot;
   pid_t hostTid;
-  // Whether the collector counts its thread for it: false for a task that
-  // started on a thread other tasks were running on, not nested in them.
-  bool counted = true;
   uint32_t sharedWith = 0;    // other tasks on its thread while it ran, not nested in it
   uint32_t nestedTasks = 0;   // tasks called inside it on its thread, transitively
   uint64_t nestedCpuNs = 0;   // and their CPU
-  // What tasks nested in it did while the thread still (or again) counted for
-  // this one: on their way in (a late registration) or out (a late finish).
-  Unfollowed nestedUnfollowed;
-  bool nestedSlept = false;
   PeerCredentials caller;
   // Its own fields only: the flow run's (names, place, allocation) are read
   // from `flow`, not copied into each of its tasks.
@@ -151,22 +146,30 @@ class LiveTask {
   kj::String taskKey;
   kj::Array<kj::String> tags;
   kj::Own<LiveFlowRun> flow;  // gets the report when this task ends
-  bool ownProcess;
-  bool read = false;  // its client read the thread at start (and so reads it at the end)
   kj::TimePoint startedAt;
   int64_t startTimeNs = 0;  // the caller's wall clock at start
   uint64_t unobservedNs = 0;  // how long it ran before its registration reached us
-  Unfollowed unfollowed;      // and what it did meanwhile that nothing followed
-  bool sleptUnfollowed = false;
   uint64_t wokeUnseenNs = 0;  // TaskTotals.wokeUnseenNs at its finish
-  bool faultsUnseen = false;  // its registration came late enough to miss page faults
-  bool hiwaterUnread = false;  // its client sent no high-water mark (an earlier version)
   kj::TimePoint lastSampleAt;
   uint64_t lastSampleCpuNs = 0;
   uint64_t peakSampledRss = 0;
   uint64_t lastSampledRss = 0;
   CpuWindows windows;
-  kj::HashMap<kj::String, CommandCpu> commands;
+  // Made when one of its processes first exits: most tasks start none.
+  kj::Own<kj::HashMap<kj::String, CommandCpu>> commands;
+  Unfollowed unfollowed;  // what it did before its registration that nothing followed
+  // What tasks nested in it did while the thread still (or again) counted for
+  // this one: on their way in (a late registration) or out (a late finish).
+  Unfollowed nestedUnfollowed;
+  bool nestedSlept = false;
+  // Whether the collector counts its thread for it: false for a task that
+  // started on a thread other tasks were running on, not nested in them.
+  bool counted = true;
+  bool ownProcess;
+  bool read = false;  // its client read the thread at start (and so reads it at the end)
+  bool sleptUnfollowed = false;
+  bool faultsUnseen = false;  // its registration came late enough to miss page faults
+  bool hiwaterUnread = false;  // its client sent no high-water mark (an earlier version)
   bool finished = false;
 };
 

@@ -159,7 +159,7 @@ TEST_CASE("the buffers shrink back once a large message is through, either way")
   tracer::BufferedMessageStream near(*pipe.ends[0]);
   tracer::BufferedMessageStream far(*pipe.ends[1]);
   size_t idle = near.bufferBytes();
-  CHECK(idle <= 16 * 1024);
+  CHECK(idle <= 4 * 1024);
 
   writeTaskInfo(near, "big", 40000, io.waitScope);  // over a megabyte
   CHECK(readId(far, io.waitScope) == "big");
@@ -168,7 +168,7 @@ TEST_CASE("the buffers shrink back once a large message is through, either way")
   CHECK(readId(far, io.waitScope) == "small");
   near.whenSent().wait(io.waitScope);
 
-  // Each holds what it held before, give or take a batch, not the megabyte.
-  CHECK(near.bufferBytes() < idle + 128 * 1024);
-  CHECK(far.bufferBytes() < idle + 128 * 1024);
+  // Each holds what it held before, give or take a small batch, not the megabyte.
+  CHECK(near.bufferBytes() <= idle + 8 * 1024);
+  CHECK(far.bufferBytes() <= idle + 8 * 1024);
 }
