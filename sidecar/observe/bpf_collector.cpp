@@ -527,8 +527,7 @@ class BpfCollector final: public Collector {
   }
 
   void release(uint32_t slot) override {
-    forgetEndpoints(slot);
-    bpf_map__delete_elem(counters, &slot, sizeof(slot), 0);
+    dropCounters(slot);
     corrections.erase(slot);
     suspended.erase(slot);
     hiwaterBases.erase(slot);
@@ -672,23 +671,25 @@ class BpfCollector final: public Collector {
     state.write_bytes = now.writeBytes;
   }
 
-  // Takes a thread's entry out of the map and returns its last state. Hash
-  // maps have lookup-and-delete since Linux 5.14; before, a lookup then a
-  // delete, where a switch in between goes uncharged. A counted thread goes
-  // off its owner's count: whoever's delete succeeds (the kernel's at the
-  // thread's death, or this) takes it off.
-  bool takeThread(uint32_t tid, thread_state& state) {
-    int err = bpf_map__lookup_and_delete_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0);
-    if (err == 0) {
-      uncount(state);
-      return true;
-    }
+  // Takes an entry out of a hash map with its last value: one system call
+  // where the kernel has lookup-and-delete for hash maps (Linux 5.14);
+  // before, a lookup then a delete, where a kernel update in between is lost.
+  static bool takeEntry(const bpf_map* map, const void* key, size_t keySize, void* value,
+                        size_t valueSize) {
+    int err = bpf_map__lookup_and_delete_elem(map, key, keySize, value, valueSize, 0);
+    if (err == 0) return true;
     constexpr int KERNEL_ENOTSUPP = 524;  // the kernel's own, which bpf() can pass on
     if (err != -EINVAL && err != -KERNEL_ENOTSUPP && err != -EOPNOTSUPP) return false;
-    if (bpf_map__lookup_elem(threads, &tid, sizeof(tid), &state, sizeof(state), 0) != 0 ||
-        bpf_map__delete_elem(threads, &tid, sizeof(tid), 0) != 0) {
-      return false;
-    }
+    return bpf_map__lookup_elem(map, key, keySize, value, valueSize, 0) == 0 &&
+           bpf_map__delete_elem(map, key, keySize, 0) == 0;
+  }
+
+  // Takes a thread's entry out of the map and returns its last state (a
+  // switch between the two calls of the fallback goes uncharged). A counted
+  // thread goes off its owner's count: whoever's delete succeeds (the
+  // kernel's at the thread's death, or this) takes it off.
+  bool takeThread(uint32_t tid, thread_state& state) {
+    if (!takeEntry(threads, &tid, sizeof(tid), &state, sizeof(state))) return false;
     uncount(state);
     return true;
   }
@@ -921,10 +922,11 @@ class BpfCollector final: public Collector {
     }
   }
 
-  // Drops a slot's endpoints and its list of them, as its counters go.
-  void forgetEndpoints(uint32_t slot) {
+  // Takes a slot's counters out of the map, then its endpoints and its list
+  // of them (which the kernel adds to only through the counters).
+  void dropCounters(uint32_t slot) {
     task_counters k{};
-    if (bpf_map__lookup_elem(counters, &slot, sizeof(slot), &k, sizeof(k), 0) != 0) return;
+    if (!takeEntry(counters, &slot, sizeof(slot), &k, sizeof(k))) return;
     forEachEndpoint(slot, k.endpoints, [&](const endpoint_key& key) {
       bpf_map__delete_elem(endpoints, &key, sizeof(key), 0);
     });
@@ -938,8 +940,7 @@ class BpfCollector final: public Collector {
     KJ_IF_MAYBE(s, starts) {
       bpf_map__delete_elem((*s)->maps.start_marks, &slot, sizeof(slot), 0);
     }
-    forgetEndpoints(slot);
-    bpf_map__delete_elem(counters, &slot, sizeof(slot), 0);
+    dropCounters(slot);
     heldExits.erase(slot);
     ++startMarksReleased;
   }
