@@ -6,7 +6,6 @@
 /* Default map sizes; the sidecar may resize them before load. */
 #define THREADS_MAX_ENTRIES 65536       /* live threads attributed to some task */
 #define TASK_COUNTERS_MAX_ENTRIES 16384 /* live tasks (and finished tasks with live children) */
-#define UNTRACKED_AT_END_MAX_ENTRIES 16384 /* threads whose task ended: when they last cloned and used a socket while tracked */
 #define UNTRACKED_EVICTED_MAX_ENTRIES 2048 /* untracked threads whose note another thread took the place of (per CPU; a registration's delay sees far fewer) */
 #define WATCHED_MMS_MAX_ENTRIES 4096    /* address spaces with tracked threads: their RSS counters as last seen */
 #define ENDPOINTS_MAX_ENTRIES 16384     /* endpoints of live tasks, all tasks together */

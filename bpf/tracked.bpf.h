@@ -116,15 +116,14 @@ static __always_inline void forget_dead(__u32 tid)
 /* When an untracked thread last started a thread or process, or used a TCP
  * or UDP socket (untracked_times): a task whose registration reaches the
  * sidecar after it began learns whether what it did meanwhile went
- * unfollowed. Three maps, and the newest time in them is exact:
+ * unfollowed. The newest time in these two maps and in the sidecar's own
+ * note of the thread's last task (observe/ended_task_notes.h) is exact:
  *  - each CPU's newest times of one thread per tid & (UNTRACKED_NOTE_SLOTS - 1)
  *    (a per-CPU array: a stream's thousands of sends cost a load and a store
  *    each, not a hash update; a stream's two ends take turns);
  *  - a thread whose note another took the place of: its times, raised into
  *    that CPU's value (an LRU per-CPU hash), so no CPU overwrites another's
- *    later time;
- *  - the sidecar's own (it alone writes it): a thread's last times while it
- *    was tracked, as its task ended. */
+ *    later time. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, UNTRACKED_NOTE_SLOTS);
@@ -138,13 +137,6 @@ struct {
 	__type(key, __u32); /* host tid */
 	__type(value, struct untracked_times);
 } untracked_evicted SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, UNTRACKED_AT_END_MAX_ENTRIES);
-	__type(key, __u32); /* host tid */
-	__type(value, struct untracked_times);
-} untracked_at_end SEC(".maps");
 
 static __always_inline void raise_to(unsigned long long *target, unsigned long long value)
 {

@@ -17,6 +17,7 @@
 
 #include "memory.skel.h"
 #include "network.skel.h"
+#include "observe/ended_task_notes.h"
 #include "observe/endpoint_report.h"
 #include "observe/kernel_btf.h"
 #include "observe/kernel_symbols.h"
@@ -82,8 +83,7 @@ constexpr size_t HELD_EXITS_MAX = 256;
 // The maps every program shares (bpf/tracked.bpf.h), created by the first one.
 constexpr const char* SHARED_MAPS[] = {
     "threads",          "task_counters", "exit_events",     "unattributed_lost", "endpoints",
-    "endpoint_lists",   "threads_by_owner", "maybe_tracked", "untracked_notes",  "untracked_evicted",
-    "untracked_at_end"};
+    "endpoint_lists",   "threads_by_owner", "maybe_tracked", "untracked_notes",  "untracked_evicted"};
 
 // Linux's largest pid_max on 64-bit machines (PID_MAX_LIMIT), for a pid_max
 // that cannot be read.
@@ -309,6 +309,7 @@ class BpfCollector final: public Collector {
         hiwaterBases.insert(slot, r->processHiwaterBytes / sysconf(_SC_PAGESIZE));
       }
       claimed.erase(slot);
+      endedTaskNotes.forget(thread.tid);  // followed from the mark, before any of it
       Unfollowed followed;
       followed.followed = true;
       return followed;
@@ -400,6 +401,7 @@ class BpfCollector final: public Collector {
             (markedBefore && unclaimed.last_socket >= r->atMonotonicNs);
       }
     }
+    endedTaskNotes.forget(tid);  // from here on, what it does counts for this task
     return unfollowed;
   }
 
@@ -722,47 +724,23 @@ class BpfCollector final: public Collector {
     return nextOwner++;
   }
 
-  // Our note (in untracked_at_end, which only we write) of a thread whose task
-  // ended: when it last cloned and used a socket while it was tracked, unless
-  // later times are there.
+  // Our note of a thread whose task ended: when it last cloned and used a
+  // socket while it was tracked.
   void noteAtTaskEnd(uint32_t tid, const thread_state& state) {
-    untracked_times times = atTaskEnd(tid);
     untracked_times tracked{};
     tracked.at[UNTRACKED_CLONE] = state.last_clone;
     tracked.at[UNTRACKED_SOCKET] = state.last_socket;
-    if (raiseTimes(times, tracked)) {
-      bpf_map__update_elem(lifecycle->maps.untracked_at_end, &tid, sizeof(tid), &times,
-                           sizeof(times), BPF_ANY);
-    }
-  }
-
-  // Raises each of `times` to `to`'s where that is later; whether any was.
-  static bool raiseTimes(untracked_times& times, const untracked_times& to) {
-    bool later = false;
-    for (uint32_t kind = 0; kind < UNTRACKED_KINDS; ++kind) {
-      if (to.at[kind] > times.at[kind]) {
-        times.at[kind] = to.at[kind];
-        later = true;
-      }
-    }
-    return later;
-  }
-
-  untracked_times atTaskEnd(uint32_t tid) {
-    untracked_times times{};
-    bpf_map__lookup_elem(lifecycle->maps.untracked_at_end, &tid, sizeof(tid), &times,
-                         sizeof(times), 0);
-    return times;
+    endedTaskNotes.raise(tid, tracked);
   }
 
   // When an untracked thread last cloned and used a socket (0: not lately),
   // exactly: the newest of the kernel's note on each CPU, of those it moved
-  // out, and of ours from the thread's last task (bpf/tracked.bpf.h). The
+  // out (bpf/tracked.bpf.h), and of ours from the thread's last task. The
   // notes first: one moved out meanwhile is then in untracked_evicted (the
   // kernel writes it there first).
   untracked_times untrackedTimes(uint32_t tid) {
     auto& maps = lifecycle->maps;
-    untracked_times last = atTaskEnd(tid);
+    untracked_times last = endedTaskNotes.of(tid);
     uint32_t slot = tid & (UNTRACKED_NOTE_SLOTS - 1);
     if (bpf_map__lookup_elem(maps.untracked_notes, &slot, sizeof(slot), notesPerCpu.begin(),
                              notesPerCpu.size() * sizeof(untracked_note), 0) == 0) {
@@ -1029,6 +1007,7 @@ class BpfCollector final: public Collector {
   bpf_map* counters;
   bpf_map* endpoints;
   bpf_map* endpointLists;
+  EndedTaskNotes endedTaskNotes;  // ours, beside the kernel's notes below
   // A per-CPU entry of untracked_notes and of untracked_evicted, as read.
   kj::Array<untracked_note> notesPerCpu;
   kj::Array<untracked_times> evictedPerCpu;
