@@ -1,6 +1,5 @@
 #include "rpc/thread_resolver.h"
 
-#include <fcntl.h>
 #include <kj/debug.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -11,23 +10,6 @@
 #include "ops/refuse.h"
 
 namespace tracer {
-
-namespace {
-
-constexpr unsigned PIDFD_THREAD_FLAG = O_EXCL;  // PIDFD_THREAD, Linux 6.9
-
-// Holds the thread so its tid cannot be given to another thread while we
-// decide about it. Kernels before 6.9 cannot pin a non-leader thread: then
-// the checks rely on /proc alone.
-kj::AutoCloseFd pinThread(const PeerCredentials& caller, pid_t hostTid) {
-  int fd = syscall(SYS_pidfd_open, hostTid, PIDFD_THREAD_FLAG);
-  if (fd < 0 && errno == ESRCH) {
-    refuse(kj::str("no thread with tid ", hostTid, " (caller ", caller.describe(), ")"));
-  }
-  return kj::AutoCloseFd(fd);
-}
-
-}  // namespace
 
 HostThread resolveTaskThread(const Caller& caller, pid_t tid) {
   auto& credentials = caller.credentials();
@@ -42,7 +24,10 @@ HostThread resolveTaskThread(const Caller& caller, pid_t tid) {
                      "only register its own threads"));
     }
   }
-  auto pinned = pinThread(credentials, hostTid);
+  // No pidfd of the thread is held meanwhile: it would not keep its tid from
+  // another thread (a pid's number is freed when its task is reaped, whoever
+  // holds its pidfd); the map entry is written in this same turn, and a tid
+  // is handed out again only after the pid space has wrapped around.
   // Whether the thread is in the caller's thread group: tgkill with no
   // signal sends nothing, and succeeds only if it is (one system call, where
   // /proc/<pid>/task/<tid> is a path to walk). A refusal to signal (no

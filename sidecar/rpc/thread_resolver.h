@@ -3,9 +3,9 @@
 // containers) into a host tid, and decides whether the caller may have it
 // attributed: its own threads always; threads of processes of the same uid
 // when the caller shares our PID namespace; anything when the caller is root.
-// The thread is pinned with a pidfd while it is checked and the caller's own
-// pidfd must still be live, so a pid or tid reused in the meantime is never
-// taken for the one that was asked about.
+// The caller's own pidfd must still be live once the thread is checked, so
+// the thread is not taken for the caller's after the caller's pid went to
+// another process (docs/security.md, "Pid reuse").
 // Refusals throw with a message that says who asked for what.
 
 #include <sys/types.h>
