@@ -24,6 +24,7 @@
 #include "observe/procfs_collector.h"
 #include "observe/sampler.h"
 #include "ops/accounts.h"
+#include "ops/freed_memory.h"
 #include "ops/log.h"
 #include "ops/systemd.h"
 #include "ops/unix_socket.h"
@@ -440,6 +441,8 @@ class SidecarMain {
       });
       log.info(kj::str("metrics at http://", metricsListen, "/metrics"));
     }
+    auto returningFreed =
+        returnFreedMemoryForever(io.provider->getTimer()).eagerlyEvaluate(nullptr);
     kj::Promise<void> watchdog = kj::NEVER_DONE;
     KJ_IF_MAYBE(interval, watchdogInterval()) {
       watchdog = keepWatchdogFed(io.provider->getTimer(), *interval).eagerlyEvaluate(nullptr);
