@@ -91,6 +91,10 @@ History::History(const std::string& path, uint32_t keepRuns)
   Statement aside(db.get(), "SELECT DISTINCT key, flow FROM version0_task_runs WHERE flow != ''");
   while (aside.step()) version0Owners.emplace(aside.text(0), aside.text(1));
   insertTaskRun.emplace(db.get(), "INSERT INTO task_runs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  // Retention: the newest keepRuns runs of a task.
+  pruneTaskRuns.emplace(db.get(), R"(DELETE FROM task_runs WHERE key = ?1 AND task = ?2 AND rowid NOT IN
+      (SELECT rowid FROM task_runs WHERE key = ?1 AND task = ?2
+       ORDER BY finished_at_ns DESC LIMIT ?3))");
 }
 
 void History::upgrade(const std::string& path) {
@@ -173,12 +177,10 @@ void History::write() {
     insertFlow.reset().bind(1, flow.key).bind(2, flow.flowRunId).bind(3, flow.finishedAtNs)
         .bind(4, int64_t(flow.wallNs)).bind(5, flow.state).step();
   }
-  // Retention: the newest keepRuns runs of each task recorded since the last write.
+  // Retention, for each task recorded since the last write.
   for (auto& id: touched) {
-    Statement prune(db.get(), R"(DELETE FROM task_runs WHERE key = ?1 AND task = ?2 AND rowid NOT IN
-        (SELECT rowid FROM task_runs WHERE key = ?1 AND task = ?2
-         ORDER BY finished_at_ns DESC LIMIT ?3))");
-    prune.bind(1, id.first).bind(2, id.second).bind(3, int64_t(keepRuns)).step();
+    KJ_ASSERT_NONNULL(pruneTaskRuns).reset().bind(1, id.first).bind(2, id.second)
+        .bind(3, int64_t(keepRuns)).step();
   }
   int64_t row = watchedRow;
   if (watchedSinceNs != 0 && row == 0) {

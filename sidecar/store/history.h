@@ -123,7 +123,11 @@ class History final: public MetricsSource, public StatusPart {
   std::vector<policy::Observation> load(const TaskHistoryKey& key, uint32_t limit);
 
   Database db;
-  kj::Maybe<Statement> insertTaskRun;  // every finished task's: prepared once, after the schema
+  // Prepared once, after the schema: every finished task's row, and the
+  // retention of each task written (a flow run of many distinct tasks
+  // prepared it once a task, each second).
+  kj::Maybe<Statement> insertTaskRun;
+  kj::Maybe<Statement> pruneTaskRuns;
   std::string file;
   uint32_t keepRuns;
   std::deque<HeldTask> heldTasks;
