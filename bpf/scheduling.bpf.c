@@ -27,11 +27,18 @@ static __always_inline __u64 delta(__u64 now, __u64 *last)
 /* A newly registered thread: its counters are where its task began (its
  * client's reading, or the sidecar's), whatever it did since; only the
  * user/system split, which procfs does not give in the kernel's units, starts
- * at its first switch. */
-static __always_inline void complete_baseline(struct thread_state *state, struct task_struct *task)
+ * at its first switch. Its voluntary switches until then say whether it slept
+ * unseen since the reading; `leaving_voluntarily`: the switch under way is
+ * one, counted already (__schedule counts it before the tracepoint). */
+static __always_inline void complete_baseline(struct thread_state *state, struct task_struct *task,
+					      bool leaving_voluntarily)
 {
 	state->utime = task->utime;
 	state->stime = task->stime;
+	if (!(state->flags & THREAD_FOLLOWED)) {
+		state->switches_before_followed = task->nvcsw - (leaving_voluntarily ? 1 : 0);
+		state->flags |= THREAD_FOLLOWED;
+	}
 	state->flags &= ~THREAD_BASELINE_PENDING;
 }
 
@@ -138,7 +145,7 @@ static __always_inline int switched(bool preempt, struct task_struct *prev,
 		now = bpf_ktime_get_ns();
 		struct task_counters *counters = counters_of(state->slot);
 		if (state->flags & THREAD_BASELINE_PENDING)
-			complete_baseline(state, prev);
+			complete_baseline(state, prev, !preempt && prev_state);
 		if (counters)
 			charge(state, counters, prev);
 		if (prev_state & TASK_DEAD) {
@@ -168,7 +175,7 @@ static __always_inline int switched(bool preempt, struct task_struct *prev,
 	state = thread_of(next_tid);
 	if (state) {
 		if (state->flags & THREAD_BASELINE_PENDING)
-			complete_baseline(state, next);
+			complete_baseline(state, next, false);
 		end_sleep(state, now ? now : bpf_ktime_get_ns()); /* in case its wakeup went unseen */
 	}
 	return 0;

@@ -53,6 +53,9 @@ static __always_inline void refused(void)
 		*count += 1; /* per-CPU: no atomics needed */
 }
 
+/* A new task's counters: global, off the program's 512 bytes of stack. */
+static const struct task_counters no_counts = {};
+
 SEC("fentry/security_task_prctl")
 int BPF_PROG(mark_task_start, int option, unsigned long cookie)
 {
@@ -100,8 +103,7 @@ int BPF_PROG(mark_task_start, int option, unsigned long cookie)
 		.write_bytes = mark.write_bytes,
 		.owner = *owner, /* a registered thread: not counted (live tasks per uid bound them) */
 	};
-	struct task_counters zero = {};
-	if (bpf_map_update_elem(&task_counters, &slot, &zero, BPF_NOEXIST))
+	if (bpf_map_update_elem(&task_counters, &slot, &no_counts, BPF_NOEXIST))
 		goto full;
 	if (bpf_map_update_elem(&start_marks, &slot, &mark, BPF_NOEXIST))
 		goto no_mark;

@@ -21,6 +21,7 @@
 #define THREAD_OFF_BLOCKED 4u      /* switched out in D state (disk, page faults) */
 #define THREAD_OFF_SLEEPING 8u     /* switched out in S state (network, locks, timers) */
 #define THREAD_COUNTED 16u         /* forked by a tracked thread: one of its owner's threads_by_owner */
+#define THREAD_FOLLOWED 32u        /* switches_before_followed is set */
 
 /* Why a thread sleeps in S state (thread_state.off_cause, the index of
  * task_counters.sleep_by_cause_ns). */
@@ -110,6 +111,11 @@ struct thread_state {
 	/* Whose it is: the sidecar's index of the uid that registered its task
 	 * (0: root, or nobody's), inherited by every thread it forks. */
 	unsigned int owner;
+	/* The registered thread's count of voluntary switches (nvcsw) when the
+	 * kernel first saw it switch after its registration, that switch itself
+	 * not included: whether it slept between its client's reading and then,
+	 * unseen (THREAD_FOLLOWED says it is set). */
+	unsigned long long switches_before_followed;
 };
 
 /* Everything a task did, keyed by the task's slot (never reused). */

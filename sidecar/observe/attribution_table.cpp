@@ -55,18 +55,16 @@ ClientReading readingOf(proto::ThreadBaseline::Reader baseline, kj::TimePoint at
   reading.counters = ThreadCounters{baseline.getRuntimeNs(), baseline.getRunDelayNs(),
                                     baseline.getRchar(),     baseline.getWchar(),
                                     baseline.getReadBytes(), baseline.getWriteBytes()};
+  reading.voluntarySwitches = baseline.getVoluntarySwitches();
   reading.processHiwaterBytes = baseline.getProcessHiwaterBytes();
   return reading;
 }
 
-// Whether the thread has left a CPU of its own accord since the reading: by
-// its count of such switches, read once the collector follows it (any switch
-// from then on is counted). True when the client did not send the count.
-bool sleptSince(proto::ThreadBaseline::Reader baseline, pid_t hostTid, ThreadSwitches& switches) {
-  if (baseline.getProcessHiwaterBytes() == 0) return true;  // an earlier client: no count
-  KJ_IF_MAYBE(now, switches.voluntary(hostTid)) {
-    return *now != baseline.getVoluntarySwitches();
-  }
+// Whether the thread has left a CPU of its own accord since its reading
+// (`atReading` such switches): by its count now, asked of the kernel once the
+// collector follows it (any switch from then on is counted). True if it is gone.
+bool sleptSince(uint64_t atReading, pid_t hostTid, ThreadSwitches& switches) {
+  KJ_IF_MAYBE(now, switches.voluntary(hostTid)) { return *now != atReading; }
   return true;
 }
 
@@ -252,16 +250,24 @@ LiveTask::LiveTask(AttributionTable& table, LiveFlowRun& flow,
     bool unseenSleepMatters = false;
     if (counted) {
       unfollowed = table.collector.track(slot, thread, reading, ownProcess, outerSlot, caller.uid);
+      hiwaterUnread = baseline.getProcessHiwaterBytes() == 0;  // an earlier client: no counts
       // Whether that was negligible for the task's causes is known at its
       // finish (how long a sleep that began before went on, its wall time);
       // an outer task and the count of late tasks take OFF_CPU_UNSEEN_MAX.
-      sleptUnfollowed = !unfollowed.followed &&
-                        gap > info.getStartWaitNs() * kj::NANOSECONDS &&
-                        sleptSince(baseline, hostTid, table.switches);
+      bool maySleepUnseen =
+          !unfollowed.followed && gap > info.getStartWaitNs() * kj::NANOSECONDS;
+      if (maySleepUnseen && !hiwaterUnread && table.collector.tellsSwitchesBeforeFollowed()) {
+        // Its finish tells (no query to the kernel on the intake's path).
+        switchesAtReading = reading.voluntarySwitches;
+        sleepUnseenAsked = true;
+      } else {
+        sleptUnfollowed = maySleepUnseen &&
+                          (hiwaterUnread || sleptSince(reading.voluntarySwitches, hostTid,
+                                                       table.switches));
+      }
       unseenSleepMatters = sleptUnfollowed && !negligible;
       faultsUnseen = !unfollowed.followed && !negligible;
       if (unfollowed.followed) unobservedNs = 0;  // the kernel saw it from the mark on
-      hiwaterUnread = baseline.getProcessHiwaterBytes() == 0;
       if (outer != nullptr) {
         // Meanwhile the thread counted for the outer task: what the kernel
         // counts as it happens went there (the thread counters are set right).
@@ -379,6 +385,20 @@ void LiveTask::end(proto::RunState state, kj::Maybe<proto::TaskReport::Builder> 
       counted ? table.collector.finish(slot, hostTid, endedRef, outerSlot) : TaskTotals{};
   table.live.erase(slot);
   wokeUnseenNs = totals.wokeUnseenNs;
+  if (sleepUnseenAsked) {
+    KJ_IF_MAYBE(before, totals.switchesBeforeFollowed) {
+      sleptUnfollowed = *before != switchesAtReading;
+    } else {
+      sleptUnfollowed = sleptSince(switchesAtReading, hostTid, table.switches);
+    }
+    // (Asked only when it came later than the client's wait: then within
+    // OFF_CPU_UNSEEN_MAX is what the registration took as negligible.)
+    if (sleptUnfollowed && unobservedNs > uint64_t(OFF_CPU_UNSEEN_MAX / kj::NANOSECONDS)) {
+      // As its registration would have, had it known then.
+      if (outer != nullptr) outer->lentUnfollowed(Unfollowed{}, true);
+      if (!unfollowed.startedThreadOrProcess && !unfollowed.usedSocket) ++table.lateTasks;
+    }
+  }
   if (outer != nullptr) {
     outer->nestedTasks += 1 + nestedTasks;
     outer->nestedCpuNs += totals.kernel.runtime_ns + nestedCpuNs;

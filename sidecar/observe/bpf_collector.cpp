@@ -35,7 +35,9 @@ namespace tracer {
 namespace {
 
 // Layouts shared with BPF (bpf/task_state.h, bpf/process_lifecycle.h).
-static_assert(sizeof(thread_state) == 160, "thread_state layout is shared with BPF");
+static_assert(sizeof(thread_state) == 168, "thread_state layout is shared with BPF");
+static_assert(offsetof(thread_state, switches_before_followed) == 160,
+              "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, woke_unseen) == 120, "thread_state layout is shared with BPF");
 static_assert(offsetof(thread_state, off_endpoint) == 128, "thread_state layout is shared with BPF");
 static_assert(sizeof(endpoint_key) == 28, "endpoint_key layout is shared with BPF");
@@ -245,6 +247,7 @@ class BpfCollector final: public Collector {
   kj::StringPtr name() const override { return "bpf"; }
   kj::StringPtr degradedReason() const override { return degraded; }
   kj::ArrayPtr<const kj::StringPtr> unknownFields() const override { return unknown; }
+  bool tellsSwitchesBeforeFollowed() const override { return true; }
 
   kj::Promise<void> run(ExitListener& exitListener) override {
     listener = &exitListener;
@@ -440,7 +443,13 @@ class BpfCollector final: public Collector {
         if (stops) {
           // From exactly where this task's count ends.
           thread_state back = *resumed;
-          back.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED;
+          back.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED | (resumed->flags & THREAD_FOLLOWED);
+          if (!(resumed->flags & THREAD_FOLLOWED) && (state.flags & THREAD_FOLLOWED)) {
+            // The thread had not switched between the outer task's
+            // registration and this one's: its count then is this one's.
+            back.switches_before_followed = state.switches_before_followed;
+            back.flags |= THREAD_FOLLOWED;
+          }
           back.off_since = 0;
           countFrom(back, stop);
           handedBack = bpf_map__update_elem(threads, &tid, sizeof(tid), &back, sizeof(back),
@@ -478,6 +487,13 @@ class BpfCollector final: public Collector {
       add(k.write_bytes, stop.writeBytes, state.write_bytes);
       KJ_IF_MAYBE(base, hiwaterBases.find(slot)) { state.hiwater_base = *base; }
       totals.wokeUnseenNs = state.woke_unseen;
+      if (state.flags & THREAD_FOLLOWED) {
+        totals.switchesBeforeFollowed = state.switches_before_followed;
+      } else KJ_IF_MAYBE(e, end) {
+        // It has not switched since its registration: what it did before its
+        // end reading went unseen, and nothing after that is its task's.
+        totals.switchesBeforeFollowed = e->voluntarySwitches;
+      }
       totals.registeredRssBytes = peakSince(state, end);
       KJ_IF_MAYBE(e, end) {
         // Counted here, or (between taking this task's entry out and handing

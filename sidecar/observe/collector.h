@@ -90,6 +90,12 @@ struct TaskTotals {
   // collector followed it (ns, CLOCK_MONOTONIC; 0: none, or not known): the
   // sleep's time until then went uncounted.
   uint64_t wokeUnseenNs = 0;
+  // The registered thread's count of voluntary switches where the collector
+  // began to follow it, or where its task ended if that came first (start
+  // and finish in one turn): against its client's reading at start, whether
+  // it slept unseen. Null where the collector does not know (see
+  // Collector::tellsSwitchesBeforeFollowed()).
+  kj::Maybe<uint64_t> switchesBeforeFollowed;
 };
 
 struct ThreadWait {
@@ -109,6 +115,7 @@ struct TaskSample {
 struct ClientReading {
   uint64_t atMonotonicNs = 0;  // on the sidecar's clock
   ThreadCounters counters{};
+  uint64_t voluntarySwitches = 0;    // the thread's own count (ru_nvcsw)
   uint64_t processHiwaterBytes = 0;  // 0: not read (a client of an earlier version)
 };
 
@@ -141,6 +148,11 @@ class Collector {
   virtual kj::StringPtr degradedReason() const = 0;
   // Report fields (dotted contract names) this collector cannot know.
   virtual kj::ArrayPtr<const kj::StringPtr> unknownFields() const = 0;
+  // Whether finish() tells, while the thread is still the task's, its
+  // voluntary switches before the collector followed it
+  // (TaskTotals.switchesBeforeFollowed); where not, they are asked of the
+  // kernel as the registration arrives.
+  virtual bool tellsSwitchesBeforeFollowed() const = 0;
 
   // Delivers thread exits to `listener` as they happen, until cancelled.
   virtual kj::Promise<void> run(ExitListener& listener) = 0;

@@ -150,6 +150,8 @@ class LiveTask {
   int64_t startTimeNs = 0;  // the caller's wall clock at start
   uint64_t unobservedNs = 0;  // how long it ran before its registration reached us
   uint64_t wokeUnseenNs = 0;  // TaskTotals.wokeUnseenNs at its finish
+  // Its thread's voluntary switches at its client's reading, if sleepUnseenAsked.
+  uint64_t switchesAtReading = 0;
   kj::TimePoint lastSampleAt;
   uint64_t lastSampleCpuNs = 0;
   uint64_t peakSampledRss = 0;
@@ -168,6 +170,9 @@ class LiveTask {
   bool ownProcess;
   bool read = false;  // its client read the thread at start (and so reads it at the end)
   bool sleptUnfollowed = false;
+  // Its registration came late, and whether its thread slept meanwhile is
+  // the collector's to tell at its finish (TaskTotals.switchesBeforeFollowed).
+  bool sleepUnseenAsked = false;
   bool faultsUnseen = false;  // its registration came late enough to miss page faults
   bool hiwaterUnread = false;  // its client sent no high-water mark (an earlier version)
   bool finished = false;

@@ -88,6 +88,7 @@ class ProcfsCollector final: public Collector {
   kj::StringPtr name() const override { return "procfs"; }
   kj::StringPtr degradedReason() const override { return reason; }
   kj::ArrayPtr<const kj::StringPtr> unknownFields() const override { return unknown; }
+  bool tellsSwitchesBeforeFollowed() const override { return false; }
 
   kj::Promise<void> run(ExitListener&) override {
     KJ_IF_MAYBE(listener, exits) { return pump(**listener); }

@@ -391,6 +391,38 @@ TEST_CASE("a sleep before the registration leaves the causes unknown unless it w
   flow->finish(proto::RunState::COMPLETED);
 }
 
+TEST_CASE("a collector that follows switches tells at the finish whether the thread slept "
+          "before it followed it") {
+  Stage stage;
+  stage.collector.tellsSwitches = true;
+  auto flow = stage.open("run-told");
+  uint64_t unobservedNs = 0;
+  // 3 ms late, of a 13 ms task: the causes are unknown if it slept meanwhile.
+  auto causesUnknown = [&](bool sleptByTheKernelNow, kj::Maybe<uint64_t> told) {
+    stage.collector.switchesPastReading = told;
+    auto task = stage.startRead(*flow, "told", 3 * kj::MILLISECONDS, 0, sleptByTheKernelNow);
+    stage.clock.time += 10 * kj::MILLISECONDS;
+    auto fields = stage.unknownOf(kj::mv(task), unobservedNs).first;
+    return std::find(fields.begin(), fields.end(), "sched.sleep_by_cause") != fields.end();
+  };
+  auto lateTasks = [&]() {
+    capnp::MallocMessageBuilder message;
+    auto status = message.initRoot<proto::SidecarStatus>();
+    stage.table.fillStatus(status);
+    return status.getLateTasks();
+  };
+  uint64_t late = lateTasks();
+  // What the collector tells wins over what the kernel's count says by now.
+  CHECK(causesUnknown(false, uint64_t(1)));
+  CHECK(lateTasks() == late + 1);
+  CHECK(!causesUnknown(true, uint64_t(0)));
+  CHECK(lateTasks() == late + 1);
+  // Where it cannot tell (the thread's entry is gone), the kernel is asked.
+  CHECK(causesUnknown(true, nullptr));
+  CHECK(!causesUnknown(false, nullptr));
+  flow->finish(proto::RunState::COMPLETED);
+}
+
 TEST_CASE("a marked start takes the slot the kernel counted it for, and nothing is unknown") {
   Stage stage;
   auto flow = stage.open("run-marked");

@@ -20,6 +20,7 @@ class FakeCollector final: public Collector {
   kj::StringPtr name() const override { return "fake"; }
   kj::StringPtr degradedReason() const override { return ""; }
   kj::ArrayPtr<const kj::StringPtr> unknownFields() const override { return nullptr; }
+  bool tellsSwitchesBeforeFollowed() const override { return tellsSwitches; }
   kj::Promise<void> run(ExitListener&) override { return kj::NEVER_DONE; }
   kj::Maybe<uint32_t> claimMarkedStart(HostThread, uint32_t mark) override {
     claimedMark = mark;
@@ -30,7 +31,10 @@ class FakeCollector final: public Collector {
                    kj::Maybe<uint32_t> outer, uid_t) override {
     KJ_REQUIRE(!refuse, "the thread has exited");
     ++tracked;
-    KJ_IF_MAYBE(r, reading) { readAtNs = r->atMonotonicNs; }
+    KJ_IF_MAYBE(r, reading) {
+      readAtNs = r->atMonotonicNs;
+      readSwitches = r->voluntarySwitches;
+    }
     handedOver.push_back({outer.orDefault(0u), slot});
     return unfollowed;
   }
@@ -42,6 +46,7 @@ class FakeCollector final: public Collector {
     totals.kernel.runtime_ns = slot * 1000000ull;
     totals.pastEnd = pastEnd;
     totals.wokeUnseenNs = wokeUnseenNs;
+    KJ_IF_MAYBE(n, switchesPastReading) { totals.switchesBeforeFollowed = readSwitches + *n; }
     return totals;
   }
   void release(uint32_t) override { ++released; }
@@ -60,6 +65,11 @@ class FakeCollector final: public Collector {
   Unfollowed unfollowed;   // what each thread did before its registration
   Unfollowed pastEnd;      // and after its end reading
   uint64_t wokeUnseenNs = 0;  // what finish() says of a sleep that began unseen
+  // Whether finish() tells the thread's voluntary switches before it was
+  // followed, and what it tells: so many past its reading's (null: nothing).
+  bool tellsSwitches = false;
+  kj::Maybe<uint64_t> switchesPastReading;
+  uint64_t readSwitches = 0;  // the last client reading's voluntary switches
   bool refuse = false;     // track() throws, as for a thread that has exited
   uint64_t readAtNs = 0;   // the last client reading's time, as handed over
   uint64_t endedAtNs = 0;  // the runtime of the last end reading handed over
