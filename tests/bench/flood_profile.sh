@@ -40,7 +40,6 @@ perf report -i "$work/perf.data" --children --sort symbol -g none --stdio 2>/dev
     BEGIN {
       n = split("FlowRunScopeServer::startTask|registration (startTask)," \
                 "BpfCollector::track|  its BPF map updates (track)," \
-                "ThreadSwitches::voluntary|  its taskstats query," \
                 "resolveTaskThread|  its thread check," \
                 "FlowRunScopeServer::finishTask|finish (finishTask)," \
                 "Conductor::finishPending|finishing runs (finishPending)," \
