@@ -5,6 +5,8 @@
 #include <capnp/message.h>
 
 #include <algorithm>
+#include <map>
+#include <vector>
 
 #include <kj/debug.h>
 
@@ -162,15 +164,31 @@ void History::write() {
   // All or nothing: a failed statement or COMMIT rolls the transaction back
   // (Transaction's destructor), leaving no half-open transaction behind.
   Transaction transaction(db.get());
-  std::set<std::pair<std::string, std::string>> touched;
-  for (auto& held: heldTasks) {
+  // Of a task's runs held, only its newest keepRuns can outlast the retention
+  // below, in this same transaction: the others are not written (a mapped
+  // task's thousand runs in a second were each inserted, then deleted).
+  std::map<std::pair<std::string, std::string>, std::vector<size_t>> byTask;
+  for (size_t i = 0; i < heldTasks.size(); ++i) {
+    byTask[std::make_pair(heldTasks[i].key.key, heldTasks[i].key.task)].push_back(i);
+  }
+  std::vector<bool> outlasting(heldTasks.size(), true);
+  for (auto& entry: byTask) {
+    auto& runs = entry.second;
+    if (runs.size() <= keepRuns) continue;
+    std::nth_element(runs.begin(), runs.begin() + keepRuns, runs.end(), [&](size_t a, size_t b) {
+      return heldTasks[a].context.finishedAtNs > heldTasks[b].context.finishedAtNs;
+    });
+    for (size_t j = keepRuns; j < runs.size(); ++j) outlasting[runs[j]] = false;
+  }
+  for (size_t i = 0; i < heldTasks.size(); ++i) {
+    if (!outlasting[i]) continue;
+    auto& held = heldTasks[i];
     auto& insert = KJ_ASSERT_NONNULL(insertTaskRun).reset();
     insert.bind(1, held.key.key).bind(2, held.key.task).bind(3, held.context.finishedAtNs)
         .bind(4, held.context.flow).bind(5, held.context.deployment)
         .bind(6, held.context.workPool).bind(7, held.context.workPoolType)
         .bind(8, joinedTags(held.context.tags)).bind(9, held.rowJson);
     insert.step();
-    touched.emplace(held.key.key, held.key.task);
   }
   Statement insertFlow(db.get(), "INSERT INTO flow_runs VALUES (?1, ?2, ?3, ?4, ?5)");
   for (auto& flow: heldFlows) {
@@ -178,9 +196,9 @@ void History::write() {
         .bind(4, int64_t(flow.wallNs)).bind(5, flow.state).step();
   }
   // Retention, for each task recorded since the last write.
-  for (auto& id: touched) {
-    KJ_ASSERT_NONNULL(pruneTaskRuns).reset().bind(1, id.first).bind(2, id.second)
-        .bind(3, int64_t(keepRuns)).step();
+  for (auto& entry: byTask) {
+    KJ_ASSERT_NONNULL(pruneTaskRuns).reset().bind(1, entry.first.first)
+        .bind(2, entry.first.second).bind(3, int64_t(keepRuns)).step();
   }
   int64_t row = watchedRow;
   if (watchedSinceNs != 0 && row == 0) {

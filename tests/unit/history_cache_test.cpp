@@ -52,3 +52,25 @@ TEST_CASE("the history caches a bounded number of tasks and reads forgotten ones
   CHECK(runs[0].cpuNs == 1000000000);
   CHECK(runs[1].cpuNs == 2000000000);
 }
+
+TEST_CASE("of a task's runs held at a write, the newest by finish time are kept, however many") {
+  testing::TempDirectory state;
+  TaskHistoryKey task{"flow:etl", "mapped"}, other{"flow:etl", "other"};
+  {
+    History history(state.file("history.db"), 3);
+    record(history, task, 9, 9);  // written before: older than what follows keeps
+    history.flush();
+    // Finished out of order: the newest three are not the last three held.
+    int64_t finishedAt[] = {50, 10, 60, 20, 40, 30};
+    for (auto at: finishedAt) record(history, task, double(at), at);
+    record(history, other, 1, 1);
+    history.flush();
+  }
+  History reopened(state.file("history.db"), 3);  // reads SQLite, not a cache
+  auto runs = reopened.recent(task, 10);
+  REQUIRE(runs.size() == 3);
+  CHECK(runs[0].cpuNs == 40000000000);
+  CHECK(runs[1].cpuNs == 50000000000);
+  CHECK(runs[2].cpuNs == 60000000000);
+  CHECK(reopened.recent(other, 10).size() == 1);
+}
