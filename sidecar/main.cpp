@@ -124,7 +124,7 @@ class SidecarMain {
                           "undelivered ones stay until delivered.")
         .addOptionWithArg({"max-tracked-threads"}, KJ_BIND_METHOD(*this, setMaxThreads), "<n>",
                           "Size of the kernel's tracked-thread map (default 65536; each entry "
-                          "is some 220 bytes of kernel memory, all taken at start).")
+                          "is some 240 bytes of kernel memory, all taken at start).")
         .addOptionWithArg({"max-live-tasks"}, KJ_BIND_METHOD(*this, setMaxTasks), "<n>",
                           "Size of the kernel's per-task counter map (default 16384; some 300 "
                           "bytes of kernel memory each, all taken at start).")
@@ -161,7 +161,7 @@ class SidecarMain {
     char* end;
     unsigned long n = strtoul(value.cStr(), &end, 10);
     if (*end != '\0' || n < 1024 || n > (1u << 20)) {
-      return "expected a number from 1024 to 1048576 (that many take some 220 MiB of kernel "
+      return "expected a number from 1024 to 1048576 (that many take some 240 MiB of kernel "
              "memory)";
     }
     bpfSettings.threadsMaxEntries = n;
