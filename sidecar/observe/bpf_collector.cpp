@@ -443,7 +443,8 @@ class BpfCollector final: public Collector {
         if (stops) {
           // From exactly where this task's count ends.
           thread_state back = *resumed;
-          back.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED | (resumed->flags & THREAD_FOLLOWED);
+          back.flags = THREAD_BASELINE_PENDING | THREAD_REGISTERED |
+                       (resumed->flags & THREAD_FOLLOWED);
           if (!(resumed->flags & THREAD_FOLLOWED) && (state.flags & THREAD_FOLLOWED)) {
             // The thread had not switched between the outer task's
             // registration and this one's: its count then is this one's.
