@@ -33,7 +33,13 @@ SCENARIOS = os.environ.get("TRACER_PREFECT_SCENARIOS", "present").split(",")
 # gives an older OpenTelemetry those where the plugin's spans differ by shape.
 SHAPES = {name: shape for name, shape in corpus.SHAPES.items()
           if name in os.environ.get("TRACER_PREFECT_SHAPES", name).split(",")}
-WORKER_SETTINGS = {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true"}
+# PREFECT_CLIENT_MAX_RETRIES: the corpus's flows run at once against a server
+# on SQLite, which answers 503 while concurrent writers conflict; on a busy
+# 2-core machine that once outlasted the client's default 5 retries (a flow
+# run of the stopped scenario failed creating a task run, 2026-12-07). Both
+# pools get the same, so what is compared is unchanged.
+WORKER_SETTINGS = {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+                   "PREFECT_CLIENT_MAX_RETRIES": "7"}
 
 
 @pytest.fixture(scope="module")
