@@ -1,5 +1,5 @@
-/* libtracer_client: the C ABI through which the Prefect plugin (Python ctypes)
- * and tracerctl talk to tracer-sidecar.
+/* libtracer_client: the C ABI through which the Prefect plugin (through its
+ * binding, prefect-plugin/native/) and tracerctl talk to tracer-sidecar.
  *
  * Fail-open by construction: every call returns quickly whatever the sidecar
  * does. The library connects (and reconnects, with backoff) on its own

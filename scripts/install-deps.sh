@@ -11,7 +11,7 @@ packages=(
   libsystemd-dev systemd                    # sd_notify, socket activation (and its test tool)
   libre2-dev libyaml-cpp-dev libsqlite3-dev # policies and local state
   catch2                                    # C++ unit tests
-  python3 python3-pytest                    # the plugin and the system tests
+  python3 python3-pytest python3-dev        # the plugin (its binding needs the headers), the system tests
   python3-psutil sysstat                    # what users poll with today (tests/bench)
   python3-jsonschema python3-yaml           # the policy JSON Schema test
   util-linux passwd                         # unshare, runuser, useradd in the tests

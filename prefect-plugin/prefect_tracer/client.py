@@ -10,7 +10,6 @@ would without Tracer; a warning is logged once per client and
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import threading
@@ -148,9 +147,9 @@ class SidecarClient:
         if self._lib is None:
             self._warn_once(reason)
             return
-        self._client = self._lib.tracer_client_open(socket_path.encode() if socket_path else None)
+        self._client = self._lib.tracer_client_open(socket_path or None)
         if not self._lib.tracer_client_wait_connected(self._client, connect_wait_ms):
-            self._warn_once(_native.last_error(self._lib))
+            self._warn_once(self._lib.tracer_last_error())
 
     @property
     def available(self) -> bool:
@@ -172,7 +171,7 @@ class SidecarClient:
         """The sidecar's status (SidecarStatus as a dict), or None."""
         if self._client is None:
             return None
-        text = _native.take_string(self._lib, self._lib.tracer_client_status(self._client, timeout_ms))
+        text = self._lib.tracer_client_status(self._client, timeout_ms)
         return json.loads(text) if text is not None else None
 
     def open_flow_run(self, flow_run_id: str, flow_name: str = "", **info: Any) -> FlowScope:
@@ -195,37 +194,37 @@ class SidecarClient:
         if self._client is None:
             return None
         try:
-            handle = self._lib.tracer_flow_open(self._client, json.dumps(info).encode())
+            handle = self._lib.tracer_flow_open(self._client, info)
         except Exception as error:  # noqa: BLE001 - fail-open
             self._warn_once(f"cannot announce flow run: {error}")
             return None
         if not handle:
-            self._warn_once(f"cannot announce flow run: {_native.last_error(self._lib)}")
+            self._warn_once(f"cannot announce flow run: {self._lib.tracer_last_error()}")
         return handle
 
     def _finish_flow(self, handle: Optional[int], state: str) -> None:
         if handle is None:
             return
-        if self._lib.tracer_flow_finish(handle, state.encode(), FLOW_FINISH_WAIT_MS) < 0:
-            self._warn_once(_native.last_error(self._lib))
+        if self._lib.tracer_flow_finish(handle, state, FLOW_FINISH_WAIT_MS) < 0:
+            self._warn_once(self._lib.tracer_last_error())
 
     def _start_task(self, flow: Optional[int], info: dict[str, Any]) -> TaskScope:
         if flow is None:
             return TaskScope(self, None, "no flow run")
         try:
-            handle = self._lib.tracer_task_start(flow, json.dumps(info).encode(), 0,
+            handle = self._lib.tracer_task_start(flow, info, 0,
                                                  self._start_wait_ms)
         except Exception as error:  # noqa: BLE001 - fail-open
             self._warn_once(f"cannot register task: {error}")
             return TaskScope(self, None, f"cannot register task: {error}")
         if not handle:
-            error = _native.last_error(self._lib)
+            error = self._lib.tracer_last_error()
             self._warn_once(error)
             return TaskScope(self, None, error)
         error = None
         # After a wait, whether it was registered; one-way, nothing is known yet.
         if self._start_wait_ms > 0 and self._lib.tracer_task_status(handle) < 0:
-            error = _native.last_error(self._lib)
+            error = self._lib.tracer_last_error()
             self._warn_once(error)
         return TaskScope(self, handle, error)
 
@@ -239,26 +238,24 @@ class SidecarClient:
         """Sends the finish; returns the report's handle when one is wanted."""
         if handle is None:
             return None
-        report = ctypes.c_void_p() if self._finish_wait_ms > 0 else None
-        if self._lib.tracer_task_finish(handle, state.encode(),
-                                        ctypes.byref(report) if report is not None else None) != 0:
-            scope.error = scope.error or _native.last_error(self._lib)
+        report = self._lib.tracer_task_finish(handle, state, self._finish_wait_ms > 0)
+        if report < 0:
+            scope.error = scope.error or self._lib.tracer_last_error()
             self._warn_once(scope.error)
             return None
-        if report is None:
+        if not report:
             return None
         with self._unread_lock:
             self._unread.add(scope)
-        return report.value
+        return report
 
     def _take_report(self, handle: int, scope: TaskScope) -> Optional[dict[str, Any]]:
         with self._unread_lock:
             self._unread.discard(scope)
         try:
-            text = _native.take_string(self._lib,
-                                       self._lib.tracer_report_wait(handle, self._finish_wait_ms))
+            text = self._lib.tracer_report_wait(handle, self._finish_wait_ms)
             if text is None:
-                scope.error = scope.error or _native.last_error(self._lib)
+                scope.error = scope.error or self._lib.tracer_last_error()
                 self._warn_once(scope.error)
                 return None
             return json.loads(text)

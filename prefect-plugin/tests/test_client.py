@@ -109,6 +109,31 @@ def test_unknown_info_key_is_reported_not_raised(sidecar, caplog):
     assert "unknown key" in task.error and "colour" in task.error
 
 
+def test_info_text_reaches_the_sidecar_exactly(sidecar):
+    # The binding writes the info dict as JSON itself (not json.dumps): what
+    # JSON must escape, and what it must not mangle, comes back unchanged.
+    name = 'say "hi"\\ to\nthe\tworld\x01 - é€ 🚀'
+    client = patient(sidecar)
+    with client.flow_run(flow_run_id="f", flow_name=name) as flow:
+        with flow.task(task_run_id="t/\"1\"", task_name=name, tags=["q\"", "ü"],
+                       task_key=name * 50) as task:
+            pass
+    assert (task.report["task_run_id"], task.report["task_name"],
+            task.report["task_key"]) == ('t/"1"', name, name * 50)
+
+
+def test_an_info_value_of_another_type_is_an_error_not_raised(sidecar, caplog):
+    client = patient(sidecar)
+    with client.flow_run(flow_run_id="f", flow_name="etl") as flow:
+        with flow.task(task_run_id="t", tags=[1]) as task:
+            ran = True
+        with flow.task(task_run_id="u", task_key={"a": 1}) as other:
+            pass
+    assert ran and task.report is None and other.report is None
+    assert "info lists hold str, not 1" in task.error
+    assert "an info value is str, a number, bool, None or a list of str" in other.error
+
+
 def test_fork_child_opens_its_own_connection(sidecar):
     client = patient(sidecar)
     with client.flow_run(flow_run_id="parent-flow", flow_name="fork") as flow:

@@ -18,7 +18,7 @@
    rotates every 20 s (tests/support/load_clients.py). For LOAD_SECONDS: the
    sidecar's CPU % and VmRSS sampled every second, latency measured by the
    clients around SidecarClient's start_task() (one-way, as the plugin's: JSON,
-   ctypes, the thread's own reading and the hand-off) and around finish() plus
+   the binding, the thread's own reading and the hand-off) and around finish() plus
    reading the report (the Cap'n Proto round trip), p50/p99 over every call in
    the window, errors, the sidecar's events_lost, and the tasks whose reports
    have fields unknown because they did something before their registration
@@ -200,7 +200,7 @@ def main() -> None:
     quarters = [sampler.rss[min(len(sampler.rss) - 1, len(sampler.rss) * q // 4)] for q in range(5)]
     print(f"{'VmRSS at 0, 1/4 ... 4/4 of the window':<34} "
           + " ".join(f"{value / MIB:.1f}" for value in quarters) + " MiB")
-    print("RPC, client-side through SidecarClient (Python, ctypes, C ABI), calls made in the window:")
+    print("RPC, client-side through SidecarClient (Python, the binding, C ABI), calls made in the window:")
     print(f"  start   n={len(starts):<6} p50 {ms(percentile(starts, 50)):>9}  "
           f"p99 {ms(percentile(starts, 99)):>9}  max {ms(max(starts))}")
     print(f"  finish  n={len(finishes):<6} p50 {ms(percentile(finishes, 50)):>9}  "

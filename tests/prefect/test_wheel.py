@@ -1,6 +1,6 @@
 """The wheel scripts/build-wheel.sh makes is self-contained: installed into a
 fresh venv, and run with no TRACER_CLIENT_LIB, no PYTHONPATH and outside the
-repository, the client loads the libtracer_client.so inside the wheel and talks
+repository, the client loads the binding and libtracer_client.so inside the wheel and talks
 to a real sidecar, and Prefect finds the plugin through its entry point."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from sidecar import REPO
 # TRACER_BUILD_DIR says.
 DIST = REPO / "build" / "dist"
 LOCK = REPO / "tests" / "python" / "prefect-3.9.1-otel-1.45.2.txt"
-LIBRARY = "prefect_tracer/libtracer_client.so"
+# The library and the plugin's binding of it (prefect-plugin/native/).
+LIBRARIES = ("prefect_tracer/_tracer_client.abi3.so", "prefect_tracer/libtracer_client.so")
 
 # Runs in the fresh venv. /proc/self/maps tells which file was really loaded.
 PROGRAM = """
@@ -31,7 +32,7 @@ status = client.status()
 client.close()
 with open("/proc/self/maps") as maps:
     mapped = sorted({line.split()[-1] for line in maps
-                     if line.rstrip().endswith("/libtracer_client.so")})
+                     if line.rstrip().endswith(("/libtracer_client.so", "/_tracer_client.abi3.so"))})
 print(json.dumps({
     "load_error": reason,
     "mapped": mapped,
@@ -51,7 +52,8 @@ def built_wheel() -> Path:
 def test_wheel_works_in_a_fresh_venv(sidecar, tmp_path):
     wheel = built_wheel()
     with zipfile.ZipFile(wheel) as archive:
-        assert LIBRARY in archive.namelist(), f"{wheel} lacks {LIBRARY}"
+        for library in LIBRARIES:
+            assert library in archive.namelist(), f"{wheel} lacks {library}"
 
     venv = tmp_path / "venv"
     subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True, timeout=120)
@@ -69,9 +71,9 @@ def test_wheel_works_in_a_fresh_venv(sidecar, tmp_path):
     result = json.loads(run.stdout)
 
     assert result["load_error"] == ""
-    installed = Path(result["platlib"]).resolve() / LIBRARY
-    assert result["mapped"] == [str(installed)]
-    assert installed.is_relative_to(venv.resolve())
+    installed = [Path(result["platlib"]).resolve() / library for library in LIBRARIES]
+    assert result["mapped"] == [str(path) for path in installed]
+    assert all(path.is_relative_to(venv.resolve()) for path in installed)
     assert result["status"] is not None, f"no status from the sidecar:\n{run.stderr}"
     assert result["status"]["connected_clients"] >= 1
     assert result["plugins"].get("tracer") == "prefect_tracer.plugin"

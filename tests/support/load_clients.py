@@ -3,7 +3,7 @@ and tests/bench/load_bench.py.
 
 Each client is a Python process (this file run as a script) with one
 SidecarClient, the Python plugin's own client, so the latencies it measures are
-what a Prefect task pays: JSON encoding, ctypes, the C ABI and the Cap'n Proto
+what a Prefect task pays: JSON encoding, the binding, the C ABI and the Cap'n Proto
 round trip to the sidecar, timed around `FlowScope.start_task()` and
 `TaskScope.finish()`.
 
@@ -50,7 +50,6 @@ HERE = Path(__file__).resolve()
 def _client_main(argv: list[str]) -> None:
     import logging
 
-    from prefect_tracer import _native
     from prefect_tracer.client import SidecarClient
 
     parser = argparse.ArgumentParser()
@@ -86,9 +85,9 @@ def _client_main(argv: list[str]) -> None:
             handle, scope._handle = scope._handle, None
             if handle is None:
                 return False, "no flow run"
-            if self._lib.tracer_flow_finish(handle, b"completed", self._finish_wait_ms) == 0:
+            if self._lib.tracer_flow_finish(handle, "completed", self._finish_wait_ms) == 0:
                 return True, ""
-            return False, _native.last_error(self._lib)
+            return False, self._lib.tracer_last_error()
 
     start_wait_ms = args.wait_ms if args.start_wait_ms is None else args.start_wait_ms
     client = Client(args.socket, start_wait_ms=start_wait_ms, finish_wait_ms=args.wait_ms,

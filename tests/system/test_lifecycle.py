@@ -99,16 +99,16 @@ def test_client_killed_mid_task_is_reported_crashed(sidecar):
 # Its task's report is awaited first: the sidecar takes a flow run only from a
 # process still running, so the opening must have been read.
 EXITING_AT_FINISH = """
-import ctypes, json, os, sys
+import json, os, sys
 from prefect_tracer import _native
 lib, _ = _native.load()
-client = lib.tracer_client_open(sys.argv[1].encode())
-flow = lib.tracer_flow_open(client, json.dumps({"flow_run_id": sys.argv[2], "flow_name": "exits"}).encode())
-report = ctypes.c_void_p()
-task = lib.tracer_task_start(flow, b'{"task_run_id": "t"}', 0, 5000)
-assert lib.tracer_task_finish(task, b"completed", ctypes.byref(report)) == 0
+client = lib.tracer_client_open(sys.argv[1])
+flow = lib.tracer_flow_open(client, json.dumps({"flow_run_id": sys.argv[2], "flow_name": "exits"}))
+task = lib.tracer_task_start(flow, '{"task_run_id": "t"}', 0, 5000)
+report = lib.tracer_task_finish(task, "completed", True)
+assert report > 0
 assert lib.tracer_report_wait(report, 5000) is not None
-assert lib.tracer_flow_finish(flow, b"completed", 0) in (0, 1)
+assert lib.tracer_flow_finish(flow, "completed", 0) in (0, 1)
 os._exit(0)
 """
 
@@ -219,8 +219,8 @@ def wedged_sidecar(tmp_path):
     threading.Thread(target=read_all, daemon=True).start()
     lib, why = _native.load()
     assert lib is not None, why
-    client = lib.tracer_client_open(str(path).encode())
-    assert lib.tracer_client_wait_connected(client, 2000), _native.last_error(lib)
+    client = lib.tracer_client_open(str(path))
+    assert lib.tracer_client_wait_connected(client, 2000), lib.tracer_last_error()
     yield lib, client
     lib.tracer_client_close(client)
     server.close()
@@ -230,16 +230,16 @@ def test_a_wedged_sidecar_is_told_of_a_bounded_number_of_flow_runs(wedged_sideca
     lib, client = wedged_sidecar
     past_the_cap = 20
     for i in range(MAX_PENDING_FLOW_RUNS + past_the_cap):
-        info = json.dumps({"flow_run_id": f"wedged-{i}", "flow_name": "etl"}).encode()
+        info = json.dumps({"flow_run_id": f"wedged-{i}", "flow_name": "etl"})
         flow = lib.tracer_flow_open(client, info)
-        assert flow, _native.last_error(lib)
+        assert flow, lib.tracer_last_error()
         started = time.perf_counter()
-        finished = lib.tracer_flow_finish(flow, b"completed", 0)
+        finished = lib.tracer_flow_finish(flow, "completed", 0)
         assert time.perf_counter() - started < 0.5
     # The runs past the cap were never announced, and are counted.
     assert finished == -1
     assert (f"has not answered the last {MAX_PENDING_FLOW_RUNS} flow-run requests"
-            in _native.last_error(lib))
+            in lib.tracer_last_error())
     assert lib.tracer_client_dropped(client) == past_the_cap
 
 
@@ -247,9 +247,9 @@ def test_a_wedged_sidecar_fails_status_calls_past_the_cap_at_once(wedged_sidecar
     lib, client = wedged_sidecar
     for _ in range(MAX_PENDING_CALLS):
         assert lib.tracer_client_status(client, 0) is None
-        assert "did not answer within" in _native.last_error(lib)
+        assert "did not answer within" in lib.tracer_last_error()
     started = time.perf_counter()
     assert lib.tracer_client_status(client, 1000) is None
     assert time.perf_counter() - started < 0.5
-    assert f"has not answered the last {MAX_PENDING_CALLS} calls" in _native.last_error(lib)
+    assert f"has not answered the last {MAX_PENDING_CALLS} calls" in lib.tracer_last_error()
     assert lib.tracer_client_dropped(client) == 0  # a call is not an observation
