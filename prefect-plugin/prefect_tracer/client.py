@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import weakref
-from typing import Any, ContextManager, Optional
+from typing import Any, Optional
 
 from prefect_tracer import _native
 
@@ -34,26 +34,24 @@ FLOW_FINISH_WAIT_MS = 100
 CONNECT_WAIT_MS = 50
 
 
-class _Finishing:
-    """A task or flow scope for a block, finished as the block ends:
-    `completed`, or `failed` when it raises (the exception propagates
-    unchanged). A class rather than a generator-based context manager: it is
-    on every task's path, and costs a few microseconds less."""
+class _Block:
+    """A scope used as a block ends as the block does: `completed`, or
+    `failed` when it raises (the exception propagates unchanged)."""
 
-    __slots__ = ("_scope",)
-
-    def __init__(self, scope: Any) -> None:
-        self._scope = scope
+    __slots__ = ()
 
     def __enter__(self) -> Any:
-        return self._scope
+        return self
 
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
-        self._scope.finish("completed" if kind is None else "failed")
+        self.finish("completed" if kind is None else "failed")
 
 
-class TaskScope:
-    """One task run registered with the sidecar (the thread that opened it)."""
+class TaskScope(_Block):
+    """One task run registered with the sidecar (the thread that opened it).
+    Slots: it is made and dropped on every task's path."""
+
+    __slots__ = ("_client", "_handle", "_report_handle", "_report", "error", "__weakref__")
 
     def __init__(self, client: "SidecarClient", handle: Optional[int], error: Optional[str]) -> None:
         self._client = client
@@ -87,8 +85,10 @@ class TaskScope:
             self._client._free_report(handle)
 
 
-class FlowScope:
+class FlowScope(_Block):
     """One flow run; tasks started from it are attributed to it."""
+
+    __slots__ = ("_client", "_handle")
 
     def __init__(self, client: "SidecarClient", handle: Optional[int]) -> None:
         self._client = client
@@ -99,20 +99,13 @@ class FlowScope:
         """Registers the *calling thread* as task `task_run_id` until
         `finish()`. `info` takes the other TaskRunInfo fields (task_key, tid,
         start_time_ns, nested_in: the task run this one is called inside, on
-        this thread). Never raises; a failure is in `.error`."""
-        return self._client._start_task(
-            self._handle, dict(info, task_run_id=task_run_id, task_name=task_name, tags=list(tags)))
+        this thread). Never raises; a failure is in `.error`. As a block
+        (`with flow.task(...)`), the task ends `completed`, or `failed` if the
+        block raises (the exception propagates unchanged)."""
+        info["task_run_id"], info["task_name"], info["tags"] = task_run_id, task_name, list(tags)
+        return self._client._start_task(self._handle, info)
 
-    def task(
-        self,
-        task_run_id: str,
-        task_name: str = "",
-        tags: tuple[str, ...] | list[str] = (),
-        **info: Any,
-    ) -> ContextManager[TaskScope]:
-        """`start_task` for a block: the task ends `completed`, or `failed` if
-        the block raises (the exception propagates unchanged)."""
-        return _Finishing(self.start_task(task_run_id, task_name, tags, **info))
+    task = start_task
 
     def finish(self, state: str = "completed") -> None:
         """Ends the flow run. Safe to call once; never raises."""
@@ -178,15 +171,12 @@ class SidecarClient:
         """Announces a flow run until `finish()`. `info` takes the other
         FlowRunInfo fields: deployment_id, deployment_name, work_pool,
         work_pool_type, worker_name, pid (default: this process), cpu_cores,
-        memory_bytes. Never raises."""
-        return FlowScope(self, self._open_flow(dict(info, flow_run_id=flow_run_id,
-                                                    flow_name=flow_name)))
+        memory_bytes. Never raises. As a block (`with client.flow_run(...)`),
+        the run ends `completed`, or `failed` if the block raises."""
+        info["flow_run_id"], info["flow_name"] = flow_run_id, flow_name
+        return FlowScope(self, self._open_flow(info))
 
-    def flow_run(self, flow_run_id: str, flow_name: str = "",
-                 **info: Any) -> ContextManager[FlowScope]:
-        """`open_flow_run` for a block: the run ends `completed`, or `failed`
-        if the block raises."""
-        return _Finishing(self.open_flow_run(flow_run_id, flow_name, **info))
+    flow_run = open_flow_run
 
     # The calls below never raise: a failure is a warning (once) and a None.
 
