@@ -4,7 +4,6 @@
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <kj/debug.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +14,7 @@
 
 #include "connection.h"
 #include "contract_json.h"
+#include "identity.h"
 #include "tracer.capnp.h"
 #include "tracer_client.h"
 
@@ -64,7 +64,7 @@ constexpr kj::Duration FLOW_FINISH_SEND_WAIT = 1 * kj::SECONDS;
 // connection, whose thread does not exist here (destroying it would wait for
 // that thread forever): the child leaves it alone and opens its own.
 Connection& connectionOf(tracer_client& client) {
-  pid_t self = getpid();
+  pid_t self = tracer::client::currentPid();
   Connection* current = client.current.load(std::memory_order_acquire);
   if (current != nullptr && current->ownerPid() == self) return *current;
   auto fresh = std::make_unique<Connection>(client.path);
@@ -135,7 +135,7 @@ void tracer_client_close(tracer_client* client) {
   if (client == nullptr) return;
   std::unique_ptr<tracer_client> owned(client);
   Connection* connection = client->current.load();
-  if (connection != nullptr && connection->ownerPid() == getpid()) {
+  if (connection != nullptr && connection->ownerPid() == tracer::client::currentPid()) {
     guarded<int>(0, [&]() {
       std::unique_ptr<Connection> closing(connection);
       return 0;
@@ -167,7 +167,7 @@ char* tracer_client_admin(tracer_client* client, const char* method, const char*
 tracer_flow* tracer_flow_open(tracer_client* client, const char* infoJson) {
   return guarded<tracer_flow*>(nullptr, [&]() {
     auto info = encode<tracer::proto::FlowRunInfo>(infoJson, [](auto run) {
-      if (run.getPid() == 0) run.setPid(getpid());
+      if (run.getPid() == 0) run.setPid(tracer::client::currentPid());
     });
     auto flow = std::make_unique<tracer_flow>(tracer_flow{
         *client, client->nextId.fetch_add(1), kj::atomicRefcounted<FlowInfo>(kj::mv(info))});
@@ -200,7 +200,7 @@ tracer_task* tracer_task_start(tracer_flow* flow, const char* infoJson, int tid,
   return guarded<tracer_task*>(nullptr, [&]() -> tracer_task* {
     KJ_REQUIRE(flow != nullptr, "flow is NULL");
     KJ_REQUIRE(infoJson != nullptr, "info JSON is NULL");
-    int self = static_cast<int>(syscall(SYS_gettid));
+    int self = tracer::client::currentTid();
     tracer::client::TaskStart start{kj::str(infoJson), tid != 0 ? tid : self, realtimeNs(),
                                     static_cast<uint64_t>(millis(waitMs) / kj::NANOSECONDS),
                                     nullptr};
@@ -251,7 +251,7 @@ int tracer_task_finish(tracer_task* task, const char* state, tracer_report** rep
   if (task == nullptr) return -1;
   std::unique_ptr<tracer_task> owned(task);
   return guarded<int>(-1, [&]() {
-    KJ_REQUIRE(task->connection.ownerPid() == getpid(),
+    KJ_REQUIRE(task->connection.ownerPid() == tracer::client::currentPid(),
                "this task was started by the parent process; finish it there");
     if (task->started->peek() == Outcome::Status::FAILED) {
       kj::String error;
@@ -259,7 +259,7 @@ int tracer_task_finish(tracer_task* task, const char* state, tracer_report** rep
       KJ_FAIL_REQUIRE("the task was never registered", error);
     }
     kj::Maybe<tracer::client::OwnReading> end;
-    if (task->readOn != 0 && task->readOn == syscall(SYS_gettid)) {
+    if (task->readOn != 0 && task->readOn == tracer::client::currentTid()) {
       end = tracer::client::readOwnThread();
     }
     auto finished =
@@ -279,7 +279,7 @@ void tracer_report_free(tracer_report* report) { std::unique_ptr<tracer_report> 
 unsigned long long tracer_client_dropped(tracer_client* client) {
   if (client == nullptr) return 0;
   Connection* connection = client->current.load();
-  return connection != nullptr && connection->ownerPid() == getpid() ? connection->dropped() : 0;
+  return connection != nullptr && connection->ownerPid() == tracer::client::currentPid() ? connection->dropped() : 0;
 }
 
 const char* tracer_last_error(void) { return lastError == nullptr ? "" : lastError.cStr(); }

@@ -15,11 +15,11 @@
 #include <cstring>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "buffered_message_stream.h"
 #include "contract_json.h"
+#include "identity.h"
 #include "tracer.capnp.h"
 
 namespace tracer::client {
@@ -391,7 +391,7 @@ class Loop final: private kj::TaskSet::ErrorHandler {
 };
 
 Connection::Connection(kj::StringPtr socketPath)
-    : owner(getpid()),
+    : owner(currentPid()),
       wakeup(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       thread([this, path = kj::str(socketPath)]() mutable { runLoop(kj::mv(path)); }) {
   KJ_REQUIRE(wakeup.get() >= 0, "eventfd failed", strerror(errno));

@@ -4,13 +4,13 @@
 #include <kj/io.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
 #include <ctime>
 
+#include "identity.h"
 #include "task_start.h"
 
 namespace tracer::client {
@@ -78,7 +78,7 @@ uint64_t nanos(const timespec& t) { return uint64_t(t.tv_sec) * 1000000000 + t.t
 
 kj::Maybe<OwnReading> readOwnThread() {
   OwnReading reading{};
-  reading.tid = static_cast<pid_t>(syscall(SYS_gettid));
+  reading.tid = currentTid();
   timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   reading.atMonotonicNs = nanos(now);
