@@ -70,8 +70,10 @@ typedef struct {
 
 static void put(Json* json, const char* bytes, size_t size) {
   if (json->failed) return;
-  if (json->size + size + 1 > json->capacity) {
-    size_t capacity = (json->size + size + 1) * 2;
+  size_t needed = json->size + size + 1;
+  if (needed > json->capacity) {
+    // Most infos fit in the first 512 bytes: one allocation.
+    size_t capacity = needed < 512 ? 512 : needed * 2;
     char* grown = PyMem_Realloc(json->bytes, capacity);
     if (grown == NULL) {
       json->failed = 1;
