@@ -222,19 +222,23 @@ FUNCTION(client_wait_connected) {
   return PyLong_FromLong(connected);
 }
 
-FUNCTION(client_status) {
-  void* client;
-  int timeoutMs;
-  char* status;
-  if (!arguments(n, 2, "tracer_client_status") || !handle(args[0], &client) ||
-      !number(args[1], &timeoutMs)) {
-    return NULL;
+/* A call that waits up to a timeout for a string: (handle, timeout_ms) -> str or None. */
+#define WAITS_FOR_TEXT(name)                                                         \
+  FUNCTION(name) {                                                                   \
+    void* of;                                                                        \
+    int timeoutMs;                                                                   \
+    char* answer;                                                                    \
+    if (!arguments(n, 2, "tracer_" #name) || !handle(args[0], &of) ||                \
+        !number(args[1], &timeoutMs)) {                                              \
+      return NULL;                                                                   \
+    }                                                                                \
+    Py_BEGIN_ALLOW_THREADS;                                                          \
+    answer = tracer_##name(of, timeoutMs);                                           \
+    Py_END_ALLOW_THREADS;                                                            \
+    return takeText(answer);                                                         \
   }
-  Py_BEGIN_ALLOW_THREADS;
-  status = tracer_client_status(client, timeoutMs);
-  Py_END_ALLOW_THREADS;
-  return takeText(status);
-}
+
+WAITS_FOR_TEXT(client_status)
 
 FUNCTION(client_admin) {
   void* client;
@@ -318,19 +322,7 @@ FUNCTION(task_finish) {
   return PyLong_FromVoidPtr(report);
 }
 
-FUNCTION(report_wait) {
-  void* report;
-  int timeoutMs;
-  char* json;
-  if (!arguments(n, 2, "tracer_report_wait") || !handle(args[0], &report) ||
-      !number(args[1], &timeoutMs)) {
-    return NULL;
-  }
-  Py_BEGIN_ALLOW_THREADS;
-  json = tracer_report_wait(report, timeoutMs);
-  Py_END_ALLOW_THREADS;
-  return takeText(json);
-}
+WAITS_FOR_TEXT(report_wait)
 
 FUNCTION(report_free) {
   void* report;
