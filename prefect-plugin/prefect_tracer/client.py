@@ -25,10 +25,11 @@ logger = logging.getLogger("prefect_tracer")
 START_WAIT_MS = 0
 # How long reading `TaskScope.report` waits for it, the first time.
 FINISH_WAIT_MS = 5
-# Once per flow run, at its end: long enough that the finish is out before the
-# process exits (a flow run's process often exits right after). The sidecar
-# confirms it once the run's artifacts are stored, which for a run of
-# thousands of tasks can take longer: that is no failure.
+# Once per flow run, at its end, how long to wait for the sidecar to confirm
+# it: it does once the run's artifacts are stored, which for a run of
+# thousands of tasks can take longer (no failure). The finish itself is out of
+# the process before the call returns (the library waits for that), so a
+# process that exits right after loses nothing either way.
 FLOW_FINISH_WAIT_MS = 100
 # Once, when the client is created: gives a local sidecar time to accept.
 CONNECT_WAIT_MS = 50
@@ -118,7 +119,8 @@ class SidecarClient:
 
     `socket_path` defaults to $TRACER_SOCKET, then /run/tracer/tracer.sock.
     With `finish_wait_ms=0` no report is asked for: `TaskScope.report` stays
-    None and the sidecar sends none (the Prefect plugin's way)."""
+    None and the sidecar sends none; with `flow_finish_wait_ms=0` a flow
+    run's finish waits for no confirmation (both the Prefect plugin's way)."""
 
     def __init__(
         self,
@@ -127,9 +129,11 @@ class SidecarClient:
         start_wait_ms: int = START_WAIT_MS,
         finish_wait_ms: int = FINISH_WAIT_MS,
         connect_wait_ms: int = CONNECT_WAIT_MS,
+        flow_finish_wait_ms: int = FLOW_FINISH_WAIT_MS,
     ) -> None:
         self._start_wait_ms = start_wait_ms
         self._finish_wait_ms = finish_wait_ms
+        self._flow_finish_wait_ms = flow_finish_wait_ms
         self._warned = False
         self._warn_lock = threading.Lock()
         # Finished tasks whose reports are on their way and not read yet.
@@ -195,7 +199,7 @@ class SidecarClient:
     def _finish_flow(self, handle: Optional[int], state: str) -> None:
         if handle is None:
             return
-        if self._lib.tracer_flow_finish(handle, state, FLOW_FINISH_WAIT_MS) < 0:
+        if self._lib.tracer_flow_finish(handle, state, self._flow_finish_wait_ms) < 0:
             self._warn_once(self._lib.tracer_last_error())
 
     def _start_task(self, flow: Optional[int], info: dict[str, Any]) -> TaskScope:

@@ -214,8 +214,12 @@ class TaskSpanProcessor(SpanProcessor):
 
     spans_seen = False  # by any processor of this process (telemetry._warn_if_bypassed)
 
+    # No report is read, and a flow run's finish waits for no confirmation:
+    # Prefect sets the run's final state inside the flow call, so any wait
+    # there is the flow run's own time (it was up to 100 ms a run).
     def __init__(self, environ: Mapping[str, str] = os.environ,
-                 connect: Callable[[], SidecarClient] = lambda: SidecarClient(finish_wait_ms=0)
+                 connect: Callable[[], SidecarClient] = lambda: SidecarClient(
+                     finish_wait_ms=0, flow_finish_wait_ms=0)
                  ) -> None:
         self._environ = environ
         self._connect = connect
