@@ -30,17 +30,12 @@ SAMPLES_EVERYTHING = ("AlwaysOnSampler", "ParentBased{root:AlwaysOnSampler")
 
 
 def tracer_provider() -> Any:
-    """The `opentelemetry_tracer_provider` entry point: an SDK provider that
-    records every span (nothing is exported) for the TaskSpanProcessor."""
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+    """The `opentelemetry_tracer_provider` entry point: the plugin's own
+    provider (run_spans.py), which hands Prefect's run spans to a
+    TaskSpanProcessor, propagates no trace context and exports nothing."""
+    from prefect_tracer.run_spans import RunTracerProvider
 
-    from prefect_tracer.span_processor import TaskSpanProcessor
-
-    provider = TracerProvider(sampler=ALWAYS_ON)
-    provider.add_span_processor(TaskSpanProcessor())
-    provider.prefect_tracer = True  # ours: see _warn_if_bypassed
-    return provider
+    return RunTracerProvider()
 
 
 def _warn_if_bypassed() -> None:

@@ -7,8 +7,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from uuid import UUID
 
 import prefect_runs
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.deployments import run_deployment
 from sidecar import wait_until
 
@@ -59,6 +62,35 @@ def test_the_user_can_still_set_a_provider_after_importing_prefect(prefect_serve
     lines = tracer_lines(result)
     assert len(lines) == 1 and "has no Tracer processor" in lines[0], lines
     assert observed_tasks(sidecar) == []
+
+
+def traced_runs(flow_run_id: str) -> list[str]:
+    """The flow run and those of its task runs that carry a trace context label
+    in Prefect's API, once both task runs are recorded."""
+    def read():
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(flow_run_id))
+            tasks = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+        return [run, *tasks] if len(tasks) == 2 else None
+
+    runs = wait_until(read, what="the task runs recorded")
+    return sorted(("flow" if i == 0 else "task") for i, run in enumerate(runs)
+                  if "__OTEL_TRACEPARENT" in (run.labels or {}))
+
+
+def test_the_plugins_own_provider_adds_no_trace_context_to_runs(prefect_server, sidecar):
+    """With no provider of the user's, Prefect's spans are the plugin's and
+    carry no trace context, as without the plugin: no `__OTEL_TRACEPARENT`
+    label on the flow run (one more API call) or its task runs (in every state
+    event). A provider of the user's keeps Prefect's propagation."""
+    plain = run_local(prefect_server, sidecar)
+    assert plain.stdout.splitlines()[-1] == "Completed", plain.stderr
+    assert traced_runs(plain.stdout.splitlines()[-2]) == []
+    assert observed_tasks(sidecar) == ["extract", "load"]
+    users = run_local(prefect_server, sidecar, "provider-before")
+    assert users.stdout.splitlines()[-1] == "Completed", users.stderr
+    assert traced_runs(users.stdout.splitlines()[-2]) == ["flow", "task", "task"]
 
 
 def test_safe_mode_loads_the_plugin_and_does_nothing(prefect_server, sidecar):

@@ -5,7 +5,7 @@ MODE says what else the process does, as a user's code might:
   provider-before sets its own OpenTelemetry TracerProvider before `import prefect`
   provider-after  sets its own TracerProvider after `import prefect`
   serve           flow.serve(): the process waits for runs triggered through the API
-Prints the flow's final state name last."""
+Prints the flow run's id, then its final state name last."""
 
 import sys
 
@@ -47,4 +47,6 @@ if __name__ == "__main__":
     if MODE == "serve":
         local_etl.serve(name="served")
     else:
-        print(local_etl(return_state=True).name)
+        state = local_etl(return_state=True)
+        print(state.state_details.flow_run_id)
+        print(state.name)
