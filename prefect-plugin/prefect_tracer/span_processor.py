@@ -96,31 +96,34 @@ def _flow_of_control() -> int:
 
 class ThreadTasks:
     """The task attempts running on each thread of this process, innermost
-    last, with the flow of control each runs in."""
+    last, with the flow of control each runs in.
+
+    No lock: a thread changes only its own list (an attempt enters and leaves
+    on its thread; at exit the threads are done), and a dict's single
+    operations are atomic. Under the GIL a contended lock on the task path is a
+    convoy: each hand-over waits for the GIL, and hundreds of task threads
+    queue behind one another (see TaskSpanProcessor)."""
 
     def __init__(self) -> None:
         self._running: dict[int, list[tuple[int, str]]] = {}
-        self._lock = threading.Lock()
 
     def enter(self, tid: int, flow_of_control: int, task_run_id: str) -> str:
         """Adds an attempt; returns the task run it is nested in ("" if none):
         the innermost one on the thread that runs in the same flow of control."""
-        with self._lock:
-            running = self._running.setdefault(tid, [])
-            nested_in = next((run_id for control, run_id in reversed(running)
-                              if control == flow_of_control), "")
-            running.append((flow_of_control, task_run_id))
-            return nested_in
+        running = self._running.setdefault(tid, [])
+        nested_in = next((run_id for control, run_id in reversed(running)
+                          if control == flow_of_control), "")
+        running.append((flow_of_control, task_run_id))
+        return nested_in
 
     def leave(self, tid: int, task_run_id: str) -> None:
-        with self._lock:
-            running = self._running.get(tid, [])
-            for i in range(len(running) - 1, -1, -1):
-                if running[i][1] == task_run_id:
-                    del running[i]
-                    break
-            if not running:
-                self._running.pop(tid, None)
+        running = self._running.get(tid, [])
+        for i in range(len(running) - 1, -1, -1):
+            if running[i][1] == task_run_id:
+                del running[i]
+                break
+        if not running:
+            self._running.pop(tid, None)
 
 
 class TaskAttempts:
@@ -225,13 +228,17 @@ class TaskSpanProcessor(SpanProcessor):
         self._connect = connect
         self._client: Optional[SidecarClient] = None
         self._declared: Optional[dict[str, Any]] = None
+        # Taken to open (or join) the flow run and at exit, never on a task's
+        # way once the run is open: with hundreds of task threads under the
+        # GIL, a lock every task takes makes them queue (each hand-over waits
+        # for the GIL).
         self._lock = threading.Lock()
         self._root_run_id: Optional[str] = None
         self._flow: Optional[FlowScope] = None
         self._joined: Optional[FlowScope] = None  # PREFECT__FLOW_RUN_ID's, run elsewhere
         self._running = False
         self._flow_ended_early = False
-        self._tasks: dict[int, TaskAttempts] = {}
+        self._tasks: dict[int, TaskAttempts] = {}  # by id(span); single dict operations are atomic
         self._threads = ThreadTasks()
         self._said: set[str] = set()
 
@@ -252,8 +259,7 @@ class TaskSpanProcessor(SpanProcessor):
         try:
             attributes = span.attributes or {}
             if attributes.get("prefect.run.type") == "task":
-                with self._lock:
-                    attempts = self._tasks.pop(id(span), None)
+                attempts = self._tasks.pop(id(span), None)
                 if attempts is not None:  # no final state event: say how the span ended
                     attempts.finish("failed" if _span_failed(span) else "completed")
             elif attributes.get("prefect.run.id") == self._root_run_id and self._flow is not None:
@@ -316,6 +322,9 @@ class TaskSpanProcessor(SpanProcessor):
     def _announce(self) -> Optional[FlowScope]:
         """The running root flow run's scope, opened when its name is first known:
         at Running under a worker (PREFECT__FLOW_NAME), else in its FlowRunContext."""
+        flow = self._flow
+        if flow is not None:  # every task but the first: no lock (see below)
+            return flow
         with self._lock:  # the first tasks of a run start in several threads at once
             if self._flow is None and self._running and self._root_run_id is not None:
                 info = self._flow_run_info(self._root_run_id)
@@ -330,6 +339,8 @@ class TaskSpanProcessor(SpanProcessor):
         own = self._environ.get(settings.FLOW_RUN_ID)
         if self._root_run_id is not None or not own or flow_run_id != own:
             return None
+        if self._joined is not None:
+            return self._joined
         with self._lock:
             if self._joined is None:
                 # The run's FlowRunInfo is the opener's; this one counts only
@@ -372,8 +383,7 @@ class TaskSpanProcessor(SpanProcessor):
         if run_flow_id != flow_run_id and run_flow_name:
             info["task_name"] = f"{run_flow_name}/{info['task_name']}"
         attempts = TaskAttempts(flow, info, self._threads)
-        with self._lock:
-            self._tasks[id(span)] = attempts
+        self._tasks[id(span)] = attempts
         watch_states(span, attempts.on_state)
 
     def _say(self, key: str, message: str) -> None:
