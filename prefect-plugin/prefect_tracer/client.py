@@ -261,9 +261,12 @@ class SidecarClient:
             self._lib.tracer_report_free(handle)
 
     def _warn_once(self, message: str) -> None:
-        with self._warn_lock:
-            if self._warned:
-                logger.debug("tracer: %s", message)
+        # The lock only for the first: without a sidecar every task comes here,
+        # and a lock each takes makes the task threads queue under the GIL.
+        if not self._warned:
+            with self._warn_lock:
+                first, self._warned = not self._warned, True
+            if first:
+                logger.warning("tracer: sidecar unavailable, tasks run unobserved: %s", message)
                 return
-            self._warned = True
-        logger.warning("tracer: sidecar unavailable, tasks run unobserved: %s", message)
+        logger.debug("tracer: %s", message)

@@ -32,6 +32,12 @@ ROUNDS = int(os.environ.get("ROUNDS", "5"))
 FLOWS = ("noop-1000", "cpu-100")
 
 
+def cpu_seconds(pid):
+    """A process's user + system CPU time so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(server, flow, **env):
     """(flow wall time measured inside the process, whole process wall time,
     the flow body's wall time: its tasks submitted and their results back)"""
@@ -67,6 +73,7 @@ def main():
                     for mode, env in order if round % 2 == 0 else reversed(order):
                         times[(flow, mode)].append(run(server, flow, **env))
             status = sidecar.status()
+            sidecar_cpu = cpu_seconds(sidecar.process.pid)
         finally:
             sidecar.stop()
             server.stop()
@@ -99,7 +106,9 @@ def main():
             runs = " ".join(f"{t[2]:.2f}" for t in sorted(times[(flow, mode)], key=lambda t: t[2]))
             print(f"{'':10} body runs {mode}: {runs}")
     print(f"sidecar saw {status['finished_tasks']} tasks in {status['finished_flow_runs']} flow runs, "
-          f"{status['crashed_tasks']} crashed, {status['events_lost']} events lost")
+          f"{status['crashed_tasks']} crashed, {status['events_lost']} events lost; its CPU "
+          f"{sidecar_cpu:.2f} s in all (idle included), "
+          f"{sidecar_cpu / max(status['finished_tasks'], 1) * 1e6:.0f} us a task")
 
 
 if __name__ == "__main__":
