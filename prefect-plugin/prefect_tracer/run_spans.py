@@ -60,6 +60,9 @@ class RunSpan(trace.Span):
     def add_event(self, name: str, attributes: Any = None, timestamp: Optional[int] = None) -> None:
         pass
 
+    def add_link(self, context: Any, attributes: Any = None) -> None:
+        pass  # Prefect links a task's span to its inputs' states' traces: not kept
+
     def update_name(self, name: str) -> None:
         self.name = name
 

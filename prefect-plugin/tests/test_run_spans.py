@@ -41,6 +41,14 @@ def test_prefects_spans_reach_the_processor_with_their_attributes_and_status():
     assert not span.is_recording()
 
 
+def test_a_link_is_dropped_without_a_warning(recwarn):
+    """Prefect links a task's span to the traces of its inputs' states; the
+    API's default add_link warns."""
+    span = RunTracerProvider(Recorder()).get_tracer("prefect").start_span("task")
+    span.add_link(trace.SpanContext(1, 2, is_remote=True))
+    assert len(recwarn) == 0
+
+
 def test_its_spans_carry_no_trace_context_to_propagate():
     """What Prefect's RunTelemetry.traceparent_from_span does: with the SDK's
     spans it finds a traceparent and labels every run with it."""
