@@ -62,7 +62,7 @@ def main() -> None:
                     switches.append(context_switches() - before)
                     continue
                 sidecar = Sidecar(Path(work) / f"{round_}-{build.name}",
-                                  binary=build / "bin" / "tracer-sidecar").start()
+                                  binary=build / "bin" / "tracer-sidecar", debug=False).start()
                 client = SidecarClient(str(sidecar.socket), start_wait_ms=5000,
                                        finish_wait_ms=5000, connect_wait_ms=5000)
                 with client.flow_run(flow_run_id=f"bench-{time.time_ns()}",

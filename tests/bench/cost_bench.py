@@ -44,7 +44,7 @@ STATUS_EVERY = 0.01
 
 def real_rows(directory: Path) -> list[tuple]:
     """The history rows of one observed flow run of one task: (task, row)."""
-    sidecar = Sidecar(directory).start()
+    sidecar = Sidecar(directory, debug=False).start()
     client = SidecarClient(str(sidecar.socket), start_wait_ms=2000, finish_wait_ms=2000,
                            connect_wait_ms=2000)
     try:
@@ -112,7 +112,7 @@ def main() -> None:
               f"({os.cpu_count()} cores, kernel {os.uname().release}) ==")
         for size in SIZES:
             directory = work / f"runs-{size}"
-            sidecar = Sidecar(directory).start()  # creates the history's tables
+            sidecar = Sidecar(directory, debug=False).start()  # creates the history's tables
             sidecar.stop()
             fill(sidecar.state_dir, template, size)
             sidecar.start(timeout=60)

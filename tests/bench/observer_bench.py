@@ -75,7 +75,7 @@ def overhead(directory):
         # Who goes first alternates: the first run of a round is often slower.
         if round_ % 2 == 0:
             without_sidecar()
-        sidecar = Sidecar(directory).start()
+        sidecar = Sidecar(directory, debug=False).start()
         client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
                                connect_wait_ms=5000)
         with client.flow_run(flow_run_id=f"bench-{time.time_ns()}", flow_name="bench") as flow:
@@ -233,7 +233,7 @@ def main():
     with tempfile.TemporaryDirectory() as directory:
         if "overhead" in SECTIONS:
             overhead(Path(directory))
-        sidecar = Sidecar(Path(directory)).start()
+        sidecar = Sidecar(Path(directory), debug=False).start()
         client = SidecarClient(str(sidecar.socket), start_wait_ms=5000, finish_wait_ms=5000,
                                connect_wait_ms=5000)
         with client.flow_run(flow_run_id="bench-capture", flow_name="bench") as flow:

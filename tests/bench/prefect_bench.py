@@ -55,7 +55,7 @@ def run(server, flow, **env):
 def main():
     with tempfile.TemporaryDirectory(prefix="tracer-prefect-bench-") as work:
         server = PrefectServer(Path(work)).start()
-        sidecar = Sidecar(Path(work) / "sidecar").start()
+        sidecar = Sidecar(Path(work) / "sidecar", debug=False).start()
         modes = {"without plugin": {"PREFECT_PLUGINS_ENABLED": "false"},
                  "plugin + sidecar": {"PREFECT_PLUGINS_ENABLED": "true",
                                       "TRACER_SOCKET": str(sidecar.socket)}}

@@ -37,7 +37,7 @@ def anonymous_kib(pid: int) -> int:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="task-memory-") as work:
-        sidecar = Sidecar(Path(work)).start()
+        sidecar = Sidecar(Path(work), debug=False).start()
         pid = sidecar.process.pid
         client = SidecarClient(str(sidecar.socket), start_wait_ms=0, finish_wait_ms=0,
                                connect_wait_ms=5000)
