@@ -33,33 +33,5 @@ awk -F, -v taken=$((processes * pairs - ${dropped:-0})) '
   $3 == "syscalls:sys_enter_bpf" { bpf = $1 }
   END { printf "  system calls per pair taken in (%d pairs): %.1f, of which bpf() %.1f\n", taken, all / taken, bpf / taken }
 ' "$work/calls.csv"
-# The stages, as the data flows: intake (registration, finish), then the
-# finishing of runs off the RPC path and the pieces of it.
 perf report -i "$work/perf.data" --children --sort symbol -g none --stdio 2>/dev/null |
-  awk '
-    BEGIN {
-      n = split("FlowRunScopeServer::startTask|registration (startTask)," \
-                "BpfCollector::track|  its BPF map updates (track)," \
-                "resolveTaskThread|  its thread check," \
-                "FlowRunScopeServer::finishTask|finish (finishTask)," \
-                "Conductor::finishPending|finishing runs (finishPending)," \
-                "Advisor::advise|  advice," \
-                "History::write|  history writes (SQLite)," \
-                "renderFlowArtifacts|  flow run artifacts," \
-                "Outbox::add|  outbox", stages, ",")
-    }
-    /^ +[0-9.]+%/ {
-      for (i = 1; i <= n; i++) {
-        split(stages[i], part, "|")
-        if (index($0, "tracer::" part[1]) || index($0, "tracer::(anonymous namespace)::" part[1])) {
-          share = $1; sub("%", "", share)
-          if (!(i in seen)) { seen[i] = share }
-        }
-      }
-    }
-    END {
-      for (i = 1; i <= n; i++) {
-        split(stages[i], part, "|")
-        printf "  %-36s %5.1f %% of the sidecar'"'"'s samples\n", part[2], (i in seen) ? seen[i] : 0
-      }
-    }'
+  awk -f "$(dirname "$0")/sidecar_stages.awk"
