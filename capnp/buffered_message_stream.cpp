@@ -1,6 +1,5 @@
 #include "buffered_message_stream.h"
 
-#include <capnp/rpc.capnp.h>
 #include <capnp/serialize.h>
 #include <kj/debug.h>
 
@@ -27,19 +26,10 @@ uint32_t readLe32(const kj::byte* p) {
   return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
 }
 
-bool isFinish(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments) {
-  capnp::SegmentArrayMessageReader message(segments);
-  return message.getRoot<capnp::rpc::Message>().which() == capnp::rpc::Message::FINISH;
-}
-
 }  // namespace
 
-BufferedMessageStream::BufferedMessageStream(kj::AsyncIoStream& stream,
-                                             kj::Maybe<Lingering> finishes)
-    : stream(stream),
-      writer(stream),
-      buffer(kj::heapArray<kj::byte>(INITIAL_BUFFER)),
-      finishes(finishes) {}
+BufferedMessageStream::BufferedMessageStream(kj::AsyncIoStream& stream)
+    : stream(stream), writer(stream), buffer(kj::heapArray<kj::byte>(INITIAL_BUFFER)) {}
 
 size_t BufferedMessageStream::completeFrameSize(const capnp::ReaderOptions& options) const {
   size_t available = filledTo - readFrom;
@@ -122,40 +112,11 @@ kj::Promise<void> BufferedMessageStream::writeMessage(
   if ((1 + segments.size()) % 2 != 0) appendLe32(0);
   for (auto segment: segments) queued.addAll(segment.asBytes());
   ++queuedMessages;
-  if (finishes != nullptr && queuedOnlyFinishes) queuedOnlyFinishes = isFinish(segments);
-  if (sendScheduled) return kj::READY_NOW;  // the send under way takes it
-  if (mayLinger()) {
-    armLinger();
-  } else {
-    scheduleSend();
+  if (!sendScheduled) {
+    sendScheduled = true;
+    sends.add(kj::evalLast([this]() { return sendQueued(); }));
   }
   return kj::READY_NOW;
-}
-
-bool BufferedMessageStream::mayLinger() const {
-  return finishes != nullptr && queuedOnlyFinishes && !lingeredEnough && sentWaiters.empty();
-}
-
-// One timer at a time, cancelled by the write that takes what lingers along
-// (a timer left to ring would wake this side for nothing).
-void BufferedMessageStream::armLinger() {
-  if (lingerArmed) return;
-  auto& lingering = KJ_ASSERT_NONNULL(finishes);
-  lingerArmed = true;
-  lingerTimer = lingering.timer.afterDelay(lingering.upTo)
-                    .then([this]() {
-                      lingerArmed = false;
-                      if (!sendScheduled && queuedMessages > 0) {
-                        lingeredEnough = true;
-                        scheduleSend();
-                      }
-                    })
-                    .eagerlyEvaluate([this](kj::Exception&& e) { taskFailed(kj::mv(e)); });
-}
-
-void BufferedMessageStream::scheduleSend() {
-  sendScheduled = true;
-  sends.add(kj::evalLast([this]() { return sendQueued(); }));
 }
 
 kj::Promise<void> BufferedMessageStream::writeMessages(
@@ -174,23 +135,12 @@ kj::Promise<void> BufferedMessageStream::sendQueued() {
     sentWaiters.clear();
     return kj::READY_NOW;
   }
-  if (mayLinger()) {  // Finish messages framed while the last write was out
-    sendScheduled = false;
-    armLinger();
-    return kj::READY_NOW;
-  }
   // The buffers trade places, so each keeps the capacity it grew to (up to
   // KEPT_OUTGOING).
   std::swap(queued, sending);
   queued.clear();
   sendingMessages = queuedMessages;
   queuedMessages = 0;
-  queuedOnlyFinishes = true;
-  lingeredEnough = false;
-  if (lingerArmed) {
-    lingerArmed = false;
-    lingerTimer = nullptr;
-  }
   return stream.write(sending.begin(), sending.size()).then([this]() {
     if (sending.capacity() > KEPT_OUTGOING) sending = kj::Vector<kj::byte>();
     sending.clear();
@@ -208,8 +158,7 @@ void BufferedMessageStream::taskFailed(kj::Exception&& exception) {
 
 kj::Promise<void> BufferedMessageStream::whenSent() {
   KJ_IF_MAYBE(failure, sendFailure) { return kj::cp(*failure); }
-  if (!sendScheduled && queuedMessages == 0) return kj::READY_NOW;
-  if (!sendScheduled) scheduleSend();  // what lingers goes now
+  if (!sendScheduled) return kj::READY_NOW;
   auto paf = kj::newPromiseAndFulfiller<void>();
   sentWaiters.add(kj::mv(paf.fulfiller));
   return kj::mv(paf.promise);

@@ -13,12 +13,6 @@
 // goes out once the event loop has run everything queued (kj::evalLast):
 // unsent() is what a peer that does not read makes this side hold, for
 // whoever bounds that.
-//
-// A Finish (a caller's word that it is done with an answer) asks nothing of
-// the peer at once, yet sent alone it wakes the peer as a call does: a
-// client's every call answered then cost the sidecar two wake-ups, not one.
-// Given Lingering, a batch of nothing but Finish messages waits up to that
-// long for the next message to ride with; whenSent() and end() send at once.
 
 #include <capnp/serialize-async.h>
 #include <kj/async-io.h>
@@ -28,12 +22,7 @@ namespace tracer {
 class BufferedMessageStream final: public capnp::MessageStream,
                                    private kj::TaskSet::ErrorHandler {
  public:
-  struct Lingering {
-    kj::Timer& timer;
-    kj::Duration upTo;
-  };
-  explicit BufferedMessageStream(kj::AsyncIoStream& stream,
-                                 kj::Maybe<Lingering> finishes = nullptr);
+  explicit BufferedMessageStream(kj::AsyncIoStream& stream);
 
   using capnp::MessageStream::tryReadMessage;
 
@@ -62,11 +51,7 @@ class BufferedMessageStream final: public capnp::MessageStream,
 
  private:
   void taskFailed(kj::Exception&& exception) override;
-  void scheduleSend();
-  void armLinger();
   kj::Promise<void> sendQueued();
-  // Whether the queued messages may wait for one that needs the peer.
-  bool mayLinger() const;
 
   // Bytes of the complete message at the front of the buffer, 0 if incomplete.
   size_t completeFrameSize(const capnp::ReaderOptions& options) const;
@@ -81,14 +66,9 @@ class BufferedMessageStream final: public capnp::MessageStream,
   kj::Vector<kj::byte> queued;   // framed messages not handed to the stream yet
   kj::Vector<kj::byte> sending;  // handed to the stream, until it has written them
   size_t queuedMessages = 0, sendingMessages = 0;
-  bool queuedOnlyFinishes = true;  // (or nothing)
   bool sendScheduled = false;
-  kj::Maybe<Lingering> finishes;
-  bool lingerArmed = false;     // lingerTimer will send what lingers
-  bool lingeredEnough = false;  // it rang: what is queued goes with the next write
   kj::Maybe<kj::Exception> sendFailure;  // every later write fails with it
   kj::Vector<kj::Own<kj::PromiseFulfiller<void>>> sentWaiters;
-  kj::Maybe<kj::Promise<void>> lingerTimer;
   kj::TaskSet sends{*this};  // last: cancelled before the buffers go
 };
 

@@ -28,11 +28,6 @@ namespace {
 
 constexpr kj::Duration FIRST_RETRY = 50 * kj::MILLISECONDS;
 constexpr kj::Duration MAX_RETRY = 2 * kj::SECONDS;
-// How long the word that an answer was taken (a Finish) may wait for the next
-// call to ride with, rather than wake the sidecar by itself: a task's start
-// and finish each make one. Longer than a Prefect task's usual few
-// milliseconds between them; the sidecar holds an empty answer meanwhile.
-constexpr kj::Duration FINISHES_LINGER = 50 * kj::MILLISECONDS;
 
 capnp::FlatArrayMessageReader readerOf(kj::ArrayPtr<const capnp::word> words) {
   return capnp::FlatArrayMessageReader(words);
@@ -78,7 +73,7 @@ class Loop final: private kj::TaskSet::ErrorHandler {
         })
         .then(
             [this](kj::Own<kj::AsyncIoStream> stream) {
-              auto& session = sessionSlot.emplace(kj::mv(stream), io.provider->getTimer());
+              auto& session = sessionSlot.emplace(kj::mv(stream));
               retryDelay = FIRST_RETRY;
               setLink(true, kj::str("connected"));
               endAttempt();
@@ -244,9 +239,9 @@ class Loop final: private kj::TaskSet::ErrorHandler {
 
  private:
   struct Session {
-    Session(kj::Own<kj::AsyncIoStream> stream, kj::Timer& timer)
+    explicit Session(kj::Own<kj::AsyncIoStream> stream)
         : stream(kj::mv(stream)),
-          messages(*this->stream, BufferedMessageStream::Lingering{timer, FINISHES_LINGER}),
+          messages(*this->stream),
           network(messages, capnp::rpc::twoparty::Side::CLIENT),
           rpc(capnp::makeRpcClient(network)),
           sidecar(bootstrap()) {}

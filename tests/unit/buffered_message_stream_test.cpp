@@ -1,7 +1,6 @@
 // BufferedMessageStream over a real socketpair: framing across reads, batches,
-// growth, Cap'n Proto's limits, and Finish messages that wait for company.
+// growth, and Cap'n Proto's limits.
 #include <capnp/message.h>
-#include <capnp/rpc.capnp.h>
 #include <capnp/serialize.h>
 #include <catch2/catch.hpp>
 #include <kj/async-io.h>
@@ -36,71 +35,7 @@ kj::String readId(tracer::BufferedMessageStream& in, kj::WaitScope& wait) {
   return kj::str(message->getRoot<tracer::proto::TaskRunInfo>().getTaskRunId());
 }
 
-// An RPC message of the kind `finish` says (else a Call), with its question id.
-void writeRpc(tracer::BufferedMessageStream& out, bool finish, uint32_t question,
-              kj::WaitScope& wait) {
-  capnp::MallocMessageBuilder message;
-  auto rpc = message.initRoot<capnp::rpc::Message>();
-  if (finish) {
-    rpc.initFinish().setQuestionId(question);
-  } else {
-    rpc.initCall().setQuestionId(question);
-  }
-  out.writeMessage(nullptr, message.getSegmentsForOutput()).wait(wait);
-}
-
-// (whether it is a Finish, its question id)
-std::pair<bool, uint32_t> readRpc(tracer::BufferedMessageStream& in, kj::WaitScope& wait) {
-  auto message = KJ_ASSERT_NONNULL(in.tryReadMessage().wait(wait));
-  auto rpc = message->getRoot<capnp::rpc::Message>();
-  if (rpc.isFinish()) return {true, rpc.getFinish().getQuestionId()};
-  return {false, rpc.getCall().getQuestionId()};
-}
-
 }  // namespace
-
-TEST_CASE("Finish messages alone wait for the next message, the timer or whenSent()") {
-  auto io = kj::setupAsyncIo();
-  auto pipe = io.provider->newTwoWayPipe();
-  auto& timer = io.provider->getTimer();
-  tracer::BufferedMessageStream far(*pipe.ends[1]);
-
-  SECTION("a Call takes the lingering Finish messages along, in order") {
-    tracer::BufferedMessageStream near(
-        *pipe.ends[0], tracer::BufferedMessageStream::Lingering{timer, 1 * kj::HOURS});
-    writeRpc(near, true, 1, io.waitScope);
-    writeRpc(near, true, 2, io.waitScope);
-    {
-      kj::byte probe;
-      auto nothing = pipe.ends[1]->tryRead(&probe, 1, 1);
-      CHECK_FALSE(nothing.poll(io.waitScope));  // no write: the peer is not woken
-    }  // (the probe's read cancelled before `far` reads)
-    writeRpc(near, false, 3, io.waitScope);
-    CHECK(readRpc(far, io.waitScope) == std::make_pair(true, 1u));
-    CHECK(readRpc(far, io.waitScope) == std::make_pair(true, 2u));
-    CHECK(readRpc(far, io.waitScope) == std::make_pair(false, 3u));
-  }
-  SECTION("alone, they go when the timer rings") {
-    tracer::BufferedMessageStream near(
-        *pipe.ends[0], tracer::BufferedMessageStream::Lingering{timer, 20 * kj::MILLISECONDS});
-    auto began = timer.now();
-    writeRpc(near, true, 1, io.waitScope);
-    CHECK(readRpc(far, io.waitScope) == std::make_pair(true, 1u));
-    CHECK(timer.now() - began >= 20 * kj::MILLISECONDS);
-  }
-  SECTION("whenSent() sends them at once") {
-    tracer::BufferedMessageStream near(
-        *pipe.ends[0], tracer::BufferedMessageStream::Lingering{timer, 1 * kj::HOURS});
-    writeRpc(near, true, 1, io.waitScope);
-    near.whenSent().wait(io.waitScope);
-    CHECK(readRpc(far, io.waitScope) == std::make_pair(true, 1u));
-  }
-  SECTION("without Lingering, a Finish goes at the end of the turn like any message") {
-    tracer::BufferedMessageStream near(*pipe.ends[0]);
-    writeRpc(near, true, 1, io.waitScope);
-    CHECK(readRpc(far, io.waitScope) == std::make_pair(true, 1u));
-  }
-}
 
 TEST_CASE("messages written byte by byte, in batches and larger than the buffer all arrive") {
   auto io = kj::setupAsyncIo();
