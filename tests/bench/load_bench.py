@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
 # sidecar first: it puts the plugin on sys.path.
 from sidecar import SIDECAR, accepts_connections, python_env, wait_until  # noqa: E402
+from process_usage import cpu_seconds  # noqa: E402
 from load_clients import LoadClients, percentile  # noqa: E402
 from prefect_tracer.client import SidecarClient  # noqa: E402
 
@@ -49,16 +50,10 @@ LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "60"))
 IDLE_SECONDS = float(os.environ.get("IDLE_SECONDS", "10"))
 CLIENTS = int(os.environ.get("CLIENTS", "50"))
 TASKS = int(os.environ.get("TASKS", "20"))
-TICKS = os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
 # How long the observer's status calls may wait: behind 10,000 live tasks
 # cycling on 2 cores (or under emulation) the sidecar answers in seconds.
 STATUS_WAIT_MS = 30000
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15)
 
 
 def scheduled_seconds(pid: int) -> float:

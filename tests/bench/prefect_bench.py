@@ -26,16 +26,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "support"))
 
 from prefect_server import PrefectServer  # noqa: E402
+from process_usage import cpu_seconds  # noqa: E402
 from sidecar import Sidecar  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 FLOWS = ("noop-1000", "cpu-100")
-
-
-def cpu_seconds(pid):
-    """A process's user + system CPU time so far (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(server, flow, **env):

@@ -23,8 +23,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "support"))
 sys.path.insert(0, str(HERE))
 
-from prefect_bench import cpu_seconds, run  # noqa: E402
+from prefect_bench import run  # noqa: E402
 from prefect_server import PrefectServer  # noqa: E402
+from process_usage import context_switches, cpu_seconds  # noqa: E402
 from sidecar import Sidecar  # noqa: E402
 
 RUNS = int(os.environ.get("RUNS", "3"))
@@ -42,30 +43,18 @@ def counts(path):
     return found
 
 
-def switches(pid):
-    """(voluntary, involuntary) context switches of all the process's threads:
-    a voluntary one is a sleep that a wake-up ends."""
-    total = [0, 0]
-    for status in Path(f"/proc/{pid}/task").glob("*/status"):
-        for line in status.read_text().splitlines():
-            if line.startswith("voluntary_ctxt_switches:"):
-                total[0] += int(line.split()[1])
-            elif line.startswith("nonvoluntary_ctxt_switches:"):
-                total[1] += int(line.split()[1])
-    return total
-
-
 def measured(server, sidecar, env):
     """The flow bodies' seconds, and per task over RUNS runs: the sidecar's CPU
     seconds and its (voluntary, involuntary) context switches."""
     pid = sidecar.process.pid
     tasks_before = sidecar.status()["finished_tasks"]
-    cpu_before, switches_before = cpu_seconds(pid), switches(pid)
+    cpu_before, switches_before = cpu_seconds(pid), context_switches(pid)
     bodies = [run(server, FLOW, **env)[2] for _ in range(RUNS)]
     server.wait_idle()  # the last flow run's artifacts are built and sent
     cpu = cpu_seconds(pid) - cpu_before
     tasks = max(sidecar.status()["finished_tasks"] - tasks_before, 1)
-    per_task = [(after - before) / tasks for after, before in zip(switches(pid), switches_before)]
+    per_task = [(after - before) / tasks
+                for after, before in zip(context_switches(pid), switches_before)]
     return bodies, cpu / tasks, per_task, tasks
 
 
@@ -77,21 +66,22 @@ def main():
         server = PrefectServer(work).start()
         sidecar = Sidecar(work / "sidecar", debug=False).start()
         env = {"PREFECT_PLUGINS_ENABLED": "true", "TRACER_SOCKET": str(sidecar.socket)}
+        perf = []
         try:
             run(server, FLOW, **env)  # the server, the page cache and the history warm
             alone = measured(server, sidecar, env)
             pid = str(sidecar.process.pid)
-            recorder = subprocess.Popen(
+            perf.append(subprocess.Popen(
                 ["perf", "record", "-F", "2000", "--call-graph", "dwarf,16384", "-p", pid,
-                 "-o", str(work / "perf.data")], stderr=subprocess.DEVNULL)
-            counter = subprocess.Popen(
+                 "-o", str(work / "perf.data")], stderr=subprocess.DEVNULL))
+            perf.append(subprocess.Popen(
                 ["perf", "stat", "-x,", "-e", ",".join(COUNTED), "-o", str(work / "calls.csv"),
-                 "-p", pid])
+                 "-p", pid]))
             profiled = measured(server, sidecar, env)
-            for process in (recorder, counter):
+        finally:
+            for process in perf:  # SIGINT: perf writes what it has and exits
                 process.send_signal(signal.SIGINT)
                 process.wait()
-        finally:
             sidecar.stop()
             server.stop()
         report = subprocess.run(
